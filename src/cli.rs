@@ -1,0 +1,242 @@
+//! Command-line interface: argument definitions only. `main.rs` dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  lvslab lab up                           build a local 4-node lab (network namespaces)
+  lvslab -i /var/lib/lvslab/labs/lvslab/inventory.yml up
+                                          converge keepalived + LVS-DR on it, then verify
+  lvslab up --check --diff                show what would change, change nothing
+  lvslab verify                           probe the running lab: VIP, IPVS table, ARP, VRRP
+  lvslab down                             remove the VIP, IPVS table, keepalived state, sysctls
+  lvslab run site.yml -l node2            run your own playbook on one host
+
+Exit codes: 0 all ok, 1 usage or input error, 2 a task or probe failed,
+            4 a host was unreachable, 130 interrupted.";
+
+/// lvslab builds, checks and tears down a Linux Virtual Server (LVS) lab over SSH:
+/// a director with a VIP and an IPVS virtual service, real servers in DR mode,
+/// and a keepalived pair that owns the VIP.
+#[derive(Debug, Parser)]
+#[command(name = "lvslab", version, about, long_about = None, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command that talks to the inventory's hosts.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Inventory file (YAML).
+    #[arg(short, long, global = true, env = "LVSLAB_INVENTORY", default_value = "inventory.yml")]
+    pub inventory: PathBuf,
+    /// Only these hosts or groups (comma-separated; e.g. `node2,directors`).
+    #[arg(short, long, global = true, value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// More output: -v shows commands' output and timings, -vv every remote command.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// How many hosts to work on at once.
+    #[arg(short, long, global = true, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+    /// Query every host and report what would change; change nothing.
+    #[arg(short = 'C', long, global = true)]
+    pub check: bool,
+    /// Show unified diffs of files and before/after of settings (secrets masked).
+    #[arg(short = 'D', long, global = true)]
+    pub diff: bool,
+    /// Write one JSON event per line on stdout instead of the human report.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Plain lines instead of progress bars (the default when stderr is not a terminal or CI is set).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// Trust hosts whose key is not in known_hosts yet and record their key (trust on first use).
+    /// A changed key is always refused.
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+    /// Seconds to wait for a host's SSH connection and login.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+    /// Seconds a single remote command may run before it is ended and its task fails.
+    #[arg(long, global = true, default_value_t = 120, value_name = "SECS")]
+    pub command_timeout: u64,
+    /// Take playbooks and templates from this directory instead of the built-in ones.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub playbooks: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up the seed's lab on the inventory: keepalived + LVS-DR (default) or the manual
+    /// ipvsadm setup, then verify it. Rerun it to converge drift: it changes only what differs.
+    #[command(after_help = "Examples:\n  lvslab up\n  lvslab up --mode manual\n  lvslab up --check --diff")]
+    Up(UpArgs),
+    /// Probe the lab: HTTP through the VIP, IPVS table, real servers' ARP settings and lo VIP,
+    /// exactly one VIP holder (ARP), VRRP states. Exit 2 when a probe fails.
+    Verify(VerifyArgs),
+    /// Tear the lab down: VIP, IPVS table, keepalived, the kernel settings lvslab changed.
+    Down(DownArgs),
+    /// Who holds the VIP, VRRP states, the IPVS table with counters.
+    Status,
+    /// Failure drills with measured outage.
+    #[command(subcommand)]
+    Drill(DrillCommand),
+    /// Run a playbook (YAML) against the inventory.
+    #[command(after_help = "Examples:\n  lvslab run playbooks/lvs-dr.yml\n  lvslab run site.yml --check --diff -l real_servers")]
+    Run(RunArgs),
+    /// Run one shell command on hosts (ad hoc).
+    #[command(after_help = "Examples:\n  lvslab exec -l directors -- ipvsadm -ln\n  lvslab exec -- hostname")]
+    Exec(ExecArgs),
+    /// Connect to every host and log in; report who is reachable.
+    Ping,
+    /// Check the inventory, playbooks and templates without connecting to any host.
+    #[command(after_help = "Examples:\n  lvslab validate -i inventory.example.yml\n  lvslab validate -i inventory.yml site.yml")]
+    Validate(ValidateArgs),
+    /// A local lab on this machine: hosts as network namespaces with real sshd (needs root).
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Mode {
+    /// keepalived owns the VIP and drives IPVS (seed, section 8).
+    #[default]
+    Keepalived,
+    /// VIP alias and ipvsadm rules by hand (seed, section 7).
+    Manual,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[arg(long, value_enum, default_value_t = Mode::Keepalived)]
+    pub mode: Mode,
+    /// Do not run `verify` after converging.
+    #[arg(long)]
+    pub no_verify: bool,
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    /// HTTP requests sent to the VIP.
+    #[arg(long, default_value_t = 20)]
+    pub requests: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also stop the web servers and remove the packages lvslab installed.
+    #[arg(long)]
+    pub purge: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillCommand {
+    /// Stop keepalived on the MASTER; measure the outage until the BACKUP serves; then fail back.
+    Failover,
+    /// Stop a real server's web server; measure until the director drops it; then restore.
+    Realserver {
+        /// The real server (inventory host name).
+        node: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Playbook files, run in order.
+    #[arg(required = true)]
+    pub playbooks: Vec<PathBuf>,
+    /// Only tasks with one of these tags (comma-separated).
+    #[arg(short, long)]
+    pub tags: Option<String>,
+    /// Extra variables, `key=value` (highest precedence).
+    #[arg(short, long = "extra-var", value_name = "KEY=VALUE")]
+    pub extra_vars: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Run through `sudo -n` when the login user is not root.
+    #[arg(short, long)]
+    pub r#become: bool,
+    /// The command (a shell command line, run by `sh -c`).
+    #[arg(required = true, last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Playbooks to check as well (the built-in ones are always checked).
+    pub playbooks: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Build the lab: node1–node4 (+ more real servers) and a client, each a network namespace
+    /// with its own sshd; writes an SSH key, known_hosts and an inventory, and says how to use them.
+    #[command(after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --vm")]
+    Up(LabUpArgs),
+    /// Remove everything a lab made (processes, namespaces, links, files), also after a crash.
+    Down(LabNameArgs),
+    /// Which nodes are up, their addresses, whether sshd answers.
+    Status(LabNameArgs),
+    /// Run a command inside a lab node.
+    #[command(after_help = "Examples:\n  lvslab lab exec node2 -- hostname\n  lvslab lab exec node1 -- ip addr")]
+    Exec {
+        #[command(flatten)]
+        lab: LabNameArgs,
+        /// node1, node2, ..., client
+        node: String,
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
+    /// One command for a newcomer: a lab (here or in a VM when this kernel has no IPVS), the
+    /// seed's keepalived + LVS-DR setup converged on it, and the probes' verdict.
+    Demo(LabUpArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LabNameArgs {
+    /// Lab name (several labs can coexist).
+    #[arg(long, default_value = "lvslab", value_parser = parse_lab_name)]
+    pub name: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LabUpArgs {
+    #[command(flatten)]
+    pub lab: LabNameArgs,
+    /// Number of real servers (node2, node3, then node5, node6, ...).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=80))]
+    pub real_servers: u16,
+    /// Run the lab inside a qemu VM with a stock Debian kernel (for kernels without IPVS).
+    #[arg(long)]
+    pub vm: bool,
+    /// Install missing packages (apt or dnf) instead of naming them.
+    #[arg(long)]
+    pub install_deps: bool,
+}
+
+fn parse_lab_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 8
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.starts_with(|c: char| c.is_ascii_lowercase());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("a lab name is 1-8 characters a-z0-9, starting with a letter".into())
+    }
+}
