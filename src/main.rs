@@ -1,6 +1,8 @@
 //! lvslab: build, check and tear down a Linux Virtual Server lab over SSH.
 
 mod cli;
+mod diagnostic;
+mod inventory;
 mod lab;
 
 use clap::{CommandFactory, Parser};
@@ -18,7 +20,10 @@ pub mod exit {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lvslab: cannot start the async runtime: {e}");

@@ -1,0 +1,152 @@
+//! The inventory: which hosts exist, how to reach them, their roles in the LVS lab, and variables.
+//!
+//! Loading happens in two steps: `model` is the YAML as written (serde types with
+//! `deny_unknown_fields`, spans kept where a later check needs to point at a line), and `load`
+//! checks it as a whole and produces the resolved [`Inventory`] the rest of lvslab uses.
+
+mod load;
+mod model;
+
+pub use load::{load, load_str};
+pub use model::{Forwarding, HealthCheck, Protocol, Scheduler, VrrpState};
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use serde::Serialize;
+
+/// Free variables: names to JSON-like values.
+pub type Vars = serde_json::Map<String, serde_json::Value>;
+
+/// A checked inventory.
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    pub path: PathBuf,
+    pub lvs: Option<Lvs>,
+    /// Hosts in file order.
+    pub hosts: Vec<Host>,
+    /// Group name to member host names (`all` is implicit and not stored).
+    pub groups: IndexMap<String, Group>,
+    pub vars: Vars,
+    /// Values that must never be printed (auth_pass, the `secrets:` section).
+    pub secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub hosts: Vec<String>,
+    pub vars: Vars,
+}
+
+/// The load balancer as the inventory describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lvs {
+    pub vip: IpAddr,
+    pub vip_prefix: u8,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub scheduler: Scheduler,
+    pub forwarding: Forwarding,
+    pub vrrp: Option<Vrrp>,
+    pub health_check: HealthCheck,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Vrrp {
+    pub virtual_router_id: u8,
+    pub advert_int: u32,
+    pub auth_pass: Option<String>,
+}
+
+/// One host, with its connection settings resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub address: IpAddr,
+    pub interface: Option<String>,
+    pub weight: Option<u32>,
+    pub vrrp: Option<HostVrrp>,
+    #[serde(skip)]
+    pub connection: Connection,
+    #[serde(skip)]
+    pub vars: Vars,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostVrrp {
+    pub state: VrrpState,
+    pub priority: u8,
+}
+
+/// How to reach a host over SSH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// Host name or address to connect to (the host's `address` unless overridden).
+    pub target: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key file; `None`: only the ssh-agent.
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    /// Run commands through `sudo -n` (only meaningful for a non-root user).
+    pub become_root: bool,
+}
+
+impl Inventory {
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// Members of a group; `all` is every host.
+    pub fn group_members(&self, group: &str) -> Option<Vec<&Host>> {
+        if group == "all" {
+            return Some(self.hosts.iter().collect());
+        }
+        let g = self.groups.get(group)?;
+        Some(g.hosts.iter().filter_map(|n| self.host(n)).collect())
+    }
+
+    /// Hosts matched by a pattern: comma-separated host names, group names, or `all`.
+    /// Unknown names are returned as the error.
+    pub fn select(&self, pattern: &str) -> Result<Vec<&Host>, String> {
+        let mut out: Vec<&Host> = Vec::new();
+        for part in pattern.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let found: Vec<&Host> = if let Some(members) = self.group_members(part) {
+                members
+            } else if let Some(h) = self.host(part) {
+                vec![h]
+            } else {
+                return Err(part.to_string());
+            };
+            for h in found {
+                if !out.iter().any(|o| o.name == h.name) {
+                    out.push(h);
+                }
+            }
+        }
+        // Keep inventory order, whatever the pattern's order.
+        out.sort_by_key(|h| self.hosts.iter().position(|x| x.name == h.name));
+        Ok(out)
+    }
+
+    /// Variables of a host: global, then groups in file order, then the host's own (host wins).
+    pub fn host_vars(&self, host: &Host) -> Vars {
+        let mut vars = self.vars.clone();
+        for group in self.groups.values() {
+            if group.hosts.iter().any(|n| n == &host.name) {
+                vars.extend(group.vars.clone());
+            }
+        }
+        vars.extend(host.vars.clone());
+        vars
+    }
+
+    pub fn groups_of(&self, host: &str) -> Vec<&str> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| g.hosts.iter().any(|n| n == host))
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+}
