@@ -1,7 +1,118 @@
-//! The local lab: hosts as network namespaces with real sshd (`lvslab lab ...`).
+//! The local lab (`lvslab lab ...`): hosts as network namespaces on one bridge, each with a real
+//! sshd in its own mount, UTS and pid namespaces. Tier 1 of the lab; the qemu tier builds on it.
+//!
+//! For other parts of lvslab (the demo, tests): [`up`] builds a lab and returns a [`Lab`] with its
+//! inventory and nodes, [`down`] removes one, [`status`] probes one, and [`node_command`] runs a
+//! command inside a node.
 
-use crate::cli::{Global, LabCommand};
+mod down;
+mod error;
+mod exec;
+mod files;
+mod inventory_file;
+mod netns;
+mod node;
+mod plan;
+mod procs;
+mod requirements;
+mod state;
+mod status;
+mod sys;
+mod up;
+mod view;
 
-pub async fn run(_cmd: LabCommand, _global: &Global) -> miette::Result<i32> {
-    Err(miette::miette!("`lvslab lab` is not built yet"))
+// The API for the demo and the VM tier; not all of it is used by the CLI itself.
+#[allow(unused_imports)]
+pub use down::{DownReport, down};
+pub use error::LabError;
+pub use exec::node_command;
+#[allow(unused_imports)]
+pub use plan::{NodeSpec, Role};
+#[allow(unused_imports)]
+pub use status::{LabStatus, NodeHealth, status};
+#[allow(unused_imports)]
+pub use up::{Lab, UpOptions, up};
+
+use serde::Serialize;
+
+use crate::cli::{Global, LabCommand, LabUpArgs};
+use crate::exit;
+
+/// Runs one `lvslab lab` command; returns the exit code.
+pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<i32> {
+    let outcome = match cmd {
+        LabCommand::Up(args) => run_up(args, global).await,
+        LabCommand::Down(args) => down(&args.name).await.map(|report| {
+            print(global, &report, || view::down(&report));
+            exit::OK
+        }),
+        LabCommand::Status(args) => status(&args.name).await.map(|status| {
+            print(global, &status, || view::status(&status));
+            if status.all_healthy() {
+                exit::OK
+            } else {
+                exit::FAILED
+            }
+        }),
+        LabCommand::Exec { lab, node, command } => run_exec(&lab.name, &node, &command).await,
+        LabCommand::Demo(_) => Err(LabError::Usage(
+            "`lvslab lab demo` is not available yet".into(),
+        )),
+        // The VM tier's commands are wired by the VM tier.
+        #[allow(unreachable_patterns)]
+        _ => Err(LabError::Usage(
+            "this `lvslab lab` command is not available yet".into(),
+        )),
+    };
+    match outcome {
+        Ok(code) => Ok(code),
+        Err(e) if e.is_for_the_user() => {
+            eprintln!("lvslab: {e}");
+            Ok(exit::INPUT)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn run_up(args: LabUpArgs, global: &Global) -> Result<i32, LabError> {
+    if args.vm {
+        return Err(LabError::Usage(
+            "`lvslab lab up --vm` is not available yet".into(),
+        ));
+    }
+    let lab = up(&UpOptions {
+        name: args.lab.name,
+        real_servers: args.real_servers,
+        install_deps: args.install_deps,
+    })
+    .await?;
+    print(global, &lab, || view::up(&lab, global.verbose > 0));
+    Ok(exit::OK)
+}
+
+/// Runs the command with our stdin/stdout/stderr and returns its exit code
+/// (128 + signal number when a signal ended it, as shells do).
+async fn run_exec(lab: &str, node: &str, argv: &[String]) -> Result<i32, LabError> {
+    let mut command = node_command(lab, node, argv)?;
+    let status = command.status().await.map_err(|e| LabError::Command {
+        command: format!("nsenter into {node}"),
+        detail: e.to_string(),
+    })?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(exit::FAILED))
+}
+
+/// JSON (one line) with `--json`, the human text otherwise.
+fn print<T: Serialize>(global: &Global, value: &T, human: impl FnOnce() -> String) {
+    if global.json {
+        match serde_json::to_string(value) {
+            Ok(line) => println!("{line}"),
+            Err(e) => eprintln!("lvslab: cannot write JSON: {e}"),
+        }
+    } else {
+        print!("{}", human());
+    }
 }

@@ -1,0 +1,119 @@
+//! Text of the files a lab node runs with: its init script, sshd_config and /etc/hosts.
+//! Pure functions of the plan, so they can be read (and tested) in one place.
+
+use std::path::Path;
+
+use super::plan::{LabPlan, NodeSpec};
+
+/// PID 1 of every node, run by `unshare` inside the node's network namespace with fresh mount,
+/// UTS and pid namespaces. Arguments: node name, node dir, clean home dir, sshd binary.
+pub fn init_script() -> &'static str {
+    r#"#!/bin/sh
+# PID 1 of an lvslab lab node (written by `lvslab lab up`).
+# Gives the node its own hostname, /etc, /var, /root, /run, /tmp and /dev/shm, then runs sshd.
+set -eu
+node=$1 dir=$2 home=$3 sshd=$4
+
+echo "$node" > /proc/sys/kernel/hostname
+
+# /root first and /var last: the upper dirs live under /var, so they must be resolved
+# before /var itself is overlaid. /root's lower layer is a stock home, not the machine's /root.
+overlay() {
+    mount -t overlay overlay -o "lowerdir=$1,upperdir=$dir/upper/$2,workdir=$dir/work/$2" "/$2"
+}
+overlay "$home" root
+overlay /etc etc
+overlay /var var
+
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
+mkdir -p -m 0755 /run/sshd
+mkdir -p -m 1777 /run/lock
+
+exec "$sshd" -D -e -f "$dir/sshd_config"
+"#
+}
+
+/// sshd for one node: only on the node's address, only key logins, enough sessions and
+/// unauthenticated connections for a parallel tool.
+pub fn sshd_config(node: &NodeSpec, host_key: &Path, sftp_server: &Path) -> String {
+    format!(
+        "# sshd of lab node {name} (written by `lvslab lab up`)\n\
+         ListenAddress {address}\n\
+         Port 22\n\
+         HostKey {host_key}\n\
+         PidFile /run/sshd.pid\n\
+         PermitRootLogin prohibit-password\n\
+         PasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\n\
+         UsePAM no\n\
+         AuthorizedKeysFile .ssh/authorized_keys\n\
+         Subsystem sftp {sftp}\n\
+         MaxSessions 16\n\
+         MaxStartups 100:30:200\n\
+         UseDNS no\n\
+         PrintMotd no\n\
+         AcceptEnv LANG LC_*\n",
+        name = node.name,
+        address = node.address,
+        host_key = host_key.display(),
+        sftp = sftp_server.display(),
+    )
+}
+
+/// The node's /etc/hosts: localhost and every lab host by name.
+pub fn etc_hosts(plan: &LabPlan, node: &NodeSpec) -> String {
+    let mut text = format!(
+        "127.0.0.1\tlocalhost\n127.0.1.1\t{}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+        node.name
+    );
+    for other in &plan.nodes {
+        text.push_str(&format!("{}\t{}\n", other.address, other.name));
+    }
+    text
+}
+
+/// One known_hosts line per node: the node's address and its host key (`type base64 [comment]`).
+pub fn known_hosts<'a>(entries: impl IntoIterator<Item = (&'a NodeSpec, &'a str)>) -> String {
+    entries
+        .into_iter()
+        .map(|(node, public_key)| {
+            let mut fields = public_key.split_whitespace();
+            let kind = fields.next().unwrap_or_default();
+            let key = fields.next().unwrap_or_default();
+            format!("{} {kind} {key} {}\n", node.address, node.name)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sshd_listens_on_the_node_only_and_takes_keys_only() {
+        let plan = LabPlan::new("t", 2).unwrap();
+        let node = plan.node("node2").unwrap();
+        let text = sshd_config(node, Path::new("/k"), Path::new("/sftp"));
+        for line in [
+            "ListenAddress 198.18.0.12",
+            "HostKey /k",
+            "PasswordAuthentication no",
+            "UsePAM no",
+            "MaxSessions 16",
+            "MaxStartups 100:30:200",
+            "Subsystem sftp /sftp",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+    }
+
+    #[test]
+    fn known_hosts_names_addresses() {
+        let plan = LabPlan::new("t", 2).unwrap();
+        let node = plan.node("node3").unwrap();
+        let text = known_hosts([(node, "ssh-ed25519 AAAAC3Nza node3\n")]);
+        assert_eq!(text, "198.18.0.13 ssh-ed25519 AAAAC3Nza node3\n");
+    }
+}

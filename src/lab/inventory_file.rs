@@ -1,0 +1,121 @@
+//! The inventory a lab writes for itself: the shape of `inventory.example.yml`, with the lab's
+//! addresses, `eth0`, the lab's own key and known_hosts, and a `clients` group.
+
+use std::fmt::Write;
+
+use super::plan::{LabPlan, NodeSpec, PREFIX_LEN, Role, VIP};
+
+/// Keepalived's VRRP settings for the two directors (node1 wins elections).
+fn director_vrrp(node: &NodeSpec) -> &'static str {
+    if node.name == "node1" {
+        "{ state: MASTER, priority: 100 }"
+    } else {
+        "{ state: BACKUP, priority: 50 }"
+    }
+}
+
+/// The inventory text. `auth_pass` is the lab's VRRP password (at most 8 characters).
+pub fn render(plan: &LabPlan, web_server: &str, auth_pass: &str) -> String {
+    let mut out = String::new();
+    let name = &plan.name;
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        "# lvslab inventory of the local lab `{name}` (written by `lvslab lab up`).\n\
+         # Use it:      lvslab -i THIS_FILE up\n\
+         # Remove it:   lvslab lab down --name {name}\n\
+         \n\
+         connection:\n  \
+           user: root\n  \
+           port: 22\n  \
+           identity_file: id_ed25519      # relative to this file\n  \
+           known_hosts: known_hosts\n\
+         \n\
+         lvs:\n  \
+           vip: {VIP}\n  \
+           vip_prefix: {PREFIX_LEN}\n  \
+           port: 80\n  \
+           protocol: tcp\n  \
+           scheduler: rr\n  \
+           forwarding: dr\n  \
+           vrrp:\n    \
+             virtual_router_id: 51\n    \
+             advert_int: 1\n    \
+             auth_pass: \"{auth_pass}\"\n  \
+           health_check:\n    \
+             path: /\n    \
+             status_code: 200\n    \
+             connect_timeout: 3\n    \
+             retry: 3\n    \
+             delay_before_retry: 3\n    \
+             delay_loop: 6\n\
+         \n\
+         vars:\n  \
+           web_server: {web_server}\n\
+         \n\
+         hosts:\n"
+    );
+    for node in &plan.nodes {
+        let _ = write!(
+            out,
+            "  {}:\n    address: {}\n    interface: eth0\n",
+            node.name, node.address
+        );
+        match node.role {
+            Role::Director => {
+                let _ = writeln!(out, "    vrrp: {}", director_vrrp(node));
+            }
+            Role::RealServer => {
+                let _ = writeln!(out, "    weight: 1");
+            }
+            Role::Client => {}
+        }
+    }
+    let group = |role: Role| -> String {
+        let members: Vec<&str> = plan
+            .nodes
+            .iter()
+            .filter(|n| n.role == role)
+            .map(|n| n.name.as_str())
+            .collect();
+        members.join(", ")
+    };
+    let _ = write!(
+        out,
+        "\ngroups:\n  \
+           directors:\n    hosts: [{}]\n  \
+           real_servers:\n    hosts: [{}]\n  \
+           clients:\n    hosts: [{}]\n",
+        group(Role::Director),
+        group(Role::RealServer),
+        group(Role::Client),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_and_hosts_follow_the_plan() {
+        let plan = LabPlan::new("t", 3).unwrap();
+        let text = render(&plan, "nginx", "ab12cd34");
+        assert!(text.contains("    hosts: [node1, node4]\n"), "{text}");
+        assert!(
+            text.contains("    hosts: [node2, node3, node5]\n"),
+            "{text}"
+        );
+        assert!(text.contains("    hosts: [client]\n"), "{text}");
+        assert!(
+            text.contains(
+                "  node5:\n    address: 198.18.0.15\n    interface: eth0\n    weight: 1\n"
+            )
+        );
+        assert!(text.contains("  client:\n    address: 198.18.0.10\n    interface: eth0\n"));
+        assert!(text.contains("  vip: 198.18.0.100\n  vip_prefix: 24\n"));
+        assert!(text.contains("vrrp: { state: MASTER, priority: 100 }"));
+        assert!(text.contains("  web_server: nginx\n"));
+        assert!(text.contains("  identity_file: id_ed25519"));
+    }
+}

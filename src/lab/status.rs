@@ -1,0 +1,134 @@
+//! Health of a lab's nodes: namespace present, PID 1 alive, sshd answering with its banner.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use super::error::LabError;
+use super::netns;
+use super::node::probe_sshd;
+use super::plan::{self, LabPlan, NodeSpec, check_name};
+use super::procs;
+use super::state::{LabPaths, LabRecord};
+
+/// How long sshd may take to send its banner before the node counts as not answering.
+pub const SSHD_ANSWER_LIMIT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeHealth {
+    pub node: String,
+    pub address: Ipv4Addr,
+    pub namespace: String,
+    pub namespace_present: bool,
+    /// The node's PID 1 as seen from the root pid namespace, if it runs.
+    pub pid1: Option<u32>,
+    /// sshd's banner when it answered.
+    pub sshd_banner: Option<String>,
+    /// Why the node is not healthy.
+    pub problem: Option<String>,
+}
+
+impl NodeHealth {
+    pub fn healthy(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LabStatus {
+    pub name: String,
+    /// Whether `lab up` finished and recorded the lab (false for leftovers of a crash).
+    pub recorded: bool,
+    pub nodes: Vec<NodeHealth>,
+}
+
+impl LabStatus {
+    /// Something of the lab exists (recorded, or namespaces left over).
+    pub fn exists(&self) -> bool {
+        self.recorded || !self.nodes.is_empty()
+    }
+
+    pub fn all_healthy(&self) -> bool {
+        self.recorded && self.nodes.iter().all(NodeHealth::healthy)
+    }
+}
+
+/// Checks every node of lab `name`. Needs no lock: it only looks.
+pub async fn status(name: &str) -> Result<LabStatus, LabError> {
+    check_name(name)?;
+    let paths = LabPaths::new(name);
+    let record = LabRecord::load(&paths)?;
+    let recorded = record.is_some();
+    let nodes = match record {
+        Some(r) => r.plan.nodes,
+        // No record (crash, or removed by hand): judge what the namespaces say.
+        None => netns::find(name)
+            .namespaces
+            .iter()
+            .filter_map(|ns| {
+                let node = ns.strip_prefix(&plan::namespace_prefix(name))?;
+                plan::node_from_name(name, node)
+            })
+            .collect(),
+    };
+    Ok(LabStatus {
+        name: name.to_string(),
+        recorded,
+        nodes: probe_nodes(&nodes).await,
+    })
+}
+
+/// Probes the nodes of `plan` (used by `up` to find a lab that is already up).
+pub async fn probe_plan(plan: &LabPlan) -> LabStatus {
+    LabStatus {
+        name: plan.name.clone(),
+        recorded: true,
+        nodes: probe_nodes(&plan.nodes).await,
+    }
+}
+
+async fn probe_nodes(nodes: &[NodeSpec]) -> Vec<NodeHealth> {
+    let inodes: Vec<(usize, u64)> = nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i, procs::netns_inode(&n.namespace)?)))
+        .collect();
+    let by_ns = procs::by_namespace(procs::in_namespaces(
+        &inodes.iter().map(|(_, ino)| *ino).collect::<Vec<_>>(),
+    ));
+    let mut probes = JoinSet::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let ns_inode = inodes.iter().find(|(j, _)| *j == i).map(|(_, ino)| *ino);
+        let pid1 = ns_inode
+            .and_then(|ino| by_ns.get(&ino))
+            .and_then(|ps| procs::node_pid1(ps));
+        let node = node.clone();
+        probes.spawn(async move {
+            let mut health = NodeHealth {
+                node: node.name.clone(),
+                address: node.address,
+                namespace: node.namespace.clone(),
+                namespace_present: ns_inode.is_some(),
+                pid1,
+                sshd_banner: None,
+                problem: None,
+            };
+            if !health.namespace_present {
+                health.problem = Some("no network namespace".into());
+            } else if pid1.is_none() {
+                health.problem = Some("not running (PID 1 is gone)".into());
+            } else {
+                match probe_sshd(node.address, SSHD_ANSWER_LIMIT).await {
+                    Ok(banner) => health.sshd_banner = Some(banner),
+                    Err(why) => health.problem = Some(format!("sshd: {why}")),
+                }
+            }
+            (i, health)
+        });
+    }
+    let mut results: Vec<(usize, NodeHealth)> = probes.join_all().await;
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, h)| h).collect()
+}

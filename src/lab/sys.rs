@@ -1,0 +1,101 @@
+//! Running the system's tools (ip, ssh-keygen, ...) with errors that say which command failed.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::error::LabError;
+
+/// Directories searched for tools besides $PATH (sudo and cron often leave the sbin ones out).
+const EXTRA_DIRS: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+
+/// The full path of `program`, if it is installed.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default();
+    path_dirs
+        .into_iter()
+        .chain(EXTRA_DIRS.iter().map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|candidate| is_executable(candidate))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Runs `program args...`, feeding `stdin` if given; returns stdout, or an error with stderr.
+pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, LabError> {
+    let described = || describe(program, args);
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| LabError::Command {
+        command: described(),
+        detail: format!("cannot start it: {e}"),
+    })?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .await
+            .map_err(|e| LabError::Command {
+                command: described(),
+                detail: format!("cannot write its input: {e}"),
+            })?;
+        drop(pipe);
+    }
+    let output = child
+        .wait_with_output()
+        .await
+        .map_err(|e| LabError::Command {
+            command: described(),
+            detail: e.to_string(),
+        })?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = match stderr.trim() {
+            "" => output.status.to_string(),
+            text => text.to_string(),
+        };
+        Err(LabError::Command {
+            command: described(),
+            detail,
+        })
+    }
+}
+
+/// Runs a list of `ip` commands in one process (`ip -batch -`): one fork for the whole lab.
+/// With `force`, a failing line does not stop the rest (used for removal).
+pub async fn ip_batch(lines: &[String], force: bool) -> Result<(), LabError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["-batch", "-"];
+    if force {
+        args.insert(0, "-force");
+    }
+    let input = lines.join("\n") + "\n";
+    run("ip", &args, Some(&input)).await.map(|_| ())
+}
+
+fn describe(program: &str, args: &[&str]) -> String {
+    std::iter::once(program)
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

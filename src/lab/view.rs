@@ -1,0 +1,167 @@
+//! What `lvslab lab ...` prints for people. (`--json` prints the same structs as JSON instead.)
+
+use std::fmt::Write;
+
+use super::down::DownReport;
+use super::plan::Role;
+use super::status::LabStatus;
+use super::up::Lab;
+
+/// Seconds with one decimal.
+fn secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+pub fn up(lab: &Lab, verbose: bool) -> String {
+    let mut out = String::new();
+    let nodes = lab.nodes.iter().filter(|n| n.role != Role::Client).count();
+    let state = if lab.already_up {
+        "is already up".to_string()
+    } else {
+        format!("is up ({})", secs(lab.elapsed_ms))
+    };
+    let _ = writeln!(
+        out,
+        "lab `{}` {state}: {nodes} nodes and a client on bridge {} ({}/24)",
+        lab.name, lab.bridge, lab.bridge_address
+    );
+    for node in &lab.nodes {
+        let _ = writeln!(
+            out,
+            "  {:<8} {:<13} {}",
+            node.name,
+            node.address.to_string(),
+            node.role.describe()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<8} {:<13} in the inventory; the playbooks assign it",
+        "VIP",
+        lab.vip.to_string()
+    );
+    if let Some(cleaned) = &lab.cleaned {
+        let _ = writeln!(
+            out,
+            "removed leftovers of an earlier run: {}",
+            summary(cleaned)
+        );
+    }
+    if !lab.installed.is_empty() {
+        let _ = writeln!(out, "installed: {}", lab.installed.join(" "));
+    }
+    if lab.kernel_has_ipvs {
+        let _ = writeln!(out, "this kernel has IPVS: the whole LVS lab works here");
+    } else {
+        let _ = writeln!(
+            out,
+            "note: this kernel has no IPVS: VRRP and web servers work here, IPVS needs `lvslab lab up --vm`"
+        );
+    }
+    if verbose {
+        let steps: Vec<String> = lab
+            .phases
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms} ms"))
+            .collect();
+        let _ = writeln!(out, "steps: {}", steps.join(", "));
+    }
+    let example = lab
+        .node("node2")
+        .or_else(|| lab.nodes.first())
+        .map(|n| (n.name.clone(), n.address.to_string()))
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "\ninventory: {inventory}\n\
+         converge:  lvslab -i {inventory} up\n\
+         log in:    ssh -i {key} -o UserKnownHostsFile={known} -o IdentitiesOnly=yes root@{address}\n\
+         \u{20}          lvslab lab exec --name {name} {node} -- hostname\n\
+         tear down: lvslab lab down --name {name}\n",
+        inventory = lab.inventory.display(),
+        key = lab.identity_file.display(),
+        known = lab.known_hosts.display(),
+        address = example.1,
+        node = example.0,
+        name = lab.name,
+    );
+    out
+}
+
+pub fn down(report: &DownReport) -> String {
+    if report.is_empty() {
+        format!("lab `{}` is not up: nothing to remove\n", report.name)
+    } else {
+        format!("lab `{}` removed: {}\n", report.name, summary(report))
+    }
+}
+
+fn summary(report: &DownReport) -> String {
+    let mut parts = Vec::new();
+    if report.processes > 0 {
+        parts.push(format!("{} processes", report.processes));
+    }
+    if !report.namespaces.is_empty() {
+        parts.push(format!(
+            "{} namespaces ({})",
+            report.namespaces.len(),
+            report.namespaces.join(" ")
+        ));
+    }
+    if !report.links.is_empty() {
+        parts.push(format!(
+            "{} links ({})",
+            report.links.len(),
+            report.links.join(" ")
+        ));
+    }
+    if let Some(dir) = &report.state_dir {
+        parts.push(format!("directory {}", dir.display()));
+    }
+    parts.join(", ")
+}
+
+pub fn status(status: &LabStatus) -> String {
+    let mut out = String::new();
+    if !status.exists() {
+        let _ = writeln!(
+            out,
+            "lab `{0}` is not up (`lvslab lab up --name {0}` builds it)",
+            status.name
+        );
+        return out;
+    }
+    let healthy = status.nodes.iter().filter(|n| n.healthy()).count();
+    let total = status.nodes.len();
+    let headline = if status.all_healthy() {
+        format!("all {total} nodes healthy")
+    } else if !status.recorded {
+        format!(
+            "not up: leftovers of an unfinished or crashed run ({healthy} of {total} nodes answer); \
+             `lvslab lab up --name {0}` rebuilds it, `lvslab lab down --name {0}` removes it",
+            status.name
+        )
+    } else {
+        format!("{healthy} of {total} nodes healthy")
+    };
+    let _ = writeln!(out, "lab `{}`: {headline}", status.name);
+    for node in &status.nodes {
+        let pid = node
+            .pid1
+            .map(|p| format!("pid {p}"))
+            .unwrap_or_else(|| "no pid".into());
+        let state = match (&node.problem, &node.sshd_banner) {
+            (Some(problem), _) => format!("DOWN: {problem}"),
+            (None, Some(banner)) => format!("ok, sshd answers ({banner})"),
+            (None, None) => "ok".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<8} {:<13} {:<10} {state}",
+            node.node,
+            node.address.to_string(),
+            pid
+        );
+    }
+    out
+}
