@@ -1,9 +1,17 @@
 //! lvslab: build, check and tear down a Linux Virtual Server lab over SSH.
 
 mod cli;
+mod commands;
 mod diagnostic;
+mod facts;
+mod fleet;
 mod inventory;
 mod lab;
+mod modules;
+mod playbook;
+mod probes;
+mod report;
+mod transport;
 
 use clap::{CommandFactory, Parser};
 
@@ -31,17 +39,28 @@ fn main() {
         }
     };
     let code = runtime.block_on(dispatch(cli));
+    // Do not wait for lingering connection tasks.
+    runtime.shutdown_background();
     std::process::exit(code);
 }
 
 async fn dispatch(cli: Cli) -> i32 {
+    let g = &cli.global;
     let result = match cli.command {
-        Command::Lab(cmd) => lab::run(cmd, &cli.global).await,
+        Command::Up(args) => commands::lvs::up(&args, g).await,
+        Command::Verify(args) => commands::lvs::verify(&args, g).await,
+        Command::Down(args) => commands::lvs::down(&args, g).await,
+        Command::Status => commands::lvs::status(g).await,
+        Command::Drill(cmd) => commands::lvs::drill(&cmd, g).await,
+        Command::Run(args) => commands::run::run(&args, g).await,
+        Command::Exec(args) => commands::adhoc::exec(&args, g).await,
+        Command::Ping => commands::adhoc::ping(g).await,
+        Command::Validate(args) => commands::validate::validate(&args, g),
+        Command::Lab(cmd) => lab::run(cmd, g).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "lvslab", &mut std::io::stdout());
             Ok(exit::OK)
         }
-        _ => Err(miette::miette!("not built yet")),
     };
     match result {
         Ok(code) => code,

@@ -7,7 +7,7 @@
 mod load;
 mod model;
 
-pub use load::{load, load_str};
+pub use load::{load, load_str, valid_interface};
 pub use model::{Forwarding, HealthCheck, Protocol, Scheduler, VrrpState};
 
 use std::net::IpAddr;

@@ -1,0 +1,155 @@
+//! The commands that work on an inventory's hosts: what `main` dispatches to.
+
+pub mod adhoc;
+pub mod lvs;
+pub mod run;
+pub mod validate;
+
+use std::collections::HashSet;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cli::Global;
+use crate::exit;
+use crate::fleet::Fleet;
+use crate::inventory::Inventory;
+use crate::playbook::runner::RunResult;
+use crate::report::{self, Event, Reporter};
+use crate::transport::ssh::SshOptions;
+
+/// What every host-facing command needs: the checked inventory, the views, the connections,
+/// and the lock that keeps two runs off the same inventory.
+pub struct Setup {
+    pub inventory: Arc<Inventory>,
+    pub reporter: Reporter,
+    pub fleet: Arc<Fleet>,
+    pub limit: Option<HashSet<String>>,
+    pub started: Instant,
+    _lock: RunLock,
+}
+
+impl Setup {
+    pub fn new(global: &Global) -> miette::Result<Setup> {
+        let (inventory, warnings) = crate::inventory::load(&global.inventory)?;
+        let limit = match &global.limit {
+            None => None,
+            Some(pattern) => {
+                let hosts = inventory.select(pattern).map_err(|name| {
+                    miette::miette!(
+                        "--limit {pattern}: `{name}` is no host or group of {}",
+                        global.inventory.display()
+                    )
+                })?;
+                Some(hosts.iter().map(|h| h.name.clone()).collect())
+            }
+        };
+        let lock = RunLock::acquire(&global.inventory)?;
+        let reporter = report::reporter(
+            global.json,
+            global.no_progress,
+            global.verbose,
+            inventory.secrets.clone(),
+        );
+        for w in warnings {
+            reporter.emit(Event::Warning { text: w });
+        }
+        let fleet = Arc::new(Fleet::new(
+            SshOptions {
+                connect_timeout: Duration::from_secs(global.connect_timeout.max(1)),
+                accept_new_host_keys: global.accept_new_host_keys,
+            },
+            Duration::from_secs(global.command_timeout.max(1)),
+        ));
+        Ok(Setup {
+            inventory: Arc::new(inventory),
+            reporter,
+            fleet,
+            limit,
+            started: Instant::now(),
+            _lock: lock,
+        })
+    }
+
+    /// Hosts in scope (inventory order, `--limit` applied).
+    pub fn host_names(&self) -> Vec<String> {
+        self.inventory
+            .hosts
+            .iter()
+            .filter(|h| self.limit.as_ref().is_none_or(|l| l.contains(&h.name)))
+            .map(|h| h.name.clone())
+            .collect()
+    }
+
+    /// Print the recap, close connections, and turn the result into an exit code.
+    pub async fn finish(&self, result: &RunResult, check: bool, hosts: &[String]) -> i32 {
+        let trips = self.fleet.round_trips();
+        let mut recap = self.reporter.recap(hosts);
+        for r in &mut recap {
+            r.round_trips = trips.get(&r.host).copied().unwrap_or(0);
+            r.unreachable |= result.unreachable.contains(&r.host);
+        }
+        self.reporter.emit(Event::Recap {
+            hosts: recap,
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+            check,
+        });
+        self.reporter.finish();
+        self.fleet.close().await;
+        exit_code(result)
+    }
+}
+
+pub fn exit_code(result: &RunResult) -> i32 {
+    if result.interrupted {
+        exit::INTERRUPTED
+    } else if !result.unreachable.is_empty() {
+        exit::UNREACHABLE
+    } else if !result.failed.is_empty() {
+        exit::FAILED
+    } else {
+        exit::OK
+    }
+}
+
+/// An exclusive lock per inventory (flock on a file in the temp dir): a second run against the
+/// same inventory refuses at once instead of interleaving changes on the hosts.
+pub struct RunLock {
+    _file: std::fs::File,
+}
+
+impl RunLock {
+    pub fn acquire(inventory: &Path) -> miette::Result<RunLock> {
+        use std::hash::{Hash, Hasher};
+        use std::io::{Read, Seek, Write};
+        let canonical =
+            std::fs::canonicalize(inventory).unwrap_or_else(|_| inventory.to_path_buf());
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        canonical.hash(&mut hasher);
+        let path = std::env::temp_dir().join(format!("lvslab-{:016x}.lock", hasher.finish()));
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| miette::miette!("cannot open lock file {}: {e}", path.display()))?;
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(miette::miette!(
+                help = "wait for it to finish, or stop it; two runs must not change the same hosts at once",
+                "another lvslab run (pid {}) is working on {} now",
+                holder.trim(),
+                canonical.display()
+            ));
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        Ok(RunLock { _file: file })
+    }
+}

@@ -1,0 +1,109 @@
+//! `lvslab run PLAYBOOK...`: check everything first, then run.
+
+use std::sync::Arc;
+
+use super::Setup;
+use crate::cli::{Global, RunArgs};
+use crate::playbook::Playbook;
+use crate::playbook::runner::{RunOptions, RunResult, Runner};
+use crate::playbook::template::Templates;
+use crate::report::Event;
+
+pub async fn run(args: &RunArgs, global: &Global) -> miette::Result<i32> {
+    let playbooks = args
+        .playbooks
+        .iter()
+        .map(|p| Playbook::from_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut extra = crate::inventory::Vars::new();
+    for kv in &args.extra_vars {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| miette::miette!("-e {kv}: write KEY=VALUE"))?;
+        extra.insert(k.to_string(), serde_yaml_scalar(v));
+    }
+    let tags = args
+        .tags
+        .as_ref()
+        .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
+    run_playbooks(
+        &playbooks,
+        global,
+        tags,
+        extra,
+        &format!(
+            "lvslab run {}",
+            args.playbooks
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    )
+    .await
+}
+
+/// `true`, `3` and `x` as YAML would read them.
+fn serde_yaml_scalar(v: &str) -> serde_json::Value {
+    serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()))
+}
+
+/// Check the playbooks against the inventory, then run them; the shared path of `run`, `up`
+/// and `down`.
+pub async fn run_playbooks(
+    playbooks: &[Playbook],
+    global: &Global,
+    tags: Option<Vec<String>>,
+    extra_vars: crate::inventory::Vars,
+    what: &str,
+) -> miette::Result<i32> {
+    let setup = Setup::new(global)?;
+    let (code, _) = run_with(&setup, playbooks, global, tags, extra_vars, what).await?;
+    Ok(code)
+}
+
+/// Run with an existing setup (so `up` can verify over the same connections).
+pub async fn run_with(
+    setup: &Setup,
+    playbooks: &[Playbook],
+    global: &Global,
+    tags: Option<Vec<String>>,
+    extra_vars: crate::inventory::Vars,
+    what: &str,
+) -> miette::Result<(i32, RunResult)> {
+    let mut dirs: Vec<std::path::PathBuf> = global
+        .playbooks
+        .iter()
+        .map(|d| d.join("templates"))
+        .collect();
+    dirs.extend(playbooks.iter().flat_map(|p| p.template_dirs()));
+    let templates = Arc::new(Templates::new(&dirs)?);
+    for pb in playbooks {
+        pb.check(&setup.inventory, &templates)
+            .map_err(miette::Report::new)?;
+    }
+    let hosts = setup.host_names();
+    setup.reporter.emit(Event::RunStart {
+        what: what.to_string(),
+        hosts: hosts.clone(),
+        check: global.check,
+    });
+    let runner = Runner {
+        inventory: setup.inventory.clone(),
+        templates,
+        fleet: setup.fleet.clone(),
+        reporter: setup.reporter.clone(),
+        options: RunOptions {
+            check: global.check,
+            diff: global.diff,
+            forks: usize::from(global.forks),
+            tags,
+            extra_vars,
+            limit: setup.limit.clone(),
+        },
+    };
+    let mut result = RunResult::default();
+    runner.run(playbooks, &mut result).await;
+    let code = setup.finish(&result, global.check, &hosts).await;
+    Ok((code, result))
+}

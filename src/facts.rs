@@ -1,0 +1,119 @@
+//! Facts: what a host is, gathered once per host per run in one round trip.
+
+use serde::Serialize;
+
+use crate::transport::{Session, TransportError, commands};
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facts {
+    pub os_id: String,
+    pub os_like: String,
+    pub os_version: String,
+    /// Package manager: apt-get, dnf or yum (`None` when none was found).
+    pub pkg: Option<String>,
+    /// `systemd` when systemd runs, else `sysv` (init scripts through `service`).
+    pub init: String,
+    pub hostname: String,
+    pub kernel: String,
+    /// IPVS in the kernel: `loaded`, `available` (module present) or `missing`.
+    pub ipvs: String,
+    /// `debian`, `redhat` or `other`, from os_id and os_like.
+    pub family: String,
+    /// Addresses as (device, address/prefix).
+    pub addresses: Vec<(String, String)>,
+}
+
+impl Facts {
+    pub async fn gather(session: &Session) -> Result<Facts, TransportError> {
+        let out = session.run(commands::facts()).await?;
+        Ok(Facts::parse(&out.stdout_str()))
+    }
+
+    pub fn parse(text: &str) -> Facts {
+        let mut f = Facts::default();
+        for line in text.lines() {
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            let v = v.trim().to_string();
+            match k {
+                "os_id" => f.os_id = v,
+                "os_like" => f.os_like = v,
+                "os_version" => f.os_version = v,
+                "pkg" => f.pkg = Some(v),
+                "init" => f.init = v,
+                "hostname" => f.hostname = v,
+                "kernel" => f.kernel = v,
+                "ipvs" => f.ipvs = v,
+                "addr" => {
+                    if let Some((dev, cidr)) = v.split_once(' ') {
+                        f.addresses.push((
+                            dev.trim_end_matches(|c| c == ':').to_string(),
+                            cidr.to_string(),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        f.family = if f.debian_family() {
+            "debian".into()
+        } else if ["rhel", "centos", "fedora", "rocky", "almalinux"]
+            .iter()
+            .any(|x| f.os_id == *x || f.os_like.split_whitespace().any(|l| l == *x))
+        {
+            "redhat".into()
+        } else {
+            "other".into()
+        };
+        f
+    }
+
+    /// Debian, Ubuntu and their derivatives.
+    pub fn debian_family(&self) -> bool {
+        self.os_id == "debian"
+            || self.os_id == "ubuntu"
+            || self.os_like.split_whitespace().any(|l| l == "debian")
+    }
+
+    pub fn has_ipvs(&self) -> bool {
+        self.ipvs == "loaded" || self.ipvs == "available"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_facts_script_output() {
+        let f = Facts::parse(
+            "os_id=debian\nos_like=\npkg=apt-get\ninit=sysv\nipvs=missing\naddr=eth0 198.18.0.11/24\naddr=lo 127.0.0.1/8\n",
+        );
+        assert!(f.debian_family());
+        assert_eq!(f.pkg.as_deref(), Some("apt-get"));
+        assert!(!f.has_ipvs());
+        assert_eq!(
+            f.addresses[0],
+            ("eth0".to_string(), "198.18.0.11/24".to_string())
+        );
+        let r = Facts::parse("os_id=rocky\nos_like=rhel centos fedora\npkg=dnf\n");
+        assert!(!r.debian_family());
+    }
+
+    #[tokio::test]
+    async fn the_facts_script_runs_on_this_machine() {
+        let s = Session::new(
+            std::sync::Arc::new(crate::transport::local::Local),
+            false,
+            std::time::Duration::from_secs(10),
+        );
+        let f = Facts::gather(&s).await.unwrap();
+        assert!(!f.init.is_empty() && !f.ipvs.is_empty());
+        assert!(
+            f.addresses.iter().any(|(d, _)| d == "lo"),
+            "{:?}",
+            f.addresses
+        );
+    }
+}

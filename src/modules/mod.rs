@@ -1,0 +1,310 @@
+//! Modules: one file each, every one following query-then-change. `query` reads the host and
+//! says whether anything differs; `apply` changes exactly that. [`converge`] is the one place
+//! that decides: check mode, `changed`, and diffs follow from it for every module.
+//!
+//! To add a module: write its file and add one line to the `modules!` list below.
+
+mod address;
+mod assert;
+mod command;
+mod file;
+mod ipvs;
+mod package;
+mod service;
+mod sysctl;
+mod template;
+mod wait_for;
+
+pub use ipvs::{IpvsTable, RealServer, VirtualService, endpoint as endpoint_of};
+
+use std::future::Future;
+use std::time::Duration;
+
+use minijinja::Value;
+use serde::de::DeserializeOwned;
+
+use crate::facts::Facts;
+use crate::inventory::{Host, Inventory};
+use crate::playbook::template::{Templates, Tpl};
+use crate::report::Status;
+use crate::transport::{ExecOutput, Session, TransportError};
+
+/// What a module found when it looked at the host.
+pub enum Query<C> {
+    /// Already as desired.
+    Ok {
+        msg: String,
+        result: serde_json::Value,
+    },
+    /// Something differs; `change` says what `apply` must do.
+    Change {
+        change: C,
+        summary: String,
+        diff: Option<String>,
+    },
+    /// Not applicable now (e.g. a command in check mode).
+    Skip { msg: String },
+}
+
+impl<C> Query<C> {
+    pub fn ok(msg: impl Into<String>) -> Self {
+        Query::Ok {
+            msg: msg.into(),
+            result: serde_json::Value::Null,
+        }
+    }
+    pub fn change(change: C, summary: impl Into<String>) -> Self {
+        Query::Change {
+            change,
+            summary: summary.into(),
+            diff: None,
+        }
+    }
+}
+
+/// What `apply` did.
+pub struct Applied {
+    pub changed: bool,
+    pub msg: Option<String>,
+    /// Registered as the task's result (`register:`).
+    pub result: serde_json::Value,
+    /// Output worth showing with -v.
+    pub output: String,
+}
+
+impl Applied {
+    pub fn changed() -> Self {
+        Applied {
+            changed: true,
+            msg: None,
+            result: serde_json::Value::Null,
+            output: String::new(),
+        }
+    }
+}
+
+/// A module: a typed set of arguments that knows how to read and change one thing on a host.
+pub trait Module: Sync {
+    type Change: Send + Sync;
+
+    fn query<'a>(
+        &'a self,
+        ctx: &'a TaskCtx<'a>,
+    ) -> impl Future<Output = Result<Query<Self::Change>, TaskError>> + Send + 'a;
+
+    fn apply<'a>(
+        &'a self,
+        ctx: &'a TaskCtx<'a>,
+        change: Self::Change,
+    ) -> impl Future<Output = Result<Applied, TaskError>> + Send + 'a;
+
+    /// Checks that need no host (templates exist and parse, ...). Errors as messages.
+    fn check(&self, _templates: &Templates) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// The result of one task on one host.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: Status,
+    pub msg: String,
+    pub diff: Option<String>,
+    pub result: serde_json::Value,
+    pub output: String,
+}
+
+/// Query, then change only what differs (never in check mode).
+pub async fn converge<M: Module>(module: &M, ctx: &TaskCtx<'_>) -> Result<Outcome, TaskError> {
+    let outcome = match module.query(ctx).await? {
+        Query::Ok { msg, result } => Outcome {
+            status: Status::Ok,
+            msg,
+            diff: None,
+            result,
+            output: String::new(),
+        },
+        Query::Skip { msg } => Outcome {
+            status: Status::Skipped,
+            msg,
+            diff: None,
+            result: serde_json::Value::Null,
+            output: String::new(),
+        },
+        Query::Change {
+            change,
+            summary,
+            diff,
+        } => {
+            if ctx.check {
+                Outcome {
+                    status: Status::Changed,
+                    msg: summary,
+                    diff,
+                    result: serde_json::Value::Null,
+                    output: String::new(),
+                }
+            } else {
+                let applied = module.apply(ctx, change).await?;
+                Outcome {
+                    status: if applied.changed {
+                        Status::Changed
+                    } else {
+                        Status::Ok
+                    },
+                    msg: applied.msg.unwrap_or(summary),
+                    diff,
+                    result: applied.result,
+                    output: applied.output,
+                }
+            }
+        }
+    };
+    Ok(Outcome {
+        diff: if ctx.diff { outcome.diff } else { None },
+        ..outcome
+    })
+}
+
+/// Why a task failed on a host.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TaskError {
+    pub message: String,
+    /// The host is gone (connection lost): stop everything on it.
+    pub unreachable: bool,
+}
+
+impl TaskError {
+    pub fn new(message: impl Into<String>) -> Self {
+        TaskError {
+            message: message.into(),
+            unreachable: false,
+        }
+    }
+}
+
+impl From<TransportError> for TaskError {
+    fn from(e: TransportError) -> Self {
+        TaskError {
+            unreachable: e.is_unreachable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Everything a module may use while it runs on one host.
+pub struct TaskCtx<'a> {
+    pub host: &'a Host,
+    pub inventory: &'a Inventory,
+    pub session: &'a Session,
+    pub facts: &'a Facts,
+    /// The template context: variables, facts, registered results, `item`.
+    pub vars: &'a Value,
+    pub templates: &'a Templates,
+    pub check: bool,
+    pub diff: bool,
+}
+
+impl TaskCtx<'_> {
+    /// A playbook value for this host.
+    pub fn resolve<T: DeserializeOwned + Clone>(&self, v: &Tpl<T>) -> Result<T, TaskError> {
+        self.templates.resolve(v, self.vars).map_err(TaskError::new)
+    }
+
+    pub fn resolve_opt<T: DeserializeOwned + Clone>(
+        &self,
+        v: &Option<Tpl<T>>,
+    ) -> Result<Option<T>, TaskError> {
+        v.as_ref().map(|v| self.resolve(v)).transpose()
+    }
+
+    pub async fn run(&self, command: &str) -> Result<ExecOutput, TaskError> {
+        Ok(self.session.run(command).await?)
+    }
+
+    pub async fn run_stdin(&self, command: &str, stdin: &[u8]) -> Result<ExecOutput, TaskError> {
+        Ok(self.session.run_with_stdin(command, Some(stdin)).await?)
+    }
+
+    pub async fn run_timeout(
+        &self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutput, TaskError> {
+        Ok(self.session.run_timeout(command, timeout).await?)
+    }
+
+    /// Run a command that must succeed; `what` names it in the error, with its stderr.
+    pub async fn run_ok(&self, command: &str, what: &str) -> Result<ExecOutput, TaskError> {
+        let out = self.run(command).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(command_failed(what, &out))
+        }
+    }
+}
+
+pub fn command_failed(what: &str, out: &ExecOutput) -> TaskError {
+    let err = out.stderr_str();
+    let detail = if err.trim().is_empty() {
+        out.stdout_str()
+    } else {
+        err
+    };
+    let detail = detail.trim();
+    TaskError::new(if detail.is_empty() {
+        format!("{what} failed ({})", out.describe_status())
+    } else {
+        format!("{what} failed ({}): {detail}", out.describe_status())
+    })
+}
+
+/// The module registry: YAML key, enum variant, type. The only list of modules.
+macro_rules! modules {
+    ($( $key:literal => $variant:ident($ty:ty), )*) => {
+        /// A task's module with its arguments.
+        #[derive(Debug, Clone)]
+        pub enum ModuleCall { $( $variant($ty), )* }
+
+        pub const MODULE_NAMES: &[&str] = &[$($key),*];
+
+        impl ModuleCall {
+            pub fn name(&self) -> &'static str {
+                match self { $( ModuleCall::$variant(_) => $key, )* }
+            }
+
+            /// Parse the module named `key` from the task's map; `None` if `key` is no module.
+            pub fn from_map<'de, A: serde::de::MapAccess<'de>>(key: &str, map: &mut A) -> Result<Option<Self>, A::Error> {
+                match key {
+                    $( $key => Ok(Some(ModuleCall::$variant(map.next_value()?))), )*
+                    _ => Ok(None),
+                }
+            }
+
+            pub async fn converge(&self, ctx: &TaskCtx<'_>) -> Result<Outcome, TaskError> {
+                match self { $( ModuleCall::$variant(m) => converge(m, ctx).await, )* }
+            }
+
+            pub fn check(&self, templates: &Templates) -> Vec<String> {
+                match self { $( ModuleCall::$variant(m) => m.check(templates), )* }
+            }
+        }
+    };
+}
+
+modules! {
+    "command" => Command(command::Command),
+    "shell" => Shell(command::Shell),
+    "package" => Package(package::Package),
+    "service" => Service(service::Service),
+    "template" => Template(template::Template),
+    "copy" => Copy(file::Copy),
+    "file" => File(file::File),
+    "sysctl" => Sysctl(sysctl::Sysctl),
+    "address" => Address(address::Address),
+    "ipvs" => Ipvs(ipvs::Ipvs),
+    "wait_for" => WaitFor(wait_for::WaitFor),
+    "assert" => Assert(assert::Assert),
+}

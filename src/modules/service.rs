@@ -1,0 +1,208 @@
+//! `service`: a daemon started, stopped, restarted or reloaded, and enabled at boot; through
+//! systemd when it runs, else the init script (`service NAME ACTION`). Whether it runs is read
+//! from the process table, and checked again after a start: an init script can report success
+//! for a daemon that died at once (keepalived without IPVS does exactly that).
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::{Applied, Module, Query, TaskCtx, TaskError, command_failed};
+use crate::playbook::template::Tpl;
+use crate::transport::commands;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: Tpl<String>,
+    pub state: Option<ServiceState>,
+    pub enabled: Option<bool>,
+    /// Process name to look for (default: the service name).
+    pub process: Option<Tpl<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    Started,
+    Stopped,
+    Restarted,
+    Reloaded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Reload,
+}
+
+pub struct Change {
+    action: Option<Action>,
+    enable: Option<bool>,
+    name: String,
+    process: String,
+}
+
+/// How long a daemon must stay up after its start to count as started.
+const SETTLE: Duration = Duration::from_millis(300);
+const START_WAIT: Duration = Duration::from_secs(5);
+
+fn safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+}
+
+impl Module for Service {
+    type Change = Change;
+
+    async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
+        let name = ctx.resolve(&self.name)?;
+        let process = ctx
+            .resolve_opt(&self.process)?
+            .unwrap_or_else(|| name.clone());
+        if !safe_name(&name) || !safe_name(&process) {
+            return Err(TaskError::new(format!("`{name}` is not a service name")));
+        }
+        let out = ctx
+            .run_ok(
+                &commands::service_query(&ctx.facts.init, &name, &process),
+                "querying the service",
+            )
+            .await?;
+        let text = out.stdout_str();
+        let mut lines = text.lines();
+        let running = lines.next() == Some("running");
+        let enabled = lines.next().unwrap_or("unknown");
+        let action = match (self.state, running) {
+            (Some(ServiceState::Started), false) => Some(Action::Start),
+            (Some(ServiceState::Stopped), true) => Some(Action::Stop),
+            (Some(ServiceState::Restarted), _) => Some(if running {
+                Action::Restart
+            } else {
+                Action::Start
+            }),
+            (Some(ServiceState::Reloaded), r) => {
+                Some(if r { Action::Reload } else { Action::Start })
+            }
+            _ => None,
+        };
+        let enable = match self.enabled {
+            Some(true) if enabled == "disabled" => Some(true),
+            Some(false) if enabled == "enabled" => Some(false),
+            _ => None,
+        };
+        if action.is_none() && enable.is_none() {
+            return Ok(Query::ok(if running {
+                format!("{name} running")
+            } else {
+                format!("{name} stopped")
+            }));
+        }
+        let mut words = Vec::new();
+        if let Some(a) = action {
+            words.push(format!("{} {name}", format!("{a:?}").to_lowercase()));
+        }
+        if let Some(e) = enable {
+            words.push(if e {
+                format!("enable {name}")
+            } else {
+                format!("disable {name}")
+            });
+        }
+        Ok(Query::change(
+            Change {
+                action,
+                enable,
+                name,
+                process,
+            },
+            words.join(", "),
+        ))
+    }
+
+    async fn apply(&self, ctx: &TaskCtx<'_>, change: Change) -> Result<Applied, TaskError> {
+        let init = ctx.facts.init.as_str();
+        if let Some(action) = change.action {
+            let verb = match action {
+                Action::Start => "start",
+                Action::Stop => "stop",
+                Action::Restart => "restart",
+                Action::Reload => "reload",
+            };
+            let out = ctx
+                .run(&commands::service_action(init, &change.name, verb))
+                .await?;
+            if !out.success() {
+                return Err(command_failed(&format!("{verb} {}", change.name), &out));
+            }
+            match action {
+                Action::Start | Action::Restart => {
+                    wait_running(ctx, &change.name, &change.process).await?
+                }
+                Action::Stop => wait_stopped(ctx, &change.process).await?,
+                Action::Reload => {}
+            }
+        }
+        if let Some(enable) = change.enable {
+            ctx.run_ok(
+                &commands::service_enable(init, &change.name, enable),
+                "enabling the service",
+            )
+            .await?;
+        }
+        Ok(Applied::changed())
+    }
+}
+
+async fn is_running(ctx: &TaskCtx<'_>, process: &str) -> Result<bool, TaskError> {
+    Ok(ctx
+        .run(&commands::process_running(process))
+        .await?
+        .success())
+}
+
+/// Up, and still up a moment later.
+pub async fn wait_running(ctx: &TaskCtx<'_>, name: &str, process: &str) -> Result<(), TaskError> {
+    let start = Instant::now();
+    while start.elapsed() < START_WAIT {
+        if is_running(ctx, process).await? {
+            tokio::time::sleep(SETTLE).await;
+            if is_running(ctx, process).await? {
+                return Ok(());
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hint = if name == "keepalived" {
+        " (keepalived exits at start when its config has a virtual_server and the kernel has no IPVS, or the config is invalid: see its log)"
+    } else {
+        ""
+    };
+    Err(TaskError::new(format!(
+        "{name} was started but is not running{hint}"
+    )))
+}
+
+/// Gone; a daemon that ignores its init script gets SIGTERM (never SIGKILL: keepalived must be
+/// able to drop its VIP).
+pub async fn wait_stopped(ctx: &TaskCtx<'_>, process: &str) -> Result<(), TaskError> {
+    let start = Instant::now();
+    let mut termed = false;
+    while start.elapsed() < START_WAIT * 2 {
+        if !is_running(ctx, process).await? {
+            return Ok(());
+        }
+        if !termed && start.elapsed() > START_WAIT / 2 {
+            let _ = ctx.run(&commands::process_signal(process, "TERM")).await?;
+            termed = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(TaskError::new(format!(
+        "{process} still runs after stop and SIGTERM"
+    )))
+}

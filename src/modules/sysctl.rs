@@ -1,0 +1,179 @@
+//! `sysctl`: a kernel setting at runtime (read from /proc/sys) and persisted in lvslab's own
+//! file under /etc/sysctl.d. Only the named key is touched. The value found before lvslab's
+//! first change is kept on the host, so `state: restored` can put it back (teardown).
+
+use serde::Deserialize;
+
+use super::{Applied, Module, Query, TaskCtx, TaskError};
+use crate::playbook::template::Tpl;
+use crate::transport::commands;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sysctl {
+    /// e.g. `net.ipv4.conf.all.arp_ignore`
+    pub key: Tpl<String>,
+    /// Required with `state: present`.
+    pub value: Option<Tpl<String>>,
+    #[serde(default)]
+    pub state: SysctlState,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SysctlState {
+    #[default]
+    Present,
+    /// Back to the value it had before lvslab changed it; lvslab's line removed.
+    Restored,
+}
+
+pub enum Change {
+    Set { key: String, value: String },
+    Restore { key: String },
+}
+
+/// What `sysctl_query` printed.
+#[derive(Debug, PartialEq)]
+struct Found {
+    runtime: Option<String>,
+    persisted: Option<String>,
+    original: Option<String>,
+}
+
+fn parse(text: &str) -> Found {
+    let mut lines = text.lines().map(str::trim);
+    let mut next = |none: &str| {
+        lines
+            .next()
+            .filter(|l| *l != none && !l.is_empty())
+            .map(str::to_string)
+    };
+    let runtime = next("<missing>");
+    let persisted = next("<none>");
+    let original = next("<none>");
+    Found {
+        runtime,
+        persisted,
+        original,
+    }
+}
+
+/// Kernel keys are dotted names; refuse anything else before it nears a shell.
+fn check_key(key: &str) -> Result<(), TaskError> {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !key.starts_with('.')
+        && !key.contains("..")
+    {
+        Ok(())
+    } else {
+        Err(TaskError::new(format!("`{key}` is not a sysctl key")))
+    }
+}
+
+/// Values compare as the kernel prints them (tabs between numbers).
+fn normalize(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Module for Sysctl {
+    type Change = Change;
+
+    async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
+        let key = ctx.resolve(&self.key)?;
+        check_key(&key)?;
+        let out = ctx
+            .run_ok(&commands::sysctl_query(&key), "reading the sysctl")
+            .await?;
+        let found = parse(&out.stdout_str());
+        let Some(runtime) = found.runtime.clone() else {
+            return Err(TaskError::new(format!(
+                "the kernel has no setting {key} (no /proc/sys entry)"
+            )));
+        };
+        match self.state {
+            SysctlState::Present => {
+                let Some(value) = ctx.resolve_opt(&self.value)? else {
+                    return Err(TaskError::new(
+                        "sysctl: `value` is required with state: present",
+                    ));
+                };
+                let want = normalize(&value);
+                if normalize(&runtime) == want
+                    && found.persisted.as_deref().map(normalize) == Some(want.clone())
+                {
+                    return Ok(Query::ok(format!("{key} = {want}")));
+                }
+                let summary = if normalize(&runtime) == want {
+                    format!("{key} = {want} (persisting)")
+                } else {
+                    format!("{key} {} -> {want}", normalize(&runtime))
+                };
+                let diff = format!("-{key} = {}\n+{key} = {want}", normalize(&runtime));
+                Ok(Query::Change {
+                    change: Change::Set { key, value: want },
+                    summary,
+                    diff: Some(diff),
+                })
+            }
+            SysctlState::Restored => {
+                if found.original.is_none() && found.persisted.is_none() {
+                    return Ok(Query::ok(format!(
+                        "{key} = {} (not set by lvslab)",
+                        normalize(&runtime)
+                    )));
+                }
+                let back = found
+                    .original
+                    .as_deref()
+                    .map(normalize)
+                    .unwrap_or_else(|| normalize(&runtime));
+                let diff = format!("-{key} = {}\n+{key} = {back}", normalize(&runtime));
+                Ok(Query::Change {
+                    change: Change::Restore { key: key.clone() },
+                    summary: format!("{key} {} -> {back} (restored)", normalize(&runtime)),
+                    diff: Some(diff),
+                })
+            }
+        }
+    }
+
+    async fn apply(&self, ctx: &TaskCtx<'_>, change: Change) -> Result<Applied, TaskError> {
+        let command = match &change {
+            Change::Set { key, value } => commands::sysctl_set(key, value),
+            Change::Restore { key } => commands::sysctl_restore(key),
+        };
+        ctx.run_ok(&command, "setting the sysctl").await?;
+        Ok(Applied::changed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_lines() {
+        assert_eq!(
+            parse("0\n<none>\n<none>\n"),
+            Found {
+                runtime: Some("0".into()),
+                persisted: None,
+                original: None
+            }
+        );
+        assert_eq!(parse("1\n1\n0\n").original.as_deref(), Some("0"));
+        assert_eq!(parse("<missing>\n<none>\n<none>\n").runtime, None);
+    }
+
+    #[test]
+    fn keys_are_screened() {
+        assert!(check_key("net.ipv4.conf.all.arp_ignore").is_ok());
+        assert!(check_key("net.ipv4.conf.eth0;reboot").is_err());
+        assert!(check_key("../../etc/passwd").is_err());
+        assert_eq!(normalize("4096\t87380  6291456"), "4096 87380 6291456");
+    }
+}

@@ -1,0 +1,117 @@
+//! `wait_for`: wait until a TCP port answers, a path exists, or a command succeeds (or the
+//! opposite with `state: stopped`). Never a change.
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::{Applied, Module, Query, TaskCtx, TaskError};
+use crate::playbook::template::Tpl;
+use crate::transport::commands;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitFor {
+    pub port: Option<Tpl<u16>>,
+    /// Host to connect to for `port` (from the target host; default 127.0.0.1).
+    pub host: Option<Tpl<String>>,
+    pub path: Option<Tpl<String>>,
+    pub command: Option<Tpl<String>>,
+    #[serde(default)]
+    pub state: WaitState,
+    /// Seconds.
+    #[serde(default = "thirty")]
+    pub timeout: u64,
+}
+
+fn thirty() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitState {
+    #[default]
+    Started,
+    Stopped,
+}
+
+impl WaitFor {
+    fn test(&self, ctx: &TaskCtx<'_>) -> Result<(String, String), TaskError> {
+        if let Some(port) = ctx.resolve_opt(&self.port)? {
+            let host = ctx
+                .resolve_opt(&self.host)?
+                .unwrap_or_else(|| "127.0.0.1".into());
+            if host.parse::<std::net::IpAddr>().is_err() {
+                return Err(TaskError::new(format!(
+                    "wait_for: host `{host}` is not an IP address"
+                )));
+            }
+            let line = format!(
+                "bash -c {}",
+                commands::quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
+            );
+            return Ok((line, format!("{host}:{port}")));
+        }
+        if let Some(path) = ctx.resolve_opt(&self.path)? {
+            return Ok((commands::exists(&path), path));
+        }
+        if let Some(cmd) = ctx.resolve_opt(&self.command)? {
+            return Ok((cmd.clone(), format!("`{cmd}`")));
+        }
+        Err(TaskError::new("wait_for needs one of port, path, command"))
+    }
+
+    async fn holds(&self, ctx: &TaskCtx<'_>, line: &str) -> Result<bool, TaskError> {
+        let ok = ctx
+            .run_timeout(line, Duration::from_secs(5))
+            .await?
+            .success();
+        Ok(ok == (self.state == WaitState::Started))
+    }
+}
+
+impl Module for WaitFor {
+    type Change = (String, String);
+
+    async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Self::Change>, TaskError> {
+        let (line, what) = self.test(ctx)?;
+        if self.holds(ctx, &line).await? {
+            return Ok(Query::ok(format!("{what} ready")));
+        }
+        if ctx.check {
+            return Ok(Query::Skip {
+                msg: format!("{what} not ready (no waiting in check mode)"),
+            });
+        }
+        Ok(Query::change(
+            (line, what.clone()),
+            format!("wait for {what}"),
+        ))
+    }
+
+    async fn apply(
+        &self,
+        ctx: &TaskCtx<'_>,
+        (line, what): Self::Change,
+    ) -> Result<Applied, TaskError> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(self.timeout) {
+            if self.holds(ctx, &line).await? {
+                return Ok(Applied {
+                    changed: false,
+                    msg: Some(format!(
+                        "{what} ready after {} ms",
+                        start.elapsed().as_millis()
+                    )),
+                    ..Applied::changed()
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(TaskError::new(format!(
+            "{what} not ready after {} s",
+            self.timeout
+        )))
+    }
+}

@@ -1,0 +1,277 @@
+//! Playbooks: loading and checking them (against the inventory and templates, before any host
+//! is contacted), and running them ([`runner`]).
+
+pub mod model;
+pub mod runner;
+pub mod template;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::{Source, SourceError};
+use crate::inventory::Inventory;
+use crate::modules::ModuleCall;
+use model::Play;
+use template::Templates;
+
+/// The playbooks shipped in the binary (`playbooks/`).
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("lvs-dr.yml", include_str!("../../playbooks/lvs-dr.yml")),
+    (
+        "keepalived.yml",
+        include_str!("../../playbooks/keepalived.yml"),
+    ),
+    ("teardown.yml", include_str!("../../playbooks/teardown.yml")),
+];
+
+pub struct Playbook {
+    pub source: Source,
+    pub plays: Vec<Play>,
+    /// Directory of the file (for its `templates/`); `None` for a built-in playbook.
+    pub dir: Option<PathBuf>,
+}
+
+impl Playbook {
+    pub fn from_file(path: &Path) -> Result<Playbook, miette::Report> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| miette::miette!("cannot read playbook {}: {e}", path.display()))?;
+        let dir = path.parent().map(Path::to_path_buf);
+        Self::parse(Source::new(path, text), dir).map_err(miette::Report::new)
+    }
+
+    /// A built-in playbook, or the file of that name in `override_dir`.
+    pub fn builtin(name: &str, override_dir: Option<&Path>) -> Result<Playbook, miette::Report> {
+        if let Some(dir) = override_dir {
+            let path = dir.join(name);
+            if path.exists() {
+                return Self::from_file(&path);
+            }
+        }
+        let text = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.to_string())
+            .ok_or_else(|| miette::miette!("no built-in playbook {name}"))?;
+        Self::parse(
+            Source {
+                name: format!("(built-in) playbooks/{name}"),
+                text,
+            },
+            None,
+        )
+        .map_err(miette::Report::new)
+    }
+
+    pub fn parse(source: Source, dir: Option<PathBuf>) -> Result<Playbook, SourceError> {
+        let plays: Vec<Play> =
+            serde_saphyr::from_str(&source.text).map_err(|e| source.yaml_error(&e))?;
+        Ok(Playbook { source, plays, dir })
+    }
+
+    /// Check the playbook against an inventory and the templates; errors carry file:line:col.
+    pub fn check(&self, inventory: &Inventory, templates: &Templates) -> Result<(), SourceError> {
+        let mut errors = Vec::new();
+        let known_globals = known_names(inventory);
+        for play in &self.plays {
+            if let Err(name) = inventory.select(&play.hosts.value) {
+                errors.push(self.source.error_at(
+                    &play.hosts.referenced,
+                    format!(
+                        "play `{}` runs on `{name}`, which is no host or group of {}",
+                        play.name,
+                        inventory.path.display()
+                    ),
+                ));
+            }
+            let handler_names: HashSet<String> = play
+                .handlers
+                .iter()
+                .filter_map(|h| h.value.name.clone())
+                .collect();
+            let mut registered: HashSet<String> = HashSet::new();
+            for task in play.tasks.iter().chain(play.handlers.iter()) {
+                let t = &task.value;
+                let at = |msg: String| self.source.error_at(&task.referenced, msg);
+                let Some(module) = &t.module else {
+                    errors.push(at(format!("task `{}` has no module", t.title())));
+                    continue;
+                };
+                for msg in module.check(templates) {
+                    errors.push(at(format!("task `{}`: {msg}", t.title())));
+                }
+                for expr in [&t.when, &t.changed_when, &t.failed_when]
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Err(e) = templates.check_expression(expr) {
+                        errors.push(at(format!("task `{}`: {e}", t.title())));
+                    }
+                }
+                for n in &t.notify.0 {
+                    if !handler_names.contains(n) {
+                        errors.push(at(format!(
+                            "task `{}` notifies `{n}`, which is no handler of this play",
+                            t.title()
+                        )));
+                    }
+                }
+                if let Some(r) = &t.register {
+                    registered.insert(r.clone());
+                }
+                if let ModuleCall::Template(tpl) = module {
+                    let mut known = known_globals.clone();
+                    known.extend(play.vars.keys().cloned());
+                    known.extend(registered.iter().cloned());
+                    for name in templates.undeclared(&tpl.src) {
+                        if !known.contains(&name) {
+                            errors.push(at(format!(
+                                "template {} uses `{name}`, which no inventory, play or registered variable defines",
+                                tpl.src
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        match SourceError::join(errors) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Directories to load templates from, most specific first.
+    pub fn template_dirs(&self) -> Vec<PathBuf> {
+        self.dir
+            .iter()
+            .flat_map(|d| [d.join("templates"), d.clone()])
+            .collect()
+    }
+}
+
+/// Variables every task can use: built-ins, and every variable any host of the inventory has.
+fn known_names(inv: &Inventory) -> HashSet<String> {
+    let mut names: HashSet<String> = [
+        "inventory_hostname",
+        "host",
+        "lvs",
+        "groups",
+        "hostvars",
+        "facts",
+        "item",
+        "group_names",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for h in &inv.hosts {
+        names.extend(inv.host_vars(h).keys().cloned());
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv() -> Inventory {
+        crate::inventory::load_str(
+            Path::new("inv.yml"),
+            include_str!("../../inventory.example.yml").to_string(),
+        )
+        .unwrap()
+        .0
+    }
+
+    fn parse(yaml: &str) -> Result<Playbook, SourceError> {
+        Playbook::parse(
+            Source {
+                name: "pb.yml".into(),
+                text: yaml.into(),
+            },
+            None,
+        )
+    }
+
+    fn error(yaml: &str) -> String {
+        let t = Templates::new(&[]).unwrap();
+        let e = match parse(yaml) {
+            Err(e) => e,
+            Ok(p) => p.check(&inv(), &t).err().expect("accepted"),
+        };
+        let mut all = vec![e.to_string()];
+        all.extend(e.more.iter().map(|m| m.to_string()));
+        all.join("\n")
+    }
+
+    #[test]
+    fn builtin_playbooks_check_against_the_example_inventory() {
+        let t = Templates::new(&[]).unwrap();
+        for (name, _) in BUILTIN {
+            let p = Playbook::builtin(name, None).unwrap();
+            if let Err(e) = p.check(&inv(), &t) {
+                panic!(
+                    "{name}: {e} {:?}",
+                    e.more.iter().map(|m| m.to_string()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_module_and_argument_have_lines() {
+        let e =
+            error("- name: p\n  hosts: all\n  tasks:\n    - name: t\n      sysctll: { key: a }\n");
+        assert!(
+            e.contains("pb.yml:4:") && e.contains("unknown module or task key `sysctll`"),
+            "{e}"
+        );
+        let e = error(
+            "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      sysctl: { key: a, vaule: 1 }\n",
+        );
+        assert!(e.contains("pb.yml:5:") && e.contains("vaule"), "{e}");
+    }
+
+    #[test]
+    fn missing_groups_handlers_and_templates_are_refused() {
+        let e = error("- name: p\n  hosts: webheads\n  tasks: []\n");
+        assert!(e.contains("pb.yml:2:") && e.contains("`webheads`"), "{e}");
+        let e = error(
+            "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      shell: \"true\"\n      notify: nobody\n",
+        );
+        assert!(e.contains("notifies `nobody`"), "{e}");
+        let e = error(
+            "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      template: { src: nope.j2, dest: /tmp/x }\n",
+        );
+        assert!(e.contains("pb.yml:4:") && e.contains("nope.j2"), "{e}");
+        let e = error(
+            "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      shell: \"true\"\n      when: \"a ==\"\n",
+        );
+        assert!(e.contains("task `t`"), "{e}");
+        let e = error(
+            "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      shell: \"true\"\n      command: \"true\"\n",
+        );
+        assert!(e.contains("exactly one module"), "{e}");
+    }
+
+    #[test]
+    fn template_with_undefined_variable_is_refused() {
+        let dir = std::env::temp_dir().join(format!("lvslab-tpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("bad.j2"),
+            "ok {{ inventory_hostname }}\n{{ no_such_var }}\n",
+        )
+        .unwrap();
+        let t = Templates::new(&[dir.clone()]).unwrap();
+        let p = parse("- name: p\n  hosts: all\n  tasks:\n    - name: t\n      template: { src: bad.j2, dest: /tmp/x }\n").unwrap();
+        let e = p.check(&inv(), &t).unwrap_err().to_string();
+        assert!(e.contains("bad.j2 uses `no_such_var`"), "{e}");
+        std::fs::write(dir.join("broken.j2"), "line one\n{% if %}\n").unwrap();
+        let err = Templates::new(&[dir.clone()])
+            .err()
+            .expect("syntax error refused")
+            .to_string();
+        assert!(err.contains("broken.j2:2"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

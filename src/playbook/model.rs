@@ -1,0 +1,146 @@
+//! Playbooks as written: a list of plays; a play has hosts, vars, tasks and handlers; a task has
+//! exactly one module plus optional `when`, `loop`, `notify`, `register`, `tags`, `become`,
+//! `changed_when`, `failed_when`, `ignore_errors`. Unknown keys and modules are parse errors.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_saphyr::Spanned;
+
+use super::template::Tpl;
+use crate::inventory::Vars;
+use crate::modules::{MODULE_NAMES, ModuleCall};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Play {
+    pub name: String,
+    /// A group, host, or comma-separated list of them; `all` for every host.
+    pub hosts: Spanned<String>,
+    #[serde(default)]
+    pub vars: Vars,
+    #[serde(default)]
+    pub tasks: Vec<Spanned<Task>>,
+    #[serde(default)]
+    pub handlers: Vec<Spanned<Task>>,
+}
+
+/// `notify` and `tags` take one name or a list.
+#[derive(Debug, Clone, Default)]
+pub struct Names(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match OneOrMany::deserialize(d)? {
+            OneOrMany::One(s) => Names(vec![s]),
+            OneOrMany::Many(v) => Names(v),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Task {
+    pub name: Option<String>,
+    pub module: Option<ModuleCall>,
+    /// An expression (no braces), e.g. `facts.ipvs != "missing"`.
+    pub when: Option<String>,
+    pub loop_items: Option<Tpl<Vec<serde_json::Value>>>,
+    pub notify: Names,
+    pub register: Option<String>,
+    pub tags: Names,
+    pub become_root: Option<bool>,
+    pub changed_when: Option<String>,
+    pub failed_when: Option<String>,
+    pub ignore_errors: bool,
+}
+
+impl Task {
+    /// The name shown in reports.
+    pub fn title(&self) -> String {
+        match (&self.name, &self.module) {
+            (Some(n), _) => n.clone(),
+            (None, Some(m)) => m.name().to_string(),
+            (None, None) => "(no module)".into(),
+        }
+    }
+}
+
+const TASK_KEYS: &[&str] = &[
+    "name",
+    "when",
+    "loop",
+    "notify",
+    "register",
+    "tags",
+    "become",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+];
+
+impl<'de> Deserialize<'de> for Task {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(TaskVisitor)
+    }
+}
+
+struct TaskVisitor;
+
+impl<'de> Visitor<'de> for TaskVisitor {
+    type Value = Task;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a task: a map with a name and one module")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Task, A::Error> {
+        let mut t = Task::default();
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format!(
+                    "duplicate key `{key}` in a task"
+                )));
+            }
+            seen.push(key.clone());
+            match key.as_str() {
+                "name" => t.name = Some(map.next_value()?),
+                "when" => t.when = Some(map.next_value()?),
+                "loop" => t.loop_items = Some(map.next_value()?),
+                "notify" => t.notify = map.next_value()?,
+                "register" => t.register = Some(map.next_value()?),
+                "tags" => t.tags = map.next_value()?,
+                "become" => t.become_root = Some(map.next_value()?),
+                "changed_when" => t.changed_when = Some(map.next_value()?),
+                "failed_when" => t.failed_when = Some(map.next_value()?),
+                "ignore_errors" => t.ignore_errors = map.next_value()?,
+                module => {
+                    if let Some(other) = &t.module {
+                        return Err(de::Error::custom(format!(
+                            "a task has exactly one module, this one has `{}` and `{module}`",
+                            other.name()
+                        )));
+                    }
+                    match ModuleCall::from_map(module, &mut map)? {
+                        Some(m) => t.module = Some(m),
+                        None => {
+                            return Err(de::Error::custom(format!(
+                                "unknown module or task key `{module}`; modules: {}; task keys: {}",
+                                MODULE_NAMES.join(", "),
+                                TASK_KEYS.join(", ")
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(t)
+    }
+}

@@ -1,0 +1,287 @@
+//! Templating: the minijinja environment (strict: an undefined variable is an error), and
+//! [`Tpl`], a playbook value that may be a `{{ expression }}` resolved per host at run time.
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A value as written in a playbook: a literal, or a string with `{{ }}` / `{% %}` to render.
+/// `"{{ expr }}"` alone keeps the expression's type (a list stays a list).
+#[derive(Debug, Clone)]
+pub enum Tpl<T> {
+    Lit(T),
+    Expr(String, PhantomData<T>),
+}
+
+impl<T: Default> Default for Tpl<T> {
+    fn default() -> Self {
+        Tpl::Lit(T::default())
+    }
+}
+
+impl<T> Tpl<T> {
+    pub fn lit(v: T) -> Self {
+        Tpl::Lit(v)
+    }
+    /// The template text, when it is one.
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            Tpl::Expr(s, _) => Some(s),
+            Tpl::Lit(_) => None,
+        }
+    }
+}
+
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Tpl<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        if let serde_json::Value::String(s) = &v
+            && is_template(s)
+        {
+            return Ok(Tpl::Expr(s.clone(), PhantomData));
+        }
+        convert::<T>(v)
+            .map(Tpl::Lit)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<T: Serialize> Serialize for Tpl<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Tpl::Lit(v) => v.serialize(s),
+            Tpl::Expr(e, _) => e.serialize(s),
+        }
+    }
+}
+
+/// Turn a JSON-like value into `T`, accepting the usual YAML looseness: `"80"` for a number,
+/// `80` for a string.
+pub fn convert<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+    match T::deserialize(&v) {
+        Ok(t) => Ok(t),
+        Err(first) => {
+            let retry = match &v {
+                serde_json::Value::String(s) => serde_json::from_str::<T>(s.trim()).ok(),
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                    T::deserialize(serde_json::Value::String(v.to_string())).ok()
+                }
+                _ => None,
+            };
+            retry.ok_or_else(|| first.to_string())
+        }
+    }
+}
+
+/// Any serializable value as a template value.
+pub fn to_value<T: Serialize>(v: &T) -> Value {
+    Value::from(minijinja::value::Serde(v))
+}
+
+/// The template environment: playbook templates by name, strict undefined variables.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+/// Templates shipped in the binary (`templates/`).
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "keepalived.conf.j2",
+        include_str!("../../templates/keepalived.conf.j2"),
+    ),
+    (
+        "index.html.j2",
+        include_str!("../../templates/index.html.j2"),
+    ),
+];
+
+impl Templates {
+    /// Builtin templates, overridden by files in `dirs` (searched in order).
+    pub fn new(dirs: &[PathBuf]) -> Result<Self, miette::Report> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_debug(true);
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| miette::miette!("{e}"))?;
+        env.set_syntax(syntax);
+        for (name, text) in BUILTIN {
+            env.add_template_owned(name.to_string(), text.to_string())
+                .map_err(|e| template_error(name, &e))?;
+        }
+        let mut t = Templates { env };
+        for dir in dirs.iter().rev() {
+            t.load_dir(dir)?;
+        }
+        Ok(t)
+    }
+
+    fn load_dir(&mut self, dir: &Path) -> Result<(), miette::Report> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            if !name.ends_with(".j2") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| miette::miette!("cannot read template {}: {e}", path.display()))?;
+            self.env
+                .add_template_owned(name, text)
+                .map_err(|e| template_error(&path.display().to_string(), &e))?;
+        }
+        Ok(())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.env.get_template(name).is_ok()
+    }
+
+    /// Render a named template file.
+    pub fn render_file(&self, name: &str, ctx: &Value) -> Result<String, String> {
+        let t = self
+            .env
+            .get_template(name)
+            .map_err(|e| format!("template {name}: {e}"))?;
+        t.render(ctx).map_err(|e| describe(name, &e))
+    }
+
+    /// Names a template uses that nothing defines (for `validate`).
+    pub fn undeclared(&self, name: &str) -> Vec<String> {
+        match self.env.get_template(name) {
+            Ok(t) => {
+                let mut v: Vec<String> = t.undeclared_variables(false).into_iter().collect();
+                v.sort();
+                v
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Render a string value from a playbook.
+    pub fn render_str(&self, text: &str, ctx: &Value) -> Result<String, String> {
+        self.env
+            .render_str(text, ctx)
+            .map_err(|e| describe(text, &e))
+    }
+
+    /// Evaluate a bare expression (as in `when:`).
+    pub fn eval(&self, expr: &str, ctx: &Value) -> Result<Value, String> {
+        let e = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| describe(expr, &e))?;
+        e.eval(ctx).map_err(|e| describe(expr, &e))
+    }
+
+    /// Check a bare expression's syntax.
+    pub fn check_expression(&self, expr: &str) -> Result<(), String> {
+        self.env
+            .compile_expression(expr)
+            .map(|_| ())
+            .map_err(|e| describe(expr, &e))
+    }
+
+    /// Check a string template's syntax.
+    pub fn check_str(&self, text: &str) -> Result<(), String> {
+        self.env
+            .template_from_str(text)
+            .map(|_| ())
+            .map_err(|e| describe(text, &e))
+    }
+
+    /// Resolve a playbook value for a host.
+    pub fn resolve<T: DeserializeOwned + Clone>(
+        &self,
+        v: &Tpl<T>,
+        ctx: &Value,
+    ) -> Result<T, String> {
+        match v {
+            Tpl::Lit(t) => Ok(t.clone()),
+            Tpl::Expr(text, _) => {
+                let json = match single_expression(text) {
+                    Some(expr) => {
+                        let value = self.eval(expr, ctx)?;
+                        if value.is_undefined() {
+                            return Err(format!("`{text}`: `{expr}` is undefined"));
+                        }
+                        serde_json::to_value(&value).map_err(|e| format!("`{text}`: {e}"))?
+                    }
+                    None => serde_json::Value::String(self.render_str(text, ctx)?),
+                };
+                convert::<T>(json).map_err(|e| format!("`{text}`: {e}"))
+            }
+        }
+    }
+}
+
+/// `{{ expr }}` and nothing else: the expression inside.
+fn single_expression(text: &str) -> Option<&str> {
+    let t = text.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}") && !t.contains("{%")).then_some(inner.trim())
+}
+
+fn describe(what: &str, e: &minijinja::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(line) = e.line() {
+        s = format!("{s} (line {line} of {})", e.name().unwrap_or(what));
+    }
+    s
+}
+
+fn template_error(name: &str, e: &minijinja::Error) -> miette::Report {
+    let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+    miette::miette!(
+        "{name}{line}: template error: {}",
+        e.detail().unwrap_or(&e.to_string())
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Value {
+        to_value(&serde_json::json!({"port": 80, "names": ["a", "b"], "host": {"name": "n1"}}))
+    }
+
+    #[test]
+    fn single_expressions_keep_their_type() {
+        let t = Templates::new(&[]).unwrap();
+        let list: Tpl<Vec<String>> =
+            serde_json::from_value(serde_json::json!("{{ names }}")).unwrap();
+        assert_eq!(t.resolve(&list, &ctx()).unwrap(), vec!["a", "b"]);
+        let port: Tpl<u16> = serde_json::from_value(serde_json::json!("{{ port }}")).unwrap();
+        assert_eq!(t.resolve(&port, &ctx()).unwrap(), 80);
+        let s: Tpl<String> =
+            serde_json::from_value(serde_json::json!("from {{ host.name }}:{{ port }}")).unwrap();
+        assert_eq!(t.resolve(&s, &ctx()).unwrap(), "from n1:80");
+        let n: Tpl<String> = serde_json::from_value(serde_json::json!(5)).unwrap();
+        assert_eq!(t.resolve(&n, &ctx()).unwrap(), "5");
+    }
+
+    #[test]
+    fn undefined_variables_are_errors() {
+        let t = Templates::new(&[]).unwrap();
+        let s: Tpl<String> = serde_json::from_value(serde_json::json!("{{ nope }}")).unwrap();
+        let e = t.resolve(&s, &ctx()).unwrap_err();
+        assert!(e.contains("undefined"), "{e}");
+    }
+}

@@ -1,0 +1,182 @@
+//! The human view: one line per task per host, per-host progress bars on a terminal, and a
+//! recap table at the end.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Event, Observer, Status};
+
+pub struct TerminalView {
+    verbose: u8,
+    color: bool,
+    progress: Option<Progress>,
+}
+
+struct Progress {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl TerminalView {
+    pub fn new(no_progress: bool, verbose: u8) -> Self {
+        let tty = std::io::stderr().is_terminal() && std::io::stdout().is_terminal();
+        let ci = std::env::var_os("CI").is_some();
+        let progress = (tty && !ci && !no_progress).then(|| Progress {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: Mutex::new(HashMap::new()),
+        });
+        TerminalView {
+            verbose,
+            color: tty && std::env::var_os("NO_COLOR").is_none(),
+            progress,
+        }
+    }
+
+    fn paint(&self, text: &str, status: Status) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match status {
+            Status::Ok => "32",
+            Status::Changed => "33",
+            Status::Failed | Status::Unreachable => "31",
+            Status::Skipped => "36",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+
+    fn line(&self, text: &str) {
+        match &self.progress {
+            Some(p) => {
+                let _ = p.multi.println(text);
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+            }
+        }
+    }
+
+    fn tick(&self, host: &str, task: &str) {
+        let Some(p) = &self.progress else { return };
+        let Ok(mut bars) = p.bars.lock() else { return };
+        let bar = bars.entry(host.to_string()).or_insert_with(|| {
+            let b = p.multi.add(ProgressBar::new_spinner());
+            if let Ok(style) =
+                ProgressStyle::with_template("{spinner} {prefix:>12} {pos:>3} tasks  {msg}")
+            {
+                b.set_style(style);
+            }
+            b.set_prefix(host.to_string());
+            b
+        });
+        bar.inc(1);
+        bar.set_message(task.to_string());
+    }
+}
+
+impl Observer for TerminalView {
+    fn event(&self, event: &Event) {
+        match event {
+            Event::RunStart { what, hosts, check } => {
+                let mode = if *check {
+                    " (check mode: nothing will be changed)"
+                } else {
+                    ""
+                };
+                self.line(&format!("{what} on {} host(s){mode}", hosts.len()));
+            }
+            Event::PlayStart { play, hosts } => {
+                self.line(&format!("\n== {play}  [{}]", hosts.join(", ")));
+            }
+            Event::Task {
+                host,
+                task,
+                status,
+                msg,
+                diff,
+                output,
+                ms,
+            } => {
+                self.tick(host, task);
+                let word = self.paint(&format!("{:<9}", status.word()), *status);
+                let mut text = format!("{word} {host:<10} {task}");
+                if !msg.is_empty() {
+                    text.push_str(&format!(": {msg}"));
+                }
+                if self.verbose > 0 {
+                    text.push_str(&format!("  ({ms} ms)"));
+                }
+                self.line(&text);
+                if let Some(d) = diff {
+                    for l in d.lines() {
+                        self.line(&format!("    {l}"));
+                    }
+                }
+                if self.verbose > 0 && !output.is_empty() {
+                    for l in output.lines() {
+                        self.line(&format!("    | {l}"));
+                    }
+                }
+            }
+            Event::Unreachable { host, error } => {
+                let word = self.paint(&format!("{:<9}", "unreach"), Status::Unreachable);
+                self.line(&format!("{word} {host:<10} {error}"));
+            }
+            Event::Probe {
+                probe,
+                pass,
+                evidence,
+            } => {
+                let (w, s) = if *pass {
+                    ("PASS", Status::Ok)
+                } else {
+                    ("FAIL", Status::Failed)
+                };
+                self.line(&format!("{} {probe}: {evidence}", self.paint(w, s)));
+            }
+            Event::Warning { text } => self.line(&format!("warning: {text}")),
+            Event::Info { text } => self.line(text),
+            Event::Recap {
+                hosts,
+                elapsed_ms,
+                check,
+            } => {
+                self.finish();
+                let mut out = String::from("\nRECAP");
+                if *check {
+                    out.push_str(" (check mode: \"changed\" means would change)");
+                }
+                for h in hosts {
+                    let state = if h.unreachable {
+                        self.paint("  UNREACHABLE", Status::Unreachable)
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!(
+                        "\n  {:<12} ok={:<3} changed={:<3} failed={:<3} skipped={:<3}{}",
+                        h.host, h.ok, h.changed, h.failed, h.skipped, state
+                    ));
+                    if self.verbose > 0 {
+                        out.push_str(&format!(" round_trips={}", h.round_trips));
+                    }
+                }
+                out.push_str(&format!("\n  {:.2} s", *elapsed_ms as f64 / 1000.0));
+                self.line(&out);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(p) = &self.progress
+            && let Ok(mut bars) = p.bars.lock()
+        {
+            for (_, b) in bars.drain() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}

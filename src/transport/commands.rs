@@ -1,0 +1,480 @@
+//! Every command line lvslab runs on a host is built here, so quoting is audited in one file.
+//! Values from inventories and playbooks only ever reach a shell through [`quote`].
+//!
+//! Commands are POSIX `sh`; each documents what it prints, and the module that calls it parses
+//! exactly that.
+
+use std::borrow::Cow;
+
+/// Where lvslab keeps what it must remember on a host (original sysctl values, ...).
+pub const STATE_DIR: &str = "/var/lib/lvslab";
+/// lvslab's own sysctl file: only the keys lvslab set, nothing else.
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-lvslab.conf";
+
+/// Quote one word for `sh`. Words of safe characters stay as they are (readable logs).
+pub fn quote(word: &str) -> Cow<'_, str> {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if safe {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+    }
+}
+
+/// A command and its arguments, each quoted.
+pub fn argv<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| quote(w.as_ref()).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Run a command line as root through sudo (no password prompt: fail instead of hanging).
+pub fn sudo(command: &str) -> String {
+    format!("sudo -n -- sh -c {}", quote(command))
+}
+
+/// Facts in one round trip. Prints `key=value` lines: os_id, os_like, os_version, pkg, init,
+/// hostname, kernel, ipvs (loaded|available|missing), and one `addr=<dev> <cidr>` per address.
+pub fn facts() -> &'static str {
+    r#"[ -r /etc/os-release ] && . /etc/os-release; echo "os_id=${ID:-unknown}"; echo "os_like=${ID_LIKE:-}"; echo "os_version=${VERSION_ID:-}"
+for p in apt-get dnf yum; do if command -v $p >/dev/null 2>&1; then echo "pkg=$p"; break; fi; done
+if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
+echo "hostname=$(hostname)"; echo "kernel=$(uname -r)"
+if [ -e /proc/net/ip_vs ]; then echo ipvs=loaded; elif modprobe -n -q ip_vs 2>/dev/null; then echo ipvs=available; else echo ipvs=missing; fi
+ip -o addr show 2>/dev/null | while read -r _ dev fam cidr _; do echo "addr=$dev $cidr"; done"#
+}
+
+// ---- files ------------------------------------------------------------------------------
+
+/// Prints `absent`, or `<mode octal> <owner>:<group> <sha256>` of a regular file.
+pub fn file_stat(path: &str) -> String {
+    let p = quote(path);
+    format!(
+        "if [ -f {p} ]; then printf '%s %s ' \"$(stat -c %a {p})\" \"$(stat -c %U:%G {p})\"; sha256sum < {p} | cut -d' ' -f1; elif [ -e {p} ]; then echo notafile; else echo absent; fi"
+    )
+}
+
+/// Prints the file's content (for diffs).
+pub fn file_read(path: &str) -> String {
+    format!("cat {}", quote(path))
+}
+
+/// Write stdin to `path` atomically: a temp file beside it, mode and owner set, the optional
+/// validation command run on the temp file (`%s` stands for its path), the previous version kept
+/// as `<path>.lvslab-prev`, then rename. A failed validation leaves the old file untouched.
+pub fn file_write(path: &str, mode: &str, owner: Option<&str>, validate: Option<&str>) -> String {
+    let p = quote(path);
+    let mut s = format!(
+        "set -e; d=$(dirname {p}); mkdir -p \"$d\"; t=$(mktemp \"$d/.lvslab.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; chmod {} \"$t\"; ",
+        quote(mode)
+    );
+    if let Some(owner) = owner {
+        s.push_str(&format!("chown {} \"$t\"; ", quote(owner)));
+    }
+    if let Some(v) = validate {
+        // The validation command is the playbook author's own shell line; only the path is ours.
+        let v = v.replace("%s", "\"$t\"");
+        s.push_str(&format!(
+            "if ! out=$( {v} 2>&1 ); then echo \"validation failed: $out\" >&2; exit 3; fi; "
+        ));
+    }
+    s.push_str(&format!(
+        "if [ -f {p} ]; then cp -p {p} {p}.lvslab-prev; fi; mv -f \"$t\" {p}; trap - EXIT"
+    ));
+    s
+}
+
+pub fn file_chmod_chown(path: &str, mode: &str, owner: Option<&str>) -> String {
+    let mut s = format!("chmod {} {}", quote(mode), quote(path));
+    if let Some(o) = owner {
+        s.push_str(&format!(" && chown {} {}", quote(o), quote(path)));
+    }
+    s
+}
+
+/// Prints `absent`, `file`, `directory` or `other`.
+pub fn path_kind(path: &str) -> String {
+    let p = quote(path);
+    format!(
+        "if [ -d {p} ]; then echo directory; elif [ -f {p} ]; then echo file; elif [ -e {p} ] || [ -L {p} ]; then echo other; else echo absent; fi"
+    )
+}
+
+pub fn remove_path(path: &str) -> String {
+    format!("rm -rf -- {}", quote(path))
+}
+
+pub fn make_dir(path: &str, mode: &str) -> String {
+    format!(
+        "mkdir -p -- {p} && chmod {} {p}",
+        quote(mode),
+        p = quote(path)
+    )
+}
+
+/// Exit 0 when the path exists.
+pub fn exists(path: &str) -> String {
+    format!("[ -e {} ]", quote(path))
+}
+
+// ---- sysctl -----------------------------------------------------------------------------
+
+fn sysctl_proc_path(key: &str) -> String {
+    format!("/proc/sys/{}", key.replace('.', "/"))
+}
+
+fn sysctl_orig_path(key: &str) -> String {
+    format!("{STATE_DIR}/sysctl-orig/{key}")
+}
+
+/// Prints three lines: the runtime value (or `<missing>`), the value in lvslab's sysctl file
+/// (or `<none>`), and the original value lvslab saved before its first change (or `<none>`).
+pub fn sysctl_query(key: &str) -> String {
+    let proc_path = quote_owned(&sysctl_proc_path(key));
+    let orig = quote_owned(&sysctl_orig_path(key));
+    let k = regex_escape(key);
+    format!(
+        "if [ -r {proc_path} ]; then cat {proc_path}; else echo '<missing>'; fi; \
+         v=$(sed -n 's/^{k} *= *//p' {SYSCTL_FILE} 2>/dev/null | tail -n 1); echo \"${{v:-<none>}}\"; \
+         if [ -f {orig} ]; then cat {orig}; else echo '<none>'; fi"
+    )
+}
+
+/// Set the runtime value, save the original once, and persist the key in lvslab's file.
+pub fn sysctl_set(key: &str, value: &str) -> String {
+    let proc_path = quote_owned(&sysctl_proc_path(key));
+    let orig = quote_owned(&sysctl_orig_path(key));
+    let k = regex_escape(key);
+    format!(
+        "set -e; mkdir -p {STATE_DIR}/sysctl-orig; [ -f {orig} ] || cat {proc_path} > {orig}; \
+         echo {v} > {proc_path}; touch {SYSCTL_FILE}; \
+         sed -i '/^{k} *=/d' {SYSCTL_FILE}; echo {line} >> {SYSCTL_FILE}",
+        v = quote(value),
+        line = quote_owned(&format!("{key} = {value}")),
+    )
+}
+
+/// Put back the saved original value, drop the key from lvslab's file (the file too when empty).
+pub fn sysctl_restore(key: &str) -> String {
+    let proc_path = quote_owned(&sysctl_proc_path(key));
+    let orig = quote_owned(&sysctl_orig_path(key));
+    let k = regex_escape(key);
+    format!(
+        "set -e; if [ -f {orig} ]; then cat {orig} > {proc_path}; rm -f {orig}; fi; \
+         if [ -f {SYSCTL_FILE} ]; then sed -i '/^{k} *=/d' {SYSCTL_FILE}; [ -s {SYSCTL_FILE} ] || rm -f {SYSCTL_FILE}; fi"
+    )
+}
+
+// ---- addresses --------------------------------------------------------------------------
+
+/// Prints one line per address on the device: `<cidr> <label>` (label may be empty);
+/// exit 1 when the device does not exist.
+pub fn address_list(dev: &str) -> String {
+    let d = quote(dev);
+    // `ip -o` glues the label to the line-continuation backslash: `... scope global lo:3\`.
+    format!(
+        "ip -o addr show dev {d} | awk '{{l=\"\"; for(i=5;i<=NF;i++) if($i ~ /\\\\$/){{l=substr($i,1,length($i)-1); break}}; print $4, l}}'"
+    )
+}
+
+pub fn address_add(dev: &str, cidr: &str, label: Option<&str>) -> String {
+    let mut words = vec!["ip", "addr", "add", cidr, "dev", dev];
+    if let Some(l) = label {
+        words.extend(["label", l]);
+    }
+    argv(&words)
+}
+
+pub fn address_del(dev: &str, cidr: &str) -> String {
+    argv(&["ip", "addr", "del", cidr, "dev", dev])
+}
+
+/// Which devices hold an address (any prefix). Prints `<dev> <cidr>` lines.
+pub fn address_holders(ip: &str) -> String {
+    format!(
+        "ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip) print $2, $4}}'",
+        quote(ip)
+    )
+}
+
+// ---- IPVS -------------------------------------------------------------------------------
+
+/// The IPVS table in `ipvsadm -S -n` form (rules), exit 2 with a message when IPVS is missing.
+pub fn ipvs_save() -> &'static str {
+    "ipvsadm -S -n"
+}
+
+/// One ipvsadm invocation per rule change, stopping at the first failure.
+pub fn ipvs_apply(rules: &[Vec<String>]) -> String {
+    rules
+        .iter()
+        .map(|r| {
+            let mut w = vec!["ipvsadm".to_string()];
+            w.extend(r.iter().cloned());
+            argv(&w)
+        })
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+/// Table with counters and the connection table, for status and verify.
+pub fn ipvs_list_stats() -> &'static str {
+    "ipvsadm -L -n --stats"
+}
+
+pub fn ipvs_connections() -> &'static str {
+    "ipvsadm -L -n -c"
+}
+
+// ---- packages ---------------------------------------------------------------------------
+
+/// Prints the names of the packages that are NOT installed, one per line.
+pub fn packages_missing(manager: &str, names: &[String]) -> String {
+    let list = names
+        .iter()
+        .map(|n| quote(n).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match manager {
+        "apt-get" => format!(
+            "for p in {list}; do dpkg-query -W -f='${{Status}}\\n' \"$p\" 2>/dev/null | grep -q ' installed$' || echo \"$p\"; done"
+        ),
+        _ => format!("for p in {list}; do rpm -q \"$p\" >/dev/null 2>&1 || echo \"$p\"; done"),
+    }
+}
+
+pub fn packages_install(manager: &str, names: &[String]) -> String {
+    let mut w: Vec<String> = match manager {
+        "apt-get" => vec![
+            "env".into(),
+            "DEBIAN_FRONTEND=noninteractive".into(),
+            "apt-get".into(),
+            "install".into(),
+            "-y".into(),
+            "-q".into(),
+        ],
+        m => vec![m.into(), "install".into(), "-y".into(), "-q".into()],
+    };
+    w.extend(names.iter().cloned());
+    argv(&w)
+}
+
+pub fn packages_remove(manager: &str, names: &[String]) -> String {
+    let mut w: Vec<String> = match manager {
+        "apt-get" => vec![
+            "env".into(),
+            "DEBIAN_FRONTEND=noninteractive".into(),
+            "apt-get".into(),
+            "remove".into(),
+            "-y".into(),
+            "-q".into(),
+        ],
+        m => vec![m.into(), "remove".into(), "-y".into(), "-q".into()],
+    };
+    w.extend(names.iter().cloned());
+    argv(&w)
+}
+
+// ---- services ---------------------------------------------------------------------------
+
+/// Prints `running` or `stopped` (by process name: init scripts may claim success for a
+/// daemon that died at once), then `enabled`, `disabled` or `unknown`.
+pub fn service_query(init: &str, service: &str, process: &str) -> String {
+    let s = quote(service);
+    let enabled = if init == "systemd" {
+        format!(
+            "if systemctl is-enabled --quiet {s} 2>/dev/null; then echo enabled; else echo disabled; fi"
+        )
+    } else {
+        format!(
+            "if ls /etc/rc[2345].d/S*{s} >/dev/null 2>&1; then echo enabled; elif [ -e /etc/init.d/{s} ]; then echo disabled; else echo unknown; fi"
+        )
+    };
+    format!(
+        "if pgrep -x {} >/dev/null 2>&1; then echo running; else echo stopped; fi; {enabled}",
+        quote(process)
+    )
+}
+
+/// `action` is start, stop, restart or reload.
+pub fn service_action(init: &str, service: &str, action: &str) -> String {
+    if init == "systemd" {
+        argv(&["systemctl", action, service])
+    } else {
+        argv(&["service", service, action])
+    }
+}
+
+pub fn service_enable(init: &str, service: &str, enable: bool) -> String {
+    match (init, enable) {
+        ("systemd", true) => argv(&["systemctl", "enable", service]),
+        ("systemd", false) => argv(&["systemctl", "disable", service]),
+        (_, true) => format!(
+            "if command -v update-rc.d >/dev/null; then update-rc.d {s} defaults; else chkconfig {s} on; fi",
+            s = quote(service)
+        ),
+        (_, false) => format!(
+            "if command -v update-rc.d >/dev/null; then update-rc.d {s} disable; else chkconfig {s} off; fi",
+            s = quote(service)
+        ),
+    }
+}
+
+/// Exit 0 while a process of that name runs.
+pub fn process_running(process: &str) -> String {
+    format!("pgrep -x {} >/dev/null", quote(process))
+}
+
+/// Send a signal to every process of that name (SIGTERM lets keepalived drop its VIP).
+pub fn process_signal(process: &str, signal: &str) -> String {
+    format!("pkill -{} -x {}", quote(signal), quote(process))
+}
+
+// ---- probes -----------------------------------------------------------------------------
+
+/// Send `count` HTTP GETs to `url` one after another; print one line per request:
+/// `<http code> <body first line>` (code 000 when the request failed).
+pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> String {
+    format!(
+        "i=0; while [ $i -lt {count} ]; do i=$((i+1)); b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}}' {u} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); printf '%s %s\\n' \"${{c:-000}}\" \"$(printf '%s' \"$b\" | head -n 1)\"; done",
+        u = quote(url)
+    )
+}
+
+/// Print the HTTP status code of one GET (000 when it failed).
+pub fn http_status(url: &str, timeout_secs: u32) -> String {
+    format!(
+        "curl -s -o /dev/null -m {timeout_secs} -w '%{{http_code}}' {}",
+        quote(url)
+    )
+}
+
+/// ARP for an address from a device; prints the MAC of every distinct answer, one per line.
+pub fn arp_probe(dev: &str, ip: &str, count: u32) -> String {
+    format!(
+        "arping -b -I {} -c {count} -w {} {} 2>/dev/null | sed -n 's/.*\\[\\([0-9A-Fa-f:]*\\)\\].*/\\1/p' | tr A-F a-f | sort -u",
+        quote(dev),
+        count + 1,
+        quote(ip)
+    )
+}
+
+/// keepalived's VRRP state as its data dump shows it, or by the VIP: prints `MASTER`/`BACKUP`/`FAULT`/`STOPPED`.
+pub fn vrrp_state(vip: &str) -> String {
+    format!(
+        "if ! pgrep -x keepalived >/dev/null; then echo STOPPED; elif ip -o addr show | awk '{{split($4,a,\"/\"); print a[1], $2}}' | grep -v ' lo$' | grep -q '^{} '; then echo MASTER; else echo BACKUP; fi",
+        regex_escape(vip)
+    )
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+
+fn quote_owned(s: &str) -> String {
+    quote(s).into_owned()
+}
+
+/// Escape a literal for a basic regular expression inside a single-quoted sed/grep script.
+/// Only sysctl keys and addresses reach here, which are checked to be [A-Za-z0-9._/-].
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._/-:".contains(*c))
+        .flat_map(|c| if c == '.' { vec!['\\', '.'] } else { vec![c] })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(cmd: &str) -> (i32, String) {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        for nasty in [
+            "a b",
+            "$(touch /tmp/pwned)",
+            "it's",
+            "`id`",
+            "x;y",
+            "",
+            "*",
+            "--",
+            "\n",
+        ] {
+            let (_, out) = sh(&format!("printf '%s' {}", quote(nasty)));
+            assert_eq!(out, nasty);
+        }
+        assert_eq!(quote("eth0"), "eth0");
+        assert_eq!(argv(&["ip", "addr", "a b"]), "ip addr 'a b'");
+    }
+
+    #[test]
+    fn file_write_is_atomic_and_validated() {
+        let dir = std::env::temp_dir().join(format!("lvslab-fw-{}", std::process::id()));
+        let path = dir.join("f.conf");
+        let p = path.to_str().unwrap();
+        let write = |content: &str, validate: Option<&str>| {
+            let cmd = file_write(p, "0640", None, validate);
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&cmd)
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(content.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        };
+        assert!(write("one\n", None).status.success());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\n");
+        let out = write("two\n", Some("grep -q three %s"));
+        assert_eq!(out.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("validation failed"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "one\n",
+            "old file kept"
+        );
+        assert!(write("three\n", Some("grep -q three %s")).status.success());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("f.conf.lvslab-prev")).unwrap(),
+            "one\n"
+        );
+        let (_, stat) = sh(&file_stat(p));
+        assert!(stat.starts_with("640 "), "{stat}");
+        let leftovers = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".lvslab")
+            })
+            .count();
+        assert_eq!(leftovers, 0, "no temp files left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

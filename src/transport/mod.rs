@@ -1,0 +1,171 @@
+//! Running commands on hosts. The runner talks to the [`Transport`] trait; SSH (russh) is one
+//! implementation, the local machine another. Every remote command line is built in
+//! [`commands`], the one place where quoting happens.
+
+pub mod commands;
+pub mod local;
+pub mod ssh;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    /// Exit status; `None` when the command was ended by a signal (see `signal`).
+    pub status: Option<u32>,
+    pub signal: Option<String>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.status == Some(0)
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    /// Exit status or signal, for messages.
+    pub fn describe_status(&self) -> String {
+        match (&self.status, &self.signal) {
+            (Some(s), _) => format!("exit status {s}"),
+            (None, Some(sig)) => format!("killed by signal {sig}"),
+            (None, None) => "no exit status".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    #[error("cannot connect to {target}: {reason}")]
+    Connect { target: String, reason: String },
+    #[error(
+        "host key of {target} is not in {known_hosts} ({fingerprint}); to trust it, check the fingerprint and rerun with --accept-new-host-keys, or add it: ssh-keyscan -p {port} {target} >> {known_hosts}"
+    )]
+    UnknownHostKey {
+        target: String,
+        port: u16,
+        known_hosts: String,
+        fingerprint: String,
+    },
+    #[error(
+        "HOST KEY CHANGED for {target}: {known_hosts} line {line} has another key ({fingerprint} offered). This may be an attack; if the host was really reinstalled, remove that line and check the new fingerprint. No command was run."
+    )]
+    ChangedHostKey {
+        target: String,
+        known_hosts: String,
+        line: usize,
+        fingerprint: String,
+    },
+    #[error("cannot log in to {target} as {user}: {reason}")]
+    Auth {
+        target: String,
+        user: String,
+        reason: String,
+    },
+    #[error("command timed out after {secs} s (ended on the host): {command}")]
+    Timeout { secs: u64, command: String },
+    #[error("connection to {target} lost: {reason}")]
+    Lost { target: String, reason: String },
+}
+
+impl TransportError {
+    /// Errors that mean the host cannot be worked on at all (recap: unreachable).
+    pub fn is_unreachable(&self) -> bool {
+        !matches!(self, TransportError::Timeout { .. })
+    }
+}
+
+/// A way to run commands on one host.
+pub trait Transport: Send + Sync {
+    /// Run `command` (a shell command line) with optional stdin; end it after `timeout`.
+    fn exec<'a>(
+        &'a self,
+        command: &'a str,
+        stdin: Option<&'a [u8]>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
+
+    /// Close the connection (best effort).
+    fn close(&self) -> BoxFuture<'_, ()>;
+}
+
+/// A connected host as the runner sees it: the transport, privilege escalation, timeouts and
+/// a count of round trips (for `-v` and the benchmark).
+#[derive(Clone)]
+pub struct Session {
+    transport: Arc<dyn Transport>,
+    become_root: bool,
+    timeout: Duration,
+    round_trips: Arc<AtomicU32>,
+}
+
+impl Session {
+    pub fn new(transport: Arc<dyn Transport>, become_root: bool, timeout: Duration) -> Self {
+        Session {
+            transport,
+            become_root,
+            timeout,
+            round_trips: Arc::new(AtomicU32::new(0)),
+        }
+    }
+
+    /// Run a command line built by [`commands`], as root when the session becomes root.
+    pub async fn run(&self, command: &str) -> Result<ExecOutput, TransportError> {
+        self.run_with_stdin(command, None).await
+    }
+
+    pub async fn run_with_stdin(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<ExecOutput, TransportError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let line = if self.become_root {
+            commands::sudo(command)
+        } else {
+            command.to_string()
+        };
+        self.transport.exec(&line, stdin, self.timeout).await
+    }
+
+    /// Like `run`, with its own timeout (for waits longer than the default).
+    pub async fn run_timeout(
+        &self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutput, TransportError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        let line = if self.become_root {
+            commands::sudo(command)
+        } else {
+            command.to_string()
+        };
+        self.transport.exec(&line, None, timeout).await
+    }
+
+    /// The same connection, with privilege escalation switched as a task asks.
+    pub fn with_become(&self, become_root: bool) -> Session {
+        Session {
+            become_root,
+            ..self.clone()
+        }
+    }
+
+    pub fn round_trips(&self) -> u32 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    pub async fn close(&self) {
+        self.transport.close().await;
+    }
+}

@@ -1,0 +1,401 @@
+//! SSH transport on russh: one connection per host for the whole run, commands as channels on
+//! it (at most [`MAX_CHANNELS`] at once), host keys checked against known_hosts.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::PublicKeyOrCertificate;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::{ChannelMsg, Disconnect, Sig, kex};
+use tokio::sync::Semaphore;
+
+use super::{BoxFuture, ExecOutput, Transport, TransportError};
+use crate::inventory::Connection;
+
+/// Stock sshd allows 10 sessions per connection (`MaxSessions`); stay below.
+pub const MAX_CHANNELS: usize = 8;
+
+/// Options that are the same for every host of a run.
+#[derive(Debug, Clone)]
+pub struct SshOptions {
+    pub connect_timeout: Duration,
+    pub accept_new_host_keys: bool,
+}
+
+pub struct SshTransport {
+    handle: Handle<HostKeyCheck>,
+    target: String,
+    channels: Semaphore,
+}
+
+/// What went wrong with the host key, kept for a clear error after the handshake fails.
+#[derive(Default)]
+struct KeyVerdict {
+    problem: Option<TransportError>,
+}
+
+struct HostKeyCheck {
+    target: String,
+    port: u16,
+    known_hosts: PathBuf,
+    accept_new: bool,
+    verdict: Arc<Mutex<KeyVerdict>>,
+}
+
+impl HostKeyCheck {
+    fn record(&self, e: TransportError) -> Result<bool, russh::Error> {
+        if let Ok(mut v) = self.verdict.lock() {
+            v.problem = Some(e);
+        }
+        Ok(false)
+    }
+}
+
+impl client::Handler for HostKeyCheck {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return self.record(TransportError::Connect {
+                target: self.target.clone(),
+                reason: "the host offered a certificate; lvslab checks plain host keys only".into(),
+            });
+        };
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let file = self.known_hosts.display().to_string();
+        match russh::keys::check_known_hosts_path(&self.target, self.port, key, &self.known_hosts) {
+            Ok(true) => Ok(true),
+            Ok(false) if self.accept_new => {
+                if let Some(dir) = self.known_hosts.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                match russh::keys::known_hosts::learn_known_hosts_path(
+                    &self.target,
+                    self.port,
+                    key,
+                    &self.known_hosts,
+                ) {
+                    Ok(()) => Ok(true),
+                    Err(e) => self.record(TransportError::Connect {
+                        target: self.target.clone(),
+                        reason: format!("cannot record the host key in {file}: {e}"),
+                    }),
+                }
+            }
+            Ok(false) => self.record(TransportError::UnknownHostKey {
+                target: self.target.clone(),
+                port: self.port,
+                known_hosts: file,
+                fingerprint,
+            }),
+            Err(russh::keys::Error::KeyChanged { line }) => {
+                self.record(TransportError::ChangedHostKey {
+                    target: self.target.clone(),
+                    known_hosts: file,
+                    line,
+                    fingerprint,
+                })
+            }
+            Err(e) if !self.known_hosts.exists() && self.accept_new => {
+                let _ = e;
+                Ok(true)
+            }
+            Err(e) if !self.known_hosts.exists() => {
+                let _ = e;
+                self.record(TransportError::UnknownHostKey {
+                    target: self.target.clone(),
+                    port: self.port,
+                    known_hosts: file,
+                    fingerprint,
+                })
+            }
+            Err(e) => self.record(TransportError::Connect {
+                target: self.target.clone(),
+                reason: format!("cannot read {file}: {e}"),
+            }),
+        }
+    }
+}
+
+fn client_config() -> client::Config {
+    // curve25519 first: the hybrid post-quantum exchange costs ~0.1 s more per connection on
+    // a small machine, and a lab's SSH sessions are short-lived. The PQ one stays as fallback.
+    let kex: Vec<kex::Name> = vec![
+        kex::CURVE25519,
+        kex::CURVE25519_PRE_RFC_8731,
+        kex::MLKEM768X25519_SHA256,
+        kex::DH_GEX_SHA256,
+        kex::DH_G14_SHA256,
+        kex::EXTENSION_SUPPORT_AS_CLIENT,
+        kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+    ];
+    client::Config {
+        preferred: russh::Preferred {
+            kex: kex.into(),
+            ..Default::default()
+        },
+        keepalive_interval: Some(Duration::from_secs(5)),
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+impl SshTransport {
+    /// Connect and log in. Host key problems and authentication failures come back as
+    /// precise errors; nothing runs on a host whose key did not match.
+    pub async fn connect(
+        conn: &Connection,
+        opts: &SshOptions,
+    ) -> Result<SshTransport, TransportError> {
+        let verdict = Arc::new(Mutex::new(KeyVerdict::default()));
+        let handler = HostKeyCheck {
+            target: conn.target.clone(),
+            port: conn.port,
+            known_hosts: conn.known_hosts.clone(),
+            accept_new: opts.accept_new_host_keys,
+            verdict: verdict.clone(),
+        };
+        let target = format!("{}:{}", conn.target, conn.port);
+        let connect = client::connect(
+            Arc::new(client_config()),
+            (conn.target.as_str(), conn.port),
+            handler,
+        );
+        let mut handle = match tokio::time::timeout(opts.connect_timeout, connect).await {
+            Err(_) => {
+                return Err(TransportError::Connect {
+                    target,
+                    reason: format!("no answer within {} s", opts.connect_timeout.as_secs()),
+                });
+            }
+            Ok(Err(e)) => {
+                let recorded = verdict.lock().ok().and_then(|mut v| v.problem.take());
+                return Err(recorded.unwrap_or(TransportError::Connect {
+                    target,
+                    reason: e.to_string(),
+                }));
+            }
+            Ok(Ok(h)) => h,
+        };
+        let auth = tokio::time::timeout(opts.connect_timeout, authenticate(&mut handle, conn));
+        match auth.await {
+            Err(_) => {
+                return Err(TransportError::Auth {
+                    target,
+                    user: conn.user.clone(),
+                    reason: format!("no answer within {} s", opts.connect_timeout.as_secs()),
+                });
+            }
+            Ok(Err(reason)) => {
+                return Err(TransportError::Auth {
+                    target,
+                    user: conn.user.clone(),
+                    reason,
+                });
+            }
+            Ok(Ok(())) => {}
+        }
+        Ok(SshTransport {
+            handle,
+            target,
+            channels: Semaphore::new(MAX_CHANNELS),
+        })
+    }
+
+    async fn exec_inner(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<ExecOutput, TransportError> {
+        let lost = |e: russh::Error| TransportError::Lost {
+            target: self.target.clone(),
+            reason: e.to_string(),
+        };
+        let _permit = self
+            .channels
+            .acquire()
+            .await
+            .map_err(|e| TransportError::Lost {
+                target: self.target.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut channel = self.handle.channel_open_session().await.map_err(lost)?;
+        channel.exec(true, command).await.map_err(lost)?;
+        if let Some(data) = stdin {
+            channel.data_bytes(data.to_vec()).await.map_err(lost)?;
+        }
+        channel.eof().await.map_err(lost)?;
+        let mut out = ExecOutput::default();
+        let collect = async {
+            while let Some(msg) = channel.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        out.stderr.extend_from_slice(&data)
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        out.signal = Some(format!("{signal_name:?}"))
+                    }
+                    _ => {}
+                }
+            }
+        };
+        if tokio::time::timeout(timeout, collect).await.is_err() {
+            // End the remote command, not just our side of it.
+            let _ = channel.signal(Sig::KILL).await;
+            let _ = channel.close().await;
+            return Err(TransportError::Timeout {
+                secs: timeout.as_secs(),
+                command: command.to_string(),
+            });
+        }
+        if out.status.is_none() && out.signal.is_none() && self.handle.is_closed() {
+            return Err(TransportError::Lost {
+                target: self.target.clone(),
+                reason: "the connection closed during the command".into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Transport for SshTransport {
+    fn exec<'a>(
+        &'a self,
+        command: &'a str,
+        stdin: Option<&'a [u8]>,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
+        Box::pin(self.exec_inner(command, stdin, timeout))
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self
+                .handle
+                .disconnect(Disconnect::ByApplication, "", "en")
+                .await;
+        })
+    }
+}
+
+/// Public-key login: the configured key file, else the ssh-agent, else the usual default keys.
+async fn authenticate(handle: &mut Handle<HostKeyCheck>, conn: &Connection) -> Result<(), String> {
+    let mut tried: Vec<String> = Vec::new();
+    if let Some(path) = &conn.identity_file {
+        let key = load_key(path)?;
+        if try_key(handle, &conn.user, key).await? {
+            return Ok(());
+        }
+        tried.push(path.display().to_string());
+    } else {
+        if let Some(true) = try_agent(handle, &conn.user, &mut tried).await {
+            return Ok(());
+        }
+        for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+            let path = home().join(".ssh").join(name);
+            if !path.exists() {
+                continue;
+            }
+            let Ok(key) = load_key(&path) else { continue };
+            if try_key(handle, &conn.user, key).await? {
+                return Ok(());
+            }
+            tried.push(path.display().to_string());
+        }
+    }
+    if tried.is_empty() {
+        return Err("no key to offer: set connection.identity_file in the inventory or load a key into ssh-agent".into());
+    }
+    Err(format!(
+        "the host refused every key offered ({})",
+        tried.join(", ")
+    ))
+}
+
+async fn try_key(
+    handle: &mut Handle<HostKeyCheck>,
+    user: &str,
+    key: russh::keys::PrivateKey,
+) -> Result<bool, String> {
+    let hash = handle
+        .best_supported_rsa_hash()
+        .await
+        .map_err(|e| e.to_string())?
+        .flatten();
+    let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+    let result = handle
+        .authenticate_publickey(user, key)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(result.success())
+}
+
+async fn try_agent(
+    handle: &mut Handle<HostKeyCheck>,
+    user: &str,
+    tried: &mut Vec<String>,
+) -> Option<bool> {
+    std::env::var_os("SSH_AUTH_SOCK")?;
+    let mut agent = AgentClient::connect_env().await.ok()?;
+    let identities = agent.request_identities().await.ok()?;
+    for identity in identities {
+        let AgentIdentity::PublicKey { key, comment } = identity else {
+            continue;
+        };
+        let hash = handle.best_supported_rsa_hash().await.ok()?.flatten();
+        if let Ok(r) = handle
+            .authenticate_publickey_with(user, key.clone(), hash, &mut agent)
+            .await
+            && r.success()
+        {
+            return Some(true);
+        }
+        tried.push(format!("agent key {comment}"));
+    }
+    Some(false)
+}
+
+/// Load a private key, asking for its passphrase on the terminal when it is encrypted.
+fn load_key(path: &Path) -> Result<russh::keys::PrivateKey, String> {
+    match russh::keys::load_secret_key(path, None) {
+        Ok(k) => Ok(k),
+        Err(russh::keys::Error::KeyIsEncrypted) => {
+            use std::io::IsTerminal;
+            if !std::io::stdin().is_terminal() {
+                return Err(format!(
+                    "{} is encrypted and there is no terminal to ask for its passphrase: load it into ssh-agent (ssh-add) and leave identity_file unset",
+                    path.display()
+                ));
+            }
+            let prompt = format!("Passphrase for {}: ", path.display());
+            let pass = rpassword::prompt_password(prompt).map_err(|e| e.to_string())?;
+            russh::keys::load_secret_key(path, Some(&pass)).map_err(|_| {
+                format!(
+                    "wrong passphrase for {} (or the key is damaged)",
+                    path.display()
+                )
+            })
+        }
+        Err(e) => Err(format!("cannot read key {}: {e}", path.display())),
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+}
+
+/// Unused-key guard: the agent hands out public keys only.
+#[allow(dead_code)]
+fn _assert_types(_: &PublicKey) {}
