@@ -118,4 +118,18 @@ mod tests {
         assert!(text.contains("  web_server: nginx\n"));
         assert!(text.contains("  identity_file: id_ed25519"));
     }
+
+    /// The lab's inventory is one the inventory loader accepts without errors or warnings.
+    #[test]
+    fn the_inventory_loader_accepts_it() {
+        for real_servers in [1, 2, 50] {
+            let plan = LabPlan::new("t", real_servers).unwrap();
+            let text = render(&plan, "nginx", "ab12cd34");
+            let path = std::path::Path::new("/lab/inventory.yml");
+            let loaded = crate::inventory::load_str(path, text.clone());
+            let (inventory, warnings) = loaded.unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+            assert!(warnings.is_empty(), "{warnings:?}");
+            assert_eq!(inventory.hosts.len(), plan.nodes.len());
+        }
+    }
 }
