@@ -33,7 +33,13 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// Inventory file (YAML).
-    #[arg(short, long, global = true, env = "LVSLAB_INVENTORY", default_value = "inventory.yml")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "LVSLAB_INVENTORY",
+        default_value = "inventory.yml"
+    )]
     pub inventory: PathBuf,
     /// Only these hosts or groups (comma-separated; e.g. `node2,directors`).
     #[arg(short, long, global = true, value_name = "PATTERN")]
@@ -75,7 +81,9 @@ pub struct Global {
 pub enum Command {
     /// Set up the seed's lab on the inventory: keepalived + LVS-DR (default) or the manual
     /// ipvsadm setup, then verify it. Rerun it to converge drift: it changes only what differs.
-    #[command(after_help = "Examples:\n  lvslab up\n  lvslab up --mode manual\n  lvslab up --check --diff")]
+    #[command(
+        after_help = "Examples:\n  lvslab up\n  lvslab up --mode manual\n  lvslab up --check --diff"
+    )]
     Up(UpArgs),
     /// Probe the lab: HTTP through the VIP, IPVS table, real servers' ARP settings and lo VIP,
     /// exactly one VIP holder (ARP), VRRP states. Exit 2 when a probe fails.
@@ -88,15 +96,21 @@ pub enum Command {
     #[command(subcommand)]
     Drill(DrillCommand),
     /// Run a playbook (YAML) against the inventory.
-    #[command(after_help = "Examples:\n  lvslab run playbooks/lvs-dr.yml\n  lvslab run site.yml --check --diff -l real_servers")]
+    #[command(
+        after_help = "Examples:\n  lvslab run playbooks/lvs-dr.yml\n  lvslab run site.yml --check --diff -l real_servers"
+    )]
     Run(RunArgs),
     /// Run one shell command on hosts (ad hoc).
-    #[command(after_help = "Examples:\n  lvslab exec -l directors -- ipvsadm -ln\n  lvslab exec -- hostname")]
+    #[command(
+        after_help = "Examples:\n  lvslab exec -l directors -- ipvsadm -ln\n  lvslab exec -- hostname"
+    )]
     Exec(ExecArgs),
     /// Connect to every host and log in; report who is reachable.
     Ping,
     /// Check the inventory, playbooks and templates without connecting to any host.
-    #[command(after_help = "Examples:\n  lvslab validate -i inventory.example.yml\n  lvslab validate -i inventory.yml site.yml")]
+    #[command(
+        after_help = "Examples:\n  lvslab validate -i inventory.example.yml\n  lvslab validate -i inventory.yml site.yml"
+    )]
     Validate(ValidateArgs),
     /// A local lab on this machine: hosts as network namespaces with real sshd (needs root).
     #[command(subcommand)]
@@ -186,14 +200,18 @@ pub struct ValidateArgs {
 pub enum LabCommand {
     /// Build the lab: node1–node4 (+ more real servers) and a client, each a network namespace
     /// with its own sshd; writes an SSH key, known_hosts and an inventory, and says how to use them.
-    #[command(after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --vm")]
+    #[command(
+        after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --vm"
+    )]
     Up(LabUpArgs),
     /// Remove everything a lab made (processes, namespaces, links, files), also after a crash.
     Down(LabNameArgs),
     /// Which nodes are up, their addresses, whether sshd answers.
     Status(LabNameArgs),
     /// Run a command inside a lab node.
-    #[command(after_help = "Examples:\n  lvslab lab exec node2 -- hostname\n  lvslab lab exec node1 -- ip addr")]
+    #[command(
+        after_help = "Examples:\n  lvslab lab exec node2 -- hostname\n  lvslab lab exec node1 -- ip addr"
+    )]
     Exec {
         #[command(flatten)]
         lab: LabNameArgs,
@@ -205,6 +223,13 @@ pub enum LabCommand {
     /// One command for a newcomer: a lab (here or in a VM when this kernel has no IPVS), the
     /// seed's keepalived + LVS-DR setup converged on it, and the probes' verdict.
     Demo(LabUpArgs),
+    /// Run a scenario script inside the VM tier's guest (tests and debugging); prints the guest's
+    /// console, exits 0 when the script exited 0 and printed no `VERDICT <name> FAIL` line.
+    #[command(hide = true)]
+    VmRun {
+        /// A shell script (or any `#!` script) run as root in the guest.
+        script: PathBuf,
+    },
 }
 
 #[derive(Debug, Args, Clone)]
@@ -232,7 +257,8 @@ pub struct LabUpArgs {
 fn parse_lab_name(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 8
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.starts_with(|c: char| c.is_ascii_lowercase());
     if ok {
         Ok(s.to_string())

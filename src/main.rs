@@ -28,6 +28,10 @@ pub mod exit {
 
 fn main() {
     let cli = Cli::parse();
+    // Messages are long lines of file:line:column and advice: do not wrap them.
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

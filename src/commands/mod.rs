@@ -96,7 +96,6 @@ impl Setup {
             check,
         });
         self.reporter.finish();
-        self.fleet.close().await;
         exit_code(result)
     }
 }

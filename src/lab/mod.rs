@@ -20,6 +20,7 @@ mod status;
 mod sys;
 mod up;
 mod view;
+pub mod vm;
 
 // The API for the demo and the VM tier; not all of it is used by the CLI itself.
 #[allow(unused_imports)]
@@ -55,6 +56,7 @@ pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<i32> {
             }
         }),
         LabCommand::Exec { lab, node, command } => run_exec(&lab.name, &node, &command).await,
+        LabCommand::VmRun { script } => return vm::vm_run_command(&script).await,
         LabCommand::Demo(_) => Err(LabError::Usage(
             "`lvslab lab demo` is not available yet".into(),
         )),

@@ -89,9 +89,7 @@ pub async fn create(plan: &LabPlan) -> Result<(), LabError> {
             "link set lo up\naddr add {}/{PREFIX_LEN} dev eth0\nlink set eth0 up\n",
             node.address
         );
-        jobs.spawn(async move {
-            sys::run("ip", &["-n", &ns, "-batch", "-"], Some(&input)).await
-        });
+        jobs.spawn(async move { sys::run("ip", &["-n", &ns, "-batch", "-"], Some(&input)).await });
     }
     while let Some(joined) = jobs.join_next().await {
         joined.map_err(|e| LabError::Command {

@@ -78,13 +78,17 @@ impl Module for Package {
             .collect();
         let todo: Vec<String> = match self.state {
             PackageState::Present => missing,
-            PackageState::Absent => names.into_iter().filter(|n| !missing.contains(n)).collect(),
+            PackageState::Absent => names
+                .iter()
+                .filter(|n| !missing.contains(n))
+                .cloned()
+                .collect(),
         };
         if todo.is_empty() {
             return Ok(Query::ok(format!(
                 "{} {}",
                 self.state_word(),
-                todo.join(" ")
+                names.join(" ")
             )));
         }
         let verb = if self.state == PackageState::Present {

@@ -311,7 +311,9 @@ impl Runner {
                 facts: &conn.facts,
                 vars: &vars,
                 templates: &self.templates,
-                check: self.options.check,
+                // `changed_when: false` marks a read-only command: it runs in check mode too.
+                check: self.options.check
+                    && task.changed_when.as_deref().map(str::trim) != Some("false"),
                 diff: self.options.diff,
             };
             let outcome = match module.converge(&ctx).await {

@@ -1,0 +1,462 @@
+//! The VM tier: a scenario script run inside a small qemu VM (TCG) whose stock Debian kernel has
+//! IPVS, for machines whose own kernel has none.
+//!
+//! The guest is a root filesystem in an initramfs (no disk, no network device): the cached base
+//! archive (see [`image`]) plus a small archive appended per run with the guest `/init`, the
+//! scenario and this lvslab binary. The guest runs the scenario, prints its lines on the serial
+//! console and powers off; the host streams that console and reads the verdict lines.
+//!
+//! What a scenario can rely on in the guest: it runs as root with `/root` as working directory
+//! and no stdin; `LVSLAB_VM=1`; `/usr/local/bin/lvslab` (the binary that started the VM); the
+//! packages of [`image::GUEST_PACKAGES`] (ip, ipvsadm, keepalived, nginx, sshd, curl, arping,
+//! unshare/nsenter, ...); the modules ip_vs and its schedulers, veth, bridge and overlay loaded;
+//! `lo` up; /proc, /sys, /dev, tmpfs on /run and /tmp. No systemd, no network outside the guest.
+//! It reports with lines `VERDICT <name> PASS|FAIL <evidence>` and its exit status.
+
+mod cpio;
+mod image;
+mod qemu;
+mod sources;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use miette::{Context, IntoDiagnostic, miette};
+
+pub use image::{CACHE_ENV, cache_dir};
+
+/// The guest's /init: mounts, modules, the scenario, its exit status, power off.
+const GUEST_INIT: &str = include_str!("vm/init.sh");
+/// Where the scenario and the binary land in the guest.
+pub const GUEST_SCENARIO: &str = "/lvslab-vm/scenario";
+pub const GUEST_LVSLAB: &str = "/usr/local/bin/lvslab";
+/// The console line the guest's /init prints when the scenario has ended.
+const EXIT_MARKER: &str = "LVSLAB-VM-EXIT ";
+const VERDICT_MARKER: &str = "VERDICT ";
+
+/// What the caller sees while a VM run goes on.
+#[derive(Debug, Clone, Copy)]
+pub enum VmEvent<'a> {
+    /// A step on the host (building the image, booting).
+    Step(&'a str),
+    /// A line of the guest's serial console.
+    Console(&'a str),
+}
+
+/// One VM run: the scenario and the VM's size.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    /// A script; run by its `#!` interpreter, else by `sh`.
+    pub scenario: String,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    /// The whole boot, scenario and power-off; qemu is ended after it.
+    pub timeout: Duration,
+}
+
+impl VmSpec {
+    pub fn new(scenario: impl Into<String>) -> Self {
+        Self {
+            scenario: scenario.into(),
+            memory_mib: 2048,
+            cpus: 2,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A `VERDICT <name> PASS|FAIL <evidence>` line printed by the scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub name: String,
+    pub passed: bool,
+    pub evidence: String,
+}
+
+/// How a scenario ended in the VM.
+#[derive(Debug, Clone)]
+pub struct VmOutcome {
+    /// The scenario's exit status, from the guest's `LVSLAB-VM-EXIT` line.
+    pub exit_code: i32,
+    pub verdicts: Vec<Verdict>,
+    /// Every console line, boot messages included.
+    #[allow(
+        dead_code,
+        reason = "for callers that report after the run; vm-run streams instead"
+    )]
+    pub console: Vec<String>,
+    /// Time spent preparing (image, initramfs) and in qemu (boot, scenario, power-off).
+    pub prepare_time: Duration,
+    pub vm_time: Duration,
+}
+
+impl VmOutcome {
+    /// Exit status 0 and no verdict failed.
+    pub fn passed(&self) -> bool {
+        self.exit_code == 0 && self.verdicts.iter().all(|v| v.passed)
+    }
+}
+
+/// The host commands the VM tier runs, with the Debian package of each.
+const REQUIRED_COMMANDS: &[(&str, &str)] = &[
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("mmdebstrap", "mmdebstrap"),
+    ("depmod", "kmod"),
+    ("apt-get", "apt"),
+    ("apt-cache", "apt"),
+    ("dpkg", "dpkg"),
+    ("unshare", "util-linux"),
+    ("timeout", "coreutils"),
+];
+
+/// Checks that this machine can run the VM tier; the error names the missing packages with the
+/// command that installs them.
+pub fn check_vm_requirements() -> Result<(), String> {
+    let mut problems = Vec::new();
+    if !is_root() {
+        problems.push("the VM tier builds its image with mmdebstrap and needs root".to_string());
+    }
+    let mut packages: Vec<&str> = Vec::new();
+    for (command, package) in REQUIRED_COMMANDS {
+        if find_in_path(command).is_none() && !packages.contains(package) {
+            packages.push(package);
+        }
+    }
+    if !packages.is_empty() {
+        let mut text = format!(
+            "missing packages: {}. Install them with: apt-get install --no-install-recommends {}",
+            packages.join(", "),
+            packages.join(" ")
+        );
+        if packages.contains(&"qemu-system-x86") {
+            text.push_str(
+                " (a qemu-utils from backports conflicts with it: add qemu-utils=<the same \
+                 version as qemu-system-x86> --allow-downgrades; lvslab's tests/vm/install-deps.sh \
+                 does all of this)",
+            );
+        }
+        problems.push(text);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Runs `scenario` (a script) in the VM with the default size; see [`run_vm`].
+pub async fn run_in_vm(
+    scenario: &str,
+    progress: impl Fn(VmEvent<'_>),
+) -> miette::Result<VmOutcome> {
+    run_vm(&VmSpec::new(scenario), progress).await
+}
+
+/// Builds the image if needed (once, ~35 s), boots the VM with the scenario, streams its console
+/// to `progress`, and returns the scenario's exit status and verdicts. An error when the VM could
+/// not run or the scenario did not report its end (a crash or a timeout): never a silent pass.
+pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Result<VmOutcome> {
+    let progress: &dyn Fn(VmEvent<'_>) = &progress;
+    check_vm_requirements().map_err(|e| miette!("the VM tier cannot run here: {e}"))?;
+    let started = Instant::now();
+    let mut run = RunDir::create()?;
+    let lvslab_bytes = guest_binary(&run.dir).await?;
+    {
+        let cache = image::Cache::lock(progress).await?;
+        let image = cache.image(progress).await?;
+        progress(VmEvent::Step(&format!(
+            "preparing the initramfs from image {}",
+            image.key
+        )));
+        fs::copy(&image.kernel, run.kernel())
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot copy {}", image.kernel.display()))?;
+        tokio::fs::copy(&image.base_cpio, run.initrd())
+            .await
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot copy {}", image.base_cpio.display()))?;
+    }
+    append_run_files(&run.initrd(), &spec.scenario, &lvslab_bytes)?;
+    drop(lvslab_bytes);
+    let prepare_time = started.elapsed();
+
+    progress(VmEvent::Step(&format!(
+        "booting the VM (qemu TCG, {} MiB, {} CPUs, timeout {} s)",
+        spec.memory_mib,
+        spec.cpus,
+        spec.timeout.as_secs()
+    )));
+    let boot_started = Instant::now();
+    let mut console = Vec::new();
+    let ended = qemu::boot(
+        &qemu::Boot {
+            kernel: &run.kernel(),
+            initrd: &run.initrd(),
+            serial_log: &run.serial_log(),
+            pid_file: &run.dir.join("qemu.pid"),
+            memory_mib: spec.memory_mib,
+            cpus: spec.cpus,
+            timeout: spec.timeout,
+        },
+        &mut |line| {
+            progress(VmEvent::Console(line));
+            console.push(line.to_string());
+        },
+    )
+    .await;
+    let vm_time = boot_started.elapsed();
+    let _ = fs::remove_file(run.initrd());
+
+    let exit_code = console.iter().rev().find_map(|l| parse_exit(l));
+    let failure = match (ended, exit_code) {
+        (Err(error), _) => Some(error),
+        (Ok(qemu::Ended::TimedOut), _) => Some(miette!(
+            "the VM did not finish within {} s; its console is in {}",
+            spec.timeout.as_secs(),
+            run.serial_log().display()
+        )),
+        (Ok(qemu::Ended::Exited), None) => Some(miette!(
+            "the VM ended without the scenario's `{}` line (the guest crashed or /init failed); \
+             its console is in {}",
+            EXIT_MARKER.trim(),
+            run.serial_log().display()
+        )),
+        (Ok(qemu::Ended::Exited), Some(_)) => None,
+    };
+    if let Some(error) = failure {
+        run.keep();
+        return Err(error);
+    }
+    let verdicts = console.iter().filter_map(|l| parse_verdict(l)).collect();
+    Ok(VmOutcome {
+        exit_code: exit_code.unwrap_or(-1),
+        verdicts,
+        console,
+        prepare_time,
+        vm_time,
+    })
+}
+
+/// `lvslab lab vm-run SCRIPT` (hidden): runs a scenario script in the VM, streams its console
+/// and exits 0 when the scenario exited 0 and no verdict failed, 2 otherwise.
+pub async fn vm_run_command(script: &Path) -> miette::Result<i32> {
+    let scenario = fs::read_to_string(script)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read the scenario script {}", script.display()))?;
+    let outcome = run_in_vm(&scenario, |event| match event {
+        VmEvent::Step(step) => eprintln!("lvslab vm: {step}"),
+        VmEvent::Console(line) => println!("{line}"),
+    })
+    .await?;
+    let failed = outcome.verdicts.iter().filter(|v| !v.passed).count();
+    eprintln!(
+        "lvslab vm: scenario exit status {}; {} verdicts, {} failed; prepare {:.1} s, VM {:.1} s",
+        outcome.exit_code,
+        outcome.verdicts.len(),
+        failed,
+        outcome.prepare_time.as_secs_f64(),
+        outcome.vm_time.as_secs_f64()
+    );
+    Ok(if outcome.passed() {
+        crate::exit::OK
+    } else {
+        crate::exit::FAILED
+    })
+}
+
+/// This lvslab binary for the guest, without its debug information when binutils' `strip` is
+/// there (a debug build is ~90 MB, ~30 MB stripped: every MB is unpacked by an emulated CPU).
+async fn guest_binary(run_dir: &Path) -> miette::Result<Vec<u8>> {
+    let lvslab = std::env::current_exe()
+        .into_diagnostic()
+        .wrap_err("cannot find the lvslab binary")?;
+    let stripped = run_dir.join("lvslab");
+    let strip = tokio::process::Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&lvslab)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
+    let source = if strip.is_ok_and(|s| s.success()) {
+        stripped.clone()
+    } else {
+        lvslab
+    };
+    let bytes = tokio::fs::read(&source)
+        .await
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot read {}", source.display()))?;
+    let _ = fs::remove_file(&stripped);
+    Ok(bytes)
+}
+
+/// Appends the per-run archive (guest /init, scenario, lvslab binary) to the initramfs copy.
+fn append_run_files(initrd: &Path, scenario: &str, lvslab: &[u8]) -> miette::Result<()> {
+    let write = || -> std::io::Result<()> {
+        let file = fs::OpenOptions::new().append(true).open(initrd)?;
+        let mut archive = cpio::Writer::new(std::io::BufWriter::with_capacity(1 << 20, file));
+        archive.file("init", 0o755, GUEST_INIT.as_bytes())?;
+        archive.dir("lvslab-vm", 0o755)?;
+        archive.file(
+            GUEST_SCENARIO.trim_start_matches('/'),
+            0o755,
+            scenario.as_bytes(),
+        )?;
+        archive.file(GUEST_LVSLAB.trim_start_matches('/'), 0o755, lvslab)?;
+        archive.finish()?.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
+    };
+    write()
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot append the run's files to {}", initrd.display()))
+}
+
+/// `LVSLAB-VM-EXIT <status> ...`
+fn parse_exit(line: &str) -> Option<i32> {
+    let rest = line.trim().strip_prefix(EXIT_MARKER)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// `VERDICT <name> PASS|FAIL <evidence>`; a malformed verdict counts as a failed one.
+fn parse_verdict(line: &str) -> Option<Verdict> {
+    let rest = line.trim().strip_prefix(VERDICT_MARKER)?;
+    let mut words = rest.splitn(3, ' ');
+    let name = words.next().unwrap_or_default().to_string();
+    let result = words.next().unwrap_or_default();
+    let evidence = words.next().unwrap_or_default().trim().to_string();
+    match result {
+        "PASS" => Some(Verdict {
+            name,
+            passed: true,
+            evidence,
+        }),
+        "FAIL" => Some(Verdict {
+            name,
+            passed: false,
+            evidence,
+        }),
+        _ => Some(Verdict {
+            name,
+            passed: false,
+            evidence: format!("malformed verdict line: {line}"),
+        }),
+    }
+}
+
+/// A run's working directory under the cache: kernel, initramfs, console log. Removed when the
+/// run is over, unless kept for a failure's console log.
+struct RunDir {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl RunDir {
+    fn create() -> miette::Result<RunDir> {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = cache_dir()
+            .join("runs")
+            .join(format!("{}-{n}", std::process::id()));
+        let _ = image::remove_tree(&dir);
+        fs::create_dir_all(&dir)
+            .into_diagnostic()
+            .wrap_err_with(|| {
+                format!(
+                    "cannot create {} (run as root, or set {CACHE_ENV})",
+                    dir.display()
+                )
+            })?;
+        Ok(RunDir { dir, keep: false })
+    }
+
+    fn kernel(&self) -> PathBuf {
+        self.dir.join("vmlinuz")
+    }
+
+    fn initrd(&self) -> PathBuf {
+        self.dir.join("initrd.cpio")
+    }
+
+    fn serial_log(&self) -> PathBuf {
+        self.dir.join("serial.log")
+    }
+
+    /// Keep the console log (only) for the user to read.
+    fn keep(&mut self) {
+        let _ = fs::remove_file(self.kernel());
+        let _ = fs::remove_file(self.initrd());
+        self.keep = true;
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = image::remove_tree(&self.dir);
+        }
+    }
+}
+
+fn find_in_path(command: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(command))
+        .find(|p| p.is_file())
+}
+
+/// The effective user id is 0 (from /proc: no unsafe call needed).
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let uids = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))?
+                .to_string();
+            uids.split_whitespace().nth(1).map(|euid| euid == "0")
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_lines() {
+        assert_eq!(
+            parse_verdict("VERDICT rr-distribution PASS node2=5 node3=5"),
+            Some(Verdict {
+                name: "rr-distribution".into(),
+                passed: true,
+                evidence: "node2=5 node3=5".into()
+            })
+        );
+        assert_eq!(
+            parse_verdict("VERDICT ipvs FAIL").map(|v| v.passed),
+            Some(false)
+        );
+        assert_eq!(
+            parse_verdict("VERDICT ipvs MAYBE x").map(|v| v.passed),
+            Some(false)
+        );
+        assert_eq!(parse_verdict("[    5.1] sysrq: Power Off"), None);
+    }
+
+    #[test]
+    fn exit_lines() {
+        assert_eq!(parse_exit("LVSLAB-VM-EXIT 0 uptime 9.12s"), Some(0));
+        assert_eq!(parse_exit("LVSLAB-VM-EXIT 3"), Some(3));
+        assert_eq!(parse_exit("echo LVSLAB-VM-EXIT 0"), None);
+    }
+
+    #[test]
+    fn the_guest_init_runs_the_scenario_and_reports_its_end() {
+        assert!(GUEST_INIT.contains(GUEST_SCENARIO));
+        assert!(GUEST_INIT.contains(EXIT_MARKER.trim()));
+        assert!(GUEST_INIT.contains("/proc/sysrq-trigger"));
+    }
+}

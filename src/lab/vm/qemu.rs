@@ -1,0 +1,230 @@
+//! Boots the guest under qemu (TCG) and streams its serial console while it runs.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use miette::{Context, IntoDiagnostic};
+use tokio::process::Command;
+
+/// The kernel command line: serial console; a kernel panic ends the VM at once (with -no-reboot).
+const KERNEL_APPEND: &str = "console=ttyS0 panic=-1 quiet";
+/// How often the console log is read while the VM runs.
+const POLL: Duration = Duration::from_millis(100);
+
+/// What qemu needs for one boot.
+pub struct Boot<'a> {
+    pub kernel: &'a Path,
+    pub initrd: &'a Path,
+    pub serial_log: &'a Path,
+    pub pid_file: &'a Path,
+    pub memory_mib: u32,
+    pub cpus: u32,
+    pub timeout: Duration,
+}
+
+/// How qemu ended.
+pub enum Ended {
+    /// qemu ended normally (the guest powered off or its kernel panicked).
+    Exited,
+    /// `timeout` ended it: the guest did not finish in time.
+    TimedOut,
+}
+
+/// Boots, calls `line` for each console line as it appears, and returns when qemu has exited.
+pub async fn boot(spec: &Boot<'_>, line: &mut dyn FnMut(&str)) -> miette::Result<Ended> {
+    let mut cmd = Command::new("timeout");
+    // --foreground keeps qemu in lvslab's process group, so a Ctrl-C reaches it too;
+    // timeout itself bounds the VM even if lvslab dies.
+    cmd.arg("--foreground")
+        .arg("--kill-after=10")
+        .arg(format!("{}", spec.timeout.as_secs().max(1)))
+        .arg("qemu-system-x86_64")
+        // KVM is not used: the stock kernel hangs under it on the machines this was built on,
+        // and TCG works everywhere.
+        .args(["-accel", "tcg", "-cpu", "max"])
+        .args([
+            "-m",
+            &spec.memory_mib.to_string(),
+            "-smp",
+            &spec.cpus.to_string(),
+        ])
+        .args([
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-no-reboot",
+            "-nic",
+            "none",
+        ])
+        .arg("-chardev")
+        .arg(format!(
+            "file,id=console,path={}",
+            qemu_escape(spec.serial_log)
+        ))
+        .args(["-serial", "chardev:console"])
+        .arg("-pidfile")
+        .arg(spec.pid_file)
+        .arg("-kernel")
+        .arg(spec.kernel)
+        .arg("-initrd")
+        .arg(spec.initrd)
+        .args(["-append", KERNEL_APPEND])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .into_diagnostic()
+        .wrap_err("cannot start qemu-system-x86_64 (under timeout)")?;
+    let mut guard = QemuGuard {
+        pid_file: spec.pid_file.to_path_buf(),
+        armed: true,
+    };
+    let mut stderr = child.stderr.take();
+    let stderr_reader = tokio::spawn(async move {
+        let mut text = String::new();
+        if let Some(stderr) = stderr.as_mut() {
+            let _ = tokio::io::AsyncReadExt::read_to_string(stderr, &mut text).await;
+        }
+        text
+    });
+
+    let mut console = ConsoleTail::new(spec.serial_log);
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.into_diagnostic().wrap_err("waiting for qemu")?,
+            () = tokio::time::sleep(POLL) => console.read_lines(line),
+        }
+    };
+    console.read_lines(line);
+    console.finish(line);
+    guard.armed = false;
+    let stderr = stderr_reader.await.unwrap_or_default();
+    match status.code() {
+        Some(0) => Ok(Ended::Exited),
+        // GNU timeout: 124 timed out (TERM sent), 137 after the KILL that followed.
+        Some(124) | Some(137) => Ok(Ended::TimedOut),
+        _ => Err(miette::miette!(
+            "qemu failed ({status}): {}",
+            if stderr.trim().is_empty() {
+                "no message"
+            } else {
+                stderr.trim()
+            }
+        )),
+    }
+}
+
+/// qemu option values double a comma to mean a literal one.
+fn qemu_escape(path: &Path) -> String {
+    path.to_string_lossy().replace(',', ",,")
+}
+
+/// Reads the serial log as qemu appends to it and hands out complete lines.
+struct ConsoleTail {
+    path: PathBuf,
+    file: Option<fs::File>,
+    offset: u64,
+    partial: Vec<u8>,
+}
+
+impl ConsoleTail {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            file: None,
+            offset: 0,
+            partial: Vec::new(),
+        }
+    }
+
+    fn read_lines(&mut self, line: &mut dyn FnMut(&str)) {
+        if self.file.is_none() {
+            // qemu creates the file shortly after it starts.
+            self.file = fs::File::open(&self.path).ok();
+        }
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut fresh = Vec::new();
+        let Ok(n) = file.read_to_end(&mut fresh) else {
+            return;
+        };
+        self.offset += n as u64;
+        self.partial.extend_from_slice(&fresh);
+        while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+            let raw: Vec<u8> = self.partial.drain(..=end).collect();
+            line(clean(&raw).as_str());
+        }
+    }
+
+    /// The last line, when the guest ended without a newline.
+    fn finish(&mut self, line: &mut dyn FnMut(&str)) {
+        if !self.partial.is_empty() {
+            let raw = std::mem::take(&mut self.partial);
+            line(clean(&raw).as_str());
+        }
+    }
+}
+
+/// A console line without its line ending (the tty sends CR LF) and control characters.
+fn clean(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw)
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\t')
+        .collect()
+}
+
+/// Ends qemu when the boot is abandoned before qemu exited (the future was dropped).
+struct QemuGuard {
+    pid_file: PathBuf,
+    armed: bool,
+}
+
+impl Drop for QemuGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(text) = fs::read_to_string(&self.pid_file) else {
+            return;
+        };
+        let Ok(pid) = text.trim().parse::<u32>() else {
+            return;
+        };
+        // Never signal anything but our own qemu: check the pid is still a qemu process.
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.starts_with("qemu-system") {
+            let _ = std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_lines_lose_cr_and_escapes() {
+        assert_eq!(clean(b"VERDICT x PASS ok\r\n"), "VERDICT x PASS ok");
+        assert_eq!(clean(b"\x1b[0mtext\r\n"), "[0mtext");
+    }
+
+    #[test]
+    fn commas_are_doubled_for_qemu() {
+        assert_eq!(
+            qemu_escape(Path::new("/tmp/a,b/serial.log")),
+            "/tmp/a,,b/serial.log"
+        );
+    }
+}

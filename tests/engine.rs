@@ -1,0 +1,171 @@
+//! The engine end to end: the real binary over real SSH against the namespace lab.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Lab, lvslab, show, stdout};
+
+const SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/site.yml");
+
+/// Per-host (ok, changed, failed) from the recap of a `--json` run.
+fn recap(out: &std::process::Output) -> Vec<(String, u64, u64, u64)> {
+    let text = stdout(out);
+    let line = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "recap")
+        .unwrap_or_else(|| panic!("no recap: {}", show(out)));
+    line["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["host"].as_str().unwrap().to_string(),
+                h["ok"].as_u64().unwrap(),
+                h["changed"].as_u64().unwrap(),
+                h["failed"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn total(out: &std::process::Output, field: usize) -> u64 {
+    recap(out)
+        .iter()
+        .map(|r| match field {
+            1 => r.1,
+            2 => r.2,
+            _ => r.3,
+        })
+        .sum()
+}
+
+fn run(lab: &Lab, extra: &[&str]) -> std::process::Output {
+    let inv = lab.inventory.to_str().unwrap();
+    let mut args = vec!["-i", inv, "--json"];
+    args.extend_from_slice(extra);
+    lvslab(&args)
+}
+
+#[test]
+fn first_run_changes_second_run_is_ok_and_check_reports_drift() {
+    let lab = Lab::up(2);
+    let first = run(&lab, &["run", SITE]);
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    assert!(
+        total(&first, 2) >= 14,
+        "every module changed something on both hosts: {}",
+        show(&first)
+    );
+    assert_eq!(total(&first, 3), 0);
+
+    // What it did is really there.
+    let page = lab.ssh("node2", "cat /var/lib/lvslab-test/index.html; cat /proc/sys/net/ipv4/conf/all/arp_ignore; ip -o addr show dev lo | grep -c 198.18.0.100; pgrep -x nginx >/dev/null && echo nginx");
+    let text = stdout(&page);
+    assert!(text.contains("page of node2 at 198.18.0.12"), "{text}");
+    assert!(text.contains("\n1\n1\nnginx"), "{text}");
+
+    let second = run(&lab, &["run", SITE]);
+    assert_eq!(second.status.code(), Some(0), "{}", show(&second));
+    assert_eq!(
+        total(&second, 2),
+        0,
+        "a converged host reports no change: {}",
+        show(&second)
+    );
+
+    // Drift by hand; --check reports it and changes nothing.
+    lab.ssh("node3", "echo 0 > /proc/sys/net/ipv4/conf/all/arp_ignore; echo tampered > /var/lib/lvslab-test/index.html");
+    let check = run(&lab, &["--check", "--diff", "run", SITE]);
+    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+    let text = stdout(&check);
+    assert!(
+        text.contains("net.ipv4.conf.all.arp_ignore 0 -> 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-tampered") && text.contains("+page of node3"),
+        "diff shown: {text}"
+    );
+    assert_eq!(recap(&check).iter().find(|r| r.0 == "node2").unwrap().2, 0);
+    let still = lab.ssh(
+        "node3",
+        "cat /proc/sys/net/ipv4/conf/all/arp_ignore /var/lib/lvslab-test/index.html",
+    );
+    assert_eq!(
+        stdout(&still),
+        "0\ntampered\n",
+        "check mode changed nothing"
+    );
+
+    // A normal run repairs exactly that.
+    let fix = run(&lab, &["run", SITE]);
+    assert_eq!(
+        recap(&fix).iter().find(|r| r.0 == "node3").unwrap().2,
+        2,
+        "{}",
+        show(&fix)
+    );
+}
+
+#[test]
+fn exec_ping_and_limits() {
+    let lab = Lab::up(2);
+    let inv = lab.inventory.to_str().unwrap();
+    let out = lvslab(&["-i", inv, "exec", "-l", "node2,directors", "--", "hostname"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = stdout(&out);
+    for n in ["node1", "node2", "node4"] {
+        assert!(
+            text.contains(&format!("{n}      hostname: exit status 0\n{n}")) || text.contains(n),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("node3"), "--limit keeps node3 out: {text}");
+    let out = lvslab(&["-i", inv, "exec", "-l", "node2", "--", "exit 3"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a failed command is exit 2: {}",
+        show(&out)
+    );
+    let out = lvslab(&["-i", inv, "ping"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(stdout(&out).contains("ipvs"), "{}", show(&out));
+}
+
+#[test]
+fn validate_points_at_file_line_and_column() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.example.yml");
+    let out = lvslab(&["validate", "-i", example]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    let dir = std::env::temp_dir().join(format!("lvslab-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yml");
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("virtual_router_id: 51", "virtual_router_id: 300");
+    std::fs::write(&bad, text).unwrap();
+    let out = lvslab(&["validate", "-i", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("bad.yml:21:") && err.contains("outside 1-255"),
+        "{err}"
+    );
+
+    let pb = dir.join("pb.yml");
+    std::fs::write(
+        &pb,
+        "- name: p\n  hosts: directors\n  tasks:\n    - name: t\n      servce: { name: x }\n",
+    )
+    .unwrap();
+    let out = lvslab(&["validate", "-i", example, pb.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = common::stderr(&out);
+    assert!(err.contains("pb.yml:4:") && err.contains("servce"), "{err}");
+    std::fs::remove_dir_all(Path::new(&dir)).unwrap();
+}
