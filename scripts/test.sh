@@ -1,0 +1,29 @@
+#!/bin/sh
+# Every test of lvslab, on a Linux machine as root: installs the packages the tests need when
+# they are missing (Debian/Ubuntu, apt), then runs the unit tests, the end-to-end tests against
+# the namespace lab, and the VM tier (a stock Debian kernel with IPVS under qemu).
+#
+#   sudo scripts/test.sh            everything
+#   sudo scripts/test.sh engine     only tests whose name matches "engine" (cargo test filter)
+set -eu
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "scripts/test.sh: the lab tests need root (network namespaces, sshd); run it with sudo" >&2
+    exit 1
+fi
+
+need=""
+for pkg in openssh-server openssh-client nginx-light keepalived ipvsadm iputils-arping curl iproute2 procps util-linux; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need="$need $pkg"
+done
+if [ -n "$need" ]; then
+    echo "installing:$need"
+    apt-get update -q >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null
+fi
+sh tests/vm/install-deps.sh
+
+# The lab's sshd and nginx run inside the nodes; the host's own daemons are not needed.
+exec cargo test --locked "$@"
