@@ -13,6 +13,11 @@ pub fn node_command(
     argv: &[String],
 ) -> Result<tokio::process::Command, LabError> {
     check_name(lab)?;
+    if plan::node_from_name(lab, node).is_none() {
+        return Err(LabError::Usage(format!(
+            "`{node}` is not a lab node name (node1, node2, ..., client)"
+        )));
+    }
     let namespace = format!("{}{node}", plan::namespace_prefix(lab));
     let Some(inode) = procs::netns_inode(&namespace) else {
         let existing = netns::find(lab);

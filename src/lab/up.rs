@@ -315,6 +315,8 @@ async fn wait_until_ready(
                 dead.push(spec.name);
             }
         }
+        let plan_order = |name: &String| plan.nodes.iter().position(|n| &n.name == name);
+        dead.sort_by_key(plan_order);
         if !dead.is_empty() {
             return Err(not_ready(paths, &dead, "the node's processes ended"));
         }
@@ -322,7 +324,8 @@ async fn wait_until_ready(
             return Ok(());
         }
         if Instant::now() > deadline {
-            let names: Vec<String> = pending.iter().map(|(s, _)| s.name.clone()).collect();
+            let mut names: Vec<String> = pending.iter().map(|(s, _)| s.name.clone()).collect();
+            names.sort_by_key(plan_order);
             let why = format!("sshd did not answer within {} s", limit.as_secs());
             return Err(not_ready(paths, &names, &why));
         }
