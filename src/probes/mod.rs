@@ -187,11 +187,21 @@ pub async fn verify(setup: &Setup, args: &VerifyArgs, mode: Option<Mode>) -> mie
         verdicts.push(v);
     };
     let vip = lab.vip();
-    let states = vrrp_states(&lab).await;
+    let mut states = vrrp_states(&lab).await;
     let keepalived = match mode {
         Some(m) => m == Mode::Keepalived,
         None => states.iter().any(|(_, s)| s == "MASTER" || s == "BACKUP"),
     };
+    if keepalived {
+        // A freshly started pair elects its MASTER after ~3 adverts: wait for that, not longer.
+        let advert = lab.lvs.vrrp.as_ref().map_or(1, |v| v.advert_int);
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs(u64::from(advert) * 4 + 2);
+        while !states.iter().any(|(_, s)| s == "MASTER") && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            states = vrrp_states(&lab).await;
+        }
+    }
     setup.reporter.emit(Event::Info {
         text: format!(
             "\nverify ({} mode): VIP {vip}, from {}",

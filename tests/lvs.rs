@@ -1,0 +1,212 @@
+//! The seed's lab as commands (`up`, `verify`, `down`), end to end on the namespace lab.
+//! This kernel has no IPVS, so these tests assert everything but the IPVS table and HTTP through
+//! the VIP; the VM tier covers those.
+
+mod common;
+
+use common::{Lab, lvslab, show, stdout};
+
+fn lv(lab: &Lab, args: &[&str]) -> std::process::Output {
+    let inv = lab.inventory.to_str().unwrap();
+    let mut all = vec!["-i", inv];
+    all.extend_from_slice(args);
+    lvslab(&all)
+}
+
+/// (ok, changed, failed) summed over hosts from a `--json` run's recap.
+fn changed(out: &std::process::Output) -> u64 {
+    stdout(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "recap")
+        .map(|r| {
+            r["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["changed"].as_u64().unwrap())
+                .sum()
+        })
+        .unwrap_or_else(|| panic!("no recap: {}", show(out)))
+}
+
+fn task_lines(out: &std::process::Output, status: &str) -> Vec<String> {
+    stdout(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "task" && e["status"] == status)
+        .map(|e| {
+            format!(
+                "{} {}: {}",
+                e["host"].as_str().unwrap(),
+                e["task"].as_str().unwrap(),
+                e["msg"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+fn probe(out: &std::process::Output, name: &str) -> (bool, String) {
+    stdout(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "probe" && e["probe"] == name)
+        .map(|e| {
+            (
+                e["pass"].as_bool().unwrap(),
+                e["evidence"].as_str().unwrap().to_string(),
+            )
+        })
+        .unwrap_or_else(|| panic!("no probe {name}: {}", show(out)))
+}
+
+#[test]
+fn up_converges_reruns_clean_repairs_drift_and_down_leaves_nothing() {
+    let lab = Lab::up(2);
+    let first = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    assert!(changed(&first) >= 16, "{}", show(&first));
+    let again = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(
+        changed(&again),
+        0,
+        "a converged lab reports 0 changed: {}",
+        show(&again)
+    );
+
+    // Everything but IPVS holds here.
+    let verify = lv(&lab, &["--json", "verify"]);
+    for p in [
+        "real server node2",
+        "real server node3",
+        "web server node2",
+        "web server node3",
+        "one VIP holder",
+        "ARP for the VIP",
+        "VRRP",
+    ] {
+        let (pass, evidence) = probe(&verify, p);
+        assert!(pass, "{p}: {evidence}\n{}", show(&verify));
+    }
+    assert!(
+        probe(&verify, "VRRP").1.contains("node1 MASTER"),
+        "{}",
+        show(&verify)
+    );
+
+    // Drift by hand, then `up` reports exactly that and repairs it.
+    lab.ssh(
+        "node2",
+        "ip addr del 198.18.0.100/32 dev lo; echo 0 > /proc/sys/net/ipv4/conf/all/arp_ignore",
+    );
+    lab.ssh(
+        "node4",
+        "sed -i 's/priority 50/priority 60/' /etc/keepalived/keepalived.conf",
+    );
+    let fix = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(fix.status.code(), Some(0), "{}", show(&fix));
+    let changes = task_lines(&fix, "changed").join("\n");
+    assert!(
+        changes.contains("node2 VIP as /32 on lo (hidden): add 198.18.0.100/32 to lo"),
+        "{changes}"
+    );
+    assert!(
+        changes.contains("node2 arp_ignore=1")
+            && changes.contains("net.ipv4.conf.all.arp_ignore 0 -> 1"),
+        "{changes}"
+    );
+    assert!(
+        changes.contains("node4 keepalived.conf rendered")
+            && changes.contains("node4 reload keepalived"),
+        "{changes}"
+    );
+    assert_eq!(changed(&fix), 4, "exactly the drift: {changes}");
+
+    // keepalived stopped on node1: node4 takes the VIP; `up` starts it and node1 takes it back.
+    lab.ssh(
+        "node1",
+        "service keepalived stop; while pgrep -x keepalived >/dev/null; do sleep 0.1; done",
+    );
+    let fix = lv(&lab, &["--json", "up", "--no-verify"]);
+    let changes = task_lines(&fix, "changed").join("\n");
+    assert!(
+        changes.contains("node1 keepalived running: start keepalived"),
+        "{changes}"
+    );
+
+    // The seed's flaw: keepalived SIGKILLed on node1 keeps the VIP while node4 takes over.
+    let held = lab.ssh("node1", "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && break; sleep 0.2; done; pkill -KILL -x keepalived; ip -o addr show dev eth0");
+    assert!(
+        stdout(&held).contains("198.18.0.100"),
+        "node1 held the VIP when killed: {}",
+        show(&held)
+    );
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let verify = lv(&lab, &["--json", "verify"]);
+    assert_ne!(verify.status.code(), Some(0));
+    let (pass, evidence) = probe(&verify, "one VIP holder");
+    assert!(
+        !pass
+            && evidence.contains("node1")
+            && evidence.contains("node4")
+            && evidence.contains("lvslab up"),
+        "{evidence}"
+    );
+    let (pass, evidence) = probe(&verify, "ARP for the VIP");
+    assert!(!pass && evidence.contains("2 MAC"), "{evidence}");
+    let fix = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert!(
+        task_lines(&fix, "changed")
+            .join("\n")
+            .contains("node1 stale VIP removed"),
+        "{}",
+        show(&fix)
+    );
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let verify = lv(&lab, &["--json", "verify"]);
+    assert!(probe(&verify, "one VIP holder").0, "{}", show(&verify));
+
+    // Down, twice; nothing is left.
+    let down = lv(&lab, &["--json", "down"]);
+    for p in [
+        "VIP nowhere",
+        "director node1",
+        "director node4",
+        "real server node2",
+        "real server node3",
+    ] {
+        let (pass, evidence) = probe(&down, p);
+        assert!(pass, "{p}: {evidence}\n{}", show(&down));
+    }
+    assert_eq!(down.status.code(), Some(0), "{}", show(&down));
+    let arp = lab.ssh(
+        "node2",
+        "cat /proc/sys/net/ipv4/conf/all/arp_ignore /proc/sys/net/ipv4/conf/eth0/arp_announce",
+    );
+    assert_eq!(stdout(&arp), "0\n0\n", "settings restored");
+    let twice = lv(&lab, &["--json", "down"]);
+    assert_eq!(twice.status.code(), Some(0), "{}", show(&twice));
+    assert_eq!(changed(&twice), 0, "{}", show(&twice));
+}
+
+#[test]
+fn three_real_servers_need_no_playbook_change() {
+    let lab = Lab::up(3);
+    let up = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(up.status.code(), Some(0), "{}", show(&up));
+    let verify = lv(&lab, &["--json", "verify"]);
+    for n in ["node2", "node3", "node5"] {
+        assert!(
+            probe(&verify, &format!("real server {n}")).0,
+            "{}",
+            show(&verify)
+        );
+        assert!(
+            probe(&verify, &format!("web server {n}")).0,
+            "{}",
+            show(&verify)
+        );
+    }
+    let conf = lab.ssh("node1", "cat /etc/keepalived/keepalived.conf");
+    let _ = conf; // no IPVS here: the virtual_server block is left out on this kernel
+}
