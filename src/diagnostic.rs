@@ -50,17 +50,6 @@ impl Source {
         self.error_at_offset(line, column, offset, len, message)
     }
 
-    /// An error at a 1-based line and column.
-    pub fn error_at_line(
-        &self,
-        line: usize,
-        column: usize,
-        message: impl Into<String>,
-    ) -> SourceError {
-        let offset = self.offset_of(line, column);
-        self.error_at_offset(line, column, offset, 0, message)
-    }
-
     /// An error about the file as a whole.
     pub fn error(&self, message: impl Into<String>) -> SourceError {
         SourceError {
@@ -120,16 +109,6 @@ impl Source {
 }
 
 impl SourceError {
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
-        self
-    }
-
-    pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
-        self
-    }
-
     /// Join several errors into one report (the first leads).
     pub fn join(mut errors: Vec<SourceError>) -> Option<SourceError> {
         if errors.is_empty() {

@@ -47,10 +47,8 @@ impl Facts {
                 "ipvs" => f.ipvs = v,
                 "addr" => {
                     if let Some((dev, cidr)) = v.split_once(' ') {
-                        f.addresses.push((
-                            dev.trim_end_matches(|c| c == ':').to_string(),
-                            cidr.to_string(),
-                        ));
+                        f.addresses
+                            .push((dev.trim_end_matches(':').to_string(), cidr.to_string()));
                     }
                 }
                 _ => {}

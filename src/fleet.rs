@@ -18,10 +18,13 @@ pub struct Connected {
     pub facts: Facts,
 }
 
+/// A host's connection, made once: the connection or why it could not be made.
+type Slot = Arc<OnceCell<Result<Arc<Connected>, TransportError>>>;
+
 pub struct Fleet {
     ssh: SshOptions,
     command_timeout: Duration,
-    hosts: Mutex<HashMap<String, Arc<OnceCell<Result<Arc<Connected>, TransportError>>>>>,
+    hosts: Mutex<HashMap<String, Slot>>,
 }
 
 impl Fleet {
@@ -33,7 +36,7 @@ impl Fleet {
         }
     }
 
-    fn cell(&self, name: &str) -> Arc<OnceCell<Result<Arc<Connected>, TransportError>>> {
+    fn cell(&self, name: &str) -> Slot {
         let mut map = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(name.to_string()).or_default().clone()
     }

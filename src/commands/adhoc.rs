@@ -101,7 +101,9 @@ async fn each_host(
             _ => {}
         }
     }
-    Ok(setup.finish(&result, false, &hosts).await)
+    let code = setup.finish(&result, false, &hosts).await;
+    setup.fleet.close().await;
+    Ok(code)
 }
 
 fn task(

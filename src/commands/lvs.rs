@@ -58,13 +58,17 @@ pub async fn up(args: &UpArgs, global: &Global) -> miette::Result<i32> {
     if code != crate::exit::OK || args.no_verify || global.check || result.interrupted {
         return Ok(code);
     }
-    probes::verify(&setup, &args.verify, Some(args.mode)).await
+    let code = probes::verify(&setup, &args.verify, Some(args.mode)).await;
+    setup.fleet.close().await;
+    code
 }
 
 pub async fn verify(args: &VerifyArgs, global: &Global) -> miette::Result<i32> {
     let setup = Setup::new(global)?;
     need_lvs(&setup)?;
-    probes::verify(&setup, args, None).await
+    let code = probes::verify(&setup, args, None).await;
+    setup.fleet.close().await;
+    code
 }
 
 pub async fn down(args: &DownArgs, global: &Global) -> miette::Result<i32> {
@@ -85,13 +89,17 @@ pub async fn down(args: &DownArgs, global: &Global) -> miette::Result<i32> {
     if code != crate::exit::OK || global.check || result.interrupted {
         return Ok(code);
     }
-    probes::verify_clean(&setup).await
+    let code = probes::verify_clean(&setup).await;
+    setup.fleet.close().await;
+    code
 }
 
 pub async fn status(global: &Global) -> miette::Result<i32> {
     let setup = Setup::new(global)?;
     need_lvs(&setup)?;
-    probes::status(&setup).await
+    let code = probes::status(&setup).await;
+    setup.fleet.close().await;
+    code
 }
 
 pub async fn drill(cmd: &DrillCommand, global: &Global) -> miette::Result<i32> {

@@ -59,6 +59,7 @@ pub async fn run_playbooks(
 ) -> miette::Result<i32> {
     let setup = Setup::new(global)?;
     let (code, _) = run_with(&setup, playbooks, global, tags, extra_vars, what).await?;
+    setup.fleet.close().await;
     Ok(code)
 }
 
@@ -80,7 +81,7 @@ pub async fn run_with(
     let templates = Arc::new(Templates::new(&dirs)?);
     for pb in playbooks {
         pb.check(&setup.inventory, &templates)
-            .map_err(miette::Report::new)?;
+            .map_err(|e| miette::Report::new(*e))?;
     }
     let hosts = setup.host_names();
     setup.reporter.emit(Event::RunStart {

@@ -26,7 +26,7 @@ pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<i32> {
     let templates = Templates::new(&dirs)?;
     for pb in &playbooks {
         pb.check(&inventory, &templates)
-            .map_err(miette::Report::new)?;
+            .map_err(|e| miette::Report::new(*e))?;
     }
     println!(
         "{}: {} hosts, {} groups; {} playbooks and their templates are valid",

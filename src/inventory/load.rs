@@ -23,12 +23,13 @@ pub fn load(path: &Path) -> Result<(Inventory, Vec<String>), miette::Report> {
             path.display()
         )
     })?;
-    load_str(path, text).map_err(miette::Report::new)
+    load_str(path, text).map_err(|e| miette::Report::new(*e))
 }
 
-pub fn load_str(path: &Path, text: String) -> Result<(Inventory, Vec<String>), SourceError> {
+pub fn load_str(path: &Path, text: String) -> Result<(Inventory, Vec<String>), Box<SourceError>> {
     let src = Source::new(path, text);
-    let file: InventoryFile = serde_saphyr::from_str(&src.text).map_err(|e| src.yaml_error(&e))?;
+    let file: InventoryFile =
+        serde_saphyr::from_str(&src.text).map_err(|e| Box::new(src.yaml_error(&e)))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Checker {
         src: &src,
@@ -55,7 +56,7 @@ impl Checker<'_> {
         mut self,
         file: InventoryFile,
         path: &Path,
-    ) -> Result<(Inventory, Vec<String>), SourceError> {
+    ) -> Result<(Inventory, Vec<String>), Box<SourceError>> {
         if file.hosts.value.is_empty() {
             self.fail(&file.hosts, "the inventory has no hosts".into());
         }
@@ -175,7 +176,7 @@ impl Checker<'_> {
             vars.insert(k.clone(), serde_json::Value::String(v.clone()));
         }
         if let Some(err) = SourceError::join(self.errors) {
-            return Err(err);
+            return Err(Box::new(err));
         }
         Ok((
             Inventory {
@@ -429,7 +430,7 @@ pub fn valid_interface(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn check(yaml: &str) -> Result<(Inventory, Vec<String>), SourceError> {
+    fn check(yaml: &str) -> Result<(Inventory, Vec<String>), Box<SourceError>> {
         load_str(Path::new("inv.yml"), yaml.to_string())
     }
 

@@ -7,7 +7,9 @@
 mod load;
 mod model;
 
-pub use load::{load, load_str, valid_interface};
+#[cfg(test)]
+pub use load::load_str;
+pub use load::{load, valid_interface};
 pub use model::{Forwarding, HealthCheck, Protocol, Scheduler, VrrpState};
 
 use std::net::IpAddr;

@@ -151,13 +151,6 @@ impl Forwarding {
             Forwarding::Tun => "-i",
         }
     }
-    pub fn keepalived_kind(self) -> &'static str {
-        match self {
-            Forwarding::Dr => "DR",
-            Forwarding::Nat => "NAT",
-            Forwarding::Tun => "TUN",
-        }
-    }
 }
 
 /// keepalived's HTTP_GET check of each real server.

@@ -440,7 +440,7 @@ impl Module for Ipvs {
                     )));
                 }
                 let diff =
-                    similar::TextDiff::from_lines(&table_text(current), &table_text(Some(&want)))
+                    similar::TextDiff::from_lines(table_text(current), table_text(Some(&want)))
                         .unified_diff()
                         .header("ipvs (host)", "ipvs (desired)")
                         .to_string();

@@ -15,7 +15,7 @@ mod sysctl;
 mod template;
 mod wait_for;
 
-pub use ipvs::{IpvsTable, RealServer, VirtualService, endpoint as endpoint_of};
+pub use ipvs::{IpvsTable, endpoint as endpoint_of};
 
 use std::future::Future;
 use std::time::Duration;

@@ -36,7 +36,7 @@ impl Playbook {
         let text = std::fs::read_to_string(path)
             .map_err(|e| miette::miette!("cannot read playbook {}: {e}", path.display()))?;
         let dir = path.parent().map(Path::to_path_buf);
-        Self::parse(Source::new(path, text), dir).map_err(miette::Report::new)
+        Self::parse(Source::new(path, text), dir).map_err(|e| miette::Report::new(*e))
     }
 
     /// A built-in playbook, or the file of that name in `override_dir`.
@@ -59,17 +59,21 @@ impl Playbook {
             },
             None,
         )
-        .map_err(miette::Report::new)
+        .map_err(|e| miette::Report::new(*e))
     }
 
-    pub fn parse(source: Source, dir: Option<PathBuf>) -> Result<Playbook, SourceError> {
+    pub fn parse(source: Source, dir: Option<PathBuf>) -> Result<Playbook, Box<SourceError>> {
         let plays: Vec<Play> =
-            serde_saphyr::from_str(&source.text).map_err(|e| source.yaml_error(&e))?;
+            serde_saphyr::from_str(&source.text).map_err(|e| Box::new(source.yaml_error(&e)))?;
         Ok(Playbook { source, plays, dir })
     }
 
     /// Check the playbook against an inventory and the templates; errors carry file:line:col.
-    pub fn check(&self, inventory: &Inventory, templates: &Templates) -> Result<(), SourceError> {
+    pub fn check(
+        &self,
+        inventory: &Inventory,
+        templates: &Templates,
+    ) -> Result<(), Box<SourceError>> {
         let mut errors = Vec::new();
         let known_globals = known_names(inventory);
         for play in &self.plays {
@@ -134,7 +138,7 @@ impl Playbook {
             }
         }
         match SourceError::join(errors) {
-            Some(e) => Err(e),
+            Some(e) => Err(Box::new(e)),
             None => Ok(()),
         }
     }
@@ -182,7 +186,7 @@ mod tests {
         .0
     }
 
-    fn parse(yaml: &str) -> Result<Playbook, SourceError> {
+    fn parse(yaml: &str) -> Result<Playbook, Box<SourceError>> {
         Playbook::parse(
             Source {
                 name: "pb.yml".into(),
@@ -196,7 +200,7 @@ mod tests {
         let t = Templates::new(&[]).unwrap();
         let e = match parse(yaml) {
             Err(e) => e,
-            Ok(p) => p.check(&inv(), &t).err().expect("accepted"),
+            Ok(p) => p.check(&inv(), &t).expect_err("accepted"),
         };
         let mut all = vec![e.to_string()];
         all.extend(e.more.iter().map(|m| m.to_string()));
@@ -262,12 +266,12 @@ mod tests {
             "ok {{ inventory_hostname }}\n{{ no_such_var }}\n",
         )
         .unwrap();
-        let t = Templates::new(&[dir.clone()]).unwrap();
+        let t = Templates::new(std::slice::from_ref(&dir)).unwrap();
         let p = parse("- name: p\n  hosts: all\n  tasks:\n    - name: t\n      template: { src: bad.j2, dest: /tmp/x }\n").unwrap();
         let e = p.check(&inv(), &t).unwrap_err().to_string();
         assert!(e.contains("bad.j2 uses `no_such_var`"), "{e}");
         std::fs::write(dir.join("broken.j2"), "line one\n{% if %}\n").unwrap();
-        let err = Templates::new(&[dir.clone()])
+        let err = Templates::new(std::slice::from_ref(&dir))
             .err()
             .expect("syntax error refused")
             .to_string();

@@ -26,13 +26,6 @@ impl<T> Tpl<T> {
     pub fn lit(v: T) -> Self {
         Tpl::Lit(v)
     }
-    /// The template text, when it is one.
-    pub fn source(&self) -> Option<&str> {
-        match self {
-            Tpl::Expr(s, _) => Some(s),
-            Tpl::Lit(_) => None,
-        }
-    }
 }
 
 pub fn is_template(s: &str) -> bool {
@@ -196,14 +189,6 @@ impl Templates {
             .compile_expression(expr)
             .map(|_| ())
             .map_err(|e| describe(expr, &e))
-    }
-
-    /// Check a string template's syntax.
-    pub fn check_str(&self, text: &str) -> Result<(), String> {
-        self.env
-            .template_from_str(text)
-            .map(|_| ())
-            .map_err(|e| describe(text, &e))
     }
 
     /// Resolve a playbook value for a host.

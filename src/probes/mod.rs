@@ -23,7 +23,6 @@ pub struct Verdict {
 
 /// The lab's hosts, connected.
 pub struct Lab<'a> {
-    pub setup: &'a Setup,
     pub lvs: &'a Lvs,
     pub directors: Vec<(&'a Host, Arc<Connected>)>,
     pub real_servers: Vec<(&'a Host, Arc<Connected>)>,
@@ -71,7 +70,6 @@ impl<'a> Lab<'a> {
             ),
         };
         Ok(Lab {
-            setup,
             lvs,
             directors,
             real_servers,

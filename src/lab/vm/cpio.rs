@@ -263,10 +263,18 @@ mod tests {
 
     #[test]
     fn device_numbers_split_like_glibc() {
-        // makedev(4, 64) = 0x440 (tty0); makedev(259, 1): the major's upper bits move up.
-        assert_eq!((major(0x440), minor(0x440)), (4, 64));
-        let dev = ((259u64 & 0xfff) << 8) | ((259u64 & !0xfff) << 32) | 1;
-        assert_eq!((major(dev), minor(dev)), (259, 1));
+        // glibc's gnu_dev_makedev.
+        fn makedev(major: u64, minor: u64) -> u64 {
+            ((major & 0xffff_f000) << 32)
+                | ((major & 0xfff) << 8)
+                | ((minor & 0xffff_ff00) << 12)
+                | (minor & 0xff)
+        }
+        assert_eq!(makedev(4, 64), 0x440); // tty0
+        for (maj, min) in [(4, 64), (259, 1), (4097, 0x1234)] {
+            let dev = makedev(maj, min);
+            assert_eq!((major(dev), minor(dev)), (maj as u32, min as u32));
+        }
     }
 
     /// GNU cpio, when installed, must list what we wrote.
