@@ -543,3 +543,50 @@ groups:
         assert!(e.contains("not a user name"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! The parsers never panic, whatever the input: random text, and valid files cut or
+    //! spliced at random places.
+    use super::*;
+    use proptest::prelude::*;
+
+    const EXAMPLE: &str = include_str!("../../inventory.example.yml");
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn inventory_parser_never_panics(text in "\\PC{0,300}") {
+            let _ = load_str(Path::new("f.yml"), text);
+        }
+
+        #[test]
+        fn inventory_parser_survives_mangled_examples(cut in 0usize..2000, insert in "[ :\\-\\[\\]{}\"'#&*!|>0-9a-z\n]{0,12}") {
+            let mut s = EXAMPLE.to_string();
+            let mut at = cut.min(s.len());
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            s.insert_str(at, &insert);
+            let _ = load_str(Path::new("f.yml"), s);
+        }
+
+        #[test]
+        fn playbook_parser_never_panics(cut in 0usize..4000, insert in "[ :\\-\\[\\]{}\"'#&*!|>0-9a-z\n]{0,12}") {
+            let text = crate::playbook::BUILTIN[1].1;
+            let mut s = text.to_string();
+            let mut at = cut.min(s.len());
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            s.insert_str(at, &insert);
+            let source = crate::diagnostic::Source { name: "p.yml".into(), text: s };
+            if let Ok(p) = crate::playbook::Playbook::parse(source, None) {
+                let (inv, _) = load_str(Path::new("f.yml"), EXAMPLE.to_string()).unwrap();
+                let t = crate::playbook::template::Templates::new(&[]).unwrap();
+                let _ = p.check(&inv, &t);
+            }
+        }
+    }
+}
