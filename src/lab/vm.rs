@@ -145,14 +145,6 @@ pub fn check_vm_requirements() -> Result<(), String> {
     }
 }
 
-/// Runs `scenario` (a script) in the VM with the default size; see [`run_vm`].
-pub async fn run_in_vm(
-    scenario: &str,
-    progress: impl Fn(VmEvent<'_>),
-) -> miette::Result<VmOutcome> {
-    run_vm(&VmSpec::new(scenario), progress).await
-}
-
 /// Builds the image if needed (once, ~35 s), boots the VM with the scenario, streams its console
 /// to `progress`, and returns the scenario's exit status and verdicts. An error when the VM could
 /// not run or the scenario did not report its end (a crash or a timeout): never a silent pass.
@@ -160,7 +152,7 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
     let progress: &dyn Fn(VmEvent<'_>) = &progress;
     check_vm_requirements().map_err(|e| miette!("the VM tier cannot run here: {e}"))?;
     let started = Instant::now();
-    let mut run = RunDir::create()?;
+    let run = RunDir::create()?;
     let lvslab_bytes = guest_binary(&run.dir).await?;
     {
         let cache = image::Cache::lock(progress).await?;
@@ -212,21 +204,23 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
     let failure = match (ended, exit_code) {
         (Err(error), _) => Some(error),
         (Ok(qemu::Ended::TimedOut), _) => Some(miette!(
-            "the VM did not finish within {} s; its console is in {}",
-            spec.timeout.as_secs(),
-            run.serial_log().display()
+            "the VM did not finish within {} s",
+            spec.timeout.as_secs()
         )),
         (Ok(qemu::Ended::Exited), None) => Some(miette!(
-            "the VM ended without the scenario's `{}` line (the guest crashed or /init failed); \
-             its console is in {}",
-            EXIT_MARKER.trim(),
-            run.serial_log().display()
+            "the VM ended without the scenario's `{}` line (the guest crashed or /init failed)",
+            EXIT_MARKER.trim()
         )),
         (Ok(qemu::Ended::Exited), Some(_)) => None,
     };
     if let Some(error) = failure {
-        run.keep();
-        return Err(error);
+        return Err(match run.keep_serial_log() {
+            Some(log) => error.wrap_err(format!(
+                "the VM run failed; the guest's console is in {}",
+                log.display()
+            )),
+            None => error,
+        });
     }
     let verdicts = console.iter().filter_map(|l| parse_verdict(l)).collect();
     Ok(VmOutcome {
@@ -238,13 +232,25 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
     })
 }
 
+/// Overrides the VM's timeout (seconds) for `lab vm-run`: long scenarios under a slow TCG.
+pub const TIMEOUT_ENV: &str = "LVSLAB_VM_TIMEOUT";
+
 /// `lvslab lab vm-run SCRIPT` (hidden): runs a scenario script in the VM, streams its console
 /// and exits 0 when the scenario exited 0 and no verdict failed, 2 otherwise.
 pub async fn vm_run_command(script: &Path) -> miette::Result<i32> {
     let scenario = fs::read_to_string(script)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read the scenario script {}", script.display()))?;
-    let outcome = run_in_vm(&scenario, |event| match event {
+    let mut spec = VmSpec::new(scenario);
+    if let Some(value) = std::env::var_os(TIMEOUT_ENV) {
+        let seconds = value
+            .to_str()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .ok_or_else(|| miette!("{TIMEOUT_ENV} must be a number of seconds, not {value:?}"))?;
+        spec.timeout = Duration::from_secs(seconds);
+    }
+    let outcome = run_vm(&spec, |event| match event {
         VmEvent::Step(step) => eprintln!("lvslab vm: {step}"),
         VmEvent::Console(line) => println!("{line}"),
     })
@@ -347,11 +353,13 @@ fn parse_verdict(line: &str) -> Option<Verdict> {
 }
 
 /// A run's working directory under the cache: kernel, initramfs, console log. Removed when the
-/// run is over, unless kept for a failure's console log.
+/// run is over (a failed run's console log is kept in `logs/`).
 struct RunDir {
     dir: PathBuf,
-    keep: bool,
 }
+
+/// Failed runs' console logs kept in the cache's `logs/`.
+const KEPT_LOGS: usize = 10;
 
 impl RunDir {
     fn create() -> miette::Result<RunDir> {
@@ -369,7 +377,7 @@ impl RunDir {
                     dir.display()
                 )
             })?;
-        Ok(RunDir { dir, keep: false })
+        Ok(RunDir { dir })
     }
 
     fn kernel(&self) -> PathBuf {
@@ -384,19 +392,35 @@ impl RunDir {
         self.dir.join("serial.log")
     }
 
-    /// Keep the console log (only) for the user to read.
-    fn keep(&mut self) {
-        let _ = fs::remove_file(self.kernel());
-        let _ = fs::remove_file(self.initrd());
-        self.keep = true;
+    /// Moves the console log to the cache's `logs/` (the newest few are kept) and returns its
+    /// new path: the run directory itself goes when the run ends.
+    fn keep_serial_log(&self) -> Option<PathBuf> {
+        let logs = cache_dir().join("logs");
+        fs::create_dir_all(&logs).ok()?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let run_name = self.dir.file_name()?.to_string_lossy().to_string();
+        let kept = logs.join(format!("{stamp}-{run_name}-serial.log"));
+        fs::rename(self.serial_log(), &kept).ok()?;
+        let mut old: Vec<PathBuf> = fs::read_dir(&logs)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        // Names start with the time: the oldest sort first.
+        old.sort();
+        let excess = old.len().saturating_sub(KEPT_LOGS);
+        for path in old.into_iter().take(excess) {
+            let _ = fs::remove_file(path);
+        }
+        Some(kept)
     }
 }
 
 impl Drop for RunDir {
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = image::remove_tree(&self.dir);
-        }
+        let _ = image::remove_tree(&self.dir);
     }
 }
 

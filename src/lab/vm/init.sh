@@ -3,7 +3,8 @@
 # kernel's file systems, load the modules the lab needs, run the scenario, print its exit status
 # on the serial console and power off. The host reads that console.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/root LANG=C.UTF-8 TERM=dumb LVSLAB_VM=1
+# The console is a serial line read by a program: no colours.
+export HOME=/root LANG=C.UTF-8 TERM=dumb NO_COLOR=1 LVSLAB_VM=1
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys

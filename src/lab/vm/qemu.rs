@@ -11,6 +11,10 @@ use tokio::process::Command;
 
 /// The kernel command line: serial console; a kernel panic ends the VM at once (with -no-reboot).
 const KERNEL_APPEND: &str = "console=ttyS0 panic=-1 quiet";
+/// The emulated CPU: the baseline model plus RDRAND (entropy for sshd's keys at once) and the
+/// instructions crypto code uses (ssh key exchanges). Measured under TCG: boots 3-6 s faster
+/// than `-cpu max`, with the same speed for ssh-keygen and lvslab afterwards.
+const CPU_MODEL: &str = "qemu64,+rdrand,+aes,+pclmulqdq,+ssse3,+sse4.1,+sse4.2,+popcnt";
 /// How often the console log is read while the VM runs.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -44,7 +48,7 @@ pub async fn boot(spec: &Boot<'_>, line: &mut dyn FnMut(&str)) -> miette::Result
         .arg("qemu-system-x86_64")
         // KVM is not used: the stock kernel hangs under it on the machines this was built on,
         // and TCG works everywhere.
-        .args(["-accel", "tcg", "-cpu", "max"])
+        .args(["-accel", "tcg", "-cpu", CPU_MODEL])
         .args([
             "-m",
             &spec.memory_mib.to_string(),
@@ -174,12 +178,28 @@ impl ConsoleTail {
     }
 }
 
-/// A console line without its line ending (the tty sends CR LF) and control characters.
+/// A console line without its line ending (the tty sends CR LF), terminal colour sequences
+/// (`ESC [ ... letter`) and other control characters.
 fn clean(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw)
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\t')
-        .collect()
+    let text = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                // Parameters and intermediates, up to the final byte (a letter, `@`, `~`...).
+                for next in chars.by_ref() {
+                    if ('@'..='~').contains(&next) {
+                        break;
+                    }
+                }
+            }
+        } else if !c.is_control() || c == '\t' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Ends qemu when the boot is abandoned before qemu exited (the future was dropped).
@@ -217,7 +237,8 @@ mod tests {
     #[test]
     fn console_lines_lose_cr_and_escapes() {
         assert_eq!(clean(b"VERDICT x PASS ok\r\n"), "VERDICT x PASS ok");
-        assert_eq!(clean(b"\x1b[0mtext\r\n"), "[0mtext");
+        assert_eq!(clean(b"\x1b[32mPASS\x1b[0m http\r\n"), "PASS http");
+        assert_eq!(clean(b"a\x1bb\x07c"), "abc");
     }
 
     #[test]
