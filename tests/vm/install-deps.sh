@@ -22,6 +22,13 @@ for pkg in qemu-system-x86 mmdebstrap kmod cpio; do
     installed "$pkg" || missing="$missing $pkg"
 done
 
+# The VM image takes its kernel from the apt lists (linux-image-cloud-amd64 names the current
+# one): a machine whose lists were cleaned needs an update even when nothing is missing.
+if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
+    echo "install-deps.sh: apt lists do not know linux-image-cloud-amd64; apt-get update"
+    apt-get update -q
+fi
+
 if [ -z "$missing" ]; then
     echo "install-deps.sh: qemu-system-x86 mmdebstrap kmod cpio already installed"
     exit 0
