@@ -293,7 +293,7 @@ async fn wait_until_ready(
     paths: &LabPaths,
     started: &[(NodeSpec, u32)],
 ) -> Result<(), LabError> {
-    let limit = Duration::from_secs(10) + Duration::from_millis(250) * plan.nodes.len() as u32;
+    let limit = Duration::from_secs(30) + Duration::from_millis(250) * plan.nodes.len() as u32;
     let deadline = Instant::now() + limit;
     let mut pending: Vec<(NodeSpec, u32)> = started.to_vec();
     loop {

@@ -44,6 +44,8 @@ fn dr() -> Tpl<String> {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealServerArg {
+    /// The inventory host name (informational; `lvs.real_servers` carries it).
+    pub name: Option<String>,
     pub address: String,
     pub port: Option<u16>,
     pub weight: Option<u32>,

@@ -195,7 +195,16 @@ pub async fn verify(setup: &Setup, args: &VerifyArgs, mode: Option<Mode>) -> mie
         let advert = lab.lvs.vrrp.as_ref().map_or(1, |v| v.advert_int);
         let deadline =
             std::time::Instant::now() + std::time::Duration::from_secs(u64::from(advert) * 4 + 2);
-        while !states.iter().any(|(_, s)| s == "MASTER") && std::time::Instant::now() < deadline {
+        // The MASTER to expect: the running director with the highest priority (preemption).
+        let settled = |states: &[(String, String)]| {
+            let best = lab
+                .directors
+                .iter()
+                .filter(|(h, _)| states.iter().any(|(n, s)| n == &h.name && s != "STOPPED"))
+                .max_by_key(|(h, _)| h.vrrp.as_ref().map(|v| v.priority));
+            best.is_some_and(|(h, _)| states.iter().any(|(n, s)| n == &h.name && s == "MASTER"))
+        };
+        while !settled(&states) && std::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             states = vrrp_states(&lab).await;
         }

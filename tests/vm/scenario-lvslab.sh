@@ -1,70 +1,89 @@
 #!/bin/sh
-# VM-tier scenario: lvslab itself, end to end, on a kernel with IPVS. The namespace lab
-# (`lvslab lab up`), the seed's keepalived + LVS-DR setup converged on it (`lvslab up`), the
-# probes (`lvslab verify`), and a second `lvslab up` that must change nothing.
+# VM-tier scenario: lvslab itself, end to end, on a kernel with IPVS: the namespace lab
+# (`lvslab lab up`), the seed's keepalived + LVS-DR setup converged and verified (`lvslab up`), a
+# rerun that changes nothing, IPVS drift repaired, the failover and real-server drills, teardown
+# (twice), the manual mode (seed section 7), and 3 real servers with no playbook change.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines; exits 0 only when every verdict passed.
-#
 # Runs as root inside the VM tier's guest (lvslab lab vm-run tests/vm/scenario-lvslab.sh).
 set -u
-
-LAB=lvslab
-export LVSLAB_INVENTORY=/var/lib/lvslab/labs/$LAB/inventory.yml
+export LVSLAB_INVENTORY=/var/lib/lvslab/labs/ops/inventory.yml
 failures=0
-
 verdict() { # name PASS|FAIL evidence...
-    local name=$1 result=$2
-    shift 2
+    name=$1; result=$2; shift 2
     echo "VERDICT $name $result $*"
     [ "$result" = PASS ] || failures=$((failures + 1))
 }
-
-# The RECAP lines of an `lvslab up` run, on one line: "node1 ok=5 changed=2 failed=0 ...; ...".
-recap() { # log
-    sed -n '/^RECAP/,$p' "$1" | grep -E '^ +[a-z0-9]+ +ok=' | sed 's/^ *//; s/  */ /g' | paste -sd ';' -
+# On `lvslab --json ...` output: changed tasks, failed probes, a probe's verdict and evidence.
+changed() { grep -c '"status":"changed"' "$1"; }
+failed_probes() { grep '"event":"probe"' "$1" | grep '"pass":false' | sed 's/.*"probe":"\([^"]*\)".*"evidence":"\([^"]*\)".*/\1: \2/' | tr '\n' ';'; }
+failed_tasks() { grep '"status":"failed"' "$1" | grep -o '"task":"[^"]*".*"msg":"[^"]*"' | head -n 2 | tr '\n' ';'; }
+evidence() { grep '"event":"probe"' "$1" | grep "\"probe\":\"$2\"" | sed 's/.*"evidence":"\([^"]*\)".*/\1/' | head -n 1; }
+lab_up() { # real servers
+    lvslab lab up --name ops --real-servers "$1" >/tmp/lab-up.log 2>&1 || { cat /tmp/lab-up.log; verdict "lab-up-$1" FAIL "$(tail -n 3 /tmp/lab-up.log | tr "\n" " ")"; return 1; }
+    tries=30
+    until lvslab lab status --name ops >/dev/null 2>&1 || [ "$tries" = 0 ]; do tries=$((tries - 1)); sleep 1; done
 }
 
-if lvslab lab up --name "$LAB" >/tmp/lab-up.log 2>&1; then
-    verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log)"
-else
-    verdict lab-up FAIL "$(tr '\n' ' ' </tmp/lab-up.log)"
-    exit 1
-fi
-# Under an emulated CPU sshd answers slowly at first: wait until every node does.
-tries=30
-until lvslab lab status --name "$LAB" >/tmp/lab-status.log 2>&1 || [ "$tries" = 0 ]; do
-    tries=$((tries - 1))
-    sleep 1
-done
-[ "$tries" = 0 ] && cat /tmp/lab-status.log
+lab_up 2 || exit 1
+verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log)"
+lvslab --json up >/tmp/up.json 2>&1
+rc=$?
+if [ $rc = 0 ]; then verdict up-converges-and-verifies PASS "$(changed /tmp/up.json) changed; $(evidence /tmp/up.json 'http via VIP')"
+else verdict up-converges-and-verifies FAIL "exit $rc: $(failed_probes /tmp/up.json) $(failed_tasks /tmp/up.json)"; fi
+lvslab --json up --no-verify >/tmp/up2.json 2>&1
+rc=$?
+n=$(changed /tmp/up2.json)
+if [ $rc = 0 ] && [ "$n" = 0 ]; then verdict rerun-changes-nothing PASS "0 changed"
+else verdict rerun-changes-nothing FAIL "exit $rc, $n changed: $(grep '"status":"changed"' /tmp/up2.json | head -n 2 | tr '\n' ' ')"; fi
 
-lvslab --no-progress up >/tmp/up1.log 2>&1
-status=$?
-cat /tmp/up1.log
-if [ "$status" = 0 ]; then
-    verdict lvslab-up PASS "$(recap /tmp/up1.log)"
-else
-    verdict lvslab-up FAIL "exit $status: $(recap /tmp/up1.log)"
-fi
+# IPVS drift made by hand on the MASTER's table: `up` reports it and repairs it, verify passes.
+drift() { # name ipvsadm-args...
+    name=$1; shift
+    lvslab lab exec --name ops node1 -- ipvsadm "$@" >/dev/null 2>&1
+    lvslab --json up >/tmp/drift.json 2>&1
+    rc=$?
+    what=$(grep '"status":"changed"' /tmp/drift.json | grep -o '"msg":"[^"]*"' | tr '\n' ' ')
+    if [ $rc = 0 ] && [ -n "$what" ]; then verdict "drift-$name" PASS "repaired: $what"
+    else verdict "drift-$name" FAIL "exit $rc; changes: $what; $(failed_probes /tmp/drift.json) $(failed_tasks /tmp/drift.json)"; fi
+}
+drift real-server-deleted -d -t 198.18.0.100:80 -r 198.18.0.12:80
+drift extra-real-server -a -t 198.18.0.100:80 -r 198.18.0.30:80 -g -w 1
+drift scheduler-changed -E -t 198.18.0.100:80 -s wlc
 
-lvslab --no-progress verify >/tmp/verify.log 2>&1
-status=$?
-cat /tmp/verify.log
-summary=$(grep -E '^verify: ' /tmp/verify.log | tail -n 1)
-if [ "$status" = 0 ]; then
-    verdict lvslab-verify PASS "$summary; $(grep -m 1 'http via VIP' /tmp/verify.log)"
-else
-    verdict lvslab-verify FAIL "exit $status: $summary; $(grep -E '^FAIL' /tmp/verify.log | paste -sd ';' -)"
-fi
+lvslab --json drill failover >/tmp/failover.json 2>&1
+rc=$?
+if [ $rc = 0 ]; then verdict drill-failover PASS "$(evidence /tmp/failover.json failover)"
+else verdict drill-failover FAIL "exit $rc: $(failed_probes /tmp/failover.json)"; fi
+lvslab --json verify >/tmp/after.json 2>&1 && verdict lab-as-before-after-failover PASS "verify passes" ||
+    verdict lab-as-before-after-failover FAIL "$(failed_probes /tmp/after.json)"
 
-lvslab --no-progress up --no-verify >/tmp/up2.log 2>&1
-status=$?
-changed=$(recap /tmp/up2.log | tr ';' '\n' | grep -vc ' changed=0 ')
-if [ "$status" = 0 ] && [ "$changed" = 0 ]; then
-    verdict lvslab-up-again-changes-nothing PASS "$(recap /tmp/up2.log)"
-else
-    cat /tmp/up2.log
-    verdict lvslab-up-again-changes-nothing FAIL "exit $status, $changed hosts changed: $(recap /tmp/up2.log)"
-fi
+lvslab --json drill realserver node2 >/tmp/rs.json 2>&1
+rc=$?
+if [ $rc = 0 ]; then verdict drill-realserver PASS "$(evidence /tmp/rs.json 'realserver node2')"
+else verdict drill-realserver FAIL "exit $rc: $(failed_probes /tmp/rs.json)"; fi
+
+lvslab --json down >/tmp/down.json 2>&1
+rc=$?
+if [ $rc = 0 ]; then verdict down-leaves-nothing PASS "$(grep -c '"pass":true' /tmp/down.json) checks clean"
+else verdict down-leaves-nothing FAIL "exit $rc: $(failed_probes /tmp/down.json)"; fi
+lvslab --json down >/tmp/down2.json 2>&1
+rc=$?
+n=$(changed /tmp/down2.json)
+if [ $rc = 0 ] && [ "$n" = 0 ]; then verdict down-twice PASS "0 changed"; else verdict down-twice FAIL "exit $rc, $n changed"; fi
+
+lvslab --json up --mode manual >/tmp/manual.json 2>&1
+rc=$?
+if [ $rc = 0 ]; then verdict manual-mode PASS "$(evidence /tmp/manual.json 'http via VIP')"
+else verdict manual-mode FAIL "exit $rc: $(failed_probes /tmp/manual.json) $(failed_tasks /tmp/manual.json)"; fi
+lvslab down >/dev/null 2>&1
+lvslab lab down --name ops >/dev/null 2>&1
+
+lab_up 3 || exit 1
+lvslab --json up >/tmp/three.json 2>/tmp/three.err
+rc=$?
+if [ $rc = 0 ]; then verdict three-real-servers PASS "$(evidence /tmp/three.json 'http via VIP')"
+else verdict three-real-servers FAIL "exit $rc: $(failed_probes /tmp/three.json) $(head -c 300 /tmp/three.err)"; fi
+lvslab lab down --name ops >/dev/null 2>&1
 
 echo "scenario-lvslab: $failures failed"
 [ "$failures" = 0 ]
