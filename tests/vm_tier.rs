@@ -52,6 +52,26 @@ fn lvslab_converges_verifies_repairs_and_drills_in_the_vm() {
     );
 }
 
+/// The README's first command: `lvslab lab demo` on a kernel without IPVS runs the VM path and
+/// ends with a real round-robin distribution over node2 and node3.
+#[test]
+fn lab_demo_takes_the_vm_path_and_shows_round_robin() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .args(["lab", "demo"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot start the lvslab binary");
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "lab demo failed");
+    assert!(
+        text.contains("runs the lab inside a small VM"),
+        "took the VM path"
+    );
+    assert!(text.contains("PASS http via VIP: 20 GET http://198.18.0.100:80/ from client: node2=10 node3=10 (0 failed)"));
+    assert!(text.contains("verify: 11 passed, 0 failed"));
+}
+
 /// Runs one scenario in the VM and fails unless every expected verdict (and every other verdict
 /// printed) is PASS and lvslab exited 0.
 fn run_scenario(scenario: &str, expected: &[&str]) {

@@ -5,6 +5,7 @@
 //! inventory and nodes, [`down`] removes one, [`status`] probes one, and [`node_command`] runs a
 //! command inside a node.
 
+mod demo;
 mod down;
 mod error;
 mod exec;
@@ -57,9 +58,7 @@ pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<i32> {
         }),
         LabCommand::Exec { lab, node, command } => run_exec(&lab.name, &node, &command).await,
         LabCommand::VmRun { script } => return vm::vm_run_command(&script).await,
-        LabCommand::Demo(_) => Err(LabError::Usage(
-            "`lvslab lab demo` is not available yet".into(),
-        )),
+        LabCommand::Demo(args) => return demo::demo(args, global).await,
         // The VM tier's commands are wired by the VM tier.
         #[allow(unreachable_patterns)]
         _ => Err(LabError::Usage(
@@ -79,7 +78,9 @@ pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<i32> {
 async fn run_up(args: LabUpArgs, global: &Global) -> Result<i32, LabError> {
     if args.vm {
         return Err(LabError::Usage(
-            "`lvslab lab up --vm` is not available yet".into(),
+            "`lvslab lab up --vm` (a lab left running in a VM) is not available yet; \
+             `lvslab lab demo --vm` runs the whole setup and its verification in the VM"
+                .into(),
         ));
     }
     let lab = up(&UpOptions {
