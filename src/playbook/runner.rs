@@ -111,6 +111,8 @@ impl Runner {
             }
             _ = tokio::signal::ctrl_c() => {
                 result.interrupted = true;
+                // The dropped commands send their kill requests from spawned tasks: let them go out.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 self.reporter.emit(Event::Warning { text: "interrupted: remote commands in flight were ended; nothing more was started".into() });
             }
         }

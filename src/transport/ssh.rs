@@ -229,7 +229,15 @@ impl SshTransport {
                 target: self.target.clone(),
                 reason: e.to_string(),
             })?;
-        let mut channel = self.handle.channel_open_session().await.map_err(lost)?;
+        let mut guard = KillOnDrop(Some(
+            self.handle.channel_open_session().await.map_err(lost)?,
+        ));
+        let Some(channel) = guard.0.as_mut() else {
+            return Err(TransportError::Lost {
+                target: self.target.clone(),
+                reason: "no channel".into(),
+            });
+        };
         channel.exec(true, command).await.map_err(lost)?;
         if let Some(data) = stdin {
             channel.data_bytes(data.to_vec()).await.map_err(lost)?;
@@ -252,14 +260,15 @@ impl SshTransport {
             }
         };
         if tokio::time::timeout(timeout, collect).await.is_err() {
-            // End the remote command, not just our side of it.
-            let _ = channel.signal(Sig::KILL).await;
-            let _ = channel.close().await;
+            // Dropping the guard ends the remote command, not just our side of it.
+            drop(guard);
             return Err(TransportError::Timeout {
                 secs: timeout.as_secs(),
                 command: command.to_string(),
             });
         }
+        // Finished: nothing to end on the host.
+        guard.0 = None;
         if out.status.is_none() && out.signal.is_none() && self.handle.is_closed() {
             return Err(TransportError::Lost {
                 target: self.target.clone(),
@@ -267,6 +276,24 @@ impl SshTransport {
             });
         }
         Ok(out)
+    }
+}
+
+/// A running remote command. If its future is dropped before the command finished (a timeout,
+/// Ctrl-C, the run giving up on the host), the command is killed on the host (SSH `signal`
+/// request, honoured by OpenSSH since 7.9) and the channel closed.
+struct KillOnDrop(Option<russh::Channel<client::Msg>>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(channel) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(async move {
+                let _ = channel.signal(Sig::KILL).await;
+                let _ = channel.close().await;
+            });
+        }
     }
 }
 
