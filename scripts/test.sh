@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 need=""
-for pkg in openssh-server openssh-client nginx-light keepalived ipvsadm iputils-arping curl iproute2 procps util-linux; do
+for pkg in openssh-server openssh-client nginx-light keepalived ipvsadm iputils-arping curl iproute2 procps util-linux sudo; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need="$need $pkg"
 done
 if [ -n "$need" ]; then
