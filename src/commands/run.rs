@@ -6,7 +6,6 @@ use super::Setup;
 use crate::cli::{Global, RunArgs};
 use crate::playbook::Playbook;
 use crate::playbook::runner::{RunOptions, RunResult, Runner};
-use crate::playbook::template::Templates;
 use crate::report::Event;
 
 pub async fn run(args: &RunArgs, global: &Global) -> miette::Result<i32> {
@@ -72,17 +71,11 @@ pub async fn run_with(
     extra_vars: crate::inventory::Vars,
     what: &str,
 ) -> miette::Result<(i32, RunResult)> {
-    let mut dirs: Vec<std::path::PathBuf> = global
-        .playbooks
-        .iter()
-        .map(|d| d.join("templates"))
-        .collect();
-    dirs.extend(playbooks.iter().flat_map(|p| p.template_dirs()));
-    let templates = Arc::new(Templates::new(&dirs)?);
-    for pb in playbooks {
-        pb.check(&setup.inventory, &templates)
-            .map_err(|e| miette::Report::new(*e))?;
-    }
+    let templates = Arc::new(Playbook::checked_templates(
+        playbooks,
+        global.playbooks.as_deref(),
+        &setup.inventory,
+    )?);
     let hosts = setup.host_names();
     setup.reporter.emit(Event::RunStart {
         what: what.to_string(),

@@ -2,7 +2,6 @@
 //! templates, checked without contacting a host.
 
 use crate::cli::{Global, ValidateArgs};
-use crate::playbook::template::Templates;
 use crate::playbook::{BUILTIN, Playbook};
 
 pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<i32> {
@@ -17,17 +16,7 @@ pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<i32> {
     for p in &args.playbooks {
         playbooks.push(Playbook::from_file(p)?);
     }
-    let mut dirs: Vec<std::path::PathBuf> = global
-        .playbooks
-        .iter()
-        .map(|d| d.join("templates"))
-        .collect();
-    dirs.extend(playbooks.iter().flat_map(|p| p.template_dirs()));
-    let templates = Templates::new(&dirs)?;
-    for pb in &playbooks {
-        pb.check(&inventory, &templates)
-            .map_err(|e| miette::Report::new(*e))?;
-    }
+    Playbook::checked_templates(&playbooks, global.playbooks.as_deref(), &inventory)?;
     println!(
         "{}: {} hosts, {} groups; {} playbooks and their templates are valid",
         global.inventory.display(),

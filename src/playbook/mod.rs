@@ -143,6 +143,23 @@ impl Playbook {
         }
     }
 
+    /// The templates for these playbooks (`--playbooks DIR` first, then each playbook's own
+    /// directory, then the built-in ones), with every playbook checked against the inventory.
+    pub fn checked_templates(
+        playbooks: &[Playbook],
+        override_dir: Option<&Path>,
+        inventory: &Inventory,
+    ) -> miette::Result<Templates> {
+        let mut dirs: Vec<PathBuf> = override_dir.iter().map(|d| d.join("templates")).collect();
+        dirs.extend(playbooks.iter().flat_map(|p| p.template_dirs()));
+        let templates = Templates::new(&dirs)?;
+        for pb in playbooks {
+            pb.check(inventory, &templates)
+                .map_err(|e| miette::Report::new(*e))?;
+        }
+        Ok(templates)
+    }
+
     /// Directories to load templates from, most specific first.
     pub fn template_dirs(&self) -> Vec<PathBuf> {
         self.dir

@@ -100,19 +100,34 @@ async fn holds_vip(lab: &Lab<'_>, name: &str) -> bool {
     vip_holders(lab).await.iter().any(|(n, _)| n == name)
 }
 
-pub async fn failover(setup: &Setup) -> miette::Result<i32> {
-    let lab = Lab::connect(setup).await?;
-    let holders = vip_holders(&lab).await;
-    let Some((master, master_conn)) = lab
-        .directors
+/// The director that holds the VIP now.
+async fn active_director<'a>(lab: &Lab<'a>) -> miette::Result<(&'a Host, Arc<Connected>)> {
+    let holders = vip_holders(lab).await;
+    lab.directors
         .iter()
         .find(|(h, _)| holders.iter().any(|(n, _)| n == &h.name))
         .cloned()
-    else {
-        return Err(miette::miette!(
-            "no director holds the VIP: run `lvslab up` first"
-        ));
-    };
+        .ok_or_else(|| miette::miette!("no director holds the VIP: run `lvslab up` first"))
+}
+
+/// Start the client's request loop in the background.
+fn start_traffic(
+    lab: &Lab<'_>,
+    secs: u32,
+) -> tokio::task::JoinHandle<Result<crate::transport::ExecOutput, crate::transport::TransportError>>
+{
+    let client = lab.client.1.clone();
+    let loop_cmd = traffic_loop(&lab.url(), secs);
+    tokio::spawn(async move {
+        client
+            .run_timeout(&loop_cmd, Duration::from_secs(u64::from(secs) + 10))
+            .await
+    })
+}
+
+pub async fn failover(setup: &Setup) -> miette::Result<i32> {
+    let lab = Lab::connect(setup).await?;
+    let (master, master_conn) = active_director(&lab).await?;
     let Some((backup, _)) = lab
         .directors
         .iter()
@@ -130,13 +145,7 @@ pub async fn failover(setup: &Setup) -> miette::Result<i32> {
         ),
     );
     let secs = 16;
-    let client = lab.client.1.clone();
-    let loop_cmd = traffic_loop(&lab.url(), secs);
-    let traffic = tokio::spawn(async move {
-        client
-            .run_timeout(&loop_cmd, Duration::from_secs(u64::from(secs) + 10))
-            .await
-    });
+    let traffic = start_traffic(&lab, secs);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let stop = commands::service_action(&master_conn.facts.init, "keepalived", "stop");
@@ -223,17 +232,7 @@ pub async fn realserver(setup: &Setup, node: &str) -> miette::Result<i32> {
             "`{node}` is not a real server of the inventory"
         ));
     };
-    let holders = vip_holders(&lab).await;
-    let Some((director, dconn)) = lab
-        .directors
-        .iter()
-        .find(|(h, _)| holders.iter().any(|(n, _)| n == &h.name))
-        .cloned()
-    else {
-        return Err(miette::miette!(
-            "no director holds the VIP: run `lvslab up` first"
-        ));
-    };
+    let (director, dconn) = active_director(&lab).await?;
     if !dconn.facts.has_ipvs() {
         return Err(miette::miette!(
             "{} has no IPVS in its kernel: this drill needs it (`lvslab lab up --vm` on a lab)",
@@ -255,13 +254,7 @@ pub async fn realserver(setup: &Setup, node: &str) -> miette::Result<i32> {
         ),
     );
     let secs = 30;
-    let client = lab.client.1.clone();
-    let loop_cmd = traffic_loop(&lab.url(), secs);
-    let traffic = tokio::spawn(async move {
-        client
-            .run_timeout(&loop_cmd, Duration::from_secs(u64::from(secs) + 10))
-            .await
-    });
+    let traffic = start_traffic(&lab, secs);
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     conn.session

@@ -557,13 +557,18 @@ pub async fn verify(setup: &Setup, args: &VerifyArgs, mode: Option<Mode>) -> mie
         ),
     });
     setup.reporter.finish();
-    Ok(if !lab.unreachable.is_empty() {
+    Ok(verdict_code(&lab, failed))
+}
+
+/// 4 when a host was unreachable, 2 when a probe failed, else 0.
+fn verdict_code(lab: &Lab<'_>, failed: usize) -> i32 {
+    if !lab.unreachable.is_empty() {
         crate::exit::UNREACHABLE
     } else if failed > 0 {
         crate::exit::FAILED
     } else {
         crate::exit::OK
-    })
+    }
 }
 
 /// After `down`: nothing of the lab is left.
@@ -653,13 +658,7 @@ pub async fn verify_clean(setup: &Setup) -> miette::Result<i32> {
         });
     }
     setup.reporter.finish();
-    Ok(if !lab.unreachable.is_empty() {
-        crate::exit::UNREACHABLE
-    } else if failed > 0 {
-        crate::exit::FAILED
-    } else {
-        crate::exit::OK
-    })
+    Ok(verdict_code(&lab, failed))
 }
 
 /// A compact view: VIP holder, VRRP states, the IPVS table with counters.
