@@ -23,7 +23,12 @@ fn inventory_with(lab: &Lab, name: &str, connection: &str) -> String {
     let text = std::fs::read_to_string(&lab.inventory).unwrap();
     let start = text.find("connection:").unwrap();
     let end = start + text[start..].find("\n\n").unwrap();
-    let new = format!("{}{}{}", &text[..start], connection.trim_end(), &text[end..]);
+    let new = format!(
+        "{}{}{}",
+        &text[..start],
+        connection.trim_end(),
+        &text[end..]
+    );
     let path = lab.dir.join(name);
     std::fs::write(&path, new).unwrap();
     path.to_str().unwrap().to_string()
@@ -31,7 +36,13 @@ fn inventory_with(lab: &Lab, name: &str, connection: &str) -> String {
 
 fn authorize(lab: &Lab, node: &str, user_home: &str, pubkey: &Path) {
     let key = std::fs::read_to_string(pubkey).unwrap();
-    let out = lab.ssh(node, &format!("mkdir -p {user_home}/.ssh && echo '{}' >> {user_home}/.ssh/authorized_keys", key.trim()));
+    let out = lab.ssh(
+        node,
+        &format!(
+            "mkdir -p {user_home}/.ssh && echo '{}' >> {user_home}/.ssh/authorized_keys",
+            key.trim()
+        ),
+    );
     assert!(out.status.success(), "{}", show(&out));
 }
 
@@ -45,7 +56,10 @@ fn rsa_and_ecdsa_keys_log_in_and_an_encrypted_key_without_a_terminal_is_explaine
         let inv = inventory_with(
             &lab,
             &format!("inv-{kind}.yml"),
-            &format!("connection:\n  user: root\n  identity_file: {}\n  known_hosts: known_hosts\n", key.display()),
+            &format!(
+                "connection:\n  user: root\n  identity_file: {}\n  known_hosts: known_hosts\n",
+                key.display()
+            ),
         );
         let out = lvslab(&["-i", &inv, "-l", "node2", "ping"]);
         assert_eq!(out.status.code(), Some(0), "{kind}: {}", show(&out));
@@ -56,23 +70,49 @@ fn rsa_and_ecdsa_keys_log_in_and_an_encrypted_key_without_a_terminal_is_explaine
     let inv = inventory_with(
         &lab,
         "inv-locked.yml",
-        &format!("connection:\n  user: root\n  identity_file: {}\n  known_hosts: known_hosts\n", key.display()),
+        &format!(
+            "connection:\n  user: root\n  identity_file: {}\n  known_hosts: known_hosts\n",
+            key.display()
+        ),
     );
     let out = lvslab(&["-i", &inv, "-l", "node2", "ping"]);
     assert_eq!(out.status.code(), Some(4), "{}", show(&out));
-    assert!(stdout(&out).contains("is encrypted and there is no terminal") && stdout(&out).contains("ssh-add"), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("is encrypted and there is no terminal")
+            && stdout(&out).contains("ssh-add"),
+        "{}",
+        show(&out)
+    );
 }
 
 #[test]
 fn the_ssh_agent_is_used_when_no_key_file_is_set() {
     let lab = Lab::up(2);
     let sock = lab.dir.join("agent.sock");
-    let agent = Command::new("ssh-agent").arg("-a").arg(&sock).output().unwrap();
+    let agent = Command::new("ssh-agent")
+        .arg("-a")
+        .arg(&sock)
+        .output()
+        .unwrap();
     assert!(agent.status.success(), "{}", show(&agent));
-    let pid: String = stdout(&agent).split("SSH_AGENT_PID=").nth(1).unwrap().chars().take_while(|c| c.is_ascii_digit()).collect();
-    let add = Command::new("ssh-add").arg(&lab.identity_file).env("SSH_AUTH_SOCK", &sock).output().unwrap();
+    let pid: String = stdout(&agent)
+        .split("SSH_AGENT_PID=")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let add = Command::new("ssh-add")
+        .arg(&lab.identity_file)
+        .env("SSH_AUTH_SOCK", &sock)
+        .output()
+        .unwrap();
     assert!(add.status.success(), "{}", show(&add));
-    let inv = inventory_with(&lab, "inv-agent.yml", "connection:\n  user: root\n  known_hosts: known_hosts\n");
+    let inv = inventory_with(
+        &lab,
+        "inv-agent.yml",
+        "connection:\n  user: root\n  known_hosts: known_hosts\n",
+    );
     let out = Command::new(common::LVSLAB)
         .args(["-i", &inv, "ping"])
         .env("SSH_AUTH_SOCK", &sock)
@@ -89,26 +129,48 @@ fn a_non_root_user_becomes_root_through_sudo() {
     let setup = "useradd -m -s /bin/sh labuser && echo 'labuser ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/labuser && chmod 440 /etc/sudoers.d/labuser";
     let out = lab.ssh("node2", setup);
     assert!(out.status.success(), "{}", show(&out));
-    authorize(&lab, "node2", "/home/labuser", &lab.identity_file.with_extension("pub"));
-    lab.ssh("node2", "chown -R labuser: /home/labuser/.ssh && chmod 700 /home/labuser/.ssh");
+    authorize(
+        &lab,
+        "node2",
+        "/home/labuser",
+        &lab.identity_file.with_extension("pub"),
+    );
+    lab.ssh(
+        "node2",
+        "chown -R labuser: /home/labuser/.ssh && chmod 700 /home/labuser/.ssh",
+    );
     let inv = inventory_with(
         &lab,
         "inv-user.yml",
-        &format!("connection:\n  user: labuser\n  become: true\n  identity_file: {}\n  known_hosts: known_hosts\n", lab.identity_file.display()),
+        &format!(
+            "connection:\n  user: labuser\n  become: true\n  identity_file: {}\n  known_hosts: known_hosts\n",
+            lab.identity_file.display()
+        ),
     );
     let pb = lab.dir.join("become.yml");
     std::fs::write(&pb, "- name: as root\n  hosts: node2\n  tasks:\n    - name: a root-only setting\n      sysctl: { key: net.ipv4.conf.all.arp_announce, value: \"2\" }\n    - name: who\n      command: id -un\n      register: who\n      changed_when: false\n    - name: root\n      assert: { that: [\"who.stdout == 'root'\"] }\n").unwrap();
     let out = lvslab(&["-i", &inv, "run", pb.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(stdout(&out).contains("net.ipv4.conf.all.arp_announce 0 -> 2"), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("net.ipv4.conf.all.arp_announce 0 -> 2"),
+        "{}",
+        show(&out)
+    );
     // Without become, the same change is refused by the kernel, and said so.
     let inv = inventory_with(
         &lab,
         "inv-user2.yml",
-        &format!("connection:\n  user: labuser\n  become: false\n  identity_file: {}\n  known_hosts: known_hosts\n", lab.identity_file.display()),
+        &format!(
+            "connection:\n  user: labuser\n  become: false\n  identity_file: {}\n  known_hosts: known_hosts\n",
+            lab.identity_file.display()
+        ),
     );
     lab.ssh("node2", "echo 0 > /proc/sys/net/ipv4/conf/all/arp_announce");
     let out = lvslab(&["-i", &inv, "run", pb.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(stdout(&out).contains("failed") && stderr(&out).is_empty(), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("failed") && stderr(&out).is_empty(),
+        "{}",
+        show(&out)
+    );
 }

@@ -296,11 +296,16 @@ async fn wait_until_ready(
     let limit = Duration::from_secs(30) + Duration::from_millis(250) * plan.nodes.len() as u32;
     let deadline = Instant::now() + limit;
     let mut pending: Vec<(NodeSpec, u32)> = started.to_vec();
+    let mut attempt: u32 = 0;
     loop {
+        // Patient after the first tries: under an emulated or loaded CPU sshd (which re-executes
+        // itself per connection) can take seconds to send its banner.
+        attempt += 1;
+        let wait = Duration::from_millis(500 * u64::from(attempt.min(10)));
         let mut probes = JoinSet::new();
         for (spec, pid) in pending.drain(..) {
             probes.spawn(async move {
-                let answer = node::probe_sshd(spec.address, Duration::from_millis(500)).await;
+                let answer = node::probe_sshd(spec.address, wait).await;
                 (spec, pid, answer)
             });
         }

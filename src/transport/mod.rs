@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod local;
+mod shell;
 pub mod ssh;
 
 use std::future::Future;

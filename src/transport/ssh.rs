@@ -13,11 +13,13 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, Disconnect, Sig, kex};
 use tokio::sync::Semaphore;
 
+use super::shell::{self, Collect, Framing};
 use super::{BoxFuture, ExecOutput, Transport, TransportError};
 use crate::inventory::Connection;
 
-/// Stock sshd allows 10 sessions per connection (`MaxSessions`); stay below.
-pub const MAX_CHANNELS: usize = 8;
+/// Stock sshd allows 10 sessions per connection (`MaxSessions`); stay below, counting the
+/// long-lived shell.
+pub const MAX_CHANNELS: usize = 7;
 
 /// Options that are the same for every host of a run.
 #[derive(Debug, Clone)]
@@ -30,6 +32,15 @@ pub struct SshTransport {
     handle: Handle<HostKeyCheck>,
     target: String,
     channels: Semaphore,
+    /// The long-lived shell (see [`super::shell`]); `None` until first used or after a failure.
+    shell: tokio::sync::Mutex<Option<Shell>>,
+}
+
+/// A running `sh` on the host, its framing, and its pid (the session it leads).
+struct Shell {
+    channel: russh::Channel<client::Msg>,
+    framing: Framing,
+    pid: u32,
 }
 
 /// What went wrong with the host key, kept for a clear error after the handshake fails.
@@ -208,6 +219,7 @@ impl SshTransport {
             handle,
             target,
             channels: Semaphore::new(MAX_CHANNELS),
+            shell: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -279,6 +291,133 @@ impl SshTransport {
     }
 }
 
+impl SshTransport {
+    async fn open_shell(&self) -> Result<Shell, TransportError> {
+        let lost = |e: String| TransportError::Lost {
+            target: self.target.clone(),
+            reason: e,
+        };
+        let mut channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        // sshd makes each session's process a session leader; exec keeps its pid, so `$$` is
+        // the session id, and a command that hangs can be ended with all it started.
+        let start = format!("exec /bin/sh -c 'echo $$; {}'", shell::START);
+        channel
+            .exec(true, start)
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        let mut first = Vec::new();
+        let pid = loop {
+            match tokio::time::timeout(Duration::from_secs(10), channel.wait()).await {
+                Ok(Some(ChannelMsg::Data { data })) => {
+                    first.extend_from_slice(&data);
+                    if let Some(nl) = first.iter().position(|b| *b == b'\n') {
+                        break String::from_utf8_lossy(&first[..nl])
+                            .trim()
+                            .parse::<u32>()
+                            .map_err(|_| lost("the remote shell did not start".into()))?;
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => return Err(lost("the remote shell did not start".into())),
+            }
+        };
+        Ok(Shell {
+            channel,
+            framing: Framing::new(),
+            pid,
+        })
+    }
+
+    /// Run one command in the long-lived shell. On any failure the shell is dropped (and with a
+    /// timeout, its whole session killed); the next command starts a new one.
+    async fn exec_in_shell(
+        &self,
+        slot: &mut Option<Shell>,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutput, TransportError> {
+        let sh = match slot.take() {
+            Some(sh) => sh,
+            None => self.open_shell().await?,
+        };
+        let Shell {
+            channel,
+            framing,
+            pid,
+        } = sh;
+        let mut running = KillOnDrop(Some(channel));
+        let lost = |reason: String| TransportError::Lost {
+            target: self.target.clone(),
+            reason,
+        };
+        let Some(ch) = running.0.as_mut() else {
+            return Err(lost("no shell".into()));
+        };
+        ch.data_bytes(framing.wrap(command).into_bytes())
+            .await
+            .map_err(|e| lost(e.to_string()))?;
+        let mut out = Collect::default();
+        let read = async {
+            loop {
+                match ch.wait().await {
+                    Some(ChannelMsg::Data { data }) => {
+                        if framing.stdout(&mut out, &data) {
+                            return Ok(());
+                        }
+                    }
+                    Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                        if framing.stderr(&mut out, &data) {
+                            return Ok(());
+                        }
+                    }
+                    Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::Eof | ChannelMsg::Close)
+                    | None => {
+                        return Err(lost("the remote shell ended during the command".into()));
+                    }
+                    Some(_) => {}
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, read).await {
+            Err(_) => {
+                drop(running);
+                // End the command and whatever it started: everything in the shell's session.
+                let _ = self
+                    .exec_inner(
+                        &format!("pkill -KILL -s {pid}"),
+                        None,
+                        Duration::from_secs(10),
+                    )
+                    .await;
+                Err(TransportError::Timeout {
+                    secs: timeout.as_secs(),
+                    command: command.to_string(),
+                })
+            }
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) => {
+                if let Some(channel) = running.0.take() {
+                    *slot = Some(Shell {
+                        channel,
+                        framing,
+                        pid,
+                    });
+                }
+                Ok(ExecOutput {
+                    status: out.status,
+                    signal: None,
+                    stdout: out.stdout,
+                    stderr: out.stderr,
+                })
+            }
+        }
+    }
+}
+
 /// A running remote command. If its future is dropped before the command finished (a timeout,
 /// Ctrl-C, the run giving up on the host), the command is killed on the host (SSH `signal`
 /// request, honoured by OpenSSH since 7.9) and the channel closed.
@@ -304,7 +443,16 @@ impl Transport for SshTransport {
         stdin: Option<&'a [u8]>,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
-        Box::pin(self.exec_inner(command, stdin, timeout))
+        Box::pin(async move {
+            // Commands without input go to the long-lived shell when it is free; input, or a
+            // shell busy with another command of this host, takes a session of its own.
+            if stdin.is_none()
+                && let Ok(mut slot) = self.shell.try_lock()
+            {
+                return self.exec_in_shell(&mut slot, command, timeout).await;
+            }
+            self.exec_inner(command, stdin, timeout).await
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
