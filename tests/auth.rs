@@ -126,18 +126,18 @@ fn the_ssh_agent_is_used_when_no_key_file_is_set() {
 #[test]
 fn a_non_root_user_becomes_root_through_sudo() {
     let lab = Lab::up(2);
-    let setup = "useradd -m -s /bin/sh labuser && echo 'labuser ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/labuser && chmod 440 /etc/sudoers.d/labuser";
+    let setup = "useradd -m -d /var/lib/labuser -p '*' -s /bin/sh labuser && echo 'labuser ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/labuser && chmod 440 /etc/sudoers.d/labuser";
     let out = lab.ssh("node2", setup);
     assert!(out.status.success(), "{}", show(&out));
     authorize(
         &lab,
         "node2",
-        "/home/labuser",
+        "/var/lib/labuser",
         &lab.identity_file.with_extension("pub"),
     );
     lab.ssh(
         "node2",
-        "chown -R labuser: /home/labuser/.ssh && chmod 700 /home/labuser/.ssh",
+        "chown -R labuser: /var/lib/labuser/.ssh && chmod 700 /var/lib/labuser/.ssh",
     );
     let inv = inventory_with(
         &lab,
