@@ -288,7 +288,10 @@ fn secrets_never_show_and_an_invalid_keepalived_conf_is_never_installed() {
     let good = include_str!("../templates/keepalived.conf.j2");
     std::fs::write(
         dir.join("templates/keepalived.conf.j2"),
-        good.replace("advert_int", "bogus_keyword 1\n    advert_int"),
+        good.replace(
+            "    advert_int {{",
+            "    bogus_keyword 1\n    advert_int {{",
+        ),
     )
     .unwrap();
     let before = stdout(&lab.ssh(
@@ -323,7 +326,7 @@ fn odd_names_are_quoted_or_refused() {
     let pb = write_playbook(
         &lab,
         "odd.yml",
-        "- name: odd\n  hosts: node2\n  tasks:\n    - name: a path with spaces and $(metacharacters)\n      copy: { dest: \"/root/a b/$(touch /root/pwned); x'y\", content: ok }\n",
+        "- name: odd\n  hosts: node2\n  tasks:\n    - name: a path with spaces and $(metacharacters)\n      copy: { dest: \"/root/a b/$(touch /root/pwned); x'y\", content: \"ok\\n\" }\n",
     );
     let out = lv(&lab, &["run", &pb]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
