@@ -46,7 +46,7 @@ pub struct Change {
 }
 
 /// How long a daemon must stay up after its start to count as started.
-const SETTLE: Duration = Duration::from_millis(300);
+const SETTLE: Duration = Duration::from_millis(200);
 const START_WAIT: Duration = Duration::from_secs(5);
 
 fn safe_name(s: &str) -> bool {

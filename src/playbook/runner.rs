@@ -55,12 +55,40 @@ impl Runner {
     /// Run playbooks one after another. Stops launching work on Ctrl-C.
     pub async fn run(&self, playbooks: &[Playbook], result: &mut RunResult) {
         let registered: Registered = Arc::default();
+        self.connect_ahead(playbooks);
         for pb in playbooks {
             for play in &pb.plays {
                 if result.interrupted {
                     return;
                 }
                 self.run_play(play, result, &registered).await;
+            }
+        }
+    }
+
+    /// Open every connection the run will need now, in the background, so a later play's hosts
+    /// do not wait for their handshakes after the earlier plays (errors surface when used).
+    fn connect_ahead(&self, playbooks: &[Playbook]) {
+        let mut names: Vec<&str> = Vec::new();
+        for play in playbooks.iter().flat_map(|p| p.plays.iter()) {
+            for h in self.inventory.select(&play.hosts.value).unwrap_or_default() {
+                if !names.contains(&h.name.as_str())
+                    && self
+                        .options
+                        .limit
+                        .as_ref()
+                        .is_none_or(|l| l.contains(&h.name))
+                {
+                    names.push(&h.name);
+                }
+            }
+        }
+        for name in names {
+            if let Some(host) = self.inventory.host(name).cloned() {
+                let fleet = self.fleet.clone();
+                tokio::spawn(async move {
+                    let _ = fleet.connect(&host).await;
+                });
             }
         }
     }

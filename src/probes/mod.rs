@@ -515,8 +515,10 @@ pub async fn verify(setup: &Setup, args: &VerifyArgs, mode: Option<Mode>) -> mie
         });
     }
 
-    // 5. VRRP: one MASTER (the highest priority), the others BACKUP.
+    // 5. VRRP: one MASTER (the highest priority), the others BACKUP; read again now, since the
+    // probes above took a while and the election may have moved on.
     if keepalived {
+        let states = vrrp_states(&lab).await;
         let masters: Vec<&(String, String)> =
             states.iter().filter(|(_, s)| s == "MASTER").collect();
         let best = lab

@@ -44,18 +44,18 @@ pub fn facts() -> &'static str {
     r#"[ -r /etc/os-release ] && . /etc/os-release; echo "os_id=${ID:-unknown}"; echo "os_like=${ID_LIKE:-}"; echo "os_version=${VERSION_ID:-}"
 for p in apt-get dnf yum; do if command -v $p >/dev/null 2>&1; then echo "pkg=$p"; break; fi; done
 if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
-echo "hostname=$(hostname)"; echo "kernel=$(uname -r)"
+read -r h </proc/sys/kernel/hostname; read -r k </proc/sys/kernel/osrelease; echo "hostname=$h"; echo "kernel=$k"
 if [ -e /proc/net/ip_vs ]; then echo ipvs=loaded; elif modprobe -n -q ip_vs 2>/dev/null; then echo ipvs=available; else echo ipvs=missing; fi
 ip -o addr show 2>/dev/null | while read -r _ dev fam cidr _; do echo "addr=$dev $cidr"; done"#
 }
 
 // ---- files ------------------------------------------------------------------------------
 
-/// Prints `absent`, or `<mode octal> <owner>:<group> <sha256>` of a regular file.
+/// Prints `absent`, `notafile`, or `<mode octal> <owner>:<group> <sha256> -` of a regular file.
 pub fn file_stat(path: &str) -> String {
     let p = quote(path);
     format!(
-        "if [ -f {p} ]; then printf '%s %s ' \"$(stat -c %a {p})\" \"$(stat -c %U:%G {p})\"; sha256sum < {p} | cut -d' ' -f1; elif [ -e {p} ]; then echo notafile; else echo absent; fi"
+        "if [ -f {p} ]; then printf '%s ' \"$(stat -c '%a %U:%G' {p})\"; sha256sum < {p}; elif [ -e {p} ]; then echo notafile; else echo absent; fi"
     )
 }
 
@@ -137,11 +137,11 @@ fn sysctl_orig_path(key: &str) -> String {
 pub fn sysctl_query(key: &str) -> String {
     let proc_path = quote_owned(&sysctl_proc_path(key));
     let orig = quote_owned(&sysctl_orig_path(key));
-    let k = regex_escape(key);
+    // Shell builtins only: this runs for every sysctl task of every host.
     format!(
-        "if [ -r {proc_path} ]; then cat {proc_path}; else echo '<missing>'; fi; \
-         v=$(sed -n 's/^{k} *= *//p' {SYSCTL_FILE} 2>/dev/null | tail -n 1); echo \"${{v:-<none>}}\"; \
-         if [ -f {orig} ]; then cat {orig}; else echo '<none>'; fi"
+        "if [ -r {proc_path} ]; then read -r v < {proc_path}; echo \"$v\"; else echo '<missing>'; fi; \
+         v='<none>'; if [ -f {SYSCTL_FILE} ]; then while IFS= read -r l; do case \"$l\" in {key}=*|'{key} '*=*) v=${{l#*=}}; v=${{v# }};; esac; done < {SYSCTL_FILE}; fi; echo \"$v\"; \
+         if [ -f {orig} ]; then read -r o < {orig}; echo \"$o\"; else echo '<none>'; fi"
     )
 }
 
@@ -241,10 +241,11 @@ pub fn packages_missing(manager: &str, names: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     match manager {
+        // One query for all names; `ii ` is dpkg's "installed".
         "apt-get" => format!(
-            "for p in {list}; do dpkg-query -W -f='${{Status}}\\n' \"$p\" 2>/dev/null | grep -q ' installed$' || echo \"$p\"; done"
+            "i=\" $(dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {list} 2>/dev/null | tr '\\n' ' ')\"; for p in {list}; do case \"$i\" in *\" $p ii \"*) ;; *) echo \"$p\";; esac; done"
         ),
-        _ => format!("for p in {list}; do rpm -q \"$p\" >/dev/null 2>&1 || echo \"$p\"; done"),
+        _ => format!("rpm -q {list} | sed -n 's/^package \\(.*\\) is not installed$/\\1/p'"),
     }
 }
 
@@ -292,7 +293,7 @@ pub fn service_query(init: &str, service: &str, process: &str) -> String {
         )
     } else {
         format!(
-            "if ls /etc/rc[2345].d/S*{s} >/dev/null 2>&1; then echo enabled; elif [ -e /etc/init.d/{s} ]; then echo disabled; else echo unknown; fi"
+            "e=unknown; [ -e /etc/init.d/{s} ] && e=disabled; for f in /etc/rc[2345].d/S*{s}; do [ -e \"$f\" ] && e=enabled; done; echo $e"
         )
     };
     format!(
@@ -421,6 +422,28 @@ mod tests {
         }
         assert_eq!(quote("eth0"), "eth0");
         assert_eq!(argv(&["ip", "addr", "a b"]), "ip addr 'a b'");
+    }
+
+    #[test]
+    fn queries_run_on_this_machine() {
+        let (rc, out) = sh(&sysctl_query("net.ipv4.conf.all.arp_ignore"));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(rc, 0);
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].parse::<u32>().is_ok(), "{out}");
+        let (_, out) = sh(&sysctl_query("net.no.such.key"));
+        assert!(out.starts_with("<missing>\n"), "{out}");
+        if std::path::Path::new("/usr/bin/dpkg-query").exists() {
+            let (_, out) = sh(&packages_missing(
+                "apt-get",
+                &["dpkg".into(), "lvslab-no-such-package".into()],
+            ));
+            assert_eq!(out, "lvslab-no-such-package\n");
+        }
+        let (_, out) = sh(&address_list("lo"));
+        assert!(out.lines().any(|l| l.starts_with("127.0.0.1/8")), "{out}");
+        let (_, out) = sh(&service_query("sysv", "lvslab-none", "lvslab-none"));
+        assert_eq!(out, "stopped\nunknown\n");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod local;
+mod quickack;
 mod shell;
 pub mod ssh;
 

@@ -176,11 +176,13 @@ impl SshTransport {
             verdict: verdict.clone(),
         };
         let target = format!("{}:{}", conn.target, conn.port);
-        let connect = client::connect(
-            Arc::new(client_config()),
-            (conn.target.as_str(), conn.port),
-            handler,
-        );
+        let config = Arc::new(client_config());
+        let connect = async {
+            let stream = super::quickack::connect(&conn.target, conn.port)
+                .await
+                .map_err(russh::Error::IO)?;
+            client::connect_stream(config, stream, handler).await
+        };
         let mut handle = match tokio::time::timeout(opts.connect_timeout, connect).await {
             Err(_) => {
                 return Err(TransportError::Connect {
