@@ -54,10 +54,28 @@ pub async fn demo(args: LabUpArgs, global: &Global) -> miette::Result<i32> {
     Ok(code)
 }
 
+/// The VM tier's host packages (qemu, mmdebstrap, kmod, cpio), installed with apt when missing;
+/// the same script the test suite uses.
+const INSTALL_VM_DEPS: &str = include_str!("../../tests/vm/install-deps.sh");
+
 async fn demo_in_vm(args: &LabUpArgs) -> miette::Result<i32> {
+    if vm::check_vm_requirements().is_err() && args.install_deps {
+        println!("installing the VM's host packages (--install-deps):");
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(INSTALL_VM_DEPS)
+            .status()
+            .await
+            .map_err(|e| miette::miette!("cannot run the package installation: {e}"))?;
+        if !status.success() {
+            return Err(miette::miette!(
+                "installing the VM's host packages failed ({status})"
+            ));
+        }
+    }
     if let Err(why) = vm::check_vm_requirements() {
         return Err(miette::miette!(
-            help = "or run the demo on a machine whose kernel has IPVS (modprobe ip_vs)",
+            help = "rerun with --install-deps to install them (apt), or run the demo on a machine whose kernel has IPVS (modprobe ip_vs)",
             "this kernel has no IPVS, and the VM that would bring one cannot start here: {why}"
         ));
     }
