@@ -284,6 +284,7 @@ impl Runner {
                         host,
                         &title,
                         &TaskError::new(format!("loop: {e}")),
+                        Instant::now(),
                         task.ignore_errors,
                     );
                 }
@@ -324,6 +325,7 @@ impl Runner {
                             host,
                             &title,
                             &TaskError::new(format!("when: {e}")),
+                            started,
                             task.ignore_errors,
                         );
                     }
@@ -376,12 +378,12 @@ impl Runner {
                         results.push(json!({"failed": true, "msg": e.message}));
                         continue;
                     }
-                    return self.fail_at(host, &title, &e, started);
+                    return self.fail(host, &title, &e, started, false);
                 }
             };
             let outcome = match self.judge(task, outcome, &vars) {
                 Ok(o) => o,
-                Err(e) => return self.fail_at(host, &title, &e, started),
+                Err(e) => return self.fail(host, &title, &e, started, false),
             };
             let failed = outcome.status == Status::Failed;
             any_changed |= outcome.status == Status::Changed;
@@ -520,24 +522,15 @@ impl Runner {
         });
     }
 
-    fn fail(&self, host: &Host, task: &str, e: &TaskError, ignore: bool) -> TaskEnd {
-        self.emit(
-            host,
-            task,
-            Status::Failed,
-            e.message.clone(),
-            None,
-            String::new(),
-            Instant::now(),
-        );
-        if ignore {
-            TaskEnd::Ok { changed: false }
-        } else {
-            TaskEnd::Failed
-        }
-    }
-
-    fn fail_at(&self, host: &Host, task: &str, e: &TaskError, started: Instant) -> TaskEnd {
+    /// Report a failed task; with `ignore_errors` the host goes on.
+    fn fail(
+        &self,
+        host: &Host,
+        task: &str,
+        e: &TaskError,
+        started: Instant,
+        ignore: bool,
+    ) -> TaskEnd {
         self.emit(
             host,
             task,
@@ -547,7 +540,11 @@ impl Runner {
             String::new(),
             started,
         );
-        TaskEnd::Failed
+        if ignore {
+            TaskEnd::Ok { changed: false }
+        } else {
+            TaskEnd::Failed
+        }
     }
 }
 
