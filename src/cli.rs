@@ -44,7 +44,7 @@ pub struct Global {
     /// Only these hosts or groups (comma-separated; e.g. `node2,directors`).
     #[arg(short, long, global = true, value_name = "PATTERN")]
     pub limit: Option<String>,
-    /// More output: -v shows commands' output and timings, -vv every remote command.
+    /// More output: each task's time and command output, and round trips per host in the recap.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// How many hosts to work on at once.
