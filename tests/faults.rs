@@ -33,6 +33,16 @@ fn ip_link(veth: &str, state: &str) {
     assert!(ok, "ip link set {veth} {state}");
 }
 
+/// `lvslab run PLAYBOOK` in the background, its output captured.
+fn spawn_run(lab: &Lab, playbook: &str) -> std::process::Child {
+    Command::new(LVSLAB)
+        .args(["-i", lab.inventory.to_str().unwrap(), "run", playbook])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn write_playbook(lab: &Lab, name: &str, text: &str) -> String {
     let path = lab.dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -112,12 +122,7 @@ fn a_hanging_command_times_out_a_lost_host_is_named_and_others_finish() {
         "lost.yml",
         "- name: lost\n  hosts: real_servers\n  tasks:\n    - name: a long step\n      shell: \"sleep 3\"\n    - name: after\n      copy: { dest: /root/after, content: done }\n",
     );
-    let child = Command::new(LVSLAB)
-        .args(["-i", lab.inventory.to_str().unwrap(), "run", &pb])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&lab, &pb);
     std::thread::sleep(Duration::from_millis(1200));
     lab.exec("node3", &["pkill", "-f", "sshd: root@"]);
     let out = child.wait_with_output().unwrap();
@@ -145,12 +150,7 @@ fn ctrl_c_prints_the_recap_and_exits_130_and_a_second_run_is_refused() {
         "slow.yml",
         "- name: slow\n  hosts: real_servers\n  tasks:\n    - name: slow\n      shell: \"sleep 4\"\n",
     );
-    let child = Command::new(LVSLAB)
-        .args(["-i", lab.inventory.to_str().unwrap(), "run", &pb])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&lab, &pb);
     std::thread::sleep(Duration::from_millis(800));
     let second = lv(&lab, &["run", &pb]);
     assert_eq!(second.status.code(), Some(1), "{}", show(&second));

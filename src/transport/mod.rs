@@ -131,13 +131,7 @@ impl Session {
         command: &str,
         stdin: Option<&[u8]>,
     ) -> Result<ExecOutput, TransportError> {
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let line = if self.become_root {
-            commands::sudo(command)
-        } else {
-            command.to_string()
-        };
-        self.transport.exec(&line, stdin, self.timeout).await
+        self.exec(command, stdin, self.timeout).await
     }
 
     /// Like `run`, with its own timeout (for waits longer than the default).
@@ -146,13 +140,23 @@ impl Session {
         command: &str,
         timeout: Duration,
     ) -> Result<ExecOutput, TransportError> {
+        self.exec(command, None, timeout).await
+    }
+
+    /// The one path to the transport: counts the round trip and wraps in sudo when becoming root.
+    async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<ExecOutput, TransportError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let line = if self.become_root {
             commands::sudo(command)
         } else {
             command.to_string()
         };
-        self.transport.exec(&line, None, timeout).await
+        self.transport.exec(&line, stdin, timeout).await
     }
 
     /// The same connection, with privilege escalation switched as a task asks.
