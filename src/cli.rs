@@ -201,7 +201,7 @@ pub enum LabCommand {
     /// Build the lab: node1–node4 (+ more real servers) and a client, each a network namespace
     /// with its own sshd; writes an SSH key, known_hosts and an inventory, and says how to use them.
     #[command(
-        after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --vm"
+        after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --vm        # in a qemu VM, for kernels without IPVS (first run builds its image, ~1 min)"
     )]
     Up(LabUpArgs),
     /// Remove everything a lab made (processes, namespaces, links, files), also after a crash.
@@ -246,12 +246,20 @@ pub struct LabUpArgs {
     /// Number of real servers (node2, node3, then node5, node6, ...).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=80))]
     pub real_servers: u16,
-    /// Run the lab inside a qemu VM with a stock Debian kernel (for kernels without IPVS).
+    /// Run the lab inside a qemu VM with a stock Debian kernel that has IPVS (for kernels
+    /// without it). The VM's network card joins the lab's bridge on this machine, so the nodes
+    /// have the same addresses and the same inventory works; `lab down` stops the VM.
     #[arg(long)]
     pub vm: bool,
     /// Install missing packages (apt or dnf) instead of naming them.
     #[arg(long)]
     pub install_deps: bool,
+    /// Inside the VM of `lab up --vm`: the host's lab keys (login key, host keys) to use.
+    #[arg(long, hide = true, requires = "uplink")]
+    pub guest_keys: Option<PathBuf>,
+    /// Inside the VM of `lab up --vm`: the network card to join to the lab's bridge.
+    #[arg(long, hide = true, requires = "guest_keys")]
+    pub uplink: Option<String>,
 }
 
 fn parse_lab_name(s: &str) -> Result<String, String> {

@@ -1,15 +1,23 @@
 //! The VM tier: real IPVS in a qemu guest with a stock Debian kernel, for machines (like CI's)
-//! whose own kernel has none. Each test runs `lvslab lab vm-run tests/vm/<scenario>.sh` and
-//! asserts the `VERDICT <name> PASS|FAIL <evidence>` lines the guest printed on its serial console.
+//! whose own kernel has none. Two tests run `lvslab lab vm-run tests/vm/<scenario>.sh` and assert
+//! the `VERDICT <name> PASS|FAIL <evidence>` lines the guest printed on its serial console; one
+//! runs `lvslab lab demo`, which starts a lab in a VM reached from this machine (`lab up --vm`).
 //!
 //! Needs root and the host packages of `tests/vm/install-deps.sh`. The first run builds the VM
 //! image (about 35 s, cached in /var/cache/lvslab/vm or $LVSLAB_VM_CACHE); later runs boot in
 //! about 10 s. A machine without those packages fails these tests: they never pass silently.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use common::{
+    DownOnDrop, STATE_ROOT, kill, lvslab, show, ssh_options, stderr, stdout, traces_of, turn,
+    unique_name,
+};
 
 /// Plain `ip`/`ipvsadm` in the guest, independent of lvslab's engine: the tier itself works.
 #[test]
@@ -52,24 +60,108 @@ fn lvslab_converges_verifies_repairs_and_drills_in_the_vm() {
     );
 }
 
-/// The README's first command: `lvslab lab demo` on a kernel without IPVS runs the VM path and
-/// ends with a real round-robin distribution over node2 and node3.
+/// The README's first command, then the lab it leaves: `lvslab lab demo` on a kernel without
+/// IPVS starts the lab in a VM (`lab up --vm`), converges and verifies it from this machine with
+/// a real round-robin distribution over node2 and node3, and leaves it up for exploring: ssh and
+/// `lab exec` reach the nodes, IPVS is real, `lab up --vm` again finds it, a killed VM shows in
+/// `lab status` and the next `up` rebuilds it, `lab down` leaves nothing behind.
 #[test]
-fn lab_demo_takes_the_vm_path_and_shows_round_robin() {
-    let out = Command::new(env!("CARGO_BIN_EXE_lvslab"))
-        .args(["lab", "demo"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot start the lvslab binary");
-    let text = String::from_utf8_lossy(&out.stdout);
-    println!("{text}\n{}", String::from_utf8_lossy(&out.stderr));
+fn lab_demo_leaves_a_vm_lab_to_explore_and_down_removes_it() {
+    let name = unique_name();
+    let _turn = turn();
+    let _down = DownOnDrop(name.clone());
+    let out = lvslab(&["lab", "demo", "--name", &name]);
+    let text = stdout(&out);
+    println!("{}", show(&out));
     assert_eq!(out.status.code(), Some(0), "lab demo failed");
     assert!(
         text.contains("runs the lab inside a small VM"),
         "took the VM path"
     );
-    assert!(text.contains("PASS http via VIP: 20 GET http://198.18.0.100:80/ from client: node2=10 node3=10 (0 failed)"));
+    assert!(text.contains(&format!("lab `{name}` is up")) && text.contains("in a VM"));
+    assert!(text.contains(
+        "PASS http via VIP: 20 GET http://198.18.0.100:80/ from client: node2=10 node3=10 (0 failed)"
+    ));
     assert!(text.contains("verify: 11 passed, 0 failed"));
+    assert!(text.contains("The lab stays up for you to explore (in the VM)"));
+
+    // Explore it from this machine: OpenSSH with the lab's key, and `lab exec`.
+    let dir = Path::new(STATE_ROOT).join(&name);
+    let ssh = Command::new("ssh")
+        .args(ssh_options(
+            &dir.join("id_ed25519"),
+            &dir.join("known_hosts"),
+        ))
+        .args(["root@198.18.0.12", "hostname"])
+        .output()
+        .expect("cannot run ssh");
+    assert_eq!(stdout(&ssh).trim(), "node2", "{}", show(&ssh));
+    let exec = lvslab(&[
+        "lab", "exec", "--name", &name, "node1", "--", "ipvsadm", "-Ln",
+    ]);
+    assert!(exec.status.success(), "{}", show(&exec));
+    assert!(
+        stdout(&exec).contains("198.18.0.100:80 rr") && stdout(&exec).contains("198.18.0.13:80"),
+        "real IPVS on node1: {}",
+        show(&exec)
+    );
+    let exit = lvslab(&[
+        "lab", "exec", "--name", &name, "node2", "--", "sh", "-c", "exit 7",
+    ]);
+    assert_eq!(exit.status.code(), Some(7), "exit code passed through");
+
+    let again = lvslab(&["lab", "up", "--vm", "--name", &name]);
+    assert!(again.status.success(), "{}", show(&again));
+    assert!(
+        stdout(&again).contains("is already up in a VM"),
+        "{}",
+        show(&again)
+    );
+    let here = lvslab(&["lab", "up", "--name", &name]);
+    assert_eq!(here.status.code(), Some(1), "{}", show(&here));
+    assert!(stderr(&here).contains("is up in a VM"), "{}", show(&here));
+
+    // A VM that dies shows in `lab status`; the next `up` cleans up and rebuilds it.
+    let pid: u32 = std::fs::read_to_string(dir.join("vm/qemu.pid"))
+        .expect("qemu.pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    kill("KILL", pid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}/cmdline")).exists()
+        && !std::fs::read(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .is_empty()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = lvslab(&["lab", "status", "--name", &name]);
+    assert_eq!(status.status.code(), Some(2), "{}", show(&status));
+    assert!(
+        stdout(&status).contains("its VM is not running"),
+        "{}",
+        show(&status)
+    );
+    let rebuilt = lvslab(&["lab", "up", "--vm", "--name", &name]);
+    assert!(rebuilt.status.success(), "{}", show(&rebuilt));
+    assert!(
+        stdout(&rebuilt).contains("removed leftovers of an earlier run"),
+        "{}",
+        show(&rebuilt)
+    );
+    let status = lvslab(&["lab", "status", "--name", &name]);
+    assert_eq!(status.status.code(), Some(0), "{}", show(&status));
+
+    let down = lvslab(&["lab", "down", "--name", &name]);
+    assert!(down.status.success(), "{}", show(&down));
+    assert!(
+        stdout(&down).contains("the VM (qemu pid"),
+        "{}",
+        show(&down)
+    );
+    assert_eq!(traces_of(&name), Vec::<String>::new(), "left behind");
 }
 
 /// Runs one scenario in the VM and fails unless every expected verdict (and every other verdict

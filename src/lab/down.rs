@@ -19,6 +19,8 @@ pub struct DownReport {
     pub name: String,
     /// Processes killed (nodes' `unshare`, sshd and everything started inside the nodes).
     pub processes: usize,
+    /// The VM of `lab up --vm` that was stopped (qemu's pid), if there was one.
+    pub vm: Option<u32>,
     pub namespaces: Vec<String>,
     /// The bridge and the host-side veths.
     pub links: Vec<String>,
@@ -29,6 +31,7 @@ pub struct DownReport {
 impl DownReport {
     pub fn is_empty(&self) -> bool {
         self.processes == 0
+            && self.vm.is_none()
             && self.namespaces.is_empty()
             && self.links.is_empty()
             && self.state_dir.is_none()
@@ -52,6 +55,8 @@ pub async fn down(name: &str) -> Result<DownReport, LabError> {
 
 /// Removes everything named like lab `name` (caller holds the lab's lock).
 pub(crate) async fn remove_all(name: &str, paths: &LabPaths) -> Result<DownReport, LabError> {
+    // The VM first: its network card holds the tap that is removed with the links.
+    let vm = stop_vm(paths).await?;
     let existing = netns::find(name);
     let processes = kill_processes(&existing.namespaces, paths).await?;
     netns::remove(&existing).await?;
@@ -64,10 +69,32 @@ pub(crate) async fn remove_all(name: &str, paths: &LabPaths) -> Result<DownRepor
     Ok(DownReport {
         name: name.to_string(),
         processes,
+        vm,
         namespaces: existing.namespaces,
         links: existing.links,
         state_dir,
     })
+}
+
+/// Ends the lab's VM, if one runs (its state lives in guest memory only: nothing to save), and
+/// waits until qemu is gone. Returns the pid it ended.
+async fn stop_vm(paths: &LabPaths) -> Result<Option<u32>, LabError> {
+    let first = procs::vm_processes(&paths.dir);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pids = procs::vm_processes(&paths.dir);
+        if pids.is_empty() {
+            return Ok(first.first().copied());
+        }
+        if Instant::now() > deadline {
+            return Err(LabError::Command {
+                command: "kill -KILL".into(),
+                detail: format!("the lab's VM (qemu) is still running after 10 s: {pids:?}"),
+            });
+        }
+        procs::kill_all(pids);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// SIGKILLs every process in the lab's namespaces (SIGTERM is ignored by `unshare --fork`;

@@ -21,6 +21,9 @@ pub enum LabError {
     },
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
+    /// The VM of `lab up --vm` could not start or its lab did not come up.
+    #[error("{0}")]
+    Vm(String),
     /// Nodes that did not come up; `detail` holds the end of their logs.
     #[error("lab nodes did not come up: {nodes}")]
     #[diagnostic(help("{detail}"))]

@@ -1,10 +1,13 @@
 //! Running a command inside a lab node: its network, mount, UTS and pid namespaces, entered with
-//! `nsenter` from the node's PID 1 (no SSH involved).
+//! `nsenter` from the node's PID 1 (no SSH involved). In a lab inside a VM (`lab up --vm`) the
+//! namespaces are in the guest: there the command goes over SSH with the lab's key.
 
 use super::error::LabError;
 use super::netns;
 use super::plan::{self, check_name};
 use super::procs;
+use super::state::{LabPaths, LabRecord};
+use super::sys::which;
 
 /// A command that runs `argv` inside node `node` of lab `lab`; the caller chooses its stdio.
 pub fn node_command(
@@ -17,6 +20,12 @@ pub fn node_command(
         return Err(LabError::Usage(format!(
             "`{node}` is not a lab node name (node1, node2, ..., client)"
         )));
+    }
+    let paths = LabPaths::new(lab);
+    if let Some(record) = LabRecord::load(&paths)?
+        && record.vm.is_some()
+    {
+        return ssh_command(lab, &paths, &record, node, argv);
     }
     let namespace = format!("{}{node}", plan::namespace_prefix(lab));
     let Some(inode) = procs::netns_inode(&namespace) else {
@@ -51,5 +60,65 @@ pub fn node_command(
         ])
         .args(argv)
         .env("HOME", "/root");
+    Ok(command)
+}
+
+/// `ssh` to a node of a lab inside a VM, with the lab's key and known_hosts; a terminal is asked
+/// for when ours is one, so `lab exec node1 -- bash` works interactively.
+fn ssh_command(
+    lab: &str,
+    paths: &LabPaths,
+    record: &LabRecord,
+    node: &str,
+    argv: &[String],
+) -> Result<tokio::process::Command, LabError> {
+    let Some(spec) = record.plan.nodes.iter().find(|n| n.name == node) else {
+        let names: Vec<&str> = record.plan.nodes.iter().map(|n| n.name.as_str()).collect();
+        return Err(LabError::Usage(format!(
+            "lab `{lab}` has no node `{node}`; its nodes: {}",
+            names.join(", ")
+        )));
+    };
+    if procs::vm_processes(&paths.dir).is_empty() {
+        return Err(LabError::Usage(format!(
+            "the VM of lab `{lab}` is not running: `lvslab lab up --vm --name {lab}` starts it again"
+        )));
+    }
+    let Some(ssh) = which("ssh") else {
+        return Err(LabError::Requirement(
+            "`lvslab lab exec` reaches a lab inside a VM with `ssh`, which is not installed \
+             (apt-get install openssh-client, or dnf install openssh-clients)"
+                .into(),
+        ));
+    };
+    use std::io::IsTerminal;
+    let mut command = tokio::process::Command::new(ssh);
+    command
+        .arg("-i")
+        .arg(paths.identity())
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            paths.known_hosts().display()
+        ))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(if std::io::stdin().is_terminal() {
+            "-t"
+        } else {
+            "-T"
+        })
+        .arg(format!("root@{}", spec.address))
+        .arg("--")
+        // sshd hands the line to the login shell: quote each word so argv arrives as given.
+        .arg(crate::transport::commands::argv(argv));
     Ok(command)
 }

@@ -20,6 +20,7 @@ mod state;
 mod status;
 mod sys;
 mod up;
+mod up_vm;
 mod view;
 pub mod vm;
 
@@ -33,7 +34,8 @@ pub use plan::{NodeSpec, Role};
 #[allow(unused_imports)]
 pub use status::{LabStatus, NodeHealth, status};
 #[allow(unused_imports)]
-pub use up::{Lab, UpOptions, up};
+pub use up::{GuestLink, Lab, UpOptions, up};
+pub use up_vm::up_vm;
 
 use serde::Serialize;
 
@@ -76,21 +78,30 @@ pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<i32> {
 }
 
 async fn run_up(args: LabUpArgs, global: &Global) -> Result<i32, LabError> {
-    if args.vm {
-        return Err(LabError::Usage(
-            "`lvslab lab up --vm` (a lab left running in a VM) is not available yet; \
-             `lvslab lab demo --vm` runs the whole setup and its verification in the VM"
-                .into(),
-        ));
-    }
-    let lab = up(&UpOptions {
-        name: args.lab.name,
-        real_servers: args.real_servers,
-        install_deps: args.install_deps,
-    })
-    .await?;
+    let lab = up_for(&args).await?;
     print(global, &lab, || view::up(&lab, global.verbose > 0));
     Ok(exit::OK)
+}
+
+/// `lab up` as asked: here, or in a VM with `--vm`.
+pub async fn up_for(args: &LabUpArgs) -> Result<Lab, LabError> {
+    let options = UpOptions {
+        name: args.lab.name.clone(),
+        real_servers: args.real_servers,
+        install_deps: args.install_deps,
+        guest: match (&args.guest_keys, &args.uplink) {
+            (Some(keys), Some(uplink)) => Some(GuestLink {
+                keys: keys.clone(),
+                uplink: uplink.clone(),
+            }),
+            _ => None,
+        },
+    };
+    if args.vm {
+        up_vm(&options).await
+    } else {
+        up(&options).await
+    }
 }
 
 /// Runs the command with our stdin/stdout/stderr and returns its exit code

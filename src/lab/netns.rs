@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::error::LabError;
-use super::plan::{
-    BRIDGE_ADDRESS, LabPlan, NETWORK, PREFIX_LEN, bridge_name, namespace_prefix, veth_prefix,
-};
+use super::plan::{LabPlan, NETWORK, PREFIX_LEN, bridge_name, namespace_prefix, veth_prefix};
 use super::sys;
 
 /// Names of a lab's network objects that exist right now.
@@ -63,14 +61,11 @@ fn overlaps(a: Ipv4Addr, a_len: u8, b: Ipv4Addr, b_len: u8) -> bool {
     u32::from(a) & mask == u32::from(b) & mask
 }
 
-/// Creates the bridge, the namespaces and the veth pairs, then addresses every node.
-pub async fn create(plan: &LabPlan) -> Result<(), LabError> {
+/// Creates the bridge (with `bridge_address`), the namespaces and the veth pairs, then
+/// addresses every node.
+pub async fn create(plan: &LabPlan, bridge_address: Ipv4Addr) -> Result<(), LabError> {
     let bridge = plan.bridge();
-    let mut lines = vec![
-        format!("link add {bridge} type bridge"),
-        format!("addr add {BRIDGE_ADDRESS}/{PREFIX_LEN} dev {bridge}"),
-        format!("link set {bridge} up"),
-    ];
+    let mut lines = bridge_lines(&bridge, bridge_address);
     for node in &plan.nodes {
         let (ns, veth) = (&node.namespace, &node.host_veth);
         lines.push(format!("netns add {ns}"));
@@ -98,6 +93,28 @@ pub async fn create(plan: &LabPlan) -> Result<(), LabError> {
         })??;
     }
     Ok(())
+}
+
+fn bridge_lines(bridge: &str, address: Ipv4Addr) -> Vec<String> {
+    vec![
+        format!("link add {bridge} type bridge"),
+        format!("addr add {address}/{PREFIX_LEN} dev {bridge}"),
+        format!("link set {bridge} up"),
+    ]
+}
+
+/// The host side of `lab up --vm`: the lab's bridge with `bridge_address` and a tap device on it
+/// for the VM's network card (qemu opens the tap by name).
+pub async fn create_for_vm(
+    plan: &LabPlan,
+    bridge_address: Ipv4Addr,
+    tap: &str,
+) -> Result<(), LabError> {
+    let bridge = plan.bridge();
+    let mut lines = bridge_lines(&bridge, bridge_address);
+    lines.push(format!("tuntap add dev {tap} mode tap"));
+    lines.push(format!("link set {tap} master {bridge} up"));
+    sys::ip_batch(&lines, false).await
 }
 
 /// Deletes links first (synchronous, so a following `up` can reuse the names at once), then the

@@ -11,6 +11,9 @@ use super::error::LabError;
 pub const STATE_ROOT: &str = "/var/lib/lvslab/labs";
 /// The bridge's address in the root namespace: the control side (lvslab, ssh) reaches nodes from it.
 pub const BRIDGE_ADDRESS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
+/// In a lab inside a VM (`lab up --vm`), the VM's own address on the lab's bridge: the host keeps
+/// [`BRIDGE_ADDRESS`] on its side of the same network.
+pub const GUEST_BRIDGE_ADDRESS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
 /// Every lab address is inside 198.18.0.0/24 (RFC 2544 benchmarking range).
 pub const NETWORK: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 pub const PREFIX_LEN: u8 = 24;
@@ -90,6 +93,12 @@ pub fn veth_prefix(lab: &str) -> String {
 
 pub fn bridge_name(lab: &str) -> String {
     format!("lvsb-{lab}")
+}
+
+/// The tap device of `lab up --vm` (the VM's network card, a port of the bridge). It starts with
+/// the veth prefix, so everything that finds a lab's links by name finds it too.
+pub fn vm_tap_name(lab: &str) -> String {
+    format!("{}vm", veth_prefix(lab))
 }
 
 /// The node numbers of the real servers: node2, node3, then node5, node6, ...

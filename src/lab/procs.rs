@@ -105,6 +105,33 @@ pub fn running_script(script: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// The qemu processes of a lab's VM (`lab up --vm`): found by their command line, which names
+/// files in the lab's directory, so a VM whose pid file is gone is found too.
+pub fn vm_processes(lab_dir: &Path) -> Vec<u32> {
+    let mut needle = lab_dir.to_string_lossy().into_owned();
+    needle.push('/');
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if !comm.starts_with("qemu-system") {
+                return false;
+            }
+            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            raw.split(|b| *b == 0)
+                .any(|arg| String::from_utf8_lossy(arg).contains(&needle))
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 fn net_namespace_of(pid: u32) -> Option<u64> {
     let link = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
     let text = link.to_str()?;

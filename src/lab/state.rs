@@ -55,6 +55,10 @@ impl LabPaths {
     pub fn record(&self) -> PathBuf {
         self.dir.join("lab.json")
     }
+    /// The VM of `lab up --vm`: console log, qemu's pid file.
+    pub fn vm_dir(&self) -> PathBuf {
+        self.dir.join("vm")
+    }
     pub fn node(&self, node: &str) -> NodePaths {
         NodePaths {
             dir: self.dir.join("nodes").join(node),
@@ -100,6 +104,18 @@ pub struct LabRecord {
     pub plan: LabPlan,
     /// `nginx` or `httpd`, as written into the inventory.
     pub web_server: String,
+    /// Set when the lab runs inside a VM (`lab up --vm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmRecord>,
+}
+
+/// The VM of a lab built with `lab up --vm`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmRecord {
+    /// The tap device on the host's side of the lab's bridge.
+    pub tap: String,
+    pub memory_mib: u32,
+    pub cpus: u32,
 }
 
 impl LabRecord {

@@ -15,6 +15,8 @@ use super::state::{LabPaths, LabRecord};
 
 /// How long sshd may take to send its banner before the node counts as not answering.
 pub const SSHD_ANSWER_LIMIT: Duration = Duration::from_secs(1);
+/// The same inside an emulated VM, whose sshd answers more slowly.
+const VM_SSHD_ANSWER_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeHealth {
@@ -41,7 +43,18 @@ pub struct LabStatus {
     pub name: String,
     /// Whether `lab up` finished and recorded the lab (false for leftovers of a crash).
     pub recorded: bool,
+    /// Set for a lab inside a VM (`lab up --vm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmHealth>,
     pub nodes: Vec<NodeHealth>,
+}
+
+/// The VM of a lab built with `lab up --vm`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmHealth {
+    /// qemu's pid while the VM runs.
+    pub qemu_pid: Option<u32>,
+    pub console_log: std::path::PathBuf,
 }
 
 impl LabStatus {
@@ -60,6 +73,11 @@ pub async fn status(name: &str) -> Result<LabStatus, LabError> {
     check_name(name)?;
     let paths = LabPaths::new(name);
     let record = LabRecord::load(&paths)?;
+    if let Some(record) = &record
+        && record.vm.is_some()
+    {
+        return Ok(probe_vm_lab(&record.plan, &paths).await);
+    }
     let recorded = record.is_some();
     let nodes = match record {
         Some(r) => r.plan.nodes,
@@ -76,6 +94,7 @@ pub async fn status(name: &str) -> Result<LabStatus, LabError> {
     Ok(LabStatus {
         name: name.to_string(),
         recorded,
+        vm: None,
         nodes: probe_nodes(&nodes).await,
     })
 }
@@ -85,7 +104,49 @@ pub async fn probe_plan(plan: &LabPlan) -> LabStatus {
     LabStatus {
         name: plan.name.clone(),
         recorded: true,
+        vm: None,
         nodes: probe_nodes(&plan.nodes).await,
+    }
+}
+
+/// A lab inside a VM: qemu running, and each node's sshd answering from this machine (through
+/// the lab's bridge and the VM's network card). The nodes' namespaces live in the VM.
+pub async fn probe_vm_lab(plan: &LabPlan, paths: &LabPaths) -> LabStatus {
+    let qemu_pid = procs::vm_processes(&paths.dir).first().copied();
+    let mut probes = JoinSet::new();
+    for (i, node) in plan.nodes.iter().enumerate() {
+        let node = node.clone();
+        probes.spawn(async move {
+            let mut health = NodeHealth {
+                node: node.name.clone(),
+                address: node.address,
+                namespace: node.namespace.clone(),
+                namespace_present: qemu_pid.is_some(),
+                pid1: None,
+                sshd_banner: None,
+                problem: None,
+            };
+            if qemu_pid.is_none() {
+                health.problem = Some("the lab's VM is not running".into());
+            } else {
+                match probe_sshd(node.address, VM_SSHD_ANSWER_LIMIT).await {
+                    Ok(banner) => health.sshd_banner = Some(banner),
+                    Err(why) => health.problem = Some(format!("sshd: {why}")),
+                }
+            }
+            (i, health)
+        });
+    }
+    let mut results: Vec<(usize, NodeHealth)> = probes.join_all().await;
+    results.sort_by_key(|(i, _)| *i);
+    LabStatus {
+        name: plan.name.clone(),
+        recorded: true,
+        vm: Some(VmHealth {
+            qemu_pid,
+            console_log: super::up_vm::console_log(paths),
+        }),
+        nodes: results.into_iter().map(|(_, h)| h).collect(),
     }
 }
 

@@ -14,7 +14,7 @@ use super::files;
 use super::inventory_file;
 use super::netns;
 use super::node;
-use super::plan::{BRIDGE_ADDRESS, LabPlan, NodeSpec, VIP, bridge_name};
+use super::plan::{BRIDGE_ADDRESS, GUEST_BRIDGE_ADDRESS, LabPlan, NodeSpec, VIP, bridge_name};
 use super::requirements::{self, Host};
 use super::state::{LabPaths, LabRecord, Lock, write_atomically, write_file};
 use super::status;
@@ -27,6 +27,20 @@ pub struct UpOptions {
     pub real_servers: u16,
     /// Install missing packages (apt-get or dnf) instead of refusing.
     pub install_deps: bool,
+    /// Set when this `up` runs inside the VM of `lab up --vm`.
+    pub guest: Option<GuestLink>,
+}
+
+/// How a lab inside the VM of `lab up --vm` joins the host: the host made the keys (so its
+/// known_hosts and inventory are right), and the VM's network card is a port of the lab's bridge,
+/// so the host (198.18.0.1) reaches every node directly. The VM's own address on the bridge is
+/// [`GUEST_BRIDGE_ADDRESS`].
+#[derive(Debug, Clone)]
+pub struct GuestLink {
+    /// A copy of the host lab's directory: `id_ed25519.pub`, `nodes/NODE/ssh_host_ed25519_key*`.
+    pub keys: PathBuf,
+    /// The VM's network card (`eth0`).
+    pub uplink: String,
 }
 
 /// A lab that is up: where its inventory and keys are, and its nodes.
@@ -44,6 +58,8 @@ pub struct Lab {
     /// node1, node2, ... then the client.
     pub nodes: Vec<NodeSpec>,
     pub kernel_has_ipvs: bool,
+    /// Set when the lab runs inside a VM (`lab up --vm`).
+    pub vm: Option<VmInfo>,
     /// True when the lab was up already and nothing was built.
     pub already_up: bool,
     /// Leftovers of an earlier run removed before building, if there were any.
@@ -55,20 +71,30 @@ pub struct Lab {
     pub phases: Vec<(String, u64)>,
 }
 
+/// The VM a lab runs in (`lab up --vm`).
+#[derive(Debug, Clone, Serialize)]
+pub struct VmInfo {
+    pub qemu_pid: u32,
+    /// The guest's serial console (boot messages, the guest's `lab up`).
+    pub console_log: PathBuf,
+    /// The tap device that joins the VM's network card to the lab's bridge.
+    pub tap: String,
+}
+
 impl Lab {
     pub fn node(&self, name: &str) -> Option<&NodeSpec> {
         self.nodes.iter().find(|n| n.name == name)
     }
 }
 
-struct Clock {
+pub(super) struct Clock {
     start: Instant,
     last: Instant,
     phases: Vec<(String, u64)>,
 }
 
 impl Clock {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let now = Instant::now();
         Clock {
             start: now,
@@ -76,7 +102,7 @@ impl Clock {
             phases: Vec::new(),
         }
     }
-    fn mark(&mut self, phase: &str) {
+    pub(super) fn mark(&mut self, phase: &str) {
         let now = Instant::now();
         self.phases
             .push((phase.to_string(), millis(now - self.last)));
@@ -84,7 +110,7 @@ impl Clock {
     }
 }
 
-fn millis(d: Duration) -> u64 {
+pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -98,6 +124,17 @@ pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
     let _lock = Lock::acquire(paths.lock.clone()).await?;
 
     if let Some(record) = LabRecord::load(&paths)? {
+        if record.vm.is_some()
+            && status::probe_vm_lab(&record.plan, &paths)
+                .await
+                .all_healthy()
+        {
+            let name = &plan.name;
+            return Err(LabError::Usage(format!(
+                "lab `{name}` is up in a VM; `lvslab lab up --vm --name {name}` reports it, \
+                 `lvslab lab down --name {name}` takes it down before building it here"
+            )));
+        }
         let health = status::probe_plan(&record.plan).await;
         clock.mark("probe existing lab");
         if health.all_healthy() {
@@ -110,7 +147,14 @@ pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
                     want = plan.real_server_count(),
                 )));
             }
-            return Ok(describe(&plan, &paths, &host, true, None, clock));
+            return Ok(describe(
+                &plan,
+                &paths,
+                Found::host(&host),
+                true,
+                None,
+                clock,
+            ));
         }
     }
 
@@ -122,16 +166,40 @@ pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
             &interface, &cidr,
         )));
     }
-    if let Err(e) = build(&plan, &paths, &host, &mut clock).await {
+    if let Err(e) = build(&plan, &paths, &host, opts.guest.as_ref(), &mut clock).await {
         // Leave nothing half-built behind; the error carries the nodes' logs.
         let _ = down::remove_all(&plan.name, &paths).await;
         return Err(e);
     }
     let cleaned = (!cleaned.is_empty()).then_some(cleaned);
-    Ok(describe(&plan, &paths, &host, false, cleaned, clock))
+    Ok(describe(
+        &plan,
+        &paths,
+        Found::host(&host),
+        false,
+        cleaned,
+        clock,
+    ))
 }
 
-fn network_taken_sentence(interface: &str, cidr: &str) -> String {
+/// What `describe` reports of the machine the lab runs on.
+pub(super) struct Found {
+    pub kernel_has_ipvs: bool,
+    pub installed: Vec<String>,
+    pub vm: Option<VmInfo>,
+}
+
+impl Found {
+    fn host(host: &Host) -> Self {
+        Found {
+            kernel_has_ipvs: host.ipvs,
+            installed: host.installed.clone(),
+            vm: None,
+        }
+    }
+}
+
+pub(super) fn network_taken_sentence(interface: &str, cidr: &str) -> String {
     let owner = match interface.strip_prefix("lvsb-") {
         Some(other) if bridge_name(other) == interface => {
             format!(" by lab `{other}` (`lvslab lab down --name {other}` removes it)")
@@ -144,10 +212,10 @@ fn network_taken_sentence(interface: &str, cidr: &str) -> String {
     )
 }
 
-fn describe(
+pub(super) fn describe(
     plan: &LabPlan,
     paths: &LabPaths,
-    host: &Host,
+    found: Found,
     already_up: bool,
     cleaned: Option<DownReport>,
     clock: Clock,
@@ -162,10 +230,11 @@ fn describe(
         bridge_address: BRIDGE_ADDRESS,
         vip: VIP,
         nodes: plan.nodes.clone(),
-        kernel_has_ipvs: host.ipvs,
+        kernel_has_ipvs: found.kernel_has_ipvs,
+        vm: found.vm,
         already_up,
         cleaned,
-        installed: host.installed.clone(),
+        installed: found.installed,
         elapsed_ms: millis(clock.start.elapsed()),
         phases: clock.phases,
     }
@@ -175,10 +244,14 @@ async fn build(
     plan: &LabPlan,
     paths: &LabPaths,
     host: &Host,
+    guest: Option<&GuestLink>,
     clock: &mut Clock,
 ) -> Result<(), LabError> {
     make_state_dir(paths).await?;
-    make_keys(plan, paths).await?;
+    match guest {
+        Some(link) => copy_keys(plan, paths, &link.keys)?,
+        None => make_keys(plan, paths).await?,
+    }
     clock.mark("keys");
     let authorized_key =
         std::fs::read_to_string(paths.identity_pub()).ctx("cannot read", &paths.identity_pub())?;
@@ -186,7 +259,19 @@ async fn build(
         node::prepare(plan, node, paths, host, &authorized_key)?;
     }
     clock.mark("node files");
-    netns::create(plan).await?;
+    match guest {
+        None => netns::create(plan, BRIDGE_ADDRESS).await?,
+        Some(link) => {
+            netns::create(plan, GUEST_BRIDGE_ADDRESS).await?;
+            let bridge = plan.bridge();
+            sys::run(
+                "ip",
+                &["link", "set", &link.uplink, "master", &bridge, "up"],
+                None,
+            )
+            .await?;
+        }
+    }
     clock.mark("network");
 
     let mut starts = JoinSet::new();
@@ -206,24 +291,30 @@ async fn build(
     }
     clock.mark("start nodes");
 
-    write_client_files(plan, paths, host)?;
+    write_client_files(plan, paths, &host.web_server)?;
     wait_until_ready(plan, paths, &started).await?;
     clock.mark("wait for sshd");
     LabRecord {
         plan: plan.clone(),
         web_server: host.web_server.clone(),
+        vm: None,
     }
     .save(paths)
 }
 
-async fn make_state_dir(paths: &LabPaths) -> Result<(), LabError> {
+/// The lab's directory, 0700: it holds the lab's private key.
+pub(super) fn make_lab_dir(paths: &LabPaths) -> Result<(), LabError> {
     use std::os::unix::fs::DirBuilderExt;
-    // 0700: the directory holds the lab's private key.
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(&paths.dir)
-        .ctx("cannot create the lab's directory", &paths.dir)?;
+        .ctx("cannot create the lab's directory", &paths.dir)
+}
+
+async fn make_state_dir(paths: &LabPaths) -> Result<(), LabError> {
+    use std::os::unix::fs::DirBuilderExt;
+    make_lab_dir(paths)?;
     write_file(&paths.init_script(), files::init_script().as_bytes(), 0o755)?;
     // A stock root home for the nodes' /root (not this machine's /root and its dotfiles).
     let home = paths.clean_home();
@@ -239,7 +330,7 @@ async fn make_state_dir(paths: &LabPaths) -> Result<(), LabError> {
 }
 
 /// The lab's login key and every node's host key, made in parallel.
-async fn make_keys(plan: &LabPlan, paths: &LabPaths) -> Result<(), LabError> {
+pub(super) async fn make_keys(plan: &LabPlan, paths: &LabPaths) -> Result<(), LabError> {
     let mut jobs = JoinSet::new();
     let lab_key = paths.identity();
     let comment = format!("lvslab lab {}", plan.name);
@@ -259,8 +350,32 @@ async fn make_keys(plan: &LabPlan, paths: &LabPaths) -> Result<(), LabError> {
     Ok(())
 }
 
+/// The keys `make_keys` would make, copied from the host's lab directory (`lab up --vm`).
+fn copy_keys(plan: &LabPlan, paths: &LabPaths, from: &std::path::Path) -> Result<(), LabError> {
+    let source = LabPaths {
+        dir: from.to_path_buf(),
+        lock: from.join("unused.lock"),
+    };
+    let copy = |from: PathBuf, to: PathBuf, mode: u32| -> Result<(), LabError> {
+        let bytes = std::fs::read(&from).ctx("cannot read", &from)?;
+        write_file(&to, &bytes, mode)
+    };
+    copy(source.identity_pub(), paths.identity_pub(), 0o644)?;
+    for spec in &plan.nodes {
+        let (from, to) = (source.node(&spec.name), paths.node(&spec.name));
+        std::fs::create_dir_all(&to.dir).ctx("cannot create", &to.dir)?;
+        copy(from.host_key(), to.host_key(), 0o600)?;
+        copy(from.host_key_pub(), to.host_key_pub(), 0o644)?;
+    }
+    Ok(())
+}
+
 /// known_hosts and the inventory, both written atomically.
-fn write_client_files(plan: &LabPlan, paths: &LabPaths, host: &Host) -> Result<(), LabError> {
+pub(super) fn write_client_files(
+    plan: &LabPlan,
+    paths: &LabPaths,
+    web_server: &str,
+) -> Result<(), LabError> {
     let mut keys = Vec::new();
     for spec in &plan.nodes {
         let path = paths.node(&spec.name).host_key_pub();
@@ -271,7 +386,7 @@ fn write_client_files(plan: &LabPlan, paths: &LabPaths, host: &Host) -> Result<(
     }
     let known = files::known_hosts(keys.iter().map(|(n, k)| (*n, k.as_str())));
     write_atomically(&paths.known_hosts(), known.as_bytes(), 0o644)?;
-    let inventory = inventory_file::render(plan, &host.web_server, &random_password()?);
+    let inventory = inventory_file::render(plan, web_server, &random_password()?);
     write_atomically(&paths.inventory(), inventory.as_bytes(), 0o600)
 }
 

@@ -12,19 +12,39 @@ fn secs(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
 }
 
-pub fn up(lab: &Lab, verbose: bool) -> String {
-    let mut out = String::new();
+fn headline(lab: &Lab) -> String {
     let nodes = lab.nodes.iter().filter(|n| n.role != Role::Client).count();
     let state = if lab.already_up {
         "is already up".to_string()
     } else {
         format!("is up ({})", secs(lab.elapsed_ms))
     };
-    let _ = writeln!(
-        out,
-        "lab `{}` {state}: {nodes} nodes and a client on bridge {} ({}/24)",
+    let place = if lab.vm.is_some() { " in a VM" } else { "" };
+    format!(
+        "lab `{}` {state}{place}: {nodes} nodes and a client on bridge {} ({}/24)\n",
         lab.name, lab.bridge, lab.bridge_address
-    );
+    )
+}
+
+/// The headline of `up`: the lab, its bridge, and its VM if it runs in one.
+pub fn up_summary(lab: &Lab) -> String {
+    let mut out = headline(lab);
+    if let Some(vm) = &lab.vm {
+        let _ = writeln!(
+            out,
+            "  the VM: qemu pid {}, a stock Debian kernel with IPVS; its network card is {} on \
+             the bridge; its console: {}",
+            vm.qemu_pid,
+            vm.tap,
+            vm.console_log.display()
+        );
+    }
+    let _ = writeln!(out, "  inventory: {}", lab.inventory.display());
+    out
+}
+
+pub fn up(lab: &Lab, verbose: bool) -> String {
+    let mut out = headline(lab);
     for node in &lab.nodes {
         let _ = writeln!(
             out,
@@ -50,7 +70,16 @@ pub fn up(lab: &Lab, verbose: bool) -> String {
     if !lab.installed.is_empty() {
         let _ = writeln!(out, "installed: {}", lab.installed.join(" "));
     }
-    if lab.kernel_has_ipvs {
+    if let Some(vm) = &lab.vm {
+        let _ = writeln!(
+            out,
+            "the nodes run in a VM (qemu pid {}) whose stock Debian kernel has IPVS: the whole \
+             LVS lab works, reached from here through {} on the bridge\nthe VM's console: {}",
+            vm.qemu_pid,
+            vm.tap,
+            vm.console_log.display()
+        );
+    } else if lab.kernel_has_ipvs {
         let _ = writeln!(out, "this kernel has IPVS: the whole LVS lab works here");
     } else {
         let _ = writeln!(
@@ -98,6 +127,9 @@ pub fn down(report: &DownReport) -> String {
 
 fn summary(report: &DownReport) -> String {
     let mut parts = Vec::new();
+    if let Some(pid) = report.vm {
+        parts.push(format!("the VM (qemu pid {pid})"));
+    }
     if report.processes > 0 {
         parts.push(format!("{} processes", report.processes));
     }
@@ -145,11 +177,28 @@ pub fn status(status: &LabStatus) -> String {
         format!("{healthy} of {total} nodes healthy")
     };
     let _ = writeln!(out, "lab `{}`: {headline}", status.name);
+    if let Some(vm) = &status.vm {
+        let _ = match vm.qemu_pid {
+            Some(pid) => writeln!(
+                out,
+                "  runs in a VM: qemu pid {pid}; its console: {}",
+                vm.console_log.display()
+            ),
+            None => writeln!(
+                out,
+                "  its VM is not running (`lvslab lab up --vm --name {0}` starts it again, \
+                 `lvslab lab down --name {0}` removes the rest); the last console: {1}",
+                status.name,
+                vm.console_log.display()
+            ),
+        };
+    }
     for node in &status.nodes {
-        let pid = node
-            .pid1
-            .map(|p| format!("pid {p}"))
-            .unwrap_or_else(|| "no pid".into());
+        let pid = match (node.pid1, &status.vm) {
+            (Some(p), _) => format!("pid {p}"),
+            (None, Some(_)) => "in the VM".into(),
+            (None, None) => "no pid".into(),
+        };
         let state = match (&node.problem, &node.sshd_banner) {
             (Some(problem), _) => format!("DOWN: {problem}"),
             (None, Some(banner)) => format!("ok, sshd answers ({banner})"),

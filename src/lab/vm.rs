@@ -153,24 +153,15 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
     check_vm_requirements().map_err(|e| miette!("the VM tier cannot run here: {e}"))?;
     let started = Instant::now();
     let run = RunDir::create()?;
-    let lvslab_bytes = guest_binary(&run.dir).await?;
-    {
-        let cache = image::Cache::lock(progress).await?;
-        let image = cache.image(progress).await?;
-        progress(VmEvent::Step(&format!(
-            "preparing the initramfs from image {}",
-            image.key
-        )));
-        fs::copy(&image.kernel, run.kernel())
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot copy {}", image.kernel.display()))?;
-        tokio::fs::copy(&image.base_cpio, run.initrd())
-            .await
-            .into_diagnostic()
-            .wrap_err_with(|| format!("cannot copy {}", image.base_cpio.display()))?;
-    }
-    append_run_files(&run.initrd(), &spec.scenario, &lvslab_bytes)?;
-    drop(lvslab_bytes);
+    prepare_boot_files(
+        &run.dir,
+        &run.kernel(),
+        &run.initrd(),
+        &spec.scenario,
+        &[],
+        progress,
+    )
+    .await?;
     let prepare_time = started.elapsed();
 
     progress(VmEvent::Step(&format!(
@@ -230,6 +221,104 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
         prepare_time,
         vm_time,
     })
+}
+
+/// A file put into the guest besides the scenario (path relative to the guest's `/`).
+#[derive(Debug, Clone)]
+pub struct GuestFile {
+    pub path: String,
+    pub mode: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Copies the cached image's kernel to `kernel` and its root filesystem to `initrd`, with the
+/// guest /init, the scenario, this lvslab binary and `files` appended (building the image first
+/// if there is none).
+async fn prepare_boot_files(
+    work_dir: &Path,
+    kernel: &Path,
+    initrd: &Path,
+    scenario: &str,
+    files: &[GuestFile],
+    progress: &dyn Fn(VmEvent<'_>),
+) -> miette::Result<String> {
+    let lvslab_bytes = guest_binary(work_dir).await?;
+    let key = {
+        let cache = image::Cache::lock(progress).await?;
+        let image = cache.image(progress).await?;
+        progress(VmEvent::Step(&format!(
+            "preparing the initramfs from image {}",
+            image.key
+        )));
+        fs::copy(&image.kernel, kernel)
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot copy {}", image.kernel.display()))?;
+        tokio::fs::copy(&image.base_cpio, initrd)
+            .await
+            .into_diagnostic()
+            .wrap_err_with(|| format!("cannot copy {}", image.base_cpio.display()))?;
+        image.key.clone()
+    };
+    append_run_files(initrd, scenario, &lvslab_bytes, files)?;
+    Ok(key)
+}
+
+/// A VM that stays up after lvslab exits (`lab up --vm`): what it runs and where its files go.
+pub struct DetachedVm<'a> {
+    /// The VM's directory: console log, pid file (and the boot files while it starts).
+    pub dir: &'a Path,
+    /// qemu's `-name`, so a process list tells what the VM is.
+    pub name: &'a str,
+    /// Runs as the scenario; it must not end while the VM is wanted (when it does, the guest
+    /// powers off after printing its exit line).
+    pub scenario: String,
+    pub files: Vec<GuestFile>,
+    /// The tap device the VM's network card is connected to.
+    pub tap: &'a str,
+    pub memory_mib: u32,
+    pub cpus: u32,
+}
+
+impl DetachedVm<'_> {
+    pub fn serial_log(&self) -> PathBuf {
+        self.dir.join("console.log")
+    }
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("qemu.pid")
+    }
+}
+
+/// Builds the boot files and starts qemu in the background; returns qemu's pid once it runs.
+/// The kernel and initramfs copies are removed once qemu has loaded them.
+pub async fn start_detached(
+    vm: &DetachedVm<'_>,
+    progress: &dyn Fn(VmEvent<'_>),
+) -> miette::Result<u32> {
+    check_vm_requirements().map_err(|e| miette!("the VM cannot run here: {e}"))?;
+    fs::create_dir_all(vm.dir)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot create {}", vm.dir.display()))?;
+    let (kernel, initrd) = (vm.dir.join("vmlinuz"), vm.dir.join("initrd.cpio"));
+    let key =
+        prepare_boot_files(vm.dir, &kernel, &initrd, &vm.scenario, &vm.files, progress).await?;
+    progress(VmEvent::Step(&format!(
+        "starting the VM (qemu TCG, {} MiB, {} CPUs, kernel of {key})",
+        vm.memory_mib, vm.cpus
+    )));
+    let started = qemu::start_detached(&qemu::DetachedBoot {
+        kernel: &kernel,
+        initrd: &initrd,
+        serial_log: &vm.serial_log(),
+        pid_file: &vm.pid_file(),
+        name: vm.name,
+        tap: vm.tap,
+        memory_mib: vm.memory_mib,
+        cpus: vm.cpus,
+    })
+    .await;
+    let _ = fs::remove_file(&initrd);
+    let _ = fs::remove_file(&kernel);
+    started
 }
 
 /// Overrides the VM's timeout (seconds) for `lab vm-run`: long scenarios under a slow TCG.
@@ -299,8 +388,14 @@ async fn guest_binary(run_dir: &Path) -> miette::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Appends the per-run archive (guest /init, scenario, lvslab binary) to the initramfs copy.
-fn append_run_files(initrd: &Path, scenario: &str, lvslab: &[u8]) -> miette::Result<()> {
+/// Appends the per-run archive (guest /init, scenario, lvslab binary, other files) to the
+/// initramfs copy. Directories of `files` are made as needed.
+fn append_run_files(
+    initrd: &Path,
+    scenario: &str,
+    lvslab: &[u8],
+    files: &[GuestFile],
+) -> miette::Result<()> {
     let write = || -> std::io::Result<()> {
         let file = fs::OpenOptions::new().append(true).open(initrd)?;
         let mut archive = cpio::Writer::new(std::io::BufWriter::with_capacity(1 << 20, file));
@@ -312,6 +407,19 @@ fn append_run_files(initrd: &Path, scenario: &str, lvslab: &[u8]) -> miette::Res
             scenario.as_bytes(),
         )?;
         archive.file(GUEST_LVSLAB.trim_start_matches('/'), 0o755, lvslab)?;
+        let mut made: Vec<&str> = vec!["lvslab-vm"];
+        for file in files {
+            let path = file.path.trim_start_matches('/');
+            // Parents first: `a`, `a/b`, ... for `a/b/c`.
+            for (at, _) in path.match_indices('/') {
+                let parent = &path[..at];
+                if !made.contains(&parent) {
+                    archive.dir(parent, 0o755)?;
+                    made.push(parent);
+                }
+            }
+            archive.file(path, file.mode, &file.bytes)?;
+        }
         archive.finish()?.into_inner().map_err(|e| e.into_error())?;
         Ok(())
     };

@@ -22,7 +22,7 @@ pub const LVSLAB: &str = env!("CARGO_BIN_EXE_lvslab");
 
 /// Test labs are named `zt` + 6 hex digits, so leftovers of killed test runs can be recognised.
 const TEST_PREFIX: &str = "zt";
-const STATE_ROOT: &str = "/var/lib/lvslab/labs";
+pub const STATE_ROOT: &str = "/var/lib/lvslab/labs";
 
 /// Runs `lvslab ARGS...` and returns its output.
 pub fn lvslab(args: &[&str]) -> Output {

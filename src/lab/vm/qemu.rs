@@ -123,6 +123,81 @@ pub async fn boot(spec: &Boot<'_>, line: &mut dyn FnMut(&str)) -> miette::Result
     }
 }
 
+/// What qemu needs for a VM that runs on after lvslab exits (`lab up --vm`).
+pub struct DetachedBoot<'a> {
+    pub kernel: &'a Path,
+    pub initrd: &'a Path,
+    pub serial_log: &'a Path,
+    pub pid_file: &'a Path,
+    pub name: &'a str,
+    /// An existing tap device; the VM's virtio network card is connected to it.
+    pub tap: &'a str,
+    pub memory_mib: u32,
+    pub cpus: u32,
+}
+
+/// Starts qemu with `-daemonize` (it returns once the VM runs, or with qemu's error) and returns
+/// the VM's pid from the pid file.
+pub async fn start_detached(spec: &DetachedBoot<'_>) -> miette::Result<u32> {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-accel", "tcg", "-cpu", CPU_MODEL])
+        .args(["-name", spec.name])
+        .args([
+            "-m",
+            &spec.memory_mib.to_string(),
+            "-smp",
+            &spec.cpus.to_string(),
+        ])
+        .args(["-display", "none", "-monitor", "none", "-no-reboot"])
+        .arg("-netdev")
+        .arg(format!(
+            "tap,id=lab,ifname={},script=no,downscript=no",
+            spec.tap
+        ))
+        .args(["-device", "virtio-net-pci,netdev=lab"])
+        .arg("-chardev")
+        .arg(format!(
+            "file,id=console,path={}",
+            qemu_escape(spec.serial_log)
+        ))
+        .args(["-serial", "chardev:console"])
+        .arg("-pidfile")
+        .arg(spec.pid_file)
+        .arg("-daemonize")
+        .arg("-kernel")
+        .arg(spec.kernel)
+        .arg("-initrd")
+        .arg(spec.initrd)
+        .args(["-append", KERNEL_APPEND])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = cmd
+        .output()
+        .await
+        .into_diagnostic()
+        .wrap_err("cannot start qemu-system-x86_64")?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(miette::miette!(
+            "qemu failed to start the VM ({}): {}",
+            out.status,
+            if stderr.trim().is_empty() {
+                "no message"
+            } else {
+                stderr.trim()
+            }
+        ));
+    }
+    let text = fs::read_to_string(spec.pid_file)
+        .into_diagnostic()
+        .wrap_err_with(|| format!("qemu started but wrote no {}", spec.pid_file.display()))?;
+    text.trim()
+        .parse::<u32>()
+        .into_diagnostic()
+        .wrap_err_with(|| format!("{} does not hold a pid", spec.pid_file.display()))
+}
+
 /// qemu option values double a comma to mean a literal one.
 fn qemu_escape(path: &Path) -> String {
     path.to_string_lossy().replace(',', ",,")

@@ -1,0 +1,397 @@
+//! `lab up --vm`: the same lab inside a qemu VM whose stock Debian kernel has IPVS, for machines
+//! whose own kernel has none. The VM stays up after lvslab exits; `lab down` stops it.
+//!
+//! How the pieces fit: this machine makes the lab's keys, known_hosts and inventory exactly as
+//! for a lab on this machine, and the lab's bridge with 198.18.0.1 plus a tap device on it. The
+//! VM's network card is that tap; inside, the guest's `lvslab lab up` (given the keys, see
+//! [`super::up::GuestLink`]) builds the nodes and joins its network card to its own lab bridge.
+//! So both bridges are one network: `ssh root@198.18.0.12`, the inventory and every lvslab
+//! command work from this machine as they would on a lab here.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::down;
+use super::error::{IoContext, LabError};
+use super::netns;
+use super::node::probe_sshd;
+use super::plan::{BRIDGE_ADDRESS, LabPlan, vm_tap_name};
+use super::procs;
+use super::state::{LabPaths, LabRecord, Lock, VmRecord};
+use super::status;
+use super::sys::which;
+use super::up::{self, Clock, Found, Lab, UpOptions, VmInfo};
+use super::vm::{self, DetachedVm, GuestFile, VmEvent};
+
+/// Where the guest finds the host's keys (the layout of a lab directory).
+const GUEST_KEYS: &str = "/lvslab-vm/lab";
+/// The guest's scenario prints this when its lab is up.
+const READY_MARKER: &str = "LVSLAB-VM-LAB-READY";
+/// The guest's /init prints this when the scenario ended (here: the guest's `lab up` failed).
+const EXIT_MARKER: &str = "LVSLAB-VM-EXIT";
+/// The VM's web server (the guest image has nginx-light).
+const GUEST_WEB_SERVER: &str = "nginx";
+/// How long the VM may take from qemu's start to every node's sshd answering; an emulated CPU on
+/// a busy machine is slow, so this is generous. `LVSLAB_VM_TIMEOUT` overrides it.
+const READY_LIMIT: Duration = Duration::from_secs(300);
+
+/// The VM's console log, in the lab's directory.
+pub fn console_log(paths: &LabPaths) -> PathBuf {
+    paths.vm_dir().join("console.log")
+}
+
+/// Guest memory: the root filesystem lives in RAM (~200 MB), plus room per node.
+fn memory_mib(plan: &LabPlan) -> u32 {
+    1536 + 32 * u32::try_from(plan.nodes.len()).unwrap_or(u32::MAX / 64)
+}
+
+/// Brings lab `opts.name` up inside a VM (or finds it up) and returns where everything is.
+pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
+    let mut clock = Clock::new();
+    let plan = LabPlan::new(&opts.name, opts.real_servers)?;
+    let installed = requirements(opts.install_deps).await?;
+    clock.mark("requirements");
+    let paths = LabPaths::new(&plan.name);
+    let _lock = Lock::acquire(paths.lock.clone()).await?;
+
+    if let Some(record) = LabRecord::load(&paths)? {
+        let name = &plan.name;
+        let Some(vm) = &record.vm else {
+            if status::probe_plan(&record.plan).await.all_healthy() {
+                return Err(LabError::Usage(format!(
+                    "lab `{name}` is already up on this machine (not in a VM); take it down first \
+                     (`lvslab lab down --name {name}`) or give the VM lab another --name"
+                )));
+            }
+            return fresh(plan, paths, installed, clock).await;
+        };
+        let health = status::probe_vm_lab(&record.plan, &paths).await;
+        clock.mark("probe existing lab");
+        if health.all_healthy() {
+            if record.plan != plan {
+                return Err(LabError::Usage(format!(
+                    "lab `{name}` is already up with {have} real servers; take it down first \
+                     (`lvslab lab down --name {name}`) to build it with {want}",
+                    have = record.plan.real_server_count(),
+                    want = plan.real_server_count(),
+                )));
+            }
+            let info = VmInfo {
+                qemu_pid: health.vm.and_then(|v| v.qemu_pid).unwrap_or_default(),
+                console_log: console_log(&paths),
+                tap: vm.tap.clone(),
+            };
+            return Ok(describe(&plan, &paths, info, true, Vec::new(), None, clock));
+        }
+    }
+    fresh(plan, paths, installed, clock).await
+}
+
+/// Removes whatever is there under this name, then builds the lab and its VM.
+async fn fresh(
+    plan: LabPlan,
+    paths: LabPaths,
+    installed: Vec<String>,
+    mut clock: Clock,
+) -> Result<Lab, LabError> {
+    let cleaned = down::remove_all(&plan.name, &paths).await?;
+    clock.mark("clean leftovers");
+    let _network = Lock::acquire(LabPaths::network_lock()).await?;
+    if let Some((interface, cidr)) = netns::network_in_use().await? {
+        return Err(LabError::Requirement(up::network_taken_sentence(
+            &interface, &cidr,
+        )));
+    }
+    // Ctrl-C while the VM boots: take everything down again rather than leave half a lab.
+    let built = tokio::select! {
+        built = build(&plan, &paths, &mut clock) => built,
+        _ = tokio::signal::ctrl_c() => Err(LabError::Usage(
+            "interrupted: the half-built lab and its VM were removed".into(),
+        )),
+    };
+    let info = match built {
+        Ok(info) => info,
+        Err(e) => {
+            let _ = down::remove_all(&plan.name, &paths).await;
+            return Err(e);
+        }
+    };
+    let cleaned = (!cleaned.is_empty()).then_some(cleaned);
+    Ok(describe(
+        &plan, &paths, info, false, installed, cleaned, clock,
+    ))
+}
+
+fn describe(
+    plan: &LabPlan,
+    paths: &LabPaths,
+    info: VmInfo,
+    already_up: bool,
+    installed: Vec<String>,
+    cleaned: Option<down::DownReport>,
+    clock: Clock,
+) -> Lab {
+    up::describe(
+        plan,
+        paths,
+        Found {
+            kernel_has_ipvs: true,
+            installed,
+            vm: Some(info),
+        },
+        already_up,
+        cleaned,
+        clock,
+    )
+}
+
+/// What this machine needs for a lab in a VM: root, the VM tier's packages, a tap device, `ip`
+/// and `ssh-keygen`. Returns the packages `--install-deps` installed.
+async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
+    if !procs::is_root() {
+        return Err(LabError::Requirement(
+            "`lvslab lab up --vm` needs root (it creates a bridge and a tap device and builds \
+             the VM's image): run it with sudo"
+                .into(),
+        ));
+    }
+    let mut installed = Vec::new();
+    if let Err(why) = vm::check_vm_requirements() {
+        if !install_deps {
+            return Err(LabError::Requirement(format!(
+                "the VM cannot start here: {why} (or rerun with --install-deps)"
+            )));
+        }
+        eprintln!("lvslab: installing the VM's host packages (--install-deps)");
+        let status = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(INSTALL_VM_DEPS)
+            .status()
+            .await
+            .map_err(|e| LabError::Command {
+                command: "sh tests/vm/install-deps.sh".into(),
+                detail: e.to_string(),
+            })?;
+        if !status.success() {
+            return Err(LabError::Requirement(format!(
+                "installing the VM's host packages failed ({status})"
+            )));
+        }
+        vm::check_vm_requirements().map_err(|why| {
+            LabError::Requirement(format!("the VM cannot start here even now: {why}"))
+        })?;
+        installed.push("qemu-system-x86 mmdebstrap kmod cpio".to_string());
+    }
+    for (program, package) in [("ip", "iproute2"), ("ssh-keygen", "openssh-client")] {
+        if which(program).is_none() {
+            return Err(LabError::Requirement(format!(
+                "`{program}` is not installed (apt-get install {package})"
+            )));
+        }
+    }
+    let tun = std::path::Path::new("/dev/net/tun");
+    if !tun.exists() {
+        return Err(LabError::Requirement(
+            "this machine has no /dev/net/tun (try `modprobe tun`), which the VM's network card \
+             needs to join the lab's bridge"
+                .into(),
+        ));
+    }
+    Ok(installed)
+}
+
+/// The VM tier's host packages (qemu, mmdebstrap, kmod, cpio), installed with apt when missing;
+/// the same script the test suite uses.
+pub(super) const INSTALL_VM_DEPS: &str = include_str!("../../tests/vm/install-deps.sh");
+
+async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<VmInfo, LabError> {
+    up::make_lab_dir(paths)?;
+    up::make_keys(plan, paths).await?;
+    up::write_client_files(plan, paths, GUEST_WEB_SERVER)?;
+    clock.mark("keys");
+    let tap = vm_tap_name(&plan.name);
+    netns::create_for_vm(plan, BRIDGE_ADDRESS, &tap).await?;
+    clock.mark("network");
+
+    let vm_dir = paths.vm_dir();
+    let qemu_name = format!("lvslab-lab-{}", plan.name);
+    let memory = memory_mib(plan);
+    let cpus = 2;
+    let detached = DetachedVm {
+        dir: &vm_dir,
+        name: &qemu_name,
+        scenario: guest_script(plan),
+        files: guest_files(plan, paths)?,
+        tap: &tap,
+        memory_mib: memory,
+        cpus,
+    };
+    let progress = |event: VmEvent<'_>| {
+        if let VmEvent::Step(step) = event {
+            eprintln!("lvslab vm: {step}");
+        }
+    };
+    let pid = vm::start_detached(&detached, &progress)
+        .await
+        .map_err(|e| LabError::Vm(format!("{e:?}")))?;
+    clock.mark("start the VM");
+    eprintln!("lvslab vm: waiting for the lab inside the VM (qemu pid {pid})");
+    wait_until_ready(plan, paths, pid).await?;
+    clock.mark("wait for the nodes");
+    LabRecord {
+        plan: plan.clone(),
+        web_server: GUEST_WEB_SERVER.into(),
+        vm: Some(VmRecord {
+            tap: tap.clone(),
+            memory_mib: memory,
+            cpus,
+        }),
+    }
+    .save(paths)?;
+    Ok(VmInfo {
+        qemu_pid: pid,
+        console_log: console_log(paths),
+        tap,
+    })
+}
+
+/// The guest's scenario: its own `lab up` with the host's keys, then it stays (the lab lives as
+/// long as the scenario runs; when it ends, the guest powers off).
+fn guest_script(plan: &LabPlan) -> String {
+    format!(
+        "#!/bin/sh\n\
+         lvslab --no-progress lab up --name {name} --real-servers {count} \
+         --guest-keys {GUEST_KEYS} --uplink eth0 || exit $?\n\
+         echo {READY_MARKER}\n\
+         while :; do sleep 3600; done\n",
+        name = plan.name,
+        count = plan.real_server_count(),
+    )
+}
+
+/// The login key's public half and every node's host key, under [`GUEST_KEYS`].
+fn guest_files(plan: &LabPlan, paths: &LabPaths) -> Result<Vec<GuestFile>, LabError> {
+    let base = GUEST_KEYS.trim_start_matches('/');
+    let mut files = Vec::new();
+    let mut add = |from: PathBuf, to: String, mode: u32| -> Result<(), LabError> {
+        let bytes = std::fs::read(&from).ctx("cannot read", &from)?;
+        files.push(GuestFile {
+            path: to,
+            mode,
+            bytes,
+        });
+        Ok(())
+    };
+    add(
+        paths.identity_pub(),
+        format!("{base}/id_ed25519.pub"),
+        0o644,
+    )?;
+    for node in &plan.nodes {
+        let np = paths.node(&node.name);
+        let dir = format!("{base}/nodes/{}", node.name);
+        add(np.host_key(), format!("{dir}/ssh_host_ed25519_key"), 0o600)?;
+        add(
+            np.host_key_pub(),
+            format!("{dir}/ssh_host_ed25519_key.pub"),
+            0o644,
+        )?;
+    }
+    Ok(files)
+}
+
+/// Waits until the guest says its lab is up and every node's sshd answers from this machine.
+/// Fails early when qemu ends or the guest's `lab up` failed, with the end of the console.
+async fn wait_until_ready(plan: &LabPlan, paths: &LabPaths, pid: u32) -> Result<(), LabError> {
+    let limit = std::env::var(vm::TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(READY_LIMIT);
+    let deadline = Instant::now() + limit;
+    let log = console_log(paths);
+    loop {
+        let console = std::fs::read_to_string(&log).unwrap_or_default();
+        let running = std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            && !procs::vm_processes(&paths.dir).is_empty();
+        if console.contains(EXIT_MARKER) || !running {
+            let why = if running {
+                "the lab inside the VM could not be built"
+            } else {
+                "the VM stopped"
+            };
+            return Err(LabError::Vm(format!(
+                "{why}; the end of its console:\n{}",
+                tail(&console, 25)
+            )));
+        }
+        if console.contains(READY_MARKER) {
+            let mut pending = Vec::new();
+            for node in &plan.nodes {
+                if probe_sshd(node.address, Duration::from_secs(5))
+                    .await
+                    .is_err()
+                {
+                    pending.push(node.name.clone());
+                }
+            }
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(LabError::Vm(format!(
+                    "the VM's lab is up, but from this machine sshd does not answer on {} \
+                     (a firewall on the bridge {}?)",
+                    pending.join(", "),
+                    plan.bridge()
+                )));
+            }
+        } else if Instant::now() > deadline {
+            return Err(LabError::Vm(format!(
+                "the lab inside the VM was not up within {} s (set {} to wait longer); the end \
+                 of its console:\n{}",
+                limit.as_secs(),
+                vm::TIMEOUT_ENV,
+                tail(&console, 25)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The last `lines` lines of `text`, without the terminal's carriage returns.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guest_script_builds_the_lab_with_the_hosts_keys_and_stays() {
+        let plan = LabPlan::new("demo", 3).unwrap();
+        let script = guest_script(&plan);
+        assert!(script.contains(
+            "lab up --name demo --real-servers 3 --guest-keys /lvslab-vm/lab --uplink eth0"
+        ));
+        assert!(script.contains(READY_MARKER));
+        assert!(script.contains("while :; do sleep 3600; done"));
+    }
+
+    #[test]
+    fn memory_grows_with_the_nodes() {
+        let small = memory_mib(&LabPlan::new("a", 2).unwrap());
+        let big = memory_mib(&LabPlan::new("a", 50).unwrap());
+        assert!((1536..=2048).contains(&small), "{small}");
+        assert!(big > small && big < 4096, "{big}");
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\r\nb\r\nc\r\n", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+}
