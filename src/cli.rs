@@ -208,7 +208,7 @@ pub enum LabCommand {
     Down(LabNameArgs),
     /// Which nodes are up, their addresses, whether sshd answers.
     Status(LabNameArgs),
-    /// Run a command inside a lab node.
+    /// Run a command inside a lab node (nsenter; over ssh with the lab's key for a lab in a VM).
     #[command(
         after_help = "Examples:\n  lvslab lab exec node2 -- hostname\n  lvslab lab exec node1 -- ip addr"
     )]
@@ -220,8 +220,9 @@ pub enum LabCommand {
         #[arg(required = true, last = true)]
         command: Vec<String>,
     },
-    /// One command for a newcomer: a lab (here or in a VM when this kernel has no IPVS), the
-    /// seed's keepalived + LVS-DR setup converged on it, and the probes' verdict.
+    /// One command for a newcomer: a lab (here, or `lab up --vm` when this kernel has no IPVS),
+    /// the seed's keepalived + LVS-DR setup converged on it, and the probes' verdict. The lab
+    /// stays up for exploring; `lvslab lab down` removes it.
     Demo(LabUpArgs),
     /// Run a scenario script inside the VM tier's guest (tests and debugging); prints the guest's
     /// console, exits 0 when the script exited 0 and printed no `VERDICT <name> FAIL` line.
