@@ -113,32 +113,18 @@ pub async fn probe_plan(plan: &LabPlan) -> LabStatus {
 /// the lab's bridge and the VM's network card). The nodes' namespaces live in the VM.
 pub async fn probe_vm_lab(plan: &LabPlan, paths: &LabPaths) -> LabStatus {
     let qemu_pid = procs::vm_processes(&paths.dir).first().copied();
-    let mut probes = JoinSet::new();
-    for (i, node) in plan.nodes.iter().enumerate() {
-        let node = node.clone();
-        probes.spawn(async move {
-            let mut health = NodeHealth {
-                node: node.name.clone(),
-                address: node.address,
-                namespace: node.namespace.clone(),
-                namespace_present: qemu_pid.is_some(),
-                pid1: None,
-                sshd_banner: None,
-                problem: None,
-            };
-            if qemu_pid.is_none() {
-                health.problem = Some("the lab's VM is not running".into());
-            } else {
-                match probe_sshd(node.address, VM_SSHD_ANSWER_LIMIT).await {
-                    Ok(banner) => health.sshd_banner = Some(banner),
-                    Err(why) => health.problem = Some(format!("sshd: {why}")),
-                }
-            }
-            (i, health)
-        });
-    }
-    let mut results: Vec<(usize, NodeHealth)> = probes.join_all().await;
-    results.sort_by_key(|(i, _)| *i);
+    let known = plan
+        .nodes
+        .iter()
+        .map(|node| Known {
+            node: node.clone(),
+            namespace_present: qemu_pid.is_some(),
+            pid1: None,
+            problem: qemu_pid
+                .is_none()
+                .then(|| "the lab's VM is not running".to_string()),
+        })
+        .collect();
     LabStatus {
         name: plan.name.clone(),
         recorded: true,
@@ -146,42 +132,68 @@ pub async fn probe_vm_lab(plan: &LabPlan, paths: &LabPaths) -> LabStatus {
             qemu_pid,
             console_log: super::up_vm::console_log(paths),
         }),
-        nodes: results.into_iter().map(|(_, h)| h).collect(),
+        nodes: ask_sshd(known, VM_SSHD_ANSWER_LIMIT).await,
     }
 }
 
 async fn probe_nodes(nodes: &[NodeSpec]) -> Vec<NodeHealth> {
-    let inodes: Vec<(usize, u64)> = nodes
+    let inodes: Vec<Option<u64>> = nodes
         .iter()
-        .enumerate()
-        .filter_map(|(i, n)| Some((i, procs::netns_inode(&n.namespace)?)))
+        .map(|n| procs::netns_inode(&n.namespace))
         .collect();
     let by_ns = procs::by_namespace(procs::in_namespaces(
-        &inodes.iter().map(|(_, ino)| *ino).collect::<Vec<_>>(),
+        &inodes.iter().flatten().copied().collect::<Vec<_>>(),
     ));
-    let mut probes = JoinSet::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let ns_inode = inodes.iter().find(|(j, _)| *j == i).map(|(_, ino)| *ino);
-        let pid1 = ns_inode
-            .and_then(|ino| by_ns.get(&ino))
-            .and_then(|ps| procs::node_pid1(ps));
-        let node = node.clone();
-        probes.spawn(async move {
-            let mut health = NodeHealth {
-                node: node.name.clone(),
-                address: node.address,
-                namespace: node.namespace.clone(),
+    let known = nodes
+        .iter()
+        .zip(inodes)
+        .map(|(node, ns_inode)| {
+            let pid1 = ns_inode
+                .and_then(|ino| by_ns.get(&ino))
+                .and_then(|ps| procs::node_pid1(ps));
+            let problem = if ns_inode.is_none() {
+                Some("no network namespace".to_string())
+            } else if pid1.is_none() {
+                Some("not running (PID 1 is gone)".to_string())
+            } else {
+                None
+            };
+            Known {
+                node: node.clone(),
                 namespace_present: ns_inode.is_some(),
                 pid1,
+                problem,
+            }
+        })
+        .collect();
+    ask_sshd(known, SSHD_ANSWER_LIMIT).await
+}
+
+/// What is known of a node before its sshd is asked.
+struct Known {
+    node: NodeSpec,
+    namespace_present: bool,
+    pid1: Option<u32>,
+    /// Set when the node is down for a reason found already (sshd is not asked then).
+    problem: Option<String>,
+}
+
+/// Asks every node's sshd for its banner at once; results in the nodes' order.
+async fn ask_sshd(known: Vec<Known>, limit: Duration) -> Vec<NodeHealth> {
+    let mut probes = JoinSet::new();
+    for (i, k) in known.into_iter().enumerate() {
+        probes.spawn(async move {
+            let mut health = NodeHealth {
+                node: k.node.name.clone(),
+                address: k.node.address,
+                namespace: k.node.namespace.clone(),
+                namespace_present: k.namespace_present,
+                pid1: k.pid1,
                 sshd_banner: None,
-                problem: None,
+                problem: k.problem,
             };
-            if !health.namespace_present {
-                health.problem = Some("no network namespace".into());
-            } else if pid1.is_none() {
-                health.problem = Some("not running (PID 1 is gone)".into());
-            } else {
-                match probe_sshd(node.address, SSHD_ANSWER_LIMIT).await {
+            if health.problem.is_none() {
+                match probe_sshd(k.node.address, limit).await {
                     Ok(banner) => health.sshd_banner = Some(banner),
                     Err(why) => health.problem = Some(format!("sshd: {why}")),
                 }

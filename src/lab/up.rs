@@ -139,13 +139,7 @@ pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
         clock.mark("probe existing lab");
         if health.all_healthy() {
             if record.plan != plan {
-                return Err(LabError::Usage(format!(
-                    "lab `{name}` is already up with {have} real servers; take it down first \
-                     (`lvslab lab down --name {name}`) to build it with {want}",
-                    name = plan.name,
-                    have = record.plan.real_server_count(),
-                    want = plan.real_server_count(),
-                )));
+                return Err(other_shape(&record.plan, &plan));
             }
             return Ok(describe(
                 &plan,
@@ -197,6 +191,17 @@ impl Found {
             vm: None,
         }
     }
+}
+
+/// The lab is up, but not with the shape asked for.
+pub(super) fn other_shape(have: &LabPlan, want: &LabPlan) -> LabError {
+    LabError::Usage(format!(
+        "lab `{name}` is already up with {have} real servers; take it down first \
+         (`lvslab lab down --name {name}`) to build it with {want}",
+        name = want.name,
+        have = have.real_server_count(),
+        want = want.real_server_count(),
+    ))
 }
 
 pub(super) fn network_taken_sentence(interface: &str, cidr: &str) -> String {

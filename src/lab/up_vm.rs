@@ -69,12 +69,7 @@ pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
         clock.mark("probe existing lab");
         if health.all_healthy() {
             if record.plan != plan {
-                return Err(LabError::Usage(format!(
-                    "lab `{name}` is already up with {have} real servers; take it down first \
-                     (`lvslab lab down --name {name}`) to build it with {want}",
-                    have = record.plan.real_server_count(),
-                    want = plan.real_server_count(),
-                )));
+                return Err(up::other_shape(&record.plan, &plan));
             }
             let info = VmInfo {
                 qemu_pid: health.vm.and_then(|v| v.qemu_pid).unwrap_or_default(),

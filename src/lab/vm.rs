@@ -174,12 +174,14 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
     let mut console = Vec::new();
     let ended = qemu::boot(
         &qemu::Boot {
-            kernel: &run.kernel(),
-            initrd: &run.initrd(),
-            serial_log: &run.serial_log(),
-            pid_file: &run.dir.join("qemu.pid"),
-            memory_mib: spec.memory_mib,
-            cpus: spec.cpus,
+            machine: qemu::Machine {
+                kernel: &run.kernel(),
+                initrd: &run.initrd(),
+                serial_log: &run.serial_log(),
+                pid_file: &run.dir.join("qemu.pid"),
+                memory_mib: spec.memory_mib,
+                cpus: spec.cpus,
+            },
             timeout: spec.timeout,
         },
         &mut |line| {
@@ -306,14 +308,16 @@ pub async fn start_detached(
         vm.memory_mib, vm.cpus
     )));
     let started = qemu::start_detached(&qemu::DetachedBoot {
-        kernel: &kernel,
-        initrd: &initrd,
-        serial_log: &vm.serial_log(),
-        pid_file: &vm.pid_file(),
+        machine: qemu::Machine {
+            kernel: &kernel,
+            initrd: &initrd,
+            serial_log: &vm.serial_log(),
+            pid_file: &vm.pid_file(),
+            memory_mib: vm.memory_mib,
+            cpus: vm.cpus,
+        },
         name: vm.name,
         tap: vm.tap,
-        memory_mib: vm.memory_mib,
-        cpus: vm.cpus,
     })
     .await;
     let _ = fs::remove_file(&initrd);

@@ -18,14 +18,40 @@ const CPU_MODEL: &str = "qemu64,+rdrand,+aes,+pclmulqdq,+ssse3,+sse4.1,+sse4.2,+
 /// How often the console log is read while the VM runs.
 const POLL: Duration = Duration::from_millis(100);
 
-/// What qemu needs for one boot.
-pub struct Boot<'a> {
+/// The machine qemu emulates and what it boots, for both kinds of boot.
+pub struct Machine<'a> {
     pub kernel: &'a Path,
     pub initrd: &'a Path,
     pub serial_log: &'a Path,
     pub pid_file: &'a Path,
     pub memory_mib: u32,
     pub cpus: u32,
+}
+
+impl Machine<'_> {
+    /// qemu's arguments for this machine (network devices and how qemu runs are the caller's).
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        let mut add = |words: &[&str]| args.extend(words.iter().map(Into::into));
+        // KVM is not used: the stock kernel hangs under it on the machines this was built on,
+        // and TCG works everywhere.
+        add(&["-accel", "tcg", "-cpu", CPU_MODEL]);
+        add(&["-m", &self.memory_mib.to_string()]);
+        add(&["-smp", &self.cpus.to_string()]);
+        add(&["-display", "none", "-monitor", "none", "-no-reboot"]);
+        let console = format!("file,id=console,path={}", qemu_escape(self.serial_log));
+        add(&["-chardev", &console, "-serial", "chardev:console"]);
+        add(&["-append", KERNEL_APPEND]);
+        args.extend(["-pidfile".into(), self.pid_file.into()]);
+        args.extend(["-kernel".into(), self.kernel.into()]);
+        args.extend(["-initrd".into(), self.initrd.into()]);
+        args
+    }
+}
+
+/// What qemu needs for one boot that runs a scenario to its end.
+pub struct Boot<'a> {
+    pub machine: Machine<'a>,
     pub timeout: Duration,
 }
 
@@ -46,37 +72,8 @@ pub async fn boot(spec: &Boot<'_>, line: &mut dyn FnMut(&str)) -> miette::Result
         .arg("--kill-after=10")
         .arg(format!("{}", spec.timeout.as_secs().max(1)))
         .arg("qemu-system-x86_64")
-        // KVM is not used: the stock kernel hangs under it on the machines this was built on,
-        // and TCG works everywhere.
-        .args(["-accel", "tcg", "-cpu", CPU_MODEL])
-        .args([
-            "-m",
-            &spec.memory_mib.to_string(),
-            "-smp",
-            &spec.cpus.to_string(),
-        ])
-        .args([
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-no-reboot",
-            "-nic",
-            "none",
-        ])
-        .arg("-chardev")
-        .arg(format!(
-            "file,id=console,path={}",
-            qemu_escape(spec.serial_log)
-        ))
-        .args(["-serial", "chardev:console"])
-        .arg("-pidfile")
-        .arg(spec.pid_file)
-        .arg("-kernel")
-        .arg(spec.kernel)
-        .arg("-initrd")
-        .arg(spec.initrd)
-        .args(["-append", KERNEL_APPEND])
+        .args(spec.machine.args())
+        .args(["-nic", "none"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -85,7 +82,7 @@ pub async fn boot(spec: &Boot<'_>, line: &mut dyn FnMut(&str)) -> miette::Result
         .into_diagnostic()
         .wrap_err("cannot start qemu-system-x86_64 (under timeout)")?;
     let mut guard = QemuGuard {
-        pid_file: spec.pid_file.to_path_buf(),
+        pid_file: spec.machine.pid_file.to_path_buf(),
         armed: true,
     };
     let mut stderr = child.stderr.take();
@@ -97,7 +94,7 @@ pub async fn boot(spec: &Boot<'_>, line: &mut dyn FnMut(&str)) -> miette::Result
         text
     });
 
-    let mut console = ConsoleTail::new(spec.serial_log);
+    let mut console = ConsoleTail::new(spec.machine.serial_log);
     let status = loop {
         tokio::select! {
             status = child.wait() => break status.into_diagnostic().wrap_err("waiting for qemu")?,
@@ -125,50 +122,25 @@ pub async fn boot(spec: &Boot<'_>, line: &mut dyn FnMut(&str)) -> miette::Result
 
 /// What qemu needs for a VM that runs on after lvslab exits (`lab up --vm`).
 pub struct DetachedBoot<'a> {
-    pub kernel: &'a Path,
-    pub initrd: &'a Path,
-    pub serial_log: &'a Path,
-    pub pid_file: &'a Path,
+    pub machine: Machine<'a>,
     pub name: &'a str,
     /// An existing tap device; the VM's virtio network card is connected to it.
     pub tap: &'a str,
-    pub memory_mib: u32,
-    pub cpus: u32,
 }
 
 /// Starts qemu with `-daemonize` (it returns once the VM runs, or with qemu's error) and returns
 /// the VM's pid from the pid file.
 pub async fn start_detached(spec: &DetachedBoot<'_>) -> miette::Result<u32> {
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg", "-cpu", CPU_MODEL])
+    cmd.args(spec.machine.args())
         .args(["-name", spec.name])
-        .args([
-            "-m",
-            &spec.memory_mib.to_string(),
-            "-smp",
-            &spec.cpus.to_string(),
-        ])
-        .args(["-display", "none", "-monitor", "none", "-no-reboot"])
         .arg("-netdev")
         .arg(format!(
             "tap,id=lab,ifname={},script=no,downscript=no",
             spec.tap
         ))
         .args(["-device", "virtio-net-pci,netdev=lab"])
-        .arg("-chardev")
-        .arg(format!(
-            "file,id=console,path={}",
-            qemu_escape(spec.serial_log)
-        ))
-        .args(["-serial", "chardev:console"])
-        .arg("-pidfile")
-        .arg(spec.pid_file)
         .arg("-daemonize")
-        .arg("-kernel")
-        .arg(spec.kernel)
-        .arg("-initrd")
-        .arg(spec.initrd)
-        .args(["-append", KERNEL_APPEND])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -189,13 +161,14 @@ pub async fn start_detached(spec: &DetachedBoot<'_>) -> miette::Result<u32> {
             }
         ));
     }
-    let text = fs::read_to_string(spec.pid_file)
+    let pid_file = spec.machine.pid_file;
+    let text = fs::read_to_string(pid_file)
         .into_diagnostic()
-        .wrap_err_with(|| format!("qemu started but wrote no {}", spec.pid_file.display()))?;
+        .wrap_err_with(|| format!("qemu started but wrote no {}", pid_file.display()))?;
     text.trim()
         .parse::<u32>()
         .into_diagnostic()
-        .wrap_err_with(|| format!("{} does not hold a pid", spec.pid_file.display()))
+        .wrap_err_with(|| format!("{} does not hold a pid", pid_file.display()))
 }
 
 /// qemu option values double a comma to mean a literal one.
