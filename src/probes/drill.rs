@@ -61,15 +61,6 @@ pub fn parse_traffic(text: &str) -> Traffic {
     t
 }
 
-/// Requests to `url` every 50 ms for `secs` seconds, each line `<epoch ms> <code> <who>`.
-fn traffic_loop(url: &str, secs: u32) -> String {
-    format!(
-        "end=$(( $(date +%s%3N) + {ms} )); while [ $(date +%s%3N) -lt $end ]; do t=$(date +%s%3N); b=$(curl -s -m 0.5 -w '\\n%{{http_code}}' {u} 2>/dev/null); echo \"$t $(printf '%s' \"$b\" | tail -n 1) $(printf '%s' \"$b\" | head -n 1 | cut -d' ' -f1)\"; sleep 0.05; done",
-        ms = u64::from(secs) * 1000,
-        u = commands::quote(url)
-    )
-}
-
 async fn wait_until<F, Fut>(limit: Duration, mut probe: F) -> Option<Duration>
 where
     F: FnMut() -> Fut,
@@ -110,19 +101,57 @@ async fn active_director<'a>(lab: &Lab<'a>) -> miette::Result<(&'a Host, Arc<Con
         .ok_or_else(|| miette::miette!("no director holds the VIP: run `lvslab up` first"))
 }
 
-/// Start the client's request loop in the background.
-fn start_traffic(
-    lab: &Lab<'_>,
-    secs: u32,
-) -> tokio::task::JoinHandle<Result<crate::transport::ExecOutput, crate::transport::TransportError>>
-{
-    let client = lab.client.1.clone();
-    let loop_cmd = traffic_loop(&lab.url(), secs);
-    tokio::spawn(async move {
-        client
-            .run_timeout(&loop_cmd, Duration::from_secs(u64::from(secs) + 10))
+/// How long requests go on after the drill's last change, to show the service settled.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// The client's requests through the VIP, running in the background for the whole drill.
+struct Requests {
+    client: crate::transport::Session,
+    client_name: String,
+    stop_flag: String,
+    task: tokio::task::JoinHandle<
+        Result<crate::transport::ExecOutput, crate::transport::TransportError>,
+    >,
+}
+
+impl Requests {
+    /// Starts requests from the client; they end when [`Requests::finish`] is called, or after
+    /// `max` (a drill that hangs does not leave them running).
+    fn start(lab: &Lab<'_>, max: Duration) -> Self {
+        let client = lab.client.1.clone();
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let stop_flag = format!("/tmp/lvslab-drill-{}-{nonce}.stop", std::process::id());
+        let secs = u32::try_from(max.as_secs()).unwrap_or(u32::MAX);
+        let command = commands::http_traffic(&lab.url(), secs, &stop_flag);
+        let runner = client.clone();
+        let task = tokio::spawn(async move {
+            runner
+                .run_timeout(&command, max + Duration::from_secs(10))
+                .await
+        });
+        Requests {
+            client,
+            client_name: lab.client.0.clone(),
+            stop_flag,
+            task,
+        }
+    }
+
+    /// Lets requests go on for [`SETTLE`], stops them and returns what they saw.
+    async fn finish(self) -> miette::Result<Traffic> {
+        tokio::time::sleep(SETTLE).await;
+        // A failed stop only means the loop runs to its bound.
+        let _ = self.client.run(&commands::touch(&self.stop_flag)).await;
+        let out = self
+            .task
             .await
-    })
+            .map_err(|e| miette::miette!("{e}"))?
+            .map_err(|e| miette::miette!("requests from {}: {e}", self.client_name))?;
+        Ok(parse_traffic(&out.stdout_str()))
+    }
 }
 
 pub async fn failover(setup: &Setup) -> miette::Result<i32> {
@@ -144,9 +173,9 @@ pub async fn failover(setup: &Setup) -> miette::Result<i32> {
             master.name, lab.client.0
         ),
     );
-    let secs = 16;
-    let traffic = start_traffic(&lab, secs);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let wait = Duration::from_secs(10);
+    let traffic = Requests::start(&lab, SETTLE * 3 + wait * 2);
+    tokio::time::sleep(SETTLE).await;
 
     let stop = commands::service_action(&master_conn.facts.init, "keepalived", "stop");
     master_conn
@@ -154,12 +183,12 @@ pub async fn failover(setup: &Setup) -> miette::Result<i32> {
         .run(&stop)
         .await
         .map_err(|e| miette::miette!("stopping keepalived on {}: {e}", master.name))?;
-    let took_over = wait_until(Duration::from_secs(10), || holds_vip(&lab, &backup.name)).await;
+    let took_over = wait_until(wait, || holds_vip(&lab, &backup.name)).await;
     info(
         setup,
         format!("  {} holds the VIP after {}", backup.name, ms(took_over)),
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(SETTLE).await;
 
     info(
         setup,
@@ -171,7 +200,7 @@ pub async fn failover(setup: &Setup) -> miette::Result<i32> {
         .run(&start)
         .await
         .map_err(|e| miette::miette!("starting keepalived on {}: {e}", master.name))?;
-    let back = wait_until(Duration::from_secs(10), || holds_vip(&lab, &master.name)).await;
+    let back = wait_until(wait, || holds_vip(&lab, &master.name)).await;
     info(
         setup,
         format!(
@@ -181,11 +210,7 @@ pub async fn failover(setup: &Setup) -> miette::Result<i32> {
         ),
     );
 
-    let out = traffic
-        .await
-        .map_err(|e| miette::miette!("{e}"))?
-        .map_err(|e| miette::miette!("requests from {}: {e}", lab.client.0))?;
-    let t = parse_traffic(&out.stdout_str());
+    let t = traffic.finish().await?;
     let one_holder = vip_holders(&lab).await.len() == 1;
     let pass = took_over.is_some() && back.is_some() && one_holder;
     setup.reporter.emit(Event::Probe {
@@ -253,14 +278,7 @@ pub async fn realserver(setup: &Setup, node: &str) -> miette::Result<i32> {
             lab.client.0
         ),
     );
-    let secs = 30;
-    let traffic = start_traffic(&lab, secs);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-
-    conn.session
-        .run(&commands::service_action(&conn.facts.init, web, "stop"))
-        .await
-        .map_err(|e| miette::miette!("{e}"))?;
+    // Long enough for keepalived's health check to notice either change.
     let hc = &lab.lvs.health_check;
     let limit = Duration::from_secs(
         u64::from(
@@ -269,6 +287,13 @@ pub async fn realserver(setup: &Setup, node: &str) -> miette::Result<i32> {
                 + hc.retry * (hc.delay_before_retry + hc.connect_timeout),
         ) + 5,
     );
+    let traffic = Requests::start(&lab, SETTLE * 2 + limit * 2);
+    tokio::time::sleep(SETTLE).await;
+
+    conn.session
+        .run(&commands::service_action(&conn.facts.init, web, "stop"))
+        .await
+        .map_err(|e| miette::miette!("{e}"))?;
     let dropped = wait_until(limit, || async { !in_table(&dconn, &rs).await }).await;
     info(
         setup,
@@ -288,10 +313,7 @@ pub async fn realserver(setup: &Setup, node: &str) -> miette::Result<i32> {
         setup,
         format!("  {rs} back in the table after {}", ms(back)),
     );
-    let t = match traffic.await {
-        Ok(Ok(out)) => parse_traffic(&out.stdout_str()),
-        _ => Traffic::default(),
-    };
+    let t = traffic.finish().await.unwrap_or_default();
     let pass = dropped.is_some() && back.is_some();
     setup.reporter.emit(Event::Probe {
         probe: format!("realserver {node}"),

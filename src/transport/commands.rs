@@ -347,6 +347,22 @@ pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> String {
     )
 }
 
+/// Requests to `url` every 50 ms until the file `stop` exists or `max_secs` have passed, each line
+/// `<epoch ms> <code> <who>` (who: the first word of the page). Removes `stop` at the end.
+pub fn http_traffic(url: &str, max_secs: u32, stop: &str) -> String {
+    format!(
+        "end=$(( $(date +%s%3N) + {ms} )); while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do t=$(date +%s%3N); b=$(curl -s -m 0.5 -w '\\n%{{http_code}}' {u} 2>/dev/null); echo \"$t $(printf '%s' \"$b\" | tail -n 1) $(printf '%s' \"$b\" | head -n 1 | cut -d' ' -f1)\"; sleep 0.05; done; rm -f {s}",
+        ms = u64::from(max_secs) * 1000,
+        u = quote(url),
+        s = quote(stop),
+    )
+}
+
+/// Creates the (empty) file `path`: the stop flag of [`http_traffic`].
+pub fn touch(path: &str) -> String {
+    format!(": > {}", quote(path))
+}
+
 /// Print the HTTP status code of one GET (000 when it failed).
 pub fn http_status(url: &str, timeout_secs: u32) -> String {
     format!(
