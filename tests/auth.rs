@@ -174,3 +174,55 @@ fn a_non_root_user_becomes_root_through_sudo() {
         show(&out)
     );
 }
+
+/// `connection.jump`: every host is reached through the client node as through a bastion. The
+/// nodes see the jump host as the SSH peer; a jump host that does not answer is named.
+#[test]
+fn a_jump_host_carries_the_connections_and_a_dead_one_is_named() {
+    let lab = Lab::up(2);
+    let connection = "connection:\n  user: root\n  identity_file: id_ed25519\n  known_hosts: known_hosts\n  jump: root@198.18.0.10\n";
+    let inv = inventory_with(&lab, "inv-jump.yml", connection);
+    let out = lvslab(&[
+        "-i",
+        &inv,
+        "exec",
+        "-l",
+        "node2,node3",
+        "--",
+        "echo peer=${SSH_CONNECTION%% *} on $(hostname)",
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = stdout(&out);
+    for node in ["node2", "node3"] {
+        assert!(
+            text.contains(&format!("peer=198.18.0.10 on {node}")),
+            "{node} is reached through the jump host: {}",
+            show(&out)
+        );
+    }
+    assert!(!text.contains("peer=198.18.0.1 "), "{}", show(&out));
+
+    let dead = inventory_with(
+        &lab,
+        "inv-dead-jump.yml",
+        &connection.replace("198.18.0.10", "198.18.0.99"),
+    );
+    let out = lvslab(&[
+        "-i",
+        &dead,
+        "--connect-timeout",
+        "2",
+        "exec",
+        "-l",
+        "node2",
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        all.contains("198.18.0.99") && all.contains("jump host"),
+        "the dead jump host is named: {}",
+        show(&out)
+    );
+}

@@ -338,6 +338,15 @@ impl Checker<'_> {
             self.fail(u, format!("`{}` is not a user name", u.value));
         }
         let user = user.map_or_else(|| "root".to_string(), |u| u.value.clone());
+        let jump = host.jump.as_ref().or(global.jump.as_ref()).and_then(|j| {
+            match parse_jump(&j.value, &user) {
+                Ok(jump) => Some(jump),
+                Err(why) => {
+                    self.fail(j, why);
+                    None
+                }
+            }
+        });
         let identity = host
             .identity_file
             .as_ref()
@@ -358,6 +367,7 @@ impl Checker<'_> {
             user,
             identity_file: identity,
             known_hosts,
+            jump,
         }
     }
 
@@ -407,6 +417,37 @@ fn valid_name(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !s.starts_with('-')
+}
+
+/// `[user@]host[:port]`; the user defaults to the host's login user, the port to 22.
+fn parse_jump(text: &str, default_user: &str) -> Result<crate::inventory::Jump, String> {
+    let (user, rest) = match text.split_once('@') {
+        Some((user, rest)) => (user, rest),
+        None => (default_user, text),
+    };
+    let (target, port) = match rest.rsplit_once(':') {
+        Some((target, port)) => (
+            target,
+            port.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("jump host `{text}`: `{port}` is not a port"))?,
+        ),
+        None => (rest, 22),
+    };
+    if !valid_user(user) {
+        return Err(format!("jump host `{text}`: `{user}` is not a user name"));
+    }
+    if !valid_name(target) {
+        return Err(format!(
+            "jump host `{text}`: `{target}` is not a host name or address (write [user@]host[:port])"
+        ));
+    }
+    Ok(crate::inventory::Jump {
+        user: user.to_string(),
+        target: target.to_string(),
+        port,
+    })
 }
 
 fn valid_user(s: &str) -> bool {
@@ -479,6 +520,39 @@ groups:
                 all.join("\n")
             }
         }
+    }
+
+    #[test]
+    fn jump_hosts_are_parsed_and_checked() {
+        let with_jump = GOOD.replacen(
+            "lvs:",
+            "connection: { user: ops, jump: bastion.example:2222 }\nlvs:",
+            1,
+        );
+        let (inv, _) = check(&with_jump).unwrap();
+        let jump = inv.hosts[0].connection.jump.clone().unwrap();
+        assert_eq!(
+            (jump.user.as_str(), jump.target.as_str(), jump.port),
+            ("ops", "bastion.example", 2222)
+        );
+        let per_host = GOOD.replace(
+            "r1: { address: 10.0.0.12, weight: 2 }",
+            "r1: { address: 10.0.0.12, weight: 2, connection: { jump: root@10.0.0.11 } }",
+        );
+        let (inv, _) = check(&per_host).unwrap();
+        assert!(inv.hosts[0].connection.jump.is_none());
+        let jump = inv.host("r1").unwrap().connection.jump.clone().unwrap();
+        assert_eq!(
+            (jump.user.as_str(), jump.target.as_str(), jump.port),
+            ("root", "10.0.0.11", 22)
+        );
+        let e = error_of(&GOOD.replacen("lvs:", "connection: { jump: \"b; reboot\" }\nlvs:", 1));
+        assert!(
+            e.starts_with("inv.yml:1:") && e.contains("not a host name"),
+            "{e}"
+        );
+        let e = error_of(&GOOD.replacen("lvs:", "connection: { jump: \"b:0\" }\nlvs:", 1));
+        assert!(e.contains("`0` is not a port"), "{e}");
     }
 
     #[test]

@@ -93,6 +93,16 @@ pub struct Connection {
     pub known_hosts: PathBuf,
     /// Run commands through `sudo -n` (only meaningful for a non-root user).
     pub become_root: bool,
+    /// The SSH server the connection goes through (`connection.jump`), if any.
+    pub jump: Option<Jump>,
+}
+
+/// A jump host (bastion): the connection to the host is a TCP channel opened on it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Jump {
+    pub user: String,
+    pub target: String,
+    pub port: u16,
 }
 
 impl Inventory {

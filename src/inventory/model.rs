@@ -34,6 +34,9 @@ pub struct ConnectionSettings {
     pub user: Option<Spanned<String>>,
     pub identity_file: Option<PathBuf>,
     pub known_hosts: Option<PathBuf>,
+    /// Reach the host through this SSH server first: `[user@]host[:port]`, like OpenSSH's
+    /// ProxyJump (one hop). Same key and known_hosts as the host itself.
+    pub jump: Option<Spanned<String>>,
     #[serde(rename = "become")]
     pub become_root: Option<bool>,
 }

@@ -34,6 +34,8 @@ pub struct SshTransport {
     channels: Semaphore,
     /// The long-lived shell (see [`super::shell`]); `None` until first used or after a failure.
     shell: tokio::sync::Mutex<Option<Shell>>,
+    /// The jump host this connection goes through, kept open as long as it is.
+    _via: Option<Arc<JumpHost>>,
 }
 
 /// A running `sh` on the host, its framing, and its pid (the session it leads).
@@ -160,68 +162,86 @@ fn client_config() -> client::Config {
     }
 }
 
+/// A logged-in connection to a jump host (`connection.jump`): hosts behind it connect through
+/// TCP channels it opens. Shared by every host of a run that names the same jump host.
+pub struct JumpHost {
+    handle: Handle<HostKeyCheck>,
+    label: String,
+}
+
+impl JumpHost {
+    /// Connects and logs in to the jump host `conn` describes.
+    pub async fn connect(conn: &Connection, opts: &SshOptions) -> Result<JumpHost, TransportError> {
+        let label = format!("jump host {}@{}:{}", conn.user, conn.target, conn.port);
+        let stream = async {
+            super::quickack::connect(&conn.target, conn.port)
+                .await
+                .map_err(russh::Error::IO)
+        };
+        let handle = login(stream, conn, opts).await.map_err(|e| match e {
+            TransportError::Connect { reason, .. } => TransportError::Connect {
+                target: label.clone(),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(JumpHost { handle, label })
+    }
+
+    pub async fn close(&self) {
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
 impl SshTransport {
-    /// Connect and log in. Host key problems and authentication failures come back as
-    /// precise errors; nothing runs on a host whose key did not match.
+    /// Connect and log in, directly or through `via` (the host's jump host). Host key problems
+    /// and authentication failures come back as precise errors; nothing runs on a host whose
+    /// key did not match.
     pub async fn connect(
         conn: &Connection,
         opts: &SshOptions,
+        via: Option<Arc<JumpHost>>,
     ) -> Result<SshTransport, TransportError> {
-        let verdict = Arc::new(Mutex::new(KeyVerdict::default()));
-        let handler = HostKeyCheck {
-            target: conn.target.clone(),
-            port: conn.port,
-            known_hosts: conn.known_hosts.clone(),
-            accept_new: opts.accept_new_host_keys,
-            verdict: verdict.clone(),
+        let handle = match &via {
+            None => {
+                let stream = async {
+                    super::quickack::connect(&conn.target, conn.port)
+                        .await
+                        .map_err(russh::Error::IO)
+                };
+                login(stream, conn, opts).await?
+            }
+            Some(jump) => {
+                let stream = async {
+                    let channel = jump
+                        .handle
+                        .channel_open_direct_tcpip(
+                            conn.target.clone(),
+                            u32::from(conn.port),
+                            "127.0.0.1",
+                            0,
+                        )
+                        .await?;
+                    Ok(channel.into_stream())
+                };
+                login(stream, conn, opts).await.map_err(|e| match e {
+                    TransportError::Connect { target, reason } => TransportError::Connect {
+                        target: format!("{target} via {}", jump.label),
+                        reason,
+                    },
+                    other => other,
+                })?
+            }
         };
-        let target = format!("{}:{}", conn.target, conn.port);
-        let config = Arc::new(client_config());
-        let connect = async {
-            let stream = super::quickack::connect(&conn.target, conn.port)
-                .await
-                .map_err(russh::Error::IO)?;
-            client::connect_stream(config, stream, handler).await
-        };
-        let mut handle = match tokio::time::timeout(opts.connect_timeout, connect).await {
-            Err(_) => {
-                return Err(TransportError::Connect {
-                    target,
-                    reason: format!("no answer within {} s", opts.connect_timeout.as_secs()),
-                });
-            }
-            Ok(Err(e)) => {
-                let recorded = verdict.lock().ok().and_then(|mut v| v.problem.take());
-                return Err(recorded.unwrap_or(TransportError::Connect {
-                    target,
-                    reason: e.to_string(),
-                }));
-            }
-            Ok(Ok(h)) => h,
-        };
-        let auth = tokio::time::timeout(opts.connect_timeout, authenticate(&mut handle, conn));
-        match auth.await {
-            Err(_) => {
-                return Err(TransportError::Auth {
-                    target,
-                    user: conn.user.clone(),
-                    reason: format!("no answer within {} s", opts.connect_timeout.as_secs()),
-                });
-            }
-            Ok(Err(reason)) => {
-                return Err(TransportError::Auth {
-                    target,
-                    user: conn.user.clone(),
-                    reason,
-                });
-            }
-            Ok(Ok(())) => {}
-        }
         Ok(SshTransport {
             handle,
-            target,
+            target: format!("{}:{}", conn.target, conn.port),
             channels: Semaphore::new(MAX_CHANNELS),
             shell: tokio::sync::Mutex::new(None),
+            _via: via,
         })
     }
 
@@ -464,6 +484,59 @@ impl Transport for SshTransport {
                 .disconnect(Disconnect::ByApplication, "", "en")
                 .await;
         })
+    }
+}
+
+/// The SSH handshake over `stream` (a TCP connection, or a channel of a jump host), the host
+/// key check and the login, each bounded by the connect timeout.
+async fn login<S>(
+    stream: impl std::future::Future<Output = Result<S, russh::Error>>,
+    conn: &Connection,
+    opts: &SshOptions,
+) -> Result<Handle<HostKeyCheck>, TransportError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let verdict = Arc::new(Mutex::new(KeyVerdict::default()));
+    let handler = HostKeyCheck {
+        target: conn.target.clone(),
+        port: conn.port,
+        known_hosts: conn.known_hosts.clone(),
+        accept_new: opts.accept_new_host_keys,
+        verdict: verdict.clone(),
+    };
+    let target = format!("{}:{}", conn.target, conn.port);
+    let config = Arc::new(client_config());
+    let connect = async { client::connect_stream(config, stream.await?, handler).await };
+    let mut handle = match tokio::time::timeout(opts.connect_timeout, connect).await {
+        Err(_) => {
+            return Err(TransportError::Connect {
+                target,
+                reason: format!("no answer within {} s", opts.connect_timeout.as_secs()),
+            });
+        }
+        Ok(Err(e)) => {
+            let recorded = verdict.lock().ok().and_then(|mut v| v.problem.take());
+            return Err(recorded.unwrap_or(TransportError::Connect {
+                target,
+                reason: e.to_string(),
+            }));
+        }
+        Ok(Ok(h)) => h,
+    };
+    let auth = tokio::time::timeout(opts.connect_timeout, authenticate(&mut handle, conn));
+    match auth.await {
+        Err(_) => Err(TransportError::Auth {
+            target,
+            user: conn.user.clone(),
+            reason: format!("no answer within {} s", opts.connect_timeout.as_secs()),
+        }),
+        Ok(Err(reason)) => Err(TransportError::Auth {
+            target,
+            user: conn.user.clone(),
+            reason,
+        }),
+        Ok(Ok(())) => Ok(handle),
     }
 }
 
