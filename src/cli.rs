@@ -23,7 +23,7 @@ Exit codes: 0 all ok, 1 usage or input error, 2 a task or probe failed,
 #[derive(Debug, Parser)]
 #[command(name = "lvslab", version, about, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Options for every command")]
     pub global: Global,
     #[command(subcommand)]
     pub command: Command,
@@ -112,7 +112,8 @@ pub enum Command {
         after_help = "Examples:\n  lvslab validate -i inventory.example.yml\n  lvslab validate -i inventory.yml site.yml"
     )]
     Validate(ValidateArgs),
-    /// A local lab on this machine: hosts as network namespaces with real sshd (needs root).
+    /// A local lab on this machine: hosts as network namespaces with real sshd, or inside a qemu VM
+    /// when this kernel has no IPVS (needs root).
     #[command(subcommand)]
     Lab(LabCommand),
     /// Print a shell completion script.
@@ -201,7 +202,7 @@ pub enum LabCommand {
     /// Build the lab: node1–node4 (+ more real servers) and a client, each a network namespace
     /// with its own sshd; writes an SSH key, known_hosts and an inventory, and says how to use them.
     #[command(
-        after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --vm        # in a qemu VM, for kernels without IPVS (first run builds its image, ~1 min)"
+        after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --vm     # in a qemu VM: for kernels without IPVS (the first run builds its image)"
     )]
     Up(LabUpArgs),
     /// Remove everything a lab made (processes, namespaces, links, files), also after a crash.
@@ -235,7 +236,7 @@ pub enum LabCommand {
 
 #[derive(Debug, Args, Clone)]
 pub struct LabNameArgs {
-    /// Lab name (several labs can coexist).
+    /// Lab name. One lab is up at a time on a machine (every lab uses 198.18.0.0/24).
     #[arg(long, default_value = "lvslab", value_parser = parse_lab_name)]
     pub name: String,
 }
