@@ -151,10 +151,27 @@ async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
         ));
     }
     let mut installed = Vec::new();
-    if let Err(why) = vm::check_vm_requirements() {
+    let tools = [("ip", "iproute2"), ("ssh-keygen", "openssh-client")];
+    let missing_tools = || -> Vec<&str> {
+        tools
+            .iter()
+            .filter(|(program, _)| which(program).is_none())
+            .map(|(_, package)| *package)
+            .collect()
+    };
+    if vm::check_vm_requirements().is_err() || !missing_tools().is_empty() {
         if !install_deps {
+            let mut why: Vec<String> = vm::check_vm_requirements().err().into_iter().collect();
+            let packages = missing_tools();
+            if !packages.is_empty() {
+                why.push(format!(
+                    "missing packages: {0}. Install them with: apt-get install {0}",
+                    packages.join(" ")
+                ));
+            }
             return Err(LabError::Requirement(format!(
-                "the VM cannot start here: {why} (or rerun with --install-deps)"
+                "the VM cannot start here: {} (or rerun with --install-deps)",
+                why.join("; ")
             )));
         }
         eprintln!("lvslab: installing the VM's host packages (--install-deps)");
@@ -175,14 +192,13 @@ async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
         vm::check_vm_requirements().map_err(|why| {
             LabError::Requirement(format!("the VM cannot start here even now: {why}"))
         })?;
-        installed.push("qemu-system-x86 mmdebstrap kmod cpio".to_string());
-    }
-    for (program, package) in [("ip", "iproute2"), ("ssh-keygen", "openssh-client")] {
-        if which(program).is_none() {
+        if !missing_tools().is_empty() {
             return Err(LabError::Requirement(format!(
-                "`{program}` is not installed (apt-get install {package})"
+                "still missing after installing: {}",
+                missing_tools().join(" ")
             )));
         }
+        installed.push("the VM's host packages that were missing (listed above)".to_string());
     }
     let tun = std::path::Path::new("/dev/net/tun");
     if !tun.exists() {

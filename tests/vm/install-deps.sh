@@ -1,6 +1,7 @@
 #!/bin/sh
 # Host packages the VM tier needs (Debian/Ubuntu, apt): qemu to boot the guest, mmdebstrap to build
-# its root filesystem, kmod (depmod) for the guest's kernel modules, cpio to pack the initramfs.
+# its root filesystem, kmod (depmod) for the guest's kernel modules, cpio to pack the initramfs;
+# for a lab in a VM (`lvslab lab up --vm`) also ip (the bridge and tap) and the OpenSSH client.
 # Idempotent: installs only what is missing; prints what it did.
 set -eu
 
@@ -9,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-deps.sh: no apt-get here; install qemu-system-x86 (qemu-system-x86_64), mmdebstrap, kmod, cpio by hand" >&2
+    echo "install-deps.sh: no apt-get here; install qemu-system-x86 (qemu-system-x86_64), mmdebstrap, kmod, cpio, iproute2, openssh-client by hand" >&2
     exit 1
 fi
 
@@ -18,7 +19,7 @@ installed() {
 }
 
 missing=""
-for pkg in qemu-system-x86 mmdebstrap kmod cpio; do
+for pkg in qemu-system-x86 mmdebstrap kmod cpio iproute2 openssh-client; do
     installed "$pkg" || missing="$missing $pkg"
 done
 
@@ -30,7 +31,7 @@ if ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
 fi
 
 if [ -z "$missing" ]; then
-    echo "install-deps.sh: qemu-system-x86 mmdebstrap kmod cpio already installed"
+    echo "install-deps.sh: qemu-system-x86 mmdebstrap kmod cpio iproute2 openssh-client already installed"
     exit 0
 fi
 
