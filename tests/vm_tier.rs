@@ -164,6 +164,32 @@ fn lab_demo_leaves_a_vm_lab_to_explore_and_down_removes_it() {
     assert_eq!(traces_of(&name), Vec::<String>::new(), "left behind");
 }
 
+/// Without /dev/net/tun (here: hidden by a tmpfs in a private mount namespace) the VM cannot
+/// join a lab network: `lab demo` says so, runs the setup inside the VM and still shows the real
+/// round-robin distribution; nothing is left on this machine.
+#[test]
+fn lab_demo_without_a_tap_device_runs_inside_the_vm() {
+    let name = unique_name();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(r#"mount -t tmpfs none /dev/net && exec "$0" lab demo --name "$1""#)
+        .arg(env!("CARGO_BIN_EXE_lvslab"))
+        .arg(&name)
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run unshare");
+    let text = stdout(&out);
+    println!("{}", show(&out));
+    assert_eq!(out.status.code(), Some(0), "lab demo failed");
+    assert!(text.contains("no /dev/net/tun"), "says why");
+    assert!(text.contains(
+        "PASS http via VIP: 20 GET http://198.18.0.100:80/ from client: node2=10 node3=10 (0 failed)"
+    ));
+    assert!(text.contains("verify: 11 passed, 0 failed"));
+    assert!(text.contains("The VM has powered off"));
+    assert_eq!(traces_of(&name), Vec::<String>::new(), "left behind");
+}
+
 /// Runs one scenario in the VM and fails unless every expected verdict (and every other verdict
 /// printed) is PASS and lvslab exited 0.
 fn run_scenario(scenario: &str, expected: &[&str]) {

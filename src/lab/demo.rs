@@ -3,8 +3,21 @@
 //! stays up for exploring.
 
 use crate::cli::{Global, LabUpArgs, Mode, UpArgs, VerifyArgs};
+use crate::exit;
 
+use super::vm::{self, VmEvent, VmSpec};
 use super::{LabError, requirements, up_for, view};
+
+/// Without a tap device (no /dev/net/tun) the VM cannot join the lab's bridge: then the demo runs
+/// the same steps inside the VM and reports what happened there.
+const VM_SCRIPT: &str = r#"#!/bin/sh
+set -u
+export LVSLAB_INVENTORY=/var/lib/lvslab/labs/demo/inventory.yml
+lvslab --no-progress lab up --name demo --real-servers "$REAL_SERVERS" || exit 1
+lvslab --no-progress up || exit $?
+echo
+lvslab --no-progress status
+"#;
 
 pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<i32> {
     if !args.vm && !requirements::kernel_has_ipvs().await {
@@ -14,6 +27,9 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<i32> {
              in seconds).\n"
         );
         args.vm = true;
+        if !std::path::Path::new("/dev/net/tun").exists() {
+            return demo_inside_the_vm(&args).await;
+        }
     }
     let name = args.lab.name.clone();
     let lab = up_for(&args)
@@ -45,4 +61,49 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<i32> {
         inventory = lab.inventory.display(),
     );
     Ok(code)
+}
+
+async fn demo_inside_the_vm(args: &LabUpArgs) -> miette::Result<i32> {
+    if vm::check_vm_requirements().is_err() && args.install_deps {
+        super::up_vm::install_vm_deps()
+            .await
+            .map_err(|e| miette::miette!("{e}"))?;
+    }
+    if let Err(why) = vm::check_vm_requirements() {
+        return Err(miette::miette!(
+            help =
+                "install them, or run the demo on a machine whose kernel has IPVS (modprobe ip_vs)",
+            "this kernel has no IPVS, and the VM that would bring one cannot start here: {why}"
+        ));
+    }
+    println!(
+        "This machine has no /dev/net/tun, so the VM cannot join a lab network here: the demo runs \
+         inside the VM and the lab ends with it.\n"
+    );
+    let script = VM_SCRIPT.replace("\"$REAL_SERVERS\"", &args.real_servers.to_string());
+    let mut spec = VmSpec::new(script);
+    spec.timeout = std::time::Duration::from_secs(600);
+    let outcome = vm::run_vm(&spec, |event| match event {
+        VmEvent::Step(s) => eprintln!("lvslab vm: {s}"),
+        VmEvent::Console(line) => {
+            // Our own markers and the kernel's last words (`[   30.08] reboot: ...`) are noise here.
+            let kernel = line.starts_with('[')
+                && line[1..]
+                    .trim_start()
+                    .starts_with(|c: char| c.is_ascii_digit());
+            if !line.starts_with("LVSLAB-VM-") && !kernel {
+                println!("{line}");
+            }
+        }
+    })
+    .await?;
+    println!(
+        "\nThe VM has powered off and its lab with it. With /dev/net/tun (modprobe tun), \
+         `lvslab lab up --vm` keeps a VM lab up for exploring."
+    );
+    Ok(if outcome.exit_code == 0 {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
 }

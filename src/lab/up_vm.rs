@@ -174,21 +174,7 @@ async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
                 why.join("; ")
             )));
         }
-        eprintln!("lvslab: installing the VM's host packages (--install-deps)");
-        let status = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(INSTALL_VM_DEPS)
-            .status()
-            .await
-            .map_err(|e| LabError::Command {
-                command: "sh tests/vm/install-deps.sh".into(),
-                detail: e.to_string(),
-            })?;
-        if !status.success() {
-            return Err(LabError::Requirement(format!(
-                "installing the VM's host packages failed ({status})"
-            )));
-        }
+        install_vm_deps().await?;
         vm::check_vm_requirements().map_err(|why| {
             LabError::Requirement(format!("the VM cannot start here even now: {why}"))
         })?;
@@ -211,9 +197,30 @@ async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
     Ok(installed)
 }
 
-/// The VM tier's host packages (qemu, mmdebstrap, kmod, cpio), installed with apt when missing;
-/// the same script the test suite uses.
-pub(super) const INSTALL_VM_DEPS: &str = include_str!("../../tests/vm/install-deps.sh");
+/// The VM tier's host packages (qemu, mmdebstrap, kmod, cpio, ip, ssh), installed with apt when
+/// missing; the same script the test suite uses.
+const INSTALL_VM_DEPS: &str = include_str!("../../tests/vm/install-deps.sh");
+
+/// Runs [`INSTALL_VM_DEPS`] (`--install-deps`); its output goes to the terminal.
+pub(super) async fn install_vm_deps() -> Result<(), LabError> {
+    eprintln!("lvslab: installing the VM's host packages (--install-deps)");
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(INSTALL_VM_DEPS)
+        .status()
+        .await
+        .map_err(|e| LabError::Command {
+            command: "sh tests/vm/install-deps.sh".into(),
+            detail: e.to_string(),
+        })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(LabError::Requirement(format!(
+            "installing the VM's host packages failed ({status})"
+        )))
+    }
+}
 
 async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<VmInfo, LabError> {
     up::make_lab_dir(paths)?;
