@@ -148,12 +148,16 @@ fn validate_points_at_file_line_and_column() {
     let text = std::fs::read_to_string(example)
         .unwrap()
         .replace("virtual_router_id: 51", "virtual_router_id: 300");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.contains("virtual_router_id: 300"))
+        .expect("the example names a virtual_router_id");
     std::fs::write(&bad, text).unwrap();
     let out = lvslab(&["validate", "-i", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = common::stderr(&out);
     assert!(
-        err.contains("bad.yml:21:") && err.contains("outside 1-255"),
+        err.contains(&format!("bad.yml:{line}:24")) && err.contains("outside 1-255"),
         "{err}"
     );
 
