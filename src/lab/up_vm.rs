@@ -251,7 +251,10 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
     };
     let pid = vm::start_detached(&detached, &progress)
         .await
-        .map_err(|e| LabError::Vm(format!("{e:?}")))?;
+        .map_err(|e| {
+            let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
+            LabError::Vm(causes.join(": "))
+        })?;
     clock.mark("start the VM");
     eprintln!("lvslab vm: waiting for the lab inside the VM (qemu pid {pid})");
     wait_until_ready(plan, paths, pid).await?;

@@ -1,5 +1,5 @@
-//! The VM tier: a scenario script run inside a small qemu VM (TCG) whose stock Debian kernel has
-//! IPVS, for machines whose own kernel has none.
+//! The VM tier: a scenario script run inside a small qemu VM (KVM where it works, else TCG)
+//! whose stock Debian kernel has IPVS, for machines whose own kernel has none.
 //!
 //! The guest is a root filesystem in an initramfs (no disk, no network device): the cached base
 //! archive (see [`image`]) plus a small archive appended per run with the guest `/init`, the
@@ -13,6 +13,7 @@
 //! `lo` up; /proc, /sys, /dev, tmpfs on /run and /tmp. No systemd, no network outside the guest.
 //! It reports with lines `VERDICT <name> PASS|FAIL <evidence>` and its exit status.
 
+mod accel;
 mod cpio;
 mod image;
 mod qemu;
@@ -153,7 +154,7 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
     check_vm_requirements().map_err(|e| miette!("the VM tier cannot run here: {e}"))?;
     let started = Instant::now();
     let run = RunDir::create()?;
-    prepare_boot_files(
+    let (_, accel) = prepare_boot_files(
         &run.dir,
         &run.kernel(),
         &run.initrd(),
@@ -165,7 +166,8 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
     let prepare_time = started.elapsed();
 
     progress(VmEvent::Step(&format!(
-        "booting the VM (qemu TCG, {} MiB, {} CPUs, timeout {} s)",
+        "booting the VM (qemu {}, {} MiB, {} CPUs, timeout {} s)",
+        accel.name(),
         spec.memory_mib,
         spec.cpus,
         spec.timeout.as_secs()
@@ -175,6 +177,7 @@ pub async fn run_vm(spec: &VmSpec, progress: impl Fn(VmEvent<'_>)) -> miette::Re
     let ended = qemu::boot(
         &qemu::Boot {
             machine: qemu::Machine {
+                accel,
                 kernel: &run.kernel(),
                 initrd: &run.initrd(),
                 serial_log: &run.serial_log(),
@@ -243,9 +246,9 @@ async fn prepare_boot_files(
     scenario: &str,
     files: &[GuestFile],
     progress: &dyn Fn(VmEvent<'_>),
-) -> miette::Result<String> {
+) -> miette::Result<(String, accel::Accel)> {
     let lvslab_bytes = guest_binary(work_dir).await?;
-    let key = {
+    let (key, accel) = {
         let cache = image::Cache::lock(progress).await?;
         let image = cache.image(progress).await?;
         progress(VmEvent::Step(&format!(
@@ -259,10 +262,12 @@ async fn prepare_boot_files(
             .await
             .into_diagnostic()
             .wrap_err_with(|| format!("cannot copy {}", image.base_cpio.display()))?;
-        image.key.clone()
+        // Under the cache's lock: two VMs starting at once probe KVM once.
+        let accel = accel::choose(&image, progress).await;
+        (image.key.clone(), accel)
     };
     append_run_files(initrd, scenario, &lvslab_bytes, files)?;
-    Ok(key)
+    Ok((key, accel))
 }
 
 /// A VM that stays up after lvslab exits (`lab up --vm`): what it runs and where its files go.
@@ -301,14 +306,17 @@ pub async fn start_detached(
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot create {}", vm.dir.display()))?;
     let (kernel, initrd) = (vm.dir.join("vmlinuz"), vm.dir.join("initrd.cpio"));
-    let key =
+    let (key, accel) =
         prepare_boot_files(vm.dir, &kernel, &initrd, &vm.scenario, &vm.files, progress).await?;
     progress(VmEvent::Step(&format!(
-        "starting the VM (qemu TCG, {} MiB, {} CPUs, kernel of {key})",
-        vm.memory_mib, vm.cpus
+        "starting the VM (qemu {}, {} MiB, {} CPUs, kernel of {key})",
+        accel.name(),
+        vm.memory_mib,
+        vm.cpus
     )));
     let started = qemu::start_detached(&qemu::DetachedBoot {
         machine: qemu::Machine {
+            accel,
             kernel: &kernel,
             initrd: &initrd,
             serial_log: &vm.serial_log(),

@@ -1,4 +1,5 @@
-//! Boots the guest under qemu (TCG) and streams its serial console while it runs.
+//! Boots the guest under qemu (KVM or TCG, see `accel`) and streams its serial console while it
+//! runs.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -7,6 +8,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use miette::{Context, IntoDiagnostic};
+
+use super::accel::Accel;
 use tokio::process::Command;
 
 /// The kernel command line: serial console; a kernel panic ends the VM at once (with -no-reboot).
@@ -20,6 +23,7 @@ const POLL: Duration = Duration::from_millis(100);
 
 /// The machine qemu emulates and what it boots, for both kinds of boot.
 pub struct Machine<'a> {
+    pub accel: Accel,
     pub kernel: &'a Path,
     pub initrd: &'a Path,
     pub serial_log: &'a Path,
@@ -33,9 +37,11 @@ impl Machine<'_> {
     fn args(&self) -> Vec<std::ffi::OsString> {
         let mut args: Vec<std::ffi::OsString> = Vec::new();
         let mut add = |words: &[&str]| args.extend(words.iter().map(Into::into));
-        // KVM is not used: the stock kernel hangs under it on the machines this was built on,
-        // and TCG works everywhere.
-        add(&["-accel", "tcg", "-cpu", CPU_MODEL]);
+        // KVM only where it was seen to boot the guest kernel (see `accel`).
+        match self.accel {
+            Accel::Kvm => add(&["-accel", "kvm", "-cpu", "host"]),
+            Accel::Tcg => add(&["-accel", "tcg", "-cpu", CPU_MODEL]),
+        }
         add(&["-m", &self.memory_mib.to_string()]);
         add(&["-smp", &self.cpus.to_string()]);
         add(&["-display", "none", "-monitor", "none", "-no-reboot"]);
