@@ -145,7 +145,8 @@ pub struct UpArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct VerifyArgs {
-    /// HTTP requests sent to the VIP.
+    /// HTTP requests sent to the VIP (raised to two per real server, more with uneven weights,
+    /// so that every real server can show its share).
     #[arg(long, default_value_t = 20)]
     pub requests: u32,
 }

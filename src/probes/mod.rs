@@ -154,27 +154,64 @@ pub async fn http_tally(lab: &Lab<'_>, count: u32) -> Result<(BTreeMap<String, u
 }
 
 fn expected_share(lab: &Lab<'_>, count: u32) -> BTreeMap<String, f64> {
-    let weights: Vec<(String, u32)> = lab
+    let (weights, weighted) = weights_of(lab);
+    shares(&weights, weighted, count)
+}
+
+/// Each real server's weight, and whether the scheduler follows weights.
+fn weights_of(lab: &Lab<'_>) -> (Vec<(String, u32)>, bool) {
+    let weights = lab
         .real_servers
         .iter()
         .map(|(h, _)| (h.name.clone(), h.weight.unwrap_or(1)))
         .collect();
-    let total: u32 = weights.iter().map(|(_, w)| *w).sum::<u32>().max(1);
     let weighted = matches!(
         lab.lvs.scheduler,
         crate::inventory::Scheduler::Wrr | crate::inventory::Scheduler::Wlc
     );
+    (weights, weighted)
+}
+
+/// The requests each real server should answer out of `count`.
+fn shares(weights: &[(String, u32)], weighted: bool, count: u32) -> BTreeMap<String, f64> {
+    let total: u32 = weights.iter().map(|(_, w)| *w).sum::<u32>().max(1);
+    // Weight 0 takes a real server out of every scheduler's choice (quiesced).
+    let active = weights.iter().filter(|(_, w)| *w > 0).count().max(1);
     weights
-        .into_iter()
+        .iter()
         .map(|(n, w)| {
-            let share = if weighted {
-                f64::from(w) / f64::from(total)
+            let share = if *w == 0 {
+                0.0
+            } else if weighted {
+                f64::from(*w) / f64::from(total)
             } else {
-                1.0 / lab.real_servers.len().max(1) as f64
+                1.0 / active as f64
             };
-            (n, share * f64::from(count))
+            (n.clone(), share * f64::from(count))
         })
         .collect()
+}
+
+/// How many requests the HTTP probe sends: what was asked, but at least enough that every real
+/// server's share is two requests (with 50 real servers, 20 requests could not reach them all).
+fn request_count(weights: &[(String, u32)], weighted: bool, asked: u32) -> u32 {
+    let smallest = shares(weights, weighted, 1)
+        .into_values()
+        .filter(|share| *share > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let needed = if smallest.is_finite() {
+        (2.0 / smallest).ceil().min(10_000.0) as u32
+    } else {
+        1
+    };
+    asked.max(needed).max(1)
+}
+
+/// `node2` before `node10`: names compared by their text, then by their trailing number.
+fn natural_key(name: &str) -> (&str, u64) {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (text, number) = name.split_at(name.len() - digits);
+    (text, number.parse().unwrap_or(0))
 }
 
 pub async fn verify(setup: &Setup, args: &VerifyArgs, mode: Option<Mode>) -> miette::Result<i32> {
@@ -218,7 +255,8 @@ pub async fn verify(setup: &Setup, args: &VerifyArgs, mode: Option<Mode>) -> mie
     });
 
     // 1. The VIP answers, and every real server takes its share.
-    let count = args.requests.max(1);
+    let (weights, weighted) = weights_of(&lab);
+    let count = request_count(&weights, weighted, args.requests);
     match http_tally(&lab, count).await {
         Err(e) => push(Verdict {
             probe: "http".into(),
@@ -227,10 +265,13 @@ pub async fn verify(setup: &Setup, args: &VerifyArgs, mode: Option<Mode>) -> mie
         }),
         Ok((tally, failed)) => {
             let expected = expected_share(&lab, count);
-            let seen: Vec<String> = tally.iter().map(|(n, c)| format!("{n}={c}")).collect();
+            let mut answered: Vec<(&String, &u32)> = tally.iter().collect();
+            answered.sort_by_key(|(n, _)| natural_key(n));
+            let seen: Vec<String> = answered.iter().map(|(n, c)| format!("{n}={c}")).collect();
             let missing: Vec<&String> = expected
-                .keys()
-                .filter(|n| !tally.contains_key(*n))
+                .iter()
+                .filter(|(n, share)| **share > 0.0 && !tally.contains_key(*n))
+                .map(|(n, _)| n)
                 .collect();
             let off: Vec<String> = expected
                 .iter()
@@ -701,4 +742,37 @@ pub async fn status(setup: &Setup) -> miette::Result<i32> {
     } else {
         crate::exit::UNREACHABLE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn servers(weights: &[u32]) -> Vec<(String, u32)> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (format!("node{}", i + 2), *w))
+            .collect()
+    }
+
+    #[test]
+    fn every_real_server_gets_two_requests_at_least() {
+        assert_eq!(request_count(&servers(&[1, 1]), false, 20), 20);
+        assert_eq!(request_count(&servers(&[1; 50]), false, 20), 100);
+        // wrr 1:3 — the light one needs 2 of 8.
+        assert_eq!(request_count(&servers(&[1, 3]), true, 4), 8);
+        // A quiesced real server (weight 0) is expected to get nothing.
+        let shares = shares(&servers(&[1, 0, 1]), false, 10);
+        assert_eq!(shares["node3"], 0.0);
+        assert_eq!(shares["node2"], 5.0);
+        assert_eq!(request_count(&servers(&[0]), false, 0), 1);
+    }
+
+    #[test]
+    fn names_sort_by_their_number() {
+        let mut names = vec!["node10", "node2", "client", "node3"];
+        names.sort_by_key(|n| natural_key(n));
+        assert_eq!(names, ["client", "node2", "node3", "node10"]);
+    }
 }
