@@ -162,6 +162,29 @@ fn lab_demo_leaves_a_vm_lab_to_explore_and_down_removes_it() {
         show(&down)
     );
     assert_eq!(traces_of(&name), Vec::<String>::new(), "left behind");
+
+    // Ctrl-C while the VM boots: exit 130, and nothing half-built is left.
+    let mut up = Command::new(env!("CARGO_BIN_EXE_lvslab"))
+        .args(["lab", "up", "--vm", "--name", &name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start lvslab");
+    let stderr_pipe = up.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr_pipe).lines().map_while(Result::ok);
+    let booting = lines.find(|l| l.contains("waiting for the lab inside the VM"));
+    assert!(booting.is_some(), "lab up --vm never got to boot the VM");
+    kill("INT", up.id());
+    let rest: Vec<String> = lines.collect();
+    let status = up.wait().expect("waiting for lvslab");
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("interrupted")), "{rest:?}");
+    assert_eq!(
+        traces_of(&name),
+        Vec::<String>::new(),
+        "left behind after Ctrl-C"
+    );
 }
 
 /// Without /dev/net/tun (here: hidden by a tmpfs in a private mount namespace) the VM cannot

@@ -6,7 +6,7 @@ use crate::cli::{Global, LabUpArgs, Mode, UpArgs, VerifyArgs};
 use crate::exit;
 
 use super::vm::{self, VmEvent, VmSpec};
-use super::{LabError, requirements, up_for, view};
+use super::{requirements, up_for, view};
 
 /// Without a tap device (no /dev/net/tun) the VM cannot join the lab's bridge: then the demo runs
 /// the same steps inside the VM and reports what happened there.
@@ -32,9 +32,10 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<i32> {
         }
     }
     let name = args.lab.name.clone();
-    let lab = up_for(&args)
-        .await
-        .map_err(|e: LabError| miette::miette!("{e}"))?;
+    let lab = match up_for(&args).await {
+        Ok(lab) => lab,
+        Err(e) => return super::exit_for(e),
+    };
     print!("{}", view::up_summary(&lab));
     println!("\nconverging the seed's keepalived + LVS-DR setup, then verifying it:\n");
     let mut on_lab = global.clone();

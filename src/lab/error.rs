@@ -21,6 +21,9 @@ pub enum LabError {
     },
     #[error("`{command}` failed: {detail}")]
     Command { command: String, detail: String },
+    /// Ctrl-C; what was half built was removed.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
     /// The VM of `lab up --vm` could not start or its lab did not come up.
     #[error("{0}")]
     Vm(String),

@@ -69,11 +69,23 @@ pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<i32> {
     };
     match outcome {
         Ok(code) => Ok(code),
-        Err(e) if e.is_for_the_user() => {
+        Err(e) => exit_for(e),
+    }
+}
+
+/// A lab error as the user sees it: one sentence and exit 1 for their own problems, 130 after
+/// Ctrl-C, the full report otherwise.
+fn exit_for(e: LabError) -> miette::Result<i32> {
+    match e {
+        e if e.is_for_the_user() => {
             eprintln!("lvslab: {e}");
             Ok(exit::INPUT)
         }
-        Err(e) => Err(e.into()),
+        e @ LabError::Interrupted(_) => {
+            eprintln!("lvslab: {e}");
+            Ok(exit::INTERRUPTED)
+        }
+        e => Err(e.into()),
     }
 }
 

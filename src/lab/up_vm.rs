@@ -100,8 +100,8 @@ async fn fresh(
     // Ctrl-C while the VM boots: take everything down again rather than leave half a lab.
     let built = tokio::select! {
         built = build(&plan, &paths, &mut clock) => built,
-        _ = tokio::signal::ctrl_c() => Err(LabError::Usage(
-            "interrupted: the half-built lab and its VM were removed".into(),
+        _ = tokio::signal::ctrl_c() => Err(LabError::Interrupted(
+            "the half-built lab and its VM were removed".into(),
         )),
     };
     let info = match built {
