@@ -109,11 +109,15 @@ pub async fn up_for(args: &LabUpArgs) -> Result<Lab, LabError> {
             _ => None,
         },
     };
-    if args.vm {
+    let built = if args.vm {
         up_vm(&options).await
     } else {
         up(&options).await
+    };
+    if built.is_err() {
+        state::Lock::remove_if_unused(&state::LabPaths::new(&options.name));
     }
+    built
 }
 
 /// Runs the command with our stdin/stdout/stderr and returns its exit code

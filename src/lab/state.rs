@@ -225,6 +225,20 @@ impl Lock {
         }
     }
 
+    /// After a failed `up` that left nothing: removes the lab's lock file unless someone holds
+    /// it, so lock files of labs that never came up do not pile up.
+    pub fn remove_if_unused(paths: &LabPaths) {
+        if paths.dir.exists() {
+            return;
+        }
+        let Ok(file) = OpenOptions::new().write(true).open(&paths.lock) else {
+            return;
+        };
+        if file.try_lock().is_ok() {
+            let _ = std::fs::remove_file(&paths.lock);
+        }
+    }
+
     /// Removes the lock file, then releases the lock (for `down`: no lock files pile up).
     pub fn remove(self) {
         let _ = std::fs::remove_file(&self.path);
