@@ -54,10 +54,16 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<i32> {
     } else {
         format!(" --name {name}")
     };
+    // The commands as the user can paste them: `./target/release/lvslab` if that is how lvslab
+    // was started.
+    let me = std::env::args()
+        .next()
+        .filter(|arg| arg.contains('/'))
+        .unwrap_or_else(|| "lvslab".into());
     println!(
         "\nThe lab stays up for you to explore{where_}:\n  export LVSLAB_INVENTORY={inventory}\n  \
-         lvslab status\n  lvslab drill failover\n  lvslab lab exec{name_arg} node1 -- ipvsadm -Lnc\n\
-         Tear it down with: lvslab down && lvslab lab down{name_arg}",
+         {me} status\n  {me} drill failover\n  {me} lab exec{name_arg} node1 -- ipvsadm -Lnc\n\
+         Tear it down with: {me} down && {me} lab down{name_arg}",
         where_ = if lab.vm.is_some() { " (in the VM)" } else { "" },
         inventory = lab.inventory.display(),
     );
