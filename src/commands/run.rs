@@ -83,6 +83,7 @@ pub async fn run_with(
         check: global.check,
     });
     let runner = Runner {
+        shared: Default::default(),
         inventory: setup.inventory.clone(),
         templates,
         fleet: setup.fleet.clone(),

@@ -46,6 +46,10 @@ pub struct Runner {
     pub fleet: Arc<Fleet>,
     pub reporter: Reporter,
     pub options: RunOptions,
+    /// The template variables that are the same for every host and task (`lvs`, `groups`,
+    /// `hostvars`), converted once per run: with 50 hosts, rebuilding `hostvars` for every task
+    /// of every host was a quarter of lvslab's CPU time.
+    pub shared: std::sync::OnceLock<Value>,
 }
 
 /// Per-host state that lives across plays: registered results.
@@ -202,6 +206,39 @@ impl Runner {
         }
     }
 
+    /// `lvs`, `groups` and `hostvars`, built on first use.
+    fn shared(&self) -> Value {
+        self.shared
+            .get_or_init(|| {
+                let inv = &self.inventory;
+                let mut groups = serde_json::Map::new();
+                groups.insert(
+                    "all".into(),
+                    json!(inv.hosts.iter().map(|h| h.name.clone()).collect::<Vec<_>>()),
+                );
+                for (name, g) in &inv.groups {
+                    groups.insert(name.clone(), json!(g.hosts));
+                }
+                let hostvars: serde_json::Map<String, serde_json::Value> = inv
+                    .hosts
+                    .iter()
+                    .map(|h| (h.name.clone(), host_value(inv, h)))
+                    .collect();
+                to_value(&json!({
+                    "lvs": lvs_value(inv),
+                    "groups": groups,
+                    "hostvars": hostvars,
+                }))
+            })
+            .clone()
+    }
+
+    /// A host's template context as a template value: its own variables (see [`Self::context`])
+    /// with the run-wide ones, which win as the other built-ins do.
+    fn value_of(&self, ctx: &serde_json::Map<String, serde_json::Value>) -> Value {
+        minijinja::value::merge_maps([self.shared(), to_value(ctx)])
+    }
+
     /// The template context of a host: built-ins, variables (global < group < host < play <
     /// registered < extra), facts.
     fn context(
@@ -222,23 +259,7 @@ impl Runner {
         ctx.extend(self.options.extra_vars.clone());
         ctx.insert("inventory_hostname".into(), json!(host.name));
         ctx.insert("host".into(), host_value(inv, host));
-        ctx.insert("lvs".into(), lvs_value(inv));
-        let mut groups = serde_json::Map::new();
-        groups.insert(
-            "all".into(),
-            json!(inv.hosts.iter().map(|h| h.name.clone()).collect::<Vec<_>>()),
-        );
-        for (name, g) in &inv.groups {
-            groups.insert(name.clone(), json!(g.hosts));
-        }
-        ctx.insert("groups".into(), serde_json::Value::Object(groups));
         ctx.insert("group_names".into(), json!(inv.groups_of(&host.name)));
-        let hostvars: serde_json::Map<String, serde_json::Value> = inv
-            .hosts
-            .iter()
-            .map(|h| (h.name.clone(), host_value(inv, h)))
-            .collect();
-        ctx.insert("hostvars".into(), serde_json::Value::Object(hostvars));
         ctx.insert(
             "facts".into(),
             serde_json::to_value(&conn.facts).unwrap_or_default(),
@@ -252,7 +273,7 @@ impl Runner {
                     super::template::Tpl::<serde_json::Value>::Expr(s.clone(), Default::default());
                 let value = self
                     .templates
-                    .resolve(&tpl, &to_value(&ctx))
+                    .resolve(&tpl, &self.value_of(&ctx))
                     .unwrap_or_else(|e| json!(format!("<error: {e}>")));
                 ctx.insert(k.clone(), value);
             }
@@ -270,7 +291,7 @@ impl Runner {
     ) -> TaskEnd {
         let title = task.title();
         let base = self.context(play, host, conn, registered);
-        let base_value = to_value(&base);
+        let base_value = self.value_of(&base);
         let items: Vec<Option<serde_json::Value>> = match &task.loop_items {
             None => vec![None],
             Some(l) => match self
@@ -299,7 +320,7 @@ impl Runner {
             if let Some(i) = &item {
                 vars.insert("item".into(), i.clone());
             }
-            let vars = to_value(&vars);
+            let vars = self.value_of(&vars);
             let title = match &label {
                 Some(l) => format!("{title} ({l})"),
                 None => title.clone(),
@@ -445,11 +466,8 @@ impl Runner {
     /// Apply `changed_when` / `failed_when` and a command's own failure.
     fn judge(&self, task: &Task, mut outcome: Outcome, vars: &Value) -> Result<Outcome, TaskError> {
         let ctx_with_result = || {
-            let mut m: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_value(serde_json::to_value(vars).unwrap_or_default())
-                    .unwrap_or_default();
-            m.insert("result".into(), outcome.result.clone());
-            to_value(&m)
+            let result = minijinja::context! { result => to_value(&outcome.result) };
+            minijinja::value::merge_maps([result, vars.clone()])
         };
         let command_failed = outcome
             .result
