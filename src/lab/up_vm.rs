@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use super::down;
 use super::error::{IoContext, LabError};
 use super::netns;
-use super::node::probe_sshd;
 use super::plan::{BRIDGE_ADDRESS, LabPlan, vm_tap_name};
 use super::procs;
 use super::state::{LabPaths, LabRecord, Lock, VmRecord};
@@ -232,11 +231,13 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
     clock.mark("network");
 
     let vm_dir = paths.vm_dir();
+    let serial_log = console_log(paths);
     let qemu_name = format!("lvslab-lab-{}", plan.name);
     let memory = memory_mib(plan);
     let cpus = 2;
     let detached = DetachedVm {
         dir: &vm_dir,
+        serial_log: &serial_log,
         name: &qemu_name,
         scenario: guest_script(plan),
         files: guest_files(plan, paths)?,
@@ -324,18 +325,12 @@ fn guest_files(plan: &LabPlan, paths: &LabPaths) -> Result<Vec<GuestFile>, LabEr
 /// Waits until the guest says its lab is up and every node's sshd answers from this machine.
 /// Fails early when qemu ends or the guest's `lab up` failed, with the end of the console.
 async fn wait_until_ready(plan: &LabPlan, paths: &LabPaths, pid: u32) -> Result<(), LabError> {
-    let limit = std::env::var(vm::TIMEOUT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .map(Duration::from_secs)
-        .unwrap_or(READY_LIMIT);
+    let limit = vm::timeout_override().ok().flatten().unwrap_or(READY_LIMIT);
     let deadline = Instant::now() + limit;
     let log = console_log(paths);
     loop {
         let console = std::fs::read_to_string(&log).unwrap_or_default();
-        let running = std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
-            && !procs::vm_processes(&paths.dir).is_empty();
+        let running = procs::vm_processes(&paths.dir).contains(&pid);
         if console.contains(EXIT_MARKER) || !running {
             let why = if running {
                 "the lab inside the VM could not be built"
@@ -348,15 +343,14 @@ async fn wait_until_ready(plan: &LabPlan, paths: &LabPaths, pid: u32) -> Result<
             )));
         }
         if console.contains(READY_MARKER) {
-            let mut pending = Vec::new();
-            for node in &plan.nodes {
-                if probe_sshd(node.address, Duration::from_secs(5))
-                    .await
-                    .is_err()
-                {
-                    pending.push(node.name.clone());
-                }
-            }
+            // All nodes at once, as `lab status` asks them.
+            let pending: Vec<String> = status::probe_vm_lab(plan, paths)
+                .await
+                .nodes
+                .into_iter()
+                .filter(|n| !n.healthy())
+                .map(|n| n.node)
+                .collect();
             if pending.is_empty() {
                 return Ok(());
             }

@@ -272,8 +272,10 @@ async fn prepare_boot_files(
 
 /// A VM that stays up after lvslab exits (`lab up --vm`): what it runs and where its files go.
 pub struct DetachedVm<'a> {
-    /// The VM's directory: console log, pid file (and the boot files while it starts).
+    /// The VM's directory: pid file (and the boot files while it starts).
     pub dir: &'a Path,
+    /// Where the guest's serial console is written.
+    pub serial_log: &'a Path,
     /// qemu's `-name`, so a process list tells what the VM is.
     pub name: &'a str,
     /// Runs as the scenario; it must not end while the VM is wanted (when it does, the guest
@@ -287,9 +289,6 @@ pub struct DetachedVm<'a> {
 }
 
 impl DetachedVm<'_> {
-    pub fn serial_log(&self) -> PathBuf {
-        self.dir.join("console.log")
-    }
     pub fn pid_file(&self) -> PathBuf {
         self.dir.join("qemu.pid")
     }
@@ -319,7 +318,7 @@ pub async fn start_detached(
             accel,
             kernel: &kernel,
             initrd: &initrd,
-            serial_log: &vm.serial_log(),
+            serial_log: vm.serial_log,
             pid_file: &vm.pid_file(),
             memory_mib: vm.memory_mib,
             cpus: vm.cpus,
@@ -336,6 +335,19 @@ pub async fn start_detached(
 /// Overrides the VM's timeout (seconds) for `lab vm-run`: long scenarios under a slow TCG.
 pub const TIMEOUT_ENV: &str = "LVSLAB_VM_TIMEOUT";
 
+/// The VM timeout from [`TIMEOUT_ENV`]: `None` when unset, an error naming a bad value.
+pub fn timeout_override() -> Result<Option<Duration>, String> {
+    let Some(value) = std::env::var_os(TIMEOUT_ENV) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(|s| Some(Duration::from_secs(s)))
+        .ok_or_else(|| format!("{TIMEOUT_ENV} must be a number of seconds, not {value:?}"))
+}
+
 /// `lvslab lab vm-run SCRIPT` (hidden): runs a scenario script in the VM, streams its console
 /// and exits 0 when the scenario exited 0 and no verdict failed, 2 otherwise.
 pub async fn vm_run_command(script: &Path) -> miette::Result<i32> {
@@ -343,13 +355,8 @@ pub async fn vm_run_command(script: &Path) -> miette::Result<i32> {
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read the scenario script {}", script.display()))?;
     let mut spec = VmSpec::new(scenario);
-    if let Some(value) = std::env::var_os(TIMEOUT_ENV) {
-        let seconds = value
-            .to_str()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|s| *s > 0)
-            .ok_or_else(|| miette!("{TIMEOUT_ENV} must be a number of seconds, not {value:?}"))?;
-        spec.timeout = Duration::from_secs(seconds);
+    if let Some(timeout) = timeout_override().map_err(|e| miette!("{e}"))? {
+        spec.timeout = timeout;
     }
     let outcome = run_vm(&spec, |event| match event {
         VmEvent::Step(step) => eprintln!("lvslab vm: {step}"),
