@@ -173,18 +173,9 @@ impl JumpHost {
     /// Connects and logs in to the jump host `conn` describes.
     pub async fn connect(conn: &Connection, opts: &SshOptions) -> Result<JumpHost, TransportError> {
         let label = format!("jump host {}@{}:{}", conn.user, conn.target, conn.port);
-        let stream = async {
-            super::quickack::connect(&conn.target, conn.port)
-                .await
-                .map_err(russh::Error::IO)
-        };
-        let handle = login(stream, conn, opts).await.map_err(|e| match e {
-            TransportError::Connect { reason, .. } => TransportError::Connect {
-                target: label.clone(),
-                reason,
-            },
-            other => other,
-        })?;
+        let handle = login(tcp(conn), conn, opts)
+            .await
+            .map_err(|e| renamed(e, |_| label.clone()))?;
         Ok(JumpHost { handle, label })
     }
 
@@ -206,14 +197,7 @@ impl SshTransport {
         via: Option<Arc<JumpHost>>,
     ) -> Result<SshTransport, TransportError> {
         let handle = match &via {
-            None => {
-                let stream = async {
-                    super::quickack::connect(&conn.target, conn.port)
-                        .await
-                        .map_err(russh::Error::IO)
-                };
-                login(stream, conn, opts).await?
-            }
+            None => login(tcp(conn), conn, opts).await?,
             Some(jump) => {
                 let stream = async {
                     let channel = jump
@@ -227,13 +211,9 @@ impl SshTransport {
                         .await?;
                     Ok(channel.into_stream())
                 };
-                login(stream, conn, opts).await.map_err(|e| match e {
-                    TransportError::Connect { target, reason } => TransportError::Connect {
-                        target: format!("{target} via {}", jump.label),
-                        reason,
-                    },
-                    other => other,
-                })?
+                login(stream, conn, opts)
+                    .await
+                    .map_err(|e| renamed(e, |target| format!("{target} via {}", jump.label)))?
             }
         };
         Ok(SshTransport {
@@ -484,6 +464,25 @@ impl Transport for SshTransport {
                 .disconnect(Disconnect::ByApplication, "", "en")
                 .await;
         })
+    }
+}
+
+/// A TCP connection to the host (with delayed ACKs kept off, see `quickack`).
+async fn tcp(conn: &Connection) -> Result<super::quickack::QuickAck, russh::Error> {
+    super::quickack::connect(&conn.target, conn.port)
+        .await
+        .map_err(russh::Error::IO)
+}
+
+/// A connection error with the target named as `name(target)` says (jump hosts name the path);
+/// other errors as they are.
+fn renamed(e: TransportError, name: impl FnOnce(&str) -> String) -> TransportError {
+    match e {
+        TransportError::Connect { target, reason } => TransportError::Connect {
+            target: name(&target),
+            reason,
+        },
+        other => other,
     }
 }
 
