@@ -87,6 +87,15 @@ fn info(setup: &Setup, text: String) {
     setup.reporter.emit(Event::Info { text });
 }
 
+/// `action` (stop, start) on `service` of host `name`, the way its init system does it.
+async fn service(conn: &Connected, name: &str, service: &str, action: &str) -> miette::Result<()> {
+    conn.session
+        .run(&commands::service_action(&conn.facts.init, service, action))
+        .await
+        .map(|_| ())
+        .map_err(|e| miette::miette!("{action} {service} on {name}: {e}"))
+}
+
 async fn holds_vip(lab: &Lab<'_>, name: &str) -> bool {
     vip_holders(lab).await.iter().any(|(n, _)| n == name)
 }
@@ -177,12 +186,7 @@ pub async fn failover(setup: &Setup) -> miette::Result<i32> {
     let traffic = Requests::start(&lab, SETTLE * 3 + wait * 2);
     tokio::time::sleep(SETTLE).await;
 
-    let stop = commands::service_action(&master_conn.facts.init, "keepalived", "stop");
-    master_conn
-        .session
-        .run(&stop)
-        .await
-        .map_err(|e| miette::miette!("stopping keepalived on {}: {e}", master.name))?;
+    service(&master_conn, &master.name, "keepalived", "stop").await?;
     let took_over = wait_until(wait, || holds_vip(&lab, &backup.name)).await;
     info(
         setup,
@@ -194,12 +198,7 @@ pub async fn failover(setup: &Setup) -> miette::Result<i32> {
         setup,
         format!("  restoring: starting keepalived on {}", master.name),
     );
-    let start = commands::service_action(&master_conn.facts.init, "keepalived", "start");
-    master_conn
-        .session
-        .run(&start)
-        .await
-        .map_err(|e| miette::miette!("starting keepalived on {}: {e}", master.name))?;
+    service(&master_conn, &master.name, "keepalived", "start").await?;
     let back = wait_until(wait, || holds_vip(&lab, &master.name)).await;
     info(
         setup,
@@ -290,10 +289,7 @@ pub async fn realserver(setup: &Setup, node: &str) -> miette::Result<i32> {
     let traffic = Requests::start(&lab, SETTLE * 2 + limit * 2);
     tokio::time::sleep(SETTLE).await;
 
-    conn.session
-        .run(&commands::service_action(&conn.facts.init, web, "stop"))
-        .await
-        .map_err(|e| miette::miette!("{e}"))?;
+    service(&conn, node, web, "stop").await?;
     let dropped = wait_until(limit, || async { !in_table(&dconn, &rs).await }).await;
     info(
         setup,
@@ -304,10 +300,7 @@ pub async fn realserver(setup: &Setup, node: &str) -> miette::Result<i32> {
         ),
     );
 
-    conn.session
-        .run(&commands::service_action(&conn.facts.init, web, "start"))
-        .await
-        .map_err(|e| miette::miette!("{e}"))?;
+    service(&conn, node, web, "start").await?;
     let back = wait_until(limit, || async { in_table(&dconn, &rs).await }).await;
     info(
         setup,
