@@ -84,11 +84,35 @@ pub fn is_root() -> bool {
 /// an `unshare` whose namespace file was removed by hand, for example.
 pub fn running_script(script: &Path) -> Vec<u32> {
     let needle = script.to_string_lossy().into_owned();
+    by_command_line(|program, args| {
+        // Only the launchers of a node, not, say, an editor that has the script open.
+        let launcher = matches!(program, b"unshare" | b"setsid" | b"ip" | b"sh");
+        launcher && args.contains(&needle.as_bytes())
+    })
+}
+
+/// The qemu processes of a lab's VM (`lab up --vm`): found by their command line, which names
+/// files in the lab's directory, so a VM whose pid file is gone is found too.
+pub fn vm_processes(lab_dir: &Path) -> Vec<u32> {
+    let mut needle = lab_dir.to_string_lossy().into_owned();
+    needle.push('/');
+    by_command_line(|program, args| {
+        program.starts_with(b"qemu-system")
+            && args
+                .iter()
+                .any(|arg| String::from_utf8_lossy(arg).contains(&needle))
+    })
+}
+
+/// Pids (sorted, lvslab itself left out) of the processes whose command line `keep` accepts;
+/// it gets the program's file name and all arguments (the program first). Zombies have no
+/// command line and are never kept.
+fn by_command_line(keep: impl Fn(&[u8], &[&[u8]]) -> bool) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     let own = std::process::id();
-    entries
+    let mut pids: Vec<u32> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| *pid != own)
@@ -97,35 +121,13 @@ pub fn running_script(script: &Path) -> Vec<u32> {
                 return false;
             };
             let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
-            let program = args.first().and_then(|a| a.rsplit(|b| *b == b'/').next());
-            // Only the launchers of a node, not, say, an editor that has the script open.
-            let launcher = matches!(program, Some(b"unshare" | b"setsid" | b"ip" | b"sh"));
-            launcher && args.contains(&needle.as_bytes())
-        })
-        .collect()
-}
-
-/// The qemu processes of a lab's VM (`lab up --vm`): found by their command line, which names
-/// files in the lab's directory, so a VM whose pid file is gone is found too.
-pub fn vm_processes(lab_dir: &Path) -> Vec<u32> {
-    let mut needle = lab_dir.to_string_lossy().into_owned();
-    needle.push('/');
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut pids: Vec<u32> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if !comm.starts_with("qemu-system") {
-                return false;
+            match args.first() {
+                Some(first) if !first.is_empty() => {
+                    let program = first.rsplit(|b| *b == b'/').next().unwrap_or(first);
+                    keep(program, &args)
+                }
+                _ => false,
             }
-            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            raw.split(|b| *b == 0)
-                .any(|arg| String::from_utf8_lossy(arg).contains(&needle))
         })
         .collect();
     pids.sort_unstable();
