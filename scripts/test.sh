@@ -23,7 +23,7 @@ if [ -n "$need" ]; then
     # shellcheck disable=SC2086
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null
 fi
-sh tests/vm/install-deps.sh
+sh src/lab/vm/install-deps.sh
 
 # The lab's sshd and nginx run inside the nodes; the host's own daemons are not needed.
 # Release: the VM tier runs the binary under an emulated CPU, where a debug build is ~3x slower.

@@ -5,6 +5,8 @@ use std::path::Path;
 use miette::{Diagnostic, NamedSource, SourceSpan};
 use serde_saphyr::Location;
 
+use crate::secrets::Secrets;
+
 /// A problem in an input file (inventory, playbook, template).
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("{place}: {message}")]
@@ -23,19 +25,38 @@ pub struct SourceError {
     pub more: Vec<SourceError>,
 }
 
-/// A source file kept for pointing at its lines.
+/// A source file kept for pointing at its lines. Its secrets are masked in every error
+/// about it (in the quoted lines and in the message).
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
     pub text: String,
+    secrets: Secrets,
 }
 
 impl Source {
     pub fn new(path: &Path, text: String) -> Self {
+        Source::named(path.display().to_string(), text)
+    }
+
+    pub fn named(name: impl Into<String>, text: String) -> Self {
         Source {
-            name: path.display().to_string(),
+            name: name.into(),
             text,
+            secrets: Secrets::default(),
         }
+    }
+
+    /// Mask these secrets too in errors about this file.
+    pub fn mask(&mut self, more: &Secrets) {
+        let mut all = self.secrets.values().to_vec();
+        all.extend(more.values().iter().cloned());
+        self.secrets = Secrets::new(all);
+    }
+
+    /// The text errors quote.
+    fn shown(&self) -> NamedSource<String> {
+        NamedSource::new(&self.name, self.secrets.mask_in_place(&self.text))
     }
 
     /// An error at a serde-saphyr location.
@@ -54,8 +75,8 @@ impl Source {
     pub fn error(&self, message: impl Into<String>) -> SourceError {
         SourceError {
             place: self.name.clone(),
-            message: message.into(),
-            src: NamedSource::new(&self.name, self.text.clone()),
+            message: self.secrets.mask(&message.into()),
+            src: self.shown(),
             span: None,
             label: String::new(),
             help: None,
@@ -72,12 +93,12 @@ impl Source {
         message: impl Into<String>,
     ) -> SourceError {
         let valid = offset <= self.text.len();
-        let message = message.into();
+        let message = self.secrets.mask(&message.into());
         SourceError {
             place: format!("{}:{}:{}", self.name, line, column),
             label: "here".into(),
             span: valid.then(|| SourceSpan::new(offset.into(), len.min(self.text.len() - offset))),
-            src: NamedSource::new(&self.name, self.text.clone()),
+            src: self.shown(),
             message,
             help: None,
             more: Vec::new(),

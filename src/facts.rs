@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::transport::{Session, TransportError, commands};
+use crate::transport::{Session, TransportError, sh};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Facts {
@@ -24,9 +24,27 @@ pub struct Facts {
 }
 
 impl Facts {
-    pub async fn gather(session: &Session) -> Result<Facts, TransportError> {
-        let out = session.run(commands::facts()).await?;
-        Ok(Facts::parse(&out.stdout_str()))
+    /// Reads the facts of `host` in one round trip. Facts that cannot be read (sudo asks for a
+    /// password, no shell, ...) are an error naming the host, never empty facts.
+    pub async fn gather(session: &Session, host: &str) -> Result<Facts, TransportError> {
+        let out = session.run(sh::facts()).await?;
+        let facts = Facts::parse(&out.stdout_str());
+        if !out.success() || facts.init.is_empty() || facts.kernel.is_empty() {
+            let why = out.stderr_str();
+            let why = why.trim();
+            return Err(TransportError::NoFacts {
+                host: host.to_string(),
+                reason: if why.is_empty() {
+                    format!(
+                        "the facts script printed nothing usable ({})",
+                        out.describe_status()
+                    )
+                } else {
+                    why.lines().take(3).collect::<Vec<_>>().join(" ")
+                },
+            });
+        }
+        Ok(facts)
     }
 
     pub fn parse(text: &str) -> Facts {
@@ -106,7 +124,7 @@ mod tests {
             false,
             std::time::Duration::from_secs(10),
         );
-        let f = Facts::gather(&s).await.unwrap();
+        let f = Facts::gather(&s, "localhost").await.unwrap();
         assert!(!f.init.is_empty() && !f.ipvs.is_empty());
         assert!(
             f.addresses.iter().any(|(d, _)| d == "lo"),

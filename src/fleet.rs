@@ -1,6 +1,8 @@
-//! The hosts of a run: one SSH connection each, opened on first use and kept for the whole run,
-//! with the host's facts gathered once right after login. Hosts behind the same jump host share
-//! one connection to it.
+//! The hosts of a run: one connection each, opened on first use and kept for the whole run, with
+//! the host's facts gathered once right after login.
+//!
+//! The fleet reaches hosts through a [`Connector`], which hands out a [`Transport`] per host:
+//! SSH ([`SshConnector`]) in real runs, a scripted fake in the runner's unit tests.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +13,21 @@ use tokio::sync::OnceCell;
 use crate::facts::Facts;
 use crate::inventory::{Connection, Host, Jump};
 use crate::transport::ssh::{JumpHost, SshOptions, SshTransport};
-use crate::transport::{Session, TransportError};
+use crate::transport::{BoxFuture, Session, Transport, TransportError};
+
+/// Opens connections to hosts.
+pub trait Connector: Send + Sync {
+    /// A logged-in connection to `host`.
+    fn connect<'a>(
+        &'a self,
+        host: &'a Host,
+    ) -> BoxFuture<'a, Result<Arc<dyn Transport>, TransportError>>;
+
+    /// Closes what the connector holds besides the hosts' own connections (jump hosts).
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
 
 /// A connected host.
 pub struct Connected {
@@ -21,51 +37,25 @@ pub struct Connected {
 
 /// A host's connection, made once: the connection or why it could not be made.
 type Slot = Arc<OnceCell<Result<Arc<Connected>, TransportError>>>;
-/// A jump host's connection, made once for every host behind it.
-type JumpSlot = Arc<OnceCell<Result<Arc<JumpHost>, TransportError>>>;
 
 pub struct Fleet {
-    ssh: SshOptions,
+    connector: Arc<dyn Connector>,
     command_timeout: Duration,
     hosts: Mutex<HashMap<String, Slot>>,
-    jumps: Mutex<HashMap<Jump, JumpSlot>>,
 }
 
 impl Fleet {
-    pub fn new(ssh: SshOptions, command_timeout: Duration) -> Self {
+    pub fn new(connector: Arc<dyn Connector>, command_timeout: Duration) -> Self {
         Fleet {
-            ssh,
+            connector,
             command_timeout,
             hosts: Mutex::new(HashMap::new()),
-            jumps: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The connection to `jump`, opened the first time a host behind it connects. It logs in
-    /// with the key and known_hosts of `host`.
-    async fn jump_host(
-        &self,
-        jump: &Jump,
-        host: &Connection,
-    ) -> Result<Arc<JumpHost>, TransportError> {
-        let cell = {
-            let mut map = self.jumps.lock().unwrap_or_else(|p| p.into_inner());
-            map.entry(jump.clone()).or_default().clone()
-        };
-        cell.get_or_init(|| async {
-            let conn = Connection {
-                target: jump.target.clone(),
-                port: jump.port,
-                user: jump.user.clone(),
-                identity_file: host.identity_file.clone(),
-                known_hosts: host.known_hosts.clone(),
-                become_root: false,
-                jump: None,
-            };
-            JumpHost::connect(&conn, &self.ssh).await.map(Arc::new)
-        })
-        .await
-        .clone()
+    /// A fleet that reaches hosts over SSH.
+    pub fn ssh(options: SshOptions, command_timeout: Duration) -> Self {
+        Fleet::new(Arc::new(SshConnector::new(options)), command_timeout)
     }
 
     fn cell(&self, name: &str) -> Slot {
@@ -77,17 +67,10 @@ impl Fleet {
     pub async fn connect(&self, host: &Host) -> Result<Arc<Connected>, TransportError> {
         let cell = self.cell(&host.name);
         cell.get_or_init(|| async {
-            let via = match &host.connection.jump {
-                Some(jump) => Some(self.jump_host(jump, &host.connection).await?),
-                None => None,
-            };
-            let transport = SshTransport::connect(&host.connection, &self.ssh, via).await?;
-            let session = Session::new(
-                Arc::new(transport),
-                host.connection.become_root,
-                self.command_timeout,
-            );
-            let facts = Facts::gather(&session).await?;
+            let transport = self.connector.connect(host).await?;
+            let session =
+                Session::new(transport, host.connection.become_root, self.command_timeout);
+            let facts = Facts::gather(&session, &host.name).await?;
             Ok(Arc::new(Connected { session, facts }))
         })
         .await
@@ -123,14 +106,82 @@ impl Fleet {
                 c.session.close().await;
             }
         }
-        let jumps: Vec<_> = {
-            let map = self.jumps.lock().unwrap_or_else(|p| p.into_inner());
-            map.values().cloned().collect()
-        };
-        for cell in jumps {
-            if let Some(Ok(jump)) = cell.get() {
-                jump.close().await;
-            }
+        self.connector.close().await;
+    }
+}
+
+/// A jump host's connection, made once for every host behind it.
+type JumpSlot = Arc<OnceCell<Result<Arc<JumpHost>, TransportError>>>;
+
+/// SSH to every host; hosts behind the same jump host share one connection to it.
+pub struct SshConnector {
+    ssh: SshOptions,
+    jumps: Mutex<HashMap<Jump, JumpSlot>>,
+}
+
+impl SshConnector {
+    pub fn new(ssh: SshOptions) -> Self {
+        SshConnector {
+            ssh,
+            jumps: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The connection to `jump`, opened the first time a host behind it connects. It logs in
+    /// with the identity and known_hosts the inventory gives the hosts behind it (a jump host
+    /// has no inventory entry of its own), and its key is checked under its own name and port.
+    async fn jump_host(
+        &self,
+        jump: &Jump,
+        host: &Connection,
+    ) -> Result<Arc<JumpHost>, TransportError> {
+        let cell = {
+            let mut map = self.jumps.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(jump.clone()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            let conn = Connection {
+                target: jump.target.clone(),
+                port: jump.port,
+                user: jump.user.clone(),
+                identity_file: host.identity_file.clone(),
+                known_hosts: host.known_hosts.clone(),
+                become_root: false,
+                jump: None,
+            };
+            JumpHost::connect(&conn, &self.ssh).await.map(Arc::new)
+        })
+        .await
+        .clone()
+    }
+}
+
+impl Connector for SshConnector {
+    fn connect<'a>(
+        &'a self,
+        host: &'a Host,
+    ) -> BoxFuture<'a, Result<Arc<dyn Transport>, TransportError>> {
+        Box::pin(async move {
+            let via = match &host.connection.jump {
+                Some(jump) => Some(self.jump_host(jump, &host.connection).await?),
+                None => None,
+            };
+            let transport = SshTransport::connect(&host.connection, &self.ssh, via).await?;
+            Ok(Arc::new(transport) as Arc<dyn Transport>)
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let jumps: Vec<_> = {
+                let map = self.jumps.lock().unwrap_or_else(|p| p.into_inner());
+                map.values().cloned().collect()
+            };
+            for cell in jumps {
+                if let Some(Ok(jump)) = cell.get() {
+                    jump.close().await;
+                }
+            }
+        })
     }
 }

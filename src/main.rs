@@ -1,33 +1,34 @@
 //! lvslab: build, check and tear down a Linux Virtual Server lab over SSH.
+//!
+//! The tree reads as the architecture: `cli` (arguments and one handler per command) puts the
+//! library parts together: the `inventory` and the LVS model it builds (`lvs`), `playbook`s and
+//! their runner, `modules` (one file each), `templates`, the `fleet` of connected hosts over a
+//! `transport` (SSH; every remote command line is built in `transport::sh`), `probes` and
+//! `drills` that prove and measure the lab, `report` (events and their views), and the local
+//! `lab` itself.
 
+mod cancel;
 mod cli;
-mod commands;
 mod diagnostic;
+mod drills;
 mod facts;
 mod fleet;
 mod inventory;
 mod lab;
+mod lvs;
 mod modules;
+mod outcome;
 mod playbook;
 mod probes;
 mod report;
+mod secrets;
+mod templates;
 mod transport;
 
-use clap::{CommandFactory, Parser};
-
-use cli::{Cli, Command};
-
-/// Exit codes (also listed in `--help` and the README).
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const INPUT: i32 = 1;
-    pub const FAILED: i32 = 2;
-    pub const UNREACHABLE: i32 = 4;
-    pub const INTERRUPTED: i32 = 130;
-}
+use clap::Parser;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = cli::Cli::parse();
     // Messages are long lines of file:line:column and advice: do not wrap them.
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
@@ -39,38 +40,11 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lvslab: cannot start the async runtime: {e}");
-            std::process::exit(exit::INPUT);
+            std::process::exit(outcome::Outcome::Input.code());
         }
     };
-    let code = runtime.block_on(dispatch(cli));
+    let code = runtime.block_on(cli::dispatch(cli));
     // Do not wait for lingering connection tasks.
     runtime.shutdown_background();
     std::process::exit(code);
-}
-
-async fn dispatch(cli: Cli) -> i32 {
-    let g = &cli.global;
-    let result = match cli.command {
-        Command::Up(args) => commands::lvs::up(&args, g).await,
-        Command::Verify(args) => commands::lvs::verify(&args, g).await,
-        Command::Down(args) => commands::lvs::down(&args, g).await,
-        Command::Status => commands::lvs::status(g).await,
-        Command::Drill(cmd) => commands::lvs::drill(&cmd, g).await,
-        Command::Run(args) => commands::run::run(&args, g).await,
-        Command::Exec(args) => commands::adhoc::exec(&args, g).await,
-        Command::Ping => commands::adhoc::ping(g).await,
-        Command::Validate(args) => commands::validate::validate(&args, g),
-        Command::Lab(cmd) => lab::run(cmd, g).await,
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "lvslab", &mut std::io::stdout());
-            Ok(exit::OK)
-        }
-    };
-    match result {
-        Ok(code) => code,
-        Err(report) => {
-            eprintln!("{report:?}");
-            exit::INPUT
-        }
-    }
 }

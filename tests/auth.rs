@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Lab, lvslab, show, stderr, stdout};
+use common::{TestLab, lvslab, show, stderr, stdout};
 
 fn keygen(path: &Path, kind: &str, passphrase: &str) {
     let _ = std::fs::remove_file(path);
@@ -19,7 +19,7 @@ fn keygen(path: &Path, kind: &str, passphrase: &str) {
 }
 
 /// The lab's inventory with a different connection block.
-fn inventory_with(lab: &Lab, name: &str, connection: &str) -> String {
+fn inventory_with(lab: &TestLab, name: &str, connection: &str) -> String {
     let text = std::fs::read_to_string(&lab.inventory).unwrap();
     let start = text.find("connection:").unwrap();
     let end = start + text[start..].find("\n\n").unwrap();
@@ -34,7 +34,7 @@ fn inventory_with(lab: &Lab, name: &str, connection: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-fn authorize(lab: &Lab, node: &str, user_home: &str, pubkey: &Path) {
+fn authorize(lab: &TestLab, node: &str, user_home: &str, pubkey: &Path) {
     let key = std::fs::read_to_string(pubkey).unwrap();
     let out = lab.ssh(
         node,
@@ -48,7 +48,7 @@ fn authorize(lab: &Lab, node: &str, user_home: &str, pubkey: &Path) {
 
 #[test]
 fn rsa_and_ecdsa_keys_log_in_and_an_encrypted_key_without_a_terminal_is_explained() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     for kind in ["rsa", "ecdsa"] {
         let key = lab.dir.join(format!("id_{kind}"));
         keygen(&key, kind, "");
@@ -87,7 +87,7 @@ fn rsa_and_ecdsa_keys_log_in_and_an_encrypted_key_without_a_terminal_is_explaine
 
 #[test]
 fn the_ssh_agent_is_used_when_no_key_file_is_set() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let sock = lab.dir.join("agent.sock");
     let agent = Command::new("ssh-agent")
         .arg("-a")
@@ -125,7 +125,7 @@ fn the_ssh_agent_is_used_when_no_key_file_is_set() {
 
 #[test]
 fn a_non_root_user_becomes_root_through_sudo() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let setup = "useradd -m -d /var/lib/labuser -p '*' -s /bin/sh labuser && echo 'labuser ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/labuser && chmod 440 /etc/sudoers.d/labuser";
     let out = lab.ssh("node2", setup);
     assert!(out.status.success(), "{}", show(&out));
@@ -179,7 +179,7 @@ fn a_non_root_user_becomes_root_through_sudo() {
 /// nodes see the jump host as the SSH peer; a jump host that does not answer is named.
 #[test]
 fn a_jump_host_carries_the_connections_and_a_dead_one_is_named() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let connection = "connection:\n  user: root\n  identity_file: id_ed25519\n  known_hosts: known_hosts\n  jump: root@198.18.0.10\n";
     let inv = inventory_with(&lab, "inv-jump.yml", connection);
     let out = lvslab(&[

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Lab, lvslab, show, stdout};
+use common::{TestLab, lvslab, show, stdout};
 
 const SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/site.yml");
 
@@ -42,7 +42,7 @@ fn total(out: &std::process::Output, field: usize) -> u64 {
         .sum()
 }
 
-fn run(lab: &Lab, extra: &[&str]) -> std::process::Output {
+fn run(lab: &TestLab, extra: &[&str]) -> std::process::Output {
     let inv = lab.inventory.to_str().unwrap();
     let mut args = vec!["-i", inv, "--json"];
     args.extend_from_slice(extra);
@@ -51,7 +51,7 @@ fn run(lab: &Lab, extra: &[&str]) -> std::process::Output {
 
 #[test]
 fn first_run_changes_second_run_is_ok_and_check_reports_drift() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let first = run(&lab, &["run", SITE]);
     assert_eq!(first.status.code(), Some(0), "{}", show(&first));
     assert!(
@@ -112,7 +112,7 @@ fn first_run_changes_second_run_is_ok_and_check_reports_drift() {
 
 #[test]
 fn exec_ping_and_limits() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let inv = lab.inventory.to_str().unwrap();
     let out = lvslab(&["-i", inv, "exec", "-l", "node2,directors", "--", "hostname"]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));

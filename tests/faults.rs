@@ -6,16 +6,16 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{LVSLAB, Lab, lvslab, show, stderr, stdout};
+use common::{LVSLAB, TestLab, lvslab, show, stderr, stdout};
 
-fn lv(lab: &Lab, args: &[&str]) -> std::process::Output {
+fn lv(lab: &TestLab, args: &[&str]) -> std::process::Output {
     let inv = lab.inventory.to_str().unwrap();
     let mut all = vec!["-i", inv];
     all.extend_from_slice(args);
     lvslab(&all)
 }
 
-fn host_veth(lab: &Lab, node: &str) -> String {
+fn host_veth(lab: &TestLab, node: &str) -> String {
     lab.info["nodes"]
         .as_array()
         .and_then(|n| n.iter().find(|n| n["name"] == node))
@@ -34,7 +34,7 @@ fn ip_link(veth: &str, state: &str) {
 }
 
 /// `lvslab run PLAYBOOK` in the background, its output captured.
-fn spawn_run(lab: &Lab, playbook: &str) -> std::process::Child {
+fn spawn_run(lab: &TestLab, playbook: &str) -> std::process::Child {
     Command::new(LVSLAB)
         .args(["-i", lab.inventory.to_str().unwrap(), "run", playbook])
         .stdout(Stdio::piped())
@@ -43,7 +43,7 @@ fn spawn_run(lab: &Lab, playbook: &str) -> std::process::Child {
         .unwrap()
 }
 
-fn write_playbook(lab: &Lab, name: &str, text: &str) -> String {
+fn write_playbook(lab: &TestLab, name: &str, text: &str) -> String {
     let path = lab.dir.join(name);
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
@@ -51,7 +51,7 @@ fn write_playbook(lab: &Lab, name: &str, text: &str) -> String {
 
 #[test]
 fn a_host_down_is_unreachable_the_others_converge_and_a_rerun_fixes_it() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let veth = host_veth(&lab, "node3");
     ip_link(&veth, "down");
     let started = Instant::now();
@@ -86,7 +86,7 @@ fn a_host_down_is_unreachable_the_others_converge_and_a_rerun_fixes_it() {
 
 #[test]
 fn a_hanging_command_times_out_a_lost_host_is_named_and_others_finish() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let pb = write_playbook(
         &lab,
         "hang.yml",
@@ -144,7 +144,7 @@ fn a_hanging_command_times_out_a_lost_host_is_named_and_others_finish() {
 
 #[test]
 fn ctrl_c_prints_the_recap_and_exits_130_and_a_second_run_is_refused() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let pb = write_playbook(
         &lab,
         "slow.yml",
@@ -170,7 +170,7 @@ fn ctrl_c_prints_the_recap_and_exits_130_and_a_second_run_is_refused() {
 
 #[test]
 fn host_keys_unknown_and_changed_are_refused() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let known = lab.known_hosts.clone();
     let original = std::fs::read_to_string(&known).unwrap();
 
@@ -253,7 +253,7 @@ fn host_keys_unknown_and_changed_are_refused() {
 
 #[test]
 fn secrets_never_show_and_an_invalid_keepalived_conf_is_never_installed() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let inventory = std::fs::read_to_string(&lab.inventory).unwrap();
     let secret = inventory
         .lines()
@@ -322,7 +322,7 @@ fn secrets_never_show_and_an_invalid_keepalived_conf_is_never_installed() {
 
 #[test]
 fn odd_names_are_quoted_or_refused() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let pb = write_playbook(
         &lab,
         "odd.yml",

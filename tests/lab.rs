@@ -8,13 +8,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    DownOnDrop, Lab, kill, lvslab, node_pid1, pids_in_namespace, show, stderr, stdout, traces_of,
-    turn, unique_name,
+    DownOnDrop, TestLab, kill, lvslab, node_pid1, pids_in_namespace, show, stderr, stdout,
+    traces_of, turn, unique_name,
 };
 
 #[test]
 fn ssh_reaches_node2_and_a_file_on_node1_is_not_on_node4() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let out = lab.ssh("node2", "hostname");
     assert!(out.status.success(), "{}", show(&out));
     assert_eq!(stdout(&out).trim(), "node2");
@@ -51,7 +51,7 @@ fn ssh_reaches_node2_and_a_file_on_node1_is_not_on_node4() {
 
 #[test]
 fn nginx_serves_the_client_and_down_leaves_no_namespace_link_mount_or_process() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let out = lab.exec("node2", &["service", "nginx", "start"]);
     assert!(out.status.success(), "{}", show(&out));
     let page = "echo served-by-node2 > /var/www/html/index.html";
@@ -90,7 +90,7 @@ fn nginx_serves_the_client_and_down_leaves_no_namespace_link_mount_or_process() 
 
 #[test]
 fn second_up_reports_the_lab_and_its_printed_ssh_line_works() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let out = lab.lab("up");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let text = stdout(&out);
@@ -170,7 +170,7 @@ fn down_status_and_exec_without_up() {
 
 #[test]
 fn killed_sshd_shows_in_status_and_the_next_up_rebuilds_the_lab() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let out = lab.lab("status");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
@@ -206,7 +206,7 @@ fn killed_sshd_shows_in_status_and_the_next_up_rebuilds_the_lab() {
 
 #[test]
 fn stale_lab_from_a_killed_run_is_cleaned_by_the_next_up() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     // A crash: every node's unshare SIGKILLed, the state directory gone; namespaces, bridge and
     // veths stay behind.
     for node in ["node1", "node2", "node3", "node4", "client"] {
@@ -272,7 +272,7 @@ fn down_finds_leftover_namespaces_links_and_processes_without_state_files() {
 
 #[test]
 fn exec_passes_output_and_exit_code_through() {
-    let lab = Lab::up(1);
+    let lab = TestLab::up(1);
     let out = lab.exec("node2", &["sh", "-c", "echo out; echo err >&2; exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", show(&out));
     assert_eq!(stdout(&out), "out\n");
@@ -292,7 +292,7 @@ fn exec_passes_output_and_exit_code_through() {
 
 #[test]
 fn more_real_servers_come_after_the_second_director_in_the_inventory() {
-    let lab = Lab::up(4);
+    let lab = TestLab::up(4);
     assert_eq!(lab.address("node6"), "198.18.0.16");
     let inventory = std::fs::read_to_string(&lab.inventory).expect("inventory");
     assert!(
@@ -315,7 +315,7 @@ fn more_real_servers_come_after_the_second_director_in_the_inventory() {
 
 #[test]
 fn a_second_lab_on_the_same_network_is_refused() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let other = unique_name();
     let _down = DownOnDrop(other.clone());
     let out = lvslab(&["lab", "up", "--name", &other]);

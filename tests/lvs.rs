@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{Lab, lvslab, show, stdout};
+use common::{TestLab, lvslab, show, stdout};
 
-fn lv(lab: &Lab, args: &[&str]) -> std::process::Output {
+fn lv(lab: &TestLab, args: &[&str]) -> std::process::Output {
     let inv = lab.inventory.to_str().unwrap();
     let mut all = vec!["-i", inv];
     all.extend_from_slice(args);
@@ -62,7 +62,7 @@ fn probe(out: &std::process::Output, name: &str) -> (bool, String) {
 
 #[test]
 fn up_converges_reruns_clean_repairs_drift_and_down_leaves_nothing() {
-    let lab = Lab::up(2);
+    let lab = TestLab::up(2);
     let first = lv(&lab, &["--json", "up", "--no-verify"]);
     assert_eq!(first.status.code(), Some(0), "{}", show(&first));
     assert!(changed(&first) >= 16, "{}", show(&first));
@@ -191,7 +191,7 @@ fn up_converges_reruns_clean_repairs_drift_and_down_leaves_nothing() {
 
 #[test]
 fn three_real_servers_need_no_playbook_change() {
-    let lab = Lab::up(3);
+    let lab = TestLab::up(3);
     let up = lv(&lab, &["--json", "up", "--no-verify"]);
     assert_eq!(up.status.code(), Some(0), "{}", show(&up));
     let verify = lv(&lab, &["--json", "verify"]);

@@ -3,7 +3,7 @@
 //! the `VERDICT <name> PASS|FAIL <evidence>` lines the guest printed on its serial console; one
 //! runs `lvslab lab demo`, which starts a lab in a VM reached from this machine (`lab up --vm`).
 //!
-//! Needs root and the host packages of `tests/vm/install-deps.sh`. The first run builds the VM
+//! Needs root and the host packages of `src/lab/vm/install-deps.sh`. The first run builds the VM
 //! image (about 35 s, cached in /var/cache/lvslab/vm or $LVSLAB_VM_CACHE); later runs boot in
 //! about 10 s. A machine without those packages fails these tests: they never pass silently.
 
@@ -258,7 +258,7 @@ fn run_scenario(scenario: &str, expected: &[&str]) {
     if steps.contains("cannot run here") {
         panic!(
             "the VM tier cannot run on this machine:\n{steps}\n\
-             Install its host packages with tests/vm/install-deps.sh (as root); CI runs it first."
+             Install its host packages with src/lab/vm/install-deps.sh (as root); CI runs it first."
         );
     }
 

@@ -1,15 +1,26 @@
 //! Reading and checking an inventory file: every problem is reported with file:line:column
-//! before any host is contacted.
+//! before any host is contacted, and the load balancer ([`Lvs`]) is built once from it.
+//!
+//! Every value that ends up in keepalived.conf, a sysctl, a route or a command line is checked
+//! here for the grammar of the place it goes to, so a value that could add a line or a directive
+//! never reaches a host.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
-use super::model::{ConnectionSettings, InventoryFile};
-use super::{Connection, Group, Host, HostVrrp, Inventory, Lvs, Vrrp};
+use super::model::{
+    ConnectionSettings, HealthCheckSettings, HostEntry, InventoryFile, LvsSettings,
+};
+use super::{Connection, Group, Host, Inventory};
 use crate::diagnostic::{Source, SourceError};
+use crate::lvs::{
+    self, Cidr, Director, DirectorLabels, Forwarding, HealthCheck, Lvs, NatNetwork, RealServer,
+    VirtualService, Vrrp, VrrpRole, names, net::same_network, web,
+};
+use crate::secrets::{self, Secrets};
 
 /// keepalived reads at most 8 characters of a PASS authentication.
 const AUTH_PASS_MAX: usize = 8;
@@ -27,9 +38,14 @@ pub fn load(path: &Path) -> Result<(Inventory, Vec<String>), miette::Report> {
 }
 
 pub fn load_str(path: &Path, text: String) -> Result<(Inventory, Vec<String>), Box<SourceError>> {
-    let src = Source::new(path, text);
+    // Errors quote the file's lines: its secrets are masked there, found by their keys first
+    // (the file may not even parse), then exactly once it does.
+    let mut src = Source::new(path, text);
+    src.mask(&Secrets::new(secrets::values_by_key(&src.text)));
     let file: InventoryFile =
         serde_saphyr::from_str(&src.text).map_err(|e| Box::new(src.yaml_error(&e)))?;
+    let secrets = declared_secrets(&file);
+    src.mask(&Secrets::new(secrets.clone()));
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Checker {
         src: &src,
@@ -37,7 +53,21 @@ pub fn load_str(path: &Path, text: String) -> Result<(Inventory, Vec<String>), B
         errors: Vec::new(),
         warnings: Vec::new(),
     }
-    .check(file, path)
+    .check(file, path, secrets)
+}
+
+/// auth_pass and every value of `secrets:`.
+fn declared_secrets(file: &InventoryFile) -> Vec<String> {
+    let mut out: Vec<String> = file.secrets.values().map(|s| s.value.clone()).collect();
+    if let Some(pass) = file
+        .lvs
+        .as_ref()
+        .and_then(|l| l.value.vrrp.as_ref())
+        .and_then(|v| v.auth_pass.as_ref())
+    {
+        out.push(pass.value.clone());
+    }
+    out
 }
 
 struct Checker<'a> {
@@ -47,83 +77,140 @@ struct Checker<'a> {
     warnings: Vec<String>,
 }
 
+/// A value that must be inside `range`, else an error at its place.
+fn in_range<T: Copy + Into<i64>>(
+    c: &mut Checker<'_>,
+    at: &Spanned<T>,
+    range: std::ops::RangeInclusive<i64>,
+    what: &str,
+) -> bool {
+    let v: i64 = at.value.into();
+    if range.contains(&v) {
+        true
+    } else {
+        c.fail(
+            at,
+            format!("{what} {v} is outside {}-{}", range.start(), range.end()),
+        );
+        false
+    }
+}
+
 impl Checker<'_> {
     fn fail<T>(&mut self, at: &Spanned<T>, message: String) {
-        self.errors.push(self.src.error_at(&at.referenced, message));
+        self.fail_at(&at.referenced, message);
+    }
+
+    fn fail_at(&mut self, at: &Location, message: String) {
+        self.errors.push(self.src.error_at(at, message));
     }
 
     fn check(
         mut self,
         file: InventoryFile,
         path: &Path,
+        secrets: Vec<String>,
     ) -> Result<(Inventory, Vec<String>), Box<SourceError>> {
         if file.hosts.value.is_empty() {
             self.fail(&file.hosts, "the inventory has no hosts".into());
         }
-        let defaults = ConnectionSettings::default();
+        for (name, value) in &file.secrets {
+            if value.value.is_empty() {
+                self.fail(value, format!("secret `{name}` is empty"));
+            }
+        }
         let mut hosts = Vec::new();
         for (name, entry) in &file.hosts.value {
-            if !valid_name(name) {
-                self.fail(
-                    entry,
-                    format!("host name `{name}`: use letters, digits, `-`, `_` and `.`"),
-                );
+            if let Some(host) = self.host(name, entry, &file.connection) {
+                hosts.push(host);
             }
-            let address = match entry.value.address.value.parse::<IpAddr>() {
-                Ok(a) => a,
-                Err(_) => {
-                    let a = &entry.value.address;
-                    self.fail(
-                        a,
-                        format!("`{}` is not an IP address (host {name})", a.value),
-                    );
-                    continue;
-                }
-            };
-            if let Some(iface) = &entry.value.interface
-                && !valid_interface(&iface.value)
-            {
+        }
+        let groups = self.groups(&file);
+        self.check_roles(&file, &hosts);
+        let mut vars = file.vars.clone();
+        for (k, v) in &file.secrets {
+            vars.insert(k.clone(), serde_json::Value::String(v.value.clone()));
+        }
+        let mut inventory = Inventory {
+            path: path.to_path_buf(),
+            lvs: None,
+            hosts,
+            groups,
+            vars,
+            secrets,
+        };
+        if let Some(l) = &file.lvs {
+            inventory.lvs = self.lvs(l, &file, &inventory);
+        }
+        for s in &inventory.secrets {
+            if s.chars().count() < secrets::MIN_DISTINCT_LEN {
+                self.warnings.push(format!(
+                    "a secret of {} characters is short: output masks it only where it stands as a word of its own, and it is easy to guess",
+                    s.chars().count()
+                ));
+            }
+        }
+        if let Some(err) = SourceError::join(self.errors) {
+            return Err(Box::new(err));
+        }
+        Ok((inventory, self.warnings))
+    }
+
+    fn host(
+        &mut self,
+        name: &str,
+        entry: &Spanned<HostEntry>,
+        global: &ConnectionSettings,
+    ) -> Option<Host> {
+        if !valid_name(name) {
+            self.fail(
+                entry,
+                format!("host name `{name}`: use letters, digits, `-`, `_` and `.`"),
+            );
+        }
+        let e = &entry.value;
+        let address = match e.address.value.parse::<IpAddr>() {
+            Ok(a) => a,
+            Err(_) => {
+                self.fail(
+                    &e.address,
+                    format!("`{}` is not an IP address (host {name})", e.address.value),
+                );
+                return None;
+            }
+        };
+        for iface in [&e.interface, &e.inside_interface].into_iter().flatten() {
+            if !names::valid_interface(&iface.value) {
                 self.fail(
                     iface,
                     format!(
-                        "`{}` is not an interface name (letters, digits, `_.:@-`, at most 15)",
-                        iface.value
+                        "`{}` is not an interface name (letters, digits, `_.@-`, at most {} bytes; VLANs like eth0.100 are fine)",
+                        iface.value,
+                        names::IFNAMSIZ_MAX
                     ),
                 );
             }
-            let vrrp = entry.value.vrrp.as_ref().and_then(|v| {
-                if !(1..=254).contains(&v.priority.value) {
-                    self.fail(
-                        &v.priority,
-                        format!("VRRP priority {} is outside 1-254", v.priority.value),
-                    );
-                    return None;
-                }
-                Some(HostVrrp {
-                    state: v.state,
-                    priority: v.priority.value as u8,
-                })
-            });
-            let connection = self.connection(
-                &file.connection,
-                &entry.value.connection,
-                &defaults,
-                address,
-            );
-            hosts.push(Host {
-                name: name.clone(),
-                address,
-                interface: entry.value.interface.as_ref().map(|i| i.value.clone()),
-                weight: entry.value.weight,
-                vrrp,
-                connection,
-                vars: entry.value.vars.clone(),
-            });
         }
+        if let Some(w) = &e.weight {
+            in_range(self, w, 0..=65535, "weight");
+        }
+        if let Some(v) = &e.vrrp {
+            in_range(self, &v.priority, 1..=254, "VRRP priority");
+        }
+        let connection = self.connection(global, &e.connection, address);
+        Some(Host {
+            name: name.to_string(),
+            address,
+            interface: e.interface.as_ref().map(|i| i.value.clone()),
+            connection,
+            vars: e.vars.clone(),
+        })
+    }
 
+    fn groups(&mut self, file: &InventoryFile) -> IndexMap<String, Group> {
         let mut groups = IndexMap::new();
         for (gname, group) in &file.groups {
-            if gname == "all" {
+            if gname == names::ALL {
                 self.fail(
                     group,
                     "`all` is implicit (every host); name the group otherwise".into(),
@@ -160,42 +247,14 @@ impl Checker<'_> {
                 },
             );
         }
-        self.check_roles(&file, &hosts);
-        let lvs = file.lvs.as_ref().and_then(|l| self.lvs(l, &file, &hosts));
-
-        let mut secrets: Vec<String> = file.secrets.values().cloned().collect();
-        if let Some(pass) = lvs
-            .as_ref()
-            .and_then(|l| l.vrrp.as_ref())
-            .and_then(|v| v.auth_pass.clone())
-        {
-            secrets.push(pass);
-        }
-        let mut vars = file.vars.clone();
-        for (k, v) in &file.secrets {
-            vars.insert(k.clone(), serde_json::Value::String(v.clone()));
-        }
-        if let Some(err) = SourceError::join(self.errors) {
-            return Err(Box::new(err));
-        }
-        Ok((
-            Inventory {
-                path: path.to_path_buf(),
-                lvs,
-                hosts,
-                groups,
-                vars,
-                secrets,
-            },
-            self.warnings,
-        ))
+        groups
     }
 
     /// Directors and real servers: disjoint, with what their role needs.
     fn check_roles(&mut self, file: &InventoryFile, hosts: &[Host]) {
         let (Some(directors), Some(real_servers)) = (
-            file.groups.get("directors"),
-            file.groups.get("real_servers"),
+            file.groups.get(names::DIRECTORS),
+            file.groups.get(names::REAL_SERVERS),
         ) else {
             return;
         };
@@ -210,37 +269,35 @@ impl Checker<'_> {
                 );
             }
         }
-        let mut priorities: Vec<(u8, &str)> = Vec::new();
+        let mut priorities: Vec<(u32, &str)> = Vec::new();
         for d in &directors.value.hosts {
-            if let Some(h) = hosts.iter().find(|h| h.name == d.value) {
-                if file.lvs.as_ref().is_some_and(|l| l.vrrp.is_some()) && h.vrrp.is_none() {
-                    self.fail(d, format!("director `{}` has no `vrrp: {{state, priority}}`, which keepalived needs", h.name));
+            let Some(entry) = file.hosts.value.get(&d.value) else {
+                continue;
+            };
+            if !hosts.iter().any(|h| h.name == d.value) {
+                continue;
+            }
+            if let Some(v) = &entry.value.vrrp {
+                if let Some((_, other)) = priorities.iter().find(|(p, _)| *p == v.priority.value) {
+                    self.warnings.push(format!(
+                        "directors `{other}` and `{}` have the same VRRP priority {}: keepalived breaks the tie by the higher address",
+                        d.value, v.priority.value
+                    ));
                 }
-                if file.lvs.is_some() && h.interface.is_none() {
-                    self.fail(
-                        d,
-                        format!("director `{}` has no `interface:` for the VIP", h.name),
-                    );
-                }
-                if let Some(v) = &h.vrrp {
-                    if let Some((_, other)) = priorities.iter().find(|(p, _)| *p == v.priority) {
-                        self.warnings.push(format!(
-                            "directors `{other}` and `{}` have the same VRRP priority {}: keepalived breaks the tie by the higher address",
-                            h.name, v.priority
-                        ));
-                    }
-                    priorities.push((v.priority, &h.name));
-                }
+                priorities.push((v.priority.value, &d.value));
             }
         }
     }
 
+    /// The load balancer: the virtual service, its directors and real servers, VRRP and the
+    /// health check, each value checked for the place it goes to.
     fn lvs(
         &mut self,
-        l: &super::model::LvsSettings,
+        settings: &Spanned<LvsSettings>,
         file: &InventoryFile,
-        hosts: &[Host],
+        inv: &Inventory,
     ) -> Option<Lvs> {
+        let l = &settings.value;
         let vip = match l.vip.value.parse::<IpAddr>() {
             Ok(v) => v,
             Err(_) => {
@@ -251,78 +308,404 @@ impl Checker<'_> {
                 return None;
             }
         };
-        let max_prefix = if vip.is_ipv4() { 32 } else { 128 };
-        if l.vip_prefix.value > max_prefix || l.vip_prefix.value == 0 {
+        if vip.is_ipv6() {
             self.fail(
-                &l.vip_prefix,
+                &l.vip,
                 format!(
-                    "vip_prefix {} is outside 1-{max_prefix}",
-                    l.vip_prefix.value
+                    "VIP {vip} is IPv6: lvslab's LVS setup is IPv4 only (the real servers' ARP settings and keepalived's VRRPv2 instance)"
                 ),
             );
         }
-        if hosts.iter().any(|h| h.address == vip) {
+        let vip_prefix = l.vip_prefix.as_ref().map_or(24, |p| p.value);
+        if let Some(p) = &l.vip_prefix {
+            in_range(self, p, 1..=32, "vip_prefix");
+        }
+        let port = match &l.port {
+            None => 80,
+            Some(p) if in_range(self, p, 1..=65535, "port") => p.value as u16,
+            Some(_) => 80,
+        };
+        if inv.hosts.iter().any(|h| h.address == vip) {
             self.fail(&l.vip, format!("VIP {vip} is also a host's address"));
         }
-        if let Some(directors) = file.groups.get("directors") {
-            let dirs: Vec<&Host> = directors
-                .value
-                .hosts
+        let forwarding = l.forwarding.as_ref().map_or(Forwarding::Dr, |f| f.value);
+        let directors = self.directors(file, inv);
+        let real_servers = self.real_servers(file, inv);
+        self.addresses_are_ipv4(file, inv);
+
+        if !directors.is_empty()
+            && !directors
                 .iter()
-                .filter_map(|d| hosts.iter().find(|h| h.name == d.value))
+                .any(|d| same_network(d.address, vip, vip_prefix))
+        {
+            let list: Vec<String> = directors
+                .iter()
+                .map(|d| format!("{} {}/{vip_prefix}", d.name, d.address))
                 .collect();
-            if !dirs.is_empty()
-                && !dirs
-                    .iter()
-                    .any(|d| same_subnet(d.address, vip, l.vip_prefix.value))
-            {
-                let list: Vec<String> = dirs
-                    .iter()
-                    .map(|d| format!("{} {}/{}", d.name, d.address, l.vip_prefix.value))
-                    .collect();
-                self.fail(
-                    &l.vip,
-                    format!(
-                        "VIP {vip} is inside no director's subnet ({})",
-                        list.join(", ")
-                    ),
-                );
-            }
+            self.fail(
+                &l.vip,
+                format!(
+                    "VIP {vip} is inside no director's subnet ({})",
+                    list.join(", ")
+                ),
+            );
         }
         let vrrp = l.vrrp.as_ref().map(|v| {
-            if !(1..=255).contains(&v.virtual_router_id.value) {
-                self.fail(&v.virtual_router_id, format!("virtual_router_id {} is outside 1-255", v.virtual_router_id.value));
-            }
+            in_range(self, &v.virtual_router_id, 1..=255, "virtual_router_id");
+            let advert_int = match &v.advert_int {
+                None => 1,
+                Some(a) if in_range(self, a, 1..=255, "advert_int") => a.value as u8,
+                Some(_) => 1,
+            };
             if let Some(pass) = &v.auth_pass {
-                if pass.value.chars().count() > AUTH_PASS_MAX {
-                    self.fail(pass, format!("auth_pass is longer than {AUTH_PASS_MAX} characters; keepalived would silently use only the first {AUTH_PASS_MAX}"));
-                } else if pass.value.is_empty() {
+                if pass.value.is_empty() {
                     self.fail(pass, "auth_pass is empty".into());
+                } else if pass.value.chars().count() > AUTH_PASS_MAX {
+                    self.fail(pass, format!("auth_pass is longer than {AUTH_PASS_MAX} characters; keepalived would silently use only the first {AUTH_PASS_MAX}"));
+                } else if !keepalived_word(&pass.value) {
+                    self.fail(pass, format!("auth_pass may hold letters, digits and {KEEPALIVED_WORD_PUNCTUATION} only: another character could end the word or start a comment in keepalived.conf"));
                 }
             }
             Vrrp {
                 virtual_router_id: v.virtual_router_id.value.clamp(1, 255) as u8,
-                advert_int: v.advert_int.max(1),
+                advert_int,
                 auth_pass: v.auth_pass.as_ref().map(|p| p.value.clone()),
             }
         });
-        Some(Lvs {
+        if vrrp.is_some() {
+            for d in &directors {
+                if d.vrrp.is_none() {
+                    self.fail_at(
+                        &self.member_location(file, names::DIRECTORS, &d.name),
+                        format!(
+                            "director `{}` has no `vrrp: {{state, priority}}`, which keepalived needs",
+                            d.name
+                        ),
+                    );
+                }
+            }
+        }
+        let health_check = self.health_check(l.health_check.as_ref());
+        let nat = self.nat(
+            settings,
+            forwarding,
             vip,
-            vip_prefix: l.vip_prefix.value,
-            port: l.port,
-            protocol: l.protocol,
-            scheduler: l.scheduler,
-            forwarding: l.forwarding,
+            inv,
+            &directors,
+            &real_servers,
+            file,
+        );
+        let members = real_servers
+            .iter()
+            .map(|r| lvs::Member {
+                name: Some(r.name.clone()),
+                address: r.address,
+                port,
+                weight: r.weight,
+            })
+            .collect();
+        Some(Lvs {
+            services: vec![VirtualService {
+                vip,
+                vip_prefix,
+                port,
+                protocol: l.protocol,
+                scheduler: l.scheduler,
+                forwarding,
+                real_servers: members,
+            }],
+            directors,
+            real_servers,
             vrrp,
-            health_check: l.health_check.clone(),
+            health_check,
+            nat,
         })
+    }
+
+    /// Where `host` is listed in `group` (for errors about its role).
+    fn member_location(&self, file: &InventoryFile, group: &str, host: &str) -> Location {
+        file.groups
+            .get(group)
+            .and_then(|g| g.value.hosts.iter().find(|m| m.value == host))
+            .map(|m| m.referenced)
+            .unwrap_or(Location::UNKNOWN)
+    }
+
+    fn directors(&mut self, file: &InventoryFile, inv: &Inventory) -> Vec<Director> {
+        let mut out = Vec::new();
+        for host in inv.group_members(names::DIRECTORS).unwrap_or_default() {
+            let Some(entry) = file.hosts.value.get(&host.name) else {
+                continue;
+            };
+            let e = &entry.value;
+            let Some(interface) = &e.interface else {
+                self.fail_at(
+                    &self.member_location(file, names::DIRECTORS, &host.name),
+                    format!("director `{}` has no `interface:` for the VIP", host.name),
+                );
+                continue;
+            };
+            for iface in [Some(interface), e.inside_interface.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                let label = names::alias(&iface.value, names::KEEPALIVED_ALIAS);
+                if names::valid_interface(&iface.value) && !names::valid_label(&label) {
+                    self.fail(
+                        iface,
+                        format!(
+                            "interface `{}` leaves no room for the VIP's label `{label}` ({} bytes at most)",
+                            iface.value,
+                            names::IFNAMSIZ_MAX
+                        ),
+                    );
+                }
+            }
+            out.push(Director {
+                name: host.name.clone(),
+                address: host.address,
+                interface: interface.value.clone(),
+                inside_interface: e.inside_interface.as_ref().map(|i| i.value.clone()),
+                vrrp: e.vrrp.as_ref().map(|v| VrrpRole {
+                    state: v.state,
+                    priority: v.priority.value.clamp(1, 254) as u8,
+                }),
+                labels: DirectorLabels::new(
+                    &interface.value,
+                    e.inside_interface.as_ref().map(|i| i.value.as_str()),
+                ),
+            });
+        }
+        out
+    }
+
+    fn real_servers(&mut self, file: &InventoryFile, inv: &Inventory) -> Vec<RealServer> {
+        let mut out = Vec::new();
+        for host in inv.group_members(names::REAL_SERVERS).unwrap_or_default() {
+            let Some(entry) = file.hosts.value.get(&host.name) else {
+                continue;
+            };
+            let e = &entry.value;
+            let Some(interface) = &e.interface else {
+                self.fail_at(
+                    &self.member_location(file, names::REAL_SERVERS, &host.name),
+                    format!(
+                        "real server `{}` has no `interface:` (the one that faces the directors, for its ARP settings)",
+                        host.name
+                    ),
+                );
+                continue;
+            };
+            let vars = inv.host_vars(host);
+            let web = match vars.get(web::VARIABLE) {
+                None => web::WebServer::default(),
+                Some(v) => match v.as_str().and_then(web::WebServer::parse) {
+                    Some(w) => w,
+                    None => {
+                        self.fail(
+                            entry,
+                            format!(
+                                "host `{}`: {} `{}`: use httpd or nginx",
+                                host.name,
+                                web::VARIABLE,
+                                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                            ),
+                        );
+                        web::WebServer::default()
+                    }
+                },
+            };
+            let weight = e
+                .weight
+                .as_ref()
+                .map(|w| u16::try_from(w.value).unwrap_or(lvs::DEFAULT_WEIGHT));
+            out.push(RealServer {
+                name: host.name.clone(),
+                address: host.address,
+                interface: interface.value.clone(),
+                weight: lvs::effective_weight(weight),
+                web,
+            });
+        }
+        out
+    }
+
+    /// Directors, real servers and clients take part in an IPv4 setup.
+    fn addresses_are_ipv4(&mut self, file: &InventoryFile, inv: &Inventory) {
+        for group in [names::DIRECTORS, names::REAL_SERVERS, names::CLIENTS] {
+            for host in inv.group_members(group).unwrap_or_default() {
+                if host.address.is_ipv6()
+                    && let Some(entry) = file.hosts.value.get(&host.name)
+                {
+                    self.fail(
+                        &entry.value.address,
+                        format!(
+                            "`{}` is IPv6: lvslab's LVS setup is IPv4 only (ARP settings, VRRPv2); host {} is in `{group}`",
+                            host.address, host.name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn health_check(&mut self, settings: Option<&Spanned<HealthCheckSettings>>) -> HealthCheck {
+        let mut hc = HealthCheck::default();
+        let Some(s) = settings else { return hc };
+        let s = &s.value;
+        if let Some(p) = &s.path {
+            if valid_url_path(&p.value) {
+                hc.path = p.value.clone();
+            } else {
+                self.fail(
+                    p,
+                    format!(
+                        "health check path `{}`: write an absolute URL path (`/`, `/health?x=1`) of letters, digits and {URL_PATH_PUNCTUATION}",
+                        p.value.escape_debug()
+                    ),
+                );
+            }
+        }
+        if let Some(c) = &s.status_code
+            && in_range(self, c, 100..=599, "status_code")
+        {
+            hc.status_code = c.value as u16;
+        }
+        let seconds: [(&Option<Spanned<u32>>, &mut u32, &str, i64); 4] = [
+            (
+                &s.connect_timeout,
+                &mut hc.connect_timeout,
+                "connect_timeout",
+                1,
+            ),
+            (&s.retry, &mut hc.retry, "retry", 0),
+            (
+                &s.delay_before_retry,
+                &mut hc.delay_before_retry,
+                "delay_before_retry",
+                0,
+            ),
+            (&s.delay_loop, &mut hc.delay_loop, "delay_loop", 1),
+        ];
+        for (given, slot, what, min) in seconds {
+            if let Some(v) = given
+                && in_range(self, v, min..=86_400, what)
+            {
+                *slot = v.value;
+            }
+        }
+        hc
+    }
+
+    /// NAT's inside network: required with `forwarding: nat`; the real servers live in it, the
+    /// VIP and the clients do not (on one network a real server would answer the client
+    /// directly and the connection would break).
+    #[allow(clippy::too_many_arguments)]
+    fn nat(
+        &mut self,
+        settings: &Spanned<LvsSettings>,
+        forwarding: Forwarding,
+        vip: IpAddr,
+        inv: &Inventory,
+        directors: &[Director],
+        real_servers: &[RealServer],
+        file: &InventoryFile,
+    ) -> Option<NatNetwork> {
+        let l = &settings.value;
+        let Some(nat) = &l.nat else {
+            if forwarding == Forwarding::Nat {
+                let at = l
+                    .forwarding
+                    .as_ref()
+                    .map_or(settings.referenced, |f| f.referenced);
+                self.fail_at(
+                    &at,
+                    "forwarding: nat needs `nat: { inside: NETWORK/PREFIX, gateway: ADDRESS }`: the real servers' network and the floating address they route through".into(),
+                );
+            }
+            return None;
+        };
+        let inside: Cidr = match nat.value.inside.value.parse() {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail(&nat.value.inside, e);
+                return None;
+            }
+        };
+        let gateway: IpAddr = match nat.value.gateway.value.parse() {
+            Ok(g) => g,
+            Err(_) => {
+                self.fail(
+                    &nat.value.gateway,
+                    format!("`{}` is not an IP address", nat.value.gateway.value),
+                );
+                return None;
+            }
+        };
+        if !inside.contains(gateway) {
+            self.fail(
+                &nat.value.gateway,
+                format!("gateway {gateway} is not inside {inside}"),
+            );
+        }
+        if inv.hosts.iter().any(|h| h.address == gateway) || gateway == vip {
+            self.fail(
+                &nat.value.gateway,
+                format!("gateway {gateway} is already a host's address or the VIP; it must be an address of its own that floats between the directors"),
+            );
+        }
+        if inside.contains(vip) {
+            self.fail(
+                &l.vip,
+                format!("VIP {vip} is inside the real servers' network {inside}: with NAT the VIP is on the outside"),
+            );
+        }
+        if forwarding == Forwarding::Nat {
+            for rs in real_servers {
+                if !inside.contains(rs.address)
+                    && let Some(e) = file.hosts.value.get(&rs.name)
+                {
+                    self.fail(
+                        &e.value.address,
+                        format!(
+                            "real server {} ({}) is not inside the NAT network {inside}",
+                            rs.name, rs.address
+                        ),
+                    );
+                }
+            }
+            for d in directors {
+                if d.inside_interface.is_none() {
+                    self.fail_at(
+                        &self.member_location(file, names::DIRECTORS, &d.name),
+                        format!(
+                            "director `{}` has no `inside_interface:` (its interface on the real servers' network {inside}, for the gateway)",
+                            d.name
+                        ),
+                    );
+                }
+            }
+            for client in inv.group_members(names::CLIENTS).unwrap_or_default() {
+                if inside.contains(client.address)
+                    && let Some(e) = file.hosts.value.get(&client.name)
+                {
+                    self.fail(
+                        &e.value.address,
+                        format!(
+                            "client {} ({}) shares the real servers' network {inside}: with NAT a real server would answer it directly, not through the director, and the connection breaks; put clients on the outside network",
+                            client.name, client.address
+                        ),
+                    );
+                }
+            }
+        }
+        Some(NatNetwork { inside, gateway })
     }
 
     fn connection(
         &mut self,
         global: &ConnectionSettings,
         host: &ConnectionSettings,
-        _defaults: &ConnectionSettings,
         address: IpAddr,
     ) -> Connection {
         let target = host.host.as_ref().or(global.host.as_ref());
@@ -336,6 +719,10 @@ impl Checker<'_> {
             && !valid_user(&u.value)
         {
             self.fail(u, format!("`{}` is not a user name", u.value));
+        }
+        let port = host.port.as_ref().or(global.port.as_ref());
+        if let Some(p) = port {
+            in_range(self, p, 1..=65535, "SSH port");
         }
         let user = user.map_or_else(|| "root".to_string(), |u| u.value.clone());
         let jump = host.jump.as_ref().or(global.jump.as_ref()).and_then(|j| {
@@ -359,7 +746,7 @@ impl Checker<'_> {
             .map_or_else(|| home().join(".ssh/known_hosts"), |p| self.resolve(p));
         Connection {
             target: target.map_or_else(|| address.to_string(), |t| t.value.clone()),
-            port: host.port.or(global.port).unwrap_or(22),
+            port: port.map_or(22, |p| p.value.max(1)),
             become_root: host
                 .become_root
                 .or(global.become_root)
@@ -388,28 +775,6 @@ fn home() -> PathBuf {
     std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
 }
 
-fn same_subnet(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
-    match (a, b) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(prefix.min(32)))
-            };
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = if prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(prefix.min(128)))
-            };
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
-    }
-}
-
 /// Host and group names, and SSH targets: safe in commands and file names.
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
@@ -417,6 +782,26 @@ fn valid_name(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !s.starts_with('-')
+}
+
+/// Punctuation a keepalived.conf word may hold besides letters and digits: no white space,
+/// quotes, `#`/`!` (comments), `$` (keepalived's definitions), braces or backslashes.
+const KEEPALIVED_WORD_PUNCTUATION: &str = "._-+=@%^*~/:,";
+
+fn keepalived_word(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || KEEPALIVED_WORD_PUNCTUATION.contains(c))
+}
+
+/// Punctuation an HTTP check's path may hold (RFC 3986's path and query characters, without
+/// what keepalived.conf reads as syntax).
+const URL_PATH_PUNCTUATION: &str = "/-._~%?&=+,;:@*()";
+
+fn valid_url_path(s: &str) -> bool {
+    s.starts_with('/')
+        && s.len() <= 1024
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || URL_PATH_PUNCTUATION.contains(c))
 }
 
 /// `[user@]host[:port]`; the user defaults to the host's login user, the port to 22.
@@ -458,15 +843,6 @@ fn valid_user(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
-/// Linux interface names: at most 15 bytes, no `/` or white space; we are stricter.
-pub fn valid_interface(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 15
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.:@-".contains(c))
-        && !s.starts_with('-')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -478,11 +854,11 @@ mod tests {
     const GOOD: &str = "\
 lvs:
   vip: 10.0.0.100
-  vrrp: { virtual_router_id: 51, auth_pass: \"1111\" }
+  vrrp: { virtual_router_id: 51, auth_pass: \"pw1111ab\" }
 hosts:
   d1: { address: 10.0.0.11, interface: eth0, vrrp: { state: MASTER, priority: 100 } }
   d2: { address: 10.0.0.14, interface: eth0, vrrp: { state: BACKUP, priority: 50 } }
-  r1: { address: 10.0.0.12, weight: 2 }
+  r1: { address: 10.0.0.12, interface: eth0, weight: 2 }
 groups:
   directors: { hosts: [d1, d2] }
   real_servers: { hosts: [r1] }
@@ -493,13 +869,21 @@ groups:
         let text = include_str!("../../inventory.example.yml");
         let (inv, warnings) = check(text).unwrap();
         assert_eq!(inv.hosts.len(), 4);
-        assert!(warnings.is_empty());
-        assert_eq!(inv.lvs.unwrap().vrrp.unwrap().virtual_router_id, 51);
+        let lvs = inv.lvs.unwrap();
+        assert_eq!(lvs.vrrp.unwrap().virtual_router_id, 51);
+        assert_eq!(lvs.directors[0].labels.manual, "ens32:2");
+        assert_eq!(lvs.real_servers[1].weight, 1);
+        // The seed's auth_pass is 4 characters: a warning says what that means for masking.
+        assert!(
+            warnings.iter().all(|w| w.contains("is short")),
+            "{warnings:?}"
+        );
     }
 
     #[test]
-    fn good_inventory_resolves_roles_and_secrets() {
-        let (inv, _) = check(GOOD).unwrap();
+    fn good_inventory_builds_the_load_balancer() {
+        let (inv, warnings) = check(GOOD).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
         assert_eq!(inv.select("directors").unwrap().len(), 2);
         assert_eq!(
             inv.select("r1,d1").unwrap()[0].name,
@@ -507,8 +891,28 @@ groups:
             "inventory order"
         );
         assert_eq!(inv.select("nope").unwrap_err(), "nope");
-        assert_eq!(inv.secrets, vec!["1111".to_string()]);
+        assert_eq!(inv.secrets, vec!["pw1111ab".to_string()]);
         assert_eq!(inv.hosts[0].connection.user, "root");
+        let lvs = inv.lvs.unwrap();
+        let svc = lvs.service();
+        assert_eq!(svc.endpoint().to_string(), "10.0.0.100:80");
+        assert_eq!(svc.real_servers[0].weight, 2);
+        assert_eq!(lvs.expected_master().unwrap().name, "d1");
+        assert_eq!(lvs.directors[1].labels.keepalived, "eth0:3");
+    }
+
+    #[test]
+    fn weight_zero_is_zero_and_missing_is_one() {
+        let zero = GOOD.replace("weight: 2", "weight: 0");
+        assert_eq!(
+            check(&zero).unwrap().0.lvs.unwrap().real_servers[0].weight,
+            0
+        );
+        let none = GOOD.replace(", weight: 2", "");
+        assert_eq!(
+            check(&none).unwrap().0.lvs.unwrap().real_servers[0].weight,
+            1
+        );
     }
 
     fn error_of(yaml: &str) -> String {
@@ -536,8 +940,8 @@ groups:
             ("ops", "bastion.example", 2222)
         );
         let per_host = GOOD.replace(
-            "r1: { address: 10.0.0.12, weight: 2 }",
-            "r1: { address: 10.0.0.12, weight: 2, connection: { jump: root@10.0.0.11 } }",
+            "r1: { address: 10.0.0.12, interface: eth0, weight: 2 }",
+            "r1: { address: 10.0.0.12, interface: eth0, weight: 2, connection: { jump: root@10.0.0.11 } }",
         );
         let (inv, _) = check(&per_host).unwrap();
         assert!(inv.hosts[0].connection.jump.is_none());
@@ -589,7 +993,7 @@ groups:
             e.contains("inv.yml:3:") && e.contains("outside 1-255"),
             "{e}"
         );
-        let e = error_of(&GOOD.replace("\"1111\"", "\"123456789\""));
+        let e = error_of(&GOOD.replace("\"pw1111ab\"", "\"123456789\""));
         assert!(e.contains("longer than 8"), "{e}");
         let e = error_of(&GOOD.replace("hosts: [r1]", "hosts: [r1, d1]"));
         assert!(e.contains("both a director and a real server"), "{e}");
@@ -655,10 +1059,10 @@ mod fuzz {
                 at -= 1;
             }
             s.insert_str(at, &insert);
-            let source = crate::diagnostic::Source { name: "p.yml".into(), text: s };
+            let source = crate::diagnostic::Source::new(Path::new("p.yml"), s);
             if let Ok(p) = crate::playbook::Playbook::parse(source, None) {
                 let (inv, _) = load_str(Path::new("f.yml"), EXAMPLE.to_string()).unwrap();
-                let t = crate::playbook::template::Templates::new(&[]).unwrap();
+                let t = crate::templates::Templates::new(&[]).unwrap();
                 let _ = p.check(&inv, &t);
             }
         }

@@ -1,22 +1,25 @@
-//! The inventory: which hosts exist, how to reach them, their roles in the LVS lab, and variables.
+//! The inventory: which hosts exist, how to reach them, the load balancer they form, and
+//! variables.
 //!
 //! Loading happens in two steps: `model` is the YAML as written (serde types with
 //! `deny_unknown_fields`, spans kept where a later check needs to point at a line), and `load`
-//! checks it as a whole and produces the resolved [`Inventory`] the rest of lvslab uses.
+//! checks it as a whole and produces the resolved [`Inventory`], with the LVS domain model
+//! ([`crate::lvs::Lvs`]) built once, that the rest of lvslab uses.
 
 mod load;
 mod model;
 
+pub use load::load;
 #[cfg(test)]
 pub use load::load_str;
-pub use load::{load, valid_interface};
-pub use model::{Forwarding, HealthCheck, Protocol, Scheduler, VrrpState};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use indexmap::IndexMap;
 use serde::Serialize;
+
+use crate::lvs::{Lvs, names};
 
 /// Free variables: names to JSON-like values.
 pub type Vars = serde_json::Map<String, serde_json::Value>;
@@ -25,6 +28,7 @@ pub type Vars = serde_json::Map<String, serde_json::Value>;
 #[derive(Debug, Clone)]
 pub struct Inventory {
     pub path: PathBuf,
+    /// The load balancer, when the inventory has an `lvs:` section.
     pub lvs: Option<Lvs>,
     /// Hosts in file order.
     pub hosts: Vec<Host>,
@@ -41,44 +45,17 @@ pub struct Group {
     pub vars: Vars,
 }
 
-/// The load balancer as the inventory describes it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Lvs {
-    pub vip: IpAddr,
-    pub vip_prefix: u8,
-    pub port: u16,
-    pub protocol: Protocol,
-    pub scheduler: Scheduler,
-    pub forwarding: Forwarding,
-    pub vrrp: Option<Vrrp>,
-    pub health_check: HealthCheck,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Vrrp {
-    pub virtual_router_id: u8,
-    pub advert_int: u32,
-    pub auth_pass: Option<String>,
-}
-
-/// One host, with its connection settings resolved.
+/// One host, with its connection settings resolved. Its role in the load balancer (director,
+/// real server) is in [`Inventory::lvs`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub name: String,
     pub address: IpAddr,
     pub interface: Option<String>,
-    pub weight: Option<u32>,
-    pub vrrp: Option<HostVrrp>,
     #[serde(skip)]
     pub connection: Connection,
     #[serde(skip)]
     pub vars: Vars,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct HostVrrp {
-    pub state: VrrpState,
-    pub priority: u8,
 }
 
 /// How to reach a host over SSH.
@@ -112,7 +89,7 @@ impl Inventory {
 
     /// Members of a group; `all` is every host.
     pub fn group_members(&self, group: &str) -> Option<Vec<&Host>> {
-        if group == "all" {
+        if group == names::ALL {
             return Some(self.hosts.iter().collect());
         }
         let g = self.groups.get(group)?;
@@ -160,5 +137,30 @@ impl Inventory {
             .filter(|(_, g)| g.hosts.iter().any(|n| n == host))
             .map(|(name, _)| name.as_str())
             .collect()
+    }
+
+    /// The host requests are sent from (verify, drills): the first of `clients`, if any.
+    pub fn client(&self) -> Option<&Host> {
+        self.group_members(names::CLIENTS)
+            .and_then(|m| m.into_iter().next())
+    }
+
+    /// The load balancer with at least one director and one real server, or why not.
+    pub fn complete_lvs(&self) -> Result<&Lvs, String> {
+        let Some(lvs) = &self.lvs else {
+            return Err(format!("{} has no `lvs:` section", self.path.display()));
+        };
+        for (group, empty) in [
+            (names::DIRECTORS, lvs.directors.is_empty()),
+            (names::REAL_SERVERS, lvs.real_servers.is_empty()),
+        ] {
+            if empty {
+                return Err(format!(
+                    "{} has no hosts in group `{group}`, which the LVS lab needs",
+                    self.path.display()
+                ));
+            }
+        }
+        Ok(lvs)
     }
 }

@@ -119,6 +119,6 @@ fn ssh_command(
         .arg(format!("root@{}", spec.address))
         .arg("--")
         // sshd hands the line to the login shell: quote each word so argv arrives as given.
-        .arg(crate::transport::commands::argv(argv));
+        .arg(crate::transport::sh::argv(argv));
     Ok(command)
 }

@@ -56,6 +56,11 @@ impl LabPaths {
         self.dir.join("lab.json")
     }
     /// The VM of `lab up --vm`: console log, qemu's pid file.
+    /// The console log of the lab's VM (`lab up --vm`).
+    pub fn console_log(&self) -> PathBuf {
+        self.vm_dir().join("console.log")
+    }
+
     pub fn vm_dir(&self) -> PathBuf {
         self.dir.join("vm")
     }

@@ -130,7 +130,7 @@ pub async fn probe_vm_lab(plan: &LabPlan, paths: &LabPaths) -> LabStatus {
         recorded: true,
         vm: Some(VmHealth {
             qemu_pid,
-            console_log: super::up_vm::console_log(paths),
+            console_log: paths.console_log(),
         }),
         nodes: ask_sshd(known, VM_SSHD_ANSWER_LIMIT).await,
     }

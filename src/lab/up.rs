@@ -1,118 +1,25 @@
-//! Building a lab: requirements, stale leftovers, files and keys, network, nodes, then waiting
+//! Building a lab on this machine: requirements, stale leftovers, files and keys, network, nodes, then waiting
 //! until every sshd answers. Idempotent: a healthy lab of the same shape is reported, not rebuilt.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::task::JoinSet;
 
-use super::down::{self, DownReport};
+use super::down;
 use super::error::{IoContext, LabError};
 use super::files;
-use super::inventory_file;
 use super::netns;
 use super::node;
-use super::plan::{BRIDGE_ADDRESS, GUEST_BRIDGE_ADDRESS, LabPlan, NodeSpec, VIP, bridge_name};
+use super::plan::{BRIDGE_ADDRESS, GUEST_BRIDGE_ADDRESS, LabPlan, NodeSpec};
 use super::requirements::{self, Host};
-use super::state::{LabPaths, LabRecord, Lock, write_atomically, write_file};
+use super::state::{LabPaths, LabRecord, Lock, write_file};
 use super::status;
+use super::steps::{
+    Clock, Found, GuestLink, Lab, UpOptions, describe, make_keys, make_lab_dir,
+    network_taken_sentence, other_shape, write_client_files,
+};
 use super::sys;
-
-/// What `lab up` is asked for.
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    pub name: String,
-    pub real_servers: u16,
-    /// Install missing packages (apt-get or dnf) instead of refusing.
-    pub install_deps: bool,
-    /// Set when this `up` runs inside the VM of `lab up --vm`.
-    pub guest: Option<GuestLink>,
-}
-
-/// How a lab inside the VM of `lab up --vm` joins the host: the host made the keys (so its
-/// known_hosts and inventory are right), and the VM's network card is a port of the lab's bridge,
-/// so the host (198.18.0.1) reaches every node directly. The VM's own address on the bridge is
-/// [`GUEST_BRIDGE_ADDRESS`].
-#[derive(Debug, Clone)]
-pub struct GuestLink {
-    /// A copy of the host lab's directory: `id_ed25519.pub`, `nodes/NODE/ssh_host_ed25519_key*`.
-    pub keys: PathBuf,
-    /// The VM's network card (`eth0`).
-    pub uplink: String,
-}
-
-/// A lab that is up: where its inventory and keys are, and its nodes.
-#[derive(Debug, Clone, Serialize)]
-pub struct Lab {
-    pub name: String,
-    pub dir: PathBuf,
-    pub inventory: PathBuf,
-    pub identity_file: PathBuf,
-    pub known_hosts: PathBuf,
-    pub bridge: String,
-    pub bridge_address: Ipv4Addr,
-    /// Named in the inventory; the lab does not assign it.
-    pub vip: Ipv4Addr,
-    /// node1, node2, ... then the client.
-    pub nodes: Vec<NodeSpec>,
-    pub kernel_has_ipvs: bool,
-    /// Set when the lab runs inside a VM (`lab up --vm`).
-    pub vm: Option<VmInfo>,
-    /// True when the lab was up already and nothing was built.
-    pub already_up: bool,
-    /// Leftovers of an earlier run removed before building, if there were any.
-    pub cleaned: Option<DownReport>,
-    /// Packages installed by `install_deps`.
-    pub installed: Vec<String>,
-    pub elapsed_ms: u64,
-    /// Time per step (for `-v`).
-    pub phases: Vec<(String, u64)>,
-}
-
-/// The VM a lab runs in (`lab up --vm`).
-#[derive(Debug, Clone, Serialize)]
-pub struct VmInfo {
-    pub qemu_pid: u32,
-    /// The guest's serial console (boot messages, the guest's `lab up`).
-    pub console_log: PathBuf,
-    /// The tap device that joins the VM's network card to the lab's bridge.
-    pub tap: String,
-}
-
-impl Lab {
-    pub fn node(&self, name: &str) -> Option<&NodeSpec> {
-        self.nodes.iter().find(|n| n.name == name)
-    }
-}
-
-pub(super) struct Clock {
-    start: Instant,
-    last: Instant,
-    phases: Vec<(String, u64)>,
-}
-
-impl Clock {
-    pub(super) fn new() -> Self {
-        let now = Instant::now();
-        Clock {
-            start: now,
-            last: now,
-            phases: Vec::new(),
-        }
-    }
-    pub(super) fn mark(&mut self, phase: &str) {
-        let now = Instant::now();
-        self.phases
-            .push((phase.to_string(), millis(now - self.last)));
-        self.last = now;
-    }
-}
-
-pub(super) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
 
 /// Brings lab `opts.name` up (or finds it up) and returns where everything is.
 pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
@@ -174,75 +81,6 @@ pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
         cleaned,
         clock,
     ))
-}
-
-/// What `describe` reports of the machine the lab runs on.
-pub(super) struct Found {
-    pub kernel_has_ipvs: bool,
-    pub installed: Vec<String>,
-    pub vm: Option<VmInfo>,
-}
-
-impl Found {
-    fn host(host: &Host) -> Self {
-        Found {
-            kernel_has_ipvs: host.ipvs,
-            installed: host.installed.clone(),
-            vm: None,
-        }
-    }
-}
-
-/// The lab is up, but not with the shape asked for.
-pub(super) fn other_shape(have: &LabPlan, want: &LabPlan) -> LabError {
-    LabError::Usage(format!(
-        "lab `{name}` is already up with {have} real servers; take it down first \
-         (`lvslab lab down --name {name}`) to build it with {want}",
-        name = want.name,
-        have = have.real_server_count(),
-        want = want.real_server_count(),
-    ))
-}
-
-pub(super) fn network_taken_sentence(interface: &str, cidr: &str) -> String {
-    let owner = match interface.strip_prefix("lvsb-") {
-        Some(other) if bridge_name(other) == interface => {
-            format!(" by lab `{other}` (`lvslab lab down --name {other}` removes it)")
-        }
-        _ => String::new(),
-    };
-    format!(
-        "the lab's network 198.18.0.0/24 is already in use on this machine \
-         ({interface} has {cidr}){owner}, and two labs there would mix up their addresses"
-    )
-}
-
-pub(super) fn describe(
-    plan: &LabPlan,
-    paths: &LabPaths,
-    found: Found,
-    already_up: bool,
-    cleaned: Option<DownReport>,
-    clock: Clock,
-) -> Lab {
-    Lab {
-        name: plan.name.clone(),
-        dir: paths.dir.clone(),
-        inventory: paths.inventory(),
-        identity_file: paths.identity(),
-        known_hosts: paths.known_hosts(),
-        bridge: plan.bridge(),
-        bridge_address: BRIDGE_ADDRESS,
-        vip: VIP,
-        nodes: plan.nodes.clone(),
-        kernel_has_ipvs: found.kernel_has_ipvs,
-        vm: found.vm,
-        already_up,
-        cleaned,
-        installed: found.installed,
-        elapsed_ms: millis(clock.start.elapsed()),
-        phases: clock.phases,
-    }
 }
 
 async fn build(
@@ -307,16 +145,6 @@ async fn build(
     .save(paths)
 }
 
-/// The lab's directory, 0700: it holds the lab's private key.
-pub(super) fn make_lab_dir(paths: &LabPaths) -> Result<(), LabError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&paths.dir)
-        .ctx("cannot create the lab's directory", &paths.dir)
-}
-
 async fn make_state_dir(paths: &LabPaths) -> Result<(), LabError> {
     use std::os::unix::fs::DirBuilderExt;
     make_lab_dir(paths)?;
@@ -330,27 +158,6 @@ async fn make_state_dir(paths: &LabPaths) -> Result<(), LabError> {
     if std::path::Path::new("/etc/skel").is_dir() {
         let target = format!("{}/", home.display());
         sys::run("cp", &["-a", "/etc/skel/.", &target], None).await?;
-    }
-    Ok(())
-}
-
-/// The lab's login key and every node's host key, made in parallel.
-pub(super) async fn make_keys(plan: &LabPlan, paths: &LabPaths) -> Result<(), LabError> {
-    let mut jobs = JoinSet::new();
-    let lab_key = paths.identity();
-    let comment = format!("lvslab lab {}", plan.name);
-    jobs.spawn(async move { node::keygen(&lab_key, &comment).await });
-    for spec in &plan.nodes {
-        let node_dir = paths.node(&spec.name);
-        std::fs::create_dir_all(&node_dir.dir).ctx("cannot create", &node_dir.dir)?;
-        let (key, comment) = (node_dir.host_key(), spec.name.clone());
-        jobs.spawn(async move { node::keygen(&key, &comment).await });
-    }
-    while let Some(joined) = jobs.join_next().await {
-        joined.map_err(|e| LabError::Command {
-            command: "ssh-keygen".into(),
-            detail: e.to_string(),
-        })??;
     }
     Ok(())
 }
@@ -373,37 +180,6 @@ fn copy_keys(plan: &LabPlan, paths: &LabPaths, from: &std::path::Path) -> Result
         copy(from.host_key_pub(), to.host_key_pub(), 0o644)?;
     }
     Ok(())
-}
-
-/// known_hosts and the inventory, both written atomically.
-pub(super) fn write_client_files(
-    plan: &LabPlan,
-    paths: &LabPaths,
-    web_server: &str,
-) -> Result<(), LabError> {
-    let mut keys = Vec::new();
-    for spec in &plan.nodes {
-        let path = paths.node(&spec.name).host_key_pub();
-        keys.push((
-            spec,
-            std::fs::read_to_string(&path).ctx("cannot read", &path)?,
-        ));
-    }
-    let known = files::known_hosts(keys.iter().map(|(n, k)| (*n, k.as_str())));
-    write_atomically(&paths.known_hosts(), known.as_bytes(), 0o644)?;
-    let inventory = inventory_file::render(plan, web_server, &random_password()?);
-    write_atomically(&paths.inventory(), inventory.as_bytes(), 0o600)
-}
-
-/// 8 hex characters for VRRP's auth_pass (keepalived uses at most 8).
-fn random_password() -> Result<String, LabError> {
-    use std::io::Read;
-    let path = std::path::Path::new("/dev/urandom");
-    let mut bytes = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .ctx("cannot read", path)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Waits until every node's sshd sends its banner. Fails early when a node's process dies,

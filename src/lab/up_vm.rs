@@ -18,8 +18,8 @@ use super::plan::{BRIDGE_ADDRESS, LabPlan, vm_tap_name};
 use super::procs;
 use super::state::{LabPaths, LabRecord, Lock, VmRecord};
 use super::status;
+use super::steps::{self, Clock, Found, Lab, UpOptions, VmInfo};
 use super::sys::which;
-use super::up::{self, Clock, Found, Lab, UpOptions, VmInfo};
 use super::vm::{self, DetachedVm, GuestFile, VmEvent};
 
 /// Where the guest finds the host's keys (the layout of a lab directory).
@@ -33,11 +33,6 @@ const GUEST_WEB_SERVER: &str = "nginx";
 /// How long the VM may take from qemu's start to every node's sshd answering; an emulated CPU on
 /// a busy machine is slow, so this is generous. `LVSLAB_VM_TIMEOUT` overrides it.
 const READY_LIMIT: Duration = Duration::from_secs(300);
-
-/// The VM's console log, in the lab's directory.
-pub fn console_log(paths: &LabPaths) -> PathBuf {
-    paths.vm_dir().join("console.log")
-}
 
 /// Guest memory: the root filesystem lives in RAM (~200 MB), plus room per node.
 fn memory_mib(plan: &LabPlan) -> u32 {
@@ -68,11 +63,11 @@ pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
         clock.mark("probe existing lab");
         if health.all_healthy() {
             if record.plan != plan {
-                return Err(up::other_shape(&record.plan, &plan));
+                return Err(steps::other_shape(&record.plan, &plan));
             }
             let info = VmInfo {
                 qemu_pid: health.vm.and_then(|v| v.qemu_pid).unwrap_or_default(),
-                console_log: console_log(&paths),
+                console_log: paths.console_log(),
                 tap: vm.tap.clone(),
             };
             return Ok(describe(&plan, &paths, info, true, Vec::new(), None, clock));
@@ -92,7 +87,7 @@ async fn fresh(
     clock.mark("clean leftovers");
     let _network = Lock::acquire(LabPaths::network_lock()).await?;
     if let Some((interface, cidr)) = netns::network_in_use().await? {
-        return Err(LabError::Requirement(up::network_taken_sentence(
+        return Err(LabError::Requirement(steps::network_taken_sentence(
             &interface, &cidr,
         )));
     }
@@ -125,7 +120,7 @@ fn describe(
     cleaned: Option<down::DownReport>,
     clock: Clock,
 ) -> Lab {
-    up::describe(
+    steps::describe(
         plan,
         paths,
         Found {
@@ -197,11 +192,11 @@ async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
 }
 
 /// The VM tier's host packages (qemu, mmdebstrap, kmod, cpio, ip, ssh), installed with apt when
-/// missing; the same script the test suite uses.
-const INSTALL_VM_DEPS: &str = include_str!("../../tests/vm/install-deps.sh");
+/// missing; the test suite runs the same script.
+const INSTALL_VM_DEPS: &str = include_str!("vm/install-deps.sh");
 
 /// Runs [`INSTALL_VM_DEPS`] (`--install-deps`); its output goes to the terminal.
-pub(super) async fn install_vm_deps() -> Result<(), LabError> {
+pub async fn install_vm_deps() -> Result<(), LabError> {
     eprintln!("lvslab: installing the VM's host packages (--install-deps)");
     let status = tokio::process::Command::new("sh")
         .arg("-c")
@@ -209,7 +204,7 @@ pub(super) async fn install_vm_deps() -> Result<(), LabError> {
         .status()
         .await
         .map_err(|e| LabError::Command {
-            command: "sh tests/vm/install-deps.sh".into(),
+            command: "sh src/lab/vm/install-deps.sh".into(),
             detail: e.to_string(),
         })?;
     if status.success() {
@@ -222,16 +217,16 @@ pub(super) async fn install_vm_deps() -> Result<(), LabError> {
 }
 
 async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<VmInfo, LabError> {
-    up::make_lab_dir(paths)?;
-    up::make_keys(plan, paths).await?;
-    up::write_client_files(plan, paths, GUEST_WEB_SERVER)?;
+    steps::make_lab_dir(paths)?;
+    steps::make_keys(plan, paths).await?;
+    steps::write_client_files(plan, paths, GUEST_WEB_SERVER)?;
     clock.mark("keys");
     let tap = vm_tap_name(&plan.name);
     netns::create_for_vm(plan, BRIDGE_ADDRESS, &tap).await?;
     clock.mark("network");
 
     let vm_dir = paths.vm_dir();
-    let serial_log = console_log(paths);
+    let serial_log = paths.console_log();
     let qemu_name = format!("lvslab-lab-{}", plan.name);
     let memory = memory_mib(plan);
     let cpus = 2;
@@ -272,7 +267,7 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
     .save(paths)?;
     Ok(VmInfo {
         qemu_pid: pid,
-        console_log: console_log(paths),
+        console_log: paths.console_log(),
         tap,
     })
 }
@@ -327,7 +322,7 @@ fn guest_files(plan: &LabPlan, paths: &LabPaths) -> Result<Vec<GuestFile>, LabEr
 async fn wait_until_ready(plan: &LabPlan, paths: &LabPaths, pid: u32) -> Result<(), LabError> {
     let limit = vm::timeout_override().ok().flatten().unwrap_or(READY_LIMIT);
     let deadline = Instant::now() + limit;
-    let log = console_log(paths);
+    let log = paths.console_log();
     loop {
         let console = std::fs::read_to_string(&log).unwrap_or_default();
         let running = procs::vm_processes(&paths.dir).contains(&pid);

@@ -133,7 +133,7 @@ pub fn check_vm_requirements() -> Result<(), String> {
         if packages.contains(&"qemu-system-x86") {
             text.push_str(
                 " (a qemu-utils from backports conflicts with it: add qemu-utils=<the same \
-                 version as qemu-system-x86> --allow-downgrades; lvslab's tests/vm/install-deps.sh \
+                 version as qemu-system-x86> --allow-downgrades; lvslab's src/lab/vm/install-deps.sh \
                  does all of this)",
             );
         }
@@ -350,7 +350,7 @@ pub fn timeout_override() -> Result<Option<Duration>, String> {
 
 /// `lvslab lab vm-run SCRIPT` (hidden): runs a scenario script in the VM, streams its console
 /// and exits 0 when the scenario exited 0 and no verdict failed, 2 otherwise.
-pub async fn vm_run_command(script: &Path) -> miette::Result<i32> {
+pub async fn vm_run_command(script: &Path) -> miette::Result<crate::outcome::Outcome> {
     let scenario = fs::read_to_string(script)
         .into_diagnostic()
         .wrap_err_with(|| format!("cannot read the scenario script {}", script.display()))?;
@@ -373,9 +373,9 @@ pub async fn vm_run_command(script: &Path) -> miette::Result<i32> {
         outcome.vm_time.as_secs_f64()
     );
     Ok(if outcome.passed() {
-        crate::exit::OK
+        crate::outcome::Outcome::Ok
     } else {
-        crate::exit::FAILED
+        crate::outcome::Outcome::Failed
     })
 }
 

@@ -6,21 +6,21 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use super::{Applied, Module, Query, TaskCtx, TaskError};
-use crate::inventory::valid_interface;
-use crate::playbook::template::Tpl;
-use crate::transport::commands;
+use crate::lvs::Cidr;
+use crate::lvs::names::{Interface, Label};
+use crate::templates::Tpl;
+use crate::transport::sh;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Address {
-    /// The address, bare or with its prefix (`198.18.0.100/32`).
-    pub address: Tpl<String>,
-    /// Prefix length when `address` has none (default 32 for IPv4, 128 for IPv6).
-    pub prefix: Option<Tpl<u8>>,
+    /// The address with its prefix (`198.18.0.100/24`); a bare address is a host route (/32).
+    /// With `state: absent`, the address goes whatever its prefix.
+    pub address: Tpl<Cidr>,
     /// The interface (`eth0`, `lo`).
-    pub dev: Tpl<String>,
+    pub dev: Tpl<Interface>,
     /// Label, e.g. `eth0:2`; must start with the interface name.
-    pub label: Option<Tpl<String>>,
+    pub label: Option<Tpl<Label>>,
     #[serde(default)]
     pub state: AddressState,
 }
@@ -36,64 +36,34 @@ pub enum AddressState {
 pub struct Change {
     dev: String,
     /// Addresses to remove first (other prefix or label, or `absent`).
-    remove: Vec<String>,
-    add: Option<(String, Option<String>)>,
+    remove: Vec<Cidr>,
+    add: Option<(Cidr, Option<String>)>,
 }
 
-/// (ip, prefix, label) of each address `address_list` printed.
-fn parse(text: &str) -> Vec<(IpAddr, u8, String)> {
+/// (address, label) of each address `address_list` printed.
+fn parse(text: &str) -> Vec<(Cidr, String)> {
     text.lines()
         .filter_map(|l| {
             let mut parts = l.split_whitespace();
-            let (ip, prefix) = parts.next()?.split_once('/')?;
-            Some((
-                ip.parse().ok()?,
-                prefix.parse().ok()?,
-                parts.next().unwrap_or("").to_string(),
-            ))
+            let cidr: Cidr = parts.next()?.parse().ok()?;
+            Some((cidr, parts.next().unwrap_or("").to_string()))
         })
         .collect()
 }
 
 impl Address {
-    fn desired(
-        &self,
-        ctx: &TaskCtx<'_>,
-    ) -> Result<(IpAddr, u8, String, Option<String>), TaskError> {
-        let raw = ctx.resolve(&self.address)?;
-        let (ip_text, prefix_text) = match raw.split_once('/') {
-            Some((a, p)) => (a.to_string(), Some(p.to_string())),
-            None => (raw.clone(), None),
-        };
-        let ip: IpAddr = ip_text
-            .parse()
-            .map_err(|_| TaskError::new(format!("`{raw}` is not an IP address")))?;
-        let prefix = match (prefix_text, ctx.resolve_opt(&self.prefix)?) {
-            (Some(p), _) => p
-                .parse::<u8>()
-                .map_err(|_| TaskError::new(format!("`{raw}`: bad prefix")))?,
-            (None, Some(p)) => p,
-            (None, None) => {
-                if ip.is_ipv4() {
-                    32
-                } else {
-                    128
-                }
-            }
-        };
-        let dev = ctx.resolve(&self.dev)?;
-        if !valid_interface(&dev) {
-            return Err(TaskError::new(format!("`{dev}` is not an interface name")));
-        }
-        let label = ctx.resolve_opt(&self.label)?;
+    fn desired(&self, ctx: &TaskCtx<'_>) -> Result<(Cidr, String, Option<String>), TaskError> {
+        let cidr = ctx.resolve(&self.address)?;
+        let dev = ctx.resolve(&self.dev)?.0;
+        let label = ctx.resolve_opt(&self.label)?.map(|l| l.0);
         if let Some(l) = &label
-            && (!valid_interface(l) || !l.starts_with(&dev))
+            && !l.starts_with(&dev)
         {
             return Err(TaskError::new(format!(
-                "label `{l}` must be an interface name starting with `{dev}` (e.g. {dev}:1)"
+                "label `{l}` must start with the interface name `{dev}` (e.g. {dev}:1)"
             )));
         }
-        Ok((ip, prefix, dev, label))
+        Ok((cidr, dev, label))
     }
 }
 
@@ -101,30 +71,29 @@ impl Module for Address {
     type Change = Change;
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
-        let (ip, prefix, dev, label) = self.desired(ctx)?;
-        let out = ctx.run(&commands::address_list(&dev)).await?;
+        let (want, dev, label) = self.desired(ctx)?;
+        let out = ctx.run(&sh::address_list(&dev)).await?;
         if !out.success() {
             return Err(TaskError::new(format!(
                 "{} has no interface `{dev}`",
                 ctx.host.name
             )));
         }
+        let ip: IpAddr = want.address;
         let present = parse(&out.stdout_str());
-        let same_ip: Vec<&(IpAddr, u8, String)> =
-            present.iter().filter(|(a, _, _)| *a == ip).collect();
-        let cidr = format!("{ip}/{prefix}");
+        let same_ip: Vec<&(Cidr, String)> =
+            present.iter().filter(|(c, _)| c.address == ip).collect();
         match self.state {
             AddressState::Absent => {
                 // With a label, only that alias goes (keepalived's own VIP stays).
-                let same_ip: Vec<&(IpAddr, u8, String)> = same_ip
+                let remove: Vec<Cidr> = same_ip
                     .into_iter()
-                    .filter(|(_, _, l)| label.as_ref().is_none_or(|want| l == want))
+                    .filter(|(_, l)| label.as_ref().is_none_or(|want| l == want))
+                    .map(|(c, _)| *c)
                     .collect();
-                if same_ip.is_empty() {
+                if remove.is_empty() {
                     return Ok(Query::ok(format!("{ip} not on {dev}")));
                 }
-                let remove: Vec<String> =
-                    same_ip.iter().map(|(a, p, _)| format!("{a}/{p}")).collect();
                 Ok(Query::change(
                     Change {
                         dev: dev.clone(),
@@ -135,31 +104,31 @@ impl Module for Address {
                 ))
             }
             AddressState::Present => {
-                let label_ok = |l: &String| match &label {
-                    Some(want) => l == want,
-                    None => true,
-                };
-                if same_ip.iter().any(|(_, p, l)| *p == prefix && label_ok(l)) {
-                    return Ok(Query::ok(format!("{cidr} on {dev}")));
+                let label_ok = |l: &String| label.as_ref().is_none_or(|want| l == want);
+                if same_ip
+                    .iter()
+                    .any(|(c, l)| c.prefix == want.prefix && label_ok(l))
+                {
+                    return Ok(Query::ok(format!("{want} on {dev}")));
                 }
-                let remove: Vec<String> =
-                    same_ip.iter().map(|(a, p, _)| format!("{a}/{p}")).collect();
+                let remove: Vec<Cidr> = same_ip.iter().map(|(c, _)| *c).collect();
                 let summary = if remove.is_empty() {
                     format!(
-                        "add {cidr} to {dev}{}",
+                        "add {want} to {dev}{}",
                         label
                             .as_ref()
                             .map(|l| format!(" as {l}"))
                             .unwrap_or_default()
                     )
                 } else {
-                    format!("replace {} with {cidr} on {dev}", remove.join(", "))
+                    let old: Vec<String> = remove.iter().map(ToString::to_string).collect();
+                    format!("replace {} with {want} on {dev}", old.join(", "))
                 };
                 Ok(Query::change(
                     Change {
                         dev,
                         remove,
-                        add: Some((cidr, label)),
+                        add: Some((want, label)),
                     },
                     summary,
                 ))
@@ -170,14 +139,14 @@ impl Module for Address {
     async fn apply(&self, ctx: &TaskCtx<'_>, change: Change) -> Result<Applied, TaskError> {
         for cidr in &change.remove {
             ctx.run_ok(
-                &commands::address_del(&change.dev, cidr),
+                &sh::address_del(&change.dev, &cidr.to_string()),
                 &format!("removing {cidr} from {}", change.dev),
             )
             .await?;
         }
         if let Some((cidr, label)) = &change.add {
             ctx.run_ok(
-                &commands::address_add(&change.dev, cidr, label.as_deref()),
+                &sh::address_add(&change.dev, &cidr.to_string(), label.as_deref()),
                 &format!("adding {cidr} to {}", change.dev),
             )
             .await?;
@@ -195,8 +164,28 @@ mod tests {
         let v = parse("127.0.0.1/8 lo\n198.18.0.100/32 lo:0\n::1/128 \n");
         assert_eq!(
             v[1],
-            ("198.18.0.100".parse().unwrap(), 32, "lo:0".to_string())
+            ("198.18.0.100/32".parse().unwrap(), "lo:0".to_string())
         );
-        assert_eq!(v[2].2, "");
+        assert_eq!(v[2].1, "");
+    }
+
+    #[test]
+    fn literals_are_typed_at_parse_time() {
+        let ok: Address = serde_json::from_value(serde_json::json!(
+            {"address": "198.18.0.100/32", "dev": "eth0.100", "label": "eth0.100:3"}
+        ))
+        .unwrap();
+        assert!(matches!(ok.address, Tpl::Lit(_)));
+        for bad in [
+            serde_json::json!({"address": "198.18.0.300/32", "dev": "lo"}),
+            serde_json::json!({"address": "198.18.0.1/40", "dev": "lo"}),
+            serde_json::json!({"address": "198.18.0.1", "dev": "eth0; reboot"}),
+            serde_json::json!({"address": "198.18.0.1", "dev": "lo", "label": "lo:3 x"}),
+        ] {
+            assert!(
+                serde_json::from_value::<Address>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

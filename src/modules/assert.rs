@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::{Applied, Module, Query, TaskCtx, TaskError};
-use crate::playbook::template::Templates;
+use crate::templates::Templates;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Deserializer};
 
 use super::{Applied, Module, Query, TaskCtx, TaskError};
-use crate::playbook::template::Tpl;
-use crate::transport::commands;
+use crate::templates::Tpl;
+use crate::transport::sh;
 
 /// Arguments shared by `command` and `shell`: a string, or a map with `cmd` and guards.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,7 +24,7 @@ fn args<'de, D: Deserializer<'de>>(d: D) -> Result<CommandArgs, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
     match v {
         serde_json::Value::String(s) => Ok(CommandArgs {
-            cmd: if crate::playbook::template::is_template(&s) {
+            cmd: if crate::templates::is_template(&s) {
                 Tpl::Expr(s, Default::default())
             } else {
                 Tpl::Lit(s)
@@ -56,12 +56,12 @@ impl<'de> Deserialize<'de> for Shell {
 /// Guards first; `None` means: run it.
 async fn guarded(a: &CommandArgs, ctx: &TaskCtx<'_>) -> Result<Option<String>, TaskError> {
     if let Some(p) = ctx.resolve_opt(&a.creates)?
-        && ctx.run(&commands::exists(&p)).await?.success()
+        && ctx.run(&sh::exists(&p)).await?.success()
     {
         return Ok(Some(format!("{p} exists")));
     }
     if let Some(p) = ctx.resolve_opt(&a.removes)?
-        && !ctx.run(&commands::exists(&p)).await?.success()
+        && !ctx.run(&sh::exists(&p)).await?.success()
     {
         return Ok(Some(format!("{p} does not exist")));
     }
@@ -119,7 +119,7 @@ impl Module for Command {
                 "cannot split `{cmd}` into words (unbalanced quotes?)"
             ))
         })?;
-        query(&self.0, ctx, commands::argv(&words)).await
+        query(&self.0, ctx, sh::argv(&words)).await
     }
 
     async fn apply(&self, ctx: &TaskCtx<'_>, line: String) -> Result<Applied, TaskError> {

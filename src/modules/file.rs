@@ -6,8 +6,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{Applied, Module, Query, TaskCtx, TaskError, command_failed};
-use crate::playbook::template::Tpl;
-use crate::transport::commands;
+use crate::templates::Tpl;
+use crate::transport::sh;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +91,7 @@ impl FileSpec {
     /// Compare with the host's file; fetch the old content only when a diff is wanted.
     pub async fn query(self, ctx: &TaskCtx<'_>) -> Result<Query<FileChange>, TaskError> {
         let out = ctx
-            .run_ok(&commands::file_stat(&self.dest), "reading the file's state")
+            .run_ok(&sh::file_stat(&self.dest), "reading the file's state")
             .await?;
         let stat = out.stdout_str();
         let stat = stat.trim();
@@ -129,7 +129,7 @@ impl FileSpec {
         let mut diff = None;
         if !same_content && ctx.diff {
             let old = if exists {
-                ctx.run_ok(&commands::file_read(&self.dest), "reading the file")
+                ctx.run_ok(&sh::file_read(&self.dest), "reading the file")
                     .await?
                     .stdout
             } else {
@@ -165,8 +165,7 @@ impl FileSpec {
     pub async fn apply(ctx: &TaskCtx<'_>, change: FileChange) -> Result<Applied, TaskError> {
         let s = &change.spec;
         if change.write {
-            let cmd =
-                commands::file_write(&s.dest, &s.mode, s.owner.as_deref(), s.validate.as_deref());
+            let cmd = sh::file_write(&s.dest, &s.mode, s.owner.as_deref(), s.validate.as_deref());
             let out = ctx.run_stdin(&cmd, &s.content).await?;
             if out.status == Some(3) {
                 return Err(TaskError::new(format!(
@@ -180,7 +179,7 @@ impl FileSpec {
             }
         } else {
             ctx.run_ok(
-                &commands::file_chmod_chown(&s.dest, &s.mode, s.owner.as_deref()),
+                &sh::file_chmod_chown(&s.dest, &s.mode, s.owner.as_deref()),
                 "setting mode/owner",
             )
             .await?;
@@ -244,7 +243,7 @@ impl Module for File {
                 .unwrap_or_else(|| "0755".into()),
         )?;
         let out = ctx
-            .run_ok(&commands::path_kind(&path), "reading the path")
+            .run_ok(&sh::path_kind(&path), "reading the path")
             .await?;
         let kind = out.stdout_str().trim().to_string();
         match (self.state, kind.as_str()) {
@@ -270,8 +269,8 @@ impl Module for File {
         (path, mode): Self::Change,
     ) -> Result<Applied, TaskError> {
         let cmd = match self.state {
-            FileState::Absent => commands::remove_path(&path),
-            FileState::Directory => commands::make_dir(&path, &mode),
+            FileState::Absent => sh::remove_path(&path),
+            FileState::Directory => sh::make_dir(&path, &mode),
         };
         ctx.run_ok(&cmd, &path).await?;
         Ok(Applied::changed())

@@ -15,8 +15,6 @@ mod sysctl;
 mod template;
 mod wait_for;
 
-pub use ipvs::{IpvsTable, endpoint as endpoint_of};
-
 use std::future::Future;
 use std::time::Duration;
 
@@ -25,8 +23,8 @@ use serde::de::DeserializeOwned;
 
 use crate::facts::Facts;
 use crate::inventory::{Host, Inventory};
-use crate::playbook::template::{Templates, Tpl};
 use crate::report::Status;
+use crate::templates::{Templates, Tpl};
 use crate::transport::{ExecOutput, Session, TransportError};
 
 /// What a module found when it looked at the host.

@@ -4,8 +4,8 @@
 use serde::Deserialize;
 
 use super::{Applied, Module, Query, TaskCtx, TaskError};
-use crate::playbook::template::Tpl;
-use crate::transport::commands;
+use crate::templates::Tpl;
+use crate::transport::sh;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,10 +65,7 @@ impl Module for Package {
             )));
         };
         let out = ctx
-            .run_ok(
-                &commands::packages_missing(&manager, &names),
-                "querying packages",
-            )
+            .run_ok(&sh::packages_missing(&manager, &names), "querying packages")
             .await?;
         let missing: Vec<String> = out
             .stdout_str()
@@ -108,8 +105,8 @@ impl Module for Package {
         (manager, names): Self::Change,
     ) -> Result<Applied, TaskError> {
         let command = match self.state {
-            PackageState::Present => commands::packages_install(&manager, &names),
-            PackageState::Absent => commands::packages_remove(&manager, &names),
+            PackageState::Present => sh::packages_install(&manager, &names),
+            PackageState::Absent => sh::packages_remove(&manager, &names),
         };
         let out = ctx
             .run_timeout(&command, std::time::Duration::from_secs(900))

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::{Applied, Module, Query, TaskCtx, TaskError, command_failed};
-use crate::playbook::template::Tpl;
-use crate::transport::commands;
+use crate::templates::Tpl;
+use crate::transport::sh;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +68,7 @@ impl Module for Service {
         }
         let out = ctx
             .run_ok(
-                &commands::service_query(&ctx.facts.init, &name, &process),
+                &sh::service_query(&ctx.facts.init, &name, &process),
                 "querying the service",
             )
             .await?;
@@ -133,7 +133,7 @@ impl Module for Service {
                 Action::Reload => "reload",
             };
             let out = ctx
-                .run(&commands::service_action(init, &change.name, verb))
+                .run(&sh::service_action(init, &change.name, verb))
                 .await?;
             if !out.success() {
                 return Err(command_failed(&format!("{verb} {}", change.name), &out));
@@ -148,7 +148,7 @@ impl Module for Service {
         }
         if let Some(enable) = change.enable {
             ctx.run_ok(
-                &commands::service_enable(init, &change.name, enable),
+                &sh::service_enable(init, &change.name, enable),
                 "enabling the service",
             )
             .await?;
@@ -158,10 +158,7 @@ impl Module for Service {
 }
 
 async fn is_running(ctx: &TaskCtx<'_>, process: &str) -> Result<bool, TaskError> {
-    Ok(ctx
-        .run(&commands::process_running(process))
-        .await?
-        .success())
+    Ok(ctx.run(&sh::process_running(process)).await?.success())
 }
 
 /// Up, and still up a moment later.
@@ -197,7 +194,7 @@ pub async fn wait_stopped(ctx: &TaskCtx<'_>, process: &str) -> Result<(), TaskEr
             return Ok(());
         }
         if !termed && start.elapsed() > START_WAIT / 2 {
-            let _ = ctx.run(&commands::process_signal(process, "TERM")).await?;
+            let _ = ctx.run(&sh::process_signal(process, "TERM")).await?;
             termed = true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

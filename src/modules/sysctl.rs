@@ -5,8 +5,8 @@
 use serde::Deserialize;
 
 use super::{Applied, Module, Query, TaskCtx, TaskError};
-use crate::playbook::template::Tpl;
-use crate::transport::commands;
+use crate::templates::Tpl;
+use crate::transport::sh;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,7 +86,7 @@ impl Module for Sysctl {
         let key = ctx.resolve(&self.key)?;
         check_key(&key)?;
         let out = ctx
-            .run_ok(&commands::sysctl_query(&key), "reading the sysctl")
+            .run_ok(&sh::sysctl_query(&key), "reading the sysctl")
             .await?;
         let found = parse(&out.stdout_str());
         let Some(runtime) = found.runtime.clone() else {
@@ -143,8 +143,8 @@ impl Module for Sysctl {
 
     async fn apply(&self, ctx: &TaskCtx<'_>, change: Change) -> Result<Applied, TaskError> {
         let command = match &change {
-            Change::Set { key, value } => commands::sysctl_set(key, value),
-            Change::Restore { key } => commands::sysctl_restore(key),
+            Change::Set { key, value } => sh::sysctl_set(key, value),
+            Change::Restore { key } => sh::sysctl_restore(key),
         };
         ctx.run_ok(&command, "setting the sysctl").await?;
         Ok(Applied::changed())

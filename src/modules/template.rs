@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::file::{FileChange, FileSpec};
 use super::{Applied, Module, Query, TaskCtx, TaskError};
-use crate::playbook::template::{Templates, Tpl};
+use crate::templates::{Templates, Tpl};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

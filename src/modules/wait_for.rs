@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::{Applied, Module, Query, TaskCtx, TaskError};
-use crate::playbook::template::Tpl;
-use crate::transport::commands;
+use crate::templates::Tpl;
+use crate::transport::sh;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,12 +49,12 @@ impl WaitFor {
             }
             let line = format!(
                 "bash -c {}",
-                commands::quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
+                sh::quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
             );
             return Ok((line, format!("{host}:{port}")));
         }
         if let Some(path) = ctx.resolve_opt(&self.path)? {
-            return Ok((commands::exists(&path), path));
+            return Ok((sh::exists(&path), path));
         }
         if let Some(cmd) = ctx.resolve_opt(&self.command)? {
             return Ok((cmd.clone(), format!("`{cmd}`")));

@@ -3,7 +3,6 @@
 
 pub mod model;
 pub mod runner;
-pub mod template;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -11,16 +10,20 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::{Source, SourceError};
 use crate::inventory::Inventory;
 use crate::modules::ModuleCall;
+use crate::templates::Templates;
 use model::Play;
-use template::Templates;
 
 /// The playbooks shipped in the binary (`playbooks/`).
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("lvs-dr.yml", include_str!("../../playbooks/lvs-dr.yml")),
+    (
+        "real-servers.yml",
+        include_str!("../../playbooks/real-servers.yml"),
+    ),
     (
         "keepalived.yml",
         include_str!("../../playbooks/keepalived.yml"),
     ),
+    ("manual.yml", include_str!("../../playbooks/manual.yml")),
     ("teardown.yml", include_str!("../../playbooks/teardown.yml")),
 ];
 
@@ -53,10 +56,7 @@ impl Playbook {
             .map(|(_, t)| t.to_string())
             .ok_or_else(|| miette::miette!("no built-in playbook {name}"))?;
         Self::parse(
-            Source {
-                name: format!("(built-in) playbooks/{name}"),
-                text,
-            },
+            Source::named(format!("(built-in) playbooks/{name}"), text),
             None,
         )
         .map_err(|e| miette::Report::new(*e))
@@ -171,19 +171,7 @@ impl Playbook {
 
 /// Variables every task can use: built-ins, and every variable any host of the inventory has.
 fn known_names(inv: &Inventory) -> HashSet<String> {
-    let mut names: HashSet<String> = [
-        "inventory_hostname",
-        "host",
-        "lvs",
-        "groups",
-        "hostvars",
-        "facts",
-        "item",
-        "group_names",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut names: HashSet<String> = runner::BUILTINS.iter().map(|s| s.to_string()).collect();
     for h in &inv.hosts {
         names.extend(inv.host_vars(h).keys().cloned());
     }
@@ -204,13 +192,7 @@ mod tests {
     }
 
     fn parse(yaml: &str) -> Result<Playbook, Box<SourceError>> {
-        Playbook::parse(
-            Source {
-                name: "pb.yml".into(),
-                text: yaml.into(),
-            },
-            None,
-        )
+        Playbook::parse(Source::named("pb.yml", yaml.into()), None)
     }
 
     fn error(yaml: &str) -> String {

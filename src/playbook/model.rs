@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_saphyr::Spanned;
 
-use super::template::Tpl;
 use crate::inventory::Vars;
 use crate::modules::{MODULE_NAMES, ModuleCall};
+use crate::templates::Tpl;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,11 +1,13 @@
 //! Running commands on hosts. The runner talks to the [`Transport`] trait; SSH (russh) is one
 //! implementation, the local machine another. Every remote command line is built in
-//! [`commands`], the one place where quoting happens.
+//! [`sh`], the one place where quoting happens.
 
-pub mod commands;
+#[cfg(test)]
+pub mod fake;
+mod framing;
 pub mod local;
 mod quickack;
-mod shell;
+pub mod sh;
 pub mod ssh;
 
 use std::future::Future;
@@ -78,6 +80,8 @@ pub enum TransportError {
     Timeout { secs: u64, command: String },
     #[error("connection to {target} lost: {reason}")]
     Lost { target: String, reason: String },
+    #[error("cannot read the facts of {host}: {reason}")]
+    NoFacts { host: String, reason: String },
 }
 
 impl TransportError {
@@ -121,7 +125,7 @@ impl Session {
         }
     }
 
-    /// Run a command line built by [`commands`], as root when the session becomes root.
+    /// Run a command line built by [`sh`], as root when the session becomes root.
     pub async fn run(&self, command: &str) -> Result<ExecOutput, TransportError> {
         self.run_with_stdin(command, None).await
     }
@@ -152,7 +156,7 @@ impl Session {
     ) -> Result<ExecOutput, TransportError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
         let line = if self.become_root {
-            commands::sudo(command)
+            sh::sudo(command)
         } else {
             command.to_string()
         };

@@ -13,7 +13,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, Disconnect, Sig, kex};
 use tokio::sync::Semaphore;
 
-use super::shell::{self, Collect, Framing};
+use super::framing::{self, Collect, Framing};
 use super::{BoxFuture, ExecOutput, Transport, TransportError};
 use crate::inventory::Connection;
 
@@ -306,7 +306,7 @@ impl SshTransport {
             .map_err(|e| lost(e.to_string()))?;
         // sshd makes each session's process a session leader; exec keeps its pid, so `$$` is
         // the session id, and a command that hangs can be ended with all it started.
-        let start = format!("exec /bin/sh -c 'echo $$; {}'", shell::START);
+        let start = format!("exec /bin/sh -c 'echo $$; {}'", framing::START);
         channel
             .exec(true, start)
             .await

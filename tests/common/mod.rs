@@ -6,7 +6,7 @@
 //! down. Test binaries and tests inside a binary may run in parallel; their labs take turns.
 //!
 //! ```ignore
-//! let lab = Lab::up(2);
+//! let lab = TestLab::up(2);
 //! let out = lab.ssh("node2", "hostname");
 //! ```
 
@@ -137,7 +137,7 @@ impl Drop for DownOnDrop {
 }
 
 /// A lab that is up, with what `lab up --json` said about it.
-pub struct Lab {
+pub struct TestLab {
     pub name: String,
     pub dir: PathBuf,
     pub inventory: PathBuf,
@@ -150,13 +150,13 @@ pub struct Lab {
     _turn: Turn,
 }
 
-impl Lab {
+impl TestLab {
     /// A fresh lab with `real_servers` real servers and a unique name.
-    pub fn up(real_servers: u16) -> Lab {
+    pub fn up(real_servers: u16) -> TestLab {
         Self::up_named(&unique_name(), real_servers)
     }
 
-    pub fn up_named(name: &str, real_servers: u16) -> Lab {
+    pub fn up_named(name: &str, real_servers: u16) -> TestLab {
         let turn = turn();
         let down = DownOnDrop(name.to_string());
         let rs = real_servers.to_string();
@@ -171,7 +171,7 @@ impl Lab {
                     .unwrap_or_else(|| panic!("`{key}` missing in {info}")),
             )
         };
-        Lab {
+        TestLab {
             name: name.to_string(),
             dir: path("dir"),
             inventory: path("inventory"),

@@ -194,6 +194,29 @@ pub fn address_del(dev: &str, cidr: &str) -> String {
     argv(&["ip", "addr", "del", cidr, "dev", dev])
 }
 
+/// A real server's ARP settings and where it holds `vip`: first line `<all arp_ignore>
+/// <IFACE arp_ignore> <all arp_announce> <IFACE arp_announce>`, then [`address_holders`]' lines.
+pub fn real_server_state(iface: &str, vip: &str) -> String {
+    format!(
+        "for k in arp_ignore arp_announce; do printf '%s ' $(cat /proc/sys/net/ipv4/conf/all/$k) $(cat /proc/sys/net/ipv4/conf/{}/$k); done; echo; {}",
+        quote(iface),
+        address_holders(vip)
+    )
+}
+
+/// The interface's MAC address.
+pub fn mac_address(iface: &str) -> String {
+    format!("cat /sys/class/net/{}/address", quote(iface))
+}
+
+/// What lvslab leaves on a host until `down`: prints the number of saved original sysctl
+/// values, then `file` or `nofile` for lvslab's sysctl file.
+pub fn lvslab_leftovers() -> String {
+    format!(
+        "ls {STATE_DIR}/sysctl-orig 2>/dev/null | wc -l; [ -e {SYSCTL_FILE} ] && echo file || echo nofile"
+    )
+}
+
 /// Which devices hold an address (any prefix). Prints `<dev> <cidr>` lines.
 pub fn address_holders(ip: &str) -> String {
     format!(
@@ -209,13 +232,18 @@ pub fn ipvs_save() -> &'static str {
     "ipvsadm -S -n"
 }
 
-/// One ipvsadm invocation per rule change, stopping at the first failure.
-pub fn ipvs_apply(rules: &[Vec<String>]) -> String {
+/// Whether ipvsadm's error says the kernel has no IPVS.
+pub fn no_ipvs(stderr: &str) -> bool {
+    stderr.contains("Protocol not available") || stderr.contains("Can't initialize ipvs")
+}
+
+/// One ipvsadm invocation per rule, stopping at the first failure.
+pub fn ipvs_apply(rules: &[crate::lvs::ipvs::Rule]) -> String {
     rules
         .iter()
         .map(|r| {
             let mut w = vec!["ipvsadm".to_string()];
-            w.extend(r.iter().cloned());
+            w.extend(r.argv());
             argv(&w)
         })
         .collect::<Vec<_>>()

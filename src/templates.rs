@@ -1,5 +1,7 @@
-//! Templating: the minijinja environment (strict: an undefined variable is an error), and
-//! [`Tpl`], a playbook value that may be a `{{ expression }}` resolved per host at run time.
+//! Templating, for playbooks and modules alike: the minijinja environment (strict: an
+//! undefined variable is an error; a `quote` filter for shell words), the templates shipped in
+//! the binary, and [`Tpl`], a playbook value that may be a `{{ expression }}` resolved per host
+//! at run time.
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -19,12 +21,6 @@ pub enum Tpl<T> {
 impl<T: Default> Default for Tpl<T> {
     fn default() -> Self {
         Tpl::Lit(T::default())
-    }
-}
-
-impl<T> Tpl<T> {
-    pub fn lit(v: T) -> Self {
-        Tpl::Lit(v)
     }
 }
 
@@ -87,12 +83,9 @@ pub struct Templates {
 pub const BUILTIN: &[(&str, &str)] = &[
     (
         "keepalived.conf.j2",
-        include_str!("../../templates/keepalived.conf.j2"),
+        include_str!("../templates/keepalived.conf.j2"),
     ),
-    (
-        "index.html.j2",
-        include_str!("../../templates/index.html.j2"),
-    ),
+    ("index.html.j2", include_str!("../templates/index.html.j2")),
 ];
 
 impl Templates {
@@ -106,6 +99,16 @@ impl Templates {
             .build()
             .map_err(|e| miette::miette!("{e}"))?;
         env.set_syntax(syntax);
+        // `{{ x | quote }}`: one shell word, however x is written (the only quoting there is).
+        env.add_filter("quote", |v: String| {
+            crate::transport::sh::quote(&v).into_owned()
+        });
+        // `{{ service.forwarding | lb_kind }}`: keepalived's word for a forwarding method.
+        env.add_filter("lb_kind", |v: String| -> Result<String, minijinja::Error> {
+            v.parse::<crate::lvs::Forwarding>()
+                .map(|f| f.keepalived_kind().to_string())
+                .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))
+        });
         for (name, text) in BUILTIN {
             env.add_template_owned(name.to_string(), text.to_string())
                 .map_err(|e| template_error(name, &e))?;

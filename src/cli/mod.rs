@@ -1,6 +1,10 @@
-//! The commands that work on an inventory's hosts: what `main` dispatches to.
+//! The command line: the arguments ([`args`]), and one handler per command, which puts the
+//! library parts (inventory, playbooks, probes, drills, the lab) together and says how the
+//! command ended ([`Outcome`]); [`dispatch`] turns that into the exit code.
 
 pub mod adhoc;
+pub mod args;
+pub mod lab;
 pub mod lvs;
 pub mod run;
 pub mod validate;
@@ -11,22 +15,54 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cli::Global;
-use crate::exit;
+use clap::CommandFactory;
+
+use crate::cancel::Cancel;
 use crate::fleet::Fleet;
 use crate::inventory::Inventory;
+use crate::outcome::Outcome;
 use crate::playbook::runner::RunResult;
 use crate::report::{self, Event, Reporter};
 use crate::transport::ssh::SshOptions;
+pub use args::{Cli, Command, Global};
+
+/// Runs the command and returns its exit code.
+pub async fn dispatch(cli: Cli) -> i32 {
+    let g = &cli.global;
+    let result = match cli.command {
+        Command::Up(args) => lvs::up(&args, g).await,
+        Command::Verify(args) => lvs::verify(&args, g).await,
+        Command::Down(args) => lvs::down(&args, g).await,
+        Command::Status => lvs::status(g).await,
+        Command::Drill(cmd) => lvs::drill(&cmd, g).await,
+        Command::Run(args) => run::run(&args, g).await,
+        Command::Exec(args) => adhoc::exec(&args, g).await,
+        Command::Ping => adhoc::ping(g).await,
+        Command::Validate(args) => validate::validate(&args, g),
+        Command::Lab(cmd) => lab::run(cmd, g).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "lvslab", &mut std::io::stdout());
+            Ok(Outcome::Ok)
+        }
+    };
+    match result {
+        Ok(outcome) => outcome.code(),
+        Err(report) => {
+            eprintln!("{report:?}");
+            Outcome::Input.code()
+        }
+    }
+}
 
 /// What every host-facing command needs: the checked inventory, the views, the connections,
-/// and the lock that keeps two runs off the same inventory.
+/// the lock that keeps two runs off the same inventory, and Ctrl-C as a [`Cancel`].
 pub struct Setup {
     pub inventory: Arc<Inventory>,
     pub reporter: Reporter,
     pub fleet: Arc<Fleet>,
     pub limit: Option<HashSet<String>>,
     pub started: Instant,
+    pub cancel: Cancel,
     _lock: RunLock,
 }
 
@@ -55,7 +91,7 @@ impl Setup {
         for w in warnings {
             reporter.emit(Event::Warning { text: w });
         }
-        let fleet = Arc::new(Fleet::new(
+        let fleet = Arc::new(Fleet::ssh(
             SshOptions {
                 connect_timeout: Duration::from_secs(global.connect_timeout.max(1)),
                 accept_new_host_keys: global.accept_new_host_keys,
@@ -68,6 +104,7 @@ impl Setup {
             fleet,
             limit,
             started: Instant::now(),
+            cancel: Cancel::on_ctrl_c(),
             _lock: lock,
         })
     }
@@ -82,8 +119,18 @@ impl Setup {
             .collect()
     }
 
-    /// Print the recap, close connections, and turn the result into an exit code.
-    pub async fn finish(&self, result: &RunResult, check: bool, hosts: &[String]) -> i32 {
+    /// The load balancer, or an input error saying what the inventory lacks.
+    pub fn lvs(&self) -> miette::Result<&crate::lvs::Lvs> {
+        self.inventory.complete_lvs().map_err(|why| {
+            miette::miette!(
+                help = "see inventory.example.yml: vip, port, scheduler, vrrp, and the groups directors and real_servers",
+                "{why}"
+            )
+        })
+    }
+
+    /// Print the recap, and turn the result into how the command ended.
+    pub fn finish(&self, result: &RunResult, check: bool, hosts: &[String]) -> Outcome {
         let trips = self.fleet.round_trips();
         let mut recap = self.reporter.recap(hosts);
         for r in &mut recap {
@@ -96,19 +143,7 @@ impl Setup {
             check,
         });
         self.reporter.finish();
-        exit_code(result)
-    }
-}
-
-pub fn exit_code(result: &RunResult) -> i32 {
-    if result.interrupted {
-        exit::INTERRUPTED
-    } else if !result.unreachable.is_empty() {
-        exit::UNREACHABLE
-    } else if !result.failed.is_empty() {
-        exit::FAILED
-    } else {
-        exit::OK
+        Outcome::of_run(result)
     }
 }
 

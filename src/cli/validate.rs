@@ -1,10 +1,11 @@
 //! `lvslab validate`: the inventory, the built-in playbooks and any given ones, and the
 //! templates, checked without contacting a host.
 
-use crate::cli::{Global, ValidateArgs};
+use super::args::{Global, ValidateArgs};
+use crate::outcome::Outcome;
 use crate::playbook::{BUILTIN, Playbook};
 
-pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<i32> {
+pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<Outcome> {
     let (inventory, warnings) = crate::inventory::load(&global.inventory)?;
     for w in &warnings {
         println!("warning: {w}");
@@ -24,5 +25,5 @@ pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<i32> {
         inventory.groups.len(),
         playbooks.len()
     );
-    Ok(crate::exit::OK)
+    Ok(Outcome::Ok)
 }

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use super::Setup;
-use crate::cli::{Global, RunArgs};
+use super::args::{Global, RunArgs};
+use crate::outcome::Outcome;
 use crate::playbook::Playbook;
 use crate::playbook::runner::{RunOptions, RunResult, Runner};
 use crate::report::Event;
 
-pub async fn run(args: &RunArgs, global: &Global) -> miette::Result<i32> {
+pub async fn run(args: &RunArgs, global: &Global) -> miette::Result<Outcome> {
     let playbooks = args
         .playbooks
         .iter()
@@ -55,11 +56,11 @@ pub async fn run_playbooks(
     tags: Option<Vec<String>>,
     extra_vars: crate::inventory::Vars,
     what: &str,
-) -> miette::Result<i32> {
+) -> miette::Result<Outcome> {
     let setup = Setup::new(global)?;
-    let (code, _) = run_with(&setup, playbooks, global, tags, extra_vars, what).await?;
+    let (outcome, _) = run_with(&setup, playbooks, global, tags, extra_vars, what).await?;
     setup.fleet.close().await;
-    Ok(code)
+    Ok(outcome)
 }
 
 /// Run with an existing setup (so `up` can verify over the same connections).
@@ -70,7 +71,7 @@ pub async fn run_with(
     tags: Option<Vec<String>>,
     extra_vars: crate::inventory::Vars,
     what: &str,
-) -> miette::Result<(i32, RunResult)> {
+) -> miette::Result<(Outcome, RunResult)> {
     let templates = Arc::new(Playbook::checked_templates(
         playbooks,
         global.playbooks.as_deref(),
@@ -82,13 +83,12 @@ pub async fn run_with(
         hosts: hosts.clone(),
         check: global.check,
     });
-    let runner = Runner {
-        shared: Default::default(),
-        inventory: setup.inventory.clone(),
+    let runner = Runner::new(
+        setup.inventory.clone(),
         templates,
-        fleet: setup.fleet.clone(),
-        reporter: setup.reporter.clone(),
-        options: RunOptions {
+        setup.fleet.clone(),
+        setup.reporter.clone(),
+        RunOptions {
             check: global.check,
             diff: global.diff,
             forks: usize::from(global.forks),
@@ -96,9 +96,10 @@ pub async fn run_with(
             extra_vars,
             limit: setup.limit.clone(),
         },
-    };
+        setup.cancel.clone(),
+    );
     let mut result = RunResult::default();
     runner.run(playbooks, &mut result).await;
-    let code = setup.finish(&result, global.check, &hosts).await;
-    Ok((code, result))
+    let outcome = setup.finish(&result, global.check, &hosts);
+    Ok((outcome, result))
 }

@@ -2,10 +2,7 @@
 
 use std::fmt::Write;
 
-use super::down::DownReport;
-use super::plan::Role;
-use super::status::LabStatus;
-use super::up::Lab;
+use crate::lab::{DownReport, Lab, LabStatus, Role};
 
 /// Seconds with one decimal.
 fn secs(ms: u64) -> String {

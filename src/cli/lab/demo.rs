@@ -2,11 +2,10 @@
 //! IPVS), the seed's keepalived + LVS-DR setup converged on it, and the probes' verdict. The lab
 //! stays up for exploring.
 
-use crate::cli::{Global, LabUpArgs, Mode, UpArgs, VerifyArgs};
-use crate::exit;
-
-use super::vm::{self, VmEvent, VmSpec};
-use super::{requirements, up_for, view};
+use super::view;
+use crate::cli::args::{Global, LabUpArgs, Mode, UpArgs, VerifyArgs};
+use crate::lab::vm::{self, VmEvent, VmSpec};
+use crate::outcome::Outcome;
 
 /// Without a tap device (no /dev/net/tun) the VM cannot join the lab's bridge: then the demo runs
 /// the same steps inside the VM and reports what happened there.
@@ -19,8 +18,8 @@ echo
 lvslab --no-progress status
 "#;
 
-pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<i32> {
-    if !args.vm && !requirements::kernel_has_ipvs().await {
+pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<Outcome> {
+    if !args.vm && !crate::lab::kernel_has_ipvs().await {
         println!(
             "This kernel has no IPVS: the demo runs the lab inside a small VM with a stock Debian \
              kernel\n(qemu; the first run builds the VM image, about a minute; later runs start \
@@ -32,15 +31,15 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<i32> {
         }
     }
     let name = args.lab.name.clone();
-    let lab = match up_for(&args).await {
+    let lab = match super::build(&args).await {
         Ok(lab) => lab,
-        Err(e) => return super::exit_for(e),
+        Err(e) => return super::outcome_of(e),
     };
     print!("{}", view::up_summary(&lab));
     println!("\nconverging the seed's keepalived + LVS-DR setup, then verifying it:\n");
     let mut on_lab = global.clone();
     on_lab.inventory = lab.inventory.clone();
-    let code = crate::commands::lvs::up(
+    let outcome = crate::cli::lvs::up(
         &UpArgs {
             mode: Mode::Keepalived,
             no_verify: false,
@@ -67,12 +66,12 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<i32> {
         where_ = if lab.vm.is_some() { " (in the VM)" } else { "" },
         inventory = lab.inventory.display(),
     );
-    Ok(code)
+    Ok(outcome)
 }
 
-async fn demo_inside_the_vm(args: &LabUpArgs) -> miette::Result<i32> {
+async fn demo_inside_the_vm(args: &LabUpArgs) -> miette::Result<Outcome> {
     if vm::check_vm_requirements().is_err() && args.install_deps {
-        super::up_vm::install_vm_deps()
+        crate::lab::install_vm_deps()
             .await
             .map_err(|e| miette::miette!("{e}"))?;
     }
@@ -109,8 +108,8 @@ async fn demo_inside_the_vm(args: &LabUpArgs) -> miette::Result<i32> {
          `lvslab lab up --vm` keeps a VM lab up for exploring."
     );
     Ok(if outcome.exit_code == 0 {
-        exit::OK
+        Outcome::Ok
     } else {
-        exit::FAILED
+        Outcome::Failed
     })
 }

@@ -1,0 +1,465 @@
+//! The IPVS table as typed data: read from `ipvsadm -S -n`, compared with a [`VirtualService`],
+//! and changed by [`Rule`]s that know their own `ipvsadm` arguments and how to say what they do.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{Endpoint, Forwarding, Protocol, Scheduler, VirtualService};
+
+/// How a virtual service is addressed: protocol and endpoint, or a firewall mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKey {
+    Address {
+        protocol: Protocol,
+        endpoint: Endpoint,
+    },
+    Fwmark(u32),
+}
+
+impl ServiceKey {
+    fn argv(&self) -> [String; 2] {
+        match self {
+            ServiceKey::Address { protocol, endpoint } => {
+                [protocol.ipvsadm_flag().into(), endpoint.to_string()]
+            }
+            ServiceKey::Fwmark(m) => ["-f".into(), m.to_string()],
+        }
+    }
+}
+
+impl ServiceKey {
+    /// The endpoint alone (`198.18.0.100:80`), or `fwmark N`.
+    pub fn endpoint_text(&self) -> String {
+        match self {
+            ServiceKey::Address { endpoint, .. } => endpoint.to_string(),
+            ServiceKey::Fwmark(m) => format!("fwmark {m}"),
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceKey::Address { protocol, endpoint } => write!(f, "{protocol} {endpoint}"),
+            ServiceKey::Fwmark(m) => write!(f, "fwmark {m}"),
+        }
+    }
+}
+
+/// The IPVS table of one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Table {
+    pub services: Vec<Service>,
+}
+
+/// A virtual service as the kernel holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Service {
+    pub key: ServiceKey,
+    pub scheduler: Scheduler,
+    /// Options after the scheduler that lvslab does not manage (`-p 300`, ...), kept as written.
+    pub extra: Vec<String>,
+    pub real_servers: Vec<Server>,
+}
+
+/// A real server of a service as the kernel holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Server {
+    pub endpoint: Endpoint,
+    pub forwarding: Forwarding,
+    pub weight: u16,
+}
+
+impl Table {
+    /// Parses `ipvsadm -S -n`.
+    pub fn parse(text: &str) -> Result<Table, String> {
+        let mut table = Table::default();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let unexpected = || format!("unexpected line from ipvsadm -S: {line}");
+            let value = |flag: &str| {
+                words
+                    .iter()
+                    .position(|w| *w == flag)
+                    .and_then(|i| words.get(i + 1))
+                    .copied()
+            };
+            let key = key_of(&words).ok_or_else(unexpected)?;
+            match words.first() {
+                Some(&"-A") => {
+                    let mut extra = Vec::new();
+                    let mut i = 3;
+                    while i < words.len() {
+                        if words[i] == "-s" {
+                            i += 2;
+                            continue;
+                        }
+                        extra.push(words[i].to_string());
+                        i += 1;
+                    }
+                    let scheduler = match value("-s") {
+                        Some(s) => s.parse().map_err(|e| format!("{e} in: {line}"))?,
+                        // ipvsadm's default.
+                        None => Scheduler::Wlc,
+                    };
+                    table.services.push(Service {
+                        key,
+                        scheduler,
+                        extra,
+                        real_servers: Vec::new(),
+                    });
+                }
+                Some(&"-a") => {
+                    let endpoint = value("-r")
+                        .ok_or_else(|| format!("no -r in: {line}"))?
+                        .parse()?;
+                    let forwarding = words
+                        .iter()
+                        .find_map(|w| Forwarding::from_ipvsadm_flag(w))
+                        .unwrap_or(Forwarding::Dr);
+                    let weight = match value("-w") {
+                        Some(w) => w.parse().map_err(|_| format!("bad weight in: {line}"))?,
+                        None => 1,
+                    };
+                    let Some(service) = table.services.iter_mut().find(|s| s.key == key) else {
+                        return Err(format!("real server before its service: {line}"));
+                    };
+                    service.real_servers.push(Server {
+                        endpoint,
+                        forwarding,
+                        weight,
+                    });
+                }
+                _ => return Err(unexpected()),
+            }
+        }
+        Ok(table)
+    }
+
+    pub fn service(&self, key: &ServiceKey) -> Option<&Service> {
+        self.services.iter().find(|s| &s.key == key)
+    }
+}
+
+fn key_of(words: &[&str]) -> Option<ServiceKey> {
+    let at = words.iter().position(|w| ["-t", "-u", "-f"].contains(w))?;
+    let value = words.get(at + 1)?;
+    match words[at] {
+        "-f" => value.parse().ok().map(ServiceKey::Fwmark),
+        flag => Some(ServiceKey::Address {
+            protocol: Protocol::from_ipvsadm_flag(flag)?,
+            endpoint: value.parse().ok()?,
+        }),
+    }
+}
+
+impl VirtualService {
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey::Address {
+            protocol: self.protocol,
+            endpoint: self.endpoint(),
+        }
+    }
+
+    /// This service as the kernel should hold it.
+    pub fn desired(&self) -> Service {
+        Service {
+            key: self.key(),
+            scheduler: self.scheduler,
+            extra: Vec::new(),
+            real_servers: self
+                .real_servers
+                .iter()
+                .map(|m| Server {
+                    endpoint: m.endpoint(),
+                    forwarding: self.forwarding,
+                    weight: m.weight,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Service {
+    /// The real servers in a stable order, for comparing two services.
+    pub fn sorted_servers(&self) -> Vec<&Server> {
+        let mut v: Vec<&Server> = self.real_servers.iter().collect();
+        v.sort_by_key(|s| s.endpoint);
+        v
+    }
+
+    /// One line per real server, for diffs and evidence.
+    pub fn text(&self) -> String {
+        let mut out = format!("{} {}\n", self.key, self.scheduler);
+        for rs in &self.real_servers {
+            out.push_str(&format!(
+                "  -> {} {} w{}\n",
+                rs.endpoint, rs.forwarding, rs.weight
+            ));
+        }
+        out
+    }
+}
+
+/// One change to an IPVS table: one `ipvsadm` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    AddService {
+        key: ServiceKey,
+        scheduler: Scheduler,
+    },
+    /// Changes the scheduler; the options lvslab does not manage are given again as they were.
+    EditService {
+        key: ServiceKey,
+        scheduler: Scheduler,
+        extra: Vec<String>,
+    },
+    DeleteService {
+        key: ServiceKey,
+    },
+    AddServer {
+        key: ServiceKey,
+        server: Server,
+    },
+    EditServer {
+        key: ServiceKey,
+        server: Server,
+    },
+    DeleteServer {
+        key: ServiceKey,
+        endpoint: Endpoint,
+    },
+    Clear,
+}
+
+impl Rule {
+    /// `ipvsadm`'s arguments (without the program name).
+    pub fn argv(&self) -> Vec<String> {
+        let server = |op: &str, key: &ServiceKey, s: &Server| {
+            let mut v = vec![op.to_string()];
+            v.extend(key.argv());
+            v.extend([
+                "-r".into(),
+                s.endpoint.to_string(),
+                s.forwarding.ipvsadm_flag().into(),
+                "-w".into(),
+                s.weight.to_string(),
+            ]);
+            v
+        };
+        match self {
+            Rule::AddService { key, scheduler } => {
+                let mut v = vec!["-A".to_string()];
+                v.extend(key.argv());
+                v.extend(["-s".into(), scheduler.as_str().into()]);
+                v
+            }
+            Rule::EditService {
+                key,
+                scheduler,
+                extra,
+            } => {
+                let mut v = vec!["-E".to_string()];
+                v.extend(key.argv());
+                v.extend(["-s".into(), scheduler.as_str().into()]);
+                v.extend(extra.iter().cloned());
+                v
+            }
+            Rule::DeleteService { key } => {
+                let mut v = vec!["-D".to_string()];
+                v.extend(key.argv());
+                v
+            }
+            Rule::AddServer { key, server: s } => server("-a", key, s),
+            Rule::EditServer { key, server: s } => server("-e", key, s),
+            Rule::DeleteServer { key, endpoint } => {
+                let mut v = vec!["-d".to_string()];
+                v.extend(key.argv());
+                v.extend(["-r".into(), endpoint.to_string()]);
+                v
+            }
+            Rule::Clear => vec!["-C".into()],
+        }
+    }
+
+    /// The real server this rule adds, if it adds one.
+    pub fn added_server(&self) -> Option<&Server> {
+        match self {
+            Rule::AddServer { server, .. } => Some(server),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::AddService { key, scheduler } => write!(f, "add service {key} ({scheduler})"),
+            Rule::EditService { key, scheduler, .. } => {
+                write!(f, "scheduler of {key} -> {scheduler}")
+            }
+            Rule::DeleteService { key } => write!(f, "delete service {key}"),
+            Rule::AddServer { server, .. } => write!(
+                f,
+                "add real server {} ({}, weight {})",
+                server.endpoint, server.forwarding, server.weight
+            ),
+            Rule::EditServer { server, .. } => write!(
+                f,
+                "edit real server {} ({}, weight {})",
+                server.endpoint, server.forwarding, server.weight
+            ),
+            Rule::DeleteServer { endpoint, .. } => write!(f, "remove real server {endpoint}"),
+            Rule::Clear => f.write_str("clear the IPVS table"),
+        }
+    }
+}
+
+/// The rules that turn `current` into `desired`: only the difference.
+pub fn plan(current: Option<&Service>, desired: &Service) -> Vec<Rule> {
+    let key = desired.key;
+    let mut rules = Vec::new();
+    let Some(cur) = current else {
+        rules.push(Rule::AddService {
+            key,
+            scheduler: desired.scheduler,
+        });
+        rules.extend(desired.real_servers.iter().map(|s| Rule::AddServer {
+            key,
+            server: s.clone(),
+        }));
+        return rules;
+    };
+    if cur.scheduler != desired.scheduler {
+        rules.push(Rule::EditService {
+            key,
+            scheduler: desired.scheduler,
+            extra: cur.extra.clone(),
+        });
+    }
+    for s in &cur.real_servers {
+        if !desired
+            .real_servers
+            .iter()
+            .any(|d| d.endpoint == s.endpoint)
+        {
+            rules.push(Rule::DeleteServer {
+                key,
+                endpoint: s.endpoint,
+            });
+        }
+    }
+    for s in &desired.real_servers {
+        match cur.real_servers.iter().find(|c| c.endpoint == s.endpoint) {
+            None => rules.push(Rule::AddServer {
+                key,
+                server: s.clone(),
+            }),
+            Some(c) if c != s => rules.push(Rule::EditServer {
+                key,
+                server: s.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAVED: &str = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n-a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1\n";
+
+    fn server(a: &str, w: u16) -> Server {
+        Server {
+            endpoint: a.parse().unwrap(),
+            forwarding: Forwarding::Dr,
+            weight: w,
+        }
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey::Address {
+            protocol: Protocol::Tcp,
+            endpoint: "198.18.0.100:80".parse().unwrap(),
+        }
+    }
+
+    fn want(scheduler: Scheduler, servers: Vec<Server>) -> Service {
+        Service {
+            key: key(),
+            scheduler,
+            extra: vec![],
+            real_servers: servers,
+        }
+    }
+
+    #[test]
+    fn parses_ipvsadm_save() {
+        let t = Table::parse(SAVED).unwrap();
+        assert_eq!(t.services.len(), 1);
+        assert_eq!(t.services[0].real_servers[1], server("198.18.0.13:80", 1));
+        let p = Table::parse("-A -t 1.2.3.4:80 -s wrr -p 300\n").unwrap();
+        assert_eq!(p.services[0].extra, vec!["-p", "300"]);
+        let six = Table::parse(
+            "-A -t [2001:db8::1]:80 -s rr\n-a -t [2001:db8::1]:80 -r [2001:db8::12]:80 -i -w 0\n",
+        )
+        .unwrap();
+        assert_eq!(six.services[0].real_servers[0].forwarding, Forwarding::Tun);
+        assert_eq!(six.services[0].real_servers[0].weight, 0);
+        let fw = Table::parse("-A -f 7 -s rr\n-a -f 7 -r 10.0.0.1:0 -m -w 2\n").unwrap();
+        assert_eq!(fw.services[0].key, ServiceKey::Fwmark(7));
+        assert!(Table::parse("garbage\n").is_err());
+        assert!(Table::parse("-A -t 1.2.3.4:80 -s fastest\n").is_err());
+    }
+
+    #[test]
+    fn plans_only_the_difference() {
+        let t = Table::parse(SAVED).unwrap();
+        let cur = t.service(&key());
+        let same = want(
+            Scheduler::Rr,
+            vec![server("198.18.0.12:80", 1), server("198.18.0.13:80", 1)],
+        );
+        assert!(plan(cur, &same).is_empty());
+        // scheduler changed, one removed, one added, one re-weighted
+        let rules = plan(
+            cur,
+            &want(
+                Scheduler::Wrr,
+                vec![server("198.18.0.13:80", 3), server("198.18.0.15:80", 1)],
+            ),
+        );
+        let ops: Vec<String> = rules.iter().map(|r| r.argv()[0].clone()).collect();
+        assert_eq!(ops, vec!["-E", "-d", "-e", "-a"]);
+        assert_eq!(rules[1].to_string(), "remove real server 198.18.0.12:80");
+        let fresh = plan(
+            None,
+            &want(Scheduler::Rr, vec![server("198.18.0.12:80", 1)]),
+        );
+        assert_eq!(
+            fresh[0].argv(),
+            vec!["-A", "-t", "198.18.0.100:80", "-s", "rr"]
+        );
+        assert_eq!(
+            fresh[1].argv(),
+            vec![
+                "-a",
+                "-t",
+                "198.18.0.100:80",
+                "-r",
+                "198.18.0.12:80",
+                "-g",
+                "-w",
+                "1"
+            ]
+        );
+        assert_eq!(
+            fresh[1].to_string(),
+            "add real server 198.18.0.12:80 (dr, weight 1)"
+        );
+    }
+}

@@ -1,0 +1,555 @@
+//! The LVS domain model: what the load balancer is, built once from the inventory and read by
+//! everything else (templates, the `ipvs` module's desired state, verify, status, drills, `down`).
+//!
+//! Each fact of the LVS world is defined here once: the effective weight of a real server, the
+//! group names, the address labels, the forwarding methods and their flags, how an endpoint is
+//! written, which web server package a real server runs.
+
+pub mod ipvs;
+pub mod names;
+pub mod net;
+pub mod web;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+pub use net::{Cidr, Endpoint};
+
+/// IPVS scheduling algorithms (`ipvsadm -s`, keepalived `lb_algo`): every one the kernel has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    #[default]
+    Rr,
+    Wrr,
+    Lc,
+    Wlc,
+    Lblc,
+    Lblcr,
+    Dh,
+    Sh,
+    Sed,
+    Nq,
+    Fo,
+    Ovf,
+    Mh,
+    Twos,
+}
+
+impl Scheduler {
+    pub const ALL: [Scheduler; 14] = [
+        Scheduler::Rr,
+        Scheduler::Wrr,
+        Scheduler::Lc,
+        Scheduler::Wlc,
+        Scheduler::Lblc,
+        Scheduler::Lblcr,
+        Scheduler::Dh,
+        Scheduler::Sh,
+        Scheduler::Sed,
+        Scheduler::Nq,
+        Scheduler::Fo,
+        Scheduler::Ovf,
+        Scheduler::Mh,
+        Scheduler::Twos,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheduler::Rr => "rr",
+            Scheduler::Wrr => "wrr",
+            Scheduler::Lc => "lc",
+            Scheduler::Wlc => "wlc",
+            Scheduler::Lblc => "lblc",
+            Scheduler::Lblcr => "lblcr",
+            Scheduler::Dh => "dh",
+            Scheduler::Sh => "sh",
+            Scheduler::Sed => "sed",
+            Scheduler::Nq => "nq",
+            Scheduler::Fo => "fo",
+            Scheduler::Ovf => "ovf",
+            Scheduler::Mh => "mh",
+            Scheduler::Twos => "twos",
+        }
+    }
+
+    /// Whether a steady stream of short requests is shared by weight (wrr, wlc) rather than
+    /// evenly among the real servers with a weight above 0 (the rest, for verify's expectation).
+    pub fn follows_weights(self) -> bool {
+        matches!(self, Scheduler::Wrr | Scheduler::Wlc)
+    }
+}
+
+impl fmt::Display for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Scheduler {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Scheduler::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Scheduler::ALL.iter().map(|s| s.as_str()).collect();
+                format!("scheduler `{s}`: use one of {}", all.join(", "))
+            })
+    }
+}
+
+/// How the director sends a packet to a real server: the three models of the seed notes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Forwarding {
+    /// Direct routing (`-g`, keepalived `DR`): the destination MAC is rewritten; real servers
+    /// hold the VIP on `lo` and answer the client themselves. The seed's choice.
+    #[default]
+    Dr,
+    /// Masquerading (`-m`, `NAT`): the director rewrites VIP→RIP and back, so every answer
+    /// returns through it.
+    Nat,
+    /// IP-in-IP tunnelling (`-i`, `TUN`): the director wraps the packet; real servers unwrap it
+    /// on `tunl0` and answer the client themselves.
+    Tun,
+}
+
+impl Forwarding {
+    pub const ALL: [Forwarding; 3] = [Forwarding::Dr, Forwarding::Nat, Forwarding::Tun];
+
+    /// The inventory's word: `dr`, `nat`, `tun`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Forwarding::Dr => "dr",
+            Forwarding::Nat => "nat",
+            Forwarding::Tun => "tun",
+        }
+    }
+
+    /// `ipvsadm`'s flag for a real server.
+    pub fn ipvsadm_flag(self) -> &'static str {
+        match self {
+            Forwarding::Dr => "-g",
+            Forwarding::Nat => "-m",
+            Forwarding::Tun => "-i",
+        }
+    }
+
+    /// The method of an `ipvsadm -S` flag.
+    pub fn from_ipvsadm_flag(flag: &str) -> Option<Forwarding> {
+        Forwarding::ALL
+            .into_iter()
+            .find(|f| f.ipvsadm_flag() == flag)
+    }
+
+    /// keepalived's `lb_kind`.
+    pub fn keepalived_kind(self) -> &'static str {
+        match self {
+            Forwarding::Dr => "DR",
+            Forwarding::Nat => "NAT",
+            Forwarding::Tun => "TUN",
+        }
+    }
+}
+
+impl fmt::Display for Forwarding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Forwarding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Forwarding::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("forwarding `{s}`: use dr, nat or tun"))
+    }
+}
+
+/// The transport protocol of a virtual service.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// `ipvsadm`'s service flag.
+    pub fn ipvsadm_flag(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "-t",
+            Protocol::Udp => "-u",
+        }
+    }
+
+    pub fn from_ipvsadm_flag(flag: &str) -> Option<Protocol> {
+        [Protocol::Tcp, Protocol::Udp]
+            .into_iter()
+            .find(|p| p.ipvsadm_flag() == flag)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who owns the VIP and the IPVS table: keepalived (the seed's section 8, the default) or
+/// lvslab by hand on the first director (section 7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Management {
+    #[default]
+    Keepalived,
+    Manual,
+}
+
+impl Management {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Management::Keepalived => "keepalived",
+            Management::Manual => "manual",
+        }
+    }
+}
+
+/// A real server's weight when the inventory gives none (the seed's `-w 1`).
+pub const DEFAULT_WEIGHT: u16 = 1;
+
+/// The weight IPVS uses for a real server: the inventory's, else [`DEFAULT_WEIGHT`]. 0 means
+/// 0: the server is in the table but gets no new connections (quiesced).
+pub fn effective_weight(configured: Option<u16>) -> u16 {
+    configured.unwrap_or(DEFAULT_WEIGHT)
+}
+
+/// A VRRP state a director starts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum VrrpState {
+    Master,
+    Backup,
+}
+
+/// The load balancer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lvs {
+    /// The virtual services (today the inventory describes one).
+    pub services: Vec<VirtualService>,
+    /// The directors in inventory order.
+    pub directors: Vec<Director>,
+    /// The real servers in inventory order.
+    pub real_servers: Vec<RealServer>,
+    pub vrrp: Option<Vrrp>,
+    pub health_check: HealthCheck,
+    /// The inside network of a NAT setup (`lvs.nat`), if the inventory has one.
+    pub nat: Option<NatNetwork>,
+}
+
+/// One virtual service: a VIP and port, and where its connections go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualService {
+    pub vip: IpAddr,
+    /// The VIP's prefix on the directors' interface (the real servers use a host route).
+    #[serde(default = "host_prefix")]
+    pub vip_prefix: u8,
+    pub port: u16,
+    #[serde(default)]
+    pub protocol: Protocol,
+    #[serde(default)]
+    pub scheduler: Scheduler,
+    #[serde(default)]
+    pub forwarding: Forwarding,
+    /// Where connections go, with the weight IPVS uses.
+    #[serde(default)]
+    pub real_servers: Vec<Member>,
+}
+
+fn host_prefix() -> u8 {
+    32
+}
+
+/// A real server as a member of a virtual service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// The inventory host name, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub address: IpAddr,
+    pub port: u16,
+    pub weight: u16,
+}
+
+impl Member {
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::new(self.address, self.port)
+    }
+}
+
+impl VirtualService {
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::new(self.vip, self.port)
+    }
+
+    /// The URL a client asks through the VIP.
+    pub fn url(&self) -> String {
+        self.endpoint().http_url("/")
+    }
+}
+
+/// A director: it holds the VIP (by hand or through keepalived) and the IPVS table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Director {
+    pub name: String,
+    pub address: IpAddr,
+    /// The interface that holds the VIP and speaks VRRP.
+    pub interface: String,
+    /// NAT: the interface on the real servers' network, which holds the floating gateway.
+    pub inside_interface: Option<String>,
+    pub vrrp: Option<VrrpRole>,
+    /// The address labels lvslab gives the VIP (and the NAT gateway) on this director.
+    pub labels: DirectorLabels,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VrrpRole {
+    pub state: VrrpState,
+    pub priority: u8,
+}
+
+/// Labels of the addresses lvslab puts on a director: the seed's `ens32:2` for the VIP set by
+/// hand and `ens32:3` for keepalived's, and the same numbers on the inside interface for NAT's
+/// gateway.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectorLabels {
+    pub manual: String,
+    pub keepalived: String,
+    pub gateway_manual: Option<String>,
+    pub gateway_keepalived: Option<String>,
+}
+
+/// A real server: a host that answers for the VIP.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealServer {
+    pub name: String,
+    pub address: IpAddr,
+    pub interface: String,
+    /// The weight IPVS uses ([`effective_weight`]).
+    pub weight: u16,
+    pub web: web::WebServer,
+}
+
+/// VRRP settings shared by the directors.
+#[derive(Debug, Clone, Serialize)]
+pub struct Vrrp {
+    pub virtual_router_id: u8,
+    pub advert_int: u8,
+    pub auth_pass: Option<String>,
+}
+
+/// keepalived's HTTP_GET check of each real server (its names and defaults as the seed has
+/// them).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheck {
+    pub path: String,
+    pub status_code: u16,
+    pub connect_timeout: u32,
+    pub retry: u32,
+    pub delay_before_retry: u32,
+    pub delay_loop: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            path: "/".into(),
+            status_code: 200,
+            connect_timeout: 3,
+            retry: 3,
+            delay_before_retry: 3,
+            delay_loop: 6,
+        }
+    }
+}
+
+impl HealthCheck {
+    /// The longest a failed real server can stay in the table: the check runs every
+    /// `delay_loop`; a failed check is retried `retry` times, `delay_before_retry` apart, each
+    /// attempt taking up to `connect_timeout` (a refused connection fails at once).
+    pub fn removal_limit_secs(&self, refused_at_once: bool) -> u32 {
+        let attempt = if refused_at_once {
+            0
+        } else {
+            self.connect_timeout
+        };
+        self.delay_loop + attempt + self.retry * (self.delay_before_retry + attempt)
+    }
+}
+
+/// NAT's inside network: the real servers' side, where the directors' floating gateway lives.
+#[derive(Debug, Clone, Serialize)]
+pub struct NatNetwork {
+    /// The real servers' network.
+    pub inside: Cidr,
+    /// The real servers' default route: an address that moves with the VIP (VRRP MASTER).
+    pub gateway: IpAddr,
+}
+
+impl Lvs {
+    pub fn director(&self, name: &str) -> Option<&Director> {
+        self.directors.iter().find(|d| d.name == name)
+    }
+
+    pub fn real_server(&self, name: &str) -> Option<&RealServer> {
+        self.real_servers.iter().find(|r| r.name == name)
+    }
+
+    /// The first virtual service (the inventory describes one).
+    pub fn service(&self) -> &VirtualService {
+        // The loader never builds an Lvs without a service.
+        &self.services[0]
+    }
+
+    /// The director that holds the VIP in manual mode (the seed's node1): the first one.
+    pub fn manual_director(&self) -> Option<&Director> {
+        self.directors.first()
+    }
+
+    /// The director keepalived should elect: the highest priority (preemption).
+    pub fn expected_master(&self) -> Option<&Director> {
+        self.directors
+            .iter()
+            .filter(|d| d.vrrp.is_some())
+            .max_by_key(|d| d.vrrp.as_ref().map(|v| v.priority))
+    }
+}
+
+/// Template values: what playbooks and templates see of the model.
+impl Lvs {
+    /// The `lvs` variable: the whole model, plus the first service's fields at the top
+    /// (`lvs.vip`, `lvs.port`, `lvs.scheduler`, ...) and `lvs.service` itself (the `ipvs`
+    /// module's `service:`).
+    pub fn template_value(&self) -> serde_json::Value {
+        let mut v = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let s = self.service();
+        if let Ok(serde_json::Value::Object(first)) = serde_json::to_value(s) {
+            for (k, val) in first {
+                if k != "real_servers" {
+                    v.insert(k, val);
+                }
+            }
+        }
+        v.insert(
+            "service".into(),
+            serde_json::to_value(s).unwrap_or_default(),
+        );
+        v.insert("url".into(), s.url().into());
+        v.insert(
+            "manual_director".into(),
+            self.manual_director()
+                .map(|d| serde_json::Value::String(d.name.clone()))
+                .unwrap_or_default(),
+        );
+        serde_json::Value::Object(v)
+    }
+
+    /// The per-host variables of `host`: `director` (its [`Director`] record) or `real_server`
+    /// (its [`RealServer`] record, with `web` as installed on a host of `family` and the label
+    /// of the VIP on its loopback).
+    pub fn host_values(
+        &self,
+        host: &str,
+        family: &str,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        if let Some(d) = self.director(host) {
+            out.insert(
+                "director".into(),
+                serde_json::to_value(d).unwrap_or_default(),
+            );
+        }
+        if let Some(r) = self.real_server(host)
+            && let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(r)
+        {
+            m.insert(
+                "web_server".into(),
+                serde_json::to_value(r.web).unwrap_or_default(),
+            );
+            m.insert(
+                "web".into(),
+                serde_json::to_value(r.web.on(family)).unwrap_or_default(),
+            );
+            m.insert("vip_label".into(), names::REAL_SERVER_LO_LABEL.into());
+            out.insert("real_server".into(), serde_json::Value::Object(m));
+        }
+        out
+    }
+}
+
+impl DirectorLabels {
+    pub fn new(interface: &str, inside: Option<&str>) -> Self {
+        DirectorLabels {
+            manual: names::alias(interface, names::MANUAL_ALIAS),
+            keepalived: names::alias(interface, names::KEEPALIVED_ALIAS),
+            gateway_manual: inside.map(|i| names::alias(i, names::MANUAL_ALIAS)),
+            gateway_keepalived: inside.map(|i| names::alias(i, names::KEEPALIVED_ALIAS)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_and_flags_round_trip() {
+        for s in Scheduler::ALL {
+            assert_eq!(s.as_str().parse::<Scheduler>().unwrap(), s);
+        }
+        assert!(
+            "fastest"
+                .parse::<Scheduler>()
+                .unwrap_err()
+                .contains("rr, wrr")
+        );
+        for f in Forwarding::ALL {
+            assert_eq!(Forwarding::from_ipvsadm_flag(f.ipvsadm_flag()), Some(f));
+        }
+        assert_eq!(Forwarding::Tun.keepalived_kind(), "TUN");
+        assert_eq!(Protocol::from_ipvsadm_flag("-u"), Some(Protocol::Udp));
+    }
+
+    #[test]
+    fn weight_zero_stays_zero() {
+        assert_eq!(effective_weight(None), 1);
+        assert_eq!(effective_weight(Some(0)), 0);
+        assert_eq!(effective_weight(Some(7)), 7);
+    }
+
+    #[test]
+    fn removal_limit_follows_the_check() {
+        let hc = HealthCheck::default();
+        assert_eq!(hc.removal_limit_secs(true), 6 + 3 * 3);
+        assert_eq!(hc.removal_limit_secs(false), 6 + 3 + 3 * (3 + 3));
+    }
+}

@@ -1,0 +1,267 @@
+//! Running plays. This file is the scheduling: plays in order; in a play, hosts in parallel (at
+//! most `forks`), each host's tasks in order; a failed host stops for the rest of the run while
+//! the others go on; handlers at the end of a play for the hosts that notified them; Ctrl-C
+//! arrives as a [`Cancel`] and stops launching work. What a task means (loop, when, register,
+//! changed_when, ...) is in [`task`]; which variables it sees, in [`vars`].
+
+mod task;
+mod vars;
+
+pub use vars::BUILTINS;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+
+use minijinja::Value;
+use tokio::sync::Semaphore;
+
+use super::Playbook;
+use super::model::Play;
+use crate::cancel::Cancel;
+use crate::fleet::{Connected, Fleet};
+use crate::inventory::{Host, Inventory, Vars};
+use crate::report::{Event, Reporter};
+use crate::templates::Templates;
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+    /// Only tasks with one of these tags (`None`: all).
+    pub tags: Option<Vec<String>>,
+    pub extra_vars: Vars,
+    /// Hosts the run may touch (`--limit`); `None`: all.
+    pub limit: Option<HashSet<String>>,
+}
+
+/// How the run ended, for the exit code.
+#[derive(Debug, Clone, Default)]
+pub struct RunResult {
+    pub failed: HashSet<String>,
+    pub unreachable: HashSet<String>,
+    pub interrupted: bool,
+}
+
+/// How one host's part of a play ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostEnd {
+    Done,
+    Failed,
+    Unreachable,
+}
+
+pub struct Runner {
+    pub inventory: Arc<Inventory>,
+    pub templates: Arc<Templates>,
+    pub fleet: Arc<Fleet>,
+    pub reporter: Reporter,
+    pub options: RunOptions,
+    pub cancel: Cancel,
+    /// The template variables that are the same for every host and task (`lvs`, `groups`,
+    /// `hostvars`), converted once per run: with 50 hosts, rebuilding `hostvars` for every task
+    /// of every host was a quarter of lvslab's CPU time.
+    shared: std::sync::OnceLock<Value>,
+}
+
+/// Per-host state that lives across plays: registered results.
+type Registered = Arc<std::sync::Mutex<HashMap<String, Vars>>>;
+
+impl Runner {
+    pub fn new(
+        inventory: Arc<Inventory>,
+        templates: Arc<Templates>,
+        fleet: Arc<Fleet>,
+        reporter: Reporter,
+        options: RunOptions,
+        cancel: Cancel,
+    ) -> Self {
+        Runner {
+            inventory,
+            templates,
+            fleet,
+            reporter,
+            options,
+            cancel,
+            shared: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Run playbooks one after another. Stops launching work when cancelled.
+    pub async fn run(&self, playbooks: &[Playbook], result: &mut RunResult) {
+        let registered: Registered = Arc::default();
+        self.connect_ahead(playbooks);
+        for pb in playbooks {
+            for play in &pb.plays {
+                if result.interrupted {
+                    return;
+                }
+                self.run_play(play, result, &registered).await;
+            }
+        }
+    }
+
+    /// Hosts of the inventory matched by `pattern`, within `--limit`.
+    fn in_scope(&self, pattern: &str) -> Vec<Host> {
+        self.inventory
+            .select(pattern)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| {
+                self.options
+                    .limit
+                    .as_ref()
+                    .is_none_or(|l| l.contains(&h.name))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Open every connection the run will need now, in the background, so a later play's hosts
+    /// do not wait for their handshakes after the earlier plays (errors surface when used).
+    fn connect_ahead(&self, playbooks: &[Playbook]) {
+        let mut names: Vec<String> = Vec::new();
+        for play in playbooks.iter().flat_map(|p| p.plays.iter()) {
+            for h in self.in_scope(&play.hosts.value) {
+                if !names.contains(&h.name) {
+                    names.push(h.name.clone());
+                }
+            }
+        }
+        for name in names {
+            if let Some(host) = self.inventory.host(&name).cloned() {
+                let fleet = self.fleet.clone();
+                tokio::spawn(async move {
+                    let _ = fleet.connect(&host).await;
+                });
+            }
+        }
+    }
+
+    async fn run_play(&self, play: &Play, result: &mut RunResult, registered: &Registered) {
+        let hosts: Vec<Host> = self
+            .in_scope(&play.hosts.value)
+            .into_iter()
+            .filter(|h| !result.failed.contains(&h.name) && !result.unreachable.contains(&h.name))
+            .collect();
+        if hosts.is_empty() {
+            return;
+        }
+        self.reporter.emit(Event::PlayStart {
+            play: play.name.clone(),
+            hosts: hosts.iter().map(|h| h.name.clone()).collect(),
+        });
+        self.fan_out(&hosts, result, |host, conn| {
+            self.run_host(play, host, conn, registered)
+        })
+        .await;
+    }
+
+    /// Runs `work` on each host, at most `forks` at once, after connecting to it; a host that
+    /// cannot be reached is reported and counted as unreachable. When cancelled, the work in
+    /// flight is dropped (its remote commands are ended) and the result says so.
+    pub async fn fan_out<'h, F, Fut>(&self, hosts: &'h [Host], result: &mut RunResult, work: F)
+    where
+        F: Fn(&'h Host, Arc<Connected>) -> Fut,
+        Fut: Future<Output = HostEnd>,
+    {
+        let forks = Arc::new(Semaphore::new(self.options.forks.max(1)));
+        let work = &work;
+        let runs = hosts.iter().map(|host| {
+            let forks = forks.clone();
+            async move {
+                let _permit = forks.acquire().await.ok();
+                let end = match self.fleet.connect(host).await {
+                    Ok(conn) => work(host, conn).await,
+                    Err(e) => {
+                        self.reporter.emit(Event::Unreachable {
+                            host: host.name.clone(),
+                            error: e.to_string(),
+                        });
+                        HostEnd::Unreachable
+                    }
+                };
+                (host.name.clone(), end)
+            }
+        });
+        match self.cancel.guard(futures::future::join_all(runs)).await {
+            Some(outcomes) => {
+                for (name, end) in outcomes {
+                    match end {
+                        HostEnd::Done => {}
+                        HostEnd::Failed => {
+                            result.failed.insert(name);
+                        }
+                        HostEnd::Unreachable => {
+                            result.unreachable.insert(name);
+                        }
+                    }
+                }
+            }
+            None => {
+                result.interrupted = true;
+                // The dropped commands send their kill requests from spawned tasks: let them go out.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                self.reporter.emit(Event::Warning {
+                    text: "interrupted: remote commands in flight were ended; nothing more was started".into(),
+                });
+            }
+        }
+    }
+
+    async fn run_host(
+        &self,
+        play: &Play,
+        host: &Host,
+        conn: Arc<Connected>,
+        registered: &Registered,
+    ) -> HostEnd {
+        let mut notified: Vec<String> = Vec::new();
+        for task in &play.tasks {
+            let task = &task.value;
+            if !self.tag_selected(task) {
+                continue;
+            }
+            match self.run_task(play, task, host, &conn, registered).await {
+                task::TaskEnd::Ok { changed } => {
+                    if changed {
+                        for n in &task.notify.0 {
+                            if !notified.contains(n) {
+                                notified.push(n.clone());
+                            }
+                        }
+                    }
+                }
+                task::TaskEnd::Failed => return HostEnd::Failed,
+                task::TaskEnd::Unreachable => return HostEnd::Unreachable,
+            }
+        }
+        for handler in &play.handlers {
+            let handler = &handler.value;
+            if !handler.name.as_ref().is_some_and(|n| notified.contains(n)) {
+                continue;
+            }
+            match self.run_task(play, handler, host, &conn, registered).await {
+                task::TaskEnd::Ok { .. } => {}
+                task::TaskEnd::Failed => return HostEnd::Failed,
+                task::TaskEnd::Unreachable => return HostEnd::Unreachable,
+            }
+        }
+        HostEnd::Done
+    }
+
+    fn tag_selected(&self, task: &super::model::Task) -> bool {
+        match &self.options.tags {
+            None => true,
+            Some(tags) => task
+                .tags
+                .0
+                .iter()
+                .any(|t| tags.contains(t) || t == "always"),
+        }
+    }
+}

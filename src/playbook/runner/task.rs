@@ -1,0 +1,333 @@
+//! What a task means on one host: its loop, `when`, the module's converge, `changed_when` /
+//! `failed_when`, `ignore_errors`, `register`, and the event that reports it.
+
+use std::time::Instant;
+
+use minijinja::Value;
+use serde_json::json;
+
+use super::{Registered, Runner};
+use crate::fleet::Connected;
+use crate::inventory::Host;
+use crate::modules::{Outcome, TaskCtx, TaskError};
+use crate::playbook::model::{Play, Task};
+use crate::report::{Event, Status};
+use crate::templates::to_value;
+
+/// How a task ended on a host.
+pub(super) enum TaskEnd {
+    Ok { changed: bool },
+    Failed,
+    Unreachable,
+}
+
+impl Runner {
+    pub(super) async fn run_task(
+        &self,
+        play: &Play,
+        task: &Task,
+        host: &Host,
+        conn: &Connected,
+        registered: &Registered,
+    ) -> TaskEnd {
+        let title = task.title();
+        let base = match self.context(play, host, conn, registered) {
+            Ok(vars) => vars,
+            Err(e) => return self.fail(host, &title, &e, Instant::now(), false),
+        };
+        let base_value = self.value_of(&base);
+        let items: Vec<Option<serde_json::Value>> = match &task.loop_items {
+            None => vec![None],
+            Some(l) => match self
+                .templates
+                .resolve(l, &base_value)
+                .and_then(|items| self.render_items(items, &base_value))
+            {
+                Ok(items) => items.into_iter().map(Some).collect(),
+                Err(e) => {
+                    return self.fail(
+                        host,
+                        &title,
+                        &TaskError::new(format!("loop: {e}")),
+                        Instant::now(),
+                        task.ignore_errors,
+                    );
+                }
+            },
+        };
+        let mut any_changed = false;
+        let mut results = Vec::new();
+        for item in items {
+            let started = Instant::now();
+            let mut vars = base.clone();
+            let label = item.as_ref().map(item_label);
+            if let Some(i) = &item {
+                vars.insert("item".into(), i.clone());
+            }
+            let vars = self.value_of(&vars);
+            let title = match &label {
+                Some(l) => format!("{title} ({l})"),
+                None => title.clone(),
+            };
+            if let Some(when) = &task.when {
+                match self.templates.eval(when, &vars) {
+                    Ok(v) if !v.is_true() => {
+                        self.emit(
+                            host,
+                            &title,
+                            Status::Skipped,
+                            format!("when: {when}"),
+                            None,
+                            String::new(),
+                            started,
+                        );
+                        results.push(json!({"skipped": true}));
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        return self.fail(
+                            host,
+                            &title,
+                            &TaskError::new(format!("when: {e}")),
+                            started,
+                            task.ignore_errors,
+                        );
+                    }
+                }
+            }
+            let Some(module) = &task.module else { continue };
+            let session = match task.become_root {
+                Some(b) => conn.session.with_become(b),
+                None => conn.session.clone(),
+            };
+            let ctx = TaskCtx {
+                host,
+                inventory: &self.inventory,
+                session: &session,
+                facts: &conn.facts,
+                vars: &vars,
+                templates: &self.templates,
+                // `changed_when: false` marks a read-only command: it runs in check mode too.
+                check: self.options.check
+                    && task.changed_when.as_deref().map(str::trim) != Some("false"),
+                diff: self.options.diff,
+            };
+            let outcome = match module.converge(&ctx).await {
+                Ok(o) => o,
+                Err(e) if e.unreachable => {
+                    self.fleet.forget(
+                        &host.name,
+                        crate::transport::TransportError::Lost {
+                            target: host.name.clone(),
+                            reason: e.message.clone(),
+                        },
+                    );
+                    self.reporter.emit(Event::Unreachable {
+                        host: host.name.clone(),
+                        error: format!("during `{title}`: {}", e.message),
+                    });
+                    return TaskEnd::Unreachable;
+                }
+                Err(e) => {
+                    if task.ignore_errors {
+                        self.emit(
+                            host,
+                            &title,
+                            Status::Failed,
+                            format!("{} (ignored)", e.message),
+                            None,
+                            String::new(),
+                            started,
+                        );
+                        results.push(json!({"failed": true, "msg": e.message}));
+                        continue;
+                    }
+                    return self.fail(host, &title, &e, started, false);
+                }
+            };
+            let outcome = match self.judge(task, outcome, &vars) {
+                Ok(o) => o,
+                Err(e) => return self.fail(host, &title, &e, started, false),
+            };
+            let failed = outcome.status == Status::Failed;
+            any_changed |= outcome.status == Status::Changed;
+            let mut reg = match outcome.result.clone() {
+                serde_json::Value::Object(m) => m,
+                serde_json::Value::Null => serde_json::Map::new(),
+                other => serde_json::Map::from_iter([("value".to_string(), other)]),
+            };
+            reg.insert("changed".into(), json!(outcome.status == Status::Changed));
+            reg.insert("failed".into(), json!(failed));
+            reg.insert("msg".into(), json!(outcome.msg));
+            results.push(serde_json::Value::Object(reg));
+            let status = outcome.status;
+            let msg = if failed && task.ignore_errors {
+                format!("{} (ignored)", outcome.msg)
+            } else {
+                outcome.msg
+            };
+            self.emit(
+                host,
+                &title,
+                status,
+                msg,
+                outcome.diff,
+                outcome.output,
+                started,
+            );
+            if failed && !task.ignore_errors {
+                self.register(task, host, &results, registered);
+                return TaskEnd::Failed;
+            }
+        }
+        self.register(task, host, &results, registered);
+        TaskEnd::Ok {
+            changed: any_changed,
+        }
+    }
+
+    /// Literal loop lists may hold templates (`[all, "{{ host.interface }}"]`).
+    fn render_items(
+        &self,
+        items: Vec<serde_json::Value>,
+        ctx: &Value,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        items
+            .into_iter()
+            .map(|i| match i {
+                serde_json::Value::String(s) if crate::templates::is_template(&s) => {
+                    self.templates.resolve(
+                        &crate::templates::Tpl::<serde_json::Value>::Expr(s, Default::default()),
+                        ctx,
+                    )
+                }
+                other => Ok(other),
+            })
+            .collect()
+    }
+
+    /// Apply `changed_when` / `failed_when` and a command's own failure.
+    /// `changed_when` and `failed_when` see the module's result as `result`, and under the
+    /// task's `register` name too.
+    fn judge(&self, task: &Task, mut outcome: Outcome, vars: &Value) -> Result<Outcome, TaskError> {
+        let ctx_with_result = || {
+            let value = to_value(&outcome.result);
+            let mut own = std::collections::BTreeMap::from([("result".to_string(), value.clone())]);
+            if let Some(name) = &task.register {
+                own.insert(name.clone(), value);
+            }
+            minijinja::value::merge_maps([Value::from(own), vars.clone()])
+        };
+        let command_failed = outcome
+            .result
+            .get("failed")
+            .and_then(|f| f.as_bool())
+            .unwrap_or(false);
+        let failed = match &task.failed_when {
+            Some(expr) => self
+                .templates
+                .eval(expr, &ctx_with_result())
+                .map_err(|e| TaskError::new(format!("failed_when: {e}")))?
+                .is_true(),
+            None => command_failed,
+        };
+        if let Some(expr) = &task.changed_when
+            && outcome.status != Status::Skipped
+        {
+            let changed = self
+                .templates
+                .eval(expr, &ctx_with_result())
+                .map_err(|e| TaskError::new(format!("changed_when: {e}")))?
+                .is_true();
+            outcome.status = if changed { Status::Changed } else { Status::Ok };
+        }
+        if failed {
+            outcome.status = Status::Failed;
+        }
+        Ok(outcome)
+    }
+
+    fn register(
+        &self,
+        task: &Task,
+        host: &Host,
+        results: &[serde_json::Value],
+        registered: &Registered,
+    ) {
+        let Some(name) = &task.register else { return };
+        let value = if task.loop_items.is_some() {
+            json!({ "results": results })
+        } else {
+            results.first().cloned().unwrap_or(json!({"skipped": true}))
+        };
+        if let Ok(mut reg) = registered.lock() {
+            reg.entry(host.name.clone())
+                .or_default()
+                .insert(name.clone(), value);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        host: &Host,
+        task: &str,
+        status: Status,
+        msg: String,
+        diff: Option<String>,
+        output: String,
+        started: Instant,
+    ) {
+        self.reporter.emit(Event::Task {
+            host: host.name.clone(),
+            task: task.to_string(),
+            status,
+            msg,
+            diff,
+            output,
+            ms: started.elapsed().as_millis() as u64,
+        });
+    }
+
+    /// Report a failed task; with `ignore_errors` the host goes on.
+    fn fail(
+        &self,
+        host: &Host,
+        task: &str,
+        e: &TaskError,
+        started: Instant,
+        ignore: bool,
+    ) -> TaskEnd {
+        self.emit(
+            host,
+            task,
+            Status::Failed,
+            e.message.clone(),
+            None,
+            String::new(),
+            started,
+        );
+        if ignore {
+            TaskEnd::Ok { changed: false }
+        } else {
+            TaskEnd::Failed
+        }
+    }
+}
+
+fn item_label(item: &serde_json::Value) -> String {
+    match item {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(m) => m
+            .get("name")
+            .or_else(|| m.get("key"))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .unwrap_or_else(|| item.to_string()),
+        other => other.to_string(),
+    }
+}

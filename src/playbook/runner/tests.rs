@@ -1,0 +1,283 @@
+//! The runner's semantics over the scripted fake transport: no hosts, no root.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::{RunOptions, RunResult, Runner};
+use crate::cancel::Cancel;
+use crate::diagnostic::Source;
+use crate::fleet::Fleet;
+use crate::playbook::Playbook;
+use crate::report::{Event, Observer, Reporter, Status};
+use crate::templates::Templates;
+use crate::transport::ExecOutput;
+use crate::transport::fake::{FakeHosts, out};
+
+const INVENTORY: &str = "\
+hosts:
+  a: { address: 10.0.0.1 }
+  b: { address: 10.0.0.2 }
+  c: { address: 10.0.0.3 }
+groups:
+  web: { hosts: [a, b] }
+";
+
+struct Capture(Arc<Mutex<Vec<Event>>>);
+impl Observer for Capture {
+    fn event(&self, e: &Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(e.clone());
+        }
+    }
+}
+
+struct Run {
+    result: RunResult,
+    events: Vec<Event>,
+    hosts: Arc<FakeHosts>,
+}
+
+impl Run {
+    /// (status, task title, message) of host `h`'s task events.
+    fn tasks(&self, h: &str) -> Vec<(Status, String, String)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Task {
+                    host,
+                    task,
+                    status,
+                    msg,
+                    ..
+                } if host == h => Some((*status, task.clone(), msg.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn statuses(&self, h: &str) -> Vec<Status> {
+        self.tasks(h).into_iter().map(|t| t.0).collect()
+    }
+
+    fn sent(&self, h: &str) -> Vec<String> {
+        self.hosts.log(h)
+    }
+}
+
+/// A responder: `step N` exits N's number after `rc=`, anything else exits 0 with its line.
+fn steps(cmd: &str) -> ExecOutput {
+    match cmd.strip_prefix("exit ") {
+        Some(n) => out(n.trim().parse().unwrap_or(1), ""),
+        None => out(0, &format!("{cmd}\n")),
+    }
+}
+
+async fn run_with(playbook: &str, hosts: FakeHosts, options: RunOptions, cancel: Cancel) -> Run {
+    let (inventory, _) =
+        crate::inventory::load_str(Path::new("inv.yml"), INVENTORY.to_string()).unwrap();
+    let playbook = Playbook::parse(Source::named("pb.yml", playbook.to_string()), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let templates = Templates::new(&[]).unwrap();
+    playbook
+        .check(&inventory, &templates)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hosts = Arc::new(hosts);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let reporter = Reporter::new(vec![Box::new(Capture(events.clone()))], Vec::new());
+    let runner = Runner::new(
+        Arc::new(inventory),
+        Arc::new(templates),
+        Arc::new(Fleet::new(hosts.clone(), Duration::from_secs(5))),
+        reporter,
+        RunOptions {
+            forks: 8,
+            ..options
+        },
+        cancel,
+    );
+    let mut result = RunResult::default();
+    runner
+        .run(std::slice::from_ref(&playbook), &mut result)
+        .await;
+    let events = events.lock().unwrap().clone();
+    Run {
+        result,
+        events,
+        hosts,
+    }
+}
+
+async fn run(playbook: &str, hosts: FakeHosts) -> Run {
+    run_with(playbook, hosts, RunOptions::default(), Cancel::new()).await
+}
+
+fn all_hosts() -> FakeHosts {
+    FakeHosts::default()
+        .host("a", steps)
+        .host("b", steps)
+        .host("c", steps)
+}
+
+#[tokio::test]
+async fn loop_and_when_decide_what_is_sent() {
+    let r = run(
+        "- name: p\n  hosts: web\n  tasks:\n\
+         \x20   - name: greet\n      shell: \"echo {{ item }}\"\n      loop: [one, \"{{ inventory_hostname }}\"]\n\
+         \x20   - name: only on a\n      shell: echo only-a\n      when: inventory_hostname == 'a'\n",
+        all_hosts(),
+    )
+    .await;
+    assert_eq!(r.sent("a"), vec!["echo one", "echo a", "echo only-a"]);
+    assert_eq!(r.sent("b"), vec!["echo one", "echo b"]);
+    assert_eq!(
+        r.statuses("b"),
+        vec![Status::Changed, Status::Changed, Status::Skipped]
+    );
+    assert!(r.sent("c").is_empty(), "c is not in the play's group");
+}
+
+#[tokio::test]
+async fn register_feeds_later_tasks_and_changed_when_failed_when_judge() {
+    let r = run(
+        "- name: p\n  hosts: a\n  tasks:\n\
+         \x20   - name: probe\n      shell: exit 3\n      register: probe\n      changed_when: false\n      failed_when: probe.rc not in [0, 3]\n\
+         \x20   - name: follow\n      shell: \"echo rc={{ probe.rc }}\"\n      changed_when: \"'rc=3' in result.stdout\"\n\
+         \x20   - name: judged failed\n      shell: echo fine\n      failed_when: true\n\
+         \x20   - name: never\n      shell: echo never\n",
+        all_hosts(),
+    )
+    .await;
+    assert_eq!(r.sent("a"), vec!["exit 3", "echo rc=3", "echo fine"]);
+    assert_eq!(
+        r.statuses("a"),
+        vec![Status::Ok, Status::Changed, Status::Failed]
+    );
+    assert!(r.result.failed.contains("a"));
+}
+
+#[tokio::test]
+async fn handlers_run_once_at_the_end_for_hosts_that_changed() {
+    let r = run(
+        "- name: p\n  hosts: web\n  tasks:\n\
+         \x20   - name: change\n      shell: echo change\n      notify: restart\n      when: inventory_hostname == 'a'\n\
+         \x20   - name: again\n      shell: echo again\n      notify: restart\n      changed_when: inventory_hostname == 'a'\n\
+         \x20   - name: last\n      shell: echo last\n\
+         \x20 handlers:\n    - name: restart\n      shell: echo restarted\n",
+        all_hosts(),
+    )
+    .await;
+    assert_eq!(
+        r.sent("a"),
+        vec!["echo change", "echo again", "echo last", "echo restarted"]
+    );
+    assert_eq!(
+        r.sent("b"),
+        vec!["echo again", "echo last"],
+        "b changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_host_stops_and_the_others_go_on() {
+    let hosts = FakeHosts::default()
+        .host("a", |cmd| {
+            if cmd == "echo one" {
+                out(1, "")
+            } else {
+                out(0, "")
+            }
+        })
+        .host("b", steps);
+    let r = run(
+        "- name: p\n  hosts: web\n  tasks:\n    - shell: echo one\n    - shell: echo two\n\
+         - name: q\n  hosts: all\n  tasks:\n    - shell: echo three\n",
+        hosts,
+    )
+    .await;
+    assert_eq!(r.sent("a"), vec!["echo one"]);
+    assert_eq!(r.sent("b"), vec!["echo one", "echo two", "echo three"]);
+    assert!(r.result.failed.contains("a"));
+    assert!(
+        r.result.unreachable.contains("c"),
+        "c has no script: unreachable"
+    );
+    assert!(r.events.iter().any(
+        |e| matches!(e, Event::Unreachable { host, error } if host == "c" && error.contains("no answer"))
+    ));
+    assert_eq!(
+        crate::outcome::Outcome::of_run(&r.result),
+        crate::outcome::Outcome::Unreachable
+    );
+}
+
+#[tokio::test]
+async fn ignore_errors_lets_the_host_go_on() {
+    let r = run(
+        "- name: p\n  hosts: a\n  tasks:\n    - shell: exit 1\n      ignore_errors: true\n    - shell: echo after\n",
+        all_hosts(),
+    )
+    .await;
+    assert_eq!(r.sent("a"), vec!["exit 1", "echo after"]);
+    assert!(r.result.failed.is_empty());
+    assert!(
+        r.tasks("a")[0].2.contains("(ignored)"),
+        "{:?}",
+        r.tasks("a")
+    );
+}
+
+#[tokio::test]
+async fn check_mode_sends_no_command() {
+    let r = run_with(
+        "- name: p\n  hosts: web\n  tasks:\n    - shell: echo change-me\n    - command: touch /tmp/x\n",
+        all_hosts(),
+        RunOptions {
+            check: true,
+            ..RunOptions::default()
+        },
+        Cancel::new(),
+    )
+    .await;
+    assert!(r.sent("a").is_empty(), "{:?}", r.sent("a"));
+    assert_eq!(r.statuses("a"), vec![Status::Skipped, Status::Skipped]);
+}
+
+#[tokio::test]
+async fn a_play_variable_that_does_not_render_fails_the_task() {
+    let r = run(
+        "- name: p\n  hosts: a\n  vars:\n    bad: \"{{ 1 / 0 }}\"\n  tasks:\n    - shell: echo x\n",
+        all_hosts(),
+    )
+    .await;
+    assert!(r.sent("a").is_empty());
+    let (status, _, msg) = &r.tasks("a")[0];
+    assert_eq!(*status, Status::Failed);
+    assert!(msg.contains("play variable `bad`"), "{msg}");
+}
+
+#[tokio::test]
+async fn cancellation_ends_the_run_as_interrupted() {
+    let cancel = Cancel::new();
+    let hosts = FakeHosts::default().host("a", |_| out(0, ""));
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        trigger.cancel();
+    });
+    let r = run_with(
+        "- name: p\n  hosts: a\n  tasks:\n    - shell: sleep 5000\n    - shell: echo after\n\
+         - name: q\n  hosts: a\n  tasks:\n    - shell: echo next-play\n",
+        hosts,
+        RunOptions::default(),
+        cancel,
+    )
+    .await;
+    assert!(r.result.interrupted);
+    assert_eq!(
+        r.sent("a"),
+        vec!["sleep 5000"],
+        "nothing started after Ctrl-C"
+    );
+    assert_eq!(crate::outcome::Outcome::of_run(&r.result).code(), 130);
+}

@@ -1,0 +1,111 @@
+//! After `down`: nothing of the lab is left on its hosts.
+
+use super::hosts::{LvsHosts, run};
+use super::{Findings, Verdict};
+use crate::cancel::Cancel;
+use crate::report::{Event, Reporter};
+use crate::transport::sh;
+
+/// The VIP nowhere, keepalived stopped and the IPVS table empty on every director, the real
+/// servers' sysctls restored and lvslab's sysctl file gone.
+pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Cancel) -> Findings {
+    let mut f = Findings {
+        unreachable: hosts.unreachable.clone(),
+        ..Findings::default()
+    };
+    reporter.emit(Event::Info {
+        text: "\ncheck that nothing is left:".into(),
+    });
+    let work = async {
+        let v = vip_nowhere(hosts).await;
+        f.push(reporter, v);
+        for d in &hosts.directors {
+            let ka = run(&d.conn.session, &sh::process_running("keepalived"))
+                .await
+                .map(|o| o.success())
+                .unwrap_or(true);
+            let table = if d.conn.facts.has_ipvs() {
+                run(&d.conn.session, sh::ipvs_save())
+                    .await
+                    .map(|o| o.stdout_str().trim().to_string())
+                    .unwrap_or_else(|e| e)
+            } else {
+                String::new()
+            };
+            f.push(
+                reporter,
+                Verdict::new(
+                    format!("director {}", d.director.name),
+                    !ka && table.is_empty(),
+                    format!(
+                        "keepalived {}; IPVS table {}",
+                        if ka { "RUNNING" } else { "stopped" },
+                        if table.is_empty() {
+                            "empty".to_string()
+                        } else {
+                            table.replace('\n', "; ")
+                        }
+                    ),
+                ),
+            );
+        }
+        for r in &hosts.real_servers {
+            let text = run(&r.conn.session, &sh::lvslab_leftovers())
+                .await
+                .map(|o| o.stdout_str())
+                .unwrap_or_default();
+            let mut l = text.lines();
+            let saved = l.next().unwrap_or("?").trim().to_string();
+            let file = l.next().unwrap_or("?") == "file";
+            f.push(
+                reporter,
+                Verdict::new(
+                    format!("real server {}", r.real_server.name),
+                    saved == "0" && !file,
+                    format!(
+                        "sysctls restored: {}; {}: {}",
+                        if saved == "0" { "yes" } else { "NO" },
+                        sh::SYSCTL_FILE,
+                        if file { "still there" } else { "gone" }
+                    ),
+                ),
+            );
+        }
+    };
+    if cancel.guard(work).await.is_none() {
+        f.interrupted = true;
+    }
+    f
+}
+
+async fn vip_nowhere(hosts: &LvsHosts<'_>) -> Verdict {
+    let vip = hosts.vip();
+    let cmd = sh::address_holders(&vip);
+    let mut all = Vec::new();
+    let sessions = hosts
+        .directors
+        .iter()
+        .map(|d| (&d.director.name, &d.conn.session))
+        .chain(
+            hosts
+                .real_servers
+                .iter()
+                .map(|r| (&r.real_server.name, &r.conn.session)),
+        );
+    for (name, session) in sessions {
+        if let Ok(o) = run(session, &cmd).await {
+            for l in o.stdout_str().lines().filter(|l| !l.is_empty()) {
+                all.push(format!("{name} {l}"));
+            }
+        }
+    }
+    Verdict::new(
+        "VIP nowhere",
+        all.is_empty(),
+        if all.is_empty() {
+            format!("no host holds {vip}")
+        } else {
+            all.join(", ")
+        },
+    )
+}

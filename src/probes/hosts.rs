@@ -1,0 +1,220 @@
+//! The load balancer's hosts, connected: directors, real servers, and the client requests are
+//! sent from. The queries several probes and drills share (who holds the VIP, VRRP states,
+//! requests through the VIP) are here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::fleet::{Connected, Fleet};
+use crate::inventory::{Host, Inventory};
+use crate::lvs::{Director, Lvs, RealServer};
+use crate::report::{Event, Reporter};
+use crate::transport::local::Local;
+use crate::transport::{ExecOutput, Session, sh};
+
+/// A director with its connection.
+#[derive(Clone)]
+pub struct DirectorHost<'a> {
+    pub director: &'a Director,
+    pub conn: Arc<Connected>,
+}
+
+/// A real server with its connection.
+#[derive(Clone)]
+pub struct RealServerHost<'a> {
+    pub real_server: &'a RealServer,
+    pub conn: Arc<Connected>,
+}
+
+/// Where HTTP and ARP probes are sent from: the inventory's first `clients` host, else this
+/// machine.
+pub struct Client<'a> {
+    pub name: String,
+    pub session: Session,
+    pub host: Option<&'a Host>,
+}
+
+/// The load balancer's hosts, connected.
+pub struct LvsHosts<'a> {
+    pub lvs: &'a Lvs,
+    pub directors: Vec<DirectorHost<'a>>,
+    pub real_servers: Vec<RealServerHost<'a>>,
+    pub client: Client<'a>,
+    /// Hosts that could not be reached (reported as they were found).
+    pub unreachable: Vec<String>,
+}
+
+/// How long a probe's command may take on this machine when there is no client host.
+const LOCAL_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub async fn run(session: &Session, cmd: &str) -> Result<ExecOutput, String> {
+    session.run(cmd).await.map_err(|e| e.to_string())
+}
+
+impl<'a> LvsHosts<'a> {
+    /// Connects to every director, real server and the client at once; unreachable ones are
+    /// reported and left out.
+    pub async fn connect(
+        inventory: &'a Inventory,
+        lvs: &'a Lvs,
+        fleet: &Fleet,
+        reporter: &Reporter,
+    ) -> LvsHosts<'a> {
+        let client_host = inventory.client();
+        let names: Vec<&str> = lvs
+            .directors
+            .iter()
+            .map(|d| d.name.as_str())
+            .chain(lvs.real_servers.iter().map(|r| r.name.as_str()))
+            .chain(client_host.map(|h| h.name.as_str()))
+            .collect();
+        let results = futures::future::join_all(names.iter().map(|name| async move {
+            match inventory.host(name) {
+                Some(host) => fleet.connect(host).await.map_err(|e| e.to_string()),
+                None => Err(format!("{name} is not a host of the inventory")),
+            }
+        }))
+        .await;
+        let mut conns = std::collections::HashMap::new();
+        let mut unreachable = Vec::new();
+        for (name, result) in names.iter().zip(results) {
+            match result {
+                Ok(c) => {
+                    conns.insert(name.to_string(), c);
+                }
+                Err(error) => {
+                    reporter.emit(Event::Unreachable {
+                        host: name.to_string(),
+                        error,
+                    });
+                    unreachable.push(name.to_string());
+                }
+            }
+        }
+        let directors = lvs
+            .directors
+            .iter()
+            .filter_map(|d| {
+                conns.get(&d.name).map(|c| DirectorHost {
+                    director: d,
+                    conn: c.clone(),
+                })
+            })
+            .collect();
+        let real_servers = lvs
+            .real_servers
+            .iter()
+            .filter_map(|r| {
+                conns.get(&r.name).map(|c| RealServerHost {
+                    real_server: r,
+                    conn: c.clone(),
+                })
+            })
+            .collect();
+        let client = match client_host.and_then(|h| conns.get(&h.name).map(|c| (h, c))) {
+            Some((h, c)) => Client {
+                name: h.name.clone(),
+                session: c.session.clone(),
+                host: Some(h),
+            },
+            None => Client {
+                name: "this machine".to_string(),
+                session: Session::new(Arc::new(Local), false, LOCAL_TIMEOUT),
+                host: None,
+            },
+        };
+        LvsHosts {
+            lvs,
+            directors,
+            real_servers,
+            client,
+            unreachable,
+        }
+    }
+
+    /// The URL of the (first) virtual service.
+    pub fn url(&self) -> String {
+        self.lvs.service().url()
+    }
+
+    pub fn vip(&self) -> String {
+        self.lvs.service().vip.to_string()
+    }
+
+    /// Who holds the VIP on a device other than `lo`: `(host, device)`, directors and real
+    /// servers both (a real server holding it on a real device would be a fault).
+    pub async fn vip_holders(&self) -> Vec<(String, String)> {
+        let cmd = sh::address_holders(&self.vip());
+        let sessions = self
+            .directors
+            .iter()
+            .map(|d| (d.director.name.as_str(), &d.conn.session))
+            .chain(
+                self.real_servers
+                    .iter()
+                    .map(|r| (r.real_server.name.as_str(), &r.conn.session)),
+            );
+        let cmd = &cmd;
+        let outs = futures::future::join_all(
+            sessions.map(|(name, s)| async move { (name, run(s, cmd).await) }),
+        )
+        .await;
+        let mut holders = Vec::new();
+        for (name, out) in outs {
+            if let Ok(out) = out {
+                for line in out.stdout_str().lines() {
+                    let dev = line.split_whitespace().next().unwrap_or("").to_string();
+                    if dev != "lo" && !dev.is_empty() {
+                        holders.push((name.to_string(), dev));
+                    }
+                }
+            }
+        }
+        holders
+    }
+
+    /// VRRP state per director: MASTER, BACKUP or STOPPED.
+    pub async fn vrrp_states(&self) -> Vec<(String, String)> {
+        let cmd = sh::vrrp_state(&self.vip());
+        futures::future::join_all(self.directors.iter().map(|d| {
+            let cmd = cmd.clone();
+            async move {
+                let state = run(&d.conn.session, &cmd)
+                    .await
+                    .map(|o| o.stdout_str().trim().to_string())
+                    .unwrap_or_else(|e| format!("UNKNOWN ({e})"));
+                (d.director.name.clone(), state)
+            }
+        }))
+        .await
+    }
+
+    /// Sends `count` requests through the VIP from the client; who answered (the first word of
+    /// each page) and how many failed.
+    pub async fn http_tally(&self, count: u32) -> Result<(BTreeMap<String, u32>, u32), String> {
+        let out = run(&self.client.session, &sh::http_probe(&self.url(), count, 2)).await?;
+        let mut tally = BTreeMap::new();
+        let mut failed = 0;
+        for line in out.stdout_str().lines() {
+            let mut words = line.split_whitespace();
+            let code = words.next().unwrap_or("000");
+            let who = words.next().unwrap_or("?").to_string();
+            if code == "200" {
+                *tally.entry(who).or_insert(0) += 1;
+            } else {
+                failed += 1;
+            }
+        }
+        Ok((tally, failed))
+    }
+
+    /// The director that holds the VIP now.
+    pub async fn active_director(&self) -> Option<DirectorHost<'a>> {
+        let holders = self.vip_holders().await;
+        self.directors
+            .iter()
+            .find(|d| holders.iter().any(|(n, _)| n == &d.director.name))
+            .cloned()
+    }
+}

@@ -1,0 +1,38 @@
+//! `status`: a compact view of the load balancer: who holds the VIP, the VRRP states, each
+//! director's IPVS table with its counters.
+
+use super::hosts::{LvsHosts, run};
+use crate::transport::sh;
+
+/// The status text.
+pub async fn status(hosts: &LvsHosts<'_>) -> String {
+    let holders = hosts.vip_holders().await;
+    let mut text = format!(
+        "VIP {}: {}\n",
+        hosts.vip(),
+        if holders.is_empty() {
+            "held by no host".to_string()
+        } else {
+            holders
+                .iter()
+                .map(|(n, d)| format!("{n} ({d})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    for (n, s) in hosts.vrrp_states().await {
+        text.push_str(&format!("  {n:<10} keepalived {s}\n"));
+    }
+    for d in &hosts.directors {
+        if !d.conn.facts.has_ipvs() {
+            text.push_str(&format!("{}: no IPVS in this kernel\n", d.director.name));
+            continue;
+        }
+        let t = run(&d.conn.session, sh::ipvs_list_stats())
+            .await
+            .map(|o| o.stdout_str())
+            .unwrap_or_else(|e| e);
+        text.push_str(&format!("{}:\n{}", d.director.name, t));
+    }
+    text
+}

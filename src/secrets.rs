@@ -1,0 +1,189 @@
+//! Secrets (VRRP's auth_pass, the inventory's `secrets:`) and how they are kept out of every
+//! output: a secret is replaced where it stands as a word of its own, never inside other text,
+//! so masking a short secret such as `11` cannot turn `192.168.184.11` into a tell-tale
+//! `192.168.184.********`.
+
+/// What a secret becomes in output.
+pub const MASK: &str = "********";
+/// Secrets shorter than this draw a warning: as words they are easy to meet in other output.
+pub const MIN_DISTINCT_LEN: usize = 6;
+
+/// The secrets of an inventory.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// Longest first, so a secret that contains another is masked whole.
+    values: Vec<String>,
+}
+
+impl Secrets {
+    pub fn new(mut values: Vec<String>) -> Self {
+        values.retain(|s| !s.is_empty());
+        values.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        values.dedup();
+        Secrets { values }
+    }
+
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    /// `text` with every secret that stands as a word replaced by [`MASK`].
+    pub fn mask(&self, text: &str) -> String {
+        self.replace(text, |_| MASK.to_string())
+    }
+
+    /// `text` with every secret replaced by as many `*` as it has characters: byte offsets of
+    /// the rest stay valid (for source snippets that point at a column).
+    pub fn mask_in_place(&self, text: &str) -> String {
+        self.replace(text, |s| "*".repeat(s.len()))
+    }
+
+    fn replace(&self, text: &str, with: impl Fn(&str) -> String) -> String {
+        let mut out = text.to_string();
+        for secret in &self.values {
+            let found = word_occurrences(&out, secret);
+            if found.is_empty() {
+                continue;
+            }
+            let mut next = String::with_capacity(out.len());
+            let mut last = 0;
+            for start in found {
+                next.push_str(&out[last..start]);
+                next.push_str(&with(secret));
+                last = start + secret.len();
+            }
+            next.push_str(&out[last..]);
+            out = next;
+        }
+        out
+    }
+}
+
+/// Characters that continue a word: a secret next to one of them is part of other text (an
+/// address, a longer name). `-` is not one: a diff's removed line starts with it.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '.' || c == '_' || c == '*'
+}
+
+/// Byte offsets where `secret` occurs as a word of its own in `text`.
+fn word_occurrences(text: &str, secret: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    if secret.is_empty() {
+        return out;
+    }
+    let mut from = 0;
+    while let Some(pos) = text[from..].find(secret) {
+        let start = from + pos;
+        let end = start + secret.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        // A boundary is wanted only where the secret itself starts or ends with a word char.
+        let first_word = secret.chars().next().is_some_and(is_word_char);
+        let last_word = secret.chars().next_back().is_some_and(is_word_char);
+        let left_ok = !first_word || before.is_none_or(|c| !is_word_char(c));
+        let right_ok = !last_word || after.is_none_or(|c| !is_word_char(c));
+        if left_ok && right_ok {
+            out.push(start);
+            from = end;
+        } else {
+            from = start + secret.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out
+}
+
+/// The values an inventory's text holds under `auth_pass:` and in its top-level `secrets:`
+/// block, found line by line: used to mask a file's lines in an error about it even when the
+/// file does not parse as YAML.
+pub fn values_by_key(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_secrets = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let top_level = !line.starts_with([' ', '\t']) && !trimmed.is_empty();
+        if top_level && !trimmed.starts_with('#') {
+            in_secrets = trimmed.starts_with("secrets:");
+            if let Some(rest) = trimmed.strip_prefix("secrets:") {
+                // Flow style: `secrets: { a: x, b: "y" }`.
+                for pair in rest
+                    .trim()
+                    .trim_start_matches('{')
+                    .trim_end_matches('}')
+                    .split(',')
+                {
+                    if let Some((_, v)) = pair.split_once(':') {
+                        push_scalar(&mut out, v);
+                    }
+                }
+            }
+            continue;
+        }
+        if in_secrets && let Some((_, v)) = trimmed.split_once(':') {
+            push_scalar(&mut out, v);
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("auth_pass") {
+            rest = &rest[at + "auth_pass".len()..];
+            if let Some(v) = rest.trim_start().strip_prefix(':') {
+                let end = v
+                    .char_indices()
+                    .skip_while(|(_, c)| c.is_whitespace())
+                    .find(|(_, c)| *c == ',' || *c == '}')
+                    .map_or(v.len(), |(i, _)| i);
+                push_scalar(&mut out, &v[..end]);
+            }
+        }
+    }
+    out
+}
+
+/// A YAML scalar as written after `key:`: quotes and a trailing comment removed.
+fn push_scalar(out: &mut Vec<String>, raw: &str) {
+    let v = raw.trim();
+    let v = if let Some(q) = v.strip_prefix('"') {
+        q.split('"').next().unwrap_or("")
+    } else if let Some(q) = v.strip_prefix('\'') {
+        q.split('\'').next().unwrap_or("")
+    } else {
+        v.split(" #").next().unwrap_or("").trim()
+    };
+    if !v.is_empty() && !out.iter().any(|o| o == v) {
+        out.push(v.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_words_not_parts_of_other_text() {
+        let s = Secrets::new(vec!["11".into(), "s3cret".into()]);
+        assert_eq!(s.mask("auth_pass 11"), "auth_pass ********");
+        assert_eq!(s.mask("vip 192.168.184.11/24"), "vip 192.168.184.11/24");
+        assert_eq!(
+            s.mask("a=11 b=\"11\" c:11@x"),
+            "a=******** b=\"********\" c:********@x"
+        );
+        assert_eq!(s.mask("x11 11x 111"), "x11 11x 111");
+        assert_eq!(s.mask("pw s3cret, mys3cret"), "pw ********, mys3cret");
+        assert_eq!(s.mask_in_place("pass: \"s3cret\""), "pass: \"******\"");
+    }
+
+    #[test]
+    fn longer_secrets_first() {
+        let s = Secrets::new(vec!["s3cr".into(), "s3cret".into()]);
+        assert_eq!(s.mask("-s3cr\n+s3cret"), "-********\n+********");
+    }
+
+    #[test]
+    fn finds_secrets_by_key_in_broken_files() {
+        let text = "lvs:\n  vrrp: { virtual_router_id: 51, auth_pass: \"ab12\" }\n\
+                    secrets:\n  db: hunter22   # the db\n  api: 'k-9'\nhosts: [\n";
+        assert_eq!(values_by_key(text), vec!["ab12", "hunter22", "k-9"]);
+        assert_eq!(
+            values_by_key("secrets: { a: x1, b: \"y 2\" }\n  auth_pass: pw\n"),
+            vec!["x1", "y 2", "pw"]
+        );
+    }
+}
