@@ -20,6 +20,7 @@ mod modules;
 mod outcome;
 mod playbook;
 mod probes;
+mod process;
 mod report;
 mod secrets;
 mod templates;

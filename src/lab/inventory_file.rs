@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::plan::{LabPlan, NodeSpec, PREFIX_LEN, Role, VIP};
+use crate::lvs::names;
 
 /// Keepalived's VRRP settings for the two directors (node1 wins elections).
 fn director_vrrp(node: &NodeSpec) -> &'static str {
@@ -80,16 +81,14 @@ pub fn render(plan: &LabPlan, web_server: &str, auth_pass: &str) -> String {
             .collect();
         members.join(", ")
     };
-    let _ = write!(
-        out,
-        "\ngroups:\n  \
-           directors:\n    hosts: [{}]\n  \
-           real_servers:\n    hosts: [{}]\n  \
-           clients:\n    hosts: [{}]\n",
-        group(Role::Director),
-        group(Role::RealServer),
-        group(Role::Client),
-    );
+    let _ = write!(out, "\ngroups:\n");
+    for (name, role) in [
+        (names::DIRECTORS, Role::Director),
+        (names::REAL_SERVERS, Role::RealServer),
+        (names::CLIENTS, Role::Client),
+    ] {
+        let _ = write!(out, "  {name}:\n    hosts: [{}]\n", group(role));
+    }
     out
 }
 

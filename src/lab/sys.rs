@@ -1,9 +1,7 @@
 //! Running the system's tools (ip, ssh-keygen, ...) with errors that say which command failed.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use super::error::LabError;
@@ -32,49 +30,21 @@ fn is_executable(path: &Path) -> bool {
 
 /// Runs `program args...`, feeding `stdin` if given; returns stdout, or an error with stderr.
 pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, LabError> {
-    let described = || describe(program, args);
     let mut command = Command::new(program);
-    command
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| LabError::Command {
-        command: described(),
-        detail: format!("cannot start it: {e}"),
-    })?;
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes())
-            .await
-            .map_err(|e| LabError::Command {
-                command: described(),
-                detail: format!("cannot write its input: {e}"),
-            })?;
-        drop(pipe);
-    }
-    let output = child
-        .wait_with_output()
+    command.args(args);
+    let shown = crate::process::describe(&command);
+    let done = crate::process::run(&mut command, stdin.map(str::as_bytes), None)
         .await
         .map_err(|e| LabError::Command {
-            command: described(),
+            command: shown.clone(),
             detail: e.to_string(),
         })?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    if done.status.success() {
+        Ok(done.stdout_str())
     } else {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let detail = match stderr.trim() {
-            "" => output.status.to_string(),
-            text => text.to_string(),
-        };
         Err(LabError::Command {
-            command: described(),
-            detail,
+            command: shown,
+            detail: done.why(),
         })
     }
 }
@@ -91,11 +61,4 @@ pub async fn ip_batch(lines: &[String], force: bool) -> Result<(), LabError> {
     }
     let input = lines.join("\n") + "\n";
     run("ip", &args, Some(&input)).await.map(|_| ())
-}
-
-fn describe(program: &str, args: &[&str]) -> String {
-    std::iter::once(program)
-        .chain(args.iter().copied())
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -13,8 +13,8 @@ use crate::transport::sh;
 #[serde(deny_unknown_fields)]
 pub struct WaitFor {
     pub port: Option<Tpl<u16>>,
-    /// Host to connect to for `port` (from the target host; default 127.0.0.1).
-    pub host: Option<Tpl<String>>,
+    /// Address to connect to for `port` (from the target host; default 127.0.0.1).
+    pub host: Option<Tpl<std::net::IpAddr>>,
     pub path: Option<Tpl<String>>,
     pub command: Option<Tpl<String>>,
     #[serde(default)]
@@ -41,17 +41,9 @@ impl WaitFor {
         if let Some(port) = ctx.resolve_opt(&self.port)? {
             let host = ctx
                 .resolve_opt(&self.host)?
-                .unwrap_or_else(|| "127.0.0.1".into());
-            if host.parse::<std::net::IpAddr>().is_err() {
-                return Err(TaskError::new(format!(
-                    "wait_for: host `{host}` is not an IP address"
-                )));
-            }
-            let line = format!(
-                "bash -c {}",
-                sh::quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
-            );
-            return Ok((line, format!("{host}:{port}")));
+                .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+            let endpoint = crate::lvs::Endpoint::new(host, port);
+            return Ok((sh::tcp_open(host, port), endpoint.to_string()));
         }
         if let Some(path) = ctx.resolve_opt(&self.path)? {
             return Ok((sh::exists(&path), path));

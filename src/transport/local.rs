@@ -1,11 +1,9 @@
 //! The machine lvslab runs on, as a transport (`sh -c`), for probes sent from the control side.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
-
 use super::{BoxFuture, ExecOutput, Transport, TransportError};
+use crate::process::{self, ProcessError};
 
 pub struct Local;
 
@@ -17,40 +15,25 @@ impl Transport for Local {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
-            let lost = |e: std::io::Error| TransportError::Lost {
-                target: "localhost".into(),
-                reason: e.to_string(),
-            };
-            let mut child = tokio::process::Command::new("sh")
-                .arg("-c")
-                .arg(command)
-                .stdin(if stdin.is_some() {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                })
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(lost)?;
-            if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-                pipe.write_all(data).await.map_err(lost)?;
-            }
-            match tokio::time::timeout(timeout, child.wait_with_output()).await {
-                Ok(out) => {
-                    let out = out.map_err(lost)?;
+            let mut sh = tokio::process::Command::new("sh");
+            sh.arg("-c").arg(command);
+            match process::run(&mut sh, stdin, Some(timeout)).await {
+                Ok(done) => {
                     use std::os::unix::process::ExitStatusExt;
                     Ok(ExecOutput {
-                        status: out.status.code().map(|c| c as u32),
-                        signal: out.status.signal().map(|s| s.to_string()),
-                        stdout: out.stdout,
-                        stderr: out.stderr,
+                        status: done.status.code().map(|c| c as u32),
+                        signal: done.status.signal().map(|s| s.to_string()),
+                        stdout: done.stdout,
+                        stderr: done.stderr,
                     })
                 }
-                Err(_) => Err(TransportError::Timeout {
+                Err(ProcessError::Timeout { .. }) => Err(TransportError::Timeout {
                     secs: timeout.as_secs(),
                     command: command.to_string(),
+                }),
+                Err(e) => Err(TransportError::Lost {
+                    target: "localhost".into(),
+                    reason: e.to_string(),
                 }),
             }
         })

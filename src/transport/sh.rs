@@ -38,6 +38,25 @@ pub fn sudo(command: &str) -> String {
     format!("sudo -n -- sh -c {}", quote(command))
 }
 
+/// The long-lived shell of a connection: prints its pid (the leader of the session sshd made for
+/// it, so everything a command starts can be ended with [`kill_session`]), then reads commands.
+pub fn session_shell() -> String {
+    format!("exec /bin/sh -c 'echo $$; {}'", super::framing::START)
+}
+
+/// Ends every process of session `pid` (a command that timed out and all it started).
+pub fn kill_session(pid: u32) -> String {
+    format!("pkill -KILL -s {pid}")
+}
+
+/// Exits 0 when a TCP connection to `host`:`port` opens (bash's /dev/tcp; `host` is an address).
+pub fn tcp_open(host: std::net::IpAddr, port: u16) -> String {
+    format!(
+        "bash -c {}",
+        quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
+    )
+}
+
 /// Facts in one round trip. Prints `key=value` lines: os_id, os_like, os_version, pkg, init,
 /// hostname, kernel, ipvs (loaded|available|missing), and one `addr=<dev> <cidr>` per address.
 pub fn facts() -> &'static str {

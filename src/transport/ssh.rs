@@ -13,7 +13,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
 use russh::{ChannelMsg, Disconnect, Sig, kex};
 use tokio::sync::Semaphore;
 
-use super::framing::{self, Collect, Framing};
+use super::framing::{Collect, Framing};
 use super::{BoxFuture, ExecOutput, Transport, TransportError};
 use crate::inventory::Connection;
 
@@ -306,9 +306,8 @@ impl SshTransport {
             .map_err(|e| lost(e.to_string()))?;
         // sshd makes each session's process a session leader; exec keeps its pid, so `$$` is
         // the session id, and a command that hangs can be ended with all it started.
-        let start = format!("exec /bin/sh -c 'echo $$; {}'", framing::START);
         channel
-            .exec(true, start)
+            .exec(true, super::sh::session_shell())
             .await
             .map_err(|e| lost(e.to_string()))?;
         let mut first = Vec::new();
@@ -389,11 +388,7 @@ impl SshTransport {
                 drop(running);
                 // End the command and whatever it started: everything in the shell's session.
                 let _ = self
-                    .exec_inner(
-                        &format!("pkill -KILL -s {pid}"),
-                        None,
-                        Duration::from_secs(10),
-                    )
+                    .exec_inner(&super::sh::kill_session(pid), None, Duration::from_secs(10))
                     .await;
                 Err(TransportError::Timeout {
                     secs: timeout.as_secs(),

@@ -540,21 +540,14 @@ fn mount_below(path: &Path) -> Option<String> {
 
 /// Runs a tool to completion; its stdout, or an error with its stderr.
 async fn tool(cmd: &mut Command) -> miette::Result<String> {
-    let shown = format!("{:?}", cmd.as_std());
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
+    let shown = crate::process::describe(cmd);
+    let done = crate::process::run(cmd, None, None)
         .await
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot run {shown}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        .into_diagnostic()?;
+    if done.status.success() {
+        Ok(done.stdout_str())
     } else {
-        Err(miette!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(miette!("{shown} failed ({}): {}", done.status, done.why()))
     }
 }
 
