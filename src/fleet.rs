@@ -127,14 +127,10 @@ impl SshConnector {
         }
     }
 
-    /// The connection to `jump`, opened the first time a host behind it connects. It logs in
-    /// with the identity and known_hosts the inventory gives the hosts behind it (a jump host
-    /// has no inventory entry of its own), and its key is checked under its own name and port.
-    async fn jump_host(
-        &self,
-        jump: &Jump,
-        host: &Connection,
-    ) -> Result<Arc<JumpHost>, TransportError> {
+    /// The connection to `jump`, opened the first time a host behind it connects, with the jump
+    /// host's own identity and known_hosts (see [`Jump`]); its key is checked under its own
+    /// name and port.
+    async fn jump_host(&self, jump: &Jump) -> Result<Arc<JumpHost>, TransportError> {
         let cell = {
             let mut map = self.jumps.lock().unwrap_or_else(|p| p.into_inner());
             map.entry(jump.clone()).or_default().clone()
@@ -144,8 +140,8 @@ impl SshConnector {
                 target: jump.target.clone(),
                 port: jump.port,
                 user: jump.user.clone(),
-                identity_file: host.identity_file.clone(),
-                known_hosts: host.known_hosts.clone(),
+                identity_file: jump.identity_file.clone(),
+                known_hosts: jump.known_hosts.clone(),
                 become_root: false,
                 jump: None,
             };
@@ -163,7 +159,7 @@ impl Connector for SshConnector {
     ) -> BoxFuture<'a, Result<Arc<dyn Transport>, TransportError>> {
         Box::pin(async move {
             let via = match &host.connection.jump {
-                Some(jump) => Some(self.jump_host(jump, &host.connection).await?),
+                Some(jump) => Some(self.jump_host(jump).await?),
                 None => None,
             };
             let transport = SshTransport::connect(&host.connection, &self.ssh, via).await?;

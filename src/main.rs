@@ -15,6 +15,7 @@ mod facts;
 mod fleet;
 mod inventory;
 mod lab;
+mod lock;
 mod lvs;
 mod modules;
 mod outcome;

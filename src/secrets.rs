@@ -9,7 +9,7 @@ pub const MASK: &str = "********";
 pub const MIN_DISTINCT_LEN: usize = 6;
 
 /// The secrets of an inventory.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
     /// Longest first, so a secret that contains another is masked whole.
     values: Vec<String>,
@@ -36,6 +36,63 @@ impl Secrets {
     /// the rest stay valid (for source snippets that point at a column).
     pub fn mask_in_place(&self, text: &str) -> String {
         self.replace(text, |s| "*".repeat(s.len()))
+    }
+
+    /// A file's old and new text for a diff, masked: the secrets on both sides, and on the old
+    /// side also whatever stands where the new text has a secret (a password that was changed
+    /// is a secret too, though no longer the inventory's).
+    pub fn mask_pair(&self, old: &str, new: &str) -> (String, String) {
+        // Where the new text holds a secret: the text before it on its line, or the line number
+        // when the secret starts the line.
+        let mut prefixes: Vec<&str> = Vec::new();
+        let mut lines_at: Vec<usize> = Vec::new();
+        for (i, line) in new.lines().enumerate() {
+            for secret in &self.values {
+                if let Some(start) = word_occurrences(line, secret).first() {
+                    let prefix = &line[..*start];
+                    if prefix.trim().is_empty() {
+                        lines_at.push(i);
+                    } else {
+                        prefixes.push(prefix);
+                    }
+                }
+            }
+        }
+        let trailing_newline = old.ends_with('\n');
+        let old: Vec<String> = old
+            .lines()
+            .enumerate()
+            .map(|(i, line)| {
+                let at = prefixes
+                    .iter()
+                    .find(|p| line.starts_with(**p))
+                    .map(|p| p.len())
+                    .or_else(|| {
+                        lines_at
+                            .contains(&i)
+                            .then(|| line.len() - line.trim_start().len())
+                    });
+                match at {
+                    Some(at) if at < line.len() => {
+                        let rest = &line[at..];
+                        let end = rest
+                            .find(|c: char| c.is_whitespace() || "\"',;}".contains(c))
+                            .unwrap_or(rest.len());
+                        if end == 0 {
+                            line.to_string()
+                        } else {
+                            format!("{}{MASK}{}", &line[..at], &rest[end..])
+                        }
+                    }
+                    _ => line.to_string(),
+                }
+            })
+            .collect();
+        let mut old = self.mask(&old.join("\n"));
+        if trailing_newline {
+            old.push('\n');
+        }
+        (old, self.mask(new))
     }
 
     fn replace(&self, text: &str, with: impl Fn(&str) -> String) -> String {
@@ -152,6 +209,27 @@ fn push_scalar(out: &mut Vec<String>, raw: &str) {
     }
 }
 
+/// The secrets of the inventory this process works with, for the last line of defence: errors
+/// printed at the very end, outside any event.
+static REGISTERED: std::sync::Mutex<Option<Secrets>> = std::sync::Mutex::new(None);
+
+/// Makes `secrets` the ones [`mask_registered`] masks.
+pub fn register(secrets: &Secrets) {
+    if let Ok(mut r) = REGISTERED.lock() {
+        *r = Some(secrets.clone());
+    }
+}
+
+/// `text` masked with the registered secrets.
+pub fn mask_registered(text: &str) -> String {
+    match REGISTERED.lock() {
+        Ok(r) => r
+            .as_ref()
+            .map_or_else(|| text.to_string(), |s| s.mask(text)),
+        Err(_) => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +246,24 @@ mod tests {
         assert_eq!(s.mask("x11 11x 111"), "x11 11x 111");
         assert_eq!(s.mask("pw s3cret, mys3cret"), "pw ********, mys3cret");
         assert_eq!(s.mask_in_place("pass: \"s3cret\""), "pass: \"******\"");
+    }
+
+    #[test]
+    fn a_changed_password_is_masked_on_the_old_side_of_a_diff() {
+        let s = Secrets::new(vec!["newpass1".into()]);
+        let old = "vrrp {\n    auth_pass oldpass9\n    state MASTER\n}\n";
+        let new = "vrrp {\n    auth_pass newpass1\n    state MASTER\n}\n";
+        let (o, n) = s.mask_pair(old, new);
+        assert!(
+            !o.contains("oldpass9") && o.contains("auth_pass ********"),
+            "{o}"
+        );
+        assert!(!n.contains("newpass1"), "{n}");
+        assert!(o.contains("state MASTER"));
+        let (o, _) = s.mask_pair("pw: \"old1\"\nx\n", "pw: \"newpass1\"\nx\n");
+        assert_eq!(o, "pw: \"********\"\nx\n");
+        let (o, _) = s.mask_pair("oldsecret\n", "newpass1\n");
+        assert_eq!(o, "********\n", "a file that is only the secret");
     }
 
     #[test]

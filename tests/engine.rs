@@ -90,6 +90,12 @@ fn first_run_changes_second_run_is_ok_and_check_reports_drift() {
         "diff shown: {text}"
     );
     assert_eq!(recap(&check).iter().find(|r| r.0 == "node2").unwrap().2, 0);
+    assert!(
+        text.contains(
+            r#""task":"read the page","status":"skipped","msg":"commands do not run in check mode""#
+        ),
+        "a command is skipped in check mode, even a read-only one (changed_when: false): {text}"
+    );
     let still = lab.ssh(
         "node3",
         "cat /proc/sys/net/ipv4/conf/all/arp_ignore /var/lib/lvslab-test/index.html",

@@ -35,7 +35,7 @@ pub async fn up(args: &UpArgs, global: &Global) -> miette::Result<Outcome> {
     let management = Management::from(args.mode);
     let playbooks = up_playbooks(management)
         .iter()
-        .map(|name| Playbook::builtin(name, global.playbooks.as_deref()))
+        .map(|name| Playbook::builtin(name, global.playbooks.as_deref(), &setup.inventory.secrets))
         .collect::<Result<Vec<_>, _>>()?;
     let what = format!("lvslab up ({} mode)", management.as_str());
     let (outcome, _) =
@@ -89,7 +89,11 @@ pub async fn verify(args: &VerifyArgs, global: &Global) -> miette::Result<Outcom
 pub async fn down(args: &DownArgs, global: &Global) -> miette::Result<Outcome> {
     let setup = Setup::new(global)?;
     let lvs = setup.lvs()?;
-    let playbook = Playbook::builtin("teardown.yml", global.playbooks.as_deref())?;
+    let playbook = Playbook::builtin(
+        "teardown.yml",
+        global.playbooks.as_deref(),
+        &setup.inventory.secrets,
+    )?;
     let mut extra = crate::inventory::Vars::new();
     extra.insert("purge".into(), serde_json::Value::Bool(args.purge));
     let (outcome, _) = run_with(

@@ -10,8 +10,6 @@ pub mod run;
 pub mod validate;
 
 use std::collections::HashSet;
-use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +18,7 @@ use clap::CommandFactory;
 use crate::cancel::Cancel;
 use crate::fleet::Fleet;
 use crate::inventory::Inventory;
+use crate::lock::HostLocks;
 use crate::outcome::Outcome;
 use crate::playbook::runner::RunResult;
 use crate::report::{self, Event, Reporter};
@@ -48,14 +47,17 @@ pub async fn dispatch(cli: Cli) -> i32 {
     match result {
         Ok(outcome) => outcome.code(),
         Err(report) => {
-            eprintln!("{report:?}");
+            eprintln!(
+                "{}",
+                crate::secrets::mask_registered(&format!("{report:?}"))
+            );
             Outcome::Input.code()
         }
     }
 }
 
 /// What every host-facing command needs: the checked inventory, the views, the connections,
-/// the lock that keeps two runs off the same inventory, and Ctrl-C as a [`Cancel`].
+/// the locks that keep two runs off the same hosts, and Ctrl-C as a [`Cancel`].
 pub struct Setup {
     pub inventory: Arc<Inventory>,
     pub reporter: Reporter,
@@ -63,12 +65,13 @@ pub struct Setup {
     pub limit: Option<HashSet<String>>,
     pub started: Instant,
     pub cancel: Cancel,
-    _lock: RunLock,
+    _lock: HostLocks,
 }
 
 impl Setup {
     pub fn new(global: &Global) -> miette::Result<Setup> {
         let (inventory, warnings) = crate::inventory::load(&global.inventory)?;
+        crate::secrets::register(&inventory.secrets);
         let limit = match &global.limit {
             None => None,
             Some(pattern) => {
@@ -81,7 +84,18 @@ impl Setup {
                 Some(hosts.iter().map(|h| h.name.clone()).collect())
             }
         };
-        let lock = RunLock::acquire(&global.inventory)?;
+        let in_scope: Vec<&crate::inventory::Host> = inventory
+            .hosts
+            .iter()
+            .filter(|h| {
+                limit
+                    .as_ref()
+                    .is_none_or(|l: &HashSet<String>| l.contains(&h.name))
+            })
+            .collect();
+        let lock = crate::lock::lock_dir()
+            .and_then(|dir| HostLocks::acquire(&dir, &global.inventory, &in_scope))
+            .map_err(|e| miette::miette!("{e}"))?;
         let reporter = report::reporter(
             global.json,
             global.no_progress,
@@ -144,46 +158,5 @@ impl Setup {
         });
         self.reporter.finish();
         Outcome::of_run(result)
-    }
-}
-
-/// An exclusive lock per inventory (flock on a file in the temp dir): a second run against the
-/// same inventory refuses at once instead of interleaving changes on the hosts.
-pub struct RunLock {
-    _file: std::fs::File,
-}
-
-impl RunLock {
-    pub fn acquire(inventory: &Path) -> miette::Result<RunLock> {
-        use std::hash::{Hash, Hasher};
-        use std::io::{Read, Seek, Write};
-        let canonical =
-            std::fs::canonicalize(inventory).unwrap_or_else(|_| inventory.to_path_buf());
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        canonical.hash(&mut hasher);
-        let path = std::env::temp_dir().join(format!("lvslab-{:016x}.lock", hasher.finish()));
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| miette::miette!("cannot open lock file {}: {e}", path.display()))?;
-        // SAFETY: flock on a file descriptor we own; no memory is shared.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            return Err(miette::miette!(
-                help = "wait for it to finish, or stop it; two runs must not change the same hosts at once",
-                "another lvslab run (pid {}) is working on {} now",
-                holder.trim(),
-                canonical.display()
-            ));
-        }
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "{}", std::process::id());
-        Ok(RunLock { _file: file })
     }
 }

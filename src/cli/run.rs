@@ -10,10 +10,12 @@ use crate::playbook::runner::{RunOptions, RunResult, Runner};
 use crate::report::Event;
 
 pub async fn run(args: &RunArgs, global: &Global) -> miette::Result<Outcome> {
+    // The inventory first: its secrets are masked in any error about the playbooks.
+    let setup = Setup::new(global)?;
     let playbooks = args
         .playbooks
         .iter()
-        .map(|p| Playbook::from_file(p))
+        .map(|p| Playbook::from_file(p, &setup.inventory.secrets))
         .collect::<Result<Vec<_>, _>>()?;
     let mut extra = crate::inventory::Vars::new();
     for kv in &args.extra_vars {
@@ -26,41 +28,22 @@ pub async fn run(args: &RunArgs, global: &Global) -> miette::Result<Outcome> {
         .tags
         .as_ref()
         .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
-    run_playbooks(
-        &playbooks,
-        global,
-        tags,
-        extra,
-        &format!(
-            "lvslab run {}",
-            args.playbooks
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(" ")
-        ),
-    )
-    .await
+    let what = format!(
+        "lvslab run {}",
+        args.playbooks
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let (outcome, _) = run_with(&setup, &playbooks, global, tags, extra, &what).await?;
+    setup.fleet.close().await;
+    Ok(outcome)
 }
 
 /// `true`, `3` and `x` as YAML would read them.
 fn serde_yaml_scalar(v: &str) -> serde_json::Value {
     serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.to_string()))
-}
-
-/// Check the playbooks against the inventory, then run them; the shared path of `run`, `up`
-/// and `down`.
-pub async fn run_playbooks(
-    playbooks: &[Playbook],
-    global: &Global,
-    tags: Option<Vec<String>>,
-    extra_vars: crate::inventory::Vars,
-    what: &str,
-) -> miette::Result<Outcome> {
-    let setup = Setup::new(global)?;
-    let (outcome, _) = run_with(&setup, playbooks, global, tags, extra_vars, what).await?;
-    setup.fleet.close().await;
-    Ok(outcome)
 }
 
 /// Run with an existing setup (so `up` can verify over the same connections).

@@ -7,15 +7,20 @@ use crate::playbook::{BUILTIN, Playbook};
 
 pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<Outcome> {
     let (inventory, warnings) = crate::inventory::load(&global.inventory)?;
+    crate::secrets::register(&inventory.secrets);
     for w in &warnings {
         println!("warning: {w}");
     }
     let mut playbooks = Vec::new();
     for (name, _) in BUILTIN {
-        playbooks.push(Playbook::builtin(name, global.playbooks.as_deref())?);
+        playbooks.push(Playbook::builtin(
+            name,
+            global.playbooks.as_deref(),
+            &inventory.secrets,
+        )?);
     }
     for p in &args.playbooks {
-        playbooks.push(Playbook::from_file(p)?);
+        playbooks.push(Playbook::from_file(p, &inventory.secrets)?);
     }
     Playbook::checked_templates(&playbooks, global.playbooks.as_deref(), &inventory)?;
     println!(

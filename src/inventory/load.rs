@@ -125,6 +125,7 @@ impl Checker<'_> {
                 hosts.push(host);
             }
         }
+        resolve_jumps(&mut hosts);
         let groups = self.groups(&file);
         self.check_roles(&file, &hosts);
         let mut vars = file.vars.clone();
@@ -137,12 +138,12 @@ impl Checker<'_> {
             hosts,
             groups,
             vars,
-            secrets,
+            secrets: Secrets::new(secrets),
         };
         if let Some(l) = &file.lvs {
             inventory.lvs = self.lvs(l, &file, &inventory);
         }
-        for s in &inventory.secrets {
+        for s in inventory.secrets.values() {
             if s.chars().count() < secrets::MIN_DISTINCT_LEN {
                 self.warnings.push(format!(
                     "a secret of {} characters is short: output masks it only where it stands as a word of its own, and it is easy to guess",
@@ -725,15 +726,6 @@ impl Checker<'_> {
             in_range(self, p, 1..=65535, "SSH port");
         }
         let user = user.map_or_else(|| "root".to_string(), |u| u.value.clone());
-        let jump = host.jump.as_ref().or(global.jump.as_ref()).and_then(|j| {
-            match parse_jump(&j.value, &user) {
-                Ok(jump) => Some(jump),
-                Err(why) => {
-                    self.fail(j, why);
-                    None
-                }
-            }
-        });
         let identity = host
             .identity_file
             .as_ref()
@@ -744,6 +736,22 @@ impl Checker<'_> {
             .as_ref()
             .or(global.known_hosts.as_ref())
             .map_or_else(|| home().join(".ssh/known_hosts"), |p| self.resolve(p));
+        // The jump host's own settings: the inventory-wide ones (an inventory host it names
+        // gets that host's, in `resolve_jumps`).
+        let jump_identity = global.identity_file.as_ref().map(|p| self.resolve(p));
+        let jump_known_hosts = global
+            .known_hosts
+            .as_ref()
+            .map_or_else(|| home().join(".ssh/known_hosts"), |p| self.resolve(p));
+        let jump = host.jump.as_ref().or(global.jump.as_ref()).and_then(|j| {
+            match parse_jump(&j.value, &user, jump_identity, jump_known_hosts) {
+                Ok(jump) => Some(jump),
+                Err(why) => {
+                    self.fail(j, why);
+                    None
+                }
+            }
+        });
         Connection {
             target: target.map_or_else(|| address.to_string(), |t| t.value.clone()),
             port: port.map_or(22, |p| p.value.max(1)),
@@ -805,7 +813,12 @@ fn valid_url_path(s: &str) -> bool {
 }
 
 /// `[user@]host[:port]`; the user defaults to the host's login user, the port to 22.
-fn parse_jump(text: &str, default_user: &str) -> Result<crate::inventory::Jump, String> {
+fn parse_jump(
+    text: &str,
+    default_user: &str,
+    identity_file: Option<PathBuf>,
+    known_hosts: PathBuf,
+) -> Result<crate::inventory::Jump, String> {
     let (user, rest) = match text.split_once('@') {
         Some((user, rest)) => (user, rest),
         None => (default_user, text),
@@ -832,7 +845,28 @@ fn parse_jump(text: &str, default_user: &str) -> Result<crate::inventory::Jump, 
         user: user.to_string(),
         target: target.to_string(),
         port,
+        identity_file,
+        known_hosts,
     })
+}
+
+/// A jump host that is an inventory host (by name) is reached at that host's address and port,
+/// with its identity and known_hosts.
+fn resolve_jumps(hosts: &mut [Host]) {
+    let named: Vec<(String, Connection)> = hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.connection.clone()))
+        .collect();
+    for h in hosts.iter_mut() {
+        if let Some(jump) = &mut h.connection.jump
+            && let Some((_, c)) = named.iter().find(|(n, _)| *n == jump.target)
+        {
+            jump.target = c.target.clone();
+            jump.port = c.port;
+            jump.identity_file = c.identity_file.clone();
+            jump.known_hosts = c.known_hosts.clone();
+        }
+    }
 }
 
 fn valid_user(s: &str) -> bool {
@@ -891,7 +925,7 @@ groups:
             "inventory order"
         );
         assert_eq!(inv.select("nope").unwrap_err(), "nope");
-        assert_eq!(inv.secrets, vec!["pw1111ab".to_string()]);
+        assert_eq!(inv.secrets.values(), ["pw1111ab".to_string()]);
         assert_eq!(inv.hosts[0].connection.user, "root");
         let lvs = inv.lvs.unwrap();
         let svc = lvs.service();
@@ -950,6 +984,30 @@ groups:
             (jump.user.as_str(), jump.target.as_str(), jump.port),
             ("root", "10.0.0.11", 22)
         );
+        // The jump host logs in with the inventory-wide identity, not the first host's own.
+        let own_key = GOOD.replacen(
+            "lvs:",
+            "connection: { identity_file: /k/global, jump: bastion }\nlvs:",
+            1,
+        )
+        .replace(
+            "r1: { address: 10.0.0.12, interface: eth0, weight: 2 }",
+            "r1: { address: 10.0.0.12, interface: eth0, weight: 2, connection: { identity_file: /k/r1 } }",
+        );
+        let (inv, _) = check(&own_key).unwrap();
+        let r1 = &inv.host("r1").unwrap().connection;
+        assert_eq!(r1.identity_file.as_deref(), Some(Path::new("/k/r1")));
+        let jump = r1.jump.clone().unwrap();
+        assert_eq!(jump.identity_file.as_deref(), Some(Path::new("/k/global")));
+        assert_eq!(
+            jump,
+            inv.host("d1").unwrap().connection.jump.clone().unwrap()
+        );
+        // A jump host named like an inventory host is that host.
+        let by_name = GOOD.replacen("lvs:", "connection: { jump: d2 }\nlvs:", 1);
+        let (inv, _) = check(&by_name).unwrap();
+        let jump = inv.host("r1").unwrap().connection.jump.clone().unwrap();
+        assert_eq!((jump.target.as_str(), jump.port), ("10.0.0.14", 22));
         let e = error_of(&GOOD.replacen("lvs:", "connection: { jump: \"b; reboot\" }\nlvs:", 1));
         assert!(
             e.starts_with("inv.yml:1:") && e.contains("not a host name"),
@@ -1003,6 +1061,177 @@ groups:
         assert!(
             e.contains("inv.yml:2:") && e.contains("not an IP address"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn values_that_reach_config_files_or_commands_are_checked_for_their_place() {
+        let bad = [
+            (
+                GOOD.replace("auth_pass: \"pw1111ab\"", "auth_pass: \"pw1 #x\""),
+                "inv.yml:3:",
+                "auth_pass may hold",
+            ),
+            (
+                GOOD.replace(
+                    "vip: 10.0.0.100",
+                    "vip: 10.0.0.100\n  health_check: { path: \"/ }\\n virtual_server\" }",
+                ),
+                "inv.yml:3:",
+                "health check path",
+            ),
+            (
+                GOOD.replace(
+                    "vip: 10.0.0.100",
+                    "vip: 10.0.0.100\n  health_check: { path: health }",
+                ),
+                "inv.yml:3:",
+                "absolute URL path",
+            ),
+            (
+                GOOD.replace("weight: 2", "weight: 70000"),
+                "inv.yml:7:",
+                "weight 70000 is outside 0-65535",
+            ),
+            (
+                GOOD.replace("weight: 2", "weight: -1"),
+                "inv.yml:7:",
+                "weight -1 is outside 0-65535",
+            ),
+            (
+                GOOD.replace("vip: 10.0.0.100", "vip: 10.0.0.100\n  port: 0"),
+                "inv.yml:3:",
+                "port 0 is outside 1-65535",
+            ),
+            (
+                GOOD.replace(
+                    "virtual_router_id: 51",
+                    "virtual_router_id: 51, advert_int: 0",
+                ),
+                "inv.yml:3:",
+                "advert_int 0 is outside 1-255",
+            ),
+            (
+                GOOD.replace("priority: 100", "priority: 255"),
+                "inv.yml:5:",
+                "VRRP priority 255 is outside 1-254",
+            ),
+            (
+                GOOD.replace(
+                    "vip: 10.0.0.100",
+                    "vip: 10.0.0.100\n  health_check: { status_code: 99 }",
+                ),
+                "inv.yml:3:",
+                "status_code 99",
+            ),
+            (
+                GOOD.replace("vip: 10.0.0.100", "vip: \"2001:db8::100\""),
+                "inv.yml:2:",
+                "IPv4 only",
+            ),
+            (
+                GOOD.replace("address: 10.0.0.12,", "address: \"2001:db8::12\","),
+                "inv.yml:7:",
+                "is IPv6",
+            ),
+            (
+                GOOD.replace(
+                    "interface: eth0, vrrp: { state: MASTER",
+                    "interface: \"eth0\\nx\", vrrp: { state: MASTER",
+                ),
+                "inv.yml:5:",
+                "not an interface name",
+            ),
+            (
+                GOOD.replace(
+                    "interface: eth0, vrrp: { state: MASTER",
+                    "interface: abcdefghijklmn, vrrp: { state: MASTER",
+                ),
+                "inv.yml:5:",
+                "no room for the VIP's label",
+            ),
+            (
+                GOOD.replacen("lvs:", "connection: { port: 0 }\nlvs:", 1),
+                "inv.yml:1:",
+                "SSH port 0",
+            ),
+        ];
+        for (yaml, place, what) in bad {
+            let e = error_of(&yaml);
+            assert!(
+                e.contains(place) && e.contains(what),
+                "want {place} {what}:\n{e}"
+            );
+        }
+        // A VLAN interface is an interface name.
+        let vlan = GOOD.replace(
+            "interface: eth0, vrrp: { state: MASTER",
+            "interface: eth0.100, vrrp: { state: MASTER",
+        );
+        let (inv, _) = check(&vlan).unwrap();
+        assert_eq!(
+            inv.lvs.unwrap().directors[0].labels.keepalived,
+            "eth0.100:3"
+        );
+    }
+
+    #[test]
+    fn nat_needs_an_inside_network_that_holds_the_real_servers_and_no_client() {
+        let nat = "\
+lvs:
+  vip: 198.18.0.100
+  forwarding: nat
+  nat: { inside: 198.18.1.0/24, gateway: 198.18.1.254 }
+hosts:
+  d1: { address: 198.18.0.11, interface: eth0, inside_interface: eth1 }
+  r1: { address: 198.18.1.12, interface: eth0 }
+  c1: { address: 198.18.0.10, interface: eth0 }
+groups:
+  directors: { hosts: [d1] }
+  real_servers: { hosts: [r1] }
+  clients: { hosts: [c1] }
+";
+        let (inv, _) = check(nat).unwrap();
+        let lvs = inv.lvs.unwrap();
+        assert_eq!(lvs.nat.unwrap().gateway.to_string(), "198.18.1.254");
+        assert_eq!(
+            lvs.directors[0].labels.gateway_keepalived.as_deref(),
+            Some("eth1:3")
+        );
+        let e = error_of(&nat.replace("c1: { address: 198.18.0.10", "c1: { address: 198.18.1.10"));
+        assert!(
+            e.contains("inv.yml:8:") && e.contains("shares the real servers' network"),
+            "{e}"
+        );
+        let e = error_of(&nat.replace(
+            "  nat: { inside: 198.18.1.0/24, gateway: 198.18.1.254 }\n",
+            "",
+        ));
+        assert!(
+            e.contains("inv.yml:3:") && e.contains("forwarding: nat needs"),
+            "{e}"
+        );
+        let e = error_of(&nat.replace(", inside_interface: eth1", ""));
+        assert!(e.contains("no `inside_interface:`"), "{e}");
+        let e = error_of(&nat.replace("gateway: 198.18.1.254", "gateway: 198.18.2.254"));
+        assert!(e.contains("not inside 198.18.1.0/24"), "{e}");
+        let e = error_of(&nat.replace("r1: { address: 198.18.1.12", "r1: { address: 198.18.0.12"));
+        assert!(e.contains("not inside the NAT network"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_the_lines_an_error_quotes() {
+        let text = GOOD.replace("weight: 2", "weight: many");
+        let e = check(&text).err().unwrap();
+        let rendered = format!("{:?}", miette::Report::new(*e));
+        assert!(!rendered.contains("pw1111ab"), "{rendered}");
+        // Also when the file does not parse at all.
+        let broken = format!("{GOOD}secrets:\n  db: hunter22secret\n  [broken\n");
+        let e = check(&broken).err().unwrap();
+        let rendered = format!("{:?}", miette::Report::new(*e));
+        assert!(
+            !rendered.contains("hunter22secret") && !rendered.contains("pw1111ab"),
+            "{rendered}"
         );
     }
 

@@ -20,6 +20,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 
 use crate::lvs::{Lvs, names};
+use crate::secrets::Secrets;
 
 /// Free variables: names to JSON-like values.
 pub type Vars = serde_json::Map<String, serde_json::Value>;
@@ -36,7 +37,7 @@ pub struct Inventory {
     pub groups: IndexMap<String, Group>,
     pub vars: Vars,
     /// Values that must never be printed (auth_pass, the `secrets:` section).
-    pub secrets: Vec<String>,
+    pub secrets: Secrets,
 }
 
 #[derive(Debug, Clone)]
@@ -74,12 +75,17 @@ pub struct Connection {
     pub jump: Option<Jump>,
 }
 
-/// A jump host (bastion): the connection to the host is a TCP channel opened on it.
+/// A jump host (bastion): the connection to the host is a TCP channel opened on it. It logs in
+/// with its own identity and its key is checked against its own known_hosts entry: those of
+/// the inventory host it names, else the inventory-wide `connection:` settings, never those of
+/// whichever host happens to connect through it first.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Jump {
     pub user: String,
     pub target: String,
     pub port: u16,
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts: PathBuf,
 }
 
 impl Inventory {

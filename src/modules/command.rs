@@ -1,5 +1,5 @@
 //! `command` (argv, no shell) and `shell` (a shell line). Guarded by `creates`, `removes` and
-//! `unless` so they can be idempotent; never run in check mode.
+//! `unless` so they can be idempotent; never run in check mode (nor their `unless`).
 
 use serde::{Deserialize, Deserializer};
 
@@ -78,13 +78,15 @@ async fn query(
     ctx: &TaskCtx<'_>,
     line: String,
 ) -> Result<Query<String>, TaskError> {
-    if let Some(reason) = guarded(a, ctx).await? {
-        return Ok(Query::ok(reason));
-    }
+    // A command's effect cannot be predicted, and `unless` is itself a command: in check mode
+    // nothing of it runs.
     if ctx.check {
         return Ok(Query::Skip {
             msg: "commands do not run in check mode".into(),
         });
+    }
+    if let Some(reason) = guarded(a, ctx).await? {
+        return Ok(Query::ok(reason));
     }
     Ok(Query::change(line.clone(), line))
 }

@@ -20,11 +20,12 @@ pub struct Copy {
     pub validate: Option<Tpl<String>>,
 }
 
-/// A file's desired content and metadata, resolved for one host.
+/// A file's desired content and metadata, resolved for one host. Mode and owner are only
+/// managed when the task sets them; otherwise an existing file keeps its own.
 pub struct FileSpec {
     pub dest: String,
     pub content: Vec<u8>,
-    pub mode: String,
+    pub mode: Option<String>,
     pub owner: Option<String>,
     pub validate: Option<String>,
 }
@@ -68,7 +69,7 @@ impl FileSpec {
     ) -> Result<FileSpec, TaskError> {
         let dest = ctx.resolve(dest)?;
         check_path(&dest)?;
-        let mode = check_mode(&ctx.resolve_opt(mode)?.unwrap_or_else(|| "0644".into()))?;
+        let mode = ctx.resolve_opt(mode)?.map(|m| check_mode(&m)).transpose()?;
         let owner = ctx.resolve_opt(owner)?;
         if let Some(o) = &owner
             && !o
@@ -116,11 +117,8 @@ impl FileSpec {
                     Some(o) if o.contains(':') => owner == Some(o.as_str()),
                     Some(o) => owner.is_some_and(|x| x.split(':').next() == Some(o.as_str())),
                 };
-                (
-                    true,
-                    sum == Some(want_sum.as_str()),
-                    mode == Some(self.mode.as_str()) && owner_ok,
-                )
+                let mode_ok = self.mode.as_ref().is_none_or(|m| mode == Some(m.as_str()));
+                (true, sum == Some(want_sum.as_str()), mode_ok && owner_ok)
             }
         };
         if same_content && same_meta {
@@ -135,8 +133,10 @@ impl FileSpec {
             } else {
                 Vec::new()
             };
-            let old = String::from_utf8_lossy(&old).into_owned();
-            let new = String::from_utf8_lossy(&self.content).into_owned();
+            let (old, new) = ctx.inventory.secrets.mask_pair(
+                &String::from_utf8_lossy(&old),
+                &String::from_utf8_lossy(&self.content),
+            );
             diff = Some(
                 similar::TextDiff::from_lines(&old, &new)
                     .unified_diff()
@@ -165,7 +165,12 @@ impl FileSpec {
     pub async fn apply(ctx: &TaskCtx<'_>, change: FileChange) -> Result<Applied, TaskError> {
         let s = &change.spec;
         if change.write {
-            let cmd = sh::file_write(&s.dest, &s.mode, s.owner.as_deref(), s.validate.as_deref());
+            let cmd = sh::file_write(
+                &s.dest,
+                s.mode.as_deref(),
+                s.owner.as_deref(),
+                s.validate.as_deref(),
+            );
             let out = ctx.run_stdin(&cmd, &s.content).await?;
             if out.status == Some(3) {
                 return Err(TaskError::new(format!(
@@ -179,7 +184,7 @@ impl FileSpec {
             }
         } else {
             ctx.run_ok(
-                &sh::file_chmod_chown(&s.dest, &s.mode, s.owner.as_deref()),
+                &sh::file_chmod_chown(&s.dest, s.mode.as_deref(), s.owner.as_deref()),
                 "setting mode/owner",
             )
             .await?;

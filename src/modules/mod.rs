@@ -10,6 +10,7 @@ mod command;
 mod file;
 mod ipvs;
 mod package;
+mod process;
 mod service;
 mod sysctl;
 mod template;
@@ -304,5 +305,6 @@ modules! {
     "address" => Address(address::Address),
     "ipvs" => Ipvs(ipvs::Ipvs),
     "wait_for" => WaitFor(wait_for::WaitFor),
+    "process" => Process(process::Process),
     "assert" => Assert(assert::Assert),
 }

@@ -12,11 +12,52 @@ use crate::transport::sh;
 #[serde(deny_unknown_fields)]
 pub struct Sysctl {
     /// e.g. `net.ipv4.conf.all.arp_ignore`
-    pub key: Tpl<String>,
+    pub key: Tpl<Key>,
     /// Required with `state: present`.
-    pub value: Option<Tpl<String>>,
+    pub value: Option<Tpl<Value>>,
     #[serde(default)]
     pub state: SysctlState,
+}
+
+/// A kernel setting's name, checked when read: dotted words, nothing a shell or a path could
+/// take for more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key(pub String);
+
+/// A setting's value, checked when read: one line of printable characters (a line break would
+/// add a setting to lvslab's sysctl file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value(pub String);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        check_key(&s).map_err(|e| serde::de::Error::custom(e.message))?;
+        Ok(Key(s))
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Numbers are values too (`value: 1`).
+        let v = serde_json::Value::deserialize(d)?;
+        let s = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "a sysctl value is a number or a line of text, not {other}"
+                )));
+            }
+        };
+        if s.chars().any(|c| c.is_control() && c != '\t') || s.trim().is_empty() {
+            return Err(serde::de::Error::custom(format!(
+                "sysctl value {:?}: one line of text (no line breaks or control characters)",
+                s
+            )));
+        }
+        Ok(Value(s))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -83,8 +124,7 @@ impl Module for Sysctl {
     type Change = Change;
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
-        let key = ctx.resolve(&self.key)?;
-        check_key(&key)?;
+        let key = ctx.resolve(&self.key)?.0;
         let out = ctx
             .run_ok(&sh::sysctl_query(&key), "reading the sysctl")
             .await?;
@@ -96,7 +136,7 @@ impl Module for Sysctl {
         };
         match self.state {
             SysctlState::Present => {
-                let Some(value) = ctx.resolve_opt(&self.value)? else {
+                let Some(Value(value)) = ctx.resolve_opt(&self.value)? else {
                     return Err(TaskError::new(
                         "sysctl: `value` is required with state: present",
                     ));
@@ -174,6 +214,18 @@ mod tests {
         assert!(check_key("net.ipv4.conf.all.arp_ignore").is_ok());
         assert!(check_key("net.ipv4.conf.eth0;reboot").is_err());
         assert!(check_key("../../etc/passwd").is_err());
+        let line_break: Result<Sysctl, _> = serde_json::from_value(
+            serde_json::json!({"key": "net.ipv4.ip_forward", "value": "1\nkernel.x = 1"}),
+        );
+        assert!(line_break.unwrap_err().to_string().contains("one line"));
+        let bad_key: Result<Sysctl, _> =
+            serde_json::from_value(serde_json::json!({"key": "a;b", "value": 1}));
+        assert!(bad_key.is_err());
+        let ok: Sysctl = serde_json::from_value(
+            serde_json::json!({"key": "net.ipv4.conf.{{ item }}.arp_ignore", "value": 1}),
+        )
+        .unwrap();
+        assert!(matches!(ok.value, Some(Tpl::Lit(Value(ref v))) if v == "1"));
         assert_eq!(normalize("4096\t87380  6291456"), "4096 87380 6291456");
     }
 }

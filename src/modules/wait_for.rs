@@ -68,6 +68,12 @@ impl Module for WaitFor {
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Self::Change>, TaskError> {
         let (line, what) = self.test(ctx)?;
+        // The playbook's own `command:` is a command like any other: not in check mode.
+        if ctx.check && self.command.is_some() {
+            return Ok(Query::Skip {
+                msg: format!("{what} not run (check mode)"),
+            });
+        }
         if self.holds(ctx, &line).await? {
             return Ok(Query::ok(format!("{what} ready")));
         }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::{Source, SourceError};
 use crate::inventory::Inventory;
 use crate::modules::ModuleCall;
+use crate::secrets::Secrets;
 use crate::templates::Templates;
 use model::Play;
 
@@ -35,19 +36,26 @@ pub struct Playbook {
 }
 
 impl Playbook {
-    pub fn from_file(path: &Path) -> Result<Playbook, miette::Report> {
+    /// Reads a playbook; `secrets` are masked in any error that quotes its lines.
+    pub fn from_file(path: &Path, secrets: &Secrets) -> Result<Playbook, miette::Report> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| miette::miette!("cannot read playbook {}: {e}", path.display()))?;
         let dir = path.parent().map(Path::to_path_buf);
-        Self::parse(Source::new(path, text), dir).map_err(|e| miette::Report::new(*e))
+        let mut source = Source::new(path, text);
+        source.mask(secrets);
+        Self::parse(source, dir).map_err(|e| miette::Report::new(*e))
     }
 
     /// A built-in playbook, or the file of that name in `override_dir`.
-    pub fn builtin(name: &str, override_dir: Option<&Path>) -> Result<Playbook, miette::Report> {
+    pub fn builtin(
+        name: &str,
+        override_dir: Option<&Path>,
+        secrets: &Secrets,
+    ) -> Result<Playbook, miette::Report> {
         if let Some(dir) = override_dir {
             let path = dir.join(name);
             if path.exists() {
-                return Self::from_file(&path);
+                return Self::from_file(&path, secrets);
             }
         }
         let text = BUILTIN
@@ -210,7 +218,7 @@ mod tests {
     fn builtin_playbooks_check_against_the_example_inventory() {
         let t = Templates::new(&[]).unwrap();
         for (name, _) in BUILTIN {
-            let p = Playbook::builtin(name, None).unwrap();
+            let p = Playbook::builtin(name, None, &Secrets::default()).unwrap();
             if let Err(e) = p.check(&inv(), &t) {
                 panic!(
                     "{name}: {e} {:?}",

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use crate::secrets::Secrets;
+
 /// The result of one task on one host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -109,17 +111,12 @@ pub struct Reporter {
 
 struct Inner {
     views: Vec<Box<dyn Observer>>,
-    secrets: Vec<String>,
+    secrets: Secrets,
     counts: Mutex<BTreeMap<String, HostRecap>>,
 }
 
-pub const MASK: &str = "********";
-
 impl Reporter {
-    pub fn new(views: Vec<Box<dyn Observer>>, mut secrets: Vec<String>) -> Self {
-        secrets.retain(|s| !s.is_empty());
-        // Longest first, so a secret that contains another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    pub fn new(views: Vec<Box<dyn Observer>>, secrets: Secrets) -> Self {
         Reporter {
             inner: Arc::new(Inner {
                 views,
@@ -131,7 +128,7 @@ impl Reporter {
 
     /// Replace every secret in `text`.
     pub fn mask(&self, text: &str) -> String {
-        mask_with(&self.inner.secrets, text)
+        self.inner.secrets.mask(text)
     }
 
     pub fn emit(&self, event: Event) {
@@ -194,7 +191,7 @@ impl Reporter {
     }
 
     fn masked(&self, event: Event) -> Event {
-        if self.inner.secrets.is_empty() {
+        if self.inner.secrets.values().is_empty() {
             return event;
         }
         let m = |s: String| self.mask(&s);
@@ -236,18 +233,8 @@ impl Reporter {
     }
 }
 
-pub fn mask_with(secrets: &[String], text: &str) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), MASK);
-        }
-    }
-    out
-}
-
 /// Build the views the command line asked for.
-pub fn reporter(json: bool, no_progress: bool, verbose: u8, secrets: Vec<String>) -> Reporter {
+pub fn reporter(json: bool, no_progress: bool, verbose: u8, secrets: Secrets) -> Reporter {
     let view: Box<dyn Observer> = if json {
         Box::new(JsonView)
     } else {
@@ -275,7 +262,7 @@ mod tests {
         let cap = Arc::new(Capture(Mutex::new(Vec::new())));
         let r = Reporter::new(
             vec![Box::new(cap.clone())],
-            vec!["s3cr".into(), "s3cret".into()],
+            Secrets::new(vec!["s3cr".into(), "s3cret".into()]),
         );
         r.emit(Event::Task {
             host: "n1".into(),
@@ -288,7 +275,7 @@ mod tests {
         });
         let line = cap.0.lock().unwrap()[0].clone();
         assert!(!line.contains("s3cr"), "{line}");
-        assert!(line.contains(MASK));
+        assert!(line.contains(crate::secrets::MASK));
         assert_eq!(r.recap(&["n1".into()])[0].changed, 1);
     }
 }

@@ -38,6 +38,7 @@ impl Transport for Scripted {
         command: &'a str,
         _stdin: Option<&'a [u8]>,
         _timeout: Duration,
+        _as_root: bool,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             if command == sh::facts() {

@@ -31,6 +31,11 @@ impl Framing {
         }
     }
 
+    /// A line no command holds by chance: the end of a here-document that carries a command.
+    pub fn delimiter(&self) -> String {
+        self.marker.replace("END", "IN")
+    }
+
     /// The text to write to the shell's stdin for one command.
     pub fn wrap(&self, command: &str) -> String {
         let m = &self.marker;

@@ -13,6 +13,7 @@ impl Transport for Local {
         command: &'a str,
         stdin: Option<&'a [u8]>,
         timeout: Duration,
+        _as_root: bool,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             let mut sh = tokio::process::Command::new("sh");
@@ -55,6 +56,7 @@ mod tests {
                 "echo out; echo err >&2; exit 3",
                 None,
                 Duration::from_secs(5),
+                false,
             )
             .await
             .unwrap();
@@ -66,12 +68,12 @@ mod tests {
     #[tokio::test]
     async fn passes_stdin_and_times_out() {
         let out = Local
-            .exec("cat", Some(b"abc"), Duration::from_secs(5))
+            .exec("cat", Some(b"abc"), Duration::from_secs(5), false)
             .await
             .unwrap();
         assert_eq!(out.stdout_str(), "abc");
         let err = Local
-            .exec("sleep 5", None, Duration::from_millis(100))
+            .exec("sleep 5", None, Duration::from_millis(100), false)
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::Timeout { .. }));

@@ -5,6 +5,7 @@
 #[cfg(test)]
 pub mod fake;
 mod framing;
+mod known_hosts;
 pub mod local;
 mod quickack;
 pub mod sh;
@@ -62,9 +63,20 @@ pub enum TransportError {
         fingerprint: String,
     },
     #[error(
-        "HOST KEY CHANGED for {target}: {known_hosts} line {line} has another key ({fingerprint} offered). This may be an attack; if the host was really reinstalled, remove that line and check the new fingerprint. No command was run."
+        "HOST KEY CHANGED for {target}: {known_hosts} line {line} has another key (a {known_type} key; the host offers a {offered_type} key, {fingerprint}). This may be an attack; if the host was really reinstalled, remove that line and check the new fingerprint. No command was run."
     )]
     ChangedHostKey {
+        target: String,
+        known_hosts: String,
+        line: usize,
+        known_type: String,
+        offered_type: String,
+        fingerprint: String,
+    },
+    #[error(
+        "the host key of {target} ({fingerprint}) is marked @revoked in {known_hosts} line {line}: refused. No command was run."
+    )]
+    RevokedHostKey {
         target: String,
         known_hosts: String,
         line: usize,
@@ -93,12 +105,15 @@ impl TransportError {
 
 /// A way to run commands on one host.
 pub trait Transport: Send + Sync {
-    /// Run `command` (a shell command line) with optional stdin; end it after `timeout`.
+    /// Run `command` (a shell command line) with optional stdin, as root through `sudo -n` when
+    /// `as_root`; end it (all it started, as the user it ran as) after `timeout` or when the
+    /// future is dropped.
     fn exec<'a>(
         &'a self,
         command: &'a str,
         stdin: Option<&'a [u8]>,
         timeout: Duration,
+        as_root: bool,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
 
     /// Close the connection (best effort).
@@ -147,7 +162,8 @@ impl Session {
         self.exec(command, None, timeout).await
     }
 
-    /// The one path to the transport: counts the round trip and wraps in sudo when becoming root.
+    /// The one path to the transport: counts the round trip; the transport runs the command as
+    /// root when the session becomes root (and ends it as root if it must).
     async fn exec(
         &self,
         command: &str,
@@ -155,12 +171,9 @@ impl Session {
         timeout: Duration,
     ) -> Result<ExecOutput, TransportError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        let line = if self.become_root {
-            sh::sudo(command)
-        } else {
-            command.to_string()
-        };
-        self.transport.exec(&line, stdin, timeout).await
+        self.transport
+            .exec(command, stdin, timeout, self.become_root)
+            .await
     }
 
     /// The same connection, with privilege escalation switched as a task asks.

@@ -33,9 +33,18 @@ pub fn argv<S: AsRef<str>>(words: &[S]) -> String {
         .join(" ")
 }
 
-/// Run a command line as root through sudo (no password prompt: fail instead of hanging).
+/// Run a command line as root through sudo (no password prompt: fail instead of hanging). The
+/// line is an argument of sudo, so it shows in the host's process list: only for lvslab's own
+/// lines that hold no secret (uploads, ending a command); see [`as_root_from_stdin`].
 pub fn sudo(command: &str) -> String {
     format!("sudo -n -- sh -c {}", quote(command))
+}
+
+/// Run a command line as root through sudo with the line on sudo's stdin (a here-document
+/// ended by `delimiter`, which the line must not hold as a line of its own): no argument of any
+/// process shows it, so a secret in it stays out of the host's process list.
+pub fn as_root_from_stdin(command: &str, delimiter: &str) -> String {
+    format!("sudo -n -- /bin/sh -s <<'{delimiter}'\n{command}\n{delimiter}")
 }
 
 /// The long-lived shell of a connection: prints its pid (the leader of the session sshd made for
@@ -83,17 +92,35 @@ pub fn file_read(path: &str) -> String {
     format!("cat {}", quote(path))
 }
 
-/// Write stdin to `path` atomically: a temp file beside it, mode and owner set, the optional
-/// validation command run on the temp file (`%s` stands for its path), the previous version kept
-/// as `<path>.lvslab-prev`, then rename. A failed validation leaves the old file untouched.
-pub fn file_write(path: &str, mode: &str, owner: Option<&str>, validate: Option<&str>) -> String {
+/// Write stdin to `path` atomically: a private temp file beside it (mktemp: 0600, a name no one
+/// can plant), mode and owner set (the task's, else the existing file's, else 0644 and the
+/// login's), the optional validation command run on it (`%s` stands for its path), its data
+/// synced, then renamed over `path`. The previous version is kept as `<path>.lvslab-prev`,
+/// copied the same way and never more readable than the new file. Renames replace whatever
+/// is at the destination (a symlink too) instead of writing through it. A failed validation
+/// leaves the old file untouched (exit 3).
+pub fn file_write(
+    path: &str,
+    mode: Option<&str>,
+    owner: Option<&str>,
+    validate: Option<&str>,
+) -> String {
     let p = quote(path);
     let mut s = format!(
-        "set -e; d=$(dirname {p}); mkdir -p \"$d\"; t=$(mktemp \"$d/.lvslab.XXXXXX\"); trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; chmod {} \"$t\"; ",
-        quote(mode)
+        "set -e; p={p}; d=$(dirname \"$p\"); mkdir -p \"$d\"; b=; \
+         t=$(mktemp \"$d/.lvslab.XXXXXX\"); trap 'rm -f \"$t\" ${{b:+\"$b\"}}' EXIT; cat > \"$t\"; "
     );
-    if let Some(owner) = owner {
-        s.push_str(&format!("chown {} \"$t\"; ", quote(owner)));
+    match mode {
+        Some(m) => s.push_str(&format!("chmod {} \"$t\"; ", quote(m))),
+        None => s.push_str(
+            "if [ -f \"$p\" ]; then chmod \"$(stat -c %a \"$p\")\" \"$t\"; else chmod 644 \"$t\"; fi; ",
+        ),
+    }
+    match owner {
+        Some(o) => s.push_str(&format!("chown {} \"$t\"; ", quote(o))),
+        None => s.push_str(
+            "if [ -f \"$p\" ]; then chown \"$(stat -c %u:%g \"$p\")\" \"$t\" 2>/dev/null || true; fi; ",
+        ),
     }
     if let Some(v) = validate {
         // The validation command is the playbook author's own shell line; only the path is ours.
@@ -102,18 +129,30 @@ pub fn file_write(path: &str, mode: &str, owner: Option<&str>, validate: Option<
             "if ! out=$( {v} 2>&1 ); then echo \"validation failed: $out\" >&2; exit 3; fi; "
         ));
     }
-    s.push_str(&format!(
-        "if [ -f {p} ]; then cp -p {p} {p}.lvslab-prev; fi; mv -f \"$t\" {p}; trap - EXIT"
-    ));
+    s.push_str(
+        "sync \"$t\" 2>/dev/null || sync; \
+         if [ -f \"$p\" ]; then b=$(mktemp \"$d/.lvslab.XXXXXX\"); cat \"$p\" > \"$b\"; \
+         chmod \"$(printf '%o' $(( 0$(stat -c %a \"$p\") & 0$(stat -c %a \"$t\") )))\" \"$b\"; \
+         chown \"$(stat -c %u:%g \"$p\")\" \"$b\" 2>/dev/null || true; \
+         sync \"$b\" 2>/dev/null || true; mv -fT \"$b\" \"$p.lvslab-prev\"; fi; \
+         mv -fT \"$t\" \"$p\"; trap - EXIT",
+    );
     s
 }
 
-pub fn file_chmod_chown(path: &str, mode: &str, owner: Option<&str>) -> String {
-    let mut s = format!("chmod {} {}", quote(mode), quote(path));
-    if let Some(o) = owner {
-        s.push_str(&format!(" && chown {} {}", quote(o), quote(path)));
+/// Mode and owner of an existing file (the ones given).
+pub fn file_chmod_chown(path: &str, mode: Option<&str>, owner: Option<&str>) -> String {
+    let mut steps = Vec::new();
+    if let Some(m) = mode {
+        steps.push(argv(&["chmod", m, "--", path]));
     }
-    s
+    if let Some(o) = owner {
+        steps.push(argv(&["chown", o, "--", path]));
+    }
+    if steps.is_empty() {
+        steps.push("true".into());
+    }
+    steps.join(" && ")
 }
 
 /// Prints `absent`, `file`, `directory` or `other`.
@@ -373,6 +412,11 @@ pub fn service_enable(init: &str, service: &str, enable: bool) -> String {
     }
 }
 
+/// The pids of every process of that name, one per line (none: nothing printed, exit 0).
+pub fn process_ids(process: &str) -> String {
+    format!("pgrep -x {} || true", quote(process))
+}
+
 /// Exit 0 while a process of that name runs.
 pub fn process_running(process: &str) -> String {
     format!("pgrep -x {} >/dev/null", quote(process))
@@ -515,7 +559,7 @@ mod tests {
         let path = dir.join("f.conf");
         let p = path.to_str().unwrap();
         let write = |content: &str, validate: Option<&str>| {
-            let cmd = file_write(p, "0640", None, validate);
+            let cmd = file_write(p, Some("0640"), None, validate);
             let mut child = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(&cmd)

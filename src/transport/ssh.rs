@@ -14,6 +14,7 @@ use russh::{ChannelMsg, Disconnect, Sig, kex};
 use tokio::sync::Semaphore;
 
 use super::framing::{Collect, Framing};
+use super::known_hosts::{self, KnownHosts, Verdict};
 use super::{BoxFuture, ExecOutput, Transport, TransportError};
 use crate::inventory::Connection;
 
@@ -29,7 +30,8 @@ pub struct SshOptions {
 }
 
 pub struct SshTransport {
-    handle: Handle<HostKeyCheck>,
+    /// Shared with the guards that end a dropped command on the host.
+    handle: Arc<Handle<HostKeyCheck>>,
     target: String,
     channels: Semaphore,
     /// The long-lived shell (see [`super::shell`]); `None` until first used or after a failure.
@@ -83,59 +85,64 @@ impl client::Handler for HostKeyCheck {
         };
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
         let file = self.known_hosts.display().to_string();
-        match russh::keys::check_known_hosts_path(&self.target, self.port, key, &self.known_hosts) {
-            Ok(true) => Ok(true),
-            Ok(false) if self.accept_new => {
-                if let Some(dir) = self.known_hosts.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                match russh::keys::known_hosts::learn_known_hosts_path(
-                    &self.target,
-                    self.port,
-                    key,
-                    &self.known_hosts,
-                ) {
+        let (target, port) = (self.target.clone(), self.port);
+        // Read and, with --accept-new-host-keys, record under one lock: the connections of a run
+        // are made in parallel and must not overwrite each other's new entries.
+        let _guard = RECORDING.lock().unwrap_or_else(|p| p.into_inner());
+        let known = match KnownHosts::load(&self.known_hosts) {
+            Ok(k) => k,
+            Err(e) => {
+                return self.record(TransportError::Connect {
+                    target,
+                    reason: format!("cannot read {file}: {e}"),
+                });
+            }
+        };
+        match known.check(&target, port, key) {
+            Verdict::Known { .. } => Ok(true),
+            Verdict::Unknown if self.accept_new => {
+                match known_hosts::record(&self.known_hosts, &target, port, key) {
                     Ok(()) => Ok(true),
                     Err(e) => self.record(TransportError::Connect {
-                        target: self.target.clone(),
-                        reason: format!("cannot record the host key in {file}: {e}"),
+                        target,
+                        reason: format!("cannot record its host key in {file}: {e}"),
                     }),
                 }
             }
-            Ok(false) => self.record(TransportError::UnknownHostKey {
-                target: self.target.clone(),
-                port: self.port,
+            Verdict::Unknown => self.record(TransportError::UnknownHostKey {
+                target,
+                port,
                 known_hosts: file,
                 fingerprint,
             }),
-            Err(russh::keys::Error::KeyChanged { line }) => {
+            Verdict::Changed { line, known_type } => {
                 self.record(TransportError::ChangedHostKey {
-                    target: self.target.clone(),
+                    target,
                     known_hosts: file,
                     line,
+                    known_type,
+                    offered_type: key.algorithm().to_string(),
                     fingerprint,
                 })
             }
-            Err(e) if !self.known_hosts.exists() && self.accept_new => {
-                let _ = e;
-                Ok(true)
-            }
-            Err(e) if !self.known_hosts.exists() => {
-                let _ = e;
-                self.record(TransportError::UnknownHostKey {
-                    target: self.target.clone(),
-                    port: self.port,
-                    known_hosts: file,
-                    fingerprint,
-                })
-            }
-            Err(e) => self.record(TransportError::Connect {
-                target: self.target.clone(),
-                reason: format!("cannot read {file}: {e}"),
+            Verdict::Revoked { line } => self.record(TransportError::RevokedHostKey {
+                target,
+                known_hosts: file,
+                line,
+                fingerprint,
+            }),
+            Verdict::CertAuthorityOnly { line } => self.record(TransportError::Connect {
+                target,
+                reason: format!(
+                    "{file} line {line} is a @cert-authority line, which lvslab does not support (it checks plain host keys only): add the host's own key ({fingerprint})"
+                ),
             }),
         }
     }
 }
+
+/// One known_hosts check or record at a time in this process.
+static RECORDING: Mutex<()> = Mutex::new(());
 
 fn client_config() -> client::Config {
     // curve25519 first: the hybrid post-quantum exchange costs ~0.1 s more per connection on
@@ -217,7 +224,7 @@ impl SshTransport {
             }
         };
         Ok(SshTransport {
-            handle,
+            handle: Arc::new(handle),
             target: format!("{}:{}", conn.target, conn.port),
             channels: Semaphore::new(MAX_CHANNELS),
             shell: tokio::sync::Mutex::new(None),
@@ -225,12 +232,28 @@ impl SshTransport {
         })
     }
 
+    /// Runs a command in an SSH session of its own (commands with input, or while the shell is
+    /// busy). A command without input is read by a shell from its stdin, so no process's
+    /// arguments show it; a command with input (lvslab's own upload lines, which hold no secret)
+    /// is the session's command line, through `sudo -n sh -c` as root.
     async fn exec_inner(
         &self,
         command: &str,
         stdin: Option<&[u8]>,
         timeout: Duration,
+        as_root: bool,
     ) -> Result<ExecOutput, TransportError> {
+        // Read whole before it runs, and with no input of its own (as in the long-lived shell).
+        let script = format!("(\n{command}\n) </dev/null\n");
+        let (line, stdin) = match (stdin, as_root) {
+            (Some(data), false) => (command.to_string(), Some(data)),
+            (Some(data), true) => (super::sh::sudo(command), Some(data)),
+            (None, false) => ("exec /bin/sh -s".to_string(), Some(script.as_bytes())),
+            (None, true) => (
+                "exec sudo -n -- /bin/sh -s".to_string(),
+                Some(script.as_bytes()),
+            ),
+        };
         let lost = |e: russh::Error| TransportError::Lost {
             target: self.target.clone(),
             reason: e.to_string(),
@@ -252,7 +275,7 @@ impl SshTransport {
                 reason: "no channel".into(),
             });
         };
-        channel.exec(true, command).await.map_err(lost)?;
+        channel.exec(true, line.as_str()).await.map_err(lost)?;
         if let Some(data) = stdin {
             channel.data_bytes(data.to_vec()).await.map_err(lost)?;
         }
@@ -340,6 +363,7 @@ impl SshTransport {
         slot: &mut Option<Shell>,
         command: &str,
         timeout: Duration,
+        as_root: bool,
     ) -> Result<ExecOutput, TransportError> {
         let sh = match slot.take() {
             Some(sh) => sh,
@@ -358,7 +382,18 @@ impl SshTransport {
         let Some(ch) = running.0.as_mut() else {
             return Err(lost("no shell".into()));
         };
-        ch.data_bytes(framing.wrap(command).into_bytes())
+        let line = if as_root {
+            super::sh::as_root_from_stdin(command, &framing.delimiter())
+        } else {
+            command.to_string()
+        };
+        // From here on, a dropped future ends what the command started, as the user it runs as.
+        let mut guard = EndOnDrop {
+            handle: Some(self.handle.clone()),
+            pid,
+            as_root,
+        };
+        ch.data_bytes(framing.wrap(&line).into_bytes())
             .await
             .map_err(|e| lost(e.to_string()))?;
         let mut out = Collect::default();
@@ -386,9 +421,15 @@ impl SshTransport {
         match tokio::time::timeout(timeout, read).await {
             Err(_) => {
                 drop(running);
+                guard.handle = None;
                 // End the command and whatever it started: everything in the shell's session.
                 let _ = self
-                    .exec_inner(&super::sh::kill_session(pid), None, Duration::from_secs(10))
+                    .exec_inner(
+                        &super::sh::kill_session(pid),
+                        None,
+                        Duration::from_secs(10),
+                        as_root,
+                    )
                     .await;
                 Err(TransportError::Timeout {
                     secs: timeout.as_secs(),
@@ -397,6 +438,7 @@ impl SshTransport {
             }
             Ok(Err(e)) => Err(e),
             Ok(Ok(())) => {
+                guard.handle = None;
                 if let Some(channel) = running.0.take() {
                     *slot = Some(Shell {
                         channel,
@@ -420,6 +462,43 @@ impl SshTransport {
 /// request, honoured by OpenSSH since 7.9) and the channel closed.
 struct KillOnDrop(Option<russh::Channel<client::Msg>>);
 
+/// A command of the long-lived shell whose future is dropped (Ctrl-C, a run giving up): ends
+/// every process of the shell's session from a new SSH session, as root when the command ran as
+/// root (a sudo'd process survives a kill from the login user).
+struct EndOnDrop {
+    /// `None` once the command finished or was ended otherwise.
+    handle: Option<Arc<Handle<HostKeyCheck>>>,
+    pid: u32,
+    as_root: bool,
+}
+
+impl Drop for EndOnDrop {
+    fn drop(&mut self) {
+        let Some(handle) = self.handle.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let kill = super::sh::kill_session(self.pid);
+        let line = if self.as_root {
+            super::sh::sudo(&kill)
+        } else {
+            kill
+        };
+        rt.spawn(async move {
+            if let Ok(channel) = handle.channel_open_session().await {
+                let _ = channel.exec(true, line).await;
+                let mut channel = channel;
+                let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                    while channel.wait().await.is_some() {}
+                })
+                .await;
+            }
+        });
+    }
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if let Some(channel) = self.0.take()
@@ -439,6 +518,7 @@ impl Transport for SshTransport {
         command: &'a str,
         stdin: Option<&'a [u8]>,
         timeout: Duration,
+        as_root: bool,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             // Commands without input go to the long-lived shell when it is free; input, or a
@@ -446,9 +526,11 @@ impl Transport for SshTransport {
             if stdin.is_none()
                 && let Ok(mut slot) = self.shell.try_lock()
             {
-                return self.exec_in_shell(&mut slot, command, timeout).await;
+                return self
+                    .exec_in_shell(&mut slot, command, timeout, as_root)
+                    .await;
             }
-            self.exec_inner(command, stdin, timeout).await
+            self.exec_inner(command, stdin, timeout, as_root).await
         })
     }
 

@@ -108,9 +108,8 @@ impl Runner {
                 facts: &conn.facts,
                 vars: &vars,
                 templates: &self.templates,
-                // `changed_when: false` marks a read-only command: it runs in check mode too.
-                check: self.options.check
-                    && task.changed_when.as_deref().map(str::trim) != Some("false"),
+                // Check mode changes nothing, whatever the task says of itself.
+                check: self.options.check,
                 diff: self.options.diff,
             };
             let outcome = match module.converge(&ctx).await {
@@ -159,6 +158,7 @@ impl Runner {
             };
             reg.insert("changed".into(), json!(outcome.status == Status::Changed));
             reg.insert("failed".into(), json!(failed));
+            reg.insert("skipped".into(), json!(outcome.status == Status::Skipped));
             reg.insert("msg".into(), json!(outcome.msg));
             results.push(serde_json::Value::Object(reg));
             let status = outcome.status;
@@ -211,6 +211,10 @@ impl Runner {
     /// `changed_when` and `failed_when` see the module's result as `result`, and under the
     /// task's `register` name too.
     fn judge(&self, task: &Task, mut outcome: Outcome, vars: &Value) -> Result<Outcome, TaskError> {
+        // A skipped task has no result to judge (a command in check mode).
+        if outcome.status == Status::Skipped {
+            return Ok(outcome);
+        }
         let ctx_with_result = || {
             let value = to_value(&outcome.result);
             let mut own = std::collections::BTreeMap::from([("result".to_string(), value.clone())]);

@@ -84,7 +84,7 @@ async fn run_with(playbook: &str, hosts: FakeHosts, options: RunOptions, cancel:
         .unwrap_or_else(|e| panic!("{e}"));
     let hosts = Arc::new(hosts);
     let events = Arc::new(Mutex::new(Vec::new()));
-    let reporter = Reporter::new(vec![Box::new(Capture(events.clone()))], Vec::new());
+    let reporter = Reporter::new(vec![Box::new(Capture(events.clone()))], Default::default());
     let runner = Runner::new(
         Arc::new(inventory),
         Arc::new(templates),
