@@ -38,61 +38,40 @@ impl Secrets {
         self.replace(text, |s| "*".repeat(s.len()))
     }
 
-    /// A file's old and new text for a diff, masked: the secrets on both sides, and on the old
-    /// side also whatever stands where the new text has a secret (a password that was changed
-    /// is a secret too, though no longer the inventory's).
-    pub fn mask_pair(&self, old: &str, new: &str) -> (String, String) {
-        // Where the new text holds a secret: the text before it on its line, or the line number
-        // when the secret starts the line.
+    /// A unified diff of a file whose new content is `new`, masked: the secrets everywhere, and
+    /// on removed lines also whatever stands where the new content has a secret (a password
+    /// that was changed is a secret too, though no longer the inventory's). The diff is made
+    /// before masking, so a changed secret still shows as a changed line.
+    pub fn mask_diff(&self, diff: &str, new: &str) -> String {
+        // Where the new text holds a secret: the text before it on its line (or, when the
+        // secret starts its line, any line that is one word).
         let mut prefixes: Vec<&str> = Vec::new();
-        let mut lines_at: Vec<usize> = Vec::new();
-        for (i, line) in new.lines().enumerate() {
+        let mut whole_line = false;
+        for line in new.lines() {
             for secret in &self.values {
                 if let Some(start) = word_occurrences(line, secret).first() {
                     let prefix = &line[..*start];
                     if prefix.trim().is_empty() {
-                        lines_at.push(i);
+                        whole_line = true;
                     } else {
                         prefixes.push(prefix);
                     }
                 }
             }
         }
-        let trailing_newline = old.ends_with('\n');
-        let old: Vec<String> = old
-            .lines()
-            .enumerate()
-            .map(|(i, line)| {
-                let at = prefixes
-                    .iter()
-                    .find(|p| line.starts_with(**p))
-                    .map(|p| p.len())
-                    .or_else(|| {
-                        lines_at
-                            .contains(&i)
-                            .then(|| line.len() - line.trim_start().len())
-                    });
-                match at {
-                    Some(at) if at < line.len() => {
-                        let rest = &line[at..];
-                        let end = rest
-                            .find(|c: char| c.is_whitespace() || "\"',;}".contains(c))
-                            .unwrap_or(rest.len());
-                        if end == 0 {
-                            line.to_string()
-                        } else {
-                            format!("{}{MASK}{}", &line[..at], &rest[end..])
-                        }
-                    }
-                    _ => line.to_string(),
-                }
-            })
-            .collect();
-        let mut old = self.mask(&old.join("\n"));
-        if trailing_newline {
-            old.push('\n');
+        let mut out = String::with_capacity(diff.len());
+        for line in diff.split_inclusive('\n') {
+            let removed = line.starts_with('-') && !line.starts_with("---");
+            let masked = if removed {
+                mask_old_line(&line[1..], &prefixes, whole_line)
+                    .map(|l| format!("-{l}"))
+                    .unwrap_or_else(|| line.to_string())
+            } else {
+                line.to_string()
+            };
+            out.push_str(&self.mask(&masked));
         }
-        (old, self.mask(new))
+        out
     }
 
     fn replace(&self, text: &str, with: impl Fn(&str) -> String) -> String {
@@ -114,6 +93,24 @@ impl Secrets {
         }
         out
     }
+}
+
+/// An old line with the word masked that stands where the new text has a secret.
+fn mask_old_line(line: &str, prefixes: &[&str], whole_line: bool) -> Option<String> {
+    let at = prefixes
+        .iter()
+        .find(|p| line.starts_with(**p))
+        .map(|p| p.len())
+        .or_else(|| {
+            let body = line.trim();
+            (whole_line && !body.is_empty() && !body.contains(char::is_whitespace))
+                .then(|| line.len() - line.trim_start().len())
+        })?;
+    let rest = &line[at..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || "\"',;}".contains(c))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| format!("{}{MASK}{}", &line[..at], &rest[end..]))
 }
 
 /// Characters that continue a word: a secret next to one of them is part of other text (an
@@ -253,17 +250,27 @@ mod tests {
         let s = Secrets::new(vec!["newpass1".into()]);
         let old = "vrrp {\n    auth_pass oldpass9\n    state MASTER\n}\n";
         let new = "vrrp {\n    auth_pass newpass1\n    state MASTER\n}\n";
-        let (o, n) = s.mask_pair(old, new);
+        let diff = similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .header("a", "b")
+            .to_string();
+        let masked = s.mask_diff(&diff, new);
         assert!(
-            !o.contains("oldpass9") && o.contains("auth_pass ********"),
-            "{o}"
+            !masked.contains("oldpass9") && !masked.contains("newpass1"),
+            "{masked}"
         );
-        assert!(!n.contains("newpass1"), "{n}");
-        assert!(o.contains("state MASTER"));
-        let (o, _) = s.mask_pair("pw: \"old1\"\nx\n", "pw: \"newpass1\"\nx\n");
-        assert_eq!(o, "pw: \"********\"\nx\n");
-        let (o, _) = s.mask_pair("oldsecret\n", "newpass1\n");
-        assert_eq!(o, "********\n", "a file that is only the secret");
+        assert!(
+            masked.contains("-    auth_pass ********\n+    auth_pass ********\n"),
+            "the change still shows: {masked}"
+        );
+        assert!(masked.contains(" state MASTER"));
+        let one = s.mask_diff("-oldsecret\n+newpass1\n", "newpass1\n");
+        assert_eq!(
+            one, "-********\n+********\n",
+            "a file that is only the secret"
+        );
+        let pw = s.mask_diff("-pw: \"old1\"\n+pw: \"newpass1\"\n", "pw: \"newpass1\"\n");
+        assert_eq!(pw, "-pw: \"********\"\n+pw: \"********\"\n");
     }
 
     #[test]

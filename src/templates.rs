@@ -266,6 +266,15 @@ mod tests {
     }
 
     #[test]
+    fn quote_makes_one_shell_word() {
+        let t = Templates::new(&[]).unwrap();
+        let ctx = to_value(&serde_json::json!({"v": "a b'; reboot"}));
+        let s: Tpl<String> =
+            serde_json::from_value(serde_json::json!("echo {{ v | quote }}")).unwrap();
+        assert_eq!(t.resolve(&s, &ctx).unwrap(), r"echo 'a b'\''; reboot'");
+    }
+
+    #[test]
     fn undefined_variables_are_errors() {
         let t = Templates::new(&[]).unwrap();
         let s: Tpl<String> = serde_json::from_value(serde_json::json!("{{ nope }}")).unwrap();

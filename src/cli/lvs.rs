@@ -55,7 +55,9 @@ async fn verify_with(
     management: Option<Management>,
 ) -> miette::Result<Outcome> {
     let lvs = setup.lvs()?;
-    let hosts = LvsHosts::connect(&setup.inventory, lvs, &setup.fleet, &setup.reporter).await;
+    let Some(hosts) = connect(setup, lvs).await else {
+        return Ok(interrupted(setup));
+    };
     let findings = probes::verify::verify(
         &hosts,
         VerifyOptions {
@@ -69,6 +71,25 @@ async fn verify_with(
     interrupted_note(setup, findings.interrupted);
     setup.reporter.finish();
     Ok(Outcome::of_findings(&findings))
+}
+
+/// The load balancer's hosts, connected; `None` after Ctrl-C.
+async fn connect<'a>(setup: &'a Setup, lvs: &'a crate::lvs::Lvs) -> Option<LvsHosts<'a>> {
+    setup
+        .cancel
+        .guard(LvsHosts::connect(
+            &setup.inventory,
+            lvs,
+            &setup.fleet,
+            &setup.reporter,
+        ))
+        .await
+}
+
+fn interrupted(setup: &Setup) -> Outcome {
+    interrupted_note(setup, true);
+    setup.reporter.finish();
+    Outcome::Interrupted
 }
 
 fn interrupted_note(setup: &Setup, interrupted: bool) {
@@ -109,7 +130,9 @@ pub async fn down(args: &DownArgs, global: &Global) -> miette::Result<Outcome> {
         setup.fleet.close().await;
         return Ok(outcome);
     }
-    let hosts = LvsHosts::connect(&setup.inventory, lvs, &setup.fleet, &setup.reporter).await;
+    let Some(hosts) = connect(&setup, lvs).await else {
+        return Ok(interrupted(&setup));
+    };
     let findings = probes::clean::verify_clean(&hosts, &setup.reporter, &setup.cancel).await;
     interrupted_note(&setup, findings.interrupted);
     setup.reporter.finish();
@@ -120,7 +143,9 @@ pub async fn down(args: &DownArgs, global: &Global) -> miette::Result<Outcome> {
 pub async fn status(global: &Global) -> miette::Result<Outcome> {
     let setup = Setup::new(global)?;
     let lvs = setup.lvs()?;
-    let hosts = LvsHosts::connect(&setup.inventory, lvs, &setup.fleet, &setup.reporter).await;
+    let Some(hosts) = connect(&setup, lvs).await else {
+        return Ok(interrupted(&setup));
+    };
     let outcome = match setup.cancel.guard(probes::status::status(&hosts)).await {
         Some(text) => {
             setup.reporter.emit(Event::Info { text });
@@ -140,7 +165,9 @@ pub async fn status(global: &Global) -> miette::Result<Outcome> {
 pub async fn drill(cmd: &DrillCommand, global: &Global) -> miette::Result<Outcome> {
     let setup = Setup::new(global)?;
     let lvs = setup.lvs()?;
-    let hosts = LvsHosts::connect(&setup.inventory, lvs, &setup.fleet, &setup.reporter).await;
+    let Some(hosts) = connect(&setup, lvs).await else {
+        return Ok(interrupted(&setup));
+    };
     let drill = Drill {
         hosts: &hosts,
         reporter: &setup.reporter,

@@ -133,19 +133,18 @@ impl FileSpec {
             } else {
                 Vec::new()
             };
-            let (old, new) = ctx.inventory.secrets.mask_pair(
-                &String::from_utf8_lossy(&old),
-                &String::from_utf8_lossy(&self.content),
+            let (old, new) = (
+                String::from_utf8_lossy(&old),
+                String::from_utf8_lossy(&self.content),
             );
-            diff = Some(
-                similar::TextDiff::from_lines(&old, &new)
-                    .unified_diff()
-                    .header(
-                        &format!("{} (host)", self.dest),
-                        &format!("{} (new)", self.dest),
-                    )
-                    .to_string(),
-            );
+            let text = similar::TextDiff::from_lines(&old, &new)
+                .unified_diff()
+                .header(
+                    &format!("{} (host)", self.dest),
+                    &format!("{} (new)", self.dest),
+                )
+                .to_string();
+            diff = Some(ctx.inventory.secrets.mask_diff(&text, &new));
         }
         let summary = match (exists, same_content) {
             (false, _) => format!("create {}", self.dest),

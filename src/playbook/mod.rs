@@ -228,6 +228,30 @@ mod tests {
         }
     }
 
+    /// Wherever a variable reaches a shell line in a built-in playbook, it goes through
+    /// `| quote`: one shell word, whatever the inventory holds.
+    #[test]
+    fn builtin_shell_lines_quote_their_variables() {
+        for (name, text) in BUILTIN {
+            for line in text.lines() {
+                let line = line.trim();
+                let is_shell = ["shell:", "command:", "cmd:", "unless:", "validate:"]
+                    .iter()
+                    .any(|k| line.contains(k));
+                if !is_shell {
+                    continue;
+                }
+                for expr in line.split("{{").skip(1) {
+                    let expr = expr.split("}}").next().unwrap_or_default();
+                    assert!(
+                        expr.contains("| quote"),
+                        "{name}: `{{{{{expr}}}}}` reaches a shell line unquoted: {line}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn unknown_module_and_argument_have_lines() {
         let e =

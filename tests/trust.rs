@@ -1,0 +1,557 @@
+//! Trust, end to end on the namespace lab (real sshd, sudo, keepalived): host keys as OpenSSH
+//! knows them, check mode that never changes a host, secrets that never show, files written
+//! privately, Ctrl-C that ends every command with 130, commands ended as root, run locks per
+//! host.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{LVSLAB, TestLab, lvslab, show, stderr, stdout};
+
+fn lv(inventory: &str, args: &[&str]) -> Output {
+    let mut all = vec!["-i", inventory];
+    all.extend_from_slice(args);
+    lvslab(&all)
+}
+
+fn all_output(out: &Output) -> String {
+    stdout(out) + &stderr(out)
+}
+
+/// A copy of the lab's inventory, with `edit` applied to its text.
+fn inventory_copy(lab: &TestLab, name: &str, edit: impl Fn(String) -> String) -> String {
+    let text = std::fs::read_to_string(&lab.inventory).unwrap();
+    let path = lab.dir.join(name);
+    std::fs::write(&path, edit(text)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The inventory with its `known_hosts:` pointing at `file`.
+fn with_known_hosts(lab: &TestLab, name: &str, file: &Path) -> String {
+    inventory_copy(lab, name, |t| {
+        t.replace(
+            "known_hosts: known_hosts",
+            &format!("known_hosts: {}", file.display()),
+        )
+    })
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+fn spawn(args: &[&str]) -> std::process::Child {
+    Command::new(LVSLAB)
+        .args(args)
+        .env_remove("LVSLAB_INVENTORY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGINT once `ready` says so (or after `fallback`), and returns the output, the exit
+/// code and how long the process took after the signal.
+fn interrupt(child: std::process::Child, after: Duration) -> (Output, Duration) {
+    std::thread::sleep(after);
+    let sent = Instant::now();
+    common::kill("INT", child.id());
+    let out = child.wait_with_output().unwrap();
+    (out, sent.elapsed())
+}
+
+fn node_key(lab: &TestLab, address: &str) -> String {
+    std::fs::read_to_string(&lab.known_hosts)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(&format!("{address} ")))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap()
+}
+
+fn keygen(path: &Path, kind: &str) -> String {
+    let _ = std::fs::remove_file(path);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", "", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn host_keys_are_checked_as_openssh_checks_them() {
+    let lab = TestLab::up(2);
+    let node2 = node_key(&lab, "198.18.0.12");
+    let ecdsa = keygen(&lab.dir.join("other_ecdsa"), "ecdsa");
+
+    // node2 known only with a key of another type: refused, even with --accept-new-host-keys,
+    // naming the right line (comments and blank lines count), and the file is left as it was.
+    let other_type = lab.dir.join("kh-other-type");
+    let text = format!("# a comment\n\n198.18.0.12 {ecdsa}\n");
+    write(&other_type, &text);
+    let inv = with_known_hosts(&lab, "inv-other-type.yml", &other_type);
+    let out = lv(&inv, &["--accept-new-host-keys", "-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let said = all_output(&out);
+    assert!(
+        said.contains("HOST KEY CHANGED for 198.18.0.12")
+            && said.contains(&format!("{} line 3", other_type.display()))
+            && said.contains("a ecdsa-sha2-nistp256 key; the host offers a ssh-ed25519 key"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&other_type).unwrap(),
+        text,
+        "nothing recorded"
+    );
+
+    // Hashed names (ssh-keygen -H) are known hosts.
+    let hashed = lab.dir.join("kh-hashed");
+    std::fs::copy(&lab.known_hosts, &hashed).unwrap();
+    let out = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&hashed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        !std::fs::read_to_string(&hashed)
+            .unwrap()
+            .contains("198.18.0.12")
+    );
+    let inv = with_known_hosts(&lab, "inv-hashed.yml", &hashed);
+    let out = lv(&inv, &["ping"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // Trust on first use into a hashed file keeps it hashed, and OpenSSH finds the entry.
+    let out = Command::new("ssh-keygen")
+        .args(["-R", "198.18.0.12", "-f"])
+        .arg(&hashed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let out = lv(&inv, &["-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(4), "unknown again: {}", show(&out));
+    let out = lv(&inv, &["--accept-new-host-keys", "-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = std::fs::read_to_string(&hashed).unwrap();
+    assert!(!text.contains("198.18.0.12"), "still hashed: {text}");
+    let found = Command::new("ssh-keygen")
+        .args(["-F", "198.18.0.12", "-f"])
+        .arg(&hashed)
+        .output()
+        .unwrap();
+    assert!(stdout(&found).contains(&node2), "{}", show(&found));
+
+    // A revoked key is refused, though the host is listed with it.
+    let revoked = lab.dir.join("kh-revoked");
+    write(
+        &revoked,
+        &format!(
+            "{}@revoked * {node2}\n",
+            std::fs::read_to_string(&lab.known_hosts).unwrap()
+        ),
+    );
+    let inv = with_known_hosts(&lab, "inv-revoked.yml", &revoked);
+    let out = lv(&inv, &["--accept-new-host-keys", "-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert!(
+        all_output(&out).contains("marked @revoked"),
+        "{}",
+        show(&out)
+    );
+
+    // A @cert-authority line is not a host key.
+    let ca = lab.dir.join("kh-ca");
+    write(&ca, &format!("@cert-authority 198.18.0.* {node2}\n"));
+    let inv = with_known_hosts(&lab, "inv-ca.yml", &ca);
+    let out = lv(&inv, &["--accept-new-host-keys", "-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert!(
+        all_output(&out).contains("@cert-authority line, which lvslab does not support"),
+        "{}",
+        show(&out)
+    );
+}
+
+/// What a node holds that a playbook could change: files, addresses, kernel settings, daemons.
+fn snapshot(lab: &TestLab, node: &str) -> String {
+    let out = lab.ssh(
+        node,
+        "find /etc /var /root /tmp -xdev \\( -path /var/log -o -path /root/.ssh -o -path /var/lib/lvslab/labs \\) -prune -o -printf '%p %m %U %s %T@\\n' 2>/dev/null | sort; \
+         ip -o addr; for f in /proc/sys/net/ipv4/conf/*/arp_* /proc/sys/net/ipv4/ip_forward; do echo \"$f $(cat $f)\"; done; \
+         pgrep -l -x 'nginx|keepalived|sleep' | awk '{print $2}' | sort",
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    stdout(&out)
+}
+
+#[test]
+fn check_mode_changes_nothing_whatever_a_task_says() {
+    let lab = TestLab::up(2);
+    let templates = lab.dir.join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    write(
+        &templates.join("t.j2"),
+        "made by {{ inventory_hostname }}\n",
+    );
+    // Every module, each with something to change, several told they change nothing.
+    let pb = lab.dir.join("every-module.yml");
+    write(
+        &pb,
+        "- name: every module\n  hosts: node2\n  tasks:\n\
+         \x20   - { name: sysctl, sysctl: { key: net.ipv4.conf.all.arp_ignore, value: 1 }, changed_when: false }\n\
+         \x20   - { name: address, address: { address: 198.18.0.77/32, dev: lo }, failed_when: false }\n\
+         \x20   - { name: file, file: { path: /var/lib/check-dir, state: directory }, changed_when: false }\n\
+         \x20   - { name: template, template: { src: t.j2, dest: /etc/check-t.conf } }\n\
+         \x20   - { name: copy, copy: { dest: /etc/check-c.conf, content: \"x\\n\" }, changed_when: false }\n\
+         \x20   - { name: package, package: { name: lvslab-no-such-package } }\n\
+         \x20   - { name: service, service: { name: nginx, state: started }, changed_when: false }\n\
+         \x20   - { name: command, command: \"touch /tmp/check-command\", changed_when: false }\n\
+         \x20   - { name: shell, shell: \"touch /tmp/check-shell\", changed_when: false, failed_when: false }\n\
+         \x20   - { name: guarded, shell: { cmd: \"touch /tmp/check-guarded\", unless: \"touch /tmp/check-unless; false\" } }\n\
+         \x20   - { name: wait_for, wait_for: { command: \"touch /tmp/check-wait\", timeout: 1 } }\n\
+         \x20   - { name: process, process: { name: nginx }, register: ps }\n\
+         \x20   - { name: assert, assert: { that: [\"not ps.running\"] } }\n\
+         \x20   - { name: ipvs, ipvs: { state: cleared }, when: \"facts.ipvs != 'missing'\" }\n\
+         \x20   - { name: handler please, copy: { dest: /etc/check-h.conf, content: \"h\\n\" }, notify: restart }\n\
+         \x20 handlers:\n\
+         \x20   - { name: restart, service: { name: nginx, state: restarted } }\n",
+    );
+    let before = snapshot(&lab, "node2");
+    let inv = lab.inventory.to_str().unwrap();
+    let out = lv(
+        inv,
+        &["--json", "--check", "--diff", "run", pb.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let after = snapshot(&lab, "node2");
+    let gone: Vec<&str> = before
+        .lines()
+        .filter(|l| !after.lines().any(|a| a == *l))
+        .collect();
+    let new: Vec<&str> = after
+        .lines()
+        .filter(|l| !before.lines().any(|b| b == *l))
+        .collect();
+    assert!(
+        gone.is_empty() && new.is_empty(),
+        "--check changed the host:\nbefore only: {gone:#?}\nafter only: {new:#?}\n{}",
+        show(&out)
+    );
+    let text = stdout(&out);
+    for name in ["command", "shell", "guarded", "wait_for"] {
+        assert!(
+            text.contains(&format!(r#""task":"{name}","status":"skipped""#)),
+            "{name} is skipped in check mode: {text}"
+        );
+    }
+    for name in ["template", "handler please", "restart", "address"] {
+        assert!(
+            text.contains(&format!(r#""task":"{name}","status":"changed""#)),
+            "{name} says what it would change: {text}"
+        );
+    }
+}
+
+#[test]
+fn secrets_never_show_and_files_are_written_privately() {
+    let lab = TestLab::up(2);
+    fn with_pass(pass: &'static str) -> impl Fn(String) -> String {
+        move |t: String| {
+            let start = t.find("auth_pass: \"").unwrap() + "auth_pass: \"".len();
+            let end = start + t[start..].find('"').unwrap();
+            format!("{}{pass}{}", &t[..start], &t[end..])
+                .replace("vars:\n", "secrets:\n  db_token: tok3nXYZ9\nvars:\n")
+        }
+    }
+    let old = inventory_copy(&lab, "inv-old.yml", with_pass("Old9pass"));
+    let new = inventory_copy(&lab, "inv-new.yml", with_pass("New7pass"));
+    let out = lv(&old, &["up", "--no-verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // The old file on node1 was readable by all; its backup must not be more readable than
+    // the new file (0640), and a symlink planted at the backup's path is replaced, not followed.
+    let planted = lab.ssh(
+        "node1",
+        "chmod 644 /etc/keepalived/keepalived.conf && echo victim > /tmp/victim && ln -sf /tmp/victim /etc/keepalived/keepalived.conf.lvslab-prev",
+    );
+    assert!(planted.status.success(), "{}", show(&planted));
+
+    // --diff of the password change: neither password shows, also not in --json.
+    for extra in [&[][..], &["--json"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["--check", "--diff", "up", "--no-verify"]);
+        let out = lv(&new, &args);
+        let said = all_output(&out);
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        assert!(
+            !said.contains("Old9pass") && !said.contains("New7pass"),
+            "{said}"
+        );
+        assert!(
+            said.contains("auth_pass ********"),
+            "the change is shown, masked: {said}"
+        );
+    }
+    let out = lv(&new, &["up", "--no-verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let files = lab.ssh(
+        "node1",
+        "stat -c '%a %F' /etc/keepalived/keepalived.conf /etc/keepalived/keepalived.conf.lvslab-prev; cat /tmp/victim; ls -a /etc/keepalived",
+    );
+    let text = stdout(&files);
+    assert!(
+        text.starts_with("640 regular file\n640 regular file\nvictim\n"),
+        "{}",
+        show(&files)
+    );
+    assert!(!text.contains(".lvslab."), "no temp files left: {text}");
+
+    // An existing file keeps its mode and owner when the task sets neither.
+    let pb = lab.dir.join("keep.yml");
+    write(
+        &pb,
+        "- name: keep\n  hosts: node2\n  tasks:\n    - copy: { dest: /etc/kept.conf, content: \"new\\n\" }\n",
+    );
+    lab.ssh("node2", "echo old > /etc/kept.conf && chmod 600 /etc/kept.conf && chown nobody:nogroup /etc/kept.conf");
+    let out = lv(&new, &["run", pb.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let kept = lab.ssh(
+        "node2",
+        "stat -c '%a %U' /etc/kept.conf; cat /etc/kept.conf",
+    );
+    assert_eq!(stdout(&kept), "600 nobody\nnew\n", "{}", show(&kept));
+
+    // A command that times out is quoted in the error, masked.
+    let pb = lab.dir.join("slow.yml");
+    write(
+        &pb,
+        "- name: slow\n  hosts: node2\n  tasks:\n    - shell: \"sleep 5; echo {{ db_token }}\"\n",
+    );
+    let out = lv(
+        &new,
+        &["--command-timeout", "1", "run", pb.to_str().unwrap()],
+    );
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("timed out") && said.contains("echo ********"),
+        "{said}"
+    );
+    assert!(!said.contains("tok3nXYZ9"), "{said}");
+
+    // An error in the inventory quotes its lines: the secrets there are masked.
+    let bad = inventory_copy(&lab, "inv-bad.yml", |t| {
+        with_pass("New7pass")(t).replace("advert_int: 1", "advert_int: 0")
+    });
+    let out = lv(&bad, &["validate"]);
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("advert_int 0 is outside 1-255"), "{said}");
+    assert!(
+        !said.contains("New7pass") && !said.contains("tok3nXYZ9"),
+        "{said}"
+    );
+}
+
+/// A non-root user on node2 who may become root with sudo (no password), or may not.
+fn user_inventory(lab: &TestLab, user: &str, sudo: bool) -> String {
+    let mut setup = format!(
+        "useradd -m -d /var/lib/{user} -p '*' -s /bin/sh {user} && mkdir -p /var/lib/{user}/.ssh && \
+         cp /root/.ssh/authorized_keys /var/lib/{user}/.ssh/ && chown -R {user}: /var/lib/{user}/.ssh && chmod 700 /var/lib/{user}/.ssh"
+    );
+    if sudo {
+        setup.push_str(&format!(
+            " && echo '{user} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/{user} && chmod 440 /etc/sudoers.d/{user}"
+        ));
+    }
+    let out = lab.ssh("node2", &setup);
+    assert!(out.status.success(), "{}", show(&out));
+    inventory_copy(lab, &format!("inv-{user}.yml"), |t| {
+        t.replace(
+            "  user: root\n",
+            &format!("  user: {user}\n  become: true\n"),
+        )
+        .replace("vars:\n", "secrets:\n  db_token: tok3nXYZ9\nvars:\n")
+    })
+}
+
+#[test]
+fn become_runs_and_ends_commands_as_root_and_keeps_secrets_out_of_argv() {
+    let lab = TestLab::up(2);
+    let inv = user_inventory(&lab, "labuser", true);
+
+    // A secret in a command run as root shows in no process's arguments on the host.
+    let pb = lab.dir.join("secret.yml");
+    write(
+        &pb,
+        "- name: s\n  hosts: node2\n  tasks:\n    - shell: \"sleep 3; : {{ db_token }}\"\n",
+    );
+    let child = spawn(&["-i", &inv, "run", pb.to_str().unwrap()]);
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        let ps = lab.exec(
+            "node2",
+            &[
+                "sh",
+                "-c",
+                "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '",
+            ],
+        );
+        seen.push_str(&stdout(&ps));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        seen.contains("sleep 3"),
+        "the command was seen running: {seen}"
+    );
+    assert!(
+        !seen.contains("tok3nXYZ9"),
+        "the secret was in a process's arguments: {seen}"
+    );
+
+    // A command that times out, or is interrupted, is ended as root with all it started.
+    let pb = lab.dir.join("long.yml");
+    write(
+        &pb,
+        "- name: l\n  hosts: node2\n  tasks:\n    - shell: \"sleep 301 & sleep 300\"\n",
+    );
+    let out = lv(
+        &inv,
+        &["--command-timeout", "2", "run", pb.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(all_output(&out).contains("timed out"), "{}", show(&out));
+    std::thread::sleep(Duration::from_millis(500));
+    let left = lab.exec("node2", &["sh", "-c", "pgrep -a -f 'sleep 30[01]' || true"]);
+    assert_eq!(stdout(&left), "", "left running as root after the timeout");
+    let child = spawn(&["-i", &inv, "run", pb.to_str().unwrap()]);
+    let (out, took) = interrupt(child, Duration::from_millis(1500));
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    assert!(took < Duration::from_secs(3), "ended promptly: {took:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let left = lab.exec("node2", &["sh", "-c", "pgrep -a -f 'sleep 30[01]' || true"]);
+    assert_eq!(stdout(&left), "", "left running as root after Ctrl-C");
+
+    // Facts that cannot be read (sudo wants a password) are an error naming the host.
+    let inv = user_inventory(&lab, "nosudo", false);
+    let out = lv(&inv, &["-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let said = all_output(&out);
+    assert!(
+        said.contains("cannot read the facts of node2") && said.contains("password"),
+        "{said}"
+    );
+}
+
+#[test]
+fn ctrl_c_ends_every_command_with_130() {
+    let lab = TestLab::up(2);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let out = lv(&inv, &["up", "--no-verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let cases: [(&[&str], u64); 4] = [
+        (&["verify"], 800),
+        (&["status"], 150),
+        (&["exec", "-l", "node2", "--", "sleep 30"], 800),
+        (&["down"], 300),
+    ];
+    for (args, after) in cases {
+        let mut all = vec!["-i", inv.as_str()];
+        all.extend_from_slice(args);
+        let started = Instant::now();
+        let child = spawn(&all);
+        let (out, took) = interrupt(child, Duration::from_millis(after));
+        // A command may have finished before the signal came: that is not a failure to stop.
+        if started.elapsed() > Duration::from_millis(after) && out.status.code() != Some(130) {
+            assert!(
+                matches!(out.status.code(), Some(0 | 2)),
+                "{args:?}: {}",
+                show(&out)
+            );
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(130), "{args:?}: {}", show(&out));
+        assert!(
+            took < Duration::from_secs(3),
+            "{args:?} took {took:?} after Ctrl-C"
+        );
+    }
+    let left = lab.exec("node2", &["sh", "-c", "pgrep -a -x sleep || true"]);
+    assert_eq!(stdout(&left), "", "exec's command was ended on the host");
+
+    // A drill interrupted after it stopped keepalived starts it again before it exits. (An
+    // interrupted `down` may have left keepalived shutting down: let it finish first.)
+    std::thread::sleep(Duration::from_secs(3));
+    let out = lv(&inv, &["up", "--no-verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let elected = lab.ssh(
+        "node1",
+        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
+    );
+    assert!(
+        elected.status.success(),
+        "node1 holds the VIP: {}\n{}\n{}",
+        show(&out),
+        show(&lv(&inv, &["status"])),
+        show(&lab.ssh(
+            "node1",
+            "ps -ef; cat /etc/keepalived/keepalived.conf; ip -o addr"
+        ))
+    );
+    let child = spawn(&["-i", &inv, "drill", "failover"]);
+    let (out, _) = interrupt(child, Duration::from_millis(3500));
+    assert_eq!(out.status.code(), Some(130), "{}", show(&out));
+    assert!(
+        all_output(&out).contains("keepalived started again on node1"),
+        "{}",
+        show(&out)
+    );
+    let running = lab.ssh("node1", "pgrep -x keepalived >/dev/null && echo running");
+    assert_eq!(stdout(&running).trim(), "running", "{}", show(&out));
+}
+
+#[test]
+fn two_inventories_naming_one_host_do_not_run_at_once() {
+    let lab = TestLab::up(2);
+    let a = lab.inventory.to_str().unwrap().to_string();
+    let b = inventory_copy(&lab, "other.yml", |t| {
+        t.replace("node2:", "web-a:").replace("[node2,", "[web-a,")
+    });
+    let child = spawn(&["-i", &a, "exec", "-l", "node2", "--", "sleep 3"]);
+    std::thread::sleep(Duration::from_millis(800));
+    let out = lv(&b, &["-l", "web-a", "ping"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("is working on web-a (198.18.0.12:22)") && stderr(&out).contains(&a),
+        "{}",
+        show(&out)
+    );
+    // Other hosts are free.
+    let out = lv(&b, &["-l", "node3", "ping"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
