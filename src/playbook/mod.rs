@@ -267,6 +267,41 @@ mod tests {
     }
 
     #[test]
+    fn literal_module_arguments_are_typed_with_lines() {
+        for (task, want) in [
+            (
+                "sysctl: { key: net.ipv4.ip_forward, value: \"1\\nkernel.x = 1\" }",
+                "one line",
+            ),
+            (
+                "sysctl: { key: \"net.ipv4;reboot\", value: 1 }",
+                "not a sysctl key",
+            ),
+            (
+                "address: { address: 198.18.0.300/32, dev: lo }",
+                "not an IP address",
+            ),
+            (
+                "address: { address: 198.18.0.3/32, dev: \"lo; reboot\" }",
+                "not an interface name",
+            ),
+            (
+                "ipvs: { service: { vip: 10.0.0.1, port: 80, scheduler: fastest } }",
+                "`fastest`",
+            ),
+            ("wait_for: { port: 80, host: localhost }", "invalid"),
+        ] {
+            let e = error(&format!(
+                "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      {task}\n"
+            ));
+            assert!(
+                e.contains("pb.yml:5:") && e.to_lowercase().contains(&want.to_lowercase()),
+                "{task}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn missing_groups_handlers_and_templates_are_refused() {
         let e = error("- name: p\n  hosts: webheads\n  tasks: []\n");
         assert!(e.contains("pb.yml:2:") && e.contains("`webheads`"), "{e}");
