@@ -21,13 +21,19 @@ pub struct Facts {
     pub family: String,
     /// Addresses as (device, address/prefix).
     pub addresses: Vec<(String, String)>,
+    /// Network devices (`lo`, `eth0`, `tunl0`, ...).
+    pub links: Vec<String>,
+    /// Kernel settings whose original value lvslab keeps (it changed them).
+    pub saved_sysctls: Vec<String>,
+    /// Routes whose original lvslab keeps (`default`, ...).
+    pub saved_routes: Vec<String>,
 }
 
 impl Facts {
     /// Reads the facts of `host` in one round trip. Facts that cannot be read (sudo asks for a
     /// password, no shell, ...) are an error naming the host, never empty facts.
     pub async fn gather(session: &Session, host: &str) -> Result<Facts, TransportError> {
-        let out = session.run(sh::facts()).await?;
+        let out = session.run(&sh::facts()).await?;
         let facts = Facts::parse(&out.stdout_str());
         if !out.success() || facts.init.is_empty() || facts.kernel.is_empty() {
             let why = out.stderr_str();
@@ -63,6 +69,12 @@ impl Facts {
                 "hostname" => f.hostname = v,
                 "kernel" => f.kernel = v,
                 "ipvs" => f.ipvs = v,
+                "link" => f.links.push(v),
+                "saved" => match v.split_once('/') {
+                    Some(("sysctl-orig", key)) => f.saved_sysctls.push(key.to_string()),
+                    Some(("route-orig", to)) => f.saved_routes.push(to.replace('_', "/")),
+                    _ => {}
+                },
                 "addr" => {
                     if let Some((dev, cidr)) = v.split_once(' ') {
                         f.addresses
@@ -104,7 +116,7 @@ mod tests {
     #[test]
     fn parses_the_facts_script_output() {
         let f = Facts::parse(
-            "os_id=debian\nos_like=\npkg=apt-get\ninit=sysv\nipvs=missing\naddr=eth0 198.18.0.11/24\naddr=lo 127.0.0.1/8\n",
+            "os_id=debian\nos_like=\npkg=apt-get\ninit=sysv\nipvs=missing\naddr=eth0 198.18.0.11/24\naddr=lo 127.0.0.1/8\nlink=lo\nlink=tunl0\nsaved=sysctl-orig/net.ipv4.conf.all.rp_filter\nsaved=route-orig/default\n",
         );
         assert!(f.debian_family());
         assert_eq!(f.pkg.as_deref(), Some("apt-get"));
@@ -113,6 +125,9 @@ mod tests {
             f.addresses[0],
             ("eth0".to_string(), "198.18.0.11/24".to_string())
         );
+        assert_eq!(f.links, ["lo", "tunl0"]);
+        assert_eq!(f.saved_sysctls, ["net.ipv4.conf.all.rp_filter"]);
+        assert_eq!(f.saved_routes, ["default"]);
         let r = Facts::parse("os_id=rocky\nos_like=rhel centos fedora\npkg=dnf\n");
         assert!(!r.debian_family());
     }

@@ -192,16 +192,33 @@ fn host_keys_are_checked_as_openssh_checks_them() {
     );
 }
 
-/// What a node holds that a playbook could change: files, addresses, kernel settings, daemons.
+/// What a node holds that a playbook could change: the files it changed (its overlay's upper
+/// layers on this machine, so nothing else writing to the machine's /etc or /var shows), its
+/// /tmp, addresses, kernel settings and daemons.
 fn snapshot(lab: &TestLab, node: &str) -> String {
+    let upper = lab.dir.join("nodes").join(node).join("upper");
+    let files = Command::new("find")
+        .arg(&upper)
+        .args([
+            "-path",
+            "*/var/log",
+            "-prune",
+            "-o",
+            "-printf",
+            "%P %m %U %s %T@\\n",
+        ])
+        .output()
+        .unwrap();
+    let mut listing: Vec<String> = stdout(&files).lines().map(str::to_string).collect();
+    listing.sort();
     let out = lab.ssh(
         node,
-        "find /etc /var /root /tmp -xdev \\( -path /var/log -o -path /root/.ssh -o -path /var/lib/lvslab/labs \\) -prune -o -printf '%p %m %U %s %T@\\n' 2>/dev/null | sort; \
-         ip -o addr; for f in /proc/sys/net/ipv4/conf/*/arp_* /proc/sys/net/ipv4/ip_forward; do echo \"$f $(cat $f)\"; done; \
+        "find /tmp -printf '%p %m %U %s %T@\\n' | sort; ip -o addr; \
+         for f in /proc/sys/net/ipv4/conf/*/arp_* /proc/sys/net/ipv4/ip_forward; do echo \"$f $(cat $f)\"; done; \
          pgrep -l -x 'nginx|keepalived|sleep' | awk '{print $2}' | sort",
     );
     assert!(out.status.success(), "{}", show(&out));
-    stdout(&out)
+    listing.join("\n") + "\n" + &stdout(&out)
 }
 
 #[test]

@@ -260,9 +260,19 @@ pub struct LabUpArgs {
     /// Inside the VM of `lab up --vm`: the host's lab keys (login key, host keys) to use.
     #[arg(long, hide = true, requires = "uplink")]
     pub guest_keys: Option<PathBuf>,
-    /// Inside the VM of `lab up --vm`: the network card to join to the lab's bridge.
+    /// The forwarding method the lab is for: dr and tun (one network, as in the seed) or nat
+    /// (the client outside, the real servers on an inside network behind the directors). The
+    /// lab's inventory says it; `lvslab up` then sets it up.
+    #[arg(long, default_value = "dr", value_parser = parse_forwarding)]
+    pub forwarding: crate::lvs::Forwarding,
+    /// Inside the VM of `lab up --vm`: the network cards to join to the lab's bridges (one per
+    /// network, outside first).
     #[arg(long, hide = true, requires = "guest_keys")]
-    pub uplink: Option<String>,
+    pub uplink: Vec<String>,
+}
+
+fn parse_forwarding(s: &str) -> Result<crate::lvs::Forwarding, String> {
+    s.parse()
 }
 
 fn parse_lab_name(s: &str) -> Result<String, String> {

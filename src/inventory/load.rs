@@ -700,7 +700,11 @@ impl Checker<'_> {
                 }
             }
         }
-        Some(NatNetwork { inside, gateway })
+        Some(NatNetwork {
+            inside,
+            prefix: inside.prefix,
+            gateway,
+        })
     }
 
     fn connection(

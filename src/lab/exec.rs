@@ -16,7 +16,7 @@ pub fn node_command(
     argv: &[String],
 ) -> Result<tokio::process::Command, LabError> {
     check_name(lab)?;
-    if plan::node_from_name(lab, node).is_none() {
+    if !plan::is_node_name(node) || node == "router" {
         return Err(LabError::Usage(format!(
             "`{node}` is not a lab node name (node1, node2, ..., client)"
         )));

@@ -68,7 +68,7 @@ pub fn etc_hosts(plan: &LabPlan, node: &NodeSpec) -> String {
         "127.0.0.1\tlocalhost\n127.0.1.1\t{}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
         node.name
     );
-    for other in &plan.nodes {
+    for other in plan.hosts() {
         text.push_str(&format!("{}\t{}\n", other.address, other.name));
     }
     text
@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn sshd_listens_on_the_node_only_and_takes_keys_only() {
-        let plan = LabPlan::new("t", 2).unwrap();
+        let plan = LabPlan::new("t", 2, crate::lvs::Forwarding::Dr).unwrap();
         let node = plan.node("node2").unwrap();
         let text = sshd_config(node, Path::new("/k"), Path::new("/sftp"));
         for line in [
@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn known_hosts_names_addresses() {
-        let plan = LabPlan::new("t", 2).unwrap();
+        let plan = LabPlan::new("t", 2, crate::lvs::Forwarding::Dr).unwrap();
         let node = plan.node("node3").unwrap();
         let text = known_hosts([(node, "ssh-ed25519 AAAAC3Nza node3\n")]);
         assert_eq!(text, "198.18.0.13 ssh-ed25519 AAAAC3Nza node3\n");

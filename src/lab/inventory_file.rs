@@ -1,10 +1,12 @@
 //! The inventory a lab writes for itself: the shape of `inventory.example.yml`, with the lab's
-//! addresses, `eth0`, the lab's own key and known_hosts, and a `clients` group.
+//! addresses, `eth0`, the lab's own key and known_hosts, a `clients` group, and the forwarding
+//! method the lab is for (with NAT: the inside network, its gateway, the directors' inside
+//! interface).
 
 use std::fmt::Write;
 
-use super::plan::{LabPlan, NodeSpec, PREFIX_LEN, Role, VIP};
-use crate::lvs::names;
+use super::plan::{INSIDE_NETWORK, LabPlan, NAT_GATEWAY, NodeSpec, PREFIX_LEN, Role, VIP};
+use crate::lvs::{Forwarding, names};
 
 /// Keepalived's VRRP settings for the two directors (node1 wins elections).
 fn director_vrrp(node: &NodeSpec) -> &'static str {
@@ -38,8 +40,8 @@ pub fn render(plan: &LabPlan, web_server: &str, auth_pass: &str) -> String {
            port: 80\n  \
            protocol: tcp\n  \
            scheduler: rr\n  \
-           forwarding: dr\n  \
-           vrrp:\n    \
+           forwarding: {forwarding}\n  \
+           {nat}vrrp:\n    \
              virtual_router_id: 51\n    \
              advert_int: 1\n    \
              auth_pass: \"{auth_pass}\"\n  \
@@ -54,9 +56,17 @@ pub fn render(plan: &LabPlan, web_server: &str, auth_pass: &str) -> String {
          vars:\n  \
            web_server: {web_server}\n\
          \n\
-         hosts:\n"
+         hosts:\n",
+        forwarding = plan.forwarding,
+        nat = if plan.forwarding == Forwarding::Nat {
+            format!(
+                "nat:                 # the real servers' network and their gateway, which moves with the VIP\n    inside: {INSIDE_NETWORK}/{PREFIX_LEN}\n    gateway: {NAT_GATEWAY}\n  "
+            )
+        } else {
+            String::new()
+        },
     );
-    for node in &plan.nodes {
+    for node in plan.hosts() {
         let _ = write!(
             out,
             "  {}:\n    address: {}\n    interface: eth0\n",
@@ -64,12 +74,15 @@ pub fn render(plan: &LabPlan, web_server: &str, auth_pass: &str) -> String {
         );
         match node.role {
             Role::Director => {
+                if let Some(inside) = node.links.get(1) {
+                    let _ = writeln!(out, "    inside_interface: {}", inside.iface);
+                }
                 let _ = writeln!(out, "    vrrp: {}", director_vrrp(node));
             }
             Role::RealServer => {
                 let _ = writeln!(out, "    weight: 1");
             }
-            Role::Client => {}
+            Role::Client | Role::Router => {}
         }
     }
     let group = |role: Role| -> String {
@@ -98,7 +111,7 @@ mod tests {
 
     #[test]
     fn groups_and_hosts_follow_the_plan() {
-        let plan = LabPlan::new("t", 3).unwrap();
+        let plan = LabPlan::new("t", 3, Forwarding::Dr).unwrap();
         let text = render(&plan, "nginx", "ab12cd34");
         assert!(text.contains("    hosts: [node1, node4]\n"), "{text}");
         assert!(
@@ -121,14 +134,20 @@ mod tests {
     /// The lab's inventory is one the inventory loader accepts without errors or warnings.
     #[test]
     fn the_inventory_loader_accepts_it() {
-        for real_servers in [1, 2, 50] {
-            let plan = LabPlan::new("t", real_servers).unwrap();
+        for (real_servers, forwarding) in [
+            (1, Forwarding::Dr),
+            (2, Forwarding::Nat),
+            (2, Forwarding::Tun),
+            (50, Forwarding::Dr),
+        ] {
+            let plan = LabPlan::new("t", real_servers, forwarding).unwrap();
             let text = render(&plan, "nginx", "ab12cd34");
             let path = std::path::Path::new("/lab/inventory.yml");
             let loaded = crate::inventory::load_str(path, text.clone());
             let (inventory, warnings) = loaded.unwrap_or_else(|e| panic!("{e:?}\n{text}"));
             assert!(warnings.is_empty(), "{warnings:?}");
-            assert_eq!(inventory.hosts.len(), plan.nodes.len());
+            assert_eq!(inventory.hosts.len(), plan.hosts().count());
+            assert_eq!(inventory.lvs.unwrap().service().forwarding, forwarding);
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The lab's network: one bridge in the root namespace (198.18.0.1/24), one network namespace per
-//! node joined to it by a veth pair (`eth0` inside). Found again by name, also after a crash.
+//! The lab's networks: a bridge per network in the root namespace (outside 198.18.0.1/24, and
+//! for NAT inside 198.18.1.1/24), one network namespace per node joined to them by veth pairs
+//! (`eth0`, `eth1` inside). Found again by name, also after a crash.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -7,7 +8,10 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::error::LabError;
-use super::plan::{LabPlan, NETWORK, PREFIX_LEN, bridge_name, namespace_prefix, veth_prefix};
+use super::plan::{
+    INSIDE_NETWORK, LabPlan, NETWORK, PREFIX_LEN, bridge_name, inside_bridge_name,
+    namespace_prefix, veth_prefix,
+};
 use super::sys;
 
 /// Names of a lab's network objects that exist right now.
@@ -22,9 +26,11 @@ pub struct Existing {
 pub fn find(lab: &str) -> Existing {
     let ns_prefix = namespace_prefix(lab);
     let veth = veth_prefix(lab);
-    let bridge = bridge_name(lab);
+    let bridges = [bridge_name(lab), inside_bridge_name(lab)];
     let mut namespaces = list_dir("/run/netns", |n| n.starts_with(&ns_prefix));
-    let mut links = list_dir("/sys/class/net", |n| n.starts_with(&veth) || n == bridge);
+    let mut links = list_dir("/sys/class/net", |n| {
+        n.starts_with(&veth) || bridges.iter().any(|b| b == n)
+    });
     namespaces.sort();
     links.sort();
     Existing { namespaces, links }
@@ -41,8 +47,9 @@ fn list_dir(dir: &str, keep: impl Fn(&str) -> bool) -> Vec<String> {
         .collect()
 }
 
-/// Another interface of this machine with an address in (or around) 198.18.0.0/24: a second
-/// lab there would make the nodes' addresses ambiguous, so `up` refuses.
+/// Another interface of this machine with an address in (or around) the lab's networks
+/// (198.18.0.0/24, 198.18.1.0/24): a second lab there would make the nodes' addresses
+/// ambiguous, so `up` refuses.
 pub async fn network_in_use() -> Result<Option<(String, String)>, LabError> {
     let text = sys::run("ip", &["-o", "-4", "addr", "show"], None).await?;
     Ok(text.lines().find_map(|line| {
@@ -51,7 +58,10 @@ pub async fn network_in_use() -> Result<Option<(String, String)>, LabError> {
         let (addr, len) = cidr.split_once('/')?;
         let addr: Ipv4Addr = addr.parse().ok()?;
         let len: u8 = len.parse().ok()?;
-        overlaps(addr, len, NETWORK, PREFIX_LEN).then(|| (interface.to_string(), cidr.to_string()))
+        [NETWORK, INSIDE_NETWORK]
+            .iter()
+            .any(|net| overlaps(addr, len, *net, PREFIX_LEN))
+            .then(|| (interface.to_string(), cidr.to_string()))
     }))
 }
 
@@ -61,18 +71,30 @@ fn overlaps(a: Ipv4Addr, a_len: u8, b: Ipv4Addr, b_len: u8) -> bool {
     u32::from(a) & mask == u32::from(b) & mask
 }
 
-/// Creates the bridge (with `bridge_address`), the namespaces and the veth pairs, then
-/// addresses every node.
-pub async fn create(plan: &LabPlan, bridge_address: Ipv4Addr) -> Result<(), LabError> {
-    let bridge = plan.bridge();
-    let mut lines = bridge_lines(&bridge, bridge_address);
-    for node in &plan.nodes {
-        let (ns, veth) = (&node.namespace, &node.host_veth);
-        lines.push(format!("netns add {ns}"));
-        lines.push(format!(
-            "link add {veth} type veth peer name eth0 netns {ns}"
+/// Creates the bridges (this machine's side addressed, or the VM's in a guest), the namespaces
+/// and the veth pairs, then addresses every node, sets its default route if it has one, and
+/// makes a router forward.
+pub async fn create(plan: &LabPlan, guest: bool) -> Result<(), LabError> {
+    let mut lines = Vec::new();
+    for net in plan.networks() {
+        lines.extend(bridge_lines(
+            &net.bridge(&plan.name),
+            net.bridge_address(guest),
         ));
-        lines.push(format!("link set {veth} master {bridge} up"));
+    }
+    for node in &plan.nodes {
+        let ns = &node.namespace;
+        lines.push(format!("netns add {ns}"));
+        for link in &node.links {
+            let (veth, iface) = (&link.host_veth, &link.iface);
+            lines.push(format!(
+                "link add {veth} type veth peer name {iface} netns {ns}"
+            ));
+            lines.push(format!(
+                "link set {veth} master {} up",
+                link.net.bridge(&plan.name)
+            ));
+        }
     }
     sys::ip_batch(&lines, false).await?;
 
@@ -80,11 +102,35 @@ pub async fn create(plan: &LabPlan, bridge_address: Ipv4Addr) -> Result<(), LabE
     let mut jobs = JoinSet::new();
     for node in &plan.nodes {
         let ns = node.namespace.clone();
-        let input = format!(
-            "link set lo up\naddr add {}/{PREFIX_LEN} dev eth0\nlink set eth0 up\n",
-            node.address
-        );
-        jobs.spawn(async move { sys::run("ip", &["-n", &ns, "-batch", "-"], Some(&input)).await });
+        let mut input = String::from("link set lo up\n");
+        for link in &node.links {
+            input.push_str(&format!(
+                "addr add {}/{PREFIX_LEN} dev {iface}\nlink set {iface} up\n",
+                link.address,
+                iface = link.iface
+            ));
+        }
+        if let Some(gateway) = node.gateway {
+            input.push_str(&format!("route add default via {gateway}\n"));
+        }
+        let forwards = node.role == super::plan::Role::Router;
+        jobs.spawn(async move {
+            sys::run("ip", &["-n", &ns, "-batch", "-"], Some(&input)).await?;
+            if forwards {
+                // A plain router: forwarding, and no reverse-path filter (answers of DR and TUN
+                // real servers come from the VIP, whose network is on its other side).
+                sys::run(
+                    "ip",
+                    &[
+                        "netns", "exec", &ns, "sh", "-c",
+                        "echo 1 > /proc/sys/net/ipv4/ip_forward; for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done",
+                    ],
+                    None,
+                )
+                .await?;
+            }
+            Ok::<_, LabError>(())
+        });
     }
     while let Some(joined) = jobs.join_next().await {
         joined.map_err(|e| LabError::Command {
@@ -103,17 +149,17 @@ fn bridge_lines(bridge: &str, address: Ipv4Addr) -> Vec<String> {
     ]
 }
 
-/// The host side of `lab up --vm`: the lab's bridge with `bridge_address` and a tap device on it
-/// for the VM's network card (qemu opens the tap by name).
-pub async fn create_for_vm(
-    plan: &LabPlan,
-    bridge_address: Ipv4Addr,
-    tap: &str,
-) -> Result<(), LabError> {
-    let bridge = plan.bridge();
-    let mut lines = bridge_lines(&bridge, bridge_address);
-    lines.push(format!("tuntap add dev {tap} mode tap"));
-    lines.push(format!("link set {tap} master {bridge} up"));
+/// The host side of `lab up --vm`: the lab's bridges with this machine's addresses, and a tap
+/// device on each for the VM's network cards (qemu opens them by name), in `plan.networks()`
+/// order.
+pub async fn create_for_vm(plan: &LabPlan, taps: &[String]) -> Result<(), LabError> {
+    let mut lines = Vec::new();
+    for (net, tap) in plan.networks().into_iter().zip(taps) {
+        let bridge = net.bridge(&plan.name);
+        lines.extend(bridge_lines(&bridge, net.bridge_address(false)));
+        lines.push(format!("tuntap add dev {tap} mode tap"));
+        lines.push(format!("link set {tap} master {bridge} up"));
+    }
     sys::ip_batch(&lines, false).await
 }
 

@@ -117,8 +117,8 @@ pub struct LabRecord {
 /// The VM of a lab built with `lab up --vm`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VmRecord {
-    /// The tap device on the host's side of the lab's bridge.
-    pub tap: String,
+    /// The tap devices on the host's side of the lab's bridges.
+    pub taps: Vec<String>,
     pub memory_mib: u32,
     pub cpus: u32,
 }

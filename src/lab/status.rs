@@ -87,7 +87,7 @@ pub async fn status(name: &str) -> Result<LabStatus, LabError> {
             .iter()
             .filter_map(|ns| {
                 let node = ns.strip_prefix(&plan::namespace_prefix(name))?;
-                plan::node_from_name(name, node)
+                plan::leftover_node(name, node)
             })
             .collect(),
     };
@@ -114,8 +114,7 @@ pub async fn probe_plan(plan: &LabPlan) -> LabStatus {
 pub async fn probe_vm_lab(plan: &LabPlan, paths: &LabPaths) -> LabStatus {
     let qemu_pid = procs::vm_processes(&paths.dir).first().copied();
     let known = plan
-        .nodes
-        .iter()
+        .hosts()
         .map(|node| Known {
             node: node.clone(),
             namespace_present: qemu_pid.is_some(),
@@ -153,6 +152,9 @@ async fn probe_nodes(nodes: &[NodeSpec]) -> Vec<NodeHealth> {
                 .and_then(|ps| procs::node_pid1(ps));
             let problem = if ns_inode.is_none() {
                 Some("no network namespace".to_string())
+            } else if !node.has_sshd() {
+                // A router is a namespace and its routes: nothing runs in it.
+                None
             } else if pid1.is_none() {
                 Some("not running (PID 1 is gone)".to_string())
             } else {
@@ -192,7 +194,7 @@ async fn ask_sshd(known: Vec<Known>, limit: Duration) -> Vec<NodeHealth> {
                 sshd_banner: None,
                 problem: k.problem,
             };
-            if health.problem.is_none() {
+            if health.problem.is_none() && k.node.has_sshd() {
                 match probe_sshd(k.node.address, limit).await {
                     Ok(banner) => health.sshd_banner = Some(banner),
                     Err(why) => health.problem = Some(format!("sshd: {why}")),

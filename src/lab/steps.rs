@@ -23,6 +23,8 @@ use super::state::{LabPaths, write_atomically};
 pub struct UpOptions {
     pub name: String,
     pub real_servers: u16,
+    /// The forwarding method the lab is for: its networks and its inventory follow it.
+    pub forwarding: crate::lvs::Forwarding,
     /// Install missing packages (apt-get or dnf) instead of refusing.
     pub install_deps: bool,
     /// Set when this `up` runs inside the VM of `lab up --vm`.
@@ -30,15 +32,15 @@ pub struct UpOptions {
 }
 
 /// How a lab inside the VM of `lab up --vm` joins the host: the host made the keys (so its
-/// known_hosts and inventory are right), and the VM's network card is a port of the lab's bridge,
-/// so the host (198.18.0.1) reaches every node directly. The VM's own address on the bridge is
-/// [`GUEST_BRIDGE_ADDRESS`].
+/// known_hosts and inventory are right), and the VM's network cards are ports of the lab's
+/// bridges, so the host reaches every node directly. The VM's own addresses on the bridges are
+/// [`super::plan::Net::bridge_address`] of the guest.
 #[derive(Debug, Clone)]
 pub struct GuestLink {
     /// A copy of the host lab's directory: `id_ed25519.pub`, `nodes/NODE/ssh_host_ed25519_key*`.
     pub keys: PathBuf,
-    /// The VM's network card (`eth0`).
-    pub uplink: String,
+    /// The VM's network cards, one per network of the lab (`eth0`, then `eth1` for NAT).
+    pub uplinks: Vec<String>,
 }
 
 /// A lab that is up: where its inventory and keys are, and its nodes.
@@ -53,7 +55,9 @@ pub struct Lab {
     pub bridge_address: Ipv4Addr,
     /// Named in the inventory; the lab does not assign it.
     pub vip: Ipv4Addr,
-    /// node1, node2, ... then the client.
+    /// The forwarding method the lab is for.
+    pub forwarding: crate::lvs::Forwarding,
+    /// node1, node2, ... then the client (and a NAT lab's router).
     pub nodes: Vec<NodeSpec>,
     pub kernel_has_ipvs: bool,
     /// Set when the lab runs inside a VM (`lab up --vm`).
@@ -76,7 +80,7 @@ pub struct VmInfo {
     /// The guest's serial console (boot messages, the guest's `lab up`).
     pub console_log: PathBuf,
     /// The tap device that joins the VM's network card to the lab's bridge.
-    pub tap: String,
+    pub taps: Vec<String>,
 }
 
 impl Lab {
@@ -170,6 +174,7 @@ pub fn describe(
         bridge: plan.bridge(),
         bridge_address: BRIDGE_ADDRESS,
         vip: VIP,
+        forwarding: plan.forwarding,
         nodes: plan.nodes.clone(),
         kernel_has_ipvs: found.kernel_has_ipvs,
         vm: found.vm,
@@ -197,7 +202,7 @@ pub async fn make_keys(plan: &LabPlan, paths: &LabPaths) -> Result<(), LabError>
     let lab_key = paths.identity();
     let comment = format!("lvslab lab {}", plan.name);
     jobs.spawn(async move { node::keygen(&lab_key, &comment).await });
-    for spec in &plan.nodes {
+    for spec in plan.hosts() {
         let node_dir = paths.node(&spec.name);
         std::fs::create_dir_all(&node_dir.dir).ctx("cannot create", &node_dir.dir)?;
         let (key, comment) = (node_dir.host_key(), spec.name.clone());
@@ -219,7 +224,7 @@ pub fn write_client_files(
     web_server: &str,
 ) -> Result<(), LabError> {
     let mut keys = Vec::new();
-    for spec in &plan.nodes {
+    for spec in plan.hosts() {
         let path = paths.node(&spec.name).host_key_pub();
         keys.push((
             spec,

@@ -11,7 +11,7 @@ use super::error::{IoContext, LabError};
 use super::files;
 use super::netns;
 use super::node;
-use super::plan::{BRIDGE_ADDRESS, GUEST_BRIDGE_ADDRESS, LabPlan, NodeSpec};
+use super::plan::{LabPlan, NodeSpec};
 use super::requirements::{self, Host};
 use super::state::{LabPaths, LabRecord, Lock, write_file};
 use super::status;
@@ -24,7 +24,7 @@ use super::sys;
 /// Brings lab `opts.name` up (or finds it up) and returns where everything is.
 pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
     let mut clock = Clock::new();
-    let plan = LabPlan::new(&opts.name, opts.real_servers)?;
+    let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?;
     let host = requirements::check(opts.install_deps).await?;
     clock.mark("requirements");
     let paths = LabPaths::new(&plan.name);
@@ -98,18 +98,24 @@ async fn build(
     clock.mark("keys");
     let authorized_key =
         std::fs::read_to_string(paths.identity_pub()).ctx("cannot read", &paths.identity_pub())?;
-    for node in &plan.nodes {
+    for node in plan.hosts() {
         node::prepare(plan, node, paths, host, &authorized_key)?;
     }
     clock.mark("node files");
-    match guest {
-        None => netns::create(plan, BRIDGE_ADDRESS).await?,
-        Some(link) => {
-            netns::create(plan, GUEST_BRIDGE_ADDRESS).await?;
-            let bridge = plan.bridge();
+    netns::create(plan, guest.is_some()).await?;
+    if let Some(link) = guest {
+        if link.uplinks.len() != plan.networks().len() {
+            return Err(LabError::Usage(format!(
+                "the VM has {} network card(s) for a lab with {} network(s)",
+                link.uplinks.len(),
+                plan.networks().len()
+            )));
+        }
+        for (net, uplink) in plan.networks().into_iter().zip(&link.uplinks) {
+            let bridge = net.bridge(&plan.name);
             sys::run(
                 "ip",
-                &["link", "set", &link.uplink, "master", &bridge, "up"],
+                &["link", "set", uplink, "master", &bridge, "up"],
                 None,
             )
             .await?;
@@ -118,7 +124,7 @@ async fn build(
     clock.mark("network");
 
     let mut starts = JoinSet::new();
-    for spec in &plan.nodes {
+    for spec in plan.hosts() {
         let (spec, paths, host) = (spec.clone(), paths.clone(), host.clone());
         starts.spawn(async move {
             let pid = node::start(&spec, &paths, &host).await?;
@@ -173,7 +179,7 @@ fn copy_keys(plan: &LabPlan, paths: &LabPaths, from: &std::path::Path) -> Result
         write_file(&to, &bytes, mode)
     };
     copy(source.identity_pub(), paths.identity_pub(), 0o644)?;
-    for spec in &plan.nodes {
+    for spec in plan.hosts() {
         let (from, to) = (source.node(&spec.name), paths.node(&spec.name));
         std::fs::create_dir_all(&to.dir).ctx("cannot create", &to.dir)?;
         copy(from.host_key(), to.host_key(), 0o600)?;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::down;
 use super::error::{IoContext, LabError};
 use super::netns;
-use super::plan::{BRIDGE_ADDRESS, LabPlan, vm_tap_name};
+use super::plan::{LabPlan, Net, vm_inside_tap_name, vm_tap_name};
 use super::procs;
 use super::state::{LabPaths, LabRecord, Lock, VmRecord};
 use super::status;
@@ -42,7 +42,7 @@ fn memory_mib(plan: &LabPlan) -> u32 {
 /// Brings lab `opts.name` up inside a VM (or finds it up) and returns where everything is.
 pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
     let mut clock = Clock::new();
-    let plan = LabPlan::new(&opts.name, opts.real_servers)?;
+    let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?;
     let installed = requirements(opts.install_deps).await?;
     clock.mark("requirements");
     let paths = LabPaths::new(&plan.name);
@@ -68,7 +68,7 @@ pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
             let info = VmInfo {
                 qemu_pid: health.vm.and_then(|v| v.qemu_pid).unwrap_or_default(),
                 console_log: paths.console_log(),
-                tap: vm.tap.clone(),
+                taps: vm.taps.clone(),
             };
             return Ok(describe(&plan, &paths, info, true, Vec::new(), None, clock));
         }
@@ -221,8 +221,15 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
     steps::make_keys(plan, paths).await?;
     steps::write_client_files(plan, paths, GUEST_WEB_SERVER)?;
     clock.mark("keys");
-    let tap = vm_tap_name(&plan.name);
-    netns::create_for_vm(plan, BRIDGE_ADDRESS, &tap).await?;
+    let taps: Vec<String> = plan
+        .networks()
+        .into_iter()
+        .map(|net| match net {
+            Net::Outside => vm_tap_name(&plan.name),
+            Net::Inside => vm_inside_tap_name(&plan.name),
+        })
+        .collect();
+    netns::create_for_vm(plan, &taps).await?;
     clock.mark("network");
 
     let vm_dir = paths.vm_dir();
@@ -236,7 +243,7 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
         name: &qemu_name,
         scenario: guest_script(plan),
         files: guest_files(plan, paths)?,
-        tap: &tap,
+        taps: &taps,
         memory_mib: memory,
         cpus,
     };
@@ -259,7 +266,7 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
         plan: plan.clone(),
         web_server: GUEST_WEB_SERVER.into(),
         vm: Some(VmRecord {
-            tap: tap.clone(),
+            taps: taps.clone(),
             memory_mib: memory,
             cpus,
         }),
@@ -268,21 +275,25 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
     Ok(VmInfo {
         qemu_pid: pid,
         console_log: paths.console_log(),
-        tap,
+        taps,
     })
 }
 
 /// The guest's scenario: its own `lab up` with the host's keys, then it stays (the lab lives as
 /// long as the scenario runs; when it ends, the guest powers off).
 fn guest_script(plan: &LabPlan) -> String {
+    let uplinks: String = (0..plan.networks().len())
+        .map(|i| format!(" --uplink eth{i}"))
+        .collect();
     format!(
         "#!/bin/sh\n\
-         lvslab --no-progress lab up --name {name} --real-servers {count} \
-         --guest-keys {GUEST_KEYS} --uplink eth0 || exit $?\n\
+         lvslab --no-progress lab up --name {name} --real-servers {count} --forwarding {fwd} \
+         --guest-keys {GUEST_KEYS}{uplinks} || exit $?\n\
          echo {READY_MARKER}\n\
          while :; do sleep 3600; done\n",
         name = plan.name,
         count = plan.real_server_count(),
+        fwd = plan.forwarding,
     )
 }
 
@@ -304,7 +315,7 @@ fn guest_files(plan: &LabPlan, paths: &LabPaths) -> Result<Vec<GuestFile>, LabEr
         format!("{base}/id_ed25519.pub"),
         0o644,
     )?;
-    for node in &plan.nodes {
+    for node in plan.hosts() {
         let np = paths.node(&node.name);
         let dir = format!("{base}/nodes/{}", node.name);
         add(np.host_key(), format!("{dir}/ssh_host_ed25519_key"), 0o600)?;
@@ -379,13 +390,18 @@ fn tail(text: &str, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lvs::Forwarding;
 
     #[test]
     fn the_guest_script_builds_the_lab_with_the_hosts_keys_and_stays() {
-        let plan = LabPlan::new("demo", 3).unwrap();
+        let plan = LabPlan::new("demo", 3, Forwarding::Dr).unwrap();
         let script = guest_script(&plan);
         assert!(script.contains(
-            "lab up --name demo --real-servers 3 --guest-keys /lvslab-vm/lab --uplink eth0"
+            "lab up --name demo --real-servers 3 --forwarding dr --guest-keys /lvslab-vm/lab --uplink eth0 ||"
+        ));
+        let nat = guest_script(&LabPlan::new("demo", 2, Forwarding::Nat).unwrap());
+        assert!(nat.contains(
+            "--forwarding nat --guest-keys /lvslab-vm/lab --uplink eth0 --uplink eth1 ||"
         ));
         assert!(script.contains(READY_MARKER));
         assert!(script.contains("while :; do sleep 3600; done"));
@@ -393,8 +409,8 @@ mod tests {
 
     #[test]
     fn memory_grows_with_the_nodes() {
-        let small = memory_mib(&LabPlan::new("a", 2).unwrap());
-        let big = memory_mib(&LabPlan::new("a", 50).unwrap());
+        let small = memory_mib(&LabPlan::new("a", 2, Forwarding::Dr).unwrap());
+        let big = memory_mib(&LabPlan::new("a", 50, Forwarding::Dr).unwrap());
         assert!((1536..=2048).contains(&small), "{small}");
         assert!(big > small && big < 4096, "{big}");
     }

@@ -282,8 +282,8 @@ pub struct DetachedVm<'a> {
     /// powers off after printing its exit line).
     pub scenario: String,
     pub files: Vec<GuestFile>,
-    /// The tap device the VM's network card is connected to.
-    pub tap: &'a str,
+    /// The tap devices the VM's network cards are connected to (one per lab network).
+    pub taps: &'a [String],
     pub memory_mib: u32,
     pub cpus: u32,
 }
@@ -324,7 +324,7 @@ pub async fn start_detached(
             cpus: vm.cpus,
         },
         name: vm.name,
-        tap: vm.tap,
+        taps: vm.taps,
     })
     .await;
     let _ = fs::remove_file(&initrd);

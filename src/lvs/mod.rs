@@ -408,6 +408,8 @@ impl HealthCheck {
 pub struct NatNetwork {
     /// The real servers' network.
     pub inside: Cidr,
+    /// Its prefix length (the gateway's, on the directors' inside interface).
+    pub prefix: u8,
     /// The real servers' default route: an address that moves with the VIP (VRRP MASTER).
     pub gateway: IpAddr,
 }
@@ -425,6 +427,11 @@ impl Lvs {
     pub fn service(&self) -> &VirtualService {
         // The loader never builds an Lvs without a service.
         &self.services[0]
+    }
+
+    /// The forwarding method of the (first) service.
+    pub fn forwarding(&self) -> Forwarding {
+        self.service().forwarding
     }
 
     /// The director that holds the VIP in manual mode (the seed's node1): the first one.

@@ -74,6 +74,13 @@ impl Module for Address {
         let (want, dev, label) = self.desired(ctx)?;
         let out = ctx.run(&sh::address_list(&dev)).await?;
         if !out.success() {
+            // Nothing to remove from a device that does not exist (tunl0 without ipip).
+            if self.state == AddressState::Absent {
+                return Ok(Query::ok(format!(
+                    "{} not on {dev} (no such device)",
+                    want.address
+                )));
+            }
             return Err(TaskError::new(format!(
                 "{} has no interface `{dev}`",
                 ctx.host.name

@@ -9,8 +9,10 @@ mod assert;
 mod command;
 mod file;
 mod ipvs;
+mod link;
 mod package;
 mod process;
+mod route;
 mod service;
 mod sysctl;
 mod template;
@@ -303,6 +305,8 @@ modules! {
     "file" => File(file::File),
     "sysctl" => Sysctl(sysctl::Sysctl),
     "address" => Address(address::Address),
+    "route" => Route(route::Route),
+    "link" => Link(link::Link),
     "ipvs" => Ipvs(ipvs::Ipvs),
     "wait_for" => WaitFor(wait_for::WaitFor),
     "process" => Process(process::Process),

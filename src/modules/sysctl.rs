@@ -130,6 +130,17 @@ impl Module for Sysctl {
             .await?;
         let found = parse(&out.stdout_str());
         let Some(runtime) = found.runtime.clone() else {
+            // A setting that does not exist (tunl0's, without ipip): nothing to put back, only
+            // what lvslab kept of it to forget.
+            if self.state == SysctlState::Restored {
+                if found.original.is_none() && found.persisted.is_none() {
+                    return Ok(Query::ok(format!("{key} (no such setting)")));
+                }
+                return Ok(Query::change(
+                    Change::Restore { key: key.clone() },
+                    format!("{key}: no such setting any more; forget the value lvslab kept"),
+                ));
+            }
             return Err(TaskError::new(format!(
                 "the kernel has no setting {key} (no /proc/sys entry)"
             )));

@@ -17,8 +17,12 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
         text: "\ncheck that nothing is left:".into(),
     });
     let work = async {
-        let v = vip_nowhere(hosts).await;
+        let v = nowhere(hosts, "VIP nowhere", &hosts.vip()).await;
         f.push(reporter, v);
+        if let Some(nat) = &hosts.lvs.nat {
+            let v = nowhere(hosts, "gateway nowhere", &nat.gateway.to_string()).await;
+            f.push(reporter, v);
+        }
         for d in &hosts.directors {
             let ka = run(&d.conn.session, &sh::process_running("keepalived"))
                 .await
@@ -32,13 +36,14 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
             } else {
                 String::new()
             };
+            let (restored, leftovers) = leftovers(&d.conn).await;
             f.push(
                 reporter,
                 Verdict::new(
                     format!("director {}", d.director.name),
-                    !ka && table.is_empty(),
+                    !ka && table.is_empty() && restored,
                     format!(
-                        "keepalived {}; IPVS table {}",
+                        "keepalived {}; IPVS table {}; {leftovers}",
                         if ka { "RUNNING" } else { "stopped" },
                         if table.is_empty() {
                             "empty".to_string()
@@ -50,24 +55,13 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
             );
         }
         for r in &hosts.real_servers {
-            let text = run(&r.conn.session, &sh::lvslab_leftovers())
-                .await
-                .map(|o| o.stdout_str())
-                .unwrap_or_default();
-            let mut l = text.lines();
-            let saved = l.next().unwrap_or("?").trim().to_string();
-            let file = l.next().unwrap_or("?") == "file";
+            let (restored, leftovers) = leftovers(&r.conn).await;
             f.push(
                 reporter,
                 Verdict::new(
                     format!("real server {}", r.real_server.name),
-                    saved == "0" && !file,
-                    format!(
-                        "sysctls restored: {}; {}: {}",
-                        if saved == "0" { "yes" } else { "NO" },
-                        sh::SYSCTL_FILE,
-                        if file { "still there" } else { "gone" }
-                    ),
+                    restored,
+                    leftovers,
                 ),
             );
         }
@@ -78,9 +72,31 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
     f
 }
 
-async fn vip_nowhere(hosts: &LvsHosts<'_>) -> Verdict {
-    let vip = hosts.vip();
-    let cmd = sh::address_holders(&vip);
+/// Whether lvslab left nothing on a host: no saved original values (kernel settings, routes)
+/// and no sysctl file; and the words that say so.
+async fn leftovers(conn: &crate::fleet::Connected) -> (bool, String) {
+    let text = run(&conn.session, &sh::lvslab_leftovers())
+        .await
+        .map(|o| o.stdout_str())
+        .unwrap_or_default();
+    let mut l = text.lines();
+    let saved = l.next().unwrap_or("?").trim().to_string();
+    let file = l.next().unwrap_or("?") == "file";
+    (
+        saved == "0" && !file,
+        format!(
+            "sysctls and routes restored: {}; {}: {}",
+            if saved == "0" { "yes" } else { "NO" },
+            sh::SYSCTL_FILE,
+            if file { "still there" } else { "gone" }
+        ),
+    )
+}
+
+/// No host holds `address` (on any device, lo and tunl0 too).
+async fn nowhere(hosts: &LvsHosts<'_>, probe: &str, address: &str) -> Verdict {
+    let vip = address;
+    let cmd = sh::address_holders(vip);
     let mut all = Vec::new();
     let sessions = hosts
         .directors
@@ -100,7 +116,7 @@ async fn vip_nowhere(hosts: &LvsHosts<'_>) -> Verdict {
         }
     }
     Verdict::new(
-        "VIP nowhere",
+        probe,
         all.is_empty(),
         if all.is_empty() {
             format!("no host holds {vip}")

@@ -165,7 +165,8 @@ impl<'a> LvsHosts<'a> {
             if let Ok(out) = out {
                 for line in out.stdout_str().lines() {
                     let dev = line.split_whitespace().next().unwrap_or("").to_string();
-                    if dev != "lo" && !dev.is_empty() {
+                    // A real server's hidden VIP (lo for DR, tunl0 for TUN) holds nothing.
+                    if dev != "lo" && dev != "tunl0" && !dev.is_empty() {
                         holders.push((name.to_string(), dev));
                     }
                 }
@@ -190,10 +191,14 @@ impl<'a> LvsHosts<'a> {
         .await
     }
 
-    /// Sends `count` requests through the VIP from the client; who answered (the first word of
-    /// each page) and how many failed.
-    pub async fn http_tally(&self, count: u32) -> Result<(BTreeMap<String, u32>, u32), String> {
-        let out = run(&self.client.session, &sh::http_probe(&self.url(), count, 2)).await?;
+    /// Sends `count` requests to `url` from the client; who answered (the first word of each
+    /// page) and how many failed.
+    pub async fn http_tally(
+        &self,
+        url: &str,
+        count: u32,
+    ) -> Result<(BTreeMap<String, u32>, u32), String> {
+        let out = run(&self.client.session, &sh::http_probe(url, count, 2)).await?;
         let mut tally = BTreeMap::new();
         let mut failed = 0;
         for line in out.stdout_str().lines() {

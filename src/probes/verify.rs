@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::hosts::{DirectorHost, LvsHosts, RealServerHost, run};
-use super::{Findings, Verdict};
+use super::{Findings, Verdict, path};
 use crate::cancel::Cancel;
 use crate::lvs::ipvs::Table;
-use crate::lvs::{Lvs, Management};
+use crate::lvs::{Forwarding, Lvs, Management};
 use crate::report::{Event, Reporter};
 use crate::transport::sh;
 
@@ -68,7 +68,30 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
         ),
     });
 
-    f.push(reporter, http_via_vip(hosts, options.requests).await);
+    // The requests carry a mark, so each real server's log shows whom it saw as the client.
+    let mark = probe_mark();
+    let url = format!("{}?{mark}", hosts.url());
+    let active = hosts
+        .active_director()
+        .await
+        .filter(|d| d.conn.facts.has_ipvs());
+    let before = match &active {
+        Some(d) => path::read(hosts, d).await.ok(),
+        None => None,
+    };
+    let (verdict, sent) = http_via_vip(hosts, &url, options.requests).await;
+    f.push(reporter, verdict);
+    if let (Some(d), Some(before)) = (&active, &before) {
+        let after = path::read_after(hosts, d, before, sent).await;
+        let v = match after {
+            Ok(after) => {
+                let client = hosts.client.host.map(|h| h.address);
+                path::verdict(hosts, d, before, &after, sent, &mark, client).await
+            }
+            Err(e) => Verdict::new("path", false, e),
+        };
+        f.push(reporter, v);
+    }
     let holders = hosts.vip_holders().await;
     for d in &hosts.directors {
         let active = holders.iter().any(|(n, _)| n == &d.director.name);
@@ -85,6 +108,11 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
         f.push(reporter, web_server(hosts, r).await);
     }
     f.push(reporter, one_vip_holder(hosts, &holders));
+    if lvs.forwarding() == Forwarding::Nat
+        && let Some(v) = nat_gateway(hosts, &holders).await
+    {
+        f.push(reporter, v);
+    }
     if let Some(v) = arp_for_vip(hosts).await {
         f.push(reporter, v);
     }
@@ -174,18 +202,29 @@ pub fn natural_key(name: &str) -> (&str, u64) {
     (text, number.parse().unwrap_or(0))
 }
 
-/// 1. The VIP answers, and every real server takes its share.
-pub async fn http_via_vip(hosts: &LvsHosts<'_>, asked: u32) -> Verdict {
+/// A mark no other request carries: `lvslab-probe-<pid>-<nanoseconds>`.
+fn probe_mark() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("lvslab-probe-{}-{nanos}", std::process::id())
+}
+
+/// The VIP answers, and every real server takes its share: the verdict and how many requests
+/// were sent (to `url`, the service's URL with the probe's mark).
+pub async fn http_via_vip(hosts: &LvsHosts<'_>, url: &str, asked: u32) -> (Verdict, u32) {
     let lvs = hosts.lvs;
     let count = request_count(lvs, asked);
-    let (tally, failed) = match hosts.http_tally(count).await {
+    let (tally, failed) = match hosts.http_tally(url, count).await {
         Ok(t) => t,
         Err(e) => {
-            return Verdict::new(
+            let v = Verdict::new(
                 "http",
                 false,
                 format!("could not send requests from {}: {e}", hosts.client.name),
             );
+            return (v, count);
         }
     };
     let expected = shares(lvs, count);
@@ -222,7 +261,7 @@ pub async fn http_via_vip(hosts: &LvsHosts<'_>, asked: u32) -> Verdict {
             off.join(", ")
         ));
     }
-    Verdict::new("http via VIP", pass, evidence)
+    (Verdict::new("http via VIP", pass, evidence), count)
 }
 
 /// 2. A director's IPVS table against the inventory's virtual service.
@@ -309,7 +348,9 @@ pub async fn ipvs_connections(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Ver
     )
 }
 
-/// 3. A real server's ARP settings and the VIP on its `lo`.
+/// A real server's settings for the forwarding method, as the kernel has them: DR: ARP
+/// settings and the VIP /32 on lo; TUN: ARP settings, the VIP /32 on an up tunl0, rp_filter 0;
+/// NAT: no VIP, the default route through the gateway.
 pub async fn real_server_settings(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) -> Verdict {
     let iface = &r.real_server.interface;
     let probe = format!("real server {}", r.real_server.name);
@@ -329,15 +370,101 @@ pub async fn real_server_settings(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) 
         [a, b, c, d] => (*a.max(b), *c.max(d)),
         _ => (0, 0),
     };
-    let on_lo = lines.any(|l| l.starts_with("lo ") && l.ends_with("/32"));
-    Verdict::new(
-        probe,
-        ignore == 1 && announce == 2 && on_lo,
-        format!(
-            "arp_ignore={ignore} arp_announce={announce} (max of all and {iface}); VIP /32 on lo: {}",
-            if on_lo { "yes" } else { "NO" }
+    let rp: Vec<String> = lines
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let route = lines
+        .next()
+        .unwrap_or("")
+        .trim_start_matches("route ")
+        .to_string();
+    let tunl0_up = lines.next() == Some("tunl0 up");
+    let holders: Vec<&str> = lines.collect();
+    let on = |dev: &str| {
+        holders
+            .iter()
+            .any(|l| l.starts_with(&format!("{dev} ")) && l.ends_with("/32"))
+    };
+    let arp_ok = ignore == 1 && announce == 2;
+    let arp = format!("arp_ignore={ignore} arp_announce={announce} (max of all and {iface})");
+    let yes = |b: bool| if b { "yes" } else { "NO" };
+    let (pass, evidence) = match hosts.lvs.forwarding() {
+        Forwarding::Dr => (
+            arp_ok && on("lo"),
+            format!("{arp}; VIP /32 on lo: {}", yes(on("lo"))),
         ),
-    )
+        Forwarding::Tun => {
+            let rp_ok = rp.iter().all(|v| v == "0");
+            (
+                arp_ok && on("tunl0") && tunl0_up && rp_ok,
+                format!(
+                    "{arp}; tunl0 up: {}; VIP /32 on tunl0: {}; rp_filter all={} tunl0={}",
+                    yes(tunl0_up),
+                    yes(on("tunl0")),
+                    rp.first().map_or("?", String::as_str),
+                    rp.get(1).map_or("?", String::as_str)
+                ),
+            )
+        }
+        Forwarding::Nat => {
+            let gateway = hosts
+                .lvs
+                .nat
+                .as_ref()
+                .map(|n| n.gateway.to_string())
+                .unwrap_or_default();
+            let via = route.contains(&format!("via {gateway} "));
+            let no_vip = holders.is_empty();
+            (
+                via && no_vip,
+                format!(
+                    "default route {route} (through the gateway {gateway}: {}); no VIP of its own: {}",
+                    yes(via),
+                    yes(no_vip)
+                ),
+            )
+        }
+    };
+    Verdict::new(probe, pass, evidence)
+}
+
+/// NAT: the real servers' gateway is on exactly one director, the one with the VIP.
+pub async fn nat_gateway(
+    hosts: &LvsHosts<'_>,
+    vip_holders: &[(String, String)],
+) -> Option<Verdict> {
+    let gateway = hosts.lvs.nat.as_ref()?.gateway.to_string();
+    let cmd = sh::address_holders(&gateway);
+    let mut holders = Vec::new();
+    for d in &hosts.directors {
+        if let Ok(o) = run(&d.conn.session, &cmd).await
+            && !o.stdout_str().trim().is_empty()
+        {
+            holders.push(d.director.name.clone());
+        }
+    }
+    let with_vip: Vec<&str> = vip_holders.iter().map(|(n, _)| n.as_str()).collect();
+    let pass = holders.len() == 1 && with_vip == [holders[0].as_str()];
+    Some(Verdict::new(
+        "NAT gateway",
+        pass,
+        format!(
+            "{gateway} on {}; the VIP on {}",
+            if holders.is_empty() {
+                "no director".to_string()
+            } else {
+                holders.join(", ")
+            },
+            if with_vip.is_empty() {
+                "no host".to_string()
+            } else {
+                with_vip.join(", ")
+            }
+        ),
+    ))
 }
 
 /// 3b. A real server's own page on its own address names it.

@@ -67,14 +67,20 @@ pub fn tcp_open(host: std::net::IpAddr, port: u16) -> String {
 }
 
 /// Facts in one round trip. Prints `key=value` lines: os_id, os_like, os_version, pkg, init,
-/// hostname, kernel, ipvs (loaded|available|missing), and one `addr=<dev> <cidr>` per address.
-pub fn facts() -> &'static str {
-    r#"[ -r /etc/os-release ] && . /etc/os-release; echo "os_id=${ID:-unknown}"; echo "os_like=${ID_LIKE:-}"; echo "os_version=${VERSION_ID:-}"
+/// hostname, kernel, ipvs (loaded|available|missing), one `addr=<dev> <cidr>` per address, one
+/// `link=<dev>` per network device, and one `saved=sysctl-orig/<key>` or `saved=route-orig/<to>`
+/// per original value lvslab keeps (what `state: restored` would put back).
+pub fn facts() -> String {
+    format!(
+        r#"[ -r /etc/os-release ] && . /etc/os-release; echo "os_id=${{ID:-unknown}}"; echo "os_like=${{ID_LIKE:-}}"; echo "os_version=${{VERSION_ID:-}}"
 for p in apt-get dnf yum; do if command -v $p >/dev/null 2>&1; then echo "pkg=$p"; break; fi; done
 if [ -d /run/systemd/system ]; then echo init=systemd; else echo init=sysv; fi
 read -r h </proc/sys/kernel/hostname; read -r k </proc/sys/kernel/osrelease; echo "hostname=$h"; echo "kernel=$k"
 if [ -e /proc/net/ip_vs ]; then echo ipvs=loaded; elif modprobe -n -q ip_vs 2>/dev/null; then echo ipvs=available; else echo ipvs=missing; fi
-ip -o addr show 2>/dev/null | while read -r _ dev fam cidr _; do echo "addr=$dev $cidr"; done"#
+ip -o addr show 2>/dev/null | while read -r _ dev fam cidr _; do echo "addr=$dev $cidr"; done
+for l in /sys/class/net/*; do echo "link=${{l##*/}}"; done
+for f in {STATE_DIR}/sysctl-orig/* {STATE_DIR}/route-orig/*; do [ -e "$f" ] && echo "saved=${{f#{STATE_DIR}/}}"; done; true"#
+    )
 }
 
 // ---- files ------------------------------------------------------------------------------
@@ -223,7 +229,7 @@ pub fn sysctl_restore(key: &str) -> String {
     let orig = quote_owned(&sysctl_orig_path(key));
     let k = regex_escape(key);
     format!(
-        "set -e; if [ -f {orig} ]; then cat {orig} > {proc_path}; rm -f {orig}; fi; \
+        "set -e; if [ -f {orig} ]; then {{ cat {orig} > {proc_path}; }} 2>/dev/null || [ ! -e {proc_path} ]; rm -f {orig}; fi; \
          if [ -f {SYSCTL_FILE} ]; then sed -i '/^{k} *=/d' {SYSCTL_FILE}; [ -s {SYSCTL_FILE} ] || rm -f {SYSCTL_FILE}; fi"
     )
 }
@@ -256,9 +262,47 @@ pub fn address_del(dev: &str, cidr: &str) -> String {
 /// <IFACE arp_ignore> <all arp_announce> <IFACE arp_announce>`, then [`address_holders`]' lines.
 pub fn real_server_state(iface: &str, vip: &str) -> String {
     format!(
-        "for k in arp_ignore arp_announce; do printf '%s ' $(cat /proc/sys/net/ipv4/conf/all/$k) $(cat /proc/sys/net/ipv4/conf/{}/$k); done; echo; {}",
+        "for k in arp_ignore arp_announce; do printf '%s ' $(cat /proc/sys/net/ipv4/conf/all/$k) $(cat /proc/sys/net/ipv4/conf/{}/$k); done; echo; \
+         printf '%s %s\\n' \"$(cat /proc/sys/net/ipv4/conf/all/rp_filter)\" \"$(cat /proc/sys/net/ipv4/conf/tunl0/rp_filter 2>/dev/null || echo -)\"; \
+         r=$(ip -4 route show exact default | head -n 1); echo \"route ${{r:-none}}\"; \
+         if ip -o link show dev tunl0 2>/dev/null | grep -q '[<,]UP[,>]'; then echo 'tunl0 up'; else echo 'tunl0 down'; fi; {}",
         quote(iface),
         address_holders(vip)
+    )
+}
+
+/// The counters of one virtual service (`tcp 198.18.0.100:80`): prints its line of
+/// `ipvsadm -L -n --stats --exact` (`TCP 198.18.0.100:80 Conns InPkts OutPkts InBytes OutBytes`).
+pub fn ipvs_service_stats(protocol_flag: &str, endpoint: &str) -> String {
+    format!(
+        "{} | sed -n 4p",
+        argv(&[
+            "ipvsadm",
+            "-L",
+            "-n",
+            "--stats",
+            "--exact",
+            protocol_flag,
+            endpoint
+        ])
+    )
+}
+
+/// A device's received packets (`/sys/class/net/DEV/statistics/rx_packets`), or 0 without it.
+pub fn rx_packets(dev: &str) -> String {
+    format!(
+        "cat /sys/class/net/{}/statistics/rx_packets 2>/dev/null || echo 0",
+        quote(dev)
+    )
+}
+
+/// The client addresses of the requests in a web server's access log whose line holds `mark`:
+/// `<count> <address>` lines (the log's first field is the client's address).
+pub fn log_sources(log: &str, mark: &str) -> String {
+    format!(
+        "grep -F -- {} {} 2>/dev/null | awk '{{print $1}}' | sort | uniq -c",
+        quote(mark),
+        quote(log)
     )
 }
 
@@ -268,10 +312,10 @@ pub fn mac_address(iface: &str) -> String {
 }
 
 /// What lvslab leaves on a host until `down`: prints the number of saved original sysctl
-/// values, then `file` or `nofile` for lvslab's sysctl file.
+/// values and routes, then `file` or `nofile` for lvslab's sysctl file.
 pub fn lvslab_leftovers() -> String {
     format!(
-        "ls {STATE_DIR}/sysctl-orig 2>/dev/null | wc -l; [ -e {SYSCTL_FILE} ] && echo file || echo nofile"
+        "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile"
     )
 }
 
@@ -281,6 +325,73 @@ pub fn address_holders(ip: &str) -> String {
         "ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip) print $2, $4}}'",
         quote(ip)
     )
+}
+
+// ---- routes and devices -----------------------------------------------------------------
+
+fn route_orig_path(to: &str) -> String {
+    format!("{STATE_DIR}/route-orig/{}", to.replace('/', "_"))
+}
+
+/// Prints two lines: the route to `to` (`default` or a network) as `ip route` shows it (or
+/// `<none>`), and the route lvslab saved before its first change (or `<none>`; an empty line
+/// when there was no route then).
+pub fn route_query(to: &str) -> String {
+    let orig = quote_owned(&route_orig_path(to));
+    format!(
+        "r=$(ip -4 route show exact {t} | head -n 1); echo \"${{r:-<none>}}\"; \
+         if [ -f {orig} ]; then cat {orig}; echo; else echo '<none>'; fi",
+        t = quote(to)
+    )
+}
+
+/// Saves the route to `to` once (its `via`/`dev`, or nothing), then replaces it.
+pub fn route_set(to: &str, via: &str, dev: Option<&str>) -> String {
+    let orig = quote_owned(&route_orig_path(to));
+    let mut words = vec!["ip", "route", "replace", to, "via", via];
+    if let Some(d) = dev {
+        words.extend(["dev", d]);
+    }
+    format!(
+        "set -e; mkdir -p {STATE_DIR}/route-orig; [ -f {orig} ] || ip -4 route show exact {t} | head -n 1 | \
+         awk '{{o=\"\"; for(i=1;i<=NF;i++) if($i==\"via\"||$i==\"dev\") o=o\" \"$i\" \"$(i+1); print substr(o,2)}}' > {orig}; {}",
+        argv(&words),
+        t = quote(to)
+    )
+}
+
+/// Puts back the saved route to `to` (or removes the route, if there was none), and forgets it.
+pub fn route_restore(to: &str) -> String {
+    let orig = quote_owned(&route_orig_path(to));
+    format!(
+        "set -e; if [ -f {orig} ]; then r=$(cat {orig}); \
+         if [ -n \"$r\" ]; then ip route replace {t} $r; else ip route del {t} 2>/dev/null || true; fi; \
+         rm -f {orig}; fi",
+        t = quote(to)
+    )
+}
+
+/// Prints `up`, `down` or `absent`.
+pub fn link_state(dev: &str) -> String {
+    let d = quote(dev);
+    format!(
+        "if [ ! -e /sys/class/net/{d} ]; then echo absent; elif ip -o link show dev {d} | grep -q '[<,]UP[,>]'; then echo up; else echo down; fi"
+    )
+}
+
+pub fn link_set(dev: &str, up: bool) -> String {
+    argv(&[
+        "ip",
+        "link",
+        "set",
+        "dev",
+        dev,
+        if up { "up" } else { "down" },
+    ])
+}
+
+pub fn load_module(module: &str) -> String {
+    argv(&["modprobe", module])
 }
 
 // ---- IPVS -------------------------------------------------------------------------------

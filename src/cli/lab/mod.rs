@@ -59,14 +59,12 @@ async fn build(args: &LabUpArgs) -> Result<Lab, LabError> {
     let options = UpOptions {
         name: args.lab.name.clone(),
         real_servers: args.real_servers,
+        forwarding: args.forwarding,
         install_deps: args.install_deps,
-        guest: match (&args.guest_keys, &args.uplink) {
-            (Some(keys), Some(uplink)) => Some(GuestLink {
-                keys: keys.clone(),
-                uplink: uplink.clone(),
-            }),
-            _ => None,
-        },
+        guest: args.guest_keys.as_ref().map(|keys| GuestLink {
+            keys: keys.clone(),
+            uplinks: args.uplink.clone(),
+        }),
     };
     lab::build(&options, args.vm).await
 }

@@ -10,16 +10,34 @@ fn secs(ms: u64) -> String {
 }
 
 fn headline(lab: &Lab) -> String {
-    let nodes = lab.nodes.iter().filter(|n| n.role != Role::Client).count();
+    let nodes = lab
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.role, Role::Director | Role::RealServer))
+        .count();
     let state = if lab.already_up {
         "is already up".to_string()
     } else {
         format!("is up ({})", secs(lab.elapsed_ms))
     };
     let place = if lab.vm.is_some() { " in a VM" } else { "" };
+    let networks = if lab.forwarding == crate::lvs::Forwarding::Nat {
+        format!(
+            "the client and the directors on bridge {} ({}/24, outside), the directors and the real servers on bridge {} (198.18.1.1/24, inside), a router between them",
+            lab.bridge,
+            lab.bridge_address,
+            lab.bridge.replacen("lvsb-", "lvsi-", 1)
+        )
+    } else {
+        format!(
+            "{nodes} nodes and a client on bridge {} ({}/24)",
+            lab.bridge, lab.bridge_address
+        )
+    };
     format!(
-        "lab `{}` {state}{place}: {nodes} nodes and a client on bridge {} ({}/24)\n",
-        lab.name, lab.bridge, lab.bridge_address
+        "lab `{}` {state}{place}, for {}: {networks}\n",
+        lab.name,
+        lab.forwarding.keepalived_kind()
     )
 }
 
@@ -29,10 +47,10 @@ pub fn up_summary(lab: &Lab) -> String {
     if let Some(vm) = &lab.vm {
         let _ = writeln!(
             out,
-            "  the VM: qemu pid {}, a stock Debian kernel with IPVS; its network card is {} on \
-             the bridge; its console: {}",
+            "  the VM: qemu pid {}, a stock Debian kernel with IPVS; its network cards are {} on \
+             the lab's bridges; its console: {}",
             vm.qemu_pid,
-            vm.tap,
+            vm.taps.join(", "),
             vm.console_log.display()
         );
     }
@@ -43,17 +61,18 @@ pub fn up_summary(lab: &Lab) -> String {
 pub fn up(lab: &Lab, verbose: bool) -> String {
     let mut out = headline(lab);
     for node in &lab.nodes {
+        let addresses: Vec<String> = node.links.iter().map(|l| l.address.to_string()).collect();
         let _ = writeln!(
             out,
-            "  {:<8} {:<13} {}",
+            "  {:<8} {:<27} {}",
             node.name,
-            node.address.to_string(),
+            addresses.join(", "),
             node.role.describe()
         );
     }
     let _ = writeln!(
         out,
-        "  {:<8} {:<13} in the inventory; the playbooks assign it",
+        "  {:<8} {:<27} in the inventory; the playbooks assign it",
         "VIP",
         lab.vip.to_string()
     );
@@ -71,9 +90,9 @@ pub fn up(lab: &Lab, verbose: bool) -> String {
         let _ = writeln!(
             out,
             "the nodes run in a VM (qemu pid {}) whose stock Debian kernel has IPVS: the whole \
-             LVS lab works, reached from here through {} on the bridge\nthe VM's console: {}",
+             LVS lab works, reached from here through {} on the lab's bridges\nthe VM's console: {}",
             vm.qemu_pid,
-            vm.tap,
+            vm.taps.join(", "),
             vm.console_log.display()
         );
     } else if lab.kernel_has_ipvs {

@@ -130,23 +130,25 @@ pub async fn boot(spec: &Boot<'_>, line: &mut dyn FnMut(&str)) -> miette::Result
 pub struct DetachedBoot<'a> {
     pub machine: Machine<'a>,
     pub name: &'a str,
-    /// An existing tap device; the VM's virtio network card is connected to it.
-    pub tap: &'a str,
+    /// Existing tap devices; a virtio network card of the VM is connected to each, in order
+    /// (the guest sees them as eth0, eth1, ...).
+    pub taps: &'a [String],
 }
 
 /// Starts qemu with `-daemonize` (it returns once the VM runs, or with qemu's error) and returns
 /// the VM's pid from the pid file.
 pub async fn start_detached(spec: &DetachedBoot<'_>) -> miette::Result<u32> {
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(spec.machine.args())
-        .args(["-name", spec.name])
-        .arg("-netdev")
-        .arg(format!(
-            "tap,id=lab,ifname={},script=no,downscript=no",
-            spec.tap
-        ))
-        .args(["-device", "virtio-net-pci,netdev=lab"])
-        .arg("-daemonize")
+    cmd.args(spec.machine.args()).args(["-name", spec.name]);
+    for (i, tap) in spec.taps.iter().enumerate() {
+        cmd.arg("-netdev")
+            .arg(format!(
+                "tap,id=lab{i},ifname={tap},script=no,downscript=no"
+            ))
+            .arg("-device")
+            .arg(format!("virtio-net-pci,netdev=lab{i}"));
+    }
+    cmd.arg("-daemonize")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,0 +1,195 @@
+//! `route`: a route (the default route of a NAT real server) present, or back to what it was.
+//! The route found before lvslab's first change is kept on the host, so `state: restored` puts
+//! it back (`down`, or a switch away from NAT).
+
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use super::{Applied, Module, Query, TaskCtx, TaskError};
+use crate::lvs::Cidr;
+use crate::lvs::names::Interface;
+use crate::templates::Tpl;
+use crate::transport::sh;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// `default`, or a network (`198.18.0.0/24`).
+    pub to: Tpl<Destination>,
+    /// The gateway; required with `state: present`.
+    pub via: Option<Tpl<IpAddr>>,
+    /// The interface, when the gateway alone does not say.
+    pub dev: Option<Tpl<Interface>>,
+    #[serde(default)]
+    pub state: RouteState,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteState {
+    #[default]
+    Present,
+    /// Back to the route that was there before lvslab changed it (none, if there was none).
+    Restored,
+}
+
+/// Where a route goes: `default` or a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination(pub String);
+
+impl<'de> Deserialize<'de> for Destination {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "default" {
+            return Ok(Destination(s));
+        }
+        let cidr: Cidr = s.parse().map_err(serde::de::Error::custom)?;
+        Ok(Destination(cidr.to_string()))
+    }
+}
+
+/// A route as `ip route` shows it, the parts lvslab manages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub via: Option<String>,
+    pub dev: Option<String>,
+}
+
+impl Found {
+    fn parse(line: &str) -> Option<Found> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty() {
+            return None;
+        }
+        let after = |k: &str| {
+            words
+                .iter()
+                .position(|w| *w == k)
+                .and_then(|i| words.get(i + 1))
+                .map(|s| s.to_string())
+        };
+        Some(Found {
+            via: after("via"),
+            dev: after("dev"),
+        })
+    }
+
+    /// `via X dev Y`, for messages and for putting it back.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.via {
+            parts.push(format!("via {v}"));
+        }
+        if let Some(d) = &self.dev {
+            parts.push(format!("dev {d}"));
+        }
+        parts.join(" ")
+    }
+}
+
+pub enum Change {
+    Set {
+        to: String,
+        via: IpAddr,
+        dev: Option<String>,
+    },
+    Restore {
+        to: String,
+    },
+}
+
+impl Module for Route {
+    type Change = Change;
+
+    async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
+        let to = ctx.resolve(&self.to)?.0;
+        let out = ctx
+            .run_ok(&sh::route_query(&to), "reading the route")
+            .await?;
+        let text = out.stdout_str();
+        let mut lines = text.lines();
+        let current = lines
+            .next()
+            .filter(|l| *l != "<none>")
+            .and_then(Found::parse);
+        let saved = lines.next().filter(|l| *l != "<none>").map(str::to_string);
+        let now = current
+            .as_ref()
+            .map_or_else(|| "none".to_string(), Found::describe);
+        match self.state {
+            RouteState::Present => {
+                let Some(via) = ctx.resolve_opt(&self.via)? else {
+                    return Err(TaskError::new(
+                        "route: `via` is required with state: present",
+                    ));
+                };
+                let dev = ctx.resolve_opt(&self.dev)?.map(|d| d.0);
+                let want = Found {
+                    via: Some(via.to_string()),
+                    dev: dev.clone(),
+                };
+                let same = current
+                    .as_ref()
+                    .is_some_and(|c| c.via == want.via && (dev.is_none() || c.dev == want.dev));
+                if same {
+                    return Ok(Query::ok(format!("{to} {now}")));
+                }
+                Ok(Query::Change {
+                    summary: format!("{to}: {now} -> {}", want.describe()),
+                    diff: Some(format!("-{to} {now}\n+{to} {}", want.describe())),
+                    change: Change::Set { to, via, dev },
+                })
+            }
+            RouteState::Restored => {
+                let Some(saved) = saved else {
+                    return Ok(Query::ok(format!("{to} {now} (not set by lvslab)")));
+                };
+                let back = if saved.trim().is_empty() {
+                    "none".to_string()
+                } else {
+                    Found::parse(&saved).map_or(saved.clone(), |f| f.describe())
+                };
+                Ok(Query::Change {
+                    summary: format!("{to}: {now} -> {back} (restored)"),
+                    diff: Some(format!("-{to} {now}\n+{to} {back}")),
+                    change: Change::Restore { to },
+                })
+            }
+        }
+    }
+
+    async fn apply(&self, ctx: &TaskCtx<'_>, change: Change) -> Result<Applied, TaskError> {
+        let command = match &change {
+            Change::Set { to, via, dev } => sh::route_set(to, &via.to_string(), dev.as_deref()),
+            Change::Restore { to } => sh::route_restore(to),
+        };
+        ctx.run_ok(&command, "setting the route").await?;
+        Ok(Applied::changed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_and_destinations_are_checked() {
+        let f = Found::parse("default via 198.18.1.254 dev eth0 proto static").unwrap();
+        assert_eq!(f.describe(), "via 198.18.1.254 dev eth0");
+        assert!(Found::parse("").is_none());
+        let ok: Route =
+            serde_json::from_value(serde_json::json!({"to": "default", "via": "198.18.1.254"}))
+                .unwrap();
+        assert!(matches!(ok.to, Tpl::Lit(Destination(ref d)) if d == "default"));
+        for bad in [
+            serde_json::json!({"to": "default; reboot", "via": "198.18.1.254"}),
+            serde_json::json!({"to": "default", "via": "198.18.1.300"}),
+        ] {
+            assert!(
+                serde_json::from_value::<Route>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}
