@@ -60,6 +60,36 @@ fn lvslab_converges_verifies_repairs_and_drills_in_the_vm() {
     );
 }
 
+/// The three forwarding methods of the seed notes on one NAT-shaped lab: each converged and
+/// proven by its path (IPVS counters, the real servers' logs, tunl0), rerun without change,
+/// switched from one to the next with nothing of the old one left, failed over (NAT: the gateway
+/// moves too), by hand too, and torn down to nothing.
+#[test]
+fn every_forwarding_method_converges_proves_its_path_and_switches_cleanly_in_the_vm() {
+    let mut expected = vec!["lab-up".to_string(), "only-fresh-lab".to_string()];
+    for tag in [
+        "dr-after-fresh",
+        "nat-after-dr",
+        "tun-after-nat",
+        "dr-after-tun",
+    ] {
+        for step in ["up", "rerun", "only", "failover", "verify-after-failover"] {
+            expected.push(format!("{step}-{tag}"));
+        }
+    }
+    for more in [
+        "manual-nat",
+        "manual-tun",
+        "down-leaves-nothing",
+        "only-after-down",
+        "down-twice",
+    ] {
+        expected.push(more.to_string());
+    }
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    run_scenario("scenario-modes.sh", &expected);
+}
+
 /// The README's first command, then the lab it leaves: `lvslab lab demo` on a kernel without
 /// IPVS starts the lab in a VM (`lab up --vm`), converges and verifies it from this machine with
 /// a real round-robin distribution over node2 and node3, and leaves it up for exploring: ssh and
@@ -187,6 +217,44 @@ fn lab_demo_leaves_a_vm_lab_to_explore_and_down_removes_it() {
     );
 }
 
+/// `lab demo --forwarding nat` and `--forwarding tun` on a kernel without IPVS: the lab in a VM
+/// shaped for the method (NAT: two networks, the VM with a network card on each), the method
+/// converged, and every verify probe passing, the path proven from counters and logs.
+#[test]
+fn lab_demo_for_nat_and_tun_ends_with_every_probe_passing() {
+    for (forwarding, path) in [("nat", "PASS path (NAT)"), ("tun", "PASS path (TUN)")] {
+        let name = unique_name();
+        let _turn = turn();
+        let _down = DownOnDrop(name.clone());
+        let out = lvslab(&["lab", "demo", "--name", &name, "--forwarding", forwarding]);
+        let text = stdout(&out);
+        println!("{}", show(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "lab demo --forwarding {forwarding} failed"
+        );
+        assert!(
+            text.contains(&format!("for {}:", forwarding.to_uppercase())),
+            "the lab is for {forwarding}"
+        );
+        assert!(text.contains(path), "{forwarding}: the path is proven");
+        assert!(
+            text.contains(
+                "PASS http via VIP: 20 GET http://198.18.0.100:80/ from client: node2=10 node3=10 (0 failed)"
+            ),
+            "{forwarding}: round robin through the VIP"
+        );
+        assert!(
+            text.contains(" passed, 0 failed"),
+            "{forwarding}: every probe passed"
+        );
+        let down = lvslab(&["lab", "down", "--name", &name]);
+        assert!(down.status.success(), "{}", show(&down));
+        assert_eq!(traces_of(&name), Vec::<String>::new(), "left behind");
+    }
+}
+
 /// Without /dev/net/tun (here: hidden by a tmpfs in a private mount namespace) the VM cannot
 /// join a lab network: `lab demo` says so, runs the setup inside the VM and still shows the real
 /// round-robin distribution; nothing is left on this machine.
@@ -216,9 +284,19 @@ fn lab_demo_without_a_tap_device_runs_inside_the_vm() {
 /// Runs one scenario in the VM and fails unless every expected verdict (and every other verdict
 /// printed) is PASS and lvslab exited 0.
 fn run_scenario(scenario: &str, expected: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vm")
-        .join(scenario);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm");
+    let text = std::fs::read_to_string(dir.join(scenario)).expect("the scenario");
+    // lvslab's scenarios share tests/vm/lib.sh: put it right after their `#!` line.
+    let script = if text.contains("Uses tests/vm/lib.sh") {
+        let lib = std::fs::read_to_string(dir.join("lib.sh")).expect("tests/vm/lib.sh");
+        let (shebang, body) = text.split_once('\n').unwrap_or(("#!/bin/sh", &text));
+        let combined =
+            std::env::temp_dir().join(format!("lvslab-{}-{}", std::process::id(), scenario));
+        std::fs::write(&combined, format!("{shebang}\n{lib}\n{body}")).expect("write");
+        combined
+    } else {
+        dir.join(scenario)
+    };
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lvslab"))
         .args(["lab", "vm-run"])

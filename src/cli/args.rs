@@ -95,6 +95,9 @@ pub enum Command {
     /// Failure drills with measured outage.
     #[command(subcommand)]
     Drill(DrillCommand),
+    /// Measurements on the lab that is up.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run a playbook (YAML) against the inventory.
     #[command(
         after_help = "Examples:\n  lvslab run playbooks/lvs-dr.yml\n  lvslab run site.yml --check --diff -l real_servers"
@@ -167,6 +170,33 @@ pub enum DrillCommand {
         /// The real server (inventory host name).
         node: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The same load through each forwarding method in turn (DR, TUN, and NAT when the
+    /// inventory has its `nat:` network): the lab is converged to the method, loaded from the
+    /// client, then the next; at the end it is back in the inventory's method. One table:
+    /// requests/s, latency, and the bytes that crossed the director per request, as its IPVS
+    /// counters and its network cards count them. The seed notes' claim (with NAT every answer
+    /// passes the director) shows as measured bytes.
+    #[command(
+        after_help = "Examples:\n  lvslab lab up --forwarding nat && lvslab -i /var/lib/lvslab/labs/lvslab/inventory.yml bench modes\n  lvslab bench modes --requests 1000 --concurrency 8 --json"
+    )]
+    Modes(BenchModesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchModesArgs {
+    /// Requests per method.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub requests: u32,
+    /// Requests at once (each a curl on the client).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+    /// Who owns the VIP while measuring.
+    #[arg(long, value_enum, default_value_t = Mode::Keepalived)]
+    pub mode: Mode,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 
 pub mod adhoc;
 pub mod args;
+pub mod bench;
 pub mod lab;
 pub mod lvs;
 pub mod run;
@@ -34,6 +35,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Down(args) => lvs::down(&args, g).await,
         Command::Status => lvs::status(g).await,
         Command::Drill(cmd) => lvs::drill(&cmd, g).await,
+        Command::Bench(args::BenchCommand::Modes(args)) => bench::modes(&args, g).await,
         Command::Run(args) => run::run(&args, g).await,
         Command::Exec(args) => adhoc::exec(&args, g).await,
         Command::Ping => adhoc::ping(g).await,
@@ -54,6 +56,17 @@ pub async fn dispatch(cli: Cli) -> i32 {
             Outcome::Input.code()
         }
     }
+}
+
+/// Connections to the hosts as the options say (SSH timeouts, trust on first use).
+pub fn fleet(global: &Global) -> Arc<Fleet> {
+    Arc::new(Fleet::ssh(
+        SshOptions {
+            connect_timeout: Duration::from_secs(global.connect_timeout.max(1)),
+            accept_new_host_keys: global.accept_new_host_keys,
+        },
+        Duration::from_secs(global.command_timeout.max(1)),
+    ))
 }
 
 /// What every host-facing command needs: the checked inventory, the views, the connections,
@@ -105,13 +118,7 @@ impl Setup {
         for w in warnings {
             reporter.emit(Event::Warning { text: w });
         }
-        let fleet = Arc::new(Fleet::ssh(
-            SshOptions {
-                connect_timeout: Duration::from_secs(global.connect_timeout.max(1)),
-                accept_new_host_keys: global.accept_new_host_keys,
-            },
-            Duration::from_secs(global.command_timeout.max(1)),
-        ));
+        let fleet = fleet(global);
         Ok(Setup {
             inventory: Arc::new(inventory),
             reporter,

@@ -99,6 +99,15 @@ impl Drill<'_, '_> {
         self.reporter.emit(Event::Info { text });
     }
 
+    /// Whether director `d` holds `address` on any device.
+    async fn holds(&self, d: &DirectorHost<'_>, address: &str) -> bool {
+        d.conn
+            .session
+            .run(&sh::address_holders(address))
+            .await
+            .is_ok_and(|o| !o.stdout_str().trim().is_empty())
+    }
+
     async fn holds_vip(&self, name: &str) -> bool {
         self.hosts
             .vip_holders()
@@ -224,11 +233,24 @@ pub async fn failover(d: &Drill<'_, '_>) -> Result<DrillOutcome, String> {
             service(&master.conn, m, "keepalived", "stop").await?;
             let took_over = wait_until(wait, || d.holds_vip(b)).await;
             d.info(format!("  {b} holds the VIP after {}", ms(took_over)));
+            // NAT: the real servers' gateway must move with the VIP, or answers get lost.
+            let gateway_moved = match &d.hosts.lvs.nat {
+                Some(nat) if d.hosts.lvs.forwarding() == crate::lvs::Forwarding::Nat => {
+                    let moved = d.holds(&backup, &nat.gateway.to_string()).await;
+                    d.info(format!(
+                        "  the gateway {} moved to {b} too: {}",
+                        nat.gateway,
+                        if moved { "yes" } else { "NO" }
+                    ));
+                    Some(moved)
+                }
+                _ => None,
+            };
             tokio::time::sleep(SETTLE).await;
-            Ok::<_, String>(took_over)
+            Ok::<_, String>((took_over, gateway_moved))
         })
         .await;
-    let took_over = match measured {
+    let (took_over, gateway_moved) = match measured {
         Some(result) => result?,
         None => {
             let _ = traffic.stop().await;
@@ -252,17 +274,22 @@ pub async fn failover(d: &Drill<'_, '_>) -> Result<DrillOutcome, String> {
         traffic.finish().await?
     };
     let one_holder = d.hosts.vip_holders().await.len() == 1;
-    let pass = took_over.is_some() && back.is_some() && one_holder;
+    let pass = took_over.is_some() && back.is_some() && one_holder && gateway_moved != Some(false);
     Ok(d.done(
         Verdict::new(
             "failover",
             pass,
             format!(
-                "{} requests, {} failed, longest outage {} ms; takeover {}, fail-back {}; lab as before: {}",
+                "{} requests, {} failed, longest outage {} ms; takeover {}{}, fail-back {}; lab as before: {}",
                 t.sent,
                 t.failed,
                 t.outage_ms,
                 ms(took_over),
+                match gateway_moved {
+                    Some(true) => " (the NAT gateway with it)",
+                    Some(false) => " (the NAT gateway did NOT move)",
+                    None => "",
+                },
                 ms(back),
                 if one_holder {
                     "yes"

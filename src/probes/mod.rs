@@ -4,6 +4,7 @@
 
 pub mod clean;
 pub mod hosts;
+pub mod load;
 pub mod path;
 pub mod status;
 pub mod verify;

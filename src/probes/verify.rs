@@ -122,7 +122,7 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
 }
 
 /// A freshly started pair elects its MASTER after ~3 adverts: wait for that, not longer.
-async fn wait_for_election(hosts: &LvsHosts<'_>) {
+pub async fn wait_for_election(hosts: &LvsHosts<'_>) {
     let advert = hosts.lvs.vrrp.as_ref().map_or(1, |v| v.advert_int);
     let deadline = Instant::now() + Duration::from_secs(u64::from(advert) * 4 + 2);
     let mut states = hosts.vrrp_states().await;
@@ -468,11 +468,18 @@ pub async fn nat_gateway(
 }
 
 /// 3b. A real server's own page on its own address names it.
+///
+/// Asked from a director, as keepalived's health check asks (a NAT lab's client cannot reach
+/// the real servers' network), else from the client.
 pub async fn web_server(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) -> Verdict {
     let url =
         crate::lvs::Endpoint::new(r.real_server.address, hosts.lvs.service().port).http_url("/");
     let probe = format!("web server {}", r.real_server.name);
-    match run(&hosts.client.session, &sh::http_probe(&url, 1, 2)).await {
+    let (from, session) = match hosts.directors.first() {
+        Some(d) => (d.director.name.as_str(), &d.conn.session),
+        None => (hosts.client.name.as_str(), &hosts.client.session),
+    };
+    match run(session, &sh::http_probe(&url, 1, 2)).await {
         Err(e) => Verdict::new(probe, false, e),
         Ok(o) => {
             let line = o.stdout_str().trim().to_string();
@@ -480,7 +487,7 @@ pub async fn web_server(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) -> Verdict
                 probe,
                 line.starts_with("200 ")
                     && line.split_whitespace().nth(1) == Some(r.real_server.name.as_str()),
-                format!("GET {url} -> {line}"),
+                format!("GET {url} from {from} -> {line}"),
             )
         }
     }

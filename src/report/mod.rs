@@ -76,6 +76,12 @@ pub enum Event {
     Info {
         text: String,
     },
+    /// A command's measured result as data (`bench modes`, drills): for `--json`; the terminal
+    /// shows the same as text through `Info`.
+    Result {
+        what: String,
+        data: serde_json::Value,
+    },
     Recap {
         hosts: Vec<HostRecap>,
         elapsed_ms: u64,
@@ -228,6 +234,13 @@ impl Reporter {
             },
             Event::Warning { text } => Event::Warning { text: m(text) },
             Event::Info { text } => Event::Info { text: m(text) },
+            Event::Result { what, data } => {
+                let masked = m(data.to_string());
+                Event::Result {
+                    what,
+                    data: serde_json::from_str(&masked).unwrap_or(serde_json::Value::Null),
+                }
+            }
             other => other,
         }
     }

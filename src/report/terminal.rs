@@ -140,6 +140,7 @@ impl Observer for TerminalView {
             }
             Event::Warning { text } => self.line(&format!("warning: {text}")),
             Event::Info { text } => self.line(text),
+            Event::Result { .. } => {}
             Event::Recap {
                 hosts,
                 elapsed_ms,

@@ -560,6 +560,27 @@ pub fn http_traffic(url: &str, max_secs: u32, stop: &str) -> String {
     )
 }
 
+/// `requests` GETs of `url`, `concurrency` at once (each a curl of its own); prints one line per
+/// request, `<http code> <seconds>`, then `wall <ms>` for the whole.
+pub fn http_load(url: &str, requests: u32, concurrency: u32) -> String {
+    let workers = concurrency.max(1);
+    let per = requests.div_ceil(workers);
+    format!(
+        "s=$(date +%s%3N); i=0; while [ $i -lt {workers} ]; do i=$((i+1)); \
+         ( j=0; while [ $j -lt {per} ]; do j=$((j+1)); curl -s -o /dev/null -m 5 -w '%{{http_code}} %{{time_total}}\\n' {u} || true; done ) & done; \
+         wait; echo \"wall $(( $(date +%s%3N) - s ))\"",
+        u = quote(url)
+    )
+}
+
+/// A host's traffic so far: the rx bytes of every network card but lo (one line), their tx
+/// bytes (another), then /proc/stat's `cpu` line (its 8th field is softirq time).
+pub fn traffic_counters() -> &'static str {
+    "for d in /sys/class/net/*; do [ \"${d##*/}\" = lo ] || printf '%s ' $(cat $d/statistics/rx_bytes); done; echo; \
+     for d in /sys/class/net/*; do [ \"${d##*/}\" = lo ] || printf '%s ' $(cat $d/statistics/tx_bytes); done; echo; \
+     head -n 1 /proc/stat"
+}
+
 /// Creates the (empty) file `path`: the stop flag of [`http_traffic`].
 pub fn touch(path: &str) -> String {
     format!(": > {}", quote(path))

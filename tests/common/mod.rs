@@ -103,7 +103,10 @@ fn leftover_test_labs() -> Vec<String> {
         }
     }
     for link in list_dir("/sys/class/net") {
-        if let Some(lab) = link.strip_prefix("lvsb-") {
+        if let Some(lab) = link
+            .strip_prefix("lvsb-")
+            .or_else(|| link.strip_prefix("lvsi-"))
+        {
             add(lab);
         }
     }
@@ -157,10 +160,21 @@ impl TestLab {
     }
 
     pub fn up_named(name: &str, real_servers: u16) -> TestLab {
+        Self::up_with(name, real_servers, &[])
+    }
+
+    /// A fresh lab for a forwarding method (`dr`, `nat`, `tun`): `lab up --forwarding`.
+    pub fn up_for(forwarding: &str, real_servers: u16) -> TestLab {
+        Self::up_with(&unique_name(), real_servers, &["--forwarding", forwarding])
+    }
+
+    fn up_with(name: &str, real_servers: u16, extra: &[&str]) -> TestLab {
         let turn = turn();
         let down = DownOnDrop(name.to_string());
         let rs = real_servers.to_string();
-        let out = lvslab(&["--json", "lab", "up", "--name", name, "--real-servers", &rs]);
+        let mut args = vec!["--json", "lab", "up", "--name", name, "--real-servers", &rs];
+        args.extend_from_slice(extra);
+        let out = lvslab(&args);
         assert!(out.status.success(), "lab up failed: {}", show(&out));
         let info: serde_json::Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("lab up --json printed no JSON ({e}): {}", show(&out)));
@@ -249,6 +263,7 @@ pub fn traces_of(name: &str) -> Vec<String> {
     let ns_prefix = format!("lvs-{name}-");
     let veth_prefix = format!("lv-{name}-");
     let bridge = format!("lvsb-{name}");
+    let inside = format!("lvsi-{name}");
     let dir = format!("{STATE_ROOT}/{name}");
     let mut traces = Vec::new();
     for ns in list_dir("/run/netns") {
@@ -257,7 +272,7 @@ pub fn traces_of(name: &str) -> Vec<String> {
         }
     }
     for link in list_dir("/sys/class/net") {
-        if link.starts_with(&veth_prefix) || link == bridge {
+        if link.starts_with(&veth_prefix) || link == bridge || link == inside {
             traces.push(format!("link {link}"));
         }
     }

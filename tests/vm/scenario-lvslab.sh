@@ -5,26 +5,11 @@
 # (twice), the manual mode (seed section 7), and 3 real servers with no playbook change.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines; exits 0 only when every verdict passed.
 # Runs as root inside the VM tier's guest (lvslab lab vm-run tests/vm/scenario-lvslab.sh).
+# Uses tests/vm/lib.sh (verdict, changed, failed_probes, failed_tasks, evidence, lab_up).
 set -u
 export LVSLAB_INVENTORY=/var/lib/lvslab/labs/ops/inventory.yml
-failures=0
-verdict() { # name PASS|FAIL evidence...
-    name=$1; result=$2; shift 2
-    echo "VERDICT $name $result $*"
-    [ "$result" = PASS ] || failures=$((failures + 1))
-}
-# On `lvslab --json ...` output: changed tasks, failed probes, a probe's verdict and evidence.
-changed() { grep -c '"status":"changed"' "$1"; }
-failed_probes() { grep '"event":"probe"' "$1" | grep '"pass":false' | sed 's/.*"probe":"\([^"]*\)".*"evidence":"\([^"]*\)".*/\1: \2/' | tr '\n' ';'; }
-failed_tasks() { grep '"status":"failed"' "$1" | grep -o '"task":"[^"]*".*"msg":"[^"]*"' | head -n 2 | tr '\n' ';'; }
-evidence() { grep '"event":"probe"' "$1" | grep "\"probe\":\"$2\"" | sed 's/.*"evidence":"\([^"]*\)".*/\1/' | head -n 1; }
-lab_up() { # real servers
-    lvslab lab up --name ops --real-servers "$1" >/tmp/lab-up.log 2>&1 || { cat /tmp/lab-up.log; verdict "lab-up-$1" FAIL "$(tail -n 3 /tmp/lab-up.log | tr "\n" " ")"; return 1; }
-    tries=30
-    until lvslab lab status --name ops >/dev/null 2>&1 || [ "$tries" = 0 ]; do tries=$((tries - 1)); sleep 1; done
-}
 
-lab_up 2 || exit 1
+lab_up ops 2 || exit 1
 verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log)"
 lvslab --json up >/tmp/up.json 2>&1
 rc=$?
@@ -78,7 +63,7 @@ else verdict manual-mode FAIL "exit $rc: $(failed_probes /tmp/manual.json) $(fai
 lvslab down >/dev/null 2>&1
 lvslab lab down --name ops >/dev/null 2>&1
 
-lab_up 3 || exit 1
+lab_up ops 3 || exit 1
 lvslab --json up >/tmp/three.json 2>/tmp/three.err
 rc=$?
 if [ $rc = 0 ]; then verdict three-real-servers PASS "$(evidence /tmp/three.json 'http via VIP')"

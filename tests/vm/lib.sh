@@ -1,0 +1,25 @@
+# Shared by the lvslab scenarios of the VM tier (the test puts it before each scenario).
+# Reports with `VERDICT <name> PASS|FAIL <evidence>` lines; $failures counts the FAILs.
+failures=0
+verdict() { # name PASS|FAIL evidence...
+    name=$1; result=$2; shift 2
+    echo "VERDICT $name $result $*"
+    [ "$result" = PASS ] || failures=$((failures + 1))
+}
+# On `lvslab --json ...` output: changed tasks, failed probes, a probe's verdict and evidence.
+changed() { grep -c '"status":"changed"' "$1"; }
+failed_probes() { grep '"event":"probe"' "$1" | grep '"pass":false' | sed 's/.*"probe":"\([^"]*\)".*"evidence":"\([^"]*\)".*/\1: \2/' | tr '\n' ';'; }
+failed_tasks() { grep '"status":"failed"' "$1" | grep -o '"task":"[^"]*".*"msg":"[^"]*"' | head -n 2 | tr '\n' ';'; }
+evidence() { grep '"event":"probe"' "$1" | grep "\"probe\":\"$2\"" | sed 's/.*"evidence":"\([^"]*\)".*/\1/' | head -n 1; }
+lab_up() { # name real-servers [lab up options...]
+    lab=$1; count=$2; shift 2
+    lvslab lab up --name "$lab" --real-servers "$count" "$@" >/tmp/lab-up.log 2>&1 || { cat /tmp/lab-up.log; verdict "lab-up-$lab" FAIL "$(tail -n 3 /tmp/lab-up.log | tr "\n" " ")"; return 1; }
+    tries=30
+    until lvslab lab status --name "$lab" >/dev/null 2>&1 || [ "$tries" = 0 ]; do tries=$((tries - 1)); sleep 1; done
+}
+# Runs `lvslab --json ARGS` into FILE; exit status in $rc.
+lv_json() { # file args...
+    file=$1; shift
+    lvslab --json "$@" >"$file" 2>&1
+    rc=$?
+}
