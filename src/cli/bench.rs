@@ -159,6 +159,16 @@ async fn one(
     let lvs = inventory.lvs.as_ref().ok_or("no lvs")?;
     let hosts = LvsHosts::connect(inventory, lvs, &fleet, &setup.reporter).await;
     crate::probes::verify::wait_for_election(&hosts).await;
+    // The method serves before it is measured: a switch settles (keepalived reloads, routes
+    // and neighbour entries change) within seconds; 20 answered requests in a row say it has.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let warm = hosts.http_tally(&hosts.url(), 20).await;
+        if matches!(warm, Ok((_, 0))) || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
     let measured = match hosts.active_director().await {
         None => Err("no director holds the VIP".to_string()),
         Some(d) if !d.conn.facts.has_ipvs() => Err(format!(

@@ -380,6 +380,8 @@ pub async fn real_server_settings(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) 
         .next()
         .unwrap_or("")
         .trim_start_matches("route ")
+        .trim_start_matches("default ")
+        .trim()
         .to_string();
     let tunl0_up = lines.next() == Some("tunl0 up");
     let holders: Vec<&str> = lines.collect();
@@ -416,7 +418,11 @@ pub async fn real_server_settings(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) 
                 .as_ref()
                 .map(|n| n.gateway.to_string())
                 .unwrap_or_default();
-            let via = route.contains(&format!("via {gateway} "));
+            let via = route
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w == ["via", gateway.as_str()]);
             let no_vip = holders.is_empty();
             (
                 via && no_vip,
