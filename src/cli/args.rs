@@ -233,7 +233,7 @@ pub enum LabCommand {
     /// Build the lab: node1–node4 (+ more real servers) and a client, each a network namespace
     /// with its own sshd; writes an SSH key, known_hosts and an inventory, and says how to use them.
     #[command(
-        after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --vm     # in a qemu VM: for kernels without IPVS (the first run builds its image)"
+        after_help = "Examples:\n  lvslab lab up\n  lvslab lab up --real-servers 3 --name big\n  lvslab lab up --forwarding nat   # outside and inside networks, for LVS-NAT\n  lvslab lab up --vm     # in a qemu VM: for kernels without IPVS (the first run builds its image)"
     )]
     Up(LabUpArgs),
     /// Remove everything a lab made (processes, namespaces, links, files), also after a crash.
