@@ -5,6 +5,7 @@
 #[cfg(test)]
 pub mod fake;
 mod framing;
+mod keyfile;
 mod known_hosts;
 pub mod local;
 mod quickack;

@@ -714,7 +714,14 @@ fn load_key(path: &Path) -> Result<russh::keys::PrivateKey, String> {
                 )
             })
         }
-        Err(e) => Err(format!("cannot read key {}: {e}", path.display())),
+        Err(e) => {
+            // A short ECDSA scalar (see `keyfile`): read it again, padded.
+            let padded = std::fs::read_to_string(path)
+                .ok()
+                .and_then(|t| super::keyfile::pad_ecdsa_scalar(&t))
+                .and_then(|t| russh::keys::decode_secret_key(&t, None).ok());
+            padded.ok_or_else(|| format!("cannot read key {}: {e}", path.display()))
+        }
     }
 }
 
