@@ -112,7 +112,7 @@ fn lab_demo_leaves_a_vm_lab_to_explore_and_down_removes_it() {
     assert!(text.contains(
         "PASS http via VIP: 20 GET http://198.18.0.100:80/ from client: node2=10 node3=10 (0 failed)"
     ));
-    assert!(text.contains("verify: 11 passed, 0 failed"));
+    assert!(text.contains("PASS path (DR)") && text.contains("verify: 12 passed, 0 failed"));
     assert!(text.contains("The lab stays up for you to explore (in the VM)"));
 
     // Explore it from this machine: OpenSSH with the lab's key, and `lab exec`.
@@ -276,7 +276,7 @@ fn lab_demo_without_a_tap_device_runs_inside_the_vm() {
     assert!(text.contains(
         "PASS http via VIP: 20 GET http://198.18.0.100:80/ from client: node2=10 node3=10 (0 failed)"
     ));
-    assert!(text.contains("verify: 11 passed, 0 failed"));
+    assert!(text.contains("PASS path (DR)") && text.contains("verify: 12 passed, 0 failed"));
     assert!(text.contains("The VM has powered off"));
     assert_eq!(traces_of(&name), Vec::<String>::new(), "left behind");
 }
