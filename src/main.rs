@@ -30,7 +30,16 @@ mod transport;
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    // A usage error exits 1, as `--help` documents (clap's own habit is 2, which here means a
+    // failed task or probe); help and version exit 0.
+    let cli = cli::Cli::try_parse().unwrap_or_else(|e| {
+        let _ = e.print();
+        std::process::exit(if e.use_stderr() {
+            outcome::Outcome::Input.code()
+        } else {
+            0
+        })
+    });
     // Messages are long lines of file:line:column and advice: do not wrap them.
     let _ = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())

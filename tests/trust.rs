@@ -538,14 +538,31 @@ fn ctrl_c_ends_every_command_with_130() {
             "ps -ef; cat /etc/keepalived/keepalived.conf; ip -o addr"
         ))
     );
-    let child = spawn(&["-i", &inv, "drill", "failover"]);
-    let (out, _) = interrupt(child, Duration::from_millis(3500));
+    let svg = lab.dir.join("interrupted.svg");
+    let child = spawn(&[
+        "-i",
+        &inv,
+        "drill",
+        "failover",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    // Interrupted once keepalived is stopped on node1.
+    let stopped = lab.ssh(
+        "node1",
+        "for i in $(seq 100); do pgrep -x keepalived >/dev/null || exit 0; sleep 0.1; done; exit 1",
+    );
+    assert!(stopped.status.success(), "{}", show(&stopped));
+    let (out, _) = interrupt(child, Duration::from_millis(300));
     assert_eq!(out.status.code(), Some(130), "{}", show(&out));
     assert!(
         all_output(&out).contains("keepalived started again on node1"),
         "{}",
         show(&out)
     );
+    // The picture of the interrupted run is written too, and says so.
+    let picture = std::fs::read_to_string(&svg).unwrap_or_default();
+    assert!(picture.contains("interrupted"), "{}", show(&out));
     let running = lab.ssh("node1", "pgrep -x keepalived >/dev/null && echo running");
     assert_eq!(stdout(&running).trim(), "running", "{}", show(&out));
 }

@@ -60,6 +60,25 @@ fn lvslab_converges_verifies_repairs_and_drills_in_the_vm() {
     );
 }
 
+/// Every drill on real IPVS under HTTP load: five ways a MASTER fails and four ways a real
+/// server does, each within the limit it computes, each leaving a lab that verifies; kill's
+/// stale VIP, partition's two MASTERs, drain's zero errors, --repeat's summary.
+#[test]
+fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm() {
+    let mut expected = vec!["lab-up".to_string(), "up".to_string()];
+    for kind in ["stop", "kill", "link-down", "freeze", "partition"] {
+        expected.push(format!("failover-{kind}"));
+        expected.push(format!("verify-after-failover-{kind}"));
+    }
+    for kind in ["stop", "kill", "hang", "drain"] {
+        expected.push(format!("realserver-{kind}"));
+        expected.push(format!("verify-after-realserver-{kind}"));
+    }
+    expected.push("repeat".to_string());
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    run_scenario("scenario-drills.sh", &expected);
+}
+
 /// The three forwarding methods of the seed notes on one NAT-shaped lab: each converged and
 /// proven by its path (IPVS counters, the real servers' logs, tunl0), rerun without change,
 /// switched from one to the next with nothing of the old one left, failed over (NAT: the gateway

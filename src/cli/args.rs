@@ -163,13 +163,110 @@ pub struct DownArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DrillCommand {
-    /// Stop keepalived on the MASTER; measure the outage until the BACKUP serves; then fail back.
-    Failover,
-    /// Stop a real server's web server; measure until the director drops it; then restore.
-    Realserver {
-        /// The real server (inventory host name).
-        node: String,
-    },
+    /// Make the MASTER director fail while the client sends a steady stream of requests to the
+    /// VIP; measure how long the client got no answer, the takeover and the fail-back; judge
+    /// the outage against what VRRP promises for that failure, computed from the inventory.
+    /// The lab is restored at the end (and on Ctrl-C).
+    #[command(after_help = DRILL_FAILOVER_HELP)]
+    Failover(FailoverArgs),
+    /// Make a real server fail while the client sends requests; measure how long clients got
+    /// errors and when the directors removed it and took it back; judge it against keepalived's
+    /// health check (delay_loop, retries, timeouts from the inventory). Restored at the end
+    /// (and on Ctrl-C). Needs IPVS on the directors.
+    #[command(after_help = DRILL_REALSERVER_HELP)]
+    Realserver(RealserverArgs),
+}
+
+const DRILL_FAILOVER_HELP: &str = "\
+Limits (VRRP, RFC 3768; advert_int and the BACKUP's priority from the inventory):
+  stop                       skew = (256 - priority) / 256 s (a priority-0 advert says goodbye)
+  kill, link-down, freeze    Master_Down_Interval = 3 x advert_int + skew
+  partition                  the larger of that and the client's stale ARP entry:
+                             1.5 x base_reachable_time + delay_first_probe + probes x retrans
+A run fails when the outage exceeds its limit by more than 1000 ms, or the lab is not as before.
+
+Examples:
+  lvslab drill failover                      SIGTERM, the kindest failure
+  lvslab drill failover --kind kill          the seed's flaw: the VIP stays on the dead MASTER
+  lvslab drill failover --kind partition --repeat 5 --svg split.svg
+  lvslab --json drill failover --kind freeze";
+
+const DRILL_REALSERVER_HELP: &str = "\
+Limits (keepalived's HTTP_GET check, values from the inventory's health_check):
+  stop, kill   delay_loop + retry x delay_before_retry (a refused connection fails at once)
+  hang         delay_loop + connect_timeout + retry x (delay_before_retry + connect_timeout)
+  drain        no failed request at all
+The run is judged by how long clients got errors (first to last failed request).
+
+Examples:
+  lvslab drill realserver node2
+  lvslab drill realserver node3 --kind hang --rate 50
+  lvslab drill realserver node2 --kind drain";
+
+/// How the MASTER director fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailoverKindArg {
+    /// keepalived stopped (SIGTERM)
+    Stop,
+    /// every keepalived process killed at once (SIGKILL); repaired by `lvslab up` on that host
+    Kill,
+    /// the MASTER's VRRP interface down for Master_Down_Interval + 3 s
+    LinkDown,
+    /// keepalived frozen (SIGSTOP) for Master_Down_Interval + 3 s
+    Freeze,
+    /// VRRP between the directors dropped for Master_Down_Interval + 3 s (both stay reachable)
+    Partition,
+}
+
+/// How the real server fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RealServerKindArg {
+    /// its web server stopped (connections refused)
+    Stop,
+    /// every web server process killed (SIGKILL)
+    Kill,
+    /// every web server process frozen (SIGSTOP): connections accepted, never answered
+    Hang,
+    /// its weight set to 0 on the directors, then put back
+    Drain,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// How the MASTER fails.
+    #[arg(long, value_enum, default_value_t = FailoverKindArg::Stop)]
+    pub kind: FailoverKindArg,
+    #[command(flatten)]
+    pub drill: DrillArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RealserverArgs {
+    /// The real server (inventory host name).
+    pub node: String,
+    /// How it fails.
+    #[arg(long, value_enum, default_value_t = RealServerKindArg::Stop)]
+    pub kind: RealServerKindArg,
+    #[command(flatten)]
+    pub drill: DrillArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DrillArgs {
+    /// Requests a second from the client, each on its own (a slow one does not delay the
+    /// next): at 20 a gap of 50 ms shows.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rate: u32,
+    /// Run the drill N times and report the outage's p50, p99 and max.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Where the timeline picture (SVG) goes [default: ./lvslab-drill-KIND-TIME.svg]; later
+    /// runs of --repeat get -2, -3, ... before the extension.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Write no picture.
+    #[arg(long, conflicts_with = "svg")]
+    pub no_svg: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,15 +2,20 @@
 //! check that nothing is left), `status`, and the drills.
 
 use super::Setup;
-use super::args::{DownArgs, DrillCommand, Global, Mode, UpArgs, VerifyArgs};
+use super::args::{
+    DownArgs, DrillArgs, DrillCommand, FailoverKindArg, Global, Mode, RealServerKindArg, UpArgs,
+    VerifyArgs,
+};
 use super::run::run_with;
-use crate::drills::{self, Drill};
+use crate::drills::{self, Drill, DrillOptions, FailoverKind, RealServerKind, Repair};
 use crate::lvs::Management;
 use crate::outcome::Outcome;
 use crate::playbook::Playbook;
+use crate::playbook::runner::{RunOptions, RunResult, Runner};
 use crate::probes::verify::VerifyOptions;
 use crate::probes::{self, LvsHosts};
 use crate::report::Event;
+use crate::transport::BoxFuture;
 
 impl From<Mode> for Management {
     fn from(m: Mode) -> Management {
@@ -162,20 +167,146 @@ pub async fn status(global: &Global) -> miette::Result<Outcome> {
     Ok(outcome)
 }
 
+impl From<FailoverKindArg> for FailoverKind {
+    fn from(k: FailoverKindArg) -> FailoverKind {
+        match k {
+            FailoverKindArg::Stop => FailoverKind::Stop,
+            FailoverKindArg::Kill => FailoverKind::Kill,
+            FailoverKindArg::LinkDown => FailoverKind::LinkDown,
+            FailoverKindArg::Freeze => FailoverKind::Freeze,
+            FailoverKindArg::Partition => FailoverKind::Partition,
+        }
+    }
+}
+
+impl From<RealServerKindArg> for RealServerKind {
+    fn from(k: RealServerKindArg) -> RealServerKind {
+        match k {
+            RealServerKindArg::Stop => RealServerKind::Stop,
+            RealServerKindArg::Kill => RealServerKind::Kill,
+            RealServerKindArg::Hang => RealServerKind::Hang,
+            RealServerKindArg::Drain => RealServerKind::Drain,
+        }
+    }
+}
+
+/// The drill's options; the picture's default name says what and when.
+fn drill_options(args: &DrillArgs, what: &str) -> DrillOptions {
+    let svg = if args.no_svg {
+        None
+    } else {
+        Some(args.svg.clone().unwrap_or_else(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            std::path::PathBuf::from(format!("lvslab-drill-{what}-{now}.svg"))
+        }))
+    };
+    DrillOptions {
+        rate: args.rate,
+        repeat: args.repeat,
+        svg,
+    }
+}
+
+/// A drill's repair: the built-in keepalived-mode playbooks, limited to one host, on a
+/// cancel of its own (a repair after Ctrl-C must still run).
+struct UpOnHost<'a> {
+    setup: &'a Setup,
+    global: &'a Global,
+}
+
+impl Repair for UpOnHost<'_> {
+    fn converge<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let setup = self.setup;
+            let playbooks = up_playbooks(Management::Keepalived)
+                .iter()
+                .map(|name| {
+                    Playbook::builtin(
+                        name,
+                        self.global.playbooks.as_deref(),
+                        &setup.inventory.secrets,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            let templates = Playbook::checked_templates(
+                &playbooks,
+                self.global.playbooks.as_deref(),
+                &setup.inventory,
+            )
+            .map_err(|e| e.to_string())?;
+            let changed_before = changed_on(setup, host);
+            let runner = Runner::new(
+                setup.inventory.clone(),
+                std::sync::Arc::new(templates),
+                setup.fleet.clone(),
+                setup.reporter.clone(),
+                RunOptions {
+                    check: false,
+                    diff: false,
+                    forks: 1,
+                    tags: None,
+                    extra_vars: Default::default(),
+                    limit: Some(std::iter::once(host.to_string()).collect()),
+                },
+                crate::cancel::Cancel::new(),
+            );
+            let mut result = RunResult::default();
+            runner.run(&playbooks, &mut result).await;
+            if !result.failed.is_empty() || !result.unreachable.is_empty() {
+                return Err(format!("lvslab up failed on {host} (see the tasks above)"));
+            }
+            let changed = changed_on(setup, host).saturating_sub(changed_before);
+            Ok(format!("{changed} changed"))
+        })
+    }
+}
+
+fn changed_on(setup: &Setup, host: &str) -> u32 {
+    setup
+        .reporter
+        .recap(&[host.to_string()])
+        .first()
+        .map_or(0, |r| r.changed)
+}
+
 pub async fn drill(cmd: &DrillCommand, global: &Global) -> miette::Result<Outcome> {
     let setup = Setup::new(global)?;
     let lvs = setup.lvs()?;
     let Some(hosts) = connect(&setup, lvs).await else {
         return Ok(interrupted(&setup));
     };
+    let repair = UpOnHost {
+        setup: &setup,
+        global,
+    };
+    let (args, what) = match cmd {
+        DrillCommand::Failover(a) => (
+            &a.drill,
+            format!("failover-{}", FailoverKind::from(a.kind).word()),
+        ),
+        DrillCommand::Realserver(a) => (
+            &a.drill,
+            format!(
+                "realserver-{}-{}",
+                a.node,
+                RealServerKind::from(a.kind).word()
+            ),
+        ),
+    };
     let drill = Drill {
         hosts: &hosts,
         reporter: &setup.reporter,
         cancel: &setup.cancel,
+        options: drill_options(args, &what),
+        repair: &repair,
     };
     let result = match cmd {
-        DrillCommand::Failover => drills::failover(&drill).await,
-        DrillCommand::Realserver { node } => drills::realserver(&drill, node).await,
+        DrillCommand::Failover(a) => drills::failover(&drill, a.kind.into()).await,
+        DrillCommand::Realserver(a) => drills::realserver(&drill, &a.node, a.kind.into()).await,
     };
     setup.reporter.finish();
     setup.fleet.close().await;

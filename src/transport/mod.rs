@@ -172,9 +172,22 @@ impl Session {
         timeout: Duration,
     ) -> Result<ExecOutput, TransportError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        self.transport
-            .exec(command, stdin, timeout, self.become_root)
-            .await
+        // The transport bounds the command's run; this bounds everything before it too (a
+        // channel asked of a host whose link is down waits for as long as the link is down).
+        let whole = timeout.saturating_add(Duration::from_secs(1));
+        match tokio::time::timeout(
+            whole,
+            self.transport
+                .exec(command, stdin, timeout, self.become_root),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout {
+                secs: whole.as_secs(),
+                command: command.to_string(),
+            }),
+        }
     }
 
     /// The same connection, with privilege escalation switched as a task asks.

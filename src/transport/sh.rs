@@ -549,17 +549,6 @@ pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> String {
     )
 }
 
-/// Requests to `url` every 50 ms until the file `stop` exists or `max_secs` have passed, each line
-/// `<epoch ms> <code> <who>` (who: the first word of the page). Removes `stop` at the end.
-pub fn http_traffic(url: &str, max_secs: u32, stop: &str) -> String {
-    format!(
-        "end=$(( $(date +%s%3N) + {ms} )); while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do t=$(date +%s%3N); b=$(curl -s -m 0.5 -w '\\n%{{http_code}}' {u} 2>/dev/null); echo \"$t $(printf '%s' \"$b\" | tail -n 1) $(printf '%s' \"$b\" | head -n 1 | cut -d' ' -f1)\"; sleep 0.05; done; rm -f {s}",
-        ms = u64::from(max_secs) * 1000,
-        u = quote(url),
-        s = quote(stop),
-    )
-}
-
 /// `requests` GETs of `url`, `concurrency` at once (each a curl of its own); prints one line per
 /// request, `<http code> <seconds>`, then `wall <ms>` for the whole.
 pub fn http_load(url: &str, requests: u32, concurrency: u32) -> String {
@@ -581,7 +570,224 @@ pub fn traffic_counters() -> &'static str {
      head -n 1 /proc/stat"
 }
 
-/// Creates the (empty) file `path`: the stop flag of [`http_traffic`].
+// ---- drills ------------------------------------------------------------------------------
+
+/// This host's clock, in ms since the epoch.
+pub fn epoch_ms() -> &'static str {
+    "date +%s%3N"
+}
+
+/// A drill's requests: one GET of `url` every `interval_ms`, each in the background (a slow one
+/// does not hold up the next), until the file `stop` exists or `max_secs` have passed; one line
+/// per request, `<start ms> <http code> <who> <end ms>` (who: the first word of the page).
+pub fn drill_http_load(url: &str, interval_ms: u32, max_secs: u32, stop: &str) -> String {
+    drill_load(
+        &format!(
+            "b=$(curl -s -m 1 -w '\\n%{{http_code}}' {} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); w=$(printf '%s' \"$b\" | head -n 1 | cut -d' ' -f1)",
+            quote(url)
+        ),
+        interval_ms,
+        max_secs,
+        stop,
+    )
+}
+
+/// The same with an ICMP echo to `vip` (code 200 when answered, `-` as who).
+pub fn drill_ping_load(vip: &str, interval_ms: u32, max_secs: u32, stop: &str) -> String {
+    drill_load(
+        &format!(
+            "if ping -n -c 1 -W 1 {} >/dev/null 2>&1; then c=200; else c=000; fi; w=-",
+            quote(vip)
+        ),
+        interval_ms,
+        max_secs,
+        stop,
+    )
+}
+
+fn drill_load(request: &str, interval_ms: u32, max_secs: u32, stop: &str) -> String {
+    format!(
+        "end=$(( $(date +%s%3N) + {ms} )); while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do \
+         t=$(date +%s%3N); ( {request}; echo \"$t ${{c:-000}} ${{w:--}} $(date +%s%3N)\" ) & \
+         sleep {}.{:03}; done; wait",
+        interval_ms / 1000,
+        interval_ms % 1000,
+        ms = u64::from(max_secs) * 1000,
+        s = quote(stop),
+    )
+}
+
+/// The client's view of `vip` until the file `stop` exists or `max_secs` have passed, as lines:
+/// `N <ms> <MAC>` (or `-`): what the client's neighbour table holds for the VIP, four times a
+/// second; `A <ms> <MAC>...`: the MACs that answered an ARP request for the VIP, about once a
+/// second until the file `quiet` exists.
+///
+/// The requests are sent from `asker`, a macvlan link of its own in a network namespace of its
+/// own (ended with the loop), from 0.0.0.0: the answers go to its MAC and nobody learns from
+/// the requests, so the client's own entry ages as it would without the drill. Where no
+/// macvlan can be made, a line `X` says the requests come from the client itself.
+pub fn drill_arp_watch(
+    iface: &str,
+    vip: &str,
+    max_secs: u32,
+    stop: &str,
+    quiet: &str,
+    asker: &str,
+) -> String {
+    let ask_loop = |dev: &str, source: &str| {
+        format!(
+            "while [ ! -e {s} ] && [ ! -e {q} ] && [ $(date +%s%3N) -lt $end ]; do \
+             t=$(date +%s%3N); m=$(arping -b -c 2 -w 1 -I {d} {source}{v} 2>/dev/null | sed -n 's/.*\\[\\([0-9A-Fa-f:]*\\)\\].*/\\1/p' | tr A-F a-f | sort -u | tr '\\n' ' '); \
+             echo \"A $t $m\"; done",
+            d = quote(dev),
+            s = quote(stop),
+            q = quote(quiet),
+            v = quote(vip),
+        )
+    };
+    let a = quote(asker);
+    let private = format!(
+        "end=$1; while ! ip link show {a} >/dev/null 2>&1; do [ $(date +%s%3N) -lt $end ] || exit 0; sleep 0.05; done; \
+         ip link set {a} up; {}",
+        ask_loop(asker, "-s 0.0.0.0 ")
+    );
+    format!(
+        "end=$(( $(date +%s%3N) + {ms} )); \
+         unshare --net sh -c {private} sh \"$end\" & p=$!; \
+         if ! {{ ip link add link {i} name {a} type macvlan mode bridge 2>/dev/null && ip link set {a} netns $p 2>/dev/null; }}; then \
+         ip link del {a} 2>/dev/null; kill $p 2>/dev/null; echo X; ( {own} ) & fi; \
+         while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do \
+         t=$(date +%s%3N); e=$({entry}); echo \"N $t ${{e:--}}\"; sleep 0.25; done; wait",
+        ms = u64::from(max_secs) * 1000,
+        private = quote(&private),
+        own = ask_loop(iface, ""),
+        i = quote(iface),
+        s = quote(stop),
+        entry = neigh_lladdr(vip),
+    )
+}
+
+/// A director's state for a drill's sampling: prints `<keepalived runs> <it is frozen> <holds
+/// the VIP>` as 0/1 (the VIP on any device but lo and tunl0).
+pub fn director_sample(vip: &str) -> String {
+    format!(
+        "p=$(pgrep -x keepalived | head -n 1); r=0; f=0; if [ -n \"$p\" ]; then r=1; case $(ps -o stat= -p $p) in T*) f=1;; esac; fi; \
+         h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"lo\" && $2!=\"tunl0\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}}\"",
+        quote(vip)
+    )
+}
+
+/// Runs `script` on the host on its own (its own session, no input or output), so it goes on
+/// when the connection cannot: a fault that cuts the host off undoes itself.
+pub fn detached(script: &str) -> String {
+    format!(
+        "setsid sh -c {} </dev/null >/dev/null 2>&1 &",
+        quote(script)
+    )
+}
+
+/// Every process of that name stopped, then killed: all at once, so none can react to another's
+/// death (a keepalived killed this way leaves its VIP behind: the seed's flaw).
+pub fn kill_all_at_once(process: &str) -> String {
+    format!(
+        "p=$(pgrep -x {n}); [ -n \"$p\" ] && kill -STOP $p && kill -KILL $p",
+        n = quote(process)
+    )
+}
+
+/// Every process of that name frozen (SIGSTOP) for `secs`, then thawed; detached.
+pub fn freeze_for(process: &str, secs: u32) -> String {
+    detached(&format!(
+        "p=$(pgrep -x {n}); kill -STOP $p; sleep {secs}; kill -CONT $p",
+        n = quote(process)
+    ))
+}
+
+/// Every process of that name frozen (SIGSTOP) until [`thaw`]: a server that accepts
+/// connections (the kernel does) and never answers.
+pub fn freeze(process: &str) -> String {
+    format!("pkill -STOP -x {}", quote(process))
+}
+
+/// Exit 0 when no process of that name is frozen (stopped by a signal).
+pub fn not_frozen(process: &str) -> String {
+    format!(
+        "for p in $(pgrep -x {}); do case $(ps -o stat= -p $p) in T*) exit 1;; esac; done; exit 0",
+        quote(process)
+    )
+}
+
+/// Every process of that name thawed (SIGCONT).
+pub fn thaw(process: &str) -> String {
+    format!("pkill -CONT -x {} || true", quote(process))
+}
+
+/// `iface` down for `secs`, then up again; detached (the host is cut off meanwhile).
+pub fn link_down_for(iface: &str, secs: u32) -> String {
+    let i = quote(iface);
+    detached(&format!(
+        "ip link set dev {i} down; sleep {secs}; ip link set dev {i} up"
+    ))
+}
+
+/// `iface` up now.
+pub fn link_up(iface: &str) -> String {
+    format!("ip link set dev {} up", quote(iface))
+}
+
+/// Exit 0 when `iface` is administratively up.
+pub fn link_is_up(iface: &str) -> String {
+    format!("ip -o link show dev {} up | grep -q .", quote(iface))
+}
+
+/// tc's classic BPF (no action module needed): drop IPv4 protocol 112 (VRRP), pass the rest.
+const DROP_VRRP: &str = "6,40 0 0 12,21 0 3 2048,48 0 0 23,21 0 1 112,6 0 0 2,6 0 0 0";
+
+/// VRRP arriving on `iface` dropped for `secs` (an ingress filter), then let through again;
+/// detached. Everything else still passes: a partition of VRRP alone.
+pub fn block_vrrp_for(iface: &str, secs: u32) -> String {
+    let i = quote(iface);
+    detached(&format!(
+        "tc qdisc add dev {i} ingress && tc filter add dev {i} parent ffff: protocol all prio 1 bpf da bytecode '{DROP_VRRP}'; \
+         sleep {secs}; tc qdisc del dev {i} ingress"
+    ))
+}
+
+/// The VRRP filter of [`block_vrrp_for`] removed now.
+pub fn unblock_vrrp(iface: &str) -> String {
+    format!(
+        "tc qdisc del dev {} ingress 2>/dev/null || true",
+        quote(iface)
+    )
+}
+
+/// Whether VRRP is blocked on `iface` now: exit 0 while the ingress filter is there.
+pub fn vrrp_blocked(iface: &str) -> String {
+    format!(
+        "tc qdisc show dev {} ingress | grep -q ingress",
+        quote(iface)
+    )
+}
+
+/// The MAC this host's neighbour table holds for `address` (nothing printed when it has none,
+/// or only a failed entry).
+pub fn neigh_lladdr(address: &str) -> String {
+    format!(
+        "ip neigh show to {} | awk '{{for (i = 1; i < NF; i++) if ($i == \"lladdr\") print tolower($(i + 1))}}' | head -n 1",
+        quote(address)
+    )
+}
+
+/// The client's ARP timers on `iface`: `base_reachable_time_ms delay_first_probe_time
+/// ucast_solicit retrans_time_ms`.
+pub fn neigh_timers(iface: &str) -> String {
+    let d = format!("/proc/sys/net/ipv4/neigh/{}", quote(iface));
+    format!(
+        "cat {d}/base_reachable_time_ms {d}/delay_first_probe_time {d}/ucast_solicit {d}/retrans_time_ms | tr '\\n' ' '"
+    )
+}
+
+/// Creates the (empty) file `path`: the stop flag of a drill's background loops.
 pub fn touch(path: &str) -> String {
     format!(": > {}", quote(path))
 }

@@ -10,7 +10,7 @@ verdict() { # name PASS|FAIL evidence...
 changed() { grep -c '"status":"changed"' "$1"; }
 failed_probes() { grep '"event":"probe"' "$1" | grep '"pass":false' | sed 's/.*"probe":"\([^"]*\)".*"evidence":"\([^"]*\)".*/\1: \2/' | tr '\n' ';'; }
 failed_tasks() { grep '"status":"failed"' "$1" | grep -o '"task":"[^"]*".*"msg":"[^"]*"' | head -n 2 | tr '\n' ';'; }
-evidence() { grep '"event":"probe"' "$1" | grep "\"probe\":\"$2\"" | sed 's/.*"evidence":"\([^"]*\)".*/\1/' | head -n 1; }
+evidence() { grep '"event":"probe"' "$1" | grep "\"probe\":\"$2" | sed 's/.*"evidence":"\([^"]*\)".*/\1/' | head -n 1; }
 lab_up() { # name real-servers [lab up options...]
     lab=$1; count=$2; shift 2
     lvslab lab up --name "$lab" --real-servers "$count" "$@" >/tmp/lab-up.log 2>&1 || { cat /tmp/lab-up.log; verdict "lab-up-$lab" FAIL "$(tail -n 3 /tmp/lab-up.log | tr "\n" " ")"; return 1; }

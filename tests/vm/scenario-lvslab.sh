@@ -37,14 +37,14 @@ drift scheduler-changed -E -t 198.18.0.100:80 -s wlc
 
 lvslab --json drill failover >/tmp/failover.json 2>&1
 rc=$?
-if [ $rc = 0 ]; then verdict drill-failover PASS "$(evidence /tmp/failover.json failover)"
+if [ $rc = 0 ]; then verdict drill-failover PASS "$(evidence /tmp/failover.json 'drill failover')"
 else verdict drill-failover FAIL "exit $rc: $(failed_probes /tmp/failover.json)"; fi
 lvslab --json verify >/tmp/after.json 2>&1 && verdict lab-as-before-after-failover PASS "verify passes" ||
     verdict lab-as-before-after-failover FAIL "$(failed_probes /tmp/after.json)"
 
 lvslab --json drill realserver node2 >/tmp/rs.json 2>&1
 rc=$?
-if [ $rc = 0 ]; then verdict drill-realserver PASS "$(evidence /tmp/rs.json 'realserver node2')"
+if [ $rc = 0 ]; then verdict drill-realserver PASS "$(evidence /tmp/rs.json 'drill realserver node2')"
 else verdict drill-realserver FAIL "exit $rc: $(failed_probes /tmp/rs.json)"; fi
 
 lvslab --json down >/tmp/down.json 2>&1

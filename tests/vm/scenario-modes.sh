@@ -54,7 +54,7 @@ for mode in dr nat tun dr; do
     else verdict "rerun-$tag" FAIL "exit $rc, $n changed: $(grep '"status":"changed"' /tmp/rerun.json | head -n 2 | tr '\n' ' ')"; fi
     expect_only "$tag" "$mode"
     lv_json /tmp/failover.json drill failover
-    if [ $rc = 0 ]; then verdict "failover-$tag" PASS "$(evidence /tmp/failover.json failover)"
+    if [ $rc = 0 ]; then verdict "failover-$tag" PASS "$(evidence /tmp/failover.json 'drill failover')"
     else verdict "failover-$tag" FAIL "exit $rc: $(failed_probes /tmp/failover.json)"; fi
     lv_json /tmp/after.json verify
     if [ $rc = 0 ]; then verdict "verify-after-failover-$tag" PASS "$(evidence /tmp/after.json "path ($(upper $mode))")"

@@ -21,7 +21,7 @@ hostname lvslab-vm
 # Order matters without udev: virtio_pci before any virtio device driver; crc32c_generic before
 # ip_vs (libcrc32c's soft dependency, "unknown symbol in module" otherwise).
 for module in virtio_pci virtio_net crc32c_generic ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_sh \
-    ip_vs_dh veth bridge overlay; do
+    ip_vs_dh veth bridge overlay sch_ingress cls_bpf macvlan; do
     modprobe "$module" || echo "LVSLAB-VM-WARN modprobe $module failed"
 done
 # ipvsadm refuses DR real servers ("address not unicast") while no interface is up.

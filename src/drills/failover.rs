@@ -1,0 +1,648 @@
+//! `drill failover --kind`: the MASTER director fails the way directors really fail, while the
+//! client's requests flow; the outage the client saw is judged against what VRRP promises for
+//! that failure.
+//!
+//! - `stop`: keepalived stopped (SIGTERM): it sends a priority-0 advert, the BACKUP takes over
+//!   after its skew;
+//! - `kill`: every keepalived process killed at once (SIGKILL): nothing is sent, the BACKUP waits
+//!   Master_Down_Interval, and the VIP stays on the dead MASTER (the seed's flaw) until
+//!   `lvslab up` repairs it;
+//! - `link-down`: the MASTER's VRRP interface down for a while;
+//! - `freeze`: keepalived frozen (SIGSTOP) for a while, its VIP still configured;
+//! - `partition`: VRRP between the directors dropped for a while, both reachable from the
+//!   client: two MASTERs, two MACs answering ARP, and after healing a client that may still
+//!   send to the wrong one (stale ARP).
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::limits::{self, Limit};
+use super::watch::{Probe, Watch};
+use super::{Drill, DrillOutcome, Run, SETTLE, after, holds, judged, run_ok, service, wait_until};
+use crate::lvs::Forwarding;
+use crate::probes::hosts::DirectorHost;
+use crate::transport::sh;
+
+/// How the MASTER fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailoverKind {
+    Stop,
+    Kill,
+    LinkDown,
+    Freeze,
+    Partition,
+}
+
+impl FailoverKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            FailoverKind::Stop => "stop",
+            FailoverKind::Kill => "kill",
+            FailoverKind::LinkDown => "link-down",
+            FailoverKind::Freeze => "freeze",
+            FailoverKind::Partition => "partition",
+        }
+    }
+}
+
+/// The pair a failover drill works on.
+struct Pair<'a, 'h> {
+    master: DirectorHost<'h>,
+    backup: DirectorHost<'h>,
+    probe: Probe,
+    limit: Limit,
+    /// How long a timed fault lasts: long enough for the BACKUP to give up on the MASTER.
+    hold: Duration,
+    /// How long the drill waits for a takeover or a fail-back before it calls it missing.
+    wait: Duration,
+    kind: FailoverKind,
+    drill: &'a Drill<'a, 'h>,
+}
+
+/// `drill failover --kind KIND`: see the module's documentation.
+pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutcome, String> {
+    let lvs = d.hosts.lvs;
+    if lvs.vrrp.is_none() {
+        return Err(
+            "drill failover needs keepalived: the inventory has no `vrrp:` (manual mode has one director and no failover)"
+                .into(),
+        );
+    }
+    let Some(master) = d.hosts.active_director().await else {
+        return Err("no director holds the VIP: run `lvslab up` first".into());
+    };
+    let Some(backup) = d
+        .hosts
+        .directors
+        .iter()
+        .filter(|h| h.director.name != master.director.name)
+        .max_by_key(|h| h.director.vrrp.as_ref().map(|v| v.priority))
+        .cloned()
+    else {
+        return Err("drill failover needs two directors (one reachable besides the MASTER)".into());
+    };
+    for h in [&master, &backup] {
+        let running = h
+            .conn
+            .session
+            .run(&sh::director_sample(&d.hosts.vip()))
+            .await
+            .map(|o| o.stdout_str().starts_with('1'))
+            .unwrap_or(false);
+        if !running {
+            return Err(format!(
+                "keepalived does not run on {}: run `lvslab up` first",
+                h.director.name
+            ));
+        }
+    }
+    let backup_priority = backup.director.vrrp.as_ref().map_or(100, |v| v.priority);
+    let master_down = limits::master_down(lvs.vrrp.as_ref(), backup_priority);
+    let limit = match kind {
+        FailoverKind::Stop => limits::clean_stop(backup_priority),
+        FailoverKind::Kill | FailoverKind::LinkDown | FailoverKind::Freeze => master_down.clone(),
+        FailoverKind::Partition => partition_limit(d, &master_down).await,
+    };
+    let ipvs = d.hosts.directors.iter().all(|h| h.conn.facts.has_ipvs());
+    let probe = if ipvs {
+        Probe::Http(d.hosts.url())
+    } else {
+        d.info(format!(
+            "the directors' kernel has no IPVS: the client pings the VIP {} (who holds it), it cannot ask for pages",
+            d.hosts.vip()
+        ));
+        Probe::Ping(d.hosts.vip())
+    };
+    let pair = Pair {
+        hold: Duration::from_secs((master_down.ms + 3000).div_ceil(1000)),
+        wait: Duration::from_millis(limit.ms.max(master_down.ms) + limits::MARGIN_MS + 5000),
+        master,
+        backup,
+        probe,
+        limit,
+        kind,
+        drill: d,
+    };
+    let what = format!("failover --kind {}", kind.word());
+    d.repeated(&what, |_| pair.run()).await
+}
+
+/// A partition's promise: the BACKUP takes over after Master_Down_Interval and serves; after
+/// healing, a client whose ARP entry still names the former BACKUP gets through once it asks
+/// again.
+async fn partition_limit(d: &Drill<'_, '_>, master_down: &Limit) -> Limit {
+    let iface = d
+        .hosts
+        .client
+        .host
+        .and_then(|h| h.interface.clone())
+        .unwrap_or_else(|| "eth0".into());
+    let timers = d
+        .hosts
+        .client
+        .session
+        .run(&sh::neigh_timers(&iface))
+        .await
+        .ok()
+        .and_then(|o| limits::NeighTimers::parse(&o.stdout_str()));
+    match timers {
+        Some(t) => {
+            let stale = limits::stale_arp(&t);
+            if stale.ms >= master_down.ms {
+                stale
+            } else {
+                master_down.clone()
+            }
+        }
+        None => {
+            d.info(format!(
+                "the client's ARP timers on {iface} could not be read: the partition is judged by Master_Down_Interval alone"
+            ));
+            master_down.clone()
+        }
+    }
+}
+
+/// What a run measured, on the drill's clock.
+#[derive(Default)]
+struct Measured {
+    takeover_ms: Option<i64>,
+    failback_ms: Option<i64>,
+    stale_vip: Option<bool>,
+    repaired: Option<String>,
+    gateway_moved: Option<bool>,
+    healed_at: Option<i64>,
+    /// From the fail-back until the client's ARP entry for the VIP named the MASTER again.
+    client_arp_ms: Option<i64>,
+    /// Whether that was looked at (the MASTER's MAC known).
+    client_arp_checked: bool,
+}
+
+impl Pair<'_, '_> {
+    fn m(&self) -> &str {
+        &self.master.director.name
+    }
+
+    fn b(&self) -> &str {
+        &self.backup.director.name
+    }
+
+    fn vip(&self) -> String {
+        self.drill.hosts.vip()
+    }
+
+    fn hold_secs(&self) -> u32 {
+        u32::try_from(self.hold.as_secs().max(1)).unwrap_or(u32::MAX)
+    }
+
+    /// One run: the fault, the takeover, the restore, the fail-back, all under load.
+    async fn run(&self) -> Result<Run, String> {
+        let d = self.drill;
+        let (m, b) = (self.m(), self.b());
+        let fault = match self.kind {
+            FailoverKind::Stop => format!("keepalived stopped on {m} (SIGTERM)"),
+            FailoverKind::Kill => format!("every keepalived process killed on {m} (SIGKILL)"),
+            FailoverKind::LinkDown => format!(
+                "{m}'s {} down for {} s",
+                self.master.director.interface,
+                self.hold_secs()
+            ),
+            FailoverKind::Freeze => {
+                format!(
+                    "keepalived frozen on {m} (SIGSTOP) for {} s",
+                    self.hold_secs()
+                )
+            }
+            FailoverKind::Partition => format!(
+                "VRRP dropped between {m} and {b} for {} s",
+                self.hold_secs()
+            ),
+        };
+        d.info(format!(
+            "drill failover --kind {}: {m} holds the VIP; {fault} while {} sends {} requests a second",
+            self.kind.word(),
+            d.hosts.client.name,
+            d.options.rate
+        ));
+        let max = SETTLE * 4 + self.hold + self.wait * 3 + Duration::from_secs(120);
+        let watch = Watch::start(
+            d.hosts,
+            self.probe.clone(),
+            d.options.rate,
+            max,
+            format!("drill failover --kind {}: {fault}", self.kind.word()),
+            true,
+        )
+        .await?;
+        let applied = Cell::new(false);
+        let steps = d.cancel.guard(self.steps(&watch, &fault, &applied)).await;
+        let measured = match steps {
+            Some(Ok(measured)) => measured,
+            Some(Err(e)) => {
+                let undone = self.undo(applied.get()).await;
+                let _ = watch.finish().await;
+                return Err(format!("{e}; {undone}"));
+            }
+            None => {
+                watch.mark("interrupted");
+                let undone = self.undo(applied.get()).await;
+                let record = watch.finish().await?;
+                let outage_ms = record.outage_ms();
+                return Ok(Run {
+                    record,
+                    outage_ms,
+                    limit: self.limit.clone(),
+                    pass: false,
+                    summary: format!("interrupted: {undone}"),
+                    interrupted: Some(undone),
+                    ..Run::default()
+                });
+            }
+        };
+        let record = watch.finish().await?;
+        let outage_ms = record.outage_ms();
+        let (within, judgement) = judged(outage_ms, &self.limit);
+        let holders = d.hosts.vip_holders().await;
+        let as_before = holders.len() == 1 && holders[0].0 == m;
+        let mut words = vec![format!(
+            "{} requests, {} failed; {judgement}",
+            record.sent(),
+            record.failed()
+        )];
+        words.push(format!("takeover {}", after(measured.takeover_ms)));
+        if let Some(moved) = measured.gateway_moved {
+            words.push(format!(
+                "the NAT gateway moved with it: {}",
+                if moved { "yes" } else { "NO" }
+            ));
+        }
+        if let Some(stale) = measured.stale_vip {
+            words.push(if stale {
+                format!("the VIP stayed on {m} with keepalived dead (the seed's flaw)")
+            } else {
+                format!("no stale VIP was left on {m} this time")
+            });
+        }
+        if let Some(repair) = &measured.repaired {
+            words.push(format!("lvslab up on {m}: {repair}"));
+        }
+        let double_master_ms = (self.kind == FailoverKind::Partition).then(|| {
+            let ms = record.double_master_ms();
+            words.push(format!(
+                "two MASTERs for {ms} ms, up to {} MACs answering ARP for the VIP",
+                record.most_macs()
+            ));
+            ms
+        });
+        let after_heal = measured.healed_at.map(|h| {
+            let ms = record.outage_from(h);
+            words.push(format!("reachable {ms} ms after healing"));
+            ms
+        });
+        words.push(format!("fail-back {}", after(measured.failback_ms)));
+        if record.arp_from_client {
+            words.push(
+                "the ARP requests came from the client itself (no macvlan could be made there): their answers refreshed its own entry"
+                    .into(),
+            );
+        }
+        let client_arp_ok = match measured.client_arp_ms {
+            Some(ms) if ms > 0 => {
+                words.push(format!(
+                    "the client's ARP entry named {m} again {ms} ms later"
+                ));
+                true
+            }
+            Some(_) => true,
+            None if measured.client_arp_checked => {
+                words.push(format!(
+                    "the client's ARP entry for the VIP still does NOT name {m}"
+                ));
+                false
+            }
+            None => true,
+        };
+        words.push(format!(
+            "lab as before: {}",
+            if as_before {
+                "yes".to_string()
+            } else {
+                format!("NO (VIP on {})", holder_words(&holders))
+            }
+        ));
+        let pass = within
+            && measured.takeover_ms.is_some()
+            && measured.failback_ms.is_some()
+            && as_before
+            && client_arp_ok
+            && measured.gateway_moved != Some(false);
+        Ok(Run {
+            record,
+            outage_ms,
+            limit: self.limit.clone(),
+            pass,
+            summary: words.join("; "),
+            takeover_ms: measured.takeover_ms,
+            failback_ms: measured.failback_ms,
+            double_master_ms,
+            reachable_after_heal_ms: after_heal,
+            stale_vip: measured.stale_vip,
+            ..Run::default()
+        })
+    }
+
+    /// The drill's steps between the first requests and the last: each change marked on the
+    /// record.
+    async fn steps(
+        &self,
+        watch: &Watch,
+        fault: &str,
+        applied: &Cell<bool>,
+    ) -> Result<Measured, String> {
+        let d = self.drill;
+        let (m, b) = (self.m(), self.b());
+        let (master, backup) = (&self.master.conn, &self.backup.conn);
+        let vip = self.vip();
+        let mut measured = Measured::default();
+        tokio::time::sleep(SETTLE).await;
+
+        watch.mark(fault.to_string());
+        let fault_at = watch.now_ms();
+        applied.set(true);
+        let iface = &self.master.director.interface;
+        match self.kind {
+            FailoverKind::Stop => service(master, m, "keepalived", "stop").await?,
+            FailoverKind::Kill => run_ok(master, m, &sh::kill_all_at_once("keepalived")).await?,
+            FailoverKind::LinkDown => {
+                run_ok(master, m, &sh::link_down_for(iface, self.hold_secs())).await?
+            }
+            FailoverKind::Freeze => {
+                run_ok(master, m, &sh::freeze_for("keepalived", self.hold_secs())).await?
+            }
+            FailoverKind::Partition => {
+                let block = |h: &DirectorHost<'_>| {
+                    let cmd = sh::block_vrrp_for(&h.director.interface, self.hold_secs());
+                    let conn = h.conn.clone();
+                    let name = h.director.name.clone();
+                    async move { run_ok(&conn, &name, &cmd).await }
+                };
+                let (x, y) = tokio::join!(block(&self.master), block(&self.backup));
+                x?;
+                y?;
+            }
+        }
+
+        let took = wait_until(self.wait, || holds(&backup.session, &vip)).await;
+        if took.is_some() {
+            measured.takeover_ms = Some(watch.now_ms() - fault_at);
+            watch.mark(format!("{b} holds the VIP"));
+        }
+        d.info(format!(
+            "  {b} holds the VIP {}",
+            after(measured.takeover_ms)
+        ));
+        // NAT: the real servers' gateway must move with the VIP, or answers get lost.
+        if let Some(nat) = &d.hosts.lvs.nat
+            && d.hosts.lvs.forwarding() == Forwarding::Nat
+        {
+            let moved = holds(&backup.session, &nat.gateway.to_string()).await;
+            d.info(format!(
+                "  the gateway {} moved to {b} too: {}",
+                nat.gateway,
+                if moved { "yes" } else { "NO" }
+            ));
+            measured.gateway_moved = Some(moved);
+        }
+
+        let restored_at = match self.kind {
+            FailoverKind::Stop => {
+                tokio::time::sleep(SETTLE).await;
+                watch.quiet_arp().await;
+                watch.mark(format!("keepalived started on {m}"));
+                d.info(format!("  restoring: starting keepalived on {m}"));
+                service(master, m, "keepalived", "start").await?;
+                watch.now_ms()
+            }
+            FailoverKind::Kill => {
+                let stale = holds(&master.session, &vip).await;
+                measured.stale_vip = Some(stale);
+                if stale {
+                    watch.mark(format!("stale VIP on {m}"));
+                    d.info(format!(
+                        "  {m} still holds the VIP with keepalived dead: two hosts hold it (the seed's flaw)"
+                    ));
+                } else {
+                    d.info(format!(
+                        "  {m} dropped the VIP this time (keepalived's order of deaths decides)"
+                    ));
+                }
+                tokio::time::sleep(SETTLE).await;
+                watch.quiet_arp().await;
+                watch.mark(format!("lvslab up on {m}"));
+                d.info(format!("  repairing: lvslab up on {m}"));
+                let repaired = d.repair.converge(m).await?;
+                d.info(format!("  lvslab up on {m}: {repaired}"));
+                measured.repaired = Some(repaired);
+                watch.now_ms()
+            }
+            FailoverKind::LinkDown | FailoverKind::Freeze | FailoverKind::Partition => {
+                let ends = Duration::from_millis(
+                    u64::try_from(fault_at).unwrap_or(0) + self.hold.as_millis() as u64,
+                );
+                let now = Duration::from_millis(u64::try_from(watch.now_ms()).unwrap_or(0));
+                // Quiet a moment before the fault ends, so that the client's entry is left as
+                // the fault made it.
+                tokio::time::sleep(ends.saturating_sub(now + Duration::from_millis(1500))).await;
+                watch.quiet_arp().await;
+                let now = Duration::from_millis(u64::try_from(watch.now_ms()).unwrap_or(0));
+                tokio::time::sleep(ends.saturating_sub(now)).await;
+                let over = wait_until(Duration::from_secs(15), || self.fault_over()).await;
+                if over.is_none() {
+                    return Err(format!(
+                        "the {} fault on {m} did not end by itself",
+                        self.kind.word()
+                    ));
+                }
+                let what = match self.kind {
+                    FailoverKind::LinkDown => "link up",
+                    FailoverKind::Freeze => "keepalived thawed",
+                    _ => "healed",
+                };
+                // The fault ended when its script said (the check above only confirms it).
+                let scheduled = fault_at + i64::try_from(self.hold.as_millis()).unwrap_or(0);
+                let at = scheduled.min(watch.now_ms());
+                watch.mark_at(at, what);
+                if self.kind == FailoverKind::Partition {
+                    measured.healed_at = Some(at);
+                }
+                d.info(format!("  {what}"));
+                at
+            }
+        };
+
+        let back = wait_until(self.wait, || async {
+            holds(&master.session, &vip).await && !holds(&backup.session, &vip).await
+        })
+        .await;
+        if back.is_some() {
+            measured.failback_ms = Some(watch.now_ms() - restored_at);
+            watch.mark(format!("{m} holds the VIP again"));
+        }
+        d.info(format!(
+            "  {m} holds the VIP again {} (preemption by priority)",
+            after(measured.failback_ms)
+        ));
+        // The client must send to the MASTER again: its ARP entry follows the gratuitous ARPs
+        // (a burst at the takeover, another 5 s later) unless one came too soon after the last
+        // change (the kernel's locktime).
+        if let Some(mac) = watch.mac_of(m) {
+            let since = watch.now_ms();
+            let client = &d.hosts.client.session;
+            let cmd = sh::neigh_lladdr(&vip);
+            let named = wait_until(self.wait, || async {
+                client.run(&cmd).await.is_ok_and(|o| {
+                    let seen = o.stdout_str().trim().to_string();
+                    seen.is_empty() || seen == mac
+                })
+            })
+            .await;
+            measured.client_arp_ms = named.map(|_| watch.now_ms() - since);
+            measured.client_arp_checked = true;
+            d.info(format!(
+                "  the client's ARP entry for the VIP names {m} {}",
+                after(measured.client_arp_ms)
+            ));
+        }
+        tokio::time::sleep(SETTLE).await;
+        Ok(measured)
+    }
+
+    /// Whether a timed fault has ended (the link up, keepalived running, no VRRP filter).
+    async fn fault_over(&self) -> bool {
+        let check = |h: &DirectorHost<'_>, cmd: String| {
+            let session = h.conn.session.clone();
+            async move {
+                session
+                    .run_timeout(&cmd, Duration::from_secs(2))
+                    .await
+                    .is_ok_and(|o| o.success())
+            }
+        };
+        match self.kind {
+            FailoverKind::LinkDown => {
+                check(
+                    &self.master,
+                    sh::link_is_up(&self.master.director.interface),
+                )
+                .await
+            }
+            FailoverKind::Freeze => check(&self.master, sh::not_frozen("keepalived")).await,
+            FailoverKind::Partition => {
+                let free = |h: &DirectorHost<'_>| {
+                    check(
+                        h,
+                        format!("! {{ {}; }}", sh::vrrp_blocked(&h.director.interface)),
+                    )
+                };
+                free(&self.master).await && free(&self.backup).await
+            }
+            FailoverKind::Stop | FailoverKind::Kill => true,
+        }
+    }
+
+    /// After Ctrl-C or an error: what the drill did, undone; the words say what was done and
+    /// what is left.
+    async fn undo(&self, applied: bool) -> String {
+        let d = self.drill;
+        let m = self.m();
+        if !applied {
+            return "the fault was not applied yet: nothing to undo".into();
+        }
+        let master = &self.master.conn;
+        let done = match self.kind {
+            FailoverKind::Stop => service(master, m, "keepalived", "start")
+                .await
+                .map(|()| format!("keepalived started again on {m}")),
+            FailoverKind::Kill => d
+                .repair
+                .converge(m)
+                .await
+                .map(|r| format!("keepalived started again on {m} by lvslab up ({r})")),
+            FailoverKind::Freeze => run_ok(master, m, &sh::thaw("keepalived"))
+                .await
+                .map(|()| format!("keepalived thawed on {m}")),
+            FailoverKind::LinkDown => {
+                let iface = &self.master.director.interface;
+                // The link comes back by itself; asking now is quicker when the host hears it.
+                let _ = master
+                    .session
+                    .run_timeout(&sh::link_up(iface), Duration::from_secs(3))
+                    .await;
+                let up =
+                    wait_until(self.hold + Duration::from_secs(10), || self.fault_over()).await;
+                match up {
+                    Some(_) => Ok(format!("{m}'s {iface} up again")),
+                    None => Err(format!(
+                        "{m}'s {iface} is still down (it was set to come back up by itself)"
+                    )),
+                }
+            }
+            FailoverKind::Partition => {
+                let mut errors = Vec::new();
+                for h in [&self.master, &self.backup] {
+                    if let Err(e) = run_ok(
+                        &h.conn,
+                        &h.director.name,
+                        &sh::unblock_vrrp(&h.director.interface),
+                    )
+                    .await
+                    {
+                        errors.push(e);
+                    }
+                }
+                if errors.is_empty() {
+                    Ok(format!(
+                        "VRRP between {m} and {} let through again",
+                        self.b()
+                    ))
+                } else {
+                    Err(errors.join("; "))
+                }
+            }
+        };
+        let vip = self.vip();
+        let settled = wait_until(self.wait, || async {
+            holds(&master.session, &vip).await && !holds(&self.backup.conn.session, &vip).await
+        })
+        .await;
+        match (done, settled) {
+            (Ok(done), Some(_)) => format!("{done}; {m} holds the VIP: the lab is as before"),
+            (Ok(done), None) => {
+                let holders = d.hosts.vip_holders().await;
+                format!(
+                    "{done}, but the VIP is on {}: `lvslab up` restores the inventory's state",
+                    holder_words(&holders)
+                )
+            }
+            (Err(e), _) => format!(
+                "{} could not be undone ({e}): `lvslab up` restores the inventory's state",
+                self.kind.word()
+            ),
+        }
+    }
+}
+
+fn holder_words(holders: &[(String, String)]) -> String {
+    if holders.is_empty() {
+        "no host".into()
+    } else {
+        holders
+            .iter()
+            .map(|(h, dev)| format!("{h} ({dev})"))
+            .collect::<Vec<_>>()
+            .join(" and ")
+    }
+}

@@ -1,0 +1,136 @@
+//! What the protocols promise, computed from the inventory (and the client's own ARP settings):
+//! the bound each drill's outage is judged against.
+
+use serde::Serialize;
+
+use crate::lvs::{HealthCheck, Vrrp};
+
+/// Lab timing is not exact: the request interval, the sampling, an emulated CPU. A drill fails
+/// when the outage exceeds its limit by more than this.
+pub const MARGIN_MS: u64 = 1000;
+
+/// A bound and how it was computed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Limit {
+    pub ms: u64,
+    pub why: String,
+}
+
+/// VRRP's skew time of a backup: (256 − priority) / 256 s, in ms.
+pub fn skew_ms(backup_priority: u8) -> u64 {
+    (256 - u64::from(backup_priority)) * 1000 / 256
+}
+
+/// Master_Down_Interval = 3 × advert_int + skew: how long a backup waits for a silent MASTER.
+pub fn master_down(vrrp: Option<&Vrrp>, backup_priority: u8) -> Limit {
+    let advert = vrrp.map_or(1, |v| u64::from(v.advert_int));
+    let skew = skew_ms(backup_priority);
+    Limit {
+        ms: 3 * advert * 1000 + skew,
+        why: format!(
+            "Master_Down_Interval = 3 x advert_int {advert} s + skew (256 - {backup_priority})/256 s = {} ms",
+            3 * advert * 1000 + skew
+        ),
+    }
+}
+
+/// A MASTER that stops cleanly sends a priority-0 advert: the backup takes over after its skew.
+pub fn clean_stop(backup_priority: u8) -> Limit {
+    let skew = skew_ms(backup_priority);
+    Limit {
+        ms: skew,
+        why: format!(
+            "a stopping keepalived sends priority 0: the backup waits only its skew (256 - {backup_priority})/256 s = {skew} ms"
+        ),
+    }
+}
+
+/// How long a real server that fails stays in the table: keepalived's check runs every
+/// delay_loop and retries `retry` times, `delay_before_retry` apart; an attempt takes up to
+/// connect_timeout when the server hangs, nothing when it refuses.
+pub fn realserver_removal(hc: &HealthCheck, refused_at_once: bool) -> Limit {
+    let secs = hc.removal_limit_secs(refused_at_once);
+    Limit {
+        ms: u64::from(secs) * 1000,
+        why: if refused_at_once {
+            format!(
+                "delay_loop {} s + retry {} x delay_before_retry {} s (a refused connection fails at once) = {secs} s",
+                hc.delay_loop, hc.retry, hc.delay_before_retry
+            )
+        } else {
+            format!(
+                "delay_loop {} s + connect_timeout {} s + retry {} x (delay_before_retry {} s + connect_timeout {} s) = {secs} s",
+                hc.delay_loop,
+                hc.connect_timeout,
+                hc.retry,
+                hc.delay_before_retry,
+                hc.connect_timeout
+            )
+        },
+    }
+}
+
+/// The client's neighbour settings (ms): how long it trusts an ARP entry before it asks again.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct NeighTimers {
+    pub base_reachable_ms: u64,
+    pub delay_first_probe_ms: u64,
+    pub ucast_solicit: u64,
+    pub retrans_ms: u64,
+}
+
+impl NeighTimers {
+    /// From `base_reachable_time_ms delay_first_probe_time ucast_solicit retrans_time_ms`.
+    pub fn parse(text: &str) -> Option<NeighTimers> {
+        let n: Vec<u64> = text
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        match n.as_slice() {
+            [reachable, delay, ucast, retrans, ..] => Some(NeighTimers {
+                base_reachable_ms: *reachable,
+                delay_first_probe_ms: delay * 1000,
+                ucast_solicit: *ucast,
+                retrans_ms: *retrans,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The longest a client keeps sending to a MAC that no longer holds the VIP (stale ARP after a
+/// split brain heals, when the VIP's holder sends no gratuitous ARP): an entry stays reachable
+/// up to 1.5 × base_reachable_time, then waits delay_first_probe_time, then probes
+/// ucast_solicit times, retrans_time apart.
+pub fn stale_arp(t: &NeighTimers) -> Limit {
+    let ms = t.base_reachable_ms * 3 / 2 + t.delay_first_probe_ms + t.ucast_solicit * t.retrans_ms;
+    Limit {
+        ms,
+        why: format!(
+            "the client's stale ARP entry: 1.5 x base_reachable_time {} ms + delay_first_probe {} ms + {} probes x {} ms = {ms} ms",
+            t.base_reachable_ms, t.delay_first_probe_ms, t.ucast_solicit, t.retrans_ms
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_protocols() {
+        assert_eq!(skew_ms(50), 804);
+        let vrrp = Vrrp {
+            virtual_router_id: 51,
+            advert_int: 1,
+            auth_pass: None,
+        };
+        assert_eq!(master_down(Some(&vrrp), 50).ms, 3804);
+        assert_eq!(clean_stop(50).ms, 804);
+        let hc = HealthCheck::default();
+        assert_eq!(realserver_removal(&hc, true).ms, 15_000);
+        assert_eq!(realserver_removal(&hc, false).ms, 27_000);
+        let t = NeighTimers::parse("30000 5 3 1000\n").unwrap();
+        assert_eq!(stale_arp(&t).ms, 45_000 + 5_000 + 3_000);
+    }
+}

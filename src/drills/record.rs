@@ -1,0 +1,351 @@
+//! What a drill saw, on one clock (ms since the drill started): the client's requests, the
+//! directors' states as sampled, the MACs that answered ARP for the VIP, and the drill's own
+//! marks (the fault, the takeover, the restore). From it: the outage, the text timeline, the
+//! picture (see `svg`).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+/// One request from the client.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Request {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub ok: bool,
+    /// The real server that answered (HTTP), if any.
+    pub who: Option<String>,
+}
+
+/// A director as sampled.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectorState {
+    /// keepalived runs and this director holds the VIP.
+    Master,
+    /// keepalived runs, no VIP here.
+    Backup,
+    /// keepalived is frozen (SIGSTOP); whether it holds the VIP is `holds_vip`.
+    Frozen,
+    /// No keepalived (stopped, or killed).
+    Stopped,
+    /// The director did not answer the sample.
+    Unreachable,
+}
+
+impl DirectorState {
+    pub fn word(self) -> &'static str {
+        match self {
+            DirectorState::Master => "MASTER",
+            DirectorState::Backup => "BACKUP",
+            DirectorState::Frozen => "FROZEN",
+            DirectorState::Stopped => "STOPPED",
+            DirectorState::Unreachable => "unreachable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectorSample {
+    pub name: String,
+    pub state: DirectorState,
+    pub holds_vip: bool,
+}
+
+/// The directors at one moment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub t_ms: i64,
+    pub directors: Vec<DirectorSample>,
+}
+
+/// The MACs that answered an ARP request for the VIP, asked from the client's network.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArpSample {
+    pub t_ms: i64,
+    pub macs: Vec<String>,
+}
+
+/// The MAC the client's neighbour table held for the VIP: where its packets went.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClientEntry {
+    pub t_ms: i64,
+    pub mac: Option<String>,
+}
+
+/// Something the drill did or saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct Mark {
+    pub t_ms: i64,
+    pub text: String,
+}
+
+/// A whole drill run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Record {
+    pub title: String,
+    pub duration_ms: i64,
+    /// `http` (through IPVS) or `ping` (the VIP itself, on a kernel without IPVS).
+    pub probe: String,
+    pub requests: Vec<Request>,
+    pub samples: Vec<Sample>,
+    pub arp: Vec<ArpSample>,
+    /// Whether the ARP requests came from the client itself (no macvlan of their own): then
+    /// their answers refreshed the client's own entry.
+    pub arp_from_client: bool,
+    pub client_entries: Vec<ClientEntry>,
+    pub marks: Vec<Mark>,
+    /// The directors' names, in the inventory's order, and which MAC is whose.
+    pub directors: Vec<String>,
+    pub macs: Vec<(String, String)>,
+}
+
+impl Record {
+    pub fn mark(&mut self, t_ms: i64, text: impl Into<String>) {
+        self.marks.push(Mark {
+            t_ms,
+            text: text.into(),
+        });
+    }
+
+    pub fn sent(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.requests.iter().filter(|r| !r.ok).count()
+    }
+
+    /// The longest stretch without a successful answer, from the first failed request to the
+    /// next request that succeeded (to the end of the run when none did).
+    pub fn outage_ms(&self) -> i64 {
+        let mut by_start = self.requests.clone();
+        by_start.sort_by_key(|r| r.start_ms);
+        let mut worst = 0;
+        let mut first_fail: Option<i64> = None;
+        for r in &by_start {
+            if r.ok {
+                if let Some(f) = first_fail.take() {
+                    worst = worst.max(r.start_ms - f);
+                }
+            } else {
+                first_fail.get_or_insert(r.start_ms);
+            }
+        }
+        if let Some(f) = first_fail {
+            let last = by_start.last().map_or(f, |r| r.start_ms);
+            worst = worst.max(last - f);
+        }
+        worst
+    }
+
+    /// From `from_ms` until the client was answered again: 0 when no request that started
+    /// after it failed; else until the first success after the first such failure (to the end
+    /// of the run when none came).
+    pub fn outage_from(&self, from_ms: i64) -> i64 {
+        let mut after: Vec<&Request> = self
+            .requests
+            .iter()
+            .filter(|r| r.start_ms >= from_ms)
+            .collect();
+        after.sort_by_key(|r| r.start_ms);
+        let Some(first_fail) = after.iter().position(|r| !r.ok) else {
+            return 0;
+        };
+        match after[first_fail..].iter().find(|r| r.ok) {
+            Some(ok) => ok.start_ms - from_ms,
+            None => after.last().map_or(0, |r| r.start_ms - from_ms),
+        }
+    }
+
+    /// From the first failed request to the last one (0 with one or none).
+    pub fn error_window_ms(&self) -> i64 {
+        let failed = self.requests.iter().filter(|r| !r.ok).map(|r| r.start_ms);
+        let (first, last) = failed.fold((None, None), |(lo, hi): (Option<i64>, Option<i64>), t| {
+            (
+                Some(lo.map_or(t, |l| l.min(t))),
+                Some(hi.map_or(t, |h| h.max(t))),
+            )
+        });
+        match (first, last) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        }
+    }
+
+    /// How long two or more directors held the VIP at once (sum of sampled stretches).
+    pub fn double_master_ms(&self) -> i64 {
+        let mut total = 0;
+        for w in self.samples.windows(2) {
+            let holders = w[0].directors.iter().filter(|d| d.holds_vip).count();
+            if holders >= 2 {
+                total += w[1].t_ms - w[0].t_ms;
+            }
+        }
+        total
+    }
+
+    /// The most MACs that answered ARP for the VIP at once.
+    pub fn most_macs(&self) -> usize {
+        self.arp.iter().map(|a| a.macs.len()).max().unwrap_or(0)
+    }
+
+    /// Whose MAC `mac` is (a director's name), else the MAC itself.
+    pub fn owner(&self, mac: &str) -> String {
+        self.macs
+            .iter()
+            .find(|(m, _)| m == mac)
+            .map_or_else(|| mac.to_string(), |(_, name)| name.clone())
+    }
+
+    /// One line per second: requests answered/sent and by whom, the VIP's holders, ARP answers,
+    /// and the drill's marks in that second.
+    pub fn text_timeline(&self) -> String {
+        let seconds = (self.duration_ms.max(0) / 1000) + 1;
+        let mut out = String::new();
+        for s in 0..seconds {
+            let (a, b) = (s * 1000, s * 1000 + 1000);
+            let reqs: Vec<&Request> = self
+                .requests
+                .iter()
+                .filter(|r| r.start_ms >= a && r.start_ms < b)
+                .collect();
+            let ok = reqs.iter().filter(|r| r.ok).count();
+            let who: BTreeSet<&str> = reqs.iter().filter_map(|r| r.who.as_deref()).collect();
+            let last = self.samples.iter().rfind(|x| x.t_ms < b);
+            let holders: Vec<String> = last
+                .map(|x| {
+                    x.directors
+                        .iter()
+                        .filter(|d| d.holds_vip)
+                        .map(|d| d.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let states: Vec<String> = last
+                .map(|x| {
+                    x.directors
+                        .iter()
+                        .map(|d| format!("{} {}", d.name, d.state.word()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let macs = self
+                .arp
+                .iter()
+                .filter(|x| x.t_ms >= a && x.t_ms < b)
+                .map(|x| x.macs.len())
+                .max()
+                .map_or("-".to_string(), |n| n.to_string());
+            let entry = self
+                .client_entries
+                .iter()
+                .rfind(|x| x.t_ms < b)
+                .and_then(|x| x.mac.as_deref())
+                .map_or("-".to_string(), |m| self.owner(m));
+            let marks: Vec<&str> = self
+                .marks
+                .iter()
+                .filter(|m| m.t_ms >= a && m.t_ms < b)
+                .map(|m| m.text.as_str())
+                .collect();
+            out.push_str(&format!(
+                "  {s:>3}s  {ok:>3}/{:<3} {:<14} VIP {:<12} ARP {macs:<2} client->{entry:<6} {}{}\n",
+                reqs.len(),
+                who.into_iter().collect::<Vec<_>>().join(","),
+                if holders.is_empty() {
+                    "nobody".to_string()
+                } else {
+                    holders.join("+")
+                },
+                states.join(" "),
+                if marks.is_empty() {
+                    String::new()
+                } else {
+                    format!("  <- {}", marks.join("; "))
+                }
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(start: i64, ok: bool) -> Request {
+        Request {
+            start_ms: start,
+            end_ms: start + 10,
+            ok,
+            who: ok.then(|| "node2".to_string()),
+        }
+    }
+
+    #[test]
+    fn outage_is_the_longest_stretch_without_an_answer() {
+        let r = Record {
+            requests: vec![
+                req(1000, true),
+                req(1200, false),
+                req(1300, false),
+                req(1450, true),
+                req(1500, false),
+                req(1550, true),
+            ],
+            ..Record::default()
+        };
+        assert_eq!(r.outage_ms(), 250);
+        assert_eq!(r.failed(), 3);
+        assert_eq!(r.error_window_ms(), 300);
+        assert_eq!(r.outage_from(1400), 150);
+        assert_eq!(r.outage_from(1540), 0);
+        let still = Record {
+            requests: vec![req(1000, true), req(1100, false), req(1900, false)],
+            ..Record::default()
+        };
+        assert_eq!(still.outage_ms(), 800);
+    }
+
+    #[test]
+    fn double_masters_and_the_text_timeline() {
+        let sample = |t, a: bool, b: bool| Sample {
+            t_ms: t,
+            directors: vec![
+                DirectorSample {
+                    name: "node1".into(),
+                    state: DirectorState::Master,
+                    holds_vip: a,
+                },
+                DirectorSample {
+                    name: "node4".into(),
+                    state: if b {
+                        DirectorState::Master
+                    } else {
+                        DirectorState::Backup
+                    },
+                    holds_vip: b,
+                },
+            ],
+        };
+        let mut r = Record {
+            duration_ms: 1500,
+            requests: vec![req(100, true), req(1100, false)],
+            samples: vec![
+                sample(0, true, false),
+                sample(500, true, true),
+                sample(1250, true, false),
+            ],
+            ..Record::default()
+        };
+        r.mark(1100, "partition");
+        assert_eq!(r.double_master_ms(), 750);
+        let text = r.text_timeline();
+        assert!(
+            text.contains("  0s    1/1   node2") && text.contains("VIP node1+node4"),
+            "{text}"
+        );
+        assert!(text.contains("<- partition"), "{text}");
+    }
+}

@@ -1,0 +1,454 @@
+//! A drill's timeline as one self-contained SVG file: the requests over time (answered, by the
+//! real server that answered, and failed, per time bucket), each director's state and VIP as
+//! bands, the MACs answering ARP for the VIP, and the drill's marks (fault, takeover, restore).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::record::{DirectorState, Record};
+
+const WIDTH: f64 = 960.0;
+const LEFT: f64 = 120.0;
+const RIGHT: f64 = 20.0;
+const BUCKET_MS: i64 = 250;
+const FAILED: &str = "#d62728";
+/// Colours for the directors, in the inventory's order (where the client's packets went).
+const DIRECTOR_PALETTE: [&str; 4] = ["#6a3d9a", "#b15928", "#1b9e77", "#e7298a"];
+/// Colours for the real servers, in order of first answer.
+const PALETTE: [&str; 8] = [
+    "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22",
+];
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `text` in lines of at most about `width` characters: a new line after each "; " that would
+/// not fit, and between words in a part longer than a line.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for part in text.split_inclusive("; ") {
+        if !line.is_empty() && line.len() + part.len() > width {
+            lines.push(line.trim_end().to_string());
+            line.clear();
+        }
+        for word in part.split_inclusive(' ') {
+            if !line.is_empty() && line.len() + word.trim_end().len() > width {
+                lines.push(line.trim_end().to_string());
+                line.clear();
+            }
+            line.push_str(word);
+        }
+    }
+    if !line.trim().is_empty() {
+        lines.push(line.trim_end().to_string());
+    }
+    lines
+}
+
+fn state_colour(state: DirectorState, holds: bool) -> &'static str {
+    match (state, holds) {
+        (DirectorState::Master, _) => "#2ca02c",
+        (DirectorState::Backup, _) => "#aec7e8",
+        (DirectorState::Frozen, true) => "#ff7f0e",
+        (DirectorState::Frozen, false) => "#ffbb78",
+        (DirectorState::Stopped, true) => "#d62728",
+        (DirectorState::Stopped, false) => "#c7c7c7",
+        (DirectorState::Unreachable, _) => "#7f7f7f",
+    }
+}
+
+fn state_label(state: DirectorState, holds: bool) -> &'static str {
+    match (state, holds) {
+        (DirectorState::Master, _) => "MASTER (VIP)",
+        (DirectorState::Backup, _) => "BACKUP",
+        (DirectorState::Frozen, true) => "frozen, VIP",
+        (DirectorState::Frozen, false) => "frozen",
+        (DirectorState::Stopped, true) => "no keepalived, stale VIP",
+        (DirectorState::Stopped, false) => "no keepalived",
+        (DirectorState::Unreachable, _) => "unreachable",
+    }
+}
+
+/// The picture. `summary`: the verdict line shown under the title.
+pub fn render(r: &Record, summary: &str) -> String {
+    let span = r.duration_ms.max(1) as f64;
+    let plot = WIDTH - LEFT - RIGHT;
+    let x = |t: i64| LEFT + (t.clamp(0, r.duration_ms.max(1)) as f64) / span * plot;
+
+    // Who answered, in order of first answer, each with a colour.
+    let mut servers: Vec<String> = Vec::new();
+    for q in &r.requests {
+        if let Some(w) = &q.who
+            && !servers.contains(w)
+        {
+            servers.push(w.clone());
+        }
+    }
+    let colour = |who: &str| {
+        servers
+            .iter()
+            .position(|s| s == who)
+            .map_or("#1f77b4", |i| PALETTE[i % PALETTE.len()])
+    };
+
+    let summary_lines = wrap(summary, 120);
+    let chart_top = 56.0 + 16.0 * summary_lines.len() as f64;
+    let chart_h = 140.0;
+    let band_h = 22.0;
+    let bands_top = chart_top + chart_h + 40.0;
+    let rows = r.directors.len() + 2;
+    let marks_top = bands_top + rows as f64 * (band_h + 8.0) + 30.0;
+    let height = marks_top + 18.0 * r.marks.len().max(1) as f64 + 60.0;
+
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">"##
+    );
+    let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r##"<text x="{LEFT}" y="22" font-size="16" font-weight="bold">{}</text>"##,
+        esc(&r.title)
+    );
+    for (i, line) in summary_lines.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r##"<text x="{LEFT}" y="{}" fill="#333333">{}</text>"##,
+            42 + 16 * i,
+            esc(line)
+        );
+    }
+    // Requests per bucket: answered (stacked by server) above the axis, failed below it.
+    let buckets = (r.duration_ms / BUCKET_MS + 1).max(1);
+    let mut ok: BTreeMap<i64, BTreeMap<String, u32>> = BTreeMap::new();
+    let mut bad: BTreeMap<i64, u32> = BTreeMap::new();
+    for q in &r.requests {
+        let b = (q.start_ms.max(0) / BUCKET_MS).min(buckets - 1);
+        match (&q.who, q.ok) {
+            (_, false) => *bad.entry(b).or_default() += 1,
+            (Some(w), true) => *ok.entry(b).or_default().entry(w.clone()).or_default() += 1,
+            (None, true) => *ok.entry(b).or_default().entry("VIP".into()).or_default() += 1,
+        }
+    }
+    let most = ok
+        .values()
+        .map(|m| m.values().sum::<u32>())
+        .chain(bad.values().copied())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let axis = chart_top + chart_h * 0.7;
+    let up = chart_h * 0.7;
+    let down = chart_h * 0.3;
+    let bw = (plot / buckets as f64).max(1.0);
+    let _ = writeln!(
+        s,
+        r##"<text x="10" y="{:.0}">requests</text><text x="10" y="{:.0}" fill="#555555" font-size="10">per {BUCKET_MS} ms</text>"##,
+        chart_top + 14.0,
+        chart_top + 28.0
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="10" y="{:.0}" fill="#2ca02c" font-size="10">answered ▲</text><text x="10" y="{:.0}" fill="{FAILED}" font-size="10">failed ▼</text>"##,
+        axis - 6.0,
+        axis + 14.0
+    );
+    for b in 0..buckets {
+        let bx = LEFT + b as f64 * bw;
+        let mut y = axis;
+        if let Some(by) = ok.get(&b) {
+            for (who, n) in by {
+                let h = f64::from(*n) / most * up;
+                y -= h;
+                let _ = writeln!(
+                    s,
+                    r##"<rect x="{bx:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{who}: {n}</title></rect>"##,
+                    (bw - 0.5).max(0.5),
+                    colour(who)
+                );
+            }
+        }
+        if let Some(n) = bad.get(&b) {
+            let h = f64::from(*n) / most * down;
+            let _ = writeln!(
+                s,
+                r##"<rect x="{bx:.1}" y="{axis:.1}" width="{:.1}" height="{h:.1}" fill="{FAILED}"><title>failed: {n}</title></rect>"##,
+                (bw - 0.5).max(0.5)
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        r##"<line x1="{LEFT}" y1="{axis:.1}" x2="{:.1}" y2="{axis:.1}" stroke="#000000" stroke-width="0.8"/>"##,
+        WIDTH - RIGHT
+    );
+    // Legend of the real servers.
+    let mut lx = LEFT;
+    let ping = r.requests.iter().any(|q| q.ok && q.who.is_none());
+    let answered_by_vip = ping.then_some("VIP (ping)");
+    for who in servers
+        .iter()
+        .map(String::as_str)
+        .chain(answered_by_vip)
+        .chain(["failed"])
+    {
+        let c = if who == "failed" { FAILED } else { colour(who) };
+        let _ = writeln!(
+            s,
+            r##"<rect x="{lx:.0}" y="{:.0}" width="10" height="10" fill="{c}"/><text x="{:.0}" y="{:.0}">{}</text>"##,
+            chart_top + chart_h + 8.0,
+            lx + 14.0,
+            chart_top + chart_h + 17.0,
+            esc(who)
+        );
+        lx += 24.0 + 7.0 * who.len() as f64;
+    }
+
+    // A band per director: its state and whether it holds the VIP.
+    for (i, name) in r.directors.iter().enumerate() {
+        let y = bands_top + i as f64 * (band_h + 8.0);
+        let _ = writeln!(
+            s,
+            r##"<text x="10" y="{:.0}">{}</text>"##,
+            y + 15.0,
+            esc(name)
+        );
+        for w in r.samples.windows(2) {
+            let Some(d) = w[0].directors.iter().find(|d| &d.name == name) else {
+                continue;
+            };
+            let (x0, x1) = (x(w[0].t_ms), x(w[1].t_ms));
+            let _ = writeln!(
+                s,
+                r##"<rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{band_h}" fill="{}"><title>{name}: {}</title></rect>"##,
+                (x1 - x0).max(0.5),
+                state_colour(d.state, d.holds_vip),
+                state_label(d.state, d.holds_vip)
+            );
+        }
+    }
+    // ARP: how many MACs answered for the VIP while the client asked, and where the client's
+    // own entry pointed (its packets went there).
+    let y = bands_top + r.directors.len() as f64 * (band_h + 8.0);
+    let _ = writeln!(s, r#"<text x="10" y="{:.0}">ARP answers</text>"#, y + 15.0);
+    let y2 = y + band_h + 8.0;
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="{:.0}">client sends to</text>"#,
+        y2 + 15.0
+    );
+    let director_colour = |name: &str| {
+        r.directors
+            .iter()
+            .position(|d| d == name)
+            .map_or("#7f7f7f", |i| DIRECTOR_PALETTE[i % DIRECTOR_PALETTE.len()])
+    };
+    for (k, a) in r.arp.iter().enumerate() {
+        // Each answer holds until the next ask, or about a second.
+        let end = r
+            .arp
+            .get(k + 1)
+            .map_or(a.t_ms + 1000, |next| next.t_ms.min(a.t_ms + 1500));
+        let (x0, x1) = (x(a.t_ms), x(end));
+        let n = a.macs.len();
+        let owners: Vec<String> = a.macs.iter().map(|m| r.owner(m)).collect();
+        let fill = match n {
+            0 => "#c7c7c7",
+            1 => "#2ca02c",
+            _ => FAILED,
+        };
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{band_h}" fill="{fill}"><title>{n} MAC(s) answered: {}</title></rect><text x="{:.1}" y="{:.0}" fill="#ffffff" font-size="10">{}</text>"##,
+            (x1 - x0).max(0.5),
+            esc(&owners.join(", ")),
+            x0 + 2.0,
+            y + 15.0,
+            if x1 - x0 > 12.0 {
+                n.to_string()
+            } else {
+                String::new()
+            }
+        );
+    }
+    for w in r.client_entries.windows(2) {
+        let (x0, x1) = (x(w[0].t_ms), x(w[1].t_ms));
+        let (fill, who) = match &w[0].mac {
+            Some(mac) => {
+                let who = r.owner(mac);
+                (director_colour(&who), who)
+            }
+            None => ("#c7c7c7", "no entry".to_string()),
+        };
+        let _ = writeln!(
+            s,
+            r##"<rect x="{x0:.1}" y="{y2:.0}" width="{:.1}" height="{band_h}" fill="{fill}"><title>the client's ARP entry: {}</title></rect>"##,
+            (x1 - x0).max(0.5),
+            esc(&who)
+        );
+    }
+    // Which colour is which director in the client's row.
+    let mut lx = LEFT;
+    for name in &r.directors {
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx:.0}" y="{:.0}" width="10" height="10" fill="{}"/><text x="{:.0}" y="{:.0}" font-size="10">client to {}</text>"#,
+            y2 + band_h + 4.0,
+            director_colour(name),
+            lx + 13.0,
+            y2 + band_h + 13.0,
+            esc(name)
+        );
+        lx += 40.0 + 7.0 * name.len() as f64 + 30.0;
+    }
+
+    // Time axis and the marks.
+    let axis_y = marks_top - 4.0;
+    let step = if r.duration_ms > 60_000 {
+        10_000
+    } else if r.duration_ms > 20_000 {
+        5_000
+    } else {
+        1_000
+    };
+    let mut t = 0;
+    while t <= r.duration_ms {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{0:.1}" y1="{1:.0}" x2="{0:.1}" y2="{2:.0}" stroke="#dddddd"/><text x="{0:.1}" y="{3:.0}" text-anchor="middle" fill="#555555" font-size="10">{4} s</text>"##,
+            x(t),
+            chart_top,
+            axis_y - 14.0,
+            axis_y,
+            t / 1000
+        );
+        t += step;
+    }
+    let mut last_number_x = f64::MIN;
+    let mut lift = 0.0;
+    for (i, m) in r.marks.iter().enumerate() {
+        let mx = x(m.t_ms);
+        // Numbers of marks close together are staggered, so each stays readable.
+        lift = if mx - last_number_x < 12.0 {
+            lift + 10.0
+        } else {
+            0.0
+        };
+        last_number_x = mx;
+        let ly = marks_top + 18.0 + i as f64 * 18.0;
+        let lx = LEFT;
+        let _ = writeln!(
+            s,
+            r##"<line x1="{mx:.1}" y1="{chart_top:.0}" x2="{mx:.1}" y2="{:.0}" stroke="#000000" stroke-dasharray="4,3"/><text x="{mx:.1}" y="{:.0}" font-size="10" text-anchor="middle">{}</text>"##,
+            axis_y - 14.0,
+            chart_top - 4.0 - lift,
+            i + 1
+        );
+        let _ = writeln!(
+            s,
+            r##"<text x="{lx:.0}" y="{ly:.0}" font-size="11"><tspan font-weight="bold">{}</tspan> {:.1} s: {}</text>"##,
+            i + 1,
+            m.t_ms as f64 / 1000.0,
+            esc(&m.text)
+        );
+    }
+    // The state colours.
+    let ly = height - 16.0;
+    let mut lx = LEFT;
+    for (state, holds) in [
+        (DirectorState::Master, true),
+        (DirectorState::Backup, false),
+        (DirectorState::Frozen, true),
+        (DirectorState::Stopped, true),
+        (DirectorState::Stopped, false),
+        (DirectorState::Unreachable, false),
+    ] {
+        let label = state_label(state, holds);
+        let _ = writeln!(
+            s,
+            r##"<rect x="{lx:.0}" y="{:.0}" width="10" height="10" fill="{}"/><text x="{:.0}" y="{ly:.0}" font-size="10">{label}</text>"##,
+            ly - 9.0,
+            state_colour(state, holds),
+            lx + 13.0
+        );
+        lx += 22.0 + 6.0 * label.len() as f64;
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::record::{ArpSample, ClientEntry, DirectorSample, Mark, Request, Sample};
+    use super::*;
+
+    #[test]
+    fn the_picture_is_well_formed_and_holds_the_marks() {
+        let mut r = Record {
+            title: "drill failover --kind kill".into(),
+            duration_ms: 3000,
+            probe: "http".into(),
+            directors: vec!["node1".into(), "node4".into()],
+            macs: vec![("aa:bb".into(), "node1".into())],
+            ..Record::default()
+        };
+        for i in 0..60 {
+            r.requests.push(Request {
+                start_ms: i * 50,
+                end_ms: i * 50 + 5,
+                ok: !(20..30).contains(&i),
+                who: Some(if i % 2 == 0 { "node2" } else { "node3" }.into()),
+            });
+        }
+        for t in [0, 1000, 2000, 3000] {
+            r.samples.push(Sample {
+                t_ms: t,
+                directors: vec![
+                    DirectorSample {
+                        name: "node1".into(),
+                        state: DirectorState::Stopped,
+                        holds_vip: true,
+                    },
+                    DirectorSample {
+                        name: "node4".into(),
+                        state: DirectorState::Master,
+                        holds_vip: t > 1000,
+                    },
+                ],
+            });
+            r.arp.push(ArpSample {
+                t_ms: t,
+                macs: vec!["aa:bb".into()],
+            });
+            r.client_entries.push(ClientEntry {
+                t_ms: t,
+                mac: Some("aa:bb".into()),
+            });
+        }
+        r.marks.push(Mark {
+            t_ms: 1000,
+            text: "keepalived killed on node1 <all at once>".into(),
+        });
+        let svg = render(&r, "outage 500 ms & more");
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let texts: Vec<String> = doc
+            .descendants()
+            .filter(|n| n.is_text())
+            .filter_map(|n| n.text().map(str::to_string))
+            .collect();
+        let all = texts.join("|");
+        assert!(
+            all.contains("keepalived killed on node1 <all at once>"),
+            "{all}"
+        );
+        assert!(all.contains("outage 500 ms & more"));
+        assert!(all.contains("node2") && all.contains("failed"));
+    }
+}

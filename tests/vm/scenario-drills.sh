@@ -1,0 +1,70 @@
+#!/bin/sh
+# VM-tier scenario: every drill on real IPVS, under HTTP load through the VIP. Each failover kind
+# (stop, kill, link-down, freeze, partition) and each real-server kind (stop, kill, hang, drain)
+# runs, stays within the limit it computes from the inventory (the drill's exit status), and
+# leaves the lab as it found it (verify passes after each); kill finds the VIP left on the dead
+# MASTER and `lvslab up` repairs it; partition sees two MASTERs; drain fails no request; --repeat
+# summarises p50/p99/max. The health check is shortened so the real-server drills take seconds.
+# Prints `VERDICT <name> PASS|FAIL <evidence>` lines and a `TABLE` line per drill (the README's
+# table); exits 0 only when every verdict passed.
+# Uses tests/vm/lib.sh (verdict, changed, failed_probes, failed_tasks, evidence, lab_up, lv_json).
+set -u
+export LVSLAB_INVENTORY=/var/lib/lvslab/labs/drills/inventory.yml
+
+lab_up drills 2 || exit 1
+sed -i -e 's/^    connect_timeout: 3$/    connect_timeout: 1/' -e 's/^    delay_before_retry: 3$/    delay_before_retry: 1/' \
+    -e 's/^    retry: 3$/    retry: 1/' -e 's/^    delay_loop: 6$/    delay_loop: 2/' "$LVSLAB_INVENTORY"
+# A client that asks ARP again soon after an entry goes stale (the partition's limit follows).
+lvslab lab exec --name drills client -- sysctl -qw net.ipv4.neigh.eth0.base_reachable_time_ms=4000 \
+    net.ipv4.neigh.eth0.delay_first_probe_time=1 >/dev/null
+verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log)"
+lv_json /tmp/up.json up
+if [ $rc = 0 ]; then verdict up PASS "$(evidence /tmp/up.json 'http via VIP')"
+else verdict up FAIL "exit $rc: $(failed_probes /tmp/up.json) $(failed_tasks /tmp/up.json)"; fi
+
+# A number from the drill's JSON result: field name.
+field() { grep '"event":"result"' "$1" | grep -o "\"$2\":[0-9a-z]*" | head -n 1 | cut -d: -f2; }
+table() { # file name
+    echo "TABLE $2 | $(field "$1" outage_ms) | $(field "$1" error_window_ms) | $(grep '"event":"result"' "$1" | grep -o '"limit":{"ms":[0-9]*' | head -n 1 | grep -o '[0-9]*$') | $(field "$1" takeover_ms)$(field "$1" removed_ms) | $(field "$1" failback_ms)$(field "$1" returned_ms)"
+}
+after() { # name
+    lv_json /tmp/after.json verify
+    if [ $rc = 0 ]; then verdict "verify-after-$1" PASS "$(evidence /tmp/after.json 'http via VIP')"
+    else verdict "verify-after-$1" FAIL "exit $rc: $(failed_probes /tmp/after.json)"; fi
+}
+
+for kind in stop kill link-down freeze partition; do
+    lv_json /tmp/d.json drill failover --kind "$kind" --svg "/tmp/failover-$kind.svg"
+    extra=ok
+    case $kind in
+        kill) grep -q '"stale_vip":true' /tmp/d.json || extra="no stale VIP found on the killed MASTER" ;;
+        partition) [ "$(field /tmp/d.json double_master_ms)" -gt 0 ] 2>/dev/null || extra="no double MASTER seen" ;;
+    esac
+    grep -q '"probe":"http"' /tmp/d.json || extra="the load was not HTTP through IPVS"
+    grep -q '<svg' "/tmp/failover-$kind.svg" 2>/dev/null || extra="no picture"
+    if [ $rc = 0 ] && [ "$extra" = ok ]; then verdict "failover-$kind" PASS "$(evidence /tmp/d.json 'drill failover')"
+    else verdict "failover-$kind" FAIL "exit $rc, $extra: $(failed_probes /tmp/d.json)"; fi
+    table /tmp/d.json "failover --kind $kind"
+    after "failover-$kind"
+done
+
+for kind in stop kill hang drain; do
+    lv_json /tmp/d.json drill realserver node2 --kind "$kind" --svg "/tmp/realserver-$kind.svg"
+    extra=ok
+    [ "$kind" = drain ] && ! grep -q '"pass":true,"evidence":"[0-9]* requests, 0 failed' /tmp/d.json && extra="a drained server failed requests"
+    if [ $rc = 0 ] && [ "$extra" = ok ]; then verdict "realserver-$kind" PASS "$(evidence /tmp/d.json 'drill realserver')"
+    else verdict "realserver-$kind" FAIL "exit $rc, $extra: $(failed_probes /tmp/d.json)"; fi
+    table /tmp/d.json "realserver --kind $kind"
+    after "realserver-$kind"
+done
+
+lvslab drill failover --kind kill --repeat 2 --no-svg >/tmp/repeat.txt 2>&1
+rc=$?
+line=$(grep 'runs, outage p50' /tmp/repeat.txt)
+if [ $rc = 0 ] && [ -n "$line" ]; then verdict repeat PASS "$line"
+else verdict repeat FAIL "exit $rc: $(tail -n 3 /tmp/repeat.txt | tr '\n' ' ')"; fi
+
+lvslab down >/dev/null 2>&1
+lvslab lab down --name drills >/dev/null 2>&1
+echo "scenario-drills: $failures failed"
+[ "$failures" = 0 ]
