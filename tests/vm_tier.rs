@@ -303,6 +303,9 @@ fn lab_demo_without_a_tap_device_runs_inside_the_vm() {
 /// Runs one scenario in the VM and fails unless every expected verdict (and every other verdict
 /// printed) is PASS and lvslab exited 0.
 fn run_scenario(scenario: &str, expected: &[&str]) {
+    // One VM at a time: two emulated guests on a 2-core machine each run at half speed, and
+    // the drills measure time.
+    let _turn = turn();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm");
     let text = std::fs::read_to_string(dir.join(scenario)).expect("the scenario");
     // lvslab's scenarios share tests/vm/lib.sh: put it right after their `#!` line.

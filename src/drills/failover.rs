@@ -19,8 +19,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::limits::{self, Limit};
+use super::record::Record;
 use super::watch::{Probe, Watch};
-use super::{Drill, DrillOutcome, Run, SETTLE, after, holds, judged, run_ok, service, wait_until};
+use super::{
+    Drill, DrillOutcome, RESTORE_WAIT, Run, SETTLE, after, holds, judged, run_ok, service,
+    wait_until,
+};
 use crate::lvs::Forwarding;
 use crate::probes::hosts::DirectorHost;
 use crate::transport::sh;
@@ -108,7 +112,7 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
     };
     let ipvs = d.hosts.directors.iter().all(|h| h.conn.facts.has_ipvs());
     let probe = if ipvs {
-        Probe::Http(d.hosts.url())
+        Probe::Http(d.hosts.lvs.service().endpoint())
     } else {
         d.info(format!(
             "the directors' kernel has no IPVS: the client pings the VIP {} (who holds it), it cannot ask for pages",
@@ -179,6 +183,10 @@ struct Measured {
     client_arp_ms: Option<i64>,
     /// Whether that was looked at (the MASTER's MAC known).
     client_arp_checked: bool,
+    /// When the fault began and when the drill restored (or the fault ended), on the drill's
+    /// clock.
+    fault_at: i64,
+    restored_at: Option<i64>,
 }
 
 impl Pair<'_, '_> {
@@ -227,7 +235,7 @@ impl Pair<'_, '_> {
             d.hosts.client.name,
             d.options.rate
         ));
-        let max = SETTLE * 4 + self.hold + self.wait * 3 + Duration::from_secs(120);
+        let max = SETTLE * 4 + self.hold + self.wait + RESTORE_WAIT * 2 + Duration::from_secs(120);
         let watch = Watch::start(
             d.hosts,
             self.probe.clone(),
@@ -239,7 +247,7 @@ impl Pair<'_, '_> {
         .await?;
         let applied = Cell::new(false);
         let steps = d.cancel.guard(self.steps(&watch, &fault, &applied)).await;
-        let measured = match steps {
+        let mut measured = match steps {
             Some(Ok(measured)) => measured,
             Some(Err(e)) => {
                 let undone = self.undo(applied.get()).await;
@@ -262,15 +270,16 @@ impl Pair<'_, '_> {
                 });
             }
         };
-        let record = watch.finish().await?;
+        let mut record = watch.finish().await?;
+        self.exact_times(&mut record, &mut measured);
         let outage_ms = record.outage_ms();
         let (within, judgement) = judged(outage_ms, &self.limit);
         let holders = d.hosts.vip_holders().await;
         let as_before = holders.len() == 1 && holders[0].0 == m;
         let mut words = vec![format!(
-            "{} requests, {} failed; {judgement}",
+            "{} requests, {}; {judgement}",
             record.sent(),
-            record.failed()
+            record.failed_words()
         )];
         words.push(format!("takeover {}", after(measured.takeover_ms)));
         if let Some(moved) = measured.gateway_moved {
@@ -371,6 +380,7 @@ impl Pair<'_, '_> {
 
         watch.mark(fault.to_string());
         let fault_at = watch.now_ms();
+        measured.fault_at = fault_at;
         applied.set(true);
         let iface = &self.master.director.interface;
         match self.kind {
@@ -401,7 +411,7 @@ impl Pair<'_, '_> {
             watch.mark(format!("{b} holds the VIP"));
         }
         d.info(format!(
-            "  {b} holds the VIP {}",
+            "  {b} holds the VIP (seen from here {})",
             after(measured.takeover_ms)
         ));
         // NAT: the real servers' gateway must move with the VIP, or answers get lost.
@@ -483,7 +493,8 @@ impl Pair<'_, '_> {
             }
         };
 
-        let back = wait_until(self.wait, || async {
+        measured.restored_at = Some(restored_at);
+        let back = wait_until(RESTORE_WAIT, || async {
             holds(&master.session, &vip).await && !holds(&backup.session, &vip).await
         })
         .await;
@@ -492,7 +503,7 @@ impl Pair<'_, '_> {
             watch.mark(format!("{m} holds the VIP again"));
         }
         d.info(format!(
-            "  {m} holds the VIP again {} (preemption by priority)",
+            "  {m} holds the VIP again (seen from here {}; preemption by priority)",
             after(measured.failback_ms)
         ));
         // The client must send to the MASTER again: its ARP entry follows the gratuitous ARPs
@@ -502,7 +513,7 @@ impl Pair<'_, '_> {
             let since = watch.now_ms();
             let client = &d.hosts.client.session;
             let cmd = sh::neigh_lladdr(&vip);
-            let named = wait_until(self.wait, || async {
+            let named = wait_until(RESTORE_WAIT, || async {
                 client.run(&cmd).await.is_ok_and(|o| {
                     let seen = o.stdout_str().trim().to_string();
                     seen.is_empty() || seen == mac
@@ -518,6 +529,26 @@ impl Pair<'_, '_> {
         }
         tokio::time::sleep(SETTLE).await;
         Ok(measured)
+    }
+
+    /// Takeover and fail-back from the directors' own VIP events where they were seen (the
+    /// drill's polling from this machine is late by a round trip or more); the marks follow.
+    fn exact_times(&self, record: &mut Record, measured: &mut Measured) {
+        let (m, b) = (self.m(), self.b());
+        if let Some(t) = record.vip_change(b, true, measured.fault_at) {
+            measured.takeover_ms = Some(t - measured.fault_at);
+            move_mark(record, &format!("{b} holds the VIP"), t);
+        }
+        if let Some(restored) = measured.restored_at
+            && measured.failback_ms.is_some()
+            && let Some(dropped) = record.vip_change(b, false, restored)
+        {
+            let t = record
+                .vip_change(m, true, restored)
+                .map_or(dropped, |added| added.max(dropped));
+            measured.failback_ms = Some(t - restored);
+            move_mark(record, &format!("{m} holds the VIP again"), t);
+        }
     }
 
     /// Whether a timed fault has ended (the link up, keepalived running, no VRRP filter).
@@ -645,4 +676,12 @@ fn holder_words(holders: &[(String, String)]) -> String {
             .collect::<Vec<_>>()
             .join(" and ")
     }
+}
+
+/// The mark `text` moved to `t_ms` (a moment known better after the run).
+fn move_mark(record: &mut Record, text: &str, t_ms: i64) {
+    if let Some(m) = record.marks.iter_mut().find(|m| m.text == text) {
+        m.t_ms = t_ms;
+    }
+    record.marks.sort_by_key(|m| m.t_ms);
 }

@@ -118,6 +118,11 @@ impl Run {
 /// How long requests go on before the fault and after the drill's last change.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// How long a drill waits for the lab to return to how it was (fail-back, the client's ARP entry,
+/// a real server back in service). Not a claim under test, only patience: a slow host (an
+/// emulated CPU, a loaded machine) restarts its daemons in seconds, not milliseconds.
+const RESTORE_WAIT: Duration = Duration::from_secs(60);
+
 impl Drill<'_, '_> {
     fn info(&self, text: String) {
         self.reporter.emit(Event::Info { text });

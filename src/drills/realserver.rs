@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::limits::{self, Limit};
 use super::watch::{Probe, Watch};
-use super::{Drill, DrillOutcome, Run, SETTLE, after, run_ok, service, wait_until};
+use super::{Drill, DrillOutcome, RESTORE_WAIT, Run, SETTLE, after, run_ok, service, wait_until};
 use crate::lvs::Endpoint;
 use crate::lvs::ipvs::{Rule, Server, Table};
 use crate::probes::hosts::{DirectorHost, RealServerHost};
@@ -193,10 +193,10 @@ impl Target<'_, '_> {
             d.options.rate
         ));
         let wait = Duration::from_millis(self.limit.ms + limits::MARGIN_MS + 5000);
-        let max = SETTLE * 4 + wait * 2 + Duration::from_secs(120);
+        let max = SETTLE * 4 + wait + RESTORE_WAIT + Duration::from_secs(120);
         let watch = Watch::start(
             d.hosts,
-            Probe::Http(d.hosts.url()),
+            Probe::Http(d.hosts.lvs.service().endpoint()),
             d.options.rate,
             max,
             format!(
@@ -263,9 +263,9 @@ impl Target<'_, '_> {
         };
         let back = self.back_as_before().await;
         let mut words = vec![format!(
-            "{} requests, {} failed; clients got errors for {errors_ms} ms (first to last failed request), {} the limit {} ms + {} ms margin ({}); longest stretch without an answer {outage_ms} ms",
+            "{} requests, {}; clients got errors for {errors_ms} ms (first to last failed request), {} the limit {} ms + {} ms margin ({}); longest stretch without an answer {outage_ms} ms",
             record.sent(),
-            record.failed(),
+            record.failed_words(),
             if within { "within" } else { "OVER" },
             self.limit.ms,
             limits::MARGIN_MS,
@@ -361,7 +361,7 @@ impl Target<'_, '_> {
         let restored_at = watch.now_ms();
         self.restore(saved.get()).await?;
         applied.set(false);
-        let returned = wait_until(wait, || self.back_as_before())
+        let returned = wait_until(RESTORE_WAIT, || self.back_as_before())
             .await
             .map(|_| watch.now_ms() - restored_at);
         if returned.is_some() {

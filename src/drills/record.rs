@@ -15,6 +15,9 @@ pub struct Request {
     pub ok: bool,
     /// The real server that answered (HTTP), if any.
     pub who: Option<String>,
+    /// Why it failed: no answer in time, refused, reset, or the status that came back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A director as sampled.
@@ -59,6 +62,16 @@ pub struct Sample {
     pub directors: Vec<DirectorSample>,
 }
 
+/// A director's kernel adding or removing the VIP (its own address event, time stamped there).
+#[derive(Debug, Clone, Serialize)]
+pub struct VipEvent {
+    pub t_ms: i64,
+    pub director: String,
+    /// Added (true) or removed.
+    pub holds: bool,
+    pub device: String,
+}
+
 /// The MACs that answered an ARP request for the VIP, asked from the client's network.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ArpSample {
@@ -87,8 +100,13 @@ pub struct Record {
     pub duration_ms: i64,
     /// `http` (through IPVS) or `ping` (the VIP itself, on a kernel without IPVS).
     pub probe: String,
+    /// How the requests were made, when not lvslab's own over the client's SSH connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<String>,
     pub requests: Vec<Request>,
     pub samples: Vec<Sample>,
+    /// When each director gained or lost the VIP, from its kernel's own events.
+    pub vip_events: Vec<VipEvent>,
     pub arp: Vec<ArpSample>,
     /// Whether the ARP requests came from the client itself (no macvlan of their own): then
     /// their answers refreshed the client's own entry.
@@ -114,6 +132,25 @@ impl Record {
 
     pub fn failed(&self) -> usize {
         self.requests.iter().filter(|r| !r.ok).count()
+    }
+
+    /// `N failed` with why, most frequent reason first: `2 failed (2 no answer within 1000 ms)`.
+    pub fn failed_words(&self) -> String {
+        let mut reasons: Vec<(String, usize)> = Vec::new();
+        for r in self.requests.iter().filter(|r| !r.ok) {
+            let why = r.error.clone().unwrap_or_else(|| "no reason given".into());
+            match reasons.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((why, 1)),
+            }
+        }
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+        let failed = self.failed();
+        if reasons.is_empty() {
+            return format!("{failed} failed");
+        }
+        let list: Vec<String> = reasons.iter().map(|(w, n)| format!("{n} {w}")).collect();
+        format!("{failed} failed ({})", list.join(", "))
     }
 
     /// The longest stretch without a successful answer, from the first failed request to the
@@ -170,6 +207,41 @@ impl Record {
         match (first, last) {
             (Some(a), Some(b)) => b - a,
             _ => 0,
+        }
+    }
+
+    /// The first time after `from_ms` that `director` gained (`holds`) or lost the VIP, from
+    /// its kernel's events.
+    pub fn vip_change(&self, director: &str, holds: bool, from_ms: i64) -> Option<i64> {
+        self.vip_events
+            .iter()
+            .find(|e| e.t_ms >= from_ms && e.director == director && e.holds == holds)
+            .map(|e| e.t_ms)
+    }
+
+    /// The samples' "holds the VIP" corrected by the directors' own events, which are exact
+    /// (a sample is as old as its round trip, and a director cut off cannot be sampled):
+    /// between events a director holds the VIP as the last event said; before its first
+    /// event, as that event changed it from.
+    pub fn apply_vip_events(&mut self) {
+        let events = self.vip_events.clone();
+        for sample in &mut self.samples {
+            for d in &mut sample.directors {
+                let mut own = events.iter().filter(|e| e.director == d.name).peekable();
+                let Some(first) = own.peek().map(|e| e.holds) else {
+                    continue;
+                };
+                // Before its first event it held the VIP as that event changed it from.
+                let holds = own
+                    .rfind(|e| e.t_ms <= sample.t_ms)
+                    .map_or(!first, |e| e.holds);
+                d.holds_vip = holds;
+                d.state = match d.state {
+                    DirectorState::Master | DirectorState::Backup if holds => DirectorState::Master,
+                    DirectorState::Master | DirectorState::Backup => DirectorState::Backup,
+                    other => other,
+                };
+            }
         }
     }
 
@@ -276,6 +348,7 @@ mod tests {
 
     fn req(start: i64, ok: bool) -> Request {
         Request {
+            error: (!ok).then(|| "refused".to_string()),
             start_ms: start,
             end_ms: start + 10,
             ok,
@@ -298,6 +371,14 @@ mod tests {
         };
         assert_eq!(r.outage_ms(), 250);
         assert_eq!(r.failed(), 3);
+        assert_eq!(r.failed_words(), "3 failed (3 refused)");
+        let mut mixed = r.clone();
+        mixed.requests[4].error = Some("no answer within 1000 ms".into());
+        assert_eq!(
+            mixed.failed_words(),
+            "3 failed (2 refused, 1 no answer within 1000 ms)"
+        );
+        assert_eq!(Record::default().failed_words(), "0 failed");
         assert_eq!(r.error_window_ms(), 300);
         assert_eq!(r.outage_from(1400), 150);
         assert_eq!(r.outage_from(1540), 0);
@@ -347,5 +428,48 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("<- partition"), "{text}");
+    }
+
+    #[test]
+    fn the_directors_own_events_correct_the_samples() {
+        let sample = |t, holds| Sample {
+            t_ms: t,
+            directors: vec![DirectorSample {
+                name: "node4".into(),
+                state: if holds {
+                    DirectorState::Master
+                } else {
+                    DirectorState::Backup
+                },
+                holds_vip: holds,
+            }],
+        };
+        let mut r = Record {
+            // The 500 ms sample came back late, after the change.
+            samples: vec![sample(0, false), sample(500, true), sample(1000, false)],
+            vip_events: vec![VipEvent {
+                t_ms: 700,
+                director: "node4".into(),
+                holds: true,
+                device: "eth0".into(),
+            }],
+            ..Record::default()
+        };
+        r.apply_vip_events();
+        let seen: Vec<(bool, DirectorState)> = r
+            .samples
+            .iter()
+            .map(|s| (s.directors[0].holds_vip, s.directors[0].state))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (false, DirectorState::Backup),
+                (false, DirectorState::Backup),
+                (true, DirectorState::Master)
+            ]
+        );
+        assert_eq!(r.vip_change("node4", true, 0), Some(700));
+        assert_eq!(r.vip_change("node4", false, 0), None);
     }
 }

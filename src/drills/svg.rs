@@ -404,6 +404,7 @@ mod tests {
                 end_ms: i * 50 + 5,
                 ok: !(20..30).contains(&i),
                 who: Some(if i % 2 == 0 { "node2" } else { "node3" }.into()),
+                error: None,
             });
         }
         for t in [0, 1000, 2000, 3000] {

@@ -1,6 +1,12 @@
-//! Watching a drill: the client's steady requests, the MACs that answer ARP for the VIP (both
-//! from the client, in the background), and the directors' states sampled from this machine; all
-//! put on the drill's clock.
+//! Watching a drill: the client's steady requests, the MACs that answer ARP for the VIP, the
+//! moments each director gains or loses the VIP (its kernel's own address events), and the
+//! directors' states sampled from this machine; all put on the drill's clock.
+//!
+//! HTTP requests are lvslab's own, sent over the client's SSH connection (a direct-tcpip
+//! channel: the client's sshd makes the TCP connection, so the VIP sees the client), timed on
+//! this machine: no process is started on the client per request, which a slow client (an
+//! emulated VM) could not keep up with. Where the client's sshd refuses forwarding, a curl loop
+//! on the client does it. Pings always run on the client.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -8,16 +14,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 use super::record::{
-    ArpSample, ClientEntry, DirectorSample, DirectorState, Record, Request, Sample,
+    ArpSample, ClientEntry, DirectorSample, DirectorState, Record, Request, Sample, VipEvent,
 };
+use crate::lvs::Endpoint;
 use crate::probes::hosts::LvsHosts;
 use crate::transport::{ExecOutput, Session, TransportError, sh};
 
 /// What the client sends.
 #[derive(Debug, Clone)]
 pub enum Probe {
-    /// GET through the VIP (IPVS): who answered, and whether.
-    Http(String),
+    /// GET / of the virtual service (IPVS): who answered, and whether.
+    Http(Endpoint),
     /// ICMP echo to the VIP: whether the VIP answers at all (a kernel without IPVS).
     Ping(String),
 }
@@ -33,22 +40,63 @@ impl Probe {
 
 /// How often the directors are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
-/// How long one director sample may take before the director counts as unreachable.
-const SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one director sample may take before the director counts as unreachable (an
+/// emulated VM under load answers in over a second).
+const SAMPLE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one request may take (curl's `-m 1` in the shell loop).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 
 type Job = tokio::task::JoinHandle<Result<ExecOutput, TransportError>>;
+
+/// How the requests are made.
+enum Load {
+    /// A loop on the client; its lines carry the client's clock.
+    Shell(Job),
+    /// lvslab's own requests over the client's SSH connection, on this machine's clock.
+    Channels {
+        task: tokio::task::JoinHandle<Vec<Request>>,
+        stop: watch::Sender<bool>,
+    },
+}
+
+/// A host's clock against ours.
+#[derive(Clone)]
+struct Clock {
+    /// Their clock minus ours, in ms (from one round trip).
+    skew_ms: i64,
+}
+
+impl Clock {
+    async fn of(session: &Session) -> Option<Clock> {
+        let before = epoch_ms();
+        let out = session.run(sh::epoch_ms()).await.ok()?;
+        let after = epoch_ms();
+        let theirs: i64 = out.stdout_str().trim().parse().ok()?;
+        Some(Clock {
+            skew_ms: theirs - (before + after) / 2,
+        })
+    }
+}
+
+/// A director's background job printing its VIP events.
+struct VipWatch {
+    name: String,
+    session: Session,
+    clock: Clock,
+    job: Job,
+}
 
 /// A drill being watched.
 pub struct Watch {
     t0: Instant,
-    /// The client's clock minus ours (ms): the client stamps its lines with its own.
-    client_skew_ms: i64,
     epoch0_ms: i64,
     client: Session,
+    client_clock: Clock,
     stop_flag: String,
     quiet_flag: String,
-    load: Job,
+    load: Load,
     arp: Option<Job>,
+    vip_watches: Vec<VipWatch>,
     sampler: tokio::task::JoinHandle<Vec<Sample>>,
     stop_sampler: watch::Sender<bool>,
     pub record: Arc<Mutex<Record>>,
@@ -61,9 +109,13 @@ fn epoch_ms() -> i64 {
         .unwrap_or_default()
 }
 
+fn since(t0: Instant) -> i64 {
+    i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
 impl Watch {
     /// Starts the requests (`rate` a second, until [`Watch::finish`] or `max`), the ARP
-    /// sampling and the directors' sampling.
+    /// sampling, the directors' VIP events and their sampling.
     pub async fn start(
         hosts: &LvsHosts<'_>,
         probe: Probe,
@@ -73,20 +125,9 @@ impl Watch {
         ask_arp: bool,
     ) -> Result<Watch, String> {
         let client = hosts.client.session.clone();
-        // The client's clock against ours, from one round trip.
-        let before = epoch_ms();
-        let out = client
-            .run(sh::epoch_ms())
+        let client_clock = Clock::of(&client)
             .await
-            .map_err(|e| format!("the client {}: {e}", hosts.client.name))?;
-        let after = epoch_ms();
-        let theirs: i64 = out
-            .stdout_str()
-            .trim()
-            .parse()
-            .unwrap_or((before + after) / 2);
-        let client_skew_ms = theirs - (before + after) / 2;
-
+            .ok_or_else(|| format!("the client {} did not tell its time", hosts.client.name))?;
         let nonce = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -94,14 +135,77 @@ impl Watch {
         let stop_flag = format!("/tmp/lvslab-drill-{}-{nonce}.stop", std::process::id());
         let quiet_flag = format!("/tmp/lvslab-drill-{}-{nonce}.quiet", std::process::id());
         let secs = u32::try_from(max.as_secs()).unwrap_or(u32::MAX);
-        let interval_ms = (1000 / rate.max(1)).max(10);
-        let command = match &probe {
-            Probe::Http(url) => sh::drill_http_load(url, interval_ms, secs, &stop_flag),
-            Probe::Ping(vip) => sh::drill_ping_load(vip, interval_ms, secs, &stop_flag),
-        };
-        let runner = client.clone();
         let bound = max + Duration::from_secs(10);
-        let load = tokio::spawn(async move { runner.run_timeout(&command, bound).await });
+        let interval = Duration::from_millis(u64::from((1000 / rate.max(1)).max(10)));
+
+        let mut macs = Vec::new();
+        for d in &hosts.directors {
+            if let Ok(o) = d
+                .conn
+                .session
+                .run(&sh::mac_address(&d.director.interface))
+                .await
+            {
+                macs.push((
+                    o.stdout_str().trim().to_lowercase(),
+                    d.director.name.clone(),
+                ));
+            }
+        }
+        let mut vip_watches = Vec::new();
+        for d in &hosts.directors {
+            let session = d.conn.session.clone();
+            let Some(clock) = Clock::of(&session).await else {
+                continue;
+            };
+            let command = sh::drill_vip_events(&hosts.vip(), secs, &stop_flag);
+            let runner = session.clone();
+            let job = tokio::spawn(async move { runner.run_timeout(&command, bound).await });
+            vip_watches.push(VipWatch {
+                name: d.director.name.clone(),
+                session,
+                clock,
+                job,
+            });
+        }
+
+        // The drill's clock starts now, on both scales.
+        let (t0, epoch0_ms) = (Instant::now(), epoch_ms());
+        let mut load_note = None;
+        let load = match &probe {
+            Probe::Http(endpoint) => {
+                match Self::channel_load(&client, endpoint, interval, t0, max).await {
+                    Ok(load) => load,
+                    Err(why) => {
+                        load_note = Some(format!(
+                            "requests by curl on the client ({why}): each starts a process there"
+                        ));
+                        let command = sh::drill_http_load(
+                            &endpoint.http_url("/"),
+                            interval.as_millis().try_into().unwrap_or(1000),
+                            secs,
+                            &stop_flag,
+                        );
+                        let runner = client.clone();
+                        Load::Shell(tokio::spawn(async move {
+                            runner.run_timeout(&command, bound).await
+                        }))
+                    }
+                }
+            }
+            Probe::Ping(vip) => {
+                let command = sh::drill_ping_load(
+                    vip,
+                    interval.as_millis().try_into().unwrap_or(1000),
+                    secs,
+                    &stop_flag,
+                );
+                let runner = client.clone();
+                Load::Shell(tokio::spawn(async move {
+                    runner.run_timeout(&command, bound).await
+                }))
+            }
+        };
         if !ask_arp {
             let _ = client.run(&sh::touch(&quiet_flag)).await;
         }
@@ -118,24 +222,10 @@ impl Watch {
             let runner = client.clone();
             tokio::spawn(async move { runner.run_timeout(&command, bound).await })
         });
-
-        let mut macs = Vec::new();
-        for d in &hosts.directors {
-            if let Ok(o) = d
-                .conn
-                .session
-                .run(&sh::mac_address(&d.director.interface))
-                .await
-            {
-                macs.push((
-                    o.stdout_str().trim().to_lowercase(),
-                    d.director.name.clone(),
-                ));
-            }
-        }
         let record = Arc::new(Mutex::new(Record {
             title,
             probe: probe.word().into(),
+            load: load_note,
             directors: hosts
                 .directors
                 .iter()
@@ -145,8 +235,6 @@ impl Watch {
             ..Record::default()
         }));
 
-        // The drill's clock starts now, on both scales.
-        let (t0, epoch0_ms) = (Instant::now(), epoch_ms());
         let (stop_sampler, mut stopped) = watch::channel(false);
         let targets: Vec<(String, Session)> = hosts
             .directors
@@ -157,7 +245,7 @@ impl Watch {
         let sampler = tokio::spawn(async move {
             let mut samples = Vec::new();
             loop {
-                let t_ms = i64::try_from(t0.elapsed().as_millis()).unwrap_or(i64::MAX);
+                let t_ms = since(t0);
                 let asked = targets.iter().map(|(name, session)| {
                     let cmd = sample_cmd.clone();
                     async move {
@@ -176,17 +264,90 @@ impl Watch {
         });
         Ok(Watch {
             t0,
-            client_skew_ms,
             epoch0_ms,
             client,
+            client_clock,
             stop_flag,
             quiet_flag,
             load,
             arp,
+            vip_watches,
             sampler,
             stop_sampler,
             record,
         })
+    }
+
+    /// Requests over the client's SSH connection, after one that shows the way works (an
+    /// answer of any kind; a refused channel means the client's sshd forwards nothing).
+    async fn channel_load(
+        client: &Session,
+        endpoint: &Endpoint,
+        interval: Duration,
+        t0: Instant,
+        max: Duration,
+    ) -> Result<Load, String> {
+        let request = http_request(endpoint);
+        let address = endpoint.address.to_string();
+        let trial = client
+            .exchange(&address, endpoint.port, request.as_bytes(), REQUEST_TIMEOUT)
+            .ok_or("this client has no SSH connection to send them through")?
+            .await;
+        if let Err(e) = trial
+            && (e.contains("rohibited") || e.contains("disabled"))
+        {
+            return Err(format!("its sshd forwards no connections: {e}"));
+        }
+        let (stop, mut stopped) = watch::channel(false);
+        let client = client.clone();
+        let port = endpoint.port;
+        let task = tokio::spawn(async move {
+            let mut done = Vec::new();
+            let mut inflight = tokio::task::JoinSet::new();
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                if t0.elapsed() > max {
+                    break;
+                }
+                let (client, address, request) = (client.clone(), address.clone(), request.clone());
+                inflight.spawn(async move {
+                    let start_ms = since(t0);
+                    let answer = match client.exchange(
+                        &address,
+                        port,
+                        request.as_bytes(),
+                        REQUEST_TIMEOUT,
+                    ) {
+                        Some(f) => f.await,
+                        None => Err("no SSH connection".into()),
+                    };
+                    let (ok, who, error) = match answer {
+                        Ok(bytes) => http_answer(&bytes),
+                        Err(e) => (false, None, Some(e)),
+                    };
+                    Request {
+                        start_ms,
+                        end_ms: since(t0),
+                        ok,
+                        who,
+                        error,
+                    }
+                });
+                while let Some(r) = inflight.try_join_next() {
+                    done.extend(r.ok());
+                }
+            }
+            while let Some(r) = inflight.join_next().await {
+                done.extend(r.ok());
+            }
+            done
+        });
+        Ok(Load::Channels { task, stop })
     }
 
     /// The MAC of director `name`'s VRRP interface, as read at the start.
@@ -198,7 +359,7 @@ impl Watch {
             .map(|(mac, _)| mac.clone())
     }
 
-    /// The client stops asking ARP for the VIP (see [`ArpSample::asked`]).
+    /// The client stops asking ARP for the VIP (see [`ArpSample`]).
     pub async fn quiet_arp(&self) {
         // A failed touch only means the asking goes on.
         let _ = self.client.run(&sh::touch(&self.quiet_flag)).await;
@@ -206,7 +367,7 @@ impl Watch {
 
     /// Milliseconds since the drill started.
     pub fn now_ms(&self) -> i64 {
-        i64::try_from(self.t0.elapsed().as_millis()).unwrap_or(i64::MAX)
+        since(self.t0)
     }
 
     /// Notes something at `t_ms` on the drill's clock.
@@ -226,49 +387,111 @@ impl Watch {
 
     /// Stops everything and returns the whole record.
     pub async fn finish(self) -> Result<Record, String> {
-        let offset = self.client_skew_ms + self.epoch0_ms;
-        let to_drill = move |client_ms: i64| client_ms - offset;
+        let Watch {
+            t0,
+            epoch0_ms,
+            client,
+            client_clock,
+            stop_flag,
+            quiet_flag,
+            load,
+            arp,
+            vip_watches,
+            sampler,
+            stop_sampler,
+            record,
+        } = self;
+        // A time stamp of a host with `clock`, on the drill's clock.
+        let to_drill = |clock: &Clock, their_ms: i64| their_ms - clock.skew_ms - epoch0_ms;
         // A failed stop only means the loops run to their bound.
-        let _ = self.client.run(&sh::touch(&self.stop_flag)).await;
-        let _ = self.stop_sampler.send(true);
-        let samples = self.sampler.await.unwrap_or_default();
-        let load = self
-            .load
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("the client's requests: {e}"))?;
-        let arp = match self.arp {
+        let _ = client.run(&sh::touch(&stop_flag)).await;
+        for w in &vip_watches {
+            let _ = w.session.run(&sh::touch(&stop_flag)).await;
+        }
+        let _ = stop_sampler.send(true);
+        let samples = sampler.await.unwrap_or_default();
+        let requests = match load {
+            Load::Channels { task, stop } => {
+                let _ = stop.send(true);
+                task.await.map_err(|e| e.to_string())?
+            }
+            Load::Shell(job) => {
+                let out = job
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("the client's requests: {e}"))?;
+                out.stdout_str()
+                    .lines()
+                    .filter_map(|l| {
+                        let mut w = l.split_whitespace();
+                        let start: i64 = w.next()?.parse().ok()?;
+                        let code = w.next()?;
+                        let who = w.next().filter(|w| *w != "-").map(str::to_string);
+                        let end: i64 = w.next().and_then(|e| e.parse().ok()).unwrap_or(start);
+                        let ok = code == "200";
+                        Some(Request {
+                            start_ms: to_drill(&client_clock, start),
+                            end_ms: to_drill(&client_clock, end),
+                            ok,
+                            who: if ok { who } else { None },
+                            error: match code {
+                                "200" => None,
+                                "000" => Some("no answer (curl)".into()),
+                                other => Some(format!("answered {other}")),
+                            },
+                        })
+                    })
+                    .collect()
+            }
+        };
+        let arp = match arp {
             Some(job) => job.await.ok().and_then(Result::ok),
             None => None,
         };
-        for flag in [&self.stop_flag, &self.quiet_flag] {
-            let _ = self.client.run(&sh::remove_path(flag)).await;
+        let mut vip_events = Vec::new();
+        let mut sessions = Vec::new();
+        for w in vip_watches {
+            sessions.push(w.session.clone());
+            let Ok(Ok(out)) = w.job.await else {
+                continue;
+            };
+            for line in out.stdout_str().lines() {
+                let mut words = line.split_whitespace();
+                let (Some(t), Some(what), Some(device)) = (
+                    words.next().and_then(|t| t.parse::<i64>().ok()),
+                    words.next(),
+                    words.next(),
+                ) else {
+                    continue;
+                };
+                if device == "lo" || device == "tunl0" {
+                    continue;
+                }
+                vip_events.push(VipEvent {
+                    t_ms: to_drill(&w.clock, t),
+                    director: w.name.clone(),
+                    holds: what == "add",
+                    device: device.to_string(),
+                });
+            }
         }
-        let mut record = self
-            .record
+        // Only once every loop has seen it (hosts may share their /tmp, as lab nodes do).
+        for session in sessions.iter().chain([&client]) {
+            for flag in [&stop_flag, &quiet_flag] {
+                let _ = session.run(&sh::remove_path(flag)).await;
+            }
+        }
+        let mut record = record
             .lock()
             .map(|r| r.clone())
             .map_err(|e| e.to_string())?;
         record.samples = samples;
         record.marks.sort_by_key(|m| m.t_ms);
-        record.requests = load
-            .stdout_str()
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                let start: i64 = w.next()?.parse().ok()?;
-                let code = w.next()?;
-                let who = w.next().filter(|w| *w != "-").map(str::to_string);
-                let end: i64 = w.next().and_then(|e| e.parse().ok()).unwrap_or(start);
-                Some(Request {
-                    start_ms: to_drill(start),
-                    end_ms: to_drill(end),
-                    ok: code == "200",
-                    who: if code == "200" { who } else { None },
-                })
-            })
-            .collect();
+        record.requests = requests;
         record.requests.sort_by_key(|r| r.start_ms);
+        vip_events.sort_by_key(|e| e.t_ms);
+        record.vip_events = vip_events;
+        record.apply_vip_events();
         if let Some(out) = arp {
             for line in out.stdout_str().lines() {
                 let mut w = line.split_whitespace();
@@ -276,11 +499,11 @@ impl Watch {
                 match (kind, t) {
                     (Some("X"), _) => record.arp_from_client = true,
                     (Some("N"), Some(t)) => record.client_entries.push(ClientEntry {
-                        t_ms: to_drill(t),
+                        t_ms: to_drill(&client_clock, t),
                         mac: w.next().filter(|m| *m != "-").map(str::to_string),
                     }),
                     (Some("A"), Some(t)) => record.arp.push(ArpSample {
-                        t_ms: to_drill(t),
+                        t_ms: to_drill(&client_clock, t),
                         macs: w.map(str::to_string).collect(),
                     }),
                     _ => {}
@@ -289,9 +512,37 @@ impl Watch {
             record.arp.sort_by_key(|a| a.t_ms);
             record.client_entries.sort_by_key(|a| a.t_ms);
         }
-        record.duration_ms = self.t0.elapsed().as_millis().try_into().unwrap_or(i64::MAX);
+        record.duration_ms = since(t0);
         Ok(record)
     }
+}
+
+/// A GET of `/` that ends with the answer (HTTP/1.0, the connection closed by the server).
+fn http_request(endpoint: &Endpoint) -> String {
+    format!(
+        "GET / HTTP/1.0\r\nHost: {}\r\nUser-Agent: lvslab-drill\r\nConnection: close\r\n\r\n",
+        endpoint.address
+    )
+}
+
+/// Whether an answer is `200`, the first word of its page (who answered), and else what came.
+fn http_answer(answer: &[u8]) -> (bool, Option<String>, Option<String>) {
+    let text = String::from_utf8_lossy(answer);
+    let status = text.lines().next().unwrap_or("").trim();
+    let ok = status.split_whitespace().nth(1) == Some("200");
+    if !ok {
+        let error = if status.is_empty() {
+            "closed without an answer".to_string()
+        } else {
+            format!("answered {status}")
+        };
+        return (false, None, Some(error));
+    }
+    let who = text
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| body.split_whitespace().next())
+        .map(str::to_string);
+    (true, who, None)
 }
 
 /// A director's sample from `running frozen holds` (see [`sh::director_sample`]).
@@ -318,5 +569,30 @@ fn director_sample(name: &str, out: Option<ExecOutput>) -> DirectorSample {
         name: name.to_string(),
         state,
         holds_vip,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_as_a_client_sees_them() {
+        assert_eq!(
+            http_answer(b"HTTP/1.1 200 OK\r\nServer: nginx\r\n\r\nnode2 198.18.0.12\n"),
+            (true, Some("node2".to_string()), None)
+        );
+        assert_eq!(
+            http_answer(b"HTTP/1.1 502 Bad Gateway\r\n\r\noops"),
+            (
+                false,
+                None,
+                Some("answered HTTP/1.1 502 Bad Gateway".into())
+            )
+        );
+        assert_eq!(
+            http_answer(b""),
+            (false, None, Some("closed without an answer".into()))
+        );
     }
 }

@@ -43,6 +43,33 @@ impl Transport for Local {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    fn exchange<'a>(
+        &'a self,
+        address: &'a str,
+        port: u16,
+        request: &'a [u8],
+        timeout: Duration,
+    ) -> Option<BoxFuture<'a, Result<Vec<u8>, String>>> {
+        Some(Box::pin(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let work = async {
+                let mut stream = tokio::net::TcpStream::connect((address, port))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                stream.write_all(request).await.map_err(|e| e.to_string())?;
+                let mut answer = Vec::new();
+                stream
+                    .read_to_end(&mut answer)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(answer)
+            };
+            tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())))
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -119,6 +119,19 @@ pub trait Transport: Send + Sync {
 
     /// Close the connection (best effort).
     fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// A TCP connection made from the host to `address:port`: `request` sent, everything
+    /// answered until the other side closes, within `timeout` (a drill's request, seen from the
+    /// client without a process started there). `None`: this transport cannot.
+    fn exchange<'a>(
+        &'a self,
+        _address: &'a str,
+        _port: u16,
+        _request: &'a [u8],
+        _timeout: Duration,
+    ) -> Option<BoxFuture<'a, Result<Vec<u8>, String>>> {
+        None
+    }
 }
 
 /// A connected host as the runner sees it: the transport, privilege escalation, timeouts and
@@ -196,6 +209,17 @@ impl Session {
             become_root,
             ..self.clone()
         }
+    }
+
+    /// See [`Transport::exchange`].
+    pub fn exchange<'a>(
+        &'a self,
+        address: &'a str,
+        port: u16,
+        request: &'a [u8],
+        timeout: Duration,
+    ) -> Option<BoxFuture<'a, Result<Vec<u8>, String>>> {
+        self.transport.exchange(address, port, request, timeout)
     }
 
     pub fn round_trips(&self) -> u32 {

@@ -624,7 +624,9 @@ fn drill_load(request: &str, interval_ms: u32, max_secs: u32, stop: &str) -> Str
 ///
 /// The requests are sent from `asker`, a macvlan link of its own in a network namespace of its
 /// own (ended with the loop), from 0.0.0.0: the answers go to its MAC and nobody learns from
-/// the requests, so the client's own entry ages as it would without the drill. Where no
+/// the requests, so the client's own entry ages as it would without the drill. The link is
+/// made inside that namespace once it exists (never in the client's, where an early move would
+/// have left it behind), and goes with it. Where no
 /// macvlan can be made, a line `X` says the requests come from the client itself.
 pub fn drill_arp_watch(
     iface: &str,
@@ -654,8 +656,9 @@ pub fn drill_arp_watch(
     format!(
         "end=$(( $(date +%s%3N) + {ms} )); \
          unshare --net sh -c {private} sh \"$end\" & p=$!; \
-         if ! {{ ip link add link {i} name {a} type macvlan mode bridge 2>/dev/null && ip link set {a} netns $p 2>/dev/null; }}; then \
-         ip link del {a} 2>/dev/null; kill $p 2>/dev/null; echo X; ( {own} ) & fi; \
+         me=$(readlink /proc/self/ns/net); while [ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ]; do sleep 0.02; done; \
+         if ! ip link add link {i} name {a} netns $p type macvlan mode bridge 2>/dev/null; then \
+         kill $p 2>/dev/null; echo X; ( {own} ) & fi; \
          while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do \
          t=$(date +%s%3N); e=$({entry}); echo \"N $t ${{e:--}}\"; sleep 0.25; done; wait",
         ms = u64::from(max_secs) * 1000,
@@ -664,6 +667,20 @@ pub fn drill_arp_watch(
         i = quote(iface),
         s = quote(stop),
         entry = neigh_lladdr(vip),
+    )
+}
+
+/// The host's kernel adding or removing `vip`, as it happens, until the file `stop` exists or
+/// `max_secs` have passed: `<ms> add|del <device>` lines.
+pub fn drill_vip_events(vip: &str, max_secs: u32, stop: &str) -> String {
+    format!(
+        "end=$(( $(date +%s%3N) + {ms} )); \
+         ( ip -o monitor address & p=$!; while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do sleep 0.3; done; kill $p ) 2>/dev/null | \
+         while read -r l; do case \"$l\" in *\" inet \"{v}/*) t=$(date +%s%3N); a=add; set -- $l; \
+         if [ \"$1\" = Deleted ]; then a=del; shift; fi; echo \"$t $a $2\";; esac; done",
+        ms = u64::from(max_secs) * 1000,
+        s = quote(stop),
+        v = quote(vip),
     )
 }
 

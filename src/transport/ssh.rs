@@ -542,6 +542,39 @@ impl Transport for SshTransport {
                 .await;
         })
     }
+
+    /// A direct-tcpip channel: the host's sshd connects (AllowTcpForwarding, on by default).
+    fn exchange<'a>(
+        &'a self,
+        address: &'a str,
+        port: u16,
+        request: &'a [u8],
+        timeout: Duration,
+    ) -> Option<BoxFuture<'a, Result<Vec<u8>, String>>> {
+        Some(Box::pin(async move {
+            let work = async {
+                let mut channel = self
+                    .handle
+                    .channel_open_direct_tcpip(address, u32::from(port), "127.0.0.1", 0)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                channel.data(request).await.map_err(|e| e.to_string())?;
+                let mut answer = Vec::new();
+                while let Some(msg) = channel.wait().await {
+                    match msg {
+                        ChannelMsg::Data { data } => answer.extend_from_slice(&data),
+                        ChannelMsg::Eof | ChannelMsg::Close => break,
+                        _ => {}
+                    }
+                }
+                let _ = channel.close().await;
+                Ok(answer)
+            };
+            tokio::time::timeout(timeout, work)
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())))
+        }))
+    }
 }
 
 /// A TCP connection to the host (with delayed ACKs kept off, see `quickack`).

@@ -10,6 +10,8 @@ verdict() { # name PASS|FAIL evidence...
 changed() { grep -c '"status":"changed"' "$1"; }
 failed_probes() { grep '"event":"probe"' "$1" | grep '"pass":false' | sed 's/.*"probe":"\([^"]*\)".*"evidence":"\([^"]*\)".*/\1: \2/' | tr '\n' ';'; }
 failed_tasks() { grep '"status":"failed"' "$1" | grep -o '"task":"[^"]*".*"msg":"[^"]*"' | head -n 2 | tr '\n' ';'; }
+# Why a `lvslab --json` run failed: its failed probes, else its last lines (an error message).
+why() { p=$(failed_probes "$1"); if [ -n "$p" ]; then echo "$p"; else tail -n 3 "$1" | tr '\n' ' '; fi; }
 evidence() { grep '"event":"probe"' "$1" | grep "\"probe\":\"$2" | sed 's/.*"evidence":"\([^"]*\)".*/\1/' | head -n 1; }
 lab_up() { # name real-servers [lab up options...]
     lab=$1; count=$2; shift 2

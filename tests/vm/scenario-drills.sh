@@ -7,7 +7,7 @@
 # summarises p50/p99/max. The health check is shortened so the real-server drills take seconds.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines and a `TABLE` line per drill (the README's
 # table); exits 0 only when every verdict passed.
-# Uses tests/vm/lib.sh (verdict, changed, failed_probes, failed_tasks, evidence, lab_up, lv_json).
+# Uses tests/vm/lib.sh (verdict, changed, failed_probes, why, failed_tasks, evidence, lab_up, lv_json).
 set -u
 export LVSLAB_INVENTORY=/var/lib/lvslab/labs/drills/inventory.yml
 
@@ -30,7 +30,7 @@ table() { # file name
 after() { # name
     lv_json /tmp/after.json verify
     if [ $rc = 0 ]; then verdict "verify-after-$1" PASS "$(evidence /tmp/after.json 'http via VIP')"
-    else verdict "verify-after-$1" FAIL "exit $rc: $(failed_probes /tmp/after.json)"; fi
+    else verdict "verify-after-$1" FAIL "exit $rc: $(why /tmp/after.json)"; fi
 }
 
 for kind in stop kill link-down freeze partition; do
@@ -43,7 +43,7 @@ for kind in stop kill link-down freeze partition; do
     grep -q '"probe":"http"' /tmp/d.json || extra="the load was not HTTP through IPVS"
     grep -q '<svg' "/tmp/failover-$kind.svg" 2>/dev/null || extra="no picture"
     if [ $rc = 0 ] && [ "$extra" = ok ]; then verdict "failover-$kind" PASS "$(evidence /tmp/d.json 'drill failover')"
-    else verdict "failover-$kind" FAIL "exit $rc, $extra: $(failed_probes /tmp/d.json)"; fi
+    else verdict "failover-$kind" FAIL "exit $rc, $extra: $(why /tmp/d.json)"; fi
     table /tmp/d.json "failover --kind $kind"
     after "failover-$kind"
 done
@@ -53,7 +53,7 @@ for kind in stop kill hang drain; do
     extra=ok
     [ "$kind" = drain ] && ! grep -q '"pass":true,"evidence":"[0-9]* requests, 0 failed' /tmp/d.json && extra="a drained server failed requests"
     if [ $rc = 0 ] && [ "$extra" = ok ]; then verdict "realserver-$kind" PASS "$(evidence /tmp/d.json 'drill realserver')"
-    else verdict "realserver-$kind" FAIL "exit $rc, $extra: $(failed_probes /tmp/d.json)"; fi
+    else verdict "realserver-$kind" FAIL "exit $rc, $extra: $(why /tmp/d.json)"; fi
     table /tmp/d.json "realserver --kind $kind"
     after "realserver-$kind"
 done
