@@ -75,6 +75,8 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
                 .into(),
         );
     }
+    // Right after `lvslab up` the pair is still electing its MASTER.
+    crate::probes::verify::wait_for_election(d.hosts).await;
     let Some(master) = d.hosts.active_director().await else {
         return Err("no director holds the VIP: run `lvslab up` first".into());
     };

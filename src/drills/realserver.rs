@@ -90,6 +90,9 @@ pub async fn realserver(
             )
         });
     };
+    if d.hosts.lvs.vrrp.is_some() {
+        crate::probes::verify::wait_for_election(d.hosts).await;
+    }
     let Some(active) = d.hosts.active_director().await else {
         return Err("no director holds the VIP: run `lvslab up` first".into());
     };

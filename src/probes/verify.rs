@@ -137,7 +137,8 @@ pub async fn wait_for_election(hosts: &LvsHosts<'_>) {
                     .any(|(n, s)| n == &d.director.name && s != "STOPPED")
             })
             .max_by_key(|d| d.director.vrrp.as_ref().map(|v| v.priority));
-        best.is_some_and(|d| {
+        // No keepalived running: nothing to wait for.
+        best.is_none_or(|d| {
             states
                 .iter()
                 .any(|(n, s)| n == &d.director.name && s == "MASTER")
