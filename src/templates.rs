@@ -86,6 +86,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/keepalived.conf.j2"),
     ),
     ("index.html.j2", include_str!("../templates/index.html.j2")),
+    (
+        "lvslab-boot.sh.j2",
+        include_str!("../templates/lvslab-boot.sh.j2"),
+    ),
+    (
+        "lvslab-boot.service.j2",
+        include_str!("../templates/lvslab-boot.service.j2"),
+    ),
+    (
+        "lvslab-boot.init.j2",
+        include_str!("../templates/lvslab-boot.init.j2"),
+    ),
 ];
 
 impl Templates {
@@ -109,6 +121,19 @@ impl Templates {
                 .map(|f| f.keepalived_kind().to_string())
                 .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e))
         });
+        // `{{ boot.dir }}` and the rest: where lvslab keeps what it sets again at boot.
+        {
+            use crate::transport::sh;
+            env.add_global(
+                "boot",
+                minijinja::context! {
+                    dir => sh::BOOT_DIR,
+                    script => sh::BOOT_SCRIPT,
+                    service => sh::BOOT_SERVICE,
+                    sysctl_file => sh::SYSCTL_FILE,
+                },
+            );
+        }
         for (name, text) in BUILTIN {
             env.add_template_owned(name.to_string(), text.to_string())
                 .map_err(|e| template_error(name, &e))?;
@@ -162,7 +187,13 @@ impl Templates {
     pub fn undeclared(&self, name: &str) -> Vec<String> {
         match self.env.get_template(name) {
             Ok(t) => {
-                let mut v: Vec<String> = t.undeclared_variables(false).into_iter().collect();
+                // lvslab's own globals (`boot`) are declared by the environment.
+                let globals: Vec<&str> = self.env.globals().map(|(n, _)| n).collect();
+                let mut v: Vec<String> = t
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|n| !globals.contains(&n.as_str()))
+                    .collect();
                 v.sort();
                 v
             }

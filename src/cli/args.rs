@@ -175,7 +175,28 @@ pub enum DrillCommand {
     /// (and on Ctrl-C). Needs IPVS on the directors.
     #[command(after_help = DRILL_REALSERVER_HELP)]
     Realserver(RealserverArgs),
+    /// Reboot a node of the lab (a real server, the BACKUP or the MASTER) while the client sends
+    /// requests; measure the outage and how long until it is back in service; then verify the
+    /// lab WITHOUT converging it: what lvslab set must come back by itself (enabled services,
+    /// lvslab-boot). A lab node's reboot is a power cut (every process killed, the network
+    /// back to what `lab up` made); other hosts run `systemctl reboot` or `reboot`.
+    #[command(after_help = DRILL_REBOOT_HELP)]
+    Reboot(RebootArgs),
 }
+
+const DRILL_REBOOT_HELP: &str = "\
+Limits:
+  real server      the health check's removal: delay_loop + connect_timeout + retry x
+                   (delay_before_retry + connect_timeout)
+  MASTER           Master_Down_Interval = 3 x advert_int + skew (the VIP goes with it)
+  BACKUP           no failed request at all
+The drill fails when the outage exceeds its limit by more than 1000 ms, the node does not come
+back within 300 s, or verify fails afterwards (exit 2).
+
+Examples:
+  lvslab drill reboot node2          a real server
+  lvslab drill reboot node4          the BACKUP
+  lvslab drill reboot node1 --svg master-reboot.svg";
 
 const DRILL_FAILOVER_HELP: &str = "\
 Limits (VRRP, RFC 3768; advert_int and the BACKUP's priority from the inventory):
@@ -247,6 +268,14 @@ pub struct RealserverArgs {
     /// How it fails.
     #[arg(long, value_enum, default_value_t = RealServerKindArg::Stop)]
     pub kind: RealServerKindArg,
+    #[command(flatten)]
+    pub drill: DrillArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RebootArgs {
+    /// The node (inventory host name): a director or a real server.
+    pub node: String,
     #[command(flatten)]
     pub drill: DrillArgs,
 }

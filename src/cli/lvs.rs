@@ -26,11 +26,12 @@ impl From<Mode> for Management {
     }
 }
 
-/// The built-in playbooks `up` runs for a mode: the real servers, then the directors.
-pub fn up_playbooks(management: Management) -> [&'static str; 2] {
+/// The built-in playbooks `up` runs for a mode: lvslab-boot, the real servers, then the
+/// directors.
+pub fn up_playbooks(management: Management) -> [&'static str; 3] {
     match management {
-        Management::Keepalived => ["real-servers.yml", "keepalived.yml"],
-        Management::Manual => ["real-servers.yml", "manual.yml"],
+        Management::Keepalived => ["boot.yml", "real-servers.yml", "keepalived.yml"],
+        Management::Manual => ["boot.yml", "real-servers.yml", "manual.yml"],
     }
 }
 
@@ -263,6 +264,26 @@ impl Repair for UpOnHost<'_> {
             Ok(format!("{changed} changed"))
         })
     }
+
+    fn reconnect<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> BoxFuture<'a, Result<crate::transport::Session, String>> {
+        Box::pin(async move {
+            let inventory_host = self
+                .setup
+                .inventory
+                .host(host)
+                .ok_or_else(|| format!("{host} is not in the inventory"))?;
+            // A fleet of its own: the run's fleet keeps the lost connection.
+            let fleet = super::fleet(self.global);
+            let connected = fleet
+                .connect(inventory_host)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(connected.session.clone())
+        })
+    }
 }
 
 fn changed_on(setup: &Setup, host: &str) -> u32 {
@@ -274,42 +295,63 @@ fn changed_on(setup: &Setup, host: &str) -> u32 {
 }
 
 pub async fn drill(cmd: &DrillCommand, global: &Global) -> miette::Result<Outcome> {
-    let setup = Setup::new(global)?;
-    let lvs = setup.lvs()?;
-    let Some(hosts) = connect(&setup, lvs).await else {
-        return Ok(interrupted(&setup));
-    };
-    let repair = UpOnHost {
-        setup: &setup,
-        global,
-    };
-    let (args, what) = match cmd {
-        DrillCommand::Failover(a) => (
-            &a.drill,
-            format!("failover-{}", FailoverKind::from(a.kind).word()),
-        ),
-        DrillCommand::Realserver(a) => (
-            &a.drill,
-            format!(
-                "realserver-{}-{}",
-                a.node,
-                RealServerKind::from(a.kind).word()
+    let mut setup = Setup::new(global)?;
+    let outcome = {
+        let lvs = setup.lvs()?;
+        let Some(hosts) = connect(&setup, lvs).await else {
+            return Ok(interrupted(&setup));
+        };
+        let repair = UpOnHost {
+            setup: &setup,
+            global,
+        };
+        let (args, what) = match cmd {
+            DrillCommand::Failover(a) => (
+                &a.drill,
+                format!("failover-{}", FailoverKind::from(a.kind).word()),
             ),
-        ),
+            DrillCommand::Realserver(a) => (
+                &a.drill,
+                format!(
+                    "realserver-{}-{}",
+                    a.node,
+                    RealServerKind::from(a.kind).word()
+                ),
+            ),
+            DrillCommand::Reboot(a) => (&a.drill, format!("reboot-{}", a.node)),
+        };
+        let drill = Drill {
+            hosts: &hosts,
+            reporter: &setup.reporter,
+            cancel: &setup.cancel,
+            options: drill_options(args, &what),
+            repair: &repair,
+        };
+        let result = match cmd {
+            DrillCommand::Failover(a) => drills::failover(&drill, a.kind.into()).await,
+            DrillCommand::Realserver(a) => drills::realserver(&drill, &a.node, a.kind.into()).await,
+            DrillCommand::Reboot(a) => drills::reboot(&drill, &a.node).await,
+        };
+        setup.fleet.close().await;
+        result.map_err(|e| miette::miette!("{e}"))
     };
-    let drill = Drill {
-        hosts: &hosts,
-        reporter: &setup.reporter,
-        cancel: &setup.cancel,
-        options: drill_options(args, &what),
-        repair: &repair,
+    let outcome = match outcome {
+        Ok(o) => Outcome::of_findings(&o.findings),
+        Err(e) => {
+            setup.reporter.finish();
+            return Err(e);
+        }
     };
-    let result = match cmd {
-        DrillCommand::Failover(a) => drills::failover(&drill, a.kind.into()).await,
-        DrillCommand::Realserver(a) => drills::realserver(&drill, &a.node, a.kind.into()).await,
-    };
-    setup.reporter.finish();
+    if !matches!(cmd, DrillCommand::Reboot(_)) || outcome == Outcome::Interrupted {
+        setup.reporter.finish();
+        return Ok(outcome);
+    }
+    // The lab as the reboot left it, on new connections, without converging first.
+    setup.fleet = super::fleet(global);
+    setup.reporter.emit(Event::Info {
+        text: "\nverify after the reboot, without converging:".into(),
+    });
+    let verified = verify_with(&setup, &VerifyArgs { requests: 20 }, None).await?;
     setup.fleet.close().await;
-    let outcome = result.map_err(|e| miette::miette!("{e}"))?;
-    Ok(Outcome::of_findings(&outcome.findings))
+    Ok(outcome.max(verified))
 }

@@ -10,11 +10,14 @@
 //!   keepalived frozen (SIGSTOP), or VRRP between the directors blocked while both stay
 //!   reachable (a split brain);
 //! - `realserver NODE --kind stop|kill|hang|drain`: its web server stopped, killed, frozen (it
-//!   accepts connections but never answers), or drained (weight 0 on the directors).
+//!   accepts connections but never answers), or drained (weight 0 on the directors);
+//! - `reboot NODE`: a real server, the BACKUP or the MASTER rebooted; what comes back is what
+//!   the node brings back by itself (the caller verifies without converging).
 
 mod failover;
 pub mod limits;
 mod realserver;
+mod reboot;
 pub mod record;
 mod svg;
 mod watch;
@@ -26,6 +29,7 @@ use serde::Serialize;
 
 pub use failover::{FailoverKind, failover};
 pub use realserver::{RealServerKind, realserver};
+pub use reboot::reboot;
 
 use crate::cancel::Cancel;
 use crate::probes::hosts::LvsHosts;
@@ -39,6 +43,11 @@ use record::Record;
 pub trait Repair: Sync {
     /// Converges `host` (the built-in playbooks, limited to it); says what changed.
     fn converge<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Result<String, String>>;
+    /// A new connection to `host` (a rebooted host's old one is gone), or why there is none.
+    fn reconnect<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> BoxFuture<'a, Result<crate::transport::Session, String>>;
 }
 
 /// How a drill runs.

@@ -156,7 +156,7 @@ pub async fn realserver(
 }
 
 /// The server as `h`'s IPVS table holds it.
-async fn server_in(h: &DirectorHost<'_>, endpoint: &Endpoint) -> Option<Server> {
+pub(super) async fn server_in(h: &DirectorHost<'_>, endpoint: &Endpoint) -> Option<Server> {
     let out = h.conn.session.run(sh::ipvs_save()).await.ok()?;
     let table = Table::parse(&out.stdout_str()).ok()?;
     table

@@ -436,7 +436,7 @@ impl Watch {
                             who: if ok { who } else { None },
                             error: match code {
                                 "200" => None,
-                                "000" => Some("no answer (curl)".into()),
+                                "000" => Some("no answer".into()),
                                 other => Some(format!("answered {other}")),
                             },
                         })

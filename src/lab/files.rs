@@ -10,11 +10,37 @@ use super::plan::{LabPlan, NodeSpec};
 pub fn init_script() -> &'static str {
     r#"#!/bin/sh
 # PID 1 of an lvslab lab node (written by `lvslab lab up`).
-# Gives the node its own hostname, /etc, /var, /root, /run, /tmp and /dev/shm, then runs sshd.
-set -eu
+# Gives the node its own hostname, /etc, /var, /root, /run, /tmp and /dev/shm, runs sshd and what
+# is enabled in the node's runlevel 2, and stays as the node's init. SIGUSR1 is the node's power
+# cut (`lvslab drill reboot`): every process is killed, the network namespace loses what was set
+# at runtime (back to what `lab up` made: addresses, routes, devices, kernel settings, IPVS),
+# the tmpfs mounts start empty, and the node boots again from its disk (its /etc, /var, /root).
+set -u
 node=$1 dir=$2 home=$3 sshd=$4
 
 echo "$node" > /proc/sys/kernel/hostname
+
+# First start: the node's runlevel directories start empty (whiteouts over this machine's
+# links), so only what is enabled on the node starts at its boot.
+if [ ! -e "$dir/rc-cleared" ]; then
+    for d in /etc/rc[0-6S].d; do
+        [ -d "$d" ] || continue
+        u="$dir/upper/etc/${d#/etc/}"
+        mkdir -p "$u"
+        for f in "$d"/*; do
+            if [ -e "$f" ] || [ -L "$f" ]; then mknod "$u/${f##*/}" c 0 0; fi
+        done
+    done
+    : > "$dir/rc-cleared"
+fi
+
+# First start: the network as the lab made it, what a power cut goes back to.
+if [ ! -e "$dir/net-base.sysctl" ]; then
+    ip -o addr show | awk '{print $2, $4}' > "$dir/net-base.addr"
+    ip route show > "$dir/net-base.route"
+    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 > "$dir/net-base.link"
+    sysctl -a -r '^net\.ipv4\.' 2>/dev/null > "$dir/net-base.sysctl"
+fi
 
 # /root first and /var last: the upper dirs live under /var, so they must be resolved
 # before /var itself is overlaid. /root's lower layer is a stock home, not the machine's /root.
@@ -25,13 +51,75 @@ overlay "$home" root
 overlay /etc etc
 overlay /var var
 
-mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
-mkdir -p -m 0755 /run/sshd
-mkdir -p -m 1777 /run/lock
+boot() {
+    mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+    mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm
+    mkdir -p -m 0755 /run/sshd
+    mkdir -p -m 1777 /run/lock
+    : > /run/lvslab-lab-node
+    "$sshd" -D -e -f "$dir/sshd_config" </dev/null &
+    # What is enabled starts, in order, as sysv-rc starts runlevel 2.
+    for s in /etc/rc2.d/S*; do
+        [ -x "$s" ] && "$s" start </dev/null
+    done
+    echo "lvslab-node $node: up"
+}
 
-exec "$sshd" -D -e -f "$dir/sshd_config"
+# Back to the network `lab up` made, as a power cut leaves a host's kernel.
+net_reset() {
+    ip neigh flush all 2>/dev/null
+    ip -o addr show | awk '{print $2, $4}' | while read -r dev cidr; do
+        grep -qxF "$dev $cidr" "$dir/net-base.addr" || ip addr del "$cidr" dev "$dev" 2>/dev/null
+    done
+    ip route show | while read -r r; do
+        grep -qxF "$r" "$dir/net-base.route" || ip route del $r 2>/dev/null
+    done
+    while read -r r; do ip route replace $r 2>/dev/null; done < "$dir/net-base.route"
+    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | while read -r l; do
+        grep -qxF "$l" "$dir/net-base.link" || ip link set dev "$l" down 2>/dev/null
+    done
+    sysctl -q -p "$dir/net-base.sysctl" >/dev/null 2>&1
+    for c in /proc/sys/net/ipv4/conf/*; do
+        grep -q "^net.ipv4.conf.${c##*/}\." "$dir/net-base.sysctl" && continue
+        for k in rp_filter arp_ignore arp_announce; do
+            cat "/proc/sys/net/ipv4/conf/default/$k" > "$c/$k"
+        done
+    done
+    if command -v ipvsadm >/dev/null; then ipvsadm -C 2>/dev/null; fi
+}
+
+power_cut() {
+    echo "lvslab-node $node: power cut"
+    kill -KILL -1 2>/dev/null
+    tries=40
+    while [ $tries -gt 0 ]; do
+        others=0
+        for p in /proc/[0-9]*; do
+            [ "${p#/proc/}" = 1 ] && continue
+            [ "$(cut -d' ' -f3 "$p/stat" 2>/dev/null)" = Z ] && continue
+            [ -e "$p/stat" ] && others=1
+        done
+        [ $others = 0 ] && break
+        tries=$((tries - 1))
+        sleep 0.05
+    done
+    umount -l /dev/shm /tmp /run 2>/dev/null
+    net_reset
+}
+
+cut=0
+trap 'cut=1' USR1
+boot
+while :; do
+    sleep 3600 &
+    wait $!
+    if [ $cut = 1 ]; then
+        cut=0
+        power_cut
+        boot
+    fi
+done
 "#
 }
 

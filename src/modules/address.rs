@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use super::{Applied, Module, Query, TaskCtx, TaskError};
+use super::{Applied, Boot, Module, Query, TaskCtx, TaskError};
 use crate::lvs::Cidr;
 use crate::lvs::names::{Interface, Label};
 use crate::templates::Tpl;
@@ -23,6 +23,9 @@ pub struct Address {
     pub label: Option<Tpl<Label>>,
     #[serde(default)]
     pub state: AddressState,
+    /// Also kept for boot (see `lvslab-boot`); `false` leaves it to this run only.
+    #[serde(default = "super::yes")]
+    pub boot: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -69,6 +72,23 @@ impl Address {
 
 impl Module for Address {
     type Change = Change;
+
+    fn boot(&self, ctx: &TaskCtx<'_>) -> Result<Option<Boot>, TaskError> {
+        let (want, dev, label) = self.desired(ctx)?;
+        let name = format!(
+            "30-address-{}-{}",
+            sh::boot_entry_word(&dev),
+            sh::boot_entry_word(&want.address.to_string())
+        );
+        Ok(Some(if self.boot && self.state == AddressState::Present {
+            Boot::Set {
+                name,
+                line: sh::boot_address(&dev, &want.to_string(), label.as_deref()),
+            }
+        } else {
+            Boot::Absent { name }
+        }))
+    }
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
         let (want, dev, label) = self.desired(ctx)?;

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{Applied, Module, Query, TaskCtx, TaskError, command_failed};
+use super::{Applied, Boot, Module, Query, TaskCtx, TaskError, command_failed};
 use crate::lvs::VirtualService;
 use crate::lvs::ipvs::{Rule, Table, plan};
 use crate::templates::Tpl;
@@ -23,6 +23,10 @@ pub struct Ipvs {
     /// host (as keepalived would): with keepalived managing the table, a dead server stays out.
     #[serde(default)]
     pub healthy_only: bool,
+    /// Also kept for boot (see `lvslab-boot`); `false` leaves it to this run only. A table that
+    /// keepalived holds (`healthy_only`) is keepalived's to build at boot: never kept.
+    #[serde(default = "super::yes")]
+    pub boot: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -94,8 +98,32 @@ fn summary(rules: &[Rule]) -> String {
         .join("; ")
 }
 
+/// The boot entries of IPVS services start so.
+const BOOT_PREFIX: &str = "50-ipvs-";
+
 impl Module for Ipvs {
     type Change = Vec<Rule>;
+
+    fn boot(&self, ctx: &TaskCtx<'_>) -> Result<Option<Boot>, TaskError> {
+        if self.state == IpvsState::Cleared || self.healthy_only {
+            return Ok(Some(Boot::AbsentAll {
+                prefix: BOOT_PREFIX.into(),
+            }));
+        }
+        let want = self.desired(ctx)?.desired();
+        let name = format!(
+            "{BOOT_PREFIX}{}",
+            sh::boot_entry_word(&want.key.to_string())
+        );
+        Ok(Some(if self.boot && self.state == IpvsState::Present {
+            Boot::Set {
+                name,
+                line: sh::ipvs_apply(&plan(None, &want)),
+            }
+        } else {
+            Boot::Absent { name }
+        }))
+    }
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Self::Change>, TaskError> {
         let table = read_table(ctx).await?;

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{Applied, Module, Query, TaskCtx, TaskError};
+use super::{Applied, Boot, Module, Query, TaskCtx, TaskError};
 use crate::lvs::names::Interface;
 use crate::templates::Tpl;
 use crate::transport::sh;
@@ -16,6 +16,9 @@ pub struct Link {
     pub state: LinkState,
     /// The kernel module that makes the device (`ipip` for `tunl0`), loaded when it is missing.
     pub module: Option<Tpl<Interface>>,
+    /// Also kept for boot (see `lvslab-boot`); `false` leaves it to this run only.
+    #[serde(default = "super::yes")]
+    pub boot: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -35,6 +38,20 @@ pub struct Change {
 
 impl Module for Link {
     type Change = Change;
+
+    fn boot(&self, ctx: &TaskCtx<'_>) -> Result<Option<Boot>, TaskError> {
+        let name = ctx.resolve(&self.name)?.0;
+        let module = ctx.resolve_opt(&self.module)?.map(|m| m.0);
+        let entry = format!("10-link-{}", sh::boot_entry_word(&name));
+        Ok(Some(if self.boot && self.state == LinkState::Up {
+            Boot::Set {
+                name: entry,
+                line: sh::boot_link(&name, module.as_deref()),
+            }
+        } else {
+            Boot::Absent { name: entry }
+        }))
+    }
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
         let name = ctx.resolve(&self.name)?.0;

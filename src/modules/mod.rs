@@ -28,7 +28,7 @@ use crate::facts::Facts;
 use crate::inventory::{Host, Inventory};
 use crate::report::Status;
 use crate::templates::{Templates, Tpl};
-use crate::transport::{ExecOutput, Session, TransportError};
+use crate::transport::{ExecOutput, Session, TransportError, sh};
 
 /// What a module found when it looked at the host.
 pub enum Query<C> {
@@ -103,6 +103,115 @@ pub trait Module: Sync {
     fn check(&self, _templates: &Templates) -> Vec<String> {
         Vec::new()
     }
+
+    /// What of this task must hold again after a reboot: a runtime setting (an address, a
+    /// route, a device, IPVS rules) is also kept as a boot entry, see [`Boot`]. `None`: the
+    /// module sets nothing that a reboot loses (or the host keeps it itself).
+    fn boot(&self, _ctx: &TaskCtx<'_>) -> Result<Option<Boot>, TaskError> {
+        Ok(None)
+    }
+}
+
+/// serde's default for a flag that is on unless turned off.
+fn yes() -> bool {
+    true
+}
+
+/// A task's boot entry: a file under [`sh::BOOT_DIR`] holding the command that sets it again,
+/// run at boot by `lvslab-boot` (playbooks/boot.yml installs it). Names start with an order:
+/// `10-` devices, then lvslab's sysctl file, `30-` addresses, `40-` routes, `50-` IPVS rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Boot {
+    /// The entry `name` holds `line`.
+    Set { name: String, line: String },
+    /// There is no entry `name`.
+    Absent { name: String },
+    /// There is no entry whose name starts with `prefix`.
+    AbsentAll { prefix: String },
+}
+
+/// Whether the boot entry is as the task wants; what to do when not, in words, and its diff.
+struct BootChange {
+    write: Option<(String, String)>,
+    remove: Vec<String>,
+    summary: String,
+    diff: String,
+}
+
+async fn boot_query(boot: &Boot, ctx: &TaskCtx<'_>) -> Result<Option<BootChange>, TaskError> {
+    let path = |name: &str| format!("{}/{name}", sh::BOOT_DIR);
+    match boot {
+        Boot::Set { name, line } => {
+            let now = ctx
+                .run_ok(&sh::boot_entry_read(name), "reading the boot entry")
+                .await?
+                .stdout_str();
+            let want = format!("{line}\n");
+            if now == want {
+                return Ok(None);
+            }
+            let p = path(name);
+            Ok(Some(BootChange {
+                diff: similar::TextDiff::from_lines(now.as_str(), want.as_str())
+                    .unified_diff()
+                    .header(&format!("{p} (host)"), &format!("{p} (desired)"))
+                    .to_string(),
+                write: Some((name.clone(), want)),
+                remove: Vec::new(),
+                summary: format!("kept for boot in {p}"),
+            }))
+        }
+        Boot::Absent { name } => boot_remove(ctx, name, |n| n == name).await,
+        Boot::AbsentAll { prefix } => boot_remove(ctx, prefix, |n| n.starts_with(prefix)).await,
+    }
+}
+
+async fn boot_remove(
+    ctx: &TaskCtx<'_>,
+    prefix: &str,
+    keep_if: impl Fn(&str) -> bool,
+) -> Result<Option<BootChange>, TaskError> {
+    let listed = ctx
+        .run_ok(&sh::boot_entries_list(prefix), "listing the boot entries")
+        .await?
+        .stdout_str();
+    let remove: Vec<String> = listed
+        .lines()
+        .filter(|n| keep_if(n))
+        .map(str::to_string)
+        .collect();
+    if remove.is_empty() {
+        return Ok(None);
+    }
+    let diff = remove
+        .iter()
+        .map(|n| format!("--- {}/{n} (host)\n+++ (removed)\n", sh::BOOT_DIR))
+        .collect();
+    Ok(Some(BootChange {
+        summary: format!("removed from boot: {}", remove.join(", ")),
+        write: None,
+        remove,
+        diff,
+    }))
+}
+
+async fn boot_apply(change: &BootChange, ctx: &TaskCtx<'_>) -> Result<(), TaskError> {
+    if let Some((name, content)) = &change.write {
+        let out = ctx
+            .run_stdin(&sh::boot_entry_write(name), content.as_bytes())
+            .await?;
+        if !out.success() {
+            return Err(command_failed("writing the boot entry", &out));
+        }
+    }
+    if !change.remove.is_empty() {
+        ctx.run_ok(
+            &sh::boot_entries_remove(&change.remove),
+            "removing boot entries",
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The result of one task on one host.
@@ -115,8 +224,35 @@ pub struct Outcome {
     pub output: String,
 }
 
-/// Query, then change only what differs (never in check mode).
+/// Query, then change only what differs (never in check mode); then the task's boot entry,
+/// the same way.
 pub async fn converge<M: Module>(module: &M, ctx: &TaskCtx<'_>) -> Result<Outcome, TaskError> {
+    let outcome = converge_now(module, ctx).await?;
+    let boot = match (&outcome.status, module.boot(ctx)?) {
+        (Status::Skipped, _) | (_, None) => None,
+        (_, Some(boot)) => boot_query(&boot, ctx).await?,
+    };
+    let Some(boot) = boot else {
+        return Ok(outcome);
+    };
+    if !ctx.check {
+        boot_apply(&boot, ctx).await?;
+    }
+    let diff = ctx.diff.then(|| {
+        let mut d = outcome.diff.clone().unwrap_or_default();
+        d.push_str(&boot.diff);
+        d
+    });
+    let msg = format!("{}; {}", outcome.msg, boot.summary);
+    Ok(Outcome {
+        status: Status::Changed,
+        msg,
+        diff,
+        ..outcome
+    })
+}
+
+async fn converge_now<M: Module>(module: &M, ctx: &TaskCtx<'_>) -> Result<Outcome, TaskError> {
     let outcome = match module.query(ctx).await? {
         Query::Ok { msg, result } => Outcome {
             status: Status::Ok,

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use super::{Applied, Module, Query, TaskCtx, TaskError};
+use super::{Applied, Boot, Module, Query, TaskCtx, TaskError};
 use crate::lvs::Cidr;
 use crate::lvs::names::Interface;
 use crate::templates::Tpl;
@@ -23,6 +23,9 @@ pub struct Route {
     pub dev: Option<Tpl<Interface>>,
     #[serde(default)]
     pub state: RouteState,
+    /// Also kept for boot (see `lvslab-boot`); `false` leaves it to this run only.
+    #[serde(default = "super::yes")]
+    pub boot: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -101,6 +104,20 @@ pub enum Change {
 
 impl Module for Route {
     type Change = Change;
+
+    fn boot(&self, ctx: &TaskCtx<'_>) -> Result<Option<Boot>, TaskError> {
+        let to = ctx.resolve(&self.to)?.0;
+        let name = format!("40-route-{}", sh::boot_entry_word(&to));
+        let via = ctx.resolve_opt(&self.via)?;
+        let dev = ctx.resolve_opt(&self.dev)?.map(|d| d.0);
+        Ok(Some(match (self.boot, self.state, via) {
+            (true, RouteState::Present, Some(via)) => Boot::Set {
+                name,
+                line: sh::boot_route(&to, &via.to_string(), dev.as_deref()),
+            },
+            _ => Boot::Absent { name },
+        }))
+    }
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
         let to = ctx.resolve(&self.to)?.0;

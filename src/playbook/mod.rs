@@ -16,6 +16,7 @@ use model::Play;
 
 /// The playbooks shipped in the binary (`playbooks/`).
 pub const BUILTIN: &[(&str, &str)] = &[
+    ("boot.yml", include_str!("../../playbooks/boot.yml")),
     (
         "real-servers.yml",
         include_str!("../../playbooks/real-servers.yml"),

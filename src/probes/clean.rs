@@ -72,8 +72,8 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
     f
 }
 
-/// Whether lvslab left nothing on a host: no saved original values (kernel settings, routes)
-/// and no sysctl file; and the words that say so.
+/// Whether lvslab left nothing on a host: no saved original values (kernel settings, routes),
+/// no sysctl file, no boot entries and no lvslab-boot; and the words that say so.
 async fn leftovers(conn: &crate::fleet::Connected) -> (bool, String) {
     let text = run(&conn.session, &sh::lvslab_leftovers())
         .await
@@ -82,13 +82,16 @@ async fn leftovers(conn: &crate::fleet::Connected) -> (bool, String) {
     let mut l = text.lines();
     let saved = l.next().unwrap_or("?").trim().to_string();
     let file = l.next().unwrap_or("?") == "file";
+    let entries = l.next().unwrap_or("?").trim().to_string();
+    let boot = l.next().unwrap_or("?") != "noboot";
     (
-        saved == "0" && !file,
+        saved == "0" && !file && entries == "0" && !boot,
         format!(
-            "sysctls and routes restored: {}; {}: {}",
+            "sysctls and routes restored: {}; {}: {}; boot entries: {entries}; lvslab-boot: {}",
             if saved == "0" { "yes" } else { "NO" },
             sh::SYSCTL_FILE,
-            if file { "still there" } else { "gone" }
+            if file { "still there" } else { "gone" },
+            if boot { "still there" } else { "gone" }
         ),
     )
 }

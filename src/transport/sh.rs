@@ -10,6 +10,13 @@ use std::borrow::Cow;
 pub const STATE_DIR: &str = "/var/lib/lvslab";
 /// lvslab's own sysctl file: only the keys lvslab set, nothing else.
 pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-lvslab.conf";
+/// What lvslab set at runtime (addresses, devices, routes, manual IPVS rules), one file per
+/// setting holding the command that sets it again; `lvslab-boot` runs them at boot.
+pub const BOOT_DIR: &str = "/etc/lvslab-boot.d";
+/// The script that re-applies [`BOOT_DIR`] and [`SYSCTL_FILE`] at boot, and the name of the
+/// systemd unit or init script that runs it.
+pub const BOOT_SCRIPT: &str = "/usr/local/sbin/lvslab-boot";
+pub const BOOT_SERVICE: &str = "lvslab-boot";
 
 /// Quote one word for `sh`. Words of safe characters stay as they are (readable logs).
 pub fn quote(word: &str) -> Cow<'_, str> {
@@ -312,11 +319,87 @@ pub fn mac_address(iface: &str) -> String {
 }
 
 /// What lvslab leaves on a host until `down`: prints the number of saved original sysctl
-/// values and routes, then `file` or `nofile` for lvslab's sysctl file.
+/// values and routes, then `file` or `nofile` for lvslab's sysctl file, then the number of
+/// boot entries and `boot` or `noboot` for the boot script and its unit or init script.
 pub fn lvslab_leftovers() -> String {
     format!(
-        "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile"
+        "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile; \
+         ls {BOOT_DIR} 2>/dev/null | grep -vc '^$'; \
+         if [ -e {BOOT_SCRIPT} ] || [ -e /etc/systemd/system/{BOOT_SERVICE}.service ] || [ -e /etc/init.d/{BOOT_SERVICE} ]; then echo boot; else echo noboot; fi"
     )
+}
+
+// ---- what lvslab re-applies at boot -----------------------------------------------------
+
+/// The boot entry `name`'s content (nothing when there is none).
+pub fn boot_entry_read(name: &str) -> String {
+    format!(
+        "cat {} 2>/dev/null || true",
+        quote_owned(&format!("{BOOT_DIR}/{name}"))
+    )
+}
+
+/// The boot entries whose names start with `prefix`, one per line.
+pub fn boot_entries_list(prefix: &str) -> String {
+    format!(
+        "cd {BOOT_DIR} 2>/dev/null && for f in {}*; do [ -e \"$f\" ] && echo \"$f\"; done; true",
+        quote(prefix)
+    )
+}
+
+/// Writes the boot entry `name` from stdin (replaced whole, never half written).
+pub fn boot_entry_write(name: &str) -> String {
+    let path = quote_owned(&format!("{BOOT_DIR}/{name}"));
+    let tmp = quote_owned(&format!("{BOOT_DIR}/.{name}.tmp"));
+    format!("set -e; mkdir -p {BOOT_DIR}; cat > {tmp}; chmod 0644 {tmp}; mv -f {tmp} {path}")
+}
+
+/// Removes the boot entries named (none: nothing to do).
+pub fn boot_entries_remove(names: &[String]) -> String {
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| quote_owned(&format!("{BOOT_DIR}/{n}")))
+        .collect();
+    format!("rm -f -- {}", paths.join(" "))
+}
+
+/// A word fit for a boot entry's file name: what is not `[A-Za-z0-9.-]` becomes `_`.
+pub fn boot_entry_word(word: &str) -> String {
+    word.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// An address set again at boot (`replace`: no error when it is there already).
+pub fn boot_address(dev: &str, cidr: &str, label: Option<&str>) -> String {
+    let mut words = vec!["ip", "addr", "replace", cidr, "dev", dev];
+    if let Some(l) = label {
+        words.extend(["label", l]);
+    }
+    argv(&words)
+}
+
+/// A route set again at boot.
+pub fn boot_route(to: &str, via: &str, dev: Option<&str>) -> String {
+    let mut words = vec!["ip", "route", "replace", to, "via", via];
+    if let Some(d) = dev {
+        words.extend(["dev", d]);
+    }
+    argv(&words)
+}
+
+/// A device brought up again at boot, its module loaded first.
+pub fn boot_link(dev: &str, module: Option<&str>) -> String {
+    match module {
+        Some(m) => format!("{}; {}", load_module(m), link_set(dev, true)),
+        None => link_set(dev, true),
+    }
 }
 
 /// Which devices hold an address (any prefix). Prints `<dev> <cidr>` lines.
@@ -691,6 +774,16 @@ pub fn director_sample(vip: &str) -> String {
         "p=$(pgrep -x keepalived | head -n 1); r=0; f=0; if [ -n \"$p\" ]; then r=1; case $(ps -o stat= -p $p) in T*) f=1;; esac; fi; \
          h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"lo\" && $2!=\"tunl0\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}}\"",
         quote(vip)
+    )
+}
+
+/// Reboots the host half a second from now (so the command that asks returns first): an lvslab
+/// lab node's power cut (SIGUSR1 to its init, see the lab's node init), else systemd's reboot,
+/// else the init system's.
+pub fn reboot_host() -> String {
+    detached(
+        "sleep 0.5; if [ -e /run/lvslab-lab-node ]; then kill -USR1 1; \
+         elif [ -d /run/systemd/system ]; then systemctl reboot; else reboot; fi",
     )
 }
 

@@ -315,7 +315,7 @@ pub fn pids_in_namespace(namespace: &str) -> Vec<u32> {
         .collect()
 }
 
-/// The host pid of a node's PID 1 (its sshd): the process of the node's namespace whose pid in
+/// The host pid of a node's PID 1 (its init): the process of the node's namespace whose pid in
 /// its own pid namespace is 1.
 pub fn node_pid1(lab: &str, node: &str) -> Option<u32> {
     pids_in_namespace(&format!("lvs-{lab}-{node}"))

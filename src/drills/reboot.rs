@@ -1,0 +1,318 @@
+//! `drill reboot NODE`: a node of the lab rebooted while the client's requests flow: a real
+//! server, the BACKUP or the MASTER director. Nothing is converged afterwards: what comes back
+//! is what the node brings back by itself (enabled services, lvslab-boot's entries), and the
+//! caller runs `verify` on the lab as the reboot left it.
+//!
+//! - a lab node's reboot is a power cut: every process killed, the network back to what
+//!   `lab up` made, the node booted again from its files; a systemd host runs `systemctl
+//!   reboot`, another host `reboot`.
+//! - the limits: a real server is a server that stops answering (the health check's removal
+//!   with connect timeouts); the MASTER takes its VIP along (Master_Down_Interval); a BACKUP's
+//!   reboot must cost no request at all.
+
+use std::time::Duration;
+
+use super::limits::{self, Limit};
+use super::realserver::server_in;
+use super::watch::{Probe, Watch};
+use super::{Drill, DrillOutcome, RESTORE_WAIT, Run, SETTLE, after, holds, wait_until};
+use crate::lvs::Endpoint;
+use crate::probes::hosts::DirectorHost;
+use crate::transport::{Session, sh};
+
+/// What the rebooted node is to the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    RealServer,
+    Master,
+    Backup,
+}
+
+impl Role {
+    fn word(self) -> &'static str {
+        match self {
+            Role::RealServer => "real server",
+            Role::Master => "MASTER director",
+            Role::Backup => "BACKUP director",
+        }
+    }
+}
+
+/// How long a host may take to boot and answer SSH again (a VM's or a real host's boot).
+const BOOT_WAIT: Duration = Duration::from_secs(300);
+
+struct Reboot<'a, 'h> {
+    drill: &'a Drill<'a, 'h>,
+    node: String,
+    role: Role,
+    probe: Probe,
+    limit: Limit,
+    /// The director that holds the VIP (before the reboot of a MASTER: the BACKUP's view).
+    active: Option<DirectorHost<'h>>,
+}
+
+/// `drill reboot NODE`: see the module's documentation.
+pub async fn reboot(d: &Drill<'_, '_>, node: &str) -> Result<DrillOutcome, String> {
+    let lvs = d.hosts.lvs;
+    if lvs.vrrp.is_some() {
+        crate::probes::verify::wait_for_election(d.hosts).await;
+    }
+    let active = d.hosts.active_director().await;
+    let role = if d
+        .hosts
+        .real_servers
+        .iter()
+        .any(|r| r.real_server.name == node)
+    {
+        Role::RealServer
+    } else if d.hosts.directors.iter().any(|h| h.director.name == node) {
+        match &active {
+            Some(a) if a.director.name == node => Role::Master,
+            _ => Role::Backup,
+        }
+    } else {
+        let mut names: Vec<&str> = d
+            .hosts
+            .directors
+            .iter()
+            .map(|h| h.director.name.as_str())
+            .chain(
+                d.hosts
+                    .real_servers
+                    .iter()
+                    .map(|r| r.real_server.name.as_str()),
+            )
+            .collect();
+        names.sort_unstable();
+        return Err(format!(
+            "`{node}` is no director or real server of the inventory (they are: {})",
+            names.join(", ")
+        ));
+    };
+    let Some(active) = active else {
+        return Err("no director holds the VIP: run `lvslab up` first".into());
+    };
+    if role == Role::Master && d.hosts.directors.len() < 2 {
+        return Err(format!(
+            "{node} is the only director: its reboot is an outage until it is back (nothing to measure against)"
+        ));
+    }
+    let backup_priority = d
+        .hosts
+        .directors
+        .iter()
+        .filter(|h| h.director.name != active.director.name)
+        .filter_map(|h| h.director.vrrp.as_ref().map(|v| v.priority))
+        .max()
+        .unwrap_or(100);
+    let limit = match role {
+        Role::RealServer => limits::realserver_removal(&lvs.health_check, false),
+        Role::Master => limits::master_down(lvs.vrrp.as_ref(), backup_priority),
+        Role::Backup => Limit {
+            ms: 0,
+            why: "a BACKUP holds nothing the clients use: its reboot must cost no request".into(),
+        },
+    };
+    let ipvs = d.hosts.directors.iter().all(|h| h.conn.facts.has_ipvs());
+    let probe = if ipvs {
+        Probe::Http(lvs.service().endpoint())
+    } else {
+        d.info(format!(
+            "the directors' kernel has no IPVS: the client pings the VIP {} (who holds it), it cannot ask for pages",
+            d.hosts.vip()
+        ));
+        Probe::Ping(d.hosts.vip())
+    };
+    let r = Reboot {
+        drill: d,
+        node: node.to_string(),
+        role,
+        probe,
+        limit,
+        active: Some(active),
+    };
+    let what = format!("reboot {node}");
+    d.repeated(&what, |_| r.run()).await
+}
+
+impl Reboot<'_, '_> {
+    async fn run(&self) -> Result<Run, String> {
+        let d = self.drill;
+        let node = &self.node;
+        let fault = format!("{node} ({}) rebooted", self.role.word());
+        d.info(format!(
+            "drill reboot {node}: {fault} while {} sends {} requests a second; nothing is converged after it",
+            d.hosts.client.name, d.options.rate
+        ));
+        let max = SETTLE * 4 + BOOT_WAIT + RESTORE_WAIT + Duration::from_secs(60);
+        let watch = Watch::start(
+            d.hosts,
+            self.probe.clone(),
+            d.options.rate,
+            max,
+            format!("drill reboot {node}: {fault}"),
+            self.role != Role::RealServer,
+        )
+        .await?;
+        let steps = d.cancel.guard(self.steps(&watch, &fault)).await;
+        let (up_ms, back_ms) = match steps {
+            Some(Ok(times)) => times,
+            Some(Err(e)) => {
+                let _ = watch.finish().await;
+                return Err(e);
+            }
+            None => {
+                watch.mark("interrupted");
+                let record = watch.finish().await?;
+                let outage_ms = record.outage_ms();
+                let left = format!(
+                    "interrupted: {node} was rebooted and comes back by itself; run `lvslab verify` once it answers"
+                );
+                return Ok(Run {
+                    record,
+                    outage_ms,
+                    limit: self.limit.clone(),
+                    summary: left.clone(),
+                    interrupted: Some(left),
+                    ..Run::default()
+                });
+            }
+        };
+        let record = watch.finish().await?;
+        let outage_ms = record.outage_ms();
+        let (within, judgement) = super::judged(outage_ms, &self.limit);
+        let words = [
+            format!(
+                "{} requests, {}; {judgement}",
+                record.sent(),
+                record.failed_words()
+            ),
+            format!("{node} answered SSH again {}", after(up_ms)),
+            format!("{node} back in service {}", after(back_ms)),
+        ];
+        Ok(Run {
+            outage_ms,
+            limit: self.limit.clone(),
+            pass: within && up_ms.is_some() && back_ms.is_some(),
+            summary: words.join("; "),
+            returned_ms: back_ms,
+            record,
+            ..Run::default()
+        })
+    }
+
+    /// The reboot, the node answering again, the node in service again: the last two in ms
+    /// after the reboot.
+    async fn steps(
+        &self,
+        watch: &Watch,
+        fault: &str,
+    ) -> Result<(Option<i64>, Option<i64>), String> {
+        let d = self.drill;
+        let node = &self.node;
+        tokio::time::sleep(SETTLE).await;
+        let session = self.session_of(node)?;
+        watch.mark(fault.to_string());
+        let fault_at = watch.now_ms();
+        session
+            .run_timeout(&sh::reboot_host(), Duration::from_secs(10))
+            .await
+            .map_err(|e| format!("{node}: the reboot could not be asked for: {e}"))?;
+        // Gone first (its sshd killed, or the host going down), then back.
+        let _ = wait_until(Duration::from_secs(60), || async {
+            session
+                .run_timeout("true", Duration::from_secs(2))
+                .await
+                .is_err()
+        })
+        .await;
+        let mut fresh: Option<Session> = None;
+        let waited = std::time::Instant::now();
+        while waited.elapsed() < BOOT_WAIT {
+            if let Ok(s) = d.repair.reconnect(node).await {
+                fresh = Some(s);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let up = fresh.as_ref().map(|_| watch.now_ms() - fault_at);
+        d.info(format!("  {node} answers SSH again {}", after(up)));
+        let Some(fresh) = fresh else {
+            return Ok((None, None));
+        };
+        watch.mark(format!("{node} answers SSH"));
+        let back = wait_until(RESTORE_WAIT, || self.in_service(&fresh))
+            .await
+            .map(|_| watch.now_ms() - fault_at);
+        if back.is_some() {
+            watch.mark(format!("{node} in service again"));
+        }
+        d.info(format!(
+            "  {node} in service again {} ({})",
+            after(back),
+            self.service_words()
+        ));
+        tokio::time::sleep(SETTLE).await;
+        Ok((up, back))
+    }
+
+    fn session_of(&self, node: &str) -> Result<Session, String> {
+        let hosts = self.drill.hosts;
+        hosts
+            .directors
+            .iter()
+            .find(|h| h.director.name == node)
+            .map(|h| h.conn.session.clone())
+            .or_else(|| {
+                hosts
+                    .real_servers
+                    .iter()
+                    .find(|r| r.real_server.name == node)
+                    .map(|r| r.conn.session.clone())
+            })
+            .ok_or_else(|| format!("{node} is not connected"))
+    }
+
+    fn service_words(&self) -> &'static str {
+        match self.role {
+            Role::RealServer => "its web server answers and the director lists it",
+            Role::Master => "it holds the VIP again, by priority",
+            Role::Backup => "keepalived runs on it again",
+        }
+    }
+
+    /// The node does its part again, as seen on the node (a new connection) and the director.
+    async fn in_service(&self, fresh: &Session) -> bool {
+        let hosts = self.drill.hosts;
+        match self.role {
+            Role::RealServer => {
+                let Some(r) = hosts
+                    .real_servers
+                    .iter()
+                    .find(|r| r.real_server.name == self.node)
+                else {
+                    return false;
+                };
+                let web = r.real_server.web.on(&r.conn.facts.family);
+                let running = fresh
+                    .run_timeout(&sh::process_running(web.process), Duration::from_secs(3))
+                    .await
+                    .is_ok_and(|o| o.success());
+                let endpoint = Endpoint::new(r.real_server.address, hosts.lvs.service().port);
+                let listed = match &self.active {
+                    Some(a) if a.conn.facts.has_ipvs() => server_in(a, &endpoint).await.is_some(),
+                    _ => true,
+                };
+                running && listed
+            }
+            Role::Master => {
+                let vip = hosts.vip();
+                holds(fresh, &vip).await
+            }
+            Role::Backup => fresh
+                .run_timeout(&sh::director_sample(&hosts.vip()), Duration::from_secs(3))
+                .await
+                .is_ok_and(|o| o.stdout_str().starts_with('1')),
+        }
+    }
+}
