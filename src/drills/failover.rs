@@ -471,7 +471,7 @@ impl Pair<'_, '_> {
                 watch.quiet_arp().await;
                 let now = Duration::from_millis(u64::try_from(watch.now_ms()).unwrap_or(0));
                 tokio::time::sleep(ends.saturating_sub(now)).await;
-                let over = wait_until(Duration::from_secs(15), || self.fault_over()).await;
+                let over = wait_until(Duration::from_secs(30), || self.fault_over()).await;
                 if over.is_none() {
                     return Err(format!(
                         "the {} fault on {m} did not end by itself",
@@ -566,11 +566,20 @@ impl Pair<'_, '_> {
         };
         match self.kind {
             FailoverKind::LinkDown => {
-                check(
-                    &self.master,
-                    sh::link_is_up(&self.master.director.interface),
-                )
-                .await
+                let up = sh::link_is_up(&self.master.director.interface);
+                if check(&self.master, up.clone()).await {
+                    return true;
+                }
+                // The run's connection crossed the downed link: its TCP may wait out a long
+                // retransmission timer after the link is back. A new connection does not.
+                let name = &self.master.director.name;
+                match self.drill.repair.reconnect(name).await {
+                    Ok(fresh) => fresh
+                        .run_timeout(&up, Duration::from_secs(2))
+                        .await
+                        .is_ok_and(|o| o.success()),
+                    Err(_) => false,
+                }
             }
             FailoverKind::Freeze => check(&self.master, sh::not_frozen("keepalived")).await,
             FailoverKind::Partition => {

@@ -299,12 +299,18 @@ async fn holds(session: &crate::transport::Session, address: &str) -> bool {
 
 /// The verdict words of an outage against its limit.
 fn judged(outage_ms: i64, limit: &limits::Limit) -> (bool, String) {
+    let (pass, words) = against(outage_ms, limit);
+    (pass, format!("outage {outage_ms} ms, {words}"))
+}
+
+/// Whether `ms` is within `limit` and its margin, and the words that say so.
+fn against(ms: i64, limit: &limits::Limit) -> (bool, String) {
     let bound = i64::try_from(limit.ms + limits::MARGIN_MS).unwrap_or(i64::MAX);
-    let pass = outage_ms <= bound;
+    let pass = ms <= bound;
     (
         pass,
         format!(
-            "outage {outage_ms} ms, {} the limit {} ms + {} ms margin ({})",
+            "{} the limit {} ms + {} ms margin ({})",
             if pass { "within" } else { "OVER" },
             limit.ms,
             limits::MARGIN_MS,

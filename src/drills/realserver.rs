@@ -257,22 +257,28 @@ impl Target<'_, '_> {
             _ => steps.removed,
         };
         let outage_ms = record.outage_ms();
-        let errors_ms = record.error_window_ms();
-        let bound = self.limit.ms + limits::MARGIN_MS;
+        let errors_ms = record.error_window_ms(steps.fault_at, steps.restored_at);
+        let after_restore = record
+            .requests
+            .iter()
+            .filter(|r| !r.ok && r.start_ms >= steps.restored_at)
+            .count();
+        let (in_time, limit_words) = super::against(errors_ms, &self.limit);
         let within = if self.kind == RealServerKind::Drain {
             record.failed() == 0
         } else {
-            u64::try_from(errors_ms).unwrap_or(0) <= bound
+            in_time
         };
         let back = self.back_as_before().await;
         let mut words = vec![format!(
-            "{} requests, {}; clients got errors for {errors_ms} ms (first to last failed request), {} the limit {} ms + {} ms margin ({}); longest stretch without an answer {outage_ms} ms",
+            "{} requests, {}; clients got errors for {errors_ms} ms (first to last failed request while it was down), {}; longest stretch without an answer {outage_ms} ms",
             record.sent(),
             record.failed_words(),
-            if within { "within" } else { "OVER" },
-            self.limit.ms,
-            limits::MARGIN_MS,
-            self.limit.why
+            if within {
+                limit_words
+            } else {
+                limit_words.replacen("within", "OVER", 1)
+            }
         )];
         words.push(match self.kind {
             RealServerKind::Drain => {
@@ -285,6 +291,11 @@ impl Target<'_, '_> {
             ),
         });
         words.push(format!("back in service {}", after(returned_ms)));
+        if after_restore > 0 {
+            words.push(format!(
+                "{after_restore} request(s) failed after {node} was restored"
+            ));
+        }
         words.push(format!(
             "lab as before: {}",
             if back { "yes" } else { "NO" }

@@ -155,7 +155,7 @@ impl Reboot<'_, '_> {
         )
         .await?;
         let steps = d.cancel.guard(self.steps(&watch, &fault)).await;
-        let (up_ms, back_ms) = match steps {
+        let (fault_at, up_ms, back_ms) = match steps {
             Some(Ok(times)) => times,
             Some(Err(e)) => {
                 let _ = watch.finish().await;
@@ -180,7 +180,22 @@ impl Reboot<'_, '_> {
         };
         let record = watch.finish().await?;
         let outage_ms = record.outage_ms();
-        let (within, judgement) = super::judged(outage_ms, &self.limit);
+        // A real server's reboot fails the clients that meet it until the health check takes
+        // it out: judged, as the real-server drills are, by the window of errors.
+        let error_window_ms =
+            (self.role == Role::RealServer).then(|| record.error_window_ms(fault_at, i64::MAX));
+        let (within, judgement) = match error_window_ms {
+            Some(errors) => {
+                let (within, words) = super::against(errors, &self.limit);
+                (
+                    within,
+                    format!(
+                        "clients got errors for {errors} ms (first to last failed request), {words}; longest stretch without an answer {outage_ms} ms"
+                    ),
+                )
+            }
+            None => super::judged(outage_ms, &self.limit),
+        };
         let words = [
             format!(
                 "{} requests, {}; {judgement}",
@@ -192,6 +207,7 @@ impl Reboot<'_, '_> {
         ];
         Ok(Run {
             outage_ms,
+            error_window_ms,
             limit: self.limit.clone(),
             pass: within && up_ms.is_some() && back_ms.is_some(),
             summary: words.join("; "),
@@ -201,13 +217,13 @@ impl Reboot<'_, '_> {
         })
     }
 
-    /// The reboot, the node answering again, the node in service again: the last two in ms
-    /// after the reboot.
+    /// The reboot, the node answering again, the node in service again: when the reboot was
+    /// asked for, then the other two in ms after it.
     async fn steps(
         &self,
         watch: &Watch,
         fault: &str,
-    ) -> Result<(Option<i64>, Option<i64>), String> {
+    ) -> Result<(i64, Option<i64>, Option<i64>), String> {
         let d = self.drill;
         let node = &self.node;
         tokio::time::sleep(SETTLE).await;
@@ -238,7 +254,7 @@ impl Reboot<'_, '_> {
         let up = fresh.as_ref().map(|_| watch.now_ms() - fault_at);
         d.info(format!("  {node} answers SSH again {}", after(up)));
         let Some(fresh) = fresh else {
-            return Ok((None, None));
+            return Ok((fault_at, None, None));
         };
         watch.mark(format!("{node} answers SSH"));
         let back = wait_until(RESTORE_WAIT, || self.in_service(&fresh))
@@ -253,7 +269,7 @@ impl Reboot<'_, '_> {
             self.service_words()
         ));
         tokio::time::sleep(SETTLE).await;
-        Ok((up, back))
+        Ok((fault_at, up, back))
     }
 
     fn session_of(&self, node: &str) -> Result<Session, String> {

@@ -195,9 +195,14 @@ impl Record {
         }
     }
 
-    /// From the first failed request to the last one (0 with one or none).
-    pub fn error_window_ms(&self) -> i64 {
-        let failed = self.requests.iter().filter(|r| !r.ok).map(|r| r.start_ms);
+    /// From the first request that failed in `[from_ms, until_ms)` (the fault) to the last one
+    /// there (0 with one or none); a failure before the fault or after its end is not the fault's.
+    pub fn error_window_ms(&self, from_ms: i64, until_ms: i64) -> i64 {
+        let failed = self
+            .requests
+            .iter()
+            .filter(|r| !r.ok && r.start_ms >= from_ms && r.start_ms < until_ms)
+            .map(|r| r.start_ms);
         let (first, last) = failed.fold((None, None), |(lo, hi): (Option<i64>, Option<i64>), t| {
             (
                 Some(lo.map_or(t, |l| l.min(t))),
@@ -379,7 +384,9 @@ mod tests {
             "3 failed (2 refused, 1 no answer within 1000 ms)"
         );
         assert_eq!(Record::default().failed_words(), "0 failed");
-        assert_eq!(r.error_window_ms(), 300);
+        assert_eq!(r.error_window_ms(0, i64::MAX), 300);
+        assert_eq!(r.error_window_ms(1250, i64::MAX), 200);
+        assert_eq!(r.error_window_ms(0, 1400), 100);
         assert_eq!(r.outage_from(1400), 150);
         assert_eq!(r.outage_from(1540), 0);
         let still = Record {

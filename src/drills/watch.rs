@@ -43,8 +43,8 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// How long one director sample may take before the director counts as unreachable (an
 /// emulated VM under load answers in over a second).
 const SAMPLE_TIMEOUT: Duration = Duration::from_secs(3);
-/// How long one request may take (curl's `-m 1` in the shell loop).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one request may take before it counts as failed (curl's `-m` in the shell loop).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Job = tokio::task::JoinHandle<Result<ExecOutput, TransportError>>;
 
@@ -183,6 +183,7 @@ impl Watch {
                         let command = sh::drill_http_load(
                             &endpoint.http_url("/"),
                             interval.as_millis().try_into().unwrap_or(1000),
+                            REQUEST_TIMEOUT.as_secs(),
                             secs,
                             &stop_flag,
                         );

@@ -663,10 +663,16 @@ pub fn epoch_ms() -> &'static str {
 /// A drill's requests: one GET of `url` every `interval_ms`, each in the background (a slow one
 /// does not hold up the next), until the file `stop` exists or `max_secs` have passed; one line
 /// per request, `<start ms> <http code> <who> <end ms>` (who: the first word of the page).
-pub fn drill_http_load(url: &str, interval_ms: u32, max_secs: u32, stop: &str) -> String {
+pub fn drill_http_load(
+    url: &str,
+    interval_ms: u32,
+    timeout_secs: u64,
+    max_secs: u32,
+    stop: &str,
+) -> String {
     drill_load(
         &format!(
-            "b=$(curl -s -m 1 -w '\\n%{{http_code}}' {} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); w=$(printf '%s' \"$b\" | head -n 1 | cut -d' ' -f1)",
+            "b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}}' {} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); w=$(printf '%s' \"$b\" | head -n 1 | cut -d' ' -f1)",
             quote(url)
         ),
         interval_ms,

@@ -281,3 +281,108 @@ async fn cancellation_ends_the_run_as_interrupted() {
     );
     assert_eq!(crate::outcome::Outcome::of_run(&r.result).code(), 130);
 }
+
+/// A host where the VIP is on lo already, and the boot entry for it holds `entry`.
+fn vip_on_lo(entry: &'static str) -> FakeHosts {
+    FakeHosts::default().host("a", move |cmd| {
+        if cmd.starts_with("ip -o addr show dev lo") {
+            out(0, "198.18.0.100/32 lo:3\n")
+        } else if cmd.starts_with("cat /etc/lvslab-boot.d/") {
+            out(0, entry)
+        } else if cmd.starts_with("cd /etc/lvslab-boot.d") {
+            out(
+                0,
+                if entry.is_empty() {
+                    ""
+                } else {
+                    "30-address-lo-198.18.0.100\n"
+                },
+            )
+        } else {
+            out(0, "")
+        }
+    })
+}
+
+const VIP_TASK: &str = "- name: p\n  hosts: a\n  tasks:\n    - address: { address: 198.18.0.100/32, dev: lo, label: \"lo:3\" }\n";
+const BOOT_LINE: &str = "ip addr replace 198.18.0.100/32 dev lo label lo:3\n";
+
+#[tokio::test]
+async fn a_runtime_setting_is_kept_for_boot_once_and_only_what_differs_is_written() {
+    // Set at runtime, but not kept for boot: only the entry is written.
+    let r = run(VIP_TASK, vip_on_lo("")).await;
+    let (status, _, msg) = &r.tasks("a")[0];
+    assert_eq!(*status, Status::Changed);
+    assert!(
+        msg.contains(
+            "198.18.0.100/32 on lo; kept for boot in /etc/lvslab-boot.d/30-address-lo-198.18.0.100"
+        ),
+        "{msg}"
+    );
+    let sent = r.sent("a");
+    assert!(
+        sent.iter().any(|c| c
+            .contains("mv -f '/etc/lvslab-boot.d/.30-address-lo-198.18.0.100.tmp'")
+            || c.contains("mv -f /etc/lvslab-boot.d/.30-address-lo-198.18.0.100.tmp")),
+        "{sent:?}"
+    );
+    assert!(
+        !sent.iter().any(|c| c.starts_with("ip addr add")),
+        "{sent:?}"
+    );
+
+    // Both as desired: nothing is written.
+    let r = run(VIP_TASK, vip_on_lo(BOOT_LINE)).await;
+    assert_eq!(r.statuses("a"), vec![Status::Ok]);
+    assert!(
+        !r.sent("a").iter().any(|c| c.contains("mv -f")),
+        "{:?}",
+        r.sent("a")
+    );
+
+    // Check mode says what would be kept, and writes nothing.
+    let r = run_with(
+        VIP_TASK,
+        vip_on_lo(""),
+        RunOptions {
+            check: true,
+            diff: true,
+            ..RunOptions::default()
+        },
+        Cancel::new(),
+    )
+    .await;
+    assert_eq!(r.statuses("a"), vec![Status::Changed]);
+    assert!(
+        !r.sent("a").iter().any(|c| c.contains("mv -f")),
+        "{:?}",
+        r.sent("a")
+    );
+    let diff = r
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::Task { diff: Some(d), .. } => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    assert!(
+        diff.contains("+ip addr replace 198.18.0.100/32 dev lo label lo:3"),
+        "{diff}"
+    );
+
+    // `boot: false`: the entry goes.
+    let r = run(
+        "- name: p\n  hosts: a\n  tasks:\n    - address: { address: 198.18.0.100/32, dev: lo, label: \"lo:3\", boot: false }\n",
+        vip_on_lo(BOOT_LINE),
+    )
+    .await;
+    assert_eq!(r.statuses("a"), vec![Status::Changed]);
+    assert!(
+        r.sent("a")
+            .iter()
+            .any(|c| c == "rm -f -- /etc/lvslab-boot.d/30-address-lo-198.18.0.100"),
+        "{:?}",
+        r.sent("a")
+    );
+}
