@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    DownOnDrop, TestLab, kill, lvslab, node_pid1, pids_in_namespace, show, stderr, stdout,
+    DownOnDrop, TestLab, kill, lvslab, node_sshd, pids_in_namespace, show, stderr, stdout,
     traces_of, turn, unique_name,
 };
 
@@ -174,7 +174,7 @@ fn killed_sshd_shows_in_status_and_the_next_up_rebuilds_the_lab() {
     let out = lab.lab("status");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 
-    let sshd = node_pid1(&lab.name, "node2").expect("node2's sshd");
+    let sshd = node_sshd(&lab.name, "node2").expect("node2's sshd");
     kill("TERM", sshd);
     let deadline = Instant::now() + Duration::from_secs(5);
     let out = loop {

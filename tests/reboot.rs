@@ -111,7 +111,7 @@ fn every_role_survives_a_reboot_without_lvslab_and_down_leaves_nothing_to_come_b
         ("node4", "BACKUP director"),
         ("node1", "MASTER director"),
     ] {
-        let sshd_before = common::node_pid1(&lab.name, node);
+        let init_before = common::node_pid1(&lab.name, node);
         let out = lv(&lab, &["--json", "drill", "reboot", node, "--no-svg"]);
         let all = events(&out);
         let run = all
@@ -135,7 +135,7 @@ fn every_role_survives_a_reboot_without_lvslab_and_down_leaves_nothing_to_come_b
             "{summary}"
         );
         // The node's init stayed (a lab node's power cut), everything under it is new.
-        assert_eq!(common::node_pid1(&lab.name, node), sshd_before);
+        assert_eq!(common::node_pid1(&lab.name, node), init_before);
         // Verify ran on the lab as the reboot left it: the same probes pass as after `up`.
         let after: BTreeSet<String> = all
             .iter()

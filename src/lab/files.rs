@@ -59,6 +59,7 @@ boot() {
     mkdir -p -m 1777 /run/lock
     : > /run/lvslab-lab-node
     "$sshd" -D -e -f "$dir/sshd_config" </dev/null &
+    sshd_pid=$!
     # What is enabled starts, in order, as sysv-rc starts runlevel 2.
     for s in /etc/rc2.d/S*; do
         [ -x "$s" ] && "$s" start </dev/null
@@ -108,16 +109,21 @@ power_cut() {
     net_reset
 }
 
+# The node lives as long as its sshd (as when sshd was PID 1); waiting on it leaves no process
+# of ours for a user's pgrep to find.
 cut=0
+sshd_pid=
 trap 'cut=1' USR1
 boot
 while :; do
-    sleep 3600 &
-    wait $!
+    wait "$sshd_pid"
     if [ $cut = 1 ]; then
         cut=0
         power_cut
         boot
+    elif ! kill -0 "$sshd_pid" 2>/dev/null; then
+        echo "lvslab-node $node: sshd ended"
+        exit 1
     fi
 done
 "#

@@ -332,6 +332,22 @@ pub fn node_pid1(lab: &str, node: &str) -> Option<u32> {
         })
 }
 
+/// The host pid of a node's sshd: the child of its init whose name is `sshd`.
+pub fn node_sshd(lab: &str, node: &str) -> Option<u32> {
+    let init = node_pid1(lab, node)?;
+    pids_in_namespace(&format!("lvs-{lab}-{node}"))
+        .into_iter()
+        .find(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // `pid (comm) state ppid ...`
+            let Some((comm, rest)) = stat.split_once(") ") else {
+                return false;
+            };
+            comm.ends_with("(sshd")
+                && rest.split_whitespace().nth(1) == Some(init.to_string().as_str())
+        })
+}
+
 /// Sends `signal` (e.g. "KILL", "TERM") to `pid` with kill(1).
 pub fn kill(signal: &str, pid: u32) {
     let out = Command::new("kill")
