@@ -130,7 +130,7 @@ fn up_converges_reruns_clean_repairs_drift_and_down_leaves_nothing() {
     let fix = lv(&lab, &["--json", "up", "--no-verify"]);
     let changes = task_lines(&fix, "changed").join("\n");
     assert!(
-        changes.contains("node1 keepalived running: start keepalived"),
+        changes.contains("node1 keepalived running, and enabled at boot: start keepalived"),
         "{changes}"
     );
 
