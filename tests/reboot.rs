@@ -62,7 +62,12 @@ fn power_cut(lab: &TestLab, node: &str) {
     assert!(cut.status.success(), "{}", show(&cut));
     std::thread::sleep(std::time::Duration::from_secs(2));
     for _ in 0..60 {
-        if lab.ssh(node, "true").status.success() {
+        // Booted: what is enabled has started (the node's init marks it).
+        if lab
+            .ssh(node, "test -e /run/lvslab-node-booted")
+            .status
+            .success()
+        {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(500));

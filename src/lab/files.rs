@@ -64,6 +64,7 @@ boot() {
     for s in /etc/rc2.d/S*; do
         [ -x "$s" ] && "$s" start </dev/null
     done
+    : > /run/lvslab-node-booted
     echo "lvslab-node $node: up"
 }
 

@@ -30,7 +30,8 @@ power_cut() { # node
     lvslab lab exec --name reboot "$1" -- sh -c "setsid sh -c 'sleep 0.3; kill -USR1 1' </dev/null >/dev/null 2>&1 &"
     sleep 2
     tries=60
-    until lvslab lab exec --name reboot "$1" -- true >/dev/null 2>&1 || [ $tries = 0 ]; do tries=$((tries - 1)); sleep 0.5; done
+    # Booted: what is enabled has started (the node's init marks it).
+    until lvslab lab exec --name reboot "$1" -- test -e /run/lvslab-node-booted >/dev/null 2>&1 || [ $tries = 0 ]; do tries=$((tries - 1)); sleep 0.5; done
 }
 
 lv_json /tmp/manual.json up --mode manual
