@@ -131,6 +131,10 @@ impl Templates {
                     script => sh::BOOT_SCRIPT,
                     service => sh::BOOT_SERVICE,
                     sysctl_file => sh::SYSCTL_FILE,
+                    // The daemons that use what it sets: keepalived and the web servers.
+                    before => std::iter::once("keepalived")
+                        .chain(crate::lvs::web::WebServer::every_service())
+                        .collect::<Vec<_>>(),
                 },
             );
         }
@@ -276,6 +280,27 @@ fn template_error(name: &str, e: &minijinja::Error) -> miette::Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lvslab_boot_starts_before_keepalived_and_every_web_server() {
+        let t = Templates::new(&[]).unwrap();
+        let unit = t.render_file("lvslab-boot.service.j2", &ctx()).unwrap();
+        assert!(
+            unit.contains(
+                "Before=keepalived.service apache2.service httpd.service nginx.service\n"
+            ),
+            "{unit}"
+        );
+        assert!(
+            unit.contains("ExecStart=/usr/local/sbin/lvslab-boot\n"),
+            "{unit}"
+        );
+        let init = t.render_file("lvslab-boot.init.j2", &ctx()).unwrap();
+        assert!(
+            init.contains("# X-Start-Before:    keepalived apache2 httpd nginx\n"),
+            "{init}"
+        );
+    }
 
     fn ctx() -> Value {
         to_value(&serde_json::json!({"port": 80, "names": ["a", "b"], "host": {"name": "n1"}}))

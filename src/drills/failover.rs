@@ -91,14 +91,7 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
         return Err("drill failover needs two directors (one reachable besides the MASTER)".into());
     };
     for h in [&master, &backup] {
-        let running = h
-            .conn
-            .session
-            .run(&sh::director_sample(&d.hosts.vip()))
-            .await
-            .map(|o| o.stdout_str().starts_with('1'))
-            .unwrap_or(false);
-        if !running {
+        if !super::keepalived_runs(&h.conn.session, &d.hosts.vip()).await {
             return Err(format!(
                 "keepalived does not run on {}: run `lvslab up` first",
                 h.director.name

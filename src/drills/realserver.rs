@@ -127,20 +127,13 @@ pub async fn realserver(
             why: "a drained server gets no new connections: no request should fail".into(),
         },
     };
-    if kind != RealServerKind::Drain {
-        let checked = active
-            .conn
-            .session
-            .run(&sh::director_sample(&d.hosts.vip()))
-            .await
-            .map(|o| o.stdout_str().starts_with('1'))
-            .unwrap_or(false);
-        if !checked {
-            return Err(format!(
-                "keepalived does not run on {}: nothing checks the real servers (manual mode); `--kind drain` works without it",
-                active.director.name
-            ));
-        }
+    if kind != RealServerKind::Drain
+        && !super::keepalived_runs(&active.conn.session, &d.hosts.vip()).await
+    {
+        return Err(format!(
+            "keepalived does not run on {}: nothing checks the real servers (manual mode); `--kind drain` works without it",
+            active.director.name
+        ));
     }
     let t = Target {
         drill: d,

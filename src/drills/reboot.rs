@@ -325,10 +325,7 @@ impl Reboot<'_, '_> {
                 let vip = hosts.vip();
                 holds(fresh, &vip).await
             }
-            Role::Backup => fresh
-                .run_timeout(&sh::director_sample(&hosts.vip()), Duration::from_secs(3))
-                .await
-                .is_ok_and(|o| o.stdout_str().starts_with('1')),
+            Role::Backup => super::keepalived_runs(fresh, &hosts.vip()).await,
         }
     }
 }

@@ -18,6 +18,21 @@ pub enum WebServer {
 pub const VARIABLE: &str = "web_server";
 
 impl WebServer {
+    /// Every service name a web server of lvslab's can have, on any family (what lvslab-boot
+    /// must start before).
+    pub fn every_service() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for web in [WebServer::Httpd, WebServer::Nginx] {
+            for family in ["debian", "redhat"] {
+                let service = web.on(family).service;
+                if !names.contains(&service) {
+                    names.push(service);
+                }
+            }
+        }
+        names
+    }
+
     pub fn parse(word: &str) -> Option<WebServer> {
         match word {
             "httpd" | "apache" | "apache2" => Some(WebServer::Httpd),

@@ -65,9 +65,7 @@ impl Transport for Local {
                     .map_err(|e| e.to_string())?;
                 Ok(answer)
             };
-            tokio::time::timeout(timeout, work)
-                .await
-                .unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())))
+            super::within_exchange(timeout, work).await
         }))
     }
 }

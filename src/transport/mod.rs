@@ -230,3 +230,13 @@ impl Session {
         self.transport.close().await;
     }
 }
+
+/// `work` (an [`Transport::exchange`]) bounded by `timeout`, past which it is an error that says so.
+pub async fn within_exchange(
+    timeout: Duration,
+    work: impl std::future::Future<Output = Result<Vec<u8>, String>>,
+) -> Result<Vec<u8>, String> {
+    tokio::time::timeout(timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())))
+}

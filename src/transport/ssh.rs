@@ -570,9 +570,7 @@ impl Transport for SshTransport {
                 let _ = channel.close().await;
                 Ok(answer)
             };
-            tokio::time::timeout(timeout, work)
-                .await
-                .unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())))
+            super::within_exchange(timeout, work).await
         }))
     }
 }
