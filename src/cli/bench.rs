@@ -163,8 +163,9 @@ async fn one(
     // and neighbour entries change) within seconds; 20 answered requests in a row say it has.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let warm = hosts.http_tally(&hosts.url(), 20).await;
-        if matches!(warm, Ok((_, 0))) || std::time::Instant::now() > deadline {
+        let warm = hosts.http_answers(&hosts.url(), 20).await;
+        let all_answered = warm.is_ok_and(|a| a.iter().all(|a| a.ok()));
+        if all_answered || std::time::Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -143,6 +143,41 @@ impl Table {
     }
 }
 
+/// One entry of the kernel's IPVS connection table (`ipvsadm -L -n -c`): a client's connection
+/// and the real server IPVS chose for it. While the entry lives, a new connection from the same
+/// client address and port is matched to it instead of being scheduled: in DR and TUN an entry
+/// stays in FIN_WAIT for 2 minutes after the client's FIN (the director never sees the server's
+/// half), and `conn_reuse_mode`'s default reschedules only entries in TIME_WAIT or CLOSE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub protocol: String,
+    pub state: String,
+    pub client: Endpoint,
+    pub virtual_address: Endpoint,
+    pub server: Endpoint,
+}
+
+impl Connection {
+    /// Parses `ipvsadm -L -n -c`; header lines and lines it does not know are skipped.
+    pub fn parse_all(text: &str) -> Vec<Connection> {
+        text.lines()
+            .filter_map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                let [protocol, _expire, state, client, virtual_address, server] = words[..] else {
+                    return None;
+                };
+                Some(Connection {
+                    protocol: protocol.to_string(),
+                    state: state.to_string(),
+                    client: client.parse().ok()?,
+                    virtual_address: virtual_address.parse().ok()?,
+                    server: server.parse().ok()?,
+                })
+            })
+            .collect()
+    }
+}
+
 fn key_of(words: &[&str]) -> Option<ServiceKey> {
     let at = words.iter().position(|w| ["-t", "-u", "-f"].contains(w))?;
     let value = words.get(at + 1)?;
@@ -369,6 +404,21 @@ pub fn plan(current: Option<&Service>, desired: &Service) -> Vec<Rule> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_connection_table_parses_with_ipv4_and_ipv6_and_skips_its_headers() {
+        let text = "IPVS connection entries\n\
+                    pro expire state       source             virtual            destination\n\
+                    TCP 00:56  FIN_WAIT    198.18.0.10:39408  198.18.0.100:80    198.18.0.12:80\n\
+                    TCP 14:59  ESTABLISHED [2001:db8::10]:5000 [2001:db8::100]:80 [2001:db8::12]:80\n";
+        let all = super::Connection::parse_all(text);
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all[0].state, "FIN_WAIT");
+        assert_eq!(all[0].client.port, 39408);
+        assert_eq!(all[0].server.to_string(), "198.18.0.12:80");
+        assert_eq!(all[1].client.address.to_string(), "2001:db8::10");
+        assert_eq!(all[1].virtual_address.port, 80);
+    }
+
     use super::*;
 
     const SAVED: &str = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n-a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1\n";

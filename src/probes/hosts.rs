@@ -2,7 +2,6 @@
 //! sent from. The queries several probes and drills share (who holds the VIP, VRRP states,
 //! requests through the VIP) are here.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +42,38 @@ pub struct LvsHosts<'a> {
     pub client: Client<'a>,
     /// Hosts that could not be reached (reported as they were found).
     pub unreachable: Vec<String>,
+}
+
+/// One request of [`sh::http_probe`]: its HTTP status, the client's port, the page's first line
+/// (the lab's pages name their node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub code: String,
+    pub port: u16,
+    pub page: String,
+}
+
+impl Answer {
+    pub fn parse_all(text: &str) -> Vec<Answer> {
+        text.lines()
+            .map(|line| {
+                let mut words = line.splitn(3, ' ');
+                let code = words.next().unwrap_or("000").to_string();
+                let port = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let page = words.next().unwrap_or("").trim().to_string();
+                Answer { code, port, page }
+            })
+            .collect()
+    }
+
+    pub fn ok(&self) -> bool {
+        self.code == "200"
+    }
+
+    /// Who answered: the page's first word.
+    pub fn who(&self) -> &str {
+        self.page.split_whitespace().next().unwrap_or("?")
+    }
 }
 
 /// How long a probe's command may take on this machine when there is no client host.
@@ -191,27 +222,10 @@ impl<'a> LvsHosts<'a> {
         .await
     }
 
-    /// Sends `count` requests to `url` from the client; who answered (the first word of each
-    /// page) and how many failed.
-    pub async fn http_tally(
-        &self,
-        url: &str,
-        count: u32,
-    ) -> Result<(BTreeMap<String, u32>, u32), String> {
+    /// `count` GETs of `url` from the client, one after another.
+    pub async fn http_answers(&self, url: &str, count: u32) -> Result<Vec<Answer>, String> {
         let out = run(&self.client.session, &sh::http_probe(url, count, 2)).await?;
-        let mut tally = BTreeMap::new();
-        let mut failed = 0;
-        for line in out.stdout_str().lines() {
-            let mut words = line.split_whitespace();
-            let code = words.next().unwrap_or("000");
-            let who = words.next().unwrap_or("?").to_string();
-            if code == "200" {
-                *tally.entry(who).or_insert(0) += 1;
-            } else {
-                failed += 1;
-            }
-        }
-        Ok((tally, failed))
+        Ok(Answer::parse_all(&out.stdout_str()))
     }
 
     /// The director that holds the VIP now.

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::hosts::{DirectorHost, LvsHosts, RealServerHost, run};
+use super::hosts::{Answer, DirectorHost, LvsHosts, RealServerHost, run};
 use super::{Findings, Verdict, path};
 use crate::cancel::Cancel;
-use crate::lvs::ipvs::Table;
+use crate::lvs::ipvs::{Connection, Table};
 use crate::lvs::{Forwarding, Lvs, Management};
 use crate::report::{Event, Reporter};
 use crate::transport::sh;
@@ -79,14 +79,14 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
         Some(d) => path::read(hosts, d).await.ok(),
         None => None,
     };
-    let (verdict, sent) = http_via_vip(hosts, &url, options.requests).await;
+    let (verdict, sent) = http_via_vip(hosts, &url, options.requests, active.as_ref()).await;
     f.push(reporter, verdict);
     if let (Some(d), Some(before)) = (&active, &before) {
-        let after = path::read_after(hosts, d, before, sent).await;
+        let after = path::read_after(hosts, d, before, sent.scheduled).await;
         let v = match after {
             Ok(after) => {
                 let client = hosts.client.host.map(|h| h.address);
-                path::verdict(hosts, d, before, &after, sent, &mark, client).await
+                path::verdict(hosts, d, before, &after, sent.requests, &mark, client).await
             }
             Err(e) => Verdict::new("path", false, e),
         };
@@ -212,23 +212,105 @@ fn probe_mark() -> String {
     format!("lvslab-probe-{}-{nanos}", std::process::id())
 }
 
-/// The VIP answers, and every real server takes its share: the verdict and how many requests
-/// were sent (to `url`, the service's URL with the probe's mark).
-pub async fn http_via_vip(hosts: &LvsHosts<'_>, url: &str, asked: u32) -> (Verdict, u32) {
+/// What the HTTP probe sent: every request, and those IPVS scheduled (the others reused the
+/// client port of a connection still in the director's table).
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    pub requests: u32,
+    pub scheduled: u32,
+}
+
+/// The entries of `d`'s IPVS connection table from the probe's client (any client when it is
+/// this machine) to the service.
+async fn client_entries(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Vec<Connection> {
+    let service = hosts.lvs.service().endpoint();
+    let client = hosts.client.host.map(|h| h.address);
+    let text = run(&d.conn.session, sh::ipvs_connections())
+        .await
+        .map(|o| o.stdout_str())
+        .unwrap_or_default();
+    Connection::parse_all(&text)
+        .into_iter()
+        .filter(|c| c.virtual_address == service && client.is_none_or(|ip| c.client.address == ip))
+        .collect()
+}
+
+/// The same, by client port: a new connection from one of these ports is matched to its entry,
+/// not scheduled.
+async fn client_ports_in_table(
+    hosts: &LvsHosts<'_>,
+    d: &DirectorHost<'_>,
+) -> BTreeMap<u16, Connection> {
+    client_entries(hosts, d)
+        .await
+        .into_iter()
+        .map(|c| (c.client.port, c))
+        .collect()
+}
+
+/// The VIP answers, and every real server takes its share. The share is judged on the requests
+/// IPVS scheduled: a request whose client port still has an entry in the active director's
+/// connection table goes where that entry went (sent again until `count` were scheduled, at most
+/// three rounds).
+pub async fn http_via_vip(
+    hosts: &LvsHosts<'_>,
+    url: &str,
+    asked: u32,
+    active: Option<&DirectorHost<'_>>,
+) -> (Verdict, Sent) {
     let lvs = hosts.lvs;
     let count = request_count(lvs, asked);
-    let (tally, failed) = match hosts.http_tally(url, count).await {
-        Ok(t) => t,
-        Err(e) => {
-            let v = Verdict::new(
-                "http",
-                false,
-                format!("could not send requests from {}: {e}", hosts.client.name),
-            );
-            return (v, count);
-        }
+    let mut answers = Vec::new();
+    let mut reused: Vec<(Answer, Connection)> = Vec::new();
+    let mut sent = Sent {
+        requests: 0,
+        scheduled: 0,
     };
-    let expected = shares(lvs, count);
+    for _round in 0..3 {
+        let table = match active {
+            Some(d) => client_ports_in_table(hosts, d).await,
+            None => BTreeMap::new(),
+        };
+        let round = match hosts.http_answers(url, count - sent.scheduled).await {
+            Ok(a) => a,
+            Err(e) => {
+                let v = Verdict::new(
+                    "http",
+                    false,
+                    format!("could not send requests from {}: {e}", hosts.client.name),
+                );
+                return (v, sent);
+            }
+        };
+        for a in round {
+            sent.requests += 1;
+            match table.get(&a.port).filter(|_| a.port != 0) {
+                Some(c) => reused.push((a.clone(), c.clone())),
+                None => sent.scheduled += 1,
+            }
+            answers.push(a);
+        }
+        if sent.scheduled >= count || active.is_none() {
+            break;
+        }
+    }
+    let reused_ports: std::collections::BTreeSet<u16> =
+        reused.iter().map(|(a, _)| a.port).collect();
+    let failed = answers.iter().filter(|a| !a.ok()).count();
+    let count_by_who = |answers: &mut dyn Iterator<Item = &Answer>| {
+        let mut tally: BTreeMap<String, u32> = BTreeMap::new();
+        for a in answers.filter(|a| a.ok()) {
+            *tally.entry(a.who().to_string()).or_insert(0) += 1;
+        }
+        tally
+    };
+    let tally = count_by_who(&mut answers.iter());
+    let scheduled_tally = count_by_who(
+        &mut answers
+            .iter()
+            .filter(|a| a.port == 0 || !reused_ports.contains(&a.port)),
+    );
+    let expected = shares(lvs, sent.scheduled);
     let mut answered: Vec<(&String, &u32)> = tally.iter().collect();
     answered.sort_by_key(|(n, _)| natural_key(n));
     let seen: Vec<String> = answered.iter().map(|(n, c)| format!("{n}={c}")).collect();
@@ -240,18 +322,54 @@ pub async fn http_via_vip(hosts: &LvsHosts<'_>, url: &str, asked: u32) -> (Verdi
     let off: Vec<String> = expected
         .iter()
         .filter(|(n, e)| {
-            let got = f64::from(*tally.get(*n).unwrap_or(&0));
+            let got = f64::from(*scheduled_tally.get(*n).unwrap_or(&0));
             (got - **e).abs() > (1.0f64).max(**e * 0.25)
         })
         .map(|(n, e)| format!("{n} expected ~{e:.0}"))
         .collect();
-    let pass = failed == 0 && missing.is_empty() && off.is_empty();
+    // Shares judged on too few scheduled requests would prove nothing.
+    let judged = sent.scheduled >= count;
+    let pass = failed == 0 && missing.is_empty() && off.is_empty() && judged;
     let mut evidence = format!(
-        "{count} GET {} from {}: {} ({failed} failed)",
+        "{} GET {} from {}: {} ({failed} failed)",
+        sent.requests,
         hosts.url(),
         hosts.client.name,
         seen.join(" "),
     );
+    if let (false, Some(d)) = (reused.is_empty(), active) {
+        let mut states: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut went: BTreeMap<&str, u32> = BTreeMap::new();
+        for (a, c) in &reused {
+            *states.entry(c.state.as_str()).or_insert(0) += 1;
+            *went
+                .entry(if a.ok() { a.who() } else { "no answer" })
+                .or_insert(0) += 1;
+        }
+        let list = |m: &BTreeMap<&str, u32>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        evidence.push_str(&format!(
+            "; {} reused a client port still in {}'s connection table ({}), so IPVS sent them \
+             where that connection went ({}), not where {} chose: shares judged on the other {}",
+            reused.len(),
+            d.director.name,
+            list(&states),
+            list(&went),
+            lvs.service().scheduler,
+            sent.scheduled
+        ));
+    }
+    if !judged {
+        evidence.push_str(&format!(
+            "; only {} of {count} requests were scheduled in three rounds: the shares cannot be \
+             judged (the client's ports keep meeting connections still in the table)",
+            sent.scheduled
+        ));
+    }
     if !missing.is_empty() {
         evidence.push_str(&format!("; never answered: {}", missing.join(", ")));
     }
@@ -262,7 +380,7 @@ pub async fn http_via_vip(hosts: &LvsHosts<'_>, url: &str, asked: u32) -> (Verdi
             off.join(", ")
         ));
     }
-    (Verdict::new("http via VIP", pass, evidence), count)
+    (Verdict::new("http via VIP", pass, evidence), sent)
 }
 
 /// 2. A director's IPVS table against the inventory's virtual service.
@@ -322,29 +440,20 @@ pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>) -> Verdict {
 /// 2b. The active director's connection table shows the probe's requests (the seed's
 /// `ipvsadm -lnc`).
 pub async fn ipvs_connections(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Verdict {
-    let vip = hosts.vip();
-    let conns = run(&d.conn.session, sh::ipvs_connections())
-        .await
-        .map(|o| o.stdout_str())
-        .unwrap_or_default();
-    let client_ip = hosts.client.host.map(|h| h.address.to_string());
-    let lines: Vec<&str> = conns
-        .lines()
-        .filter(|l| l.contains(&vip) && client_ip.as_ref().is_none_or(|ip| l.contains(ip.as_str())))
-        .collect();
+    let entries = client_entries(hosts, d).await;
+    let example = entries.first().map(|c| {
+        format!(
+            ", e.g. {} {} {} -> {} -> {}",
+            c.protocol, c.state, c.client, c.virtual_address, c.server
+        )
+    });
     Verdict::new(
         format!("ipvs connections on {}", d.director.name),
-        !lines.is_empty(),
+        !entries.is_empty(),
         format!(
             "{} entries for the probe's requests{}",
-            lines.len(),
-            lines
-                .first()
-                .map(|l| format!(
-                    ", e.g. {}",
-                    l.split_whitespace().collect::<Vec<_>>().join(" ")
-                ))
-                .unwrap_or_default()
+            entries.len(),
+            example.unwrap_or_default()
         ),
     )
 }
@@ -489,13 +598,15 @@ pub async fn web_server(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) -> Verdict
     match run(session, &sh::http_probe(&url, 1, 2)).await {
         Err(e) => Verdict::new(probe, false, e),
         Ok(o) => {
-            let line = o.stdout_str().trim().to_string();
-            Verdict::new(
-                probe,
-                line.starts_with("200 ")
-                    && line.split_whitespace().nth(1) == Some(r.real_server.name.as_str()),
-                format!("GET {url} from {from} -> {line}"),
-            )
+            let answer = Answer::parse_all(&o.stdout_str()).pop();
+            let (pass, shown) = match &answer {
+                Some(a) => (
+                    a.ok() && a.who() == r.real_server.name,
+                    format!("{} {}", a.code, a.page),
+                ),
+                None => (false, "no answer".to_string()),
+            };
+            Verdict::new(probe, pass, format!("GET {url} from {from} -> {shown}"))
         }
     }
 }
@@ -620,6 +731,149 @@ mod tests {
         assert_eq!(shares["node3"], 0.0);
         assert_eq!(shares["node2"], 5.0);
         assert_eq!(request_count(&lvs(&[0], "rr"), 0), 1);
+    }
+
+    /// A seed-like lab over the scripted transport: director d1, node2 and node3 (rr), a client.
+    /// The client answers each round of GETs with `round(n, count)`; d1's connection table holds
+    /// `table`.
+    async fn http_probe_with(
+        table: &'static str,
+        round: impl Fn(usize, u32) -> Vec<(u16, &'static str)> + Send + Sync + 'static,
+    ) -> (Verdict, Sent) {
+        use crate::transport::fake::{FakeHosts, out};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let yaml = "lvs: { vip: 10.0.0.100, scheduler: rr }\nhosts:\n  \
+                    d1: { address: 10.0.0.11, interface: eth0 }\n  \
+                    node2: { address: 10.0.0.12, interface: eth0 }\n  \
+                    node3: { address: 10.0.0.13, interface: eth0 }\n  \
+                    client: { address: 10.0.0.10 }\ngroups:\n  directors: { hosts: [d1] }\n  \
+                    real_servers: { hosts: [node2, node3] }\n  clients: { hosts: [client] }\n";
+        let (inventory, _) =
+            crate::inventory::load_str(std::path::Path::new("i.yml"), yaml.to_string()).unwrap();
+        let rounds = AtomicUsize::new(0);
+        let fakes = FakeHosts::default()
+            .host("d1", move |cmd| {
+                out(
+                    0,
+                    if cmd == sh::ipvs_connections() {
+                        table
+                    } else {
+                        ""
+                    },
+                )
+            })
+            .host("node2", |_| out(0, ""))
+            .host("node3", |_| out(0, ""))
+            .host("client", move |cmd| {
+                let count = cmd
+                    .split("-lt ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let n = rounds.fetch_add(1, Ordering::SeqCst);
+                let lines: String = round(n, count)
+                    .into_iter()
+                    .map(|(port, who)| format!("200 {port} {who}\n"))
+                    .collect();
+                out(0, &lines)
+            });
+        let fleet = crate::fleet::Fleet::new(
+            std::sync::Arc::new(fakes),
+            std::time::Duration::from_secs(5),
+        );
+        let reporter = Reporter::new(vec![], crate::secrets::Secrets::new(vec![]));
+        let lvs = inventory.lvs.as_ref().unwrap();
+        let hosts = LvsHosts::connect(&inventory, lvs, &fleet, &reporter).await;
+        let active = hosts.directors.first().cloned();
+        http_via_vip(&hosts, "http://10.0.0.100:80/", 20, active.as_ref()).await
+    }
+
+    /// `count` fresh requests from port `from` on, rr between node2 and node3.
+    fn alternating(from: u16, count: u32) -> Vec<(u16, &'static str)> {
+        (0..count as u16)
+            .map(|i| (from + 2 * i, if i % 2 == 0 { "node2" } else { "node3" }))
+            .collect()
+    }
+
+    const SIX_TO_NODE3: &str = "IPVS connection entries\n\
+        pro expire state       source             virtual            destination\n\
+        TCP 01:50  FIN_WAIT    10.0.0.10:40000    10.0.0.100:80      10.0.0.13:80\n\
+        TCP 01:50  FIN_WAIT    10.0.0.10:40002    10.0.0.100:80      10.0.0.13:80\n\
+        TCP 01:50  FIN_WAIT    10.0.0.10:40004    10.0.0.100:80      10.0.0.13:80\n\
+        TCP 01:50  FIN_WAIT    10.0.0.10:40006    10.0.0.100:80      10.0.0.13:80\n\
+        TCP 01:50  FIN_WAIT    10.0.0.10:40008    10.0.0.100:80      10.0.0.13:80\n\
+        TCP 01:50  FIN_WAIT    10.0.0.10:40010    10.0.0.100:80      10.0.0.13:80\n\
+        TCP 01:50  FIN_WAIT    10.0.0.100:40012   10.0.0.100:80      10.0.0.13:80\n";
+
+    #[tokio::test]
+    async fn requests_that_reuse_a_port_still_in_the_table_are_not_judged_as_scheduled() {
+        // Round one: six requests reuse ports of FIN_WAIT entries to node3 (IPVS sends them
+        // there), fourteen are scheduled; round two sends six more.
+        let (v, sent) = http_probe_with(SIX_TO_NODE3, |n, count| match n {
+            0 => (0..6)
+                .map(|i| (40000 + 2 * i, "node3"))
+                .chain(alternating(50000, count - 6))
+                .collect(),
+            _ => alternating(52000, count),
+        })
+        .await;
+        assert!(v.pass, "{}", v.evidence);
+        assert_eq!((sent.requests, sent.scheduled), (26, 20));
+        assert!(
+            v.evidence.starts_with(
+                "26 GET http://10.0.0.100:80/ from client: node2=10 node3=16 (0 failed)"
+            ),
+            "{}",
+            v.evidence
+        );
+        assert!(
+            v.evidence
+                .contains("6 reused a client port still in d1's connection table (FIN_WAIT=6)"),
+            "{}",
+            v.evidence
+        );
+        assert!(
+            v.evidence
+                .contains("(node3=6), not where rr chose: shares judged on the other 20"),
+            "{}",
+            v.evidence
+        );
+    }
+
+    #[tokio::test]
+    async fn a_skew_without_reused_ports_fails_and_so_does_one_that_cannot_be_judged() {
+        // Another client's entry (10.0.0.100:40012) is not the probe's: its port is free.
+        let (v, _) = http_probe_with(SIX_TO_NODE3, |_, count| {
+            (0..count as u16)
+                .map(|i| (40012 + 2 * i, if i < 7 { "node2" } else { "node3" }))
+                .collect()
+        })
+        .await;
+        assert!(!v.pass, "{}", v.evidence);
+        assert!(
+            v.evidence
+                .contains("distribution off for rr: node2 expected ~10, node3 expected ~10"),
+            "{}",
+            v.evidence
+        );
+        assert!(!v.evidence.contains("reused"), "{}", v.evidence);
+
+        // Every round meets the table's ports: nothing to judge the shares on.
+        let (v, sent) = http_probe_with(SIX_TO_NODE3, |_, count| {
+            (0..count as u16)
+                .map(|i| (40000 + 2 * (i % 6), "node3"))
+                .collect()
+        })
+        .await;
+        assert!(!v.pass, "{}", v.evidence);
+        assert_eq!((sent.requests, sent.scheduled), (60, 0));
+        assert!(
+            v.evidence
+                .contains("only 0 of 20 requests were scheduled in three rounds"),
+            "{}",
+            v.evidence
+        );
     }
 
     #[test]

@@ -624,10 +624,10 @@ pub fn process_signal(process: &str, signal: &str) -> String {
 // ---- probes -----------------------------------------------------------------------------
 
 /// Send `count` HTTP GETs to `url` one after another; print one line per request:
-/// `<http code> <body first line>` (code 000 when the request failed).
+/// `<http code> <client port> <body first line>` (code 000 when the request failed).
 pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> String {
     format!(
-        "i=0; while [ $i -lt {count} ]; do i=$((i+1)); b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}}' {u} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); printf '%s %s\\n' \"${{c:-000}}\" \"$(printf '%s' \"$b\" | head -n 1)\"; done",
+        "i=0; while [ $i -lt {count} ]; do i=$((i+1)); b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}} %{{local_port}}' {u} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); printf '%s %s\\n' \"${{c:-000 0}}\" \"$(printf '%s' \"$b\" | head -n 1)\"; done",
         u = quote(url)
     )
 }
