@@ -421,6 +421,13 @@ pub struct LabUpArgs {
     /// lab's inventory says it; `lvslab up` then sets it up.
     #[arg(long, default_value = "dr", value_parser = parse_forwarding)]
     pub forwarding: crate::lvs::Forwarding,
+    /// What the nodes run as PID 1. sysv: lvslab's own init, sshd and the node's runlevel-2
+    /// scripts (fast, any kernel). systemd: each node a systemd-nspawn container of this
+    /// machine's root tree, booted by systemd: lvslab then enables units, reloads with
+    /// `systemctl`, and `drill reboot` is a real `systemctl reboot`. Needs systemd-nspawn and
+    /// the unified cgroup hierarchy (both are in the VM of `--vm`).
+    #[arg(long, value_enum, default_value_t = crate::lab::NodeInit::Sysv)]
+    pub init: crate::lab::NodeInit,
     /// Inside the VM of `lab up --vm`: the network cards to join to the lab's bridges (one per
     /// network, outside first).
     #[arg(long, hide = true, requires = "guest_keys")]

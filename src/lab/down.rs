@@ -9,9 +9,10 @@ use serde::Serialize;
 
 use super::error::{IoContext, LabError};
 use super::netns;
-use super::plan::check_name;
+use super::plan::{self, check_name};
 use super::procs;
 use super::state::{LabPaths, Lock};
+use super::sys;
 
 /// What a removal found and removed.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -59,6 +60,7 @@ pub(crate) async fn remove_all(name: &str, paths: &LabPaths) -> Result<DownRepor
     let vm = stop_vm(paths).await?;
     let existing = netns::find(name);
     let processes = kill_processes(&existing.namespaces, paths).await?;
+    sys::remove_cgroups(&format!("lvslab.{}", plan::namespace_prefix(name))).await?;
     netns::remove(&existing).await?;
     let state_dir = if paths.dir.exists() {
         std::fs::remove_dir_all(&paths.dir).ctx("cannot remove the lab's directory", &paths.dir)?;
@@ -105,6 +107,7 @@ async fn kill_processes(namespaces: &[String], paths: &LabPaths) -> Result<usize
         .filter_map(|n| procs::netns_inode(n))
         .collect();
     let script = paths.init_script();
+    let keeper = paths.systemd_script();
     let mut killed = BTreeSet::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -114,6 +117,7 @@ async fn kill_processes(namespaces: &[String], paths: &LabPaths) -> Result<usize
             .collect();
         // An `unshare` whose namespace name was removed by hand still runs the lab's script.
         pids.extend(procs::running_script(&script));
+        pids.extend(procs::running_script(&keeper));
         if pids.is_empty() {
             return Ok(killed.len());
         }

@@ -7,8 +7,13 @@ use super::plan::{LabPlan, NodeSpec};
 
 /// PID 1 of every node, run by `unshare` inside the node's network namespace with fresh mount,
 /// UTS and pid namespaces. Arguments: node name, node dir, clean home dir, sshd binary.
-pub fn init_script() -> &'static str {
-    r#"#!/bin/sh
+pub fn init_script() -> String {
+    SYSV_INIT
+        .replace("@NET_BASE@", NET_BASE)
+        .replace("@NET_RESET@", NET_RESET)
+}
+
+const SYSV_INIT: &str = r#"#!/bin/sh
 # PID 1 of an lvslab lab node (written by `lvslab lab up`).
 # Gives the node its own hostname, /etc, /var, /root, /run, /tmp and /dev/shm, runs sshd and what
 # is enabled in the node's runlevel 2, and stays as the node's init. SIGUSR1 is the node's power
@@ -34,15 +39,7 @@ if [ ! -e "$dir/rc-cleared" ]; then
     : > "$dir/rc-cleared"
 fi
 
-# First start: the network as the lab made it, what a power cut goes back to.
-if [ ! -e "$dir/net-base.sysctl" ]; then
-    ip -o addr show | awk '{print $2, $4}' > "$dir/net-base.addr"
-    ip route show > "$dir/net-base.route"
-    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 > "$dir/net-base.link"
-    sysctl -a -r '^net\.ipv4\.' 2>/dev/null > "$dir/net-base.sysctl"
-fi
-
-# /root first and /var last: the upper dirs live under /var, so they must be resolved
+@NET_BASE@# /root first and /var last: the upper dirs live under /var, so they must be resolved
 # before /var itself is overlaid. /root's lower layer is a stock home, not the machine's /root.
 overlay() {
     mount -t overlay overlay -o "lowerdir=$1,upperdir=$dir/upper/$2,workdir=$dir/work/$2" "/$2"
@@ -68,30 +65,7 @@ boot() {
     echo "lvslab-node $node: up"
 }
 
-# Back to the network `lab up` made, as a power cut leaves a host's kernel.
-net_reset() {
-    ip neigh flush all 2>/dev/null
-    ip -o addr show | awk '{print $2, $4}' | while read -r dev cidr; do
-        grep -qxF "$dev $cidr" "$dir/net-base.addr" || ip addr del "$cidr" dev "$dev" 2>/dev/null
-    done
-    ip route show | while read -r r; do
-        grep -qxF "$r" "$dir/net-base.route" || ip route del $r 2>/dev/null
-    done
-    while read -r r; do ip route replace $r 2>/dev/null; done < "$dir/net-base.route"
-    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | while read -r l; do
-        grep -qxF "$l" "$dir/net-base.link" || ip link set dev "$l" down 2>/dev/null
-    done
-    sysctl -q -p "$dir/net-base.sysctl" >/dev/null 2>&1
-    for c in /proc/sys/net/ipv4/conf/*; do
-        grep -q "^net.ipv4.conf.${c##*/}\." "$dir/net-base.sysctl" && continue
-        for k in rp_filter arp_ignore arp_announce; do
-            cat "/proc/sys/net/ipv4/conf/default/$k" > "$c/$k"
-        done
-    done
-    if command -v ipvsadm >/dev/null; then ipvsadm -C 2>/dev/null; fi
-}
-
-power_cut() {
+@NET_RESET@power_cut() {
     echo "lvslab-node $node: power cut"
     kill -KILL -1 2>/dev/null
     tries=40
@@ -127,8 +101,117 @@ while :; do
         exit 1
     fi
 done
-"#
+"#;
+
+/// The first start of a node records the network as the lab made it (what a power cut goes
+/// back to); shared by both inits.
+const NET_BASE: &str = r#"# First start: the network as the lab made it, what a power cut goes back to.
+if [ ! -e "$dir/net-base.sysctl" ]; then
+    ip -o addr show | awk '{print $2, $4}' > "$dir/net-base.addr"
+    ip route show > "$dir/net-base.route"
+    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 > "$dir/net-base.link"
+    sysctl -a -r '^net\.ipv4\.' 2>/dev/null > "$dir/net-base.sysctl"
+fi
+
+"#;
+
+/// `net_reset`: back to the recorded network, as a power cut leaves a host's kernel.
+const NET_RESET: &str = r#"# Back to the network `lab up` made, as a power cut leaves a host's kernel.
+net_reset() {
+    ip neigh flush all 2>/dev/null
+    ip -o addr show | awk '{print $2, $4}' | while read -r dev cidr; do
+        grep -qxF "$dev $cidr" "$dir/net-base.addr" || ip addr del "$cidr" dev "$dev" 2>/dev/null
+    done
+    ip route show | while read -r r; do
+        grep -qxF "$r" "$dir/net-base.route" || ip route del $r 2>/dev/null
+    done
+    while read -r r; do ip route replace $r 2>/dev/null; done < "$dir/net-base.route"
+    ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | while read -r l; do
+        grep -qxF "$l" "$dir/net-base.link" || ip link set dev "$l" down 2>/dev/null
+    done
+    sysctl -q -p "$dir/net-base.sysctl" >/dev/null 2>&1
+    for c in /proc/sys/net/ipv4/conf/*; do
+        grep -q "^net.ipv4.conf.${c##*/}\." "$dir/net-base.sysctl" && continue
+        for k in rp_filter arp_ignore arp_announce; do
+            cat "/proc/sys/net/ipv4/conf/default/$k" > "$c/$k"
+        done
+    done
+    if command -v ipvsadm >/dev/null; then ipvsadm -C 2>/dev/null; fi
 }
+
+"#;
+
+/// The keeper of a systemd node, run by `unshare --mount` inside the node's network namespace.
+/// Arguments: node name, node dir, network namespace name. The node's disk is an overlay of this
+/// machine's root tree (its upper layer on a tmpfs that lives as long as the keeper);
+/// systemd-nspawn boots it in the node's network namespace. `systemctl reboot` in the node ends
+/// nspawn with 133: the network namespace loses what was set at runtime and the node boots again
+/// from its disk. Any other end ends the node.
+pub fn systemd_node_script() -> String {
+    SYSTEMD_NODE
+        .replace("@NET_BASE@", NET_BASE)
+        .replace("@NET_RESET@", NET_RESET)
+}
+
+const SYSTEMD_NODE: &str = r#"#!/bin/sh
+# Keeper of an lvslab lab node booted by systemd (written by `lvslab lab up --init systemd`).
+set -u
+node=$1 dir=$2 namespace=$3
+root=$dir/root
+
+# The node's disk: this machine's tree under an upper layer of its own. The upper layer sits on
+# a tmpfs of its own (an overlay refuses an upper layer inside its lower one).
+mkdir -p "$dir/disk" "$root"
+mount -t tmpfs -o mode=0755 tmpfs "$dir/disk"
+mkdir -p "$dir/disk/upper" "$dir/disk/work"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$dir/disk/upper,workdir=$dir/disk/work" "$root" || exit 1
+
+# What the lab gives the node (host name, hosts, sshd_config, the login key), then only sshd
+# and the lab's boot mark enabled: what packages enabled at install time starts when lvslab
+# enables it.
+cp -a "$dir/seed/." "$root/"
+for unit in "$root"/etc/systemd/system/multi-user.target.wants/*; do
+    [ "${unit##*/}" = ssh.service ] || rm -f "$unit"
+done
+mkdir -p "$root/etc/systemd/system/multi-user.target.wants"
+ln -sf /etc/systemd/system/lvslab-node-booted.service \
+    "$root/etc/systemd/system/multi-user.target.wants/lvslab-node-booted.service"
+
+@NET_BASE@
+@NET_RESET@
+# `ip netns exec` gave us a fresh /sys: the cgroup tree again, and a cgroup of the node's own
+# that nspawn keeps (no systemd outside to ask for one).
+mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 1
+cgroup=/sys/fs/cgroup/lvslab.$namespace.$$
+mkdir -p "$cgroup" && echo $$ > "$cgroup/cgroup.procs" || exit 1
+
+while :; do
+    echo "lvslab-node $node: boot"
+    # /proc/sys/net writable: nspawn does that for a network of its own, not for one it was
+    # given; IPVS wants CAP_NET_ADMIN in the bounding set.
+    SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn --quiet --boot --register=no --keep-unit --directory="$root" \
+        --machine="$node" --network-namespace-path="/run/netns/$namespace" \
+        --bind-ro="$dir" --link-journal=no --capability=CAP_NET_ADMIN --console=passive </dev/null
+    status=$?
+    [ $status = 133 ] || { echo "lvslab-node $node: ended ($status)"; exit $status; }
+    echo "lvslab-node $node: reboot"
+    net_reset
+done
+"#;
+
+/// The unit that marks the end of a systemd node's boot (`/run/lvslab-node-booted`, as the SysV
+/// init does): after everything multi-user.target pulled in has started.
+pub const BOOTED_UNIT: &str = "[Unit]\n\
+Description=lvslab lab node: booted\n\
+DefaultDependencies=no\n\
+After=multi-user.target\n\
+\n\
+[Service]\n\
+Type=oneshot\n\
+ExecStart=/bin/touch /run/lvslab-node-booted\n\
+\n\
+[Install]\n\
+WantedBy=multi-user.target\n";
 
 /// sshd for one node: only on the node's address, only key logins, enough sessions and
 /// unauthenticated connections for a parallel tool.

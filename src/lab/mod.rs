@@ -26,7 +26,7 @@ pub mod vm;
 pub use down::{DownReport, down};
 pub use error::LabError;
 pub use exec::node_command;
-pub use plan::Role;
+pub use plan::{NodeInit, Role};
 pub use requirements::kernel_has_ipvs;
 pub use status::{LabStatus, status};
 pub use steps::{GuestLink, Lab, UpOptions};

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::error::{IoContext, LabError};
 use super::files;
-use super::plan::{LabPlan, NodeSpec};
+use super::plan::{LabPlan, NodeInit, NodeSpec};
 use super::requirements::Host;
 use super::state::{LabPaths, write_file};
 use super::sys;
@@ -42,6 +42,9 @@ pub fn prepare(
     host: &Host,
     authorized_key: &str,
 ) -> Result<(), LabError> {
+    if plan.init == NodeInit::Systemd {
+        return prepare_systemd(plan, node, paths, host, authorized_key);
+    }
     let np = paths.node(&node.name);
     for layer in OVERLAID {
         mkdir(&np.work(layer), 0o755)?;
@@ -71,9 +74,60 @@ pub fn prepare(
     write_file(&np.sshd_config(), config.as_bytes(), 0o644)
 }
 
+/// A systemd node's files: what its keeper copies over the machine's tree on the node's disk
+/// (`seed/`, laid out as the root), so sshd there reads the lab's sshd_config and login key.
+fn prepare_systemd(
+    plan: &LabPlan,
+    node: &NodeSpec,
+    paths: &LabPaths,
+    host: &Host,
+    authorized_key: &str,
+) -> Result<(), LabError> {
+    let seed = paths.node(&node.name).seed();
+    let np = paths.node(&node.name);
+    mkdir(&seed.join("etc/ssh"), 0o755)?;
+    mkdir(&seed.join("etc/systemd/system"), 0o755)?;
+    mkdir(&seed.join("root/.ssh"), 0o700)?;
+    mkdir(&seed.join("root"), 0o700)?;
+    // A machine of its own: nspawn and the node's journal want an id.
+    let uuid = std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .ctx("cannot read", Path::new("/proc/sys/kernel/random/uuid"))?;
+    let machine_id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
+    let files: [(&str, String, u32); 6] = [
+        ("etc/hostname", format!("{}\n", node.name), 0o644),
+        ("etc/machine-id", format!("{machine_id}\n"), 0o444),
+        ("etc/hosts", files::etc_hosts(plan, node), 0o644),
+        (
+            "etc/ssh/sshd_config",
+            files::sshd_config(node, &np.host_key(), &host.sftp_server),
+            0o644,
+        ),
+        (
+            "etc/systemd/system/lvslab-node-booted.service",
+            files::BOOTED_UNIT.to_string(),
+            0o644,
+        ),
+        (
+            "root/.ssh/authorized_keys",
+            authorized_key.to_string(),
+            0o600,
+        ),
+    ];
+    for (path, text, mode) in files {
+        write_file(&seed.join(path), text.as_bytes(), mode)?;
+    }
+    Ok(())
+}
+
 /// Starts the node, detached from us (its own session, reparented to init), and returns the pid
-/// of its `unshare`, whose death takes the whole node with it (`--kill-child`).
-pub async fn start(node: &NodeSpec, paths: &LabPaths, host: &Host) -> Result<u32, LabError> {
+/// of its first process: a SysV node's `unshare`, whose death takes the whole node with it
+/// (`--kill-child`), or a systemd node's keeper.
+pub async fn start(
+    plan: &LabPlan,
+    node: &NodeSpec,
+    paths: &LabPaths,
+    host: &Host,
+) -> Result<u32, LabError> {
     let np = paths.node(&node.name);
     let log = np.log();
     let (init, dir, home) = (paths.init_script(), np.dir.clone(), paths.clean_home());
@@ -86,30 +140,55 @@ pub async fn start(node: &NodeSpec, paths: &LabPaths, host: &Host) -> Result<u32
     );
     // The shell backgrounds the node and prints its pid: no zombie of ours if a node dies early.
     let script = r#"log=$1; shift; setsid "$@" </dev/null >>"$log" 2>&1 & echo $!"#;
-    let args = [
-        "-c",
-        script,
-        "lvslab-node",
-        &log,
-        "ip",
-        "netns",
-        "exec",
-        &node.namespace,
-        "unshare",
-        "--mount",
-        "--uts",
-        "--pid",
-        "--fork",
-        "--kill-child",
-        "--mount-proc",
-        "--propagation",
-        "private",
-        &init,
-        &node.name,
-        &dir,
-        &home,
-        &sshd,
-    ];
+    let keeper = paths.systemd_script();
+    let keeper = keeper.to_string_lossy();
+    let args: Vec<&str> = match plan.init {
+        NodeInit::Sysv => vec![
+            "-c",
+            script,
+            "lvslab-node",
+            &log,
+            "ip",
+            "netns",
+            "exec",
+            &node.namespace,
+            "unshare",
+            "--mount",
+            "--uts",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--propagation",
+            "private",
+            &init,
+            &node.name,
+            &dir,
+            &home,
+            &sshd,
+        ],
+        // The keeper's mounts (the node's disk) live in a mount namespace of its own and go
+        // with it.
+        NodeInit::Systemd => vec![
+            "-c",
+            script,
+            "lvslab-node",
+            &log,
+            "ip",
+            "netns",
+            "exec",
+            &node.namespace,
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            &keeper,
+            &node.name,
+            &dir,
+            &node.namespace,
+        ],
+    };
     let mut command = tokio::process::Command::new("sh");
     command
         .args(args)

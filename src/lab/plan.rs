@@ -137,12 +137,36 @@ impl NodeSpec {
     }
 }
 
+/// What a node runs as PID 1.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeInit {
+    /// lvslab's own init: sshd, then what is enabled in runlevel 2 (SysV scripts). Fast.
+    #[default]
+    Sysv,
+    /// systemd, in a systemd-nspawn container of this machine's root tree: units, `systemctl`,
+    /// a real `systemctl reboot`.
+    Systemd,
+}
+
+impl std::fmt::Display for NodeInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NodeInit::Sysv => "sysv",
+            NodeInit::Systemd => "systemd",
+        })
+    }
+}
+
 /// The whole lab.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabPlan {
     pub name: String,
     /// The forwarding method the lab is built for (its networks and inventory follow it).
     pub forwarding: Forwarding,
+    /// What the nodes run as PID 1 (a router runs nothing).
+    #[serde(default)]
+    pub init: NodeInit,
     /// node1, node2, ... by number, then the client (and a NAT lab's router).
     pub nodes: Vec<NodeSpec>,
 }
@@ -227,8 +251,15 @@ impl LabPlan {
         Ok(LabPlan {
             name: lab.to_string(),
             forwarding,
+            init: NodeInit::Sysv,
             nodes,
         })
+    }
+
+    /// The same lab with its nodes booting `init`.
+    pub fn with_init(mut self, init: NodeInit) -> Self {
+        self.init = init;
+        self
     }
 
     pub fn bridge(&self) -> String {

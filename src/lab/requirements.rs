@@ -158,6 +158,36 @@ pub async fn check(install_deps: bool) -> Result<Host, LabError> {
     })
 }
 
+/// What systemd nodes need besides: systemd and systemd-nspawn, and the unified cgroup hierarchy
+/// (the nodes' keepers make their cgroups there, with no systemd outside to ask).
+pub fn check_systemd_nodes() -> Result<(), LabError> {
+    let mut missing = Vec::new();
+    if which("systemd-nspawn").is_none() {
+        missing.push("systemd-container");
+    }
+    if !Path::new("/lib/systemd/systemd").exists()
+        && !Path::new("/usr/lib/systemd/systemd").exists()
+    {
+        missing.push("systemd");
+    }
+    if !missing.is_empty() {
+        return Err(LabError::Requirement(format!(
+            "systemd nodes (`--init systemd`) boot this machine's tree with systemd-nspawn: \
+             install {} (or use `lvslab lab up --vm --init systemd`, whose VM has them)",
+            missing.join(" ")
+        )));
+    }
+    if !Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return Err(LabError::Requirement(
+            "systemd nodes (`--init systemd`) need the unified cgroup hierarchy (cgroup v2) at \
+             /sys/fs/cgroup, which this machine does not use: `lvslab lab up --vm --init systemd` \
+             runs them in a VM that does"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// IPVS is there if /proc/net/ip_vs exists or `modprobe ip_vs` makes it appear.
 pub async fn kernel_has_ipvs() -> bool {
     let present = || Path::new("/proc/net/ip_vs").exists();

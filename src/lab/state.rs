@@ -48,6 +48,10 @@ impl LabPaths {
     pub fn init_script(&self) -> PathBuf {
         self.dir.join("node-init.sh")
     }
+    /// The keeper of every systemd node (`lab up --init systemd`).
+    pub fn systemd_script(&self) -> PathBuf {
+        self.dir.join("node-systemd.sh")
+    }
     /// The lower layer of every node's /root: a stock home from /etc/skel, not the machine's /root.
     pub fn clean_home(&self) -> PathBuf {
         self.dir.join("root-home")
@@ -95,6 +99,10 @@ impl NodePaths {
         self.dir.join("node.log")
     }
     /// Overlay upper dir for `/etc`, `/var` or `/root` (given without the slash).
+    /// A systemd node's files, laid out as its root tree (copied onto its disk at its start).
+    pub fn seed(&self) -> PathBuf {
+        self.dir.join("seed")
+    }
     pub fn upper(&self, layer: &str) -> PathBuf {
         self.dir.join("upper").join(layer)
     }

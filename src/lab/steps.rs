@@ -27,6 +27,8 @@ pub struct UpOptions {
     pub forwarding: crate::lvs::Forwarding,
     /// Install missing packages (apt-get or dnf) instead of refusing.
     pub install_deps: bool,
+    /// What the nodes run as PID 1.
+    pub init: super::plan::NodeInit,
     /// Set when this `up` runs inside the VM of `lab up --vm`.
     pub guest: Option<GuestLink>,
 }

@@ -62,3 +62,51 @@ pub async fn ip_batch(lines: &[String], force: bool) -> Result<(), LabError> {
     let input = lines.join("\n") + "\n";
     run("ip", &args, Some(&input)).await.map(|_| ())
 }
+
+/// Removes the cgroups named `prefix...` at the top of the unified hierarchy (a systemd node's
+/// keeper makes one; the node's systemd nests its own in it), deepest first. Their processes
+/// were killed just before: waits up to 5 s for the kernel to let them go.
+pub async fn remove_cgroups(prefix: &str) -> Result<(), LabError> {
+    let root = Path::new("/sys/fs/cgroup");
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Ok(());
+    };
+    let tops: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path())
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    for top in tops {
+        while top.exists() {
+            let mut dirs = Vec::new();
+            deepest_first(&top, &mut dirs);
+            for dir in &dirs {
+                let _ = std::fs::remove_dir(dir);
+            }
+            if !top.exists() {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(LabError::Command {
+                    command: format!("rmdir {}", top.display()),
+                    detail: "the cgroup still holds processes after 5 s".into(),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+/// `dir`'s subdirectories, each after its own, then `dir`.
+fn deepest_first(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.filter_map(Result::ok) {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                deepest_first(&entry.path(), out);
+            }
+        }
+    }
+    out.push(dir.to_path_buf());
+}

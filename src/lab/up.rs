@@ -24,8 +24,11 @@ use super::sys;
 /// Brings lab `opts.name` up (or finds it up) and returns where everything is.
 pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
     let mut clock = Clock::new();
-    let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?;
+    let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?.with_init(opts.init);
     let host = requirements::check(opts.install_deps).await?;
+    if plan.init == super::plan::NodeInit::Systemd {
+        requirements::check_systemd_nodes()?;
+    }
     clock.mark("requirements");
     let paths = LabPaths::new(&plan.name);
     let _lock = Lock::acquire(paths.lock.clone()).await?;
@@ -125,9 +128,9 @@ async fn build(
 
     let mut starts = JoinSet::new();
     for spec in plan.hosts() {
-        let (spec, paths, host) = (spec.clone(), paths.clone(), host.clone());
+        let (plan, spec, paths, host) = (plan.clone(), spec.clone(), paths.clone(), host.clone());
         starts.spawn(async move {
-            let pid = node::start(&spec, &paths, &host).await?;
+            let pid = node::start(&plan, &spec, &paths, &host).await?;
             Ok::<_, LabError>((spec, pid))
         });
     }
@@ -155,6 +158,11 @@ async fn make_state_dir(paths: &LabPaths) -> Result<(), LabError> {
     use std::os::unix::fs::DirBuilderExt;
     make_lab_dir(paths)?;
     write_file(&paths.init_script(), files::init_script().as_bytes(), 0o755)?;
+    write_file(
+        &paths.systemd_script(),
+        files::systemd_node_script().as_bytes(),
+        0o755,
+    )?;
     // A stock root home for the nodes' /root (not this machine's /root and its dotfiles).
     let home = paths.clean_home();
     std::fs::DirBuilder::new()
@@ -195,7 +203,13 @@ async fn wait_until_ready(
     paths: &LabPaths,
     started: &[(NodeSpec, u32)],
 ) -> Result<(), LabError> {
-    let limit = Duration::from_secs(30) + Duration::from_millis(250) * plan.nodes.len() as u32;
+    // systemd boots the whole of multi-user.target before sshd is sure to answer.
+    let (base, per_node) = match plan.init {
+        super::plan::NodeInit::Sysv => (30, 250),
+        super::plan::NodeInit::Systemd => (90, 2000),
+    };
+    let limit =
+        Duration::from_secs(base) + Duration::from_millis(per_node) * plan.nodes.len() as u32;
     let deadline = Instant::now() + limit;
     let mut pending: Vec<(NodeSpec, u32)> = started.to_vec();
     let mut attempt: u32 = 0;

@@ -42,7 +42,7 @@ fn memory_mib(plan: &LabPlan) -> u32 {
 /// Brings lab `opts.name` up inside a VM (or finds it up) and returns where everything is.
 pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
     let mut clock = Clock::new();
-    let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?;
+    let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?.with_init(opts.init);
     let installed = requirements(opts.install_deps).await?;
     clock.mark("requirements");
     let paths = LabPaths::new(&plan.name);
@@ -288,12 +288,13 @@ fn guest_script(plan: &LabPlan) -> String {
     format!(
         "#!/bin/sh\n\
          lvslab --no-progress lab up --name {name} --real-servers {count} --forwarding {fwd} \
-         --guest-keys {GUEST_KEYS}{uplinks} || exit $?\n\
+         --init {init} --guest-keys {GUEST_KEYS}{uplinks} || exit $?\n\
          echo {READY_MARKER}\n\
          while :; do sleep 3600; done\n",
         name = plan.name,
         count = plan.real_server_count(),
         fwd = plan.forwarding,
+        init = plan.init,
     )
 }
 

@@ -61,6 +61,7 @@ async fn build(args: &LabUpArgs) -> Result<Lab, LabError> {
         real_servers: args.real_servers,
         forwarding: args.forwarding,
         install_deps: args.install_deps,
+        init: args.init,
         guest: args.guest_keys.as_ref().map(|keys| GuestLink {
             keys: keys.clone(),
             uplinks: args.uplink.clone(),

@@ -50,6 +50,9 @@ pub const GUEST_PACKAGES: &[&str] = &[
     "kmod",
     "iputils-arping",
     "iputils-ping",
+    // The systemd lab nodes (`lab up --init systemd`): systemd-nspawn containers of this tree.
+    "systemd",
+    "systemd-container",
 ];
 /// Documentation and translations: a smaller archive boots faster under TCG.
 const DPKG_EXCLUDES: &[&str] = &[

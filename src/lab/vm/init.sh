@@ -14,6 +14,8 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs -o mode=755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
+# The unified cgroup hierarchy: systemd-nspawn (the systemd lab nodes) needs one.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 # Kernel messages would cut through the scenario's lines on the console: keep only emergencies.
 dmesg -n 1
 hostname lvslab-vm
