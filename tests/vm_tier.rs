@@ -84,19 +84,35 @@ fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm()
 /// rules come back from lvslab-boot; after `down`, power cuts bring nothing back.
 #[test]
 fn every_role_survives_a_reboot_and_down_leaves_nothing_to_come_back_in_the_vm() {
-    run_scenario(
+    run_scenario_with(
         "scenario-reboot.sh",
-        &[
-            "lab-up",
-            "up",
-            "reboot-node2",
-            "reboot-node4",
-            "reboot-node1",
-            "manual-reboot",
-            "down-then-reboot",
-        ],
+        &[("LAB_INIT", "sysv")],
+        REBOOT_VERDICTS,
     );
 }
+
+/// The same on nodes that run systemd (systemd-nspawn containers): the seed's whole setup
+/// (keepalived DR, then by hand) converges and verifies, lvslab enables its units and reloads
+/// keepalived with systemctl, and each role survives a real `systemctl reboot`.
+#[test]
+fn the_seed_setup_on_systemd_nodes_survives_a_real_systemctl_reboot_of_every_role_in_the_vm() {
+    run_scenario_with(
+        "scenario-reboot.sh",
+        &[("LAB_INIT", "systemd")],
+        REBOOT_VERDICTS,
+    );
+}
+
+const REBOOT_VERDICTS: &[&str] = &[
+    "lab-up",
+    "up",
+    "reboot-node2",
+    "reboot-node4",
+    "reboot-node1",
+    "reload-weight",
+    "manual-reboot",
+    "down-then-reboot",
+];
 
 /// The three forwarding methods of the seed notes on one NAT-shaped lab: each converged and
 /// proven by its path (IPVS counters, the real servers' logs, tunl0), rerun without change,
@@ -322,18 +338,28 @@ fn lab_demo_without_a_tap_device_runs_inside_the_vm() {
 /// Runs one scenario in the VM and fails unless every expected verdict (and every other verdict
 /// printed) is PASS and lvslab exited 0.
 fn run_scenario(scenario: &str, expected: &[&str]) {
+    run_scenario_with(scenario, &[], expected)
+}
+
+/// The scenario with shell variables set before it starts (`settings`: name, value).
+fn run_scenario_with(scenario: &str, settings: &[(&str, &str)], expected: &[&str]) {
     // One VM at a time: two emulated guests on a 2-core machine each run at half speed, and
     // the drills measure time.
     let _turn = turn();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm");
     let text = std::fs::read_to_string(dir.join(scenario)).expect("the scenario");
     // lvslab's scenarios share tests/vm/lib.sh: put it right after their `#!` line.
-    let script = if text.contains("Uses tests/vm/lib.sh") {
+    let script = if text.contains("Uses tests/vm/lib.sh") || !settings.is_empty() {
         let lib = std::fs::read_to_string(dir.join("lib.sh")).expect("tests/vm/lib.sh");
         let (shebang, body) = text.split_once('\n').unwrap_or(("#!/bin/sh", &text));
+        let vars: String = settings
+            .iter()
+            .map(|(name, value)| format!("{name}={value}\n"))
+            .collect();
+        let tag: String = settings.iter().map(|(_, v)| format!("-{v}")).collect();
         let combined =
-            std::env::temp_dir().join(format!("lvslab-{}-{}", std::process::id(), scenario));
-        std::fs::write(&combined, format!("{shebang}\n{lib}\n{body}")).expect("write");
+            std::env::temp_dir().join(format!("lvslab-{}{tag}-{}", std::process::id(), scenario));
+        std::fs::write(&combined, format!("{shebang}\n{vars}{lib}\n{body}")).expect("write");
         combined
     } else {
         dir.join(scenario)

@@ -288,6 +288,32 @@ mod tests {
     }
 
     #[test]
+    fn both_inits_share_the_network_reset_and_the_systemd_keeper_boots_in_the_node_namespace() {
+        let sysv = init_script();
+        let systemd = systemd_node_script();
+        for text in [&sysv, &systemd] {
+            assert!(!text.contains("@NET_"), "{text}");
+            assert!(text.contains("\nnet_reset() {\n"), "{text}");
+            assert!(text.contains("sysctl -a -r '^net\\.ipv4\\.'"), "{text}");
+            assert!(text.contains("ipvsadm -C"), "{text}");
+        }
+        assert!(sysv.contains("trap 'cut=1' USR1"));
+        for part in [
+            "--network-namespace-path=\"/run/netns/$namespace\"",
+            "--capability=CAP_NET_ADMIN",
+            "SYSTEMD_NSPAWN_API_VFS_WRITABLE=network",
+            "[ $status = 133 ] ||",
+            "lowerdir=/,upperdir=$dir/disk/upper",
+            "cgroup=/sys/fs/cgroup/lvslab.$namespace.$$",
+        ] {
+            assert!(systemd.contains(part), "{part} missing in\n{systemd}");
+        }
+        // Reset only between boots, after nspawn ended with a reboot.
+        let reboot = systemd.find("[ $status = 133 ]").unwrap_or(0);
+        assert!(systemd[reboot..].contains("    net_reset\n"));
+    }
+
+    #[test]
     fn known_hosts_names_addresses() {
         let plan = LabPlan::new("t", 2, crate::lvs::Forwarding::Dr).unwrap();
         let node = plan.node("node3").unwrap();

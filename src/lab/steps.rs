@@ -59,6 +59,8 @@ pub struct Lab {
     pub vip: Ipv4Addr,
     /// The forwarding method the lab is for.
     pub forwarding: crate::lvs::Forwarding,
+    /// What its nodes run as PID 1.
+    pub init: super::plan::NodeInit,
     /// node1, node2, ... then the client (and a NAT lab's router).
     pub nodes: Vec<NodeSpec>,
     pub kernel_has_ipvs: bool,
@@ -177,6 +179,7 @@ pub fn describe(
         bridge_address: BRIDGE_ADDRESS,
         vip: VIP,
         forwarding: plan.forwarding,
+        init: plan.init,
         nodes: plan.nodes.clone(),
         kernel_has_ipvs: found.kernel_has_ipvs,
         vm: found.vm,

@@ -398,11 +398,15 @@ mod tests {
         let plan = LabPlan::new("demo", 3, Forwarding::Dr).unwrap();
         let script = guest_script(&plan);
         assert!(script.contains(
-            "lab up --name demo --real-servers 3 --forwarding dr --guest-keys /lvslab-vm/lab --uplink eth0 ||"
+            "lab up --name demo --real-servers 3 --forwarding dr --init sysv --guest-keys /lvslab-vm/lab --uplink eth0 ||"
         ));
-        let nat = guest_script(&LabPlan::new("demo", 2, Forwarding::Nat).unwrap());
+        let nat = guest_script(
+            &LabPlan::new("demo", 2, Forwarding::Nat)
+                .unwrap()
+                .with_init(crate::lab::NodeInit::Systemd),
+        );
         assert!(nat.contains(
-            "--forwarding nat --guest-keys /lvslab-vm/lab --uplink eth0 --uplink eth1 ||"
+            "--forwarding nat --init systemd --guest-keys /lvslab-vm/lab --uplink eth0 --uplink eth1 ||"
         ));
         assert!(script.contains(READY_MARKER));
         assert!(script.contains("while :; do sleep 3600; done"));

@@ -1,19 +1,24 @@
 #!/bin/sh
-# VM-tier scenario: a lab that survives a reboot of any node, on real IPVS. After `lvslab up`,
-# `drill reboot` powers off and boots a real server, the BACKUP and the MASTER, each under HTTP
-# load through the VIP, and verifies the lab as the reboot left it (no lvslab run in between):
-# the drill's exit status covers both. In manual mode (the seed's section 7: the alias and the
-# ipvsadm rules by hand) the director is power-cut and `lvslab verify` passes: the alias and the
-# IPVS rules came back from lvslab-boot. After `down`, power cuts bring nothing back.
+# VM-tier scenario: a lab that survives a reboot of any node, on real IPVS, with the nodes' init
+# named by $LAB_INIT (sysv: lvslab's init, a reboot is a power cut; systemd: systemd-nspawn
+# containers, a reboot is a real `systemctl reboot`). After `lvslab up`, `drill reboot` reboots a
+# real server, the BACKUP and the MASTER, each under HTTP load through the VIP, and verifies the
+# lab as the reboot left it (no lvslab run in between): the drill's exit status covers both. A
+# changed weight is applied by a reload of keepalived (its IPVS table shows it). In manual mode
+# (the seed's section 7: the alias and the ipvsadm rules by hand) the director is rebooted
+# outside lvslab and `lvslab verify` passes: the alias and the IPVS rules came back from
+# lvslab-boot. After `down`, reboots bring nothing back.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines; exits 0 only when every verdict passed.
 # Uses tests/vm/lib.sh (verdict, why, evidence, lab_up, lv_json).
 set -u
 export LVSLAB_INVENTORY=/var/lib/lvslab/labs/reboot/inventory.yml
 
-lab_up reboot 2 || exit 1
+LAB_INIT=${LAB_INIT:-sysv}
+lab_up reboot 2 --init "$LAB_INIT" || exit 1
 sed -i -e 's/^    connect_timeout: 3$/    connect_timeout: 1/' -e 's/^    delay_before_retry: 3$/    delay_before_retry: 1/' \
     -e 's/^    retry: 3$/    retry: 1/' -e 's/^    delay_loop: 6$/    delay_loop: 2/' "$LVSLAB_INVENTORY"
-verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log)"
+lx() { lvslab lab exec --name reboot "$@"; }
+verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log); PID 1 of node1: $(lx node1 -- cat /proc/1/comm)"
 lv_json /tmp/up.json up
 if [ $rc = 0 ]; then verdict up PASS "$(evidence /tmp/up.json 'http via VIP')"
 else verdict up FAIL "exit $rc: $(why /tmp/up.json)"; fi
@@ -25,36 +30,56 @@ for node in node2 node4 node1; do
     else verdict "reboot-$node" FAIL "exit $rc: $(why /tmp/r.json)"; fi
 done
 
-# A power cut of a node, outside lvslab (its init's SIGUSR1), then its sshd again.
-power_cut() { # node
-    lvslab lab exec --name reboot "$1" -- sh -c "setsid sh -c 'sleep 0.3; kill -USR1 1' </dev/null >/dev/null 2>&1 &"
+# The node rebooted outside lvslab (sysv: a power cut, its init's SIGUSR1; systemd: `systemctl
+# reboot`), then booted: what is enabled has started (the node marks it in /run; the mark is
+# removed first, so a systemd node still shutting down is not taken for the new boot).
+reboot_node() { # node
+    if [ "$LAB_INIT" = systemd ]; then
+        lx "$1" -- sh -c 'rm -f /run/lvslab-node-booted; systemctl reboot'
+        tries=180
+        until lx "$1" -- test -e /run/lvslab-node-booted >/dev/null 2>&1 || [ $tries = 0 ]; do tries=$((tries - 1)); sleep 0.5; done
+        return
+    fi
+    lx "$1" -- sh -c "setsid sh -c 'sleep 0.3; kill -USR1 1' </dev/null >/dev/null 2>&1 &"
     sleep 2
     tries=60
-    # Booted: what is enabled has started (the node's init marks it).
-    until lvslab lab exec --name reboot "$1" -- test -e /run/lvslab-node-booted >/dev/null 2>&1 || [ $tries = 0 ]; do tries=$((tries - 1)); sleep 0.5; done
+    until lx "$1" -- test -e /run/lvslab-node-booted >/dev/null 2>&1 || [ $tries = 0 ]; do tries=$((tries - 1)); sleep 0.5; done
 }
+
+# A weight changed in the inventory reaches IPVS through a reload of keepalived (systemctl or the
+# init script): its table shows it, then back.
+sed -i '/^  node3:/,/weight:/s/weight: 1/weight: 2/' "$LVSLAB_INVENTORY"
+lv_json /tmp/reload.json up
+reloaded=$(grep -c '"task":"reload keepalived","status":"changed"' /tmp/reload.json)
+table=$(evidence /tmp/reload.json 'ipvs table on node1')
+if [ $rc = 0 ] && [ "$reloaded" = 2 ] && echo "$table" | grep -q '198.18.0.13:80 -g w2'; then
+    verdict reload-weight PASS "keepalived reloaded on $reloaded directors; $table"
+else verdict reload-weight FAIL "exit $rc, $reloaded reloads, table: $table $(why /tmp/reload.json)"; fi
+sed -i '/^  node3:/,/weight:/s/weight: 2/weight: 1/' "$LVSLAB_INVENTORY"
+lv_json /tmp/reload.json up
+[ $rc = 0 ] || verdict reload-back FAIL "exit $rc: $(why /tmp/reload.json)"
 
 lv_json /tmp/manual.json up --mode manual
 if [ $rc = 0 ]; then
-    power_cut node1
+    reboot_node node1
     lv_json /tmp/after.json verify
-    rules=$(lvslab lab exec --name reboot node1 -- ipvsadm -Sn | grep -c '^-a')
-    if [ $rc = 0 ] && [ "$rules" = 2 ]; then verdict manual-reboot PASS "IPVS rules after the power cut: $rules real servers; $(evidence /tmp/after.json 'http via VIP')"
+    rules=$(lx node1 -- ipvsadm -Sn | grep -c '^-a')
+    if [ $rc = 0 ] && [ "$rules" = 2 ]; then verdict manual-reboot PASS "IPVS rules after the reboot: $rules real servers; $(evidence /tmp/after.json 'http via VIP')"
     else verdict manual-reboot FAIL "exit $rc, $rules rules: $(why /tmp/after.json)"; fi
 else verdict manual-reboot FAIL "up --mode manual: exit $rc: $(why /tmp/manual.json)"; fi
 
 lv_json /tmp/down.json down
 if [ $rc = 0 ]; then
-    for n in node1 node2 node4; do power_cut $n; done
+    for n in node1 node2 node4; do reboot_node $n; done
     left=""
     for n in node1 node2 node3 node4; do
-        vip=$(lvslab lab exec --name reboot $n -- ip -o addr show | grep -c ' 198.18.0.100/')
-        rules=$(lvslab lab exec --name reboot $n -- sh -c 'ipvsadm -Sn 2>/dev/null | grep -c . || true')
-        ka=$(lvslab lab exec --name reboot $n -- sh -c 'pgrep -x keepalived >/dev/null && echo running || true')
+        vip=$(lx $n -- ip -o addr show | grep -c ' 198.18.0.100/')
+        rules=$(lx $n -- sh -c 'ipvsadm -Sn 2>/dev/null | grep -c . || true')
+        ka=$(lx $n -- sh -c 'pgrep -x keepalived >/dev/null && echo running || true')
         [ "$vip" = 0 ] && [ "$rules" = 0 ] && [ -z "$ka" ] || left="$left $n(vip=$vip rules=$rules $ka)"
     done
-    if [ -z "$left" ]; then verdict down-then-reboot PASS "no VIP, no IPVS rule, no keepalived on any node after down and power cuts"
-    else verdict down-then-reboot FAIL "left after down and power cuts:$left"; fi
+    if [ -z "$left" ]; then verdict down-then-reboot PASS "no VIP, no IPVS rule, no keepalived on any node after down and reboots"
+    else verdict down-then-reboot FAIL "left after down and reboots:$left"; fi
 else verdict down-then-reboot FAIL "down: exit $rc: $(why /tmp/down.json)"; fi
 
 lvslab lab down --name reboot >/dev/null 2>&1

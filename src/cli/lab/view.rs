@@ -20,7 +20,12 @@ fn headline(lab: &Lab) -> String {
     } else {
         format!("is up ({})", secs(lab.elapsed_ms))
     };
-    let place = if lab.vm.is_some() { " in a VM" } else { "" };
+    let place = match (lab.vm.is_some(), lab.init) {
+        (false, crate::lab::NodeInit::Sysv) => "",
+        (true, crate::lab::NodeInit::Sysv) => " in a VM",
+        (false, crate::lab::NodeInit::Systemd) => " with systemd nodes",
+        (true, crate::lab::NodeInit::Systemd) => " in a VM with systemd nodes",
+    };
     let networks = if lab.forwarding == crate::lvs::Forwarding::Nat {
         format!(
             "the client and the directors on bridge {} ({}/24, outside), the directors and the real servers on bridge {} (198.18.1.1/24, inside), a router between them",
