@@ -27,4 +27,4 @@ sh src/lab/vm/install-deps.sh
 
 # The lab's sshd and nginx run inside the nodes; the host's own daemons are not needed.
 # Release: the VM tier runs the binary under an emulated CPU, where a debug build is ~3x slower.
-exec cargo test --release --locked "$@"
+exec cargo test --release --locked --no-fail-fast "$@"

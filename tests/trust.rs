@@ -194,7 +194,8 @@ fn host_keys_are_checked_as_openssh_checks_them() {
 
 /// What a node holds that a playbook could change: the files it changed (its overlay's upper
 /// layers on this machine, so nothing else writing to the machine's /etc or /var shows), its
-/// /tmp, addresses, kernel settings and daemons.
+/// /tmp, addresses (without the kernel's own `tentative` flag, which IPv6 duplicate address
+/// detection drops a second after a link comes up), kernel settings and daemons.
 fn snapshot(lab: &TestLab, node: &str) -> String {
     let upper = lab.dir.join("nodes").join(node).join("upper");
     let files = Command::new("find")
@@ -213,7 +214,7 @@ fn snapshot(lab: &TestLab, node: &str) -> String {
     listing.sort();
     let out = lab.ssh(
         node,
-        "find /tmp -printf '%p %m %U %s %T@\\n' | sort; ip -o addr; \
+        "find /tmp -printf '%p %m %U %s %T@\\n' | sort; ip -o addr | sed 's/ tentative / /'; \
          for f in /proc/sys/net/ipv4/conf/*/arp_* /proc/sys/net/ipv4/ip_forward; do echo \"$f $(cat $f)\"; done; \
          pgrep -l -x 'nginx|keepalived|sleep' | awk '{print $2}' | sort",
     );

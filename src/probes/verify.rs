@@ -235,8 +235,10 @@ async fn client_entries(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Vec<Conne
         .collect()
 }
 
-/// The same, by client port: a new connection from one of these ports is matched to its entry,
-/// not scheduled.
+/// The same, by client port, for the entries a new connection from that port is matched to
+/// instead of being scheduled: all but TIME_WAIT and CLOSE, which `conn_reuse_mode`'s default
+/// expires and schedules anew (a NAT director sees the server's FIN, so its entries reach
+/// TIME_WAIT; DR and TUN ones stay in FIN_WAIT).
 async fn client_ports_in_table(
     hosts: &LvsHosts<'_>,
     d: &DirectorHost<'_>,
@@ -244,6 +246,7 @@ async fn client_ports_in_table(
     client_entries(hosts, d)
         .await
         .into_iter()
+        .filter(|c| !matches!(c.state.as_str(), "TIME_WAIT" | "CLOSE"))
         .map(|c| (c.client.port, c))
         .collect()
 }
@@ -804,7 +807,8 @@ mod tests {
         TCP 01:50  FIN_WAIT    10.0.0.10:40006    10.0.0.100:80      10.0.0.13:80\n\
         TCP 01:50  FIN_WAIT    10.0.0.10:40008    10.0.0.100:80      10.0.0.13:80\n\
         TCP 01:50  FIN_WAIT    10.0.0.10:40010    10.0.0.100:80      10.0.0.13:80\n\
-        TCP 01:50  FIN_WAIT    10.0.0.100:40012   10.0.0.100:80      10.0.0.13:80\n";
+        TCP 01:50  FIN_WAIT    10.0.0.100:40012   10.0.0.100:80      10.0.0.13:80\n\
+        TCP 01:50  TIME_WAIT   10.0.0.10:40014    10.0.0.100:80      10.0.0.13:80\n";
 
     #[tokio::test]
     async fn requests_that_reuse_a_port_still_in_the_table_are_not_judged_as_scheduled() {
@@ -843,7 +847,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_skew_without_reused_ports_fails_and_so_does_one_that_cannot_be_judged() {
-        // Another client's entry (10.0.0.100:40012) is not the probe's: its port is free.
+        // Another client's entry (10.0.0.100:40012) is not the probe's: its port is free; a
+        // TIME_WAIT entry (40014) is expired and scheduled anew.
         let (v, _) = http_probe_with(SIX_TO_NODE3, |_, count| {
             (0..count as u16)
                 .map(|i| (40012 + 2 * i, if i < 7 { "node2" } else { "node3" }))
