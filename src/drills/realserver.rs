@@ -250,7 +250,24 @@ impl Target<'_, '_> {
             _ => steps.removed,
         };
         let outage_ms = record.outage_ms();
-        let errors_ms = record.error_window_ms(steps.fault_at, steps.restored_at);
+        // The health check's part ends when the director takes the server out of its table: a
+        // request sent after that can still fail, but not by a scheduler's choice (IPVS
+        // schedules nothing to a server out of its table). Its client port reused one of a
+        // connection to the server still in the table, and IPVS drops such packets while
+        // net.ipv4.vs.expire_nodest_conn=0 (the default): reported apart, not in the window.
+        let removed_at = match self.kind {
+            RealServerKind::Drain => None,
+            _ => steps.removed.map(|ms| steps.fault_at + ms),
+        };
+        let judged_until = removed_at.map_or(steps.restored_at, |r| r.min(steps.restored_at));
+        let errors_ms = record.error_window_ms(steps.fault_at, judged_until);
+        let stale = removed_at.map_or(0, |r| {
+            record
+                .requests
+                .iter()
+                .filter(|q| !q.ok && q.start_ms >= r && q.start_ms < steps.restored_at)
+                .count()
+        });
         let after_restore = record
             .requests
             .iter()
@@ -264,7 +281,7 @@ impl Target<'_, '_> {
         };
         let back = self.back_as_before().await;
         let mut words = vec![format!(
-            "{} requests, {}; clients got errors for {errors_ms} ms (first to last failed request while it was down), {}; longest stretch without an answer {outage_ms} ms",
+            "{} requests, {}; clients got errors for {errors_ms} ms (first to last failed request until it left the table), {}; longest stretch without an answer {outage_ms} ms",
             record.sent(),
             record.failed_words(),
             if within {
@@ -283,6 +300,14 @@ impl Target<'_, '_> {
                 after(removed_ms)
             ),
         });
+        if stale > 0 {
+            words.push(format!(
+                "{stale} request(s) sent after it left the table failed too: IPVS schedules \
+                 nothing to it then, so their client ports met connections to {node} still in \
+                 {}'s table, whose packets it drops while net.ipv4.vs.expire_nodest_conn=0",
+                self.active.director.name
+            ));
+        }
         words.push(format!("back in service {}", after(returned_ms)));
         if after_restore > 0 {
             words.push(format!(
