@@ -83,8 +83,8 @@ fn prepare_systemd(
     host: &Host,
     authorized_key: &str,
 ) -> Result<(), LabError> {
-    let seed = paths.node(&node.name).seed();
     let np = paths.node(&node.name);
+    let seed = np.seed();
     mkdir(&seed.join("etc/ssh"), 0o755)?;
     mkdir(&seed.join("etc/systemd/system"), 0o755)?;
     mkdir(&seed.join("root/.ssh"), 0o700)?;
@@ -142,53 +142,36 @@ pub async fn start(
     let script = r#"log=$1; shift; setsid "$@" </dev/null >>"$log" 2>&1 & echo $!"#;
     let keeper = paths.systemd_script();
     let keeper = keeper.to_string_lossy();
-    let args: Vec<&str> = match plan.init {
-        NodeInit::Sysv => vec![
-            "-c",
-            script,
-            "lvslab-node",
-            &log,
-            "ip",
-            "netns",
-            "exec",
-            &node.namespace,
-            "unshare",
-            "--mount",
+    let mut args: Vec<&str> = vec![
+        "-c",
+        script,
+        "lvslab-node",
+        &log,
+        "ip",
+        "netns",
+        "exec",
+        &node.namespace,
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+    ];
+    match plan.init {
+        NodeInit::Sysv => args.extend([
             "--uts",
             "--pid",
             "--fork",
             "--kill-child",
             "--mount-proc",
-            "--propagation",
-            "private",
             &init,
             &node.name,
             &dir,
             &home,
             &sshd,
-        ],
-        // The keeper's mounts (the node's disk) live in a mount namespace of its own and go
-        // with it.
-        NodeInit::Systemd => vec![
-            "-c",
-            script,
-            "lvslab-node",
-            &log,
-            "ip",
-            "netns",
-            "exec",
-            &node.namespace,
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            &keeper,
-            &node.name,
-            &dir,
-            &node.namespace,
-        ],
-    };
+        ]),
+        // The keeper's mounts (the node's disk) live in its mount namespace and go with it.
+        NodeInit::Systemd => args.extend(["sh", &keeper, &node.name, &dir, &node.namespace]),
+    }
     let mut command = tokio::process::Command::new("sh");
     command
         .args(args)

@@ -254,6 +254,15 @@ async fn client_ports_in_table(
         .collect()
 }
 
+/// How many requests each real server answered.
+fn answered_by(answers: &[Answer]) -> BTreeMap<String, u32> {
+    let mut tally = BTreeMap::new();
+    for a in answers.iter().filter(|a| a.ok()) {
+        *tally.entry(a.who().to_string()).or_insert(0) += 1;
+    }
+    tally
+}
+
 /// The VIP answers, and every real server takes its share. The share is judged on the requests
 /// IPVS scheduled: a request whose client port still has an entry in the active director's
 /// connection table goes where that entry went (sent again until `count` were scheduled, at most
@@ -267,6 +276,7 @@ pub async fn http_via_vip(
     let lvs = hosts.lvs;
     let count = request_count(lvs, asked);
     let mut answers = Vec::new();
+    let mut scheduled = Vec::new();
     let mut reused: Vec<(Answer, Connection)> = Vec::new();
     let mut sent = Sent {
         requests: 0,
@@ -292,7 +302,10 @@ pub async fn http_via_vip(
             sent.requests += 1;
             match table.get(&a.port).filter(|_| a.port != 0) {
                 Some(c) => reused.push((a.clone(), c.clone())),
-                None => sent.scheduled += 1,
+                None => {
+                    sent.scheduled += 1;
+                    scheduled.push(a.clone());
+                }
             }
             answers.push(a);
         }
@@ -300,22 +313,9 @@ pub async fn http_via_vip(
             break;
         }
     }
-    let reused_ports: std::collections::BTreeSet<u16> =
-        reused.iter().map(|(a, _)| a.port).collect();
     let failed = answers.iter().filter(|a| !a.ok()).count();
-    let count_by_who = |answers: &mut dyn Iterator<Item = &Answer>| {
-        let mut tally: BTreeMap<String, u32> = BTreeMap::new();
-        for a in answers.filter(|a| a.ok()) {
-            *tally.entry(a.who().to_string()).or_insert(0) += 1;
-        }
-        tally
-    };
-    let tally = count_by_who(&mut answers.iter());
-    let scheduled_tally = count_by_who(
-        &mut answers
-            .iter()
-            .filter(|a| a.port == 0 || !reused_ports.contains(&a.port)),
-    );
+    let tally = answered_by(&answers);
+    let scheduled_tally = answered_by(&scheduled);
     let expected = shares(lvs, sent.scheduled);
     let mut answered: Vec<(&String, &u32)> = tally.iter().collect();
     answered.sort_by_key(|(n, _)| natural_key(n));
