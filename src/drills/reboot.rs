@@ -155,7 +155,7 @@ impl Reboot<'_, '_> {
         )
         .await?;
         let steps = d.cancel.guard(self.steps(&watch, &fault)).await;
-        let (fault_at, up_ms, back_ms) = match steps {
+        let (fault_at, removed_at, up_ms, back_ms) = match steps {
             Some(Ok(times)) => times,
             Some(Err(e)) => {
                 let _ = watch.finish().await;
@@ -182,8 +182,17 @@ impl Reboot<'_, '_> {
         let outage_ms = record.outage_ms();
         // A real server's reboot fails the clients that meet it until the health check takes
         // it out: judged, as the real-server drills are, by the window of errors.
+        // The window ends when the director takes it out of its table: later failures are
+        // reused client ports meeting its entries, dropped while expire_nodest_conn=0 (as in
+        // the real-server drills), counted apart.
+        let until = removed_at.unwrap_or(i64::MAX);
         let error_window_ms =
-            (self.role == Role::RealServer).then(|| record.error_window_ms(fault_at, i64::MAX));
+            (self.role == Role::RealServer).then(|| record.error_window_ms(fault_at, until));
+        let stale = record
+            .requests
+            .iter()
+            .filter(|q| !q.ok && q.start_ms >= until)
+            .count();
         let (within, judgement) = match error_window_ms {
             Some(errors) => {
                 let (within, words) = super::against(errors, &self.limit);
@@ -202,6 +211,15 @@ impl Reboot<'_, '_> {
                 record.sent(),
                 record.failed_words()
             ),
+            if stale > 0 {
+                format!(
+                    "{stale} request(s) sent after it left the table failed too (client ports \
+                     reused from connections to {node} still in the table, dropped while \
+                     net.ipv4.vs.expire_nodest_conn=0)"
+                )
+            } else {
+                String::new()
+            },
             format!("{node} answered SSH again {}", after(up_ms)),
             format!("{node} back in service {}", after(back_ms)),
         ];
@@ -210,7 +228,12 @@ impl Reboot<'_, '_> {
             error_window_ms,
             limit: self.limit.clone(),
             pass: within && up_ms.is_some() && back_ms.is_some(),
-            summary: words.join("; "),
+            summary: words
+                .iter()
+                .filter(|w| !w.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
             returned_ms: back_ms,
             record,
             ..Run::default()
@@ -223,7 +246,7 @@ impl Reboot<'_, '_> {
         &self,
         watch: &Watch,
         fault: &str,
-    ) -> Result<(i64, Option<i64>, Option<i64>), String> {
+    ) -> Result<(i64, Option<i64>, Option<i64>, Option<i64>), String> {
         let d = self.drill;
         let node = &self.node;
         tokio::time::sleep(SETTLE).await;
@@ -234,6 +257,23 @@ impl Reboot<'_, '_> {
             .run_timeout(&sh::reboot_host(), Duration::from_secs(10))
             .await
             .map_err(|e| format!("{node}: the reboot could not be asked for: {e}"))?;
+        // A real server leaves the active director's table when the health check notices.
+        let real = d
+            .hosts
+            .real_servers
+            .iter()
+            .find(|r| &r.real_server.name == node);
+        let removed_at = match (&self.active, real) {
+            (Some(a), Some(r)) if self.role == Role::RealServer && a.conn.facts.has_ipvs() => {
+                let endpoint = Endpoint::new(r.real_server.address, d.hosts.lvs.service().port);
+                wait_until(Duration::from_secs(60), || async {
+                    server_in(a, &endpoint).await.is_none()
+                })
+                .await
+                .map(|_| watch.now_ms())
+            }
+            _ => None,
+        };
         // Gone first (its sshd killed, or the host going down), then back.
         let _ = wait_until(Duration::from_secs(60), || async {
             session
@@ -254,7 +294,7 @@ impl Reboot<'_, '_> {
         let up = fresh.as_ref().map(|_| watch.now_ms() - fault_at);
         d.info(format!("  {node} answers SSH again {}", after(up)));
         let Some(fresh) = fresh else {
-            return Ok((fault_at, None, None));
+            return Ok((fault_at, removed_at, None, None));
         };
         watch.mark(format!("{node} answers SSH"));
         let back = wait_until(RESTORE_WAIT, || self.in_service(&fresh))
@@ -269,7 +309,7 @@ impl Reboot<'_, '_> {
             self.service_words()
         ));
         tokio::time::sleep(SETTLE).await;
-        Ok((fault_at, up, back))
+        Ok((fault_at, removed_at, up, back))
     }
 
     fn session_of(&self, node: &str) -> Result<Session, String> {
