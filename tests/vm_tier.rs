@@ -36,8 +36,8 @@ fn ipvs_dr_round_robin_works_in_the_vm() {
     );
 }
 
-/// lvslab end to end on real IPVS: issue #4's converge, rerun, drift, drills, teardown, manual
-/// mode and 3 real servers.
+/// lvslab end to end on real IPVS: issue #4's converge, rerun, drift, teardown, manual mode and
+/// 3 real servers (its drills run in scenario-drills.sh, each kind under load).
 #[test]
 fn lvslab_converges_verifies_repairs_and_drills_in_the_vm() {
     run_scenario(
@@ -49,9 +49,6 @@ fn lvslab_converges_verifies_repairs_and_drills_in_the_vm() {
             "drift-real-server-deleted",
             "drift-extra-real-server",
             "drift-scheduler-changed",
-            "drill-failover",
-            "lab-as-before-after-failover",
-            "drill-realserver",
             "down-leaves-nothing",
             "down-twice",
             "manual-mode",

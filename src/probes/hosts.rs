@@ -44,12 +44,13 @@ pub struct LvsHosts<'a> {
     pub unreachable: Vec<String>,
 }
 
-/// One request of [`sh::http_probe`]: its HTTP status, the client's port, the page's first line
-/// (the lab's pages name their node).
+/// One request of [`sh::http_probe`]: its HTTP status, the client's port, curl's exit status,
+/// the page's first line (the lab's pages name their node).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub code: String,
     pub port: u16,
+    pub exit: u8,
     pub page: String,
 }
 
@@ -57,17 +58,39 @@ impl Answer {
     pub fn parse_all(text: &str) -> Vec<Answer> {
         text.lines()
             .map(|line| {
-                let mut words = line.splitn(3, ' ');
+                let mut words = line.splitn(4, ' ');
                 let code = words.next().unwrap_or("000").to_string();
                 let port = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let exit = words.next().and_then(|e| e.parse().ok()).unwrap_or(0);
                 let page = words.next().unwrap_or("").trim().to_string();
-                Answer { code, port, page }
+                Answer {
+                    code,
+                    port,
+                    exit,
+                    page,
+                }
             })
             .collect()
     }
 
     pub fn ok(&self) -> bool {
         self.code == "200"
+    }
+
+    /// Why the request failed, in words (curl's exit status), or `None` when it was answered.
+    pub fn failure(&self) -> Option<String> {
+        if self.ok() {
+            return None;
+        }
+        Some(match self.exit {
+            0 => format!("HTTP {}", self.code),
+            6 => "no such host".to_string(),
+            7 => "refused".to_string(),
+            28 => "no answer in time".to_string(),
+            52 => "closed without an answer".to_string(),
+            56 => "connection reset".to_string(),
+            n => format!("curl exit {n}"),
+        })
     }
 
     /// Who answered: the page's first word.

@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use futures::future::{BoxFuture, FutureExt};
+use futures::stream::StreamExt;
+
 use super::hosts::{Answer, DirectorHost, LvsHosts, RealServerHost, run};
 use super::{Findings, Verdict, path};
 use crate::cancel::Cancel;
@@ -92,34 +95,44 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
         };
         f.push(reporter, v);
     }
+    // The probes below only read: they run side by side (a few at a time, so no host is asked
+    // for more SSH channels than its sshd allows) and are shown in their order.
     let holders = hosts.vip_holders().await;
+    let holders = &holders;
+    let mut probes: Vec<BoxFuture<'_, Option<Verdict>>> = Vec::new();
     for d in &hosts.directors {
         let active = holders.iter().any(|(n, _)| n == &d.director.name);
         if !active && !keepalived {
             continue;
         }
-        f.push(reporter, ipvs_table(lvs, d).await);
+        probes.push(async move { Some(ipvs_table(lvs, d).await) }.boxed());
         if active && d.conn.facts.has_ipvs() {
-            f.push(reporter, ipvs_connections(hosts, d).await);
+            probes.push(async move { Some(ipvs_connections(hosts, d).await) }.boxed());
         }
     }
     for r in &hosts.real_servers {
-        f.push(reporter, real_server_settings(hosts, r).await);
-        f.push(reporter, web_server(hosts, r).await);
+        probes.push(async move { Some(real_server_settings(hosts, r).await) }.boxed());
+        probes.push(async move { Some(web_server(hosts, r).await) }.boxed());
     }
-    f.push(reporter, one_vip_holder(hosts, &holders));
-    if lvs.forwarding() == Forwarding::Nat
-        && let Some(v) = nat_gateway(hosts, &holders).await
-    {
-        f.push(reporter, v);
+    probes.push(async move { Some(one_vip_holder(hosts, holders)) }.boxed());
+    if lvs.forwarding() == Forwarding::Nat {
+        probes.push(nat_gateway(hosts, holders).boxed());
     }
-    if let Some(v) = arp_for_vip(hosts).await {
-        f.push(reporter, v);
-    }
+    probes.push(arp_for_vip(hosts).boxed());
     if keepalived {
-        f.push(reporter, vrrp_roles(hosts).await);
+        probes.push(async move { Some(vrrp_roles(hosts).await) }.boxed());
+    }
+    let mut decided = futures::stream::iter(probes).buffered(PROBES_AT_ONCE);
+    while let Some(verdict) = decided.next().await {
+        if let Some(v) = verdict {
+            f.push(reporter, v);
+        }
     }
 }
+
+/// How many read-only probes run at once: below OpenSSH's default MaxSessions (10 channels on
+/// one connection), as every real server's page is asked from the same director.
+const PROBES_AT_ONCE: usize = 8;
 
 /// A freshly started pair elects its MASTER after ~3 adverts: wait for that, not longer.
 pub async fn wait_for_election(hosts: &LvsHosts<'_>) {
@@ -338,11 +351,12 @@ pub async fn http_via_vip(
     let judged = sent.scheduled >= count.min(request_count(lvs, 0));
     let pass = failed == 0 && missing.is_empty() && off.is_empty() && judged;
     let mut evidence = format!(
-        "{} GET {} from {}: {} ({failed} failed)",
+        "{} GET {} from {}: {} ({failed} failed{})",
         sent.requests,
         hosts.url(),
         hosts.client.name,
         seen.join(" "),
+        failures(&answers),
     );
     if let (false, Some(d)) = (reused.is_empty(), active) {
         let mut states: BTreeMap<&str, u32> = BTreeMap::new();
@@ -388,6 +402,29 @@ pub async fn http_via_vip(
         ));
     }
     (Verdict::new("http via VIP", pass, evidence), sent)
+}
+
+/// Why requests failed and from which client ports (a few): `: no answer in time x2 (ports
+/// 41234, 41236)`; empty when none did.
+fn failures(answers: &[Answer]) -> String {
+    let mut why: BTreeMap<String, u32> = BTreeMap::new();
+    let mut ports = Vec::new();
+    for a in answers {
+        if let Some(reason) = a.failure() {
+            *why.entry(reason).or_insert(0) += 1;
+            ports.push(a.port.to_string());
+        }
+    }
+    if why.is_empty() {
+        return String::new();
+    }
+    let reasons: Vec<String> = why.iter().map(|(r, n)| format!("{r} x{n}")).collect();
+    ports.truncate(4);
+    format!(
+        ": {} (client ports {})",
+        reasons.join(", "),
+        ports.join(", ")
+    )
 }
 
 /// 2. A director's IPVS table against the inventory's virtual service.
@@ -781,7 +818,10 @@ mod tests {
                 let n = rounds.fetch_add(1, Ordering::SeqCst);
                 let lines: String = round(n, count)
                     .into_iter()
-                    .map(|(port, who)| format!("200 {port} {who}\n"))
+                    .map(|(port, who)| match who {
+                        "" => format!("000 {port} 28 \n"),
+                        who => format!("200 {port} 0 {who}\n"),
+                    })
                     .collect();
                 out(0, &lines)
             });
@@ -844,6 +884,23 @@ mod tests {
         assert!(
             v.evidence
                 .contains("(node3=6), not where rr chose: shares judged on the other 20"),
+            "{}",
+            v.evidence
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_fails_the_probe_and_says_why_and_from_which_port() {
+        let (v, _) = http_probe_with("", |_, count| {
+            let mut answers = alternating(50000, count);
+            answers[1].1 = "";
+            answers
+        })
+        .await;
+        assert!(!v.pass, "{}", v.evidence);
+        assert!(
+            v.evidence
+                .contains("node2=10 node3=9 (1 failed: no answer in time x1 (client ports 50002))"),
             "{}",
             v.evidence
         );

@@ -261,6 +261,17 @@ pub fn address_add(dev: &str, cidr: &str, label: Option<&str>) -> String {
     argv(&words)
 }
 
+/// Tells the neighbours that `ip` (IPv4) is now on `dev`: one gratuitous ARP, as keepalived sends
+/// when it takes a VIP, so no client keeps sending to the MAC that held it before. Best effort:
+/// a host without arping keeps the address, its neighbours learn it when their entry ages.
+pub fn address_announce(dev: &str, ip: &str) -> String {
+    format!(
+        "if command -v arping >/dev/null 2>&1; then arping -q -U -c 1 -I {} {} || true; fi",
+        quote(dev),
+        quote(ip)
+    )
+}
+
 pub fn address_del(dev: &str, cidr: &str) -> String {
     argv(&["ip", "addr", "del", cidr, "dev", dev])
 }
@@ -624,10 +635,11 @@ pub fn process_signal(process: &str, signal: &str) -> String {
 // ---- probes -----------------------------------------------------------------------------
 
 /// Send `count` HTTP GETs to `url` one after another; print one line per request:
-/// `<http code> <client port> <body first line>` (code 000 when the request failed).
+/// `<http code> <client port> <curl's exit status> <body first line>` (code 000 when the
+/// request failed).
 pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> String {
     format!(
-        "i=0; while [ $i -lt {count} ]; do i=$((i+1)); b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}} %{{local_port}}' {u} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); printf '%s %s\\n' \"${{c:-000 0}}\" \"$(printf '%s' \"$b\" | head -n 1)\"; done",
+        "i=0; while [ $i -lt {count} ]; do i=$((i+1)); b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}} %{{local_port}}' {u} 2>/dev/null); e=$?; c=$(printf '%s' \"$b\" | tail -n 1); printf '%s %s %s\\n' \"${{c:-000 0}}\" \"$e\" \"$(printf '%s' \"$b\" | head -n 1)\"; done",
         u = quote(url)
     )
 }

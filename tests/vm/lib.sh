@@ -1,9 +1,13 @@
 # Shared by the lvslab scenarios of the VM tier (the test puts it before each scenario).
 # Reports with `VERDICT <name> PASS|FAIL <evidence>` lines; $failures counts the FAILs.
+# Each verdict and each lvslab run says when (seconds since the scenario started), so a run that
+# ran out of time shows where the time went.
 failures=0
+started=$(date +%s)
+elapsed() { echo "$(($(date +%s) - started)) s"; }
 verdict() { # name PASS|FAIL evidence...
     name=$1; result=$2; shift 2
-    echo "VERDICT $name $result $*"
+    echo "VERDICT $name $result [$(elapsed)] $*"
     [ "$result" = PASS ] || failures=$((failures + 1))
 }
 # On `lvslab --json ...` output: changed tasks, failed probes, a probe's verdict and evidence.
@@ -22,6 +26,9 @@ lab_up() { # name real-servers [lab up options...]
 # Runs `lvslab --json ARGS` into FILE; exit status in $rc.
 lv_json() { # file args...
     file=$1; shift
-    lvslab --json "$@" >"$file" 2>&1
+    echo "STEP [$(elapsed)] lvslab $*"
+    # Nothing here takes 5 minutes: a run that does is ended (SIGTERM: lvslab stops cleanly) and
+    # its verdict fails, instead of the VM's time limit ending every verdict after it.
+    timeout 300 lvslab --json "$@" >"$file" 2>&1
     rc=$?
 }

@@ -17,7 +17,7 @@ LAB_INIT=${LAB_INIT:-sysv}
 lab_up reboot 2 --init "$LAB_INIT" || exit 1
 sed -i -e 's/^    connect_timeout: 3$/    connect_timeout: 1/' -e 's/^    delay_before_retry: 3$/    delay_before_retry: 1/' \
     -e 's/^    retry: 3$/    retry: 1/' -e 's/^    delay_loop: 6$/    delay_loop: 2/' "$LVSLAB_INVENTORY"
-lx() { lvslab lab exec --name reboot "$@"; }
+lx() { timeout 30 lvslab lab exec --name reboot "$@"; }
 verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log); PID 1 of node1: $(lx node1 -- cat /proc/1/comm)"
 lv_json /tmp/up.json up
 if [ $rc = 0 ]; then verdict up PASS "$(evidence /tmp/up.json 'http via VIP')"
@@ -30,20 +30,31 @@ for node in node2 node4 node1; do
     else verdict "reboot-$node" FAIL "exit $rc: $(why /tmp/r.json)"; fi
 done
 
-# The node rebooted outside lvslab (sysv: a power cut, its init's SIGUSR1; systemd: `systemctl
-# reboot`), then booted: what is enabled has started (the node marks it in /run; the mark is
-# removed first, so a systemd node still shutting down is not taken for the new boot).
-reboot_node() { # node
-    if [ "$LAB_INIT" = systemd ]; then
-        lx "$1" -- sh -c 'rm -f /run/lvslab-node-booted; systemctl reboot'
-        tries=180
-        until lx "$1" -- test -e /run/lvslab-node-booted >/dev/null 2>&1 || [ $tries = 0 ]; do tries=$((tries - 1)); sleep 0.5; done
-        return
-    fi
-    lx "$1" -- sh -c "setsid sh -c 'sleep 0.3; kill -USR1 1' </dev/null >/dev/null 2>&1 &"
-    sleep 2
-    tries=60
-    until lx "$1" -- test -e /run/lvslab-node-booted >/dev/null 2>&1 || [ $tries = 0 ]; do tries=$((tries - 1)); sleep 0.5; done
+# Nodes rebooted outside lvslab, all at once (sysv: a power cut, its init's SIGUSR1; systemd:
+# `systemctl reboot`), then booted: what is enabled has started (each node marks it in /run; the
+# mark is removed first, so a node still shutting down is not taken for the new boot). Every
+# command has a time limit: a node that never comes back fails the verdict, not the whole run.
+reboot_nodes() { # node...
+    for n in "$@"; do
+        echo "STEP [$(elapsed)] reboot $n"
+        if [ "$LAB_INIT" = systemd ]; then
+            timeout 20 lvslab lab exec --name reboot "$n" -- sh -c 'rm -f /run/lvslab-node-booted; systemctl reboot'
+        else
+            timeout 20 lvslab lab exec --name reboot "$n" -- sh -c "rm -f /run/lvslab-node-booted; setsid sh -c 'sleep 0.3; kill -USR1 1' </dev/null >/dev/null 2>&1 &"
+        fi
+    done
+    for n in "$@"; do
+        deadline=$(($(date +%s) + 120))
+        until timeout 10 lvslab lab exec --name reboot "$n" -- test -e /run/lvslab-node-booted >/dev/null 2>&1; do
+            [ "$(date +%s)" -lt $deadline ] || {
+                echo "STEP [$(elapsed)] $n not booted after 120 s; its log ends:"
+                tail -n 15 "/var/lib/lvslab/labs/reboot/nodes/$n/node.log" | sed 's/^/  | /'
+                break
+            }
+            sleep 0.5
+        done
+    done
+    echo "STEP [$(elapsed)] rebooted $*"
 }
 
 # A weight changed in the inventory reaches IPVS through a reload of keepalived (systemctl or the
@@ -61,7 +72,7 @@ lv_json /tmp/reload.json up
 
 lv_json /tmp/manual.json up --mode manual
 if [ $rc = 0 ]; then
-    reboot_node node1
+    reboot_nodes node1
     lv_json /tmp/after.json verify
     rules=$(lx node1 -- ipvsadm -Sn | grep -c '^-a')
     if [ $rc = 0 ] && [ "$rules" = 2 ]; then verdict manual-reboot PASS "IPVS rules after the reboot: $rules real servers; $(evidence /tmp/after.json 'http via VIP')"
@@ -70,7 +81,7 @@ else verdict manual-reboot FAIL "up --mode manual: exit $rc: $(why /tmp/manual.j
 
 lv_json /tmp/down.json down
 if [ $rc = 0 ]; then
-    for n in node1 node2 node4; do reboot_node $n; done
+    reboot_nodes node1 node2 node4
     left=""
     for n in node1 node2 node3 node4; do
         vip=$(lx $n -- ip -o addr show | grep -c ' 198.18.0.100/')
