@@ -205,7 +205,7 @@ async fn wait_until_ready(
 ) -> Result<(), LabError> {
     // systemd boots the whole of multi-user.target before sshd is sure to answer.
     let (base, per_node) = match plan.init {
-        super::plan::NodeInit::Sysv => (30, 250),
+        super::plan::NodeInit::Sysv => (60, 250),
         super::plan::NodeInit::Systemd => (90, 2000),
     };
     let limit =

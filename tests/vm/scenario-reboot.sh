@@ -14,6 +14,8 @@ set -u
 export LVSLAB_INVENTORY=/var/lib/lvslab/labs/reboot/inventory.yml
 
 LAB_INIT=${LAB_INIT:-sysv}
+# The nodes `drill reboot` reboots, in order (a real server, the BACKUP, the MASTER by default).
+REBOOT_DRILLS=${REBOOT_DRILLS:-node2 node4 node1}
 lab_up reboot 2 --init "$LAB_INIT" || exit 1
 sed -i -e 's/^    connect_timeout: 3$/    connect_timeout: 1/' -e 's/^    delay_before_retry: 3$/    delay_before_retry: 1/' \
     -e 's/^    retry: 3$/    retry: 1/' -e 's/^    delay_loop: 6$/    delay_loop: 2/' "$LVSLAB_INVENTORY"
@@ -23,7 +25,7 @@ lv_json /tmp/up.json up
 if [ $rc = 0 ]; then verdict up PASS "$(evidence /tmp/up.json 'http via VIP')"
 else verdict up FAIL "exit $rc: $(why /tmp/up.json)"; fi
 
-for node in node2 node4 node1; do
+for node in $REBOOT_DRILLS; do
     lv_json /tmp/r.json drill reboot "$node" --no-svg
     verified=$(grep -c '"event":"probe".*"pass":true' /tmp/r.json)
     if [ $rc = 0 ]; then verdict "reboot-$node" PASS "$(evidence /tmp/r.json 'drill reboot') ($verified probes passed)"
