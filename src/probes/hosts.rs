@@ -99,6 +99,11 @@ impl Answer {
     }
 }
 
+/// How long one of verify's GETs through the VIP may take: a lost SYN is sent again after 1 s,
+/// and a request that needed that was answered, not failed; a dead VIP still fails 20 requests
+/// within a minute.
+pub const HTTP_TIMEOUT_SECS: u32 = 3;
+
 /// How long a probe's command may take on this machine when there is no client host.
 const LOCAL_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -245,9 +250,14 @@ impl<'a> LvsHosts<'a> {
         .await
     }
 
-    /// `count` GETs of `url` from the client, one after another.
+    /// `count` GETs of `url` from the client, one after another, each given
+    /// [`HTTP_TIMEOUT_SECS`].
     pub async fn http_answers(&self, url: &str, count: u32) -> Result<Vec<Answer>, String> {
-        let out = run(&self.client.session, &sh::http_probe(url, count, 2)).await?;
+        let out = run(
+            &self.client.session,
+            &sh::http_probe(url, count, HTTP_TIMEOUT_SECS),
+        )
+        .await?;
         Ok(Answer::parse_all(&out.stdout_str()))
     }
 
