@@ -262,12 +262,14 @@ pub fn address_add(dev: &str, cidr: &str, label: Option<&str>) -> String {
 }
 
 /// Tells the neighbours that `ip` (IPv4) is now on `dev`: one gratuitous ARP, as keepalived sends
-/// when it takes a VIP, so no client keeps sending to the MAC that held it before. Best effort:
+/// when it takes a VIP, so no client keeps sending to the MAC that held it before. Only where the
+/// kernel does ARP on the card (not lo, not an IP-in-IP tunnel: LOOPBACK or NOARP). Best effort:
 /// a host without arping keeps the address, its neighbours learn it when their entry ages.
 pub fn address_announce(dev: &str, ip: &str) -> String {
+    let d = quote(dev);
     format!(
-        "if command -v arping >/dev/null 2>&1; then arping -q -U -c 1 -I {} {} || true; fi",
-        quote(dev),
+        "if command -v arping >/dev/null 2>&1 && ! ip -o link show dev {d} | grep -q -e NOARP -e LOOPBACK; \
+         then arping -q -U -c 1 -I {d} {} || true; fi",
         quote(ip)
     )
 }
