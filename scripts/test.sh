@@ -13,17 +13,10 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-need=""
-for pkg in openssh-server openssh-client nginx-light keepalived ipvsadm iputils-arping curl iproute2 procps util-linux sudo; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need="$need $pkg"
-done
-if [ -n "$need" ]; then
-    echo "installing:$need"
-    apt-get update -q >/dev/null
-    # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $need >/dev/null
-fi
-sh src/lab/vm/install-deps.sh
+# Build lvslab first: it installs what the tests need from its one list of programs (the lab's,
+# the VM's and the tests' own, with their packages), the same list `lab up --install-deps` uses.
+cargo build --release --locked
+./target/release/lvslab lab deps --tests --install >/dev/null
 
 # The lab's sshd and nginx run inside the nodes; the host's own daemons are not needed.
 # Release: the VM tier runs the binary under an emulated CPU, where a debug build is ~3x slower.

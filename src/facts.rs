@@ -27,6 +27,8 @@ pub struct Facts {
     pub saved_sysctls: Vec<String>,
     /// Routes whose original lvslab keeps (`default`, ...).
     pub saved_routes: Vec<String>,
+    /// The programs of the hosts' list (`crate::programs`) that this host does not have.
+    pub absent: Vec<String>,
 }
 
 impl Facts {
@@ -70,6 +72,7 @@ impl Facts {
                 "kernel" => f.kernel = v,
                 "ipvs" => f.ipvs = v,
                 "link" => f.links.push(v),
+                "absent" => f.absent.push(v),
                 "saved" => match v.split_once('/') {
                     Some(("sysctl-orig", key)) => f.saved_sysctls.push(key.to_string()),
                     Some(("route-orig", to)) => f.saved_routes.push(to.replace('_', "/")),
@@ -104,6 +107,12 @@ impl Facts {
             || self.os_like.split_whitespace().any(|l| l == "debian")
     }
 
+    /// Names the programs of `needed` this host lacks, with their packages (`None`: it has
+    /// them all); `who` names the host in the sentence.
+    pub fn lacking(&self, who: &str, needed: &[&crate::programs::Program]) -> Option<String> {
+        crate::programs::lacking(who, needed, &self.absent, &self.family)
+    }
+
     pub fn has_ipvs(&self) -> bool {
         self.ipvs == "loaded" || self.ipvs == "available"
     }
@@ -116,7 +125,15 @@ mod tests {
     #[test]
     fn parses_the_facts_script_output() {
         let f = Facts::parse(
-            "os_id=debian\nos_like=\npkg=apt-get\ninit=sysv\nipvs=missing\naddr=eth0 198.18.0.11/24\naddr=lo 127.0.0.1/8\nlink=lo\nlink=tunl0\nsaved=sysctl-orig/net.ipv4.conf.all.rp_filter\nsaved=route-orig/default\n",
+            "os_id=debian\nos_like=\npkg=apt-get\ninit=sysv\nipvs=missing\naddr=eth0 198.18.0.11/24\naddr=lo 127.0.0.1/8\nlink=lo\nlink=tunl0\nsaved=sysctl-orig/net.ipv4.conf.all.rp_filter\nsaved=route-orig/default\nabsent=ping\n",
+        );
+        assert_eq!(f.absent, ["ping"]);
+        let said = f.lacking("the client client", &[crate::programs::PING]);
+        assert!(
+            said.as_deref().is_some_and(
+                |s| s.starts_with("the client client has no `ping` (install iputils-ping)")
+            ),
+            "{said:?}"
         );
         assert!(f.debian_family());
         assert_eq!(f.pkg.as_deref(), Some("apt-get"));
@@ -146,5 +163,12 @@ mod tests {
             "{:?}",
             f.addresses
         );
+        // The shell's look-up agrees with lvslab's own on this machine.
+        let mut here =
+            crate::programs::absent_here(crate::programs::of(crate::programs::Place::Host));
+        let mut absent = f.absent.clone();
+        here.sort();
+        absent.sort();
+        assert_eq!(absent, here);
     }
 }

@@ -22,6 +22,7 @@ mod outcome;
 mod playbook;
 mod probes;
 mod process;
+mod programs;
 mod report;
 mod secrets;
 mod templates;

@@ -219,3 +219,57 @@ fn drill_input_errors_name_what_is_wrong() {
         show(&out)
     );
 }
+
+/// A program missing on the client is named with its package before anything is done: never
+/// measured as an outage (a client without `ping` once made every drill "fail" 196 of 196).
+#[test]
+fn a_drill_or_verify_whose_client_lacks_its_tool_stops_at_once_naming_the_program_and_package() {
+    let lab = TestLab::up(2);
+    let up = lv(&lab, &["up", "--no-verify"]);
+    assert_eq!(up.status.code(), Some(0), "{}", show(&up));
+    let elected = lab.ssh(
+        "node1",
+        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
+    );
+    assert!(elected.status.success(), "node1 holds the VIP");
+    let before = lab_state(&lab);
+    // The client loses `ping` and `curl`: a node has mounts of its own, so an empty file bound
+    // over each hides it there and nowhere else.
+    let hide = lab.ssh(
+        "client",
+        "for p in ping curl; do f=$(command -v $p) && : > /tmp/no-$p && mount --bind /tmp/no-$p \"$f\" || exit 1; done; ! [ -x \"$(command -v ping)\" ]",
+    );
+    assert!(hide.status.success(), "{}", show(&hide));
+
+    let started = std::time::Instant::now();
+    let out = lv(&lab, &["drill", "failover", "--kind", "stop"]);
+    let took = started.elapsed();
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        show(&out).contains("the client client has no `ping` (install iputils-ping)"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        !show(&out).contains("outage"),
+        "nothing measured: {}",
+        show(&out)
+    );
+    assert!(took.as_secs() < 20, "at once, not after a drill: {took:?}");
+    assert_eq!(lab_state(&lab), before, "no fault was made");
+
+    let out = lv(&lab, &["verify"]);
+    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        show(&out).contains("the client client has no `curl` (install curl)"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        !show(&out).contains("GET "),
+        "no request was sent: {}",
+        show(&out)
+    );
+    let down = lv(&lab, &["down"]);
+    assert_eq!(down.status.code(), Some(0), "{}", show(&down));
+}

@@ -366,6 +366,12 @@ pub enum LabCommand {
     Down(LabNameArgs),
     /// Which nodes are up, their addresses, whether sshd answers.
     Status(LabNameArgs),
+    /// The programs the lab needs on this machine (and the VM, and the tests), the package of
+    /// each, and whether it is here; `--install` installs what is missing (apt or dnf).
+    #[command(
+        after_help = "Examples:\n  lvslab lab deps                   # what `lab up` needs\n  lvslab lab deps --vm --install     # and what `lab up --vm` needs, installed\n  lvslab lab deps --tests --install  # everything the test suite runs (scripts/test.sh does this)"
+    )]
+    Deps(LabDepsArgs),
     /// Run a command inside a lab node (nsenter; over ssh with the lab's key for a lab in a VM).
     #[command(
         after_help = "Examples:\n  lvslab lab exec node2 -- hostname\n  lvslab lab exec node1 -- ip addr"
@@ -389,6 +395,19 @@ pub enum LabCommand {
         /// A shell script (or any `#!` script) run as root in the guest.
         script: PathBuf,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LabDepsArgs {
+    /// Also what a lab in a VM needs here (qemu, mmdebstrap, ...).
+    #[arg(long)]
+    pub vm: bool,
+    /// Everything the test suite needs: the lab's, the VM's and the tests' own programs.
+    #[arg(long)]
+    pub tests: bool,
+    /// Install the missing packages instead of listing them.
+    #[arg(long)]
+    pub install: bool,
 }
 
 #[derive(Debug, Args, Clone)]

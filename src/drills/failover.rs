@@ -75,6 +75,18 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
                 .into(),
         );
     }
+    {
+        use crate::programs::{IP, PGREP, PKILL, TC};
+        let directors = match kind {
+            FailoverKind::Stop | FailoverKind::LinkDown => vec![IP],
+            FailoverKind::Kill | FailoverKind::Freeze => vec![PGREP, PKILL],
+            FailoverKind::Partition => vec![TC],
+        };
+        d.hosts.require(&crate::probes::hosts::Needs {
+            directors,
+            ..Default::default()
+        })?;
+    }
     // Right after `lvslab up` the pair is still electing its MASTER.
     crate::probes::verify::wait_for_election(d.hosts).await;
     let Some(master) = d.hosts.active_director().await else {
@@ -115,6 +127,7 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
         ));
         Probe::Ping(d.hosts.vip())
     };
+    d.hosts.require(&probe.needs(d.hosts))?;
     let pair = Pair {
         hold: Duration::from_secs((master_down.ms + 3000).div_ceil(1000)),
         wait: Duration::from_millis(limit.ms.max(master_down.ms) + limits::MARGIN_MS + 5000),

@@ -90,6 +90,16 @@ pub async fn realserver(
             )
         });
     };
+    d.hosts.require(&crate::probes::hosts::Needs {
+        directors: vec![crate::programs::IPVSADM],
+        real_servers: match kind {
+            RealServerKind::Kill | RealServerKind::Hang => vec![crate::programs::PKILL],
+            RealServerKind::Stop | RealServerKind::Drain => Vec::new(),
+        },
+        ..Default::default()
+    })?;
+    d.hosts
+        .require(&Probe::Http(d.hosts.lvs.service().endpoint()).needs(d.hosts))?;
     if d.hosts.lvs.vrrp.is_some() {
         crate::probes::verify::wait_for_election(d.hosts).await;
     }

@@ -123,6 +123,7 @@ pub async fn reboot(d: &Drill<'_, '_>, node: &str) -> Result<DrillOutcome, Strin
         ));
         Probe::Ping(d.hosts.vip())
     };
+    d.hosts.require(&probe.needs(d.hosts))?;
     let r = Reboot {
         drill: d,
         node: node.to_string(),

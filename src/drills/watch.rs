@@ -17,7 +17,7 @@ use super::record::{
     ArpSample, ClientEntry, DirectorSample, DirectorState, Record, Request, Sample, VipEvent,
 };
 use crate::lvs::Endpoint;
-use crate::probes::hosts::LvsHosts;
+use crate::probes::hosts::{LvsHosts, Needs};
 use crate::transport::{ExecOutput, Session, TransportError, sh};
 
 /// What the client sends.
@@ -30,6 +30,25 @@ pub enum Probe {
 }
 
 impl Probe {
+    /// What a watch with this probe runs: the load's tool, the ARP watch's and the directors'
+    /// sampling. A drill checks it before it starts: a missing program must not be measured as
+    /// an outage.
+    pub fn needs(&self, hosts: &LvsHosts<'_>) -> Needs {
+        use crate::programs::{ARPING, AWK, IP, PGREP, PING, PS};
+        let mut client = vec![IP];
+        if let Probe::Ping(_) = self {
+            client.push(PING);
+        }
+        if hosts.client.host.is_some() {
+            client.push(ARPING);
+        }
+        Needs {
+            client,
+            directors: vec![IP, AWK, PGREP, PS],
+            ..Needs::default()
+        }
+    }
+
     pub fn word(&self) -> &'static str {
         match self {
             Probe::Http(_) => "http",
@@ -124,6 +143,7 @@ impl Watch {
         title: String,
         ask_arp: bool,
     ) -> Result<Watch, String> {
+        hosts.require(&probe.needs(hosts))?;
         let client = hosts.client.session.clone();
         let client_clock = Clock::of(&client)
             .await
@@ -177,6 +197,10 @@ impl Watch {
                 match Self::channel_load(&client, endpoint, interval, t0, max).await {
                     Ok(load) => load,
                     Err(why) => {
+                        hosts.require(&Needs {
+                            client: vec![crate::programs::CURL],
+                            ..Needs::default()
+                        })?;
                         load_note = Some(format!(
                             "requests by curl on the client ({why}): each starts a process there"
                         ));

@@ -14,7 +14,7 @@ mod netns;
 mod node;
 mod plan;
 mod procs;
-mod requirements;
+pub mod requirements;
 mod state;
 mod status;
 mod steps;

@@ -8,76 +8,7 @@ use serde::Serialize;
 use super::error::LabError;
 use super::procs;
 use super::sys::{self, which};
-
-/// One thing to install: found if any of `binaries` is present.
-struct Need {
-    binaries: &'static [&'static str],
-    apt: &'static str,
-    dnf: &'static str,
-}
-
-const NEEDS: &[Need] = &[
-    Need {
-        binaries: &["ip"],
-        apt: "iproute2",
-        dnf: "iproute",
-    },
-    Need {
-        binaries: &["unshare"],
-        apt: "util-linux",
-        dnf: "util-linux",
-    },
-    Need {
-        binaries: &["nsenter"],
-        apt: "util-linux",
-        dnf: "util-linux",
-    },
-    Need {
-        binaries: &["setsid"],
-        apt: "util-linux",
-        dnf: "util-linux",
-    },
-    Need {
-        binaries: &["mount"],
-        apt: "mount",
-        dnf: "util-linux",
-    },
-    Need {
-        binaries: &["ssh-keygen"],
-        apt: "openssh-client",
-        dnf: "openssh",
-    },
-    Need {
-        binaries: &["sshd"],
-        apt: "openssh-server",
-        dnf: "openssh-server",
-    },
-    Need {
-        binaries: &["nginx", "apache2", "httpd"],
-        apt: "nginx",
-        dnf: "nginx",
-    },
-    Need {
-        binaries: &["keepalived"],
-        apt: "keepalived",
-        dnf: "keepalived",
-    },
-    Need {
-        binaries: &["ipvsadm"],
-        apt: "ipvsadm",
-        dnf: "ipvsadm",
-    },
-    Need {
-        binaries: &["arping"],
-        apt: "iputils-arping",
-        dnf: "iputils",
-    },
-    Need {
-        binaries: &["curl"],
-        apt: "curl",
-        dnf: "curl",
-    },
-];
+use crate::programs::{self, Place};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PackageManager {
@@ -104,24 +35,7 @@ pub async fn check(install_deps: bool) -> Result<Host, LabError> {
             "`lvslab lab` needs root (it creates network namespaces, a bridge and mounts): run it with sudo".into(),
         ));
     }
-    let mut installed = Vec::new();
-    let missing = missing_packages();
-    if !missing.is_empty() {
-        let manager = package_manager();
-        if install_deps {
-            install(manager, &missing).await?;
-            installed = missing;
-            let still = missing_packages();
-            if !still.is_empty() {
-                return Err(LabError::Requirement(format!(
-                    "packages still missing after installing them: {}",
-                    still.join(" ")
-                )));
-            }
-        } else {
-            return Err(LabError::Requirement(missing_sentence(manager, &missing)));
-        }
-    }
+    let installed = ensure(LAB, install_deps).await?;
     if let Err(e) = sys::run("ip", &["netns", "list"], None).await {
         return Err(LabError::Requirement(format!(
             "this system cannot use network namespaces ({e})"
@@ -194,28 +108,87 @@ pub async fn kernel_has_ipvs() -> bool {
     present() || (modprobe("ip_vs").await && present())
 }
 
-fn missing_packages() -> Vec<String> {
-    let manager = package_manager();
-    let mut missing: Vec<String> = Vec::new();
-    for need in NEEDS {
-        let have = need.binaries.iter().any(|b| which(b).is_some()) && is_right_flavour(need);
-        let package = match manager {
-            Some(PackageManager::Dnf) => need.dnf,
-            _ => need.apt,
-        };
-        if !have && !missing.iter().any(|m| m == package) {
-            missing.push(package.to_string());
+/// What `lab up` needs on this machine: the lab's own programs and, as the nodes share this
+/// machine's programs, every host's.
+pub const LAB: &[Place] = &[Place::Lab, Place::Host];
+/// What `lab up --vm` needs on this machine besides.
+pub const VM: &[Place] = &[Place::VmHost];
+/// What the test suite needs: all of it.
+pub const TESTS: &[Place] = &[Place::Lab, Place::Host, Place::VmHost, Place::Tests];
+
+/// One program of the list, and whether this machine has it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dep {
+    pub program: &'static str,
+    pub package: &'static str,
+    pub found: bool,
+    pub why: &'static str,
+}
+
+/// The programs of `places`, each with whether this machine has it (the right arping too).
+pub fn deps(places: &[Place]) -> Vec<Dep> {
+    let family = family();
+    programs::PROGRAMS
+        .iter()
+        .copied()
+        .filter(|p| places.iter().any(|place| p.runs_in(*place)))
+        .map(|p| Dep {
+            program: p.name,
+            package: p.package(family),
+            found: p.names().any(|n| which(n).is_some())
+                && (p != programs::ARPING || is_iputils_arping()),
+            why: p.why,
+        })
+        .collect()
+}
+
+fn family() -> &'static str {
+    match package_manager() {
+        Some(PackageManager::Dnf) => "redhat",
+        _ => "debian",
+    }
+}
+
+fn missing_packages(places: &[Place]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for dep in deps(places).into_iter().filter(|d| !d.found) {
+        if !out.iter().any(|o| o == dep.package) {
+            out.push(dep.package.to_string());
         }
     }
-    missing
+    out
+}
+
+/// Checks that this machine has the programs of `places`; installs their packages first when
+/// `install` is set. Returns the packages it installed; an error naming what is missing.
+pub async fn ensure(places: &[Place], install: bool) -> Result<Vec<String>, LabError> {
+    let missing = missing_packages(places);
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let manager = package_manager();
+    if !install {
+        return Err(LabError::Requirement(missing_sentence(manager, &missing)));
+    }
+    install_packages(manager, &missing).await?;
+    let still: Vec<String> = deps(places)
+        .into_iter()
+        .filter(|d| !d.found)
+        .map(|d| format!("`{}` ({})", d.program, d.package))
+        .collect();
+    if !still.is_empty() {
+        return Err(LabError::Requirement(format!(
+            "still missing after installing {}: {}",
+            missing.join(" "),
+            still.join(", ")
+        )));
+    }
+    Ok(missing)
 }
 
 /// Debian also packages Thomas Habets' arping, which has other options; the lab's checks use
 /// iputils' (`arping -b -I eth0 -c 2 VIP`).
-fn is_right_flavour(need: &Need) -> bool {
-    if need.binaries != ["arping"] {
-        return true;
-    }
+fn is_iputils_arping() -> bool {
     std::process::Command::new("arping")
         .arg("-V")
         .output()
@@ -247,7 +220,7 @@ fn install_command(manager: PackageManager, packages: &[String]) -> String {
 fn missing_sentence(manager: Option<PackageManager>, packages: &[String]) -> String {
     match manager {
         Some(m) => format!(
-            "the lab needs packages that are not installed: run `{}` (or `lvslab lab up --install-deps`)",
+            "the lab needs packages that are not installed: run `{}` (or `lvslab lab deps --install`, which installs what `lab up` needs; `--vm` and `--tests` add the rest)",
             install_command(m, packages)
         ),
         None => format!(
@@ -257,26 +230,36 @@ fn missing_sentence(manager: Option<PackageManager>, packages: &[String]) -> Str
     }
 }
 
-async fn install(manager: Option<PackageManager>, packages: &[String]) -> Result<(), LabError> {
+/// apt's installs go through one script (a fresh machine's lists refreshed, no questions, and
+/// a qemu-utils from backports that would remove qemu-system pinned to its version).
+const APT_INSTALL: &str = include_str!("install-packages.sh");
+
+async fn install_packages(
+    manager: Option<PackageManager>,
+    packages: &[String],
+) -> Result<(), LabError> {
     let Some(manager) = manager else {
         return Err(LabError::Requirement(missing_sentence(None, packages)));
     };
+    eprintln!("lvslab: installing {}", packages.join(" "));
     let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
     match manager {
         PackageManager::Apt => {
-            // No debconf questions: the install must not wait for a terminal.
-            let mut args = vec![
-                "DEBIAN_FRONTEND=noninteractive",
-                "apt-get",
-                "install",
-                "-y",
-                "-q",
-            ];
+            let mut args = vec!["-c", APT_INSTALL, "install-packages"];
             args.extend(&packages);
-            if sys::run("env", &args, None).await.is_err() {
-                // apt's package lists may be missing or stale on a fresh machine: refresh once.
-                sys::run("apt-get", &["update", "-q"], None).await?;
-                sys::run("env", &args, None).await?;
+            let status = tokio::process::Command::new("sh")
+                .args(&args)
+                .status()
+                .await
+                .map_err(|e| LabError::Command {
+                    command: "sh install-packages.sh".into(),
+                    detail: e.to_string(),
+                })?;
+            if !status.success() {
+                return Err(LabError::Requirement(format!(
+                    "installing {} with apt-get failed ({status})",
+                    packages.join(" ")
+                )));
             }
         }
         PackageManager::Dnf => {

@@ -6,27 +6,7 @@ use tokio::process::Command;
 
 use super::error::LabError;
 
-/// Directories searched for tools besides $PATH (sudo and cron often leave the sbin ones out).
-const EXTRA_DIRS: [&str; 4] = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"];
-
-/// The full path of `program`, if it is installed.
-pub fn which(program: &str) -> Option<PathBuf> {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    path_dirs
-        .into_iter()
-        .chain(EXTRA_DIRS.iter().map(PathBuf::from))
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
-}
+pub use crate::programs::find_in_path as which;
 
 /// Runs `program args...`, feeding `stdin` if given; returns stdout, or an error with stderr.
 pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, LabError> {

@@ -16,10 +16,10 @@ use super::error::{IoContext, LabError};
 use super::netns;
 use super::plan::{LabPlan, Net, vm_inside_tap_name, vm_tap_name};
 use super::procs;
+use super::requirements;
 use super::state::{LabPaths, LabRecord, Lock, VmRecord};
 use super::status;
 use super::steps::{self, Clock, Found, Lab, UpOptions, VmInfo};
-use super::sys::which;
 use super::vm::{self, DetachedVm, GuestFile, VmEvent};
 
 /// Where the guest finds the host's keys (the layout of a lab directory).
@@ -43,7 +43,7 @@ fn memory_mib(plan: &LabPlan) -> u32 {
 pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
     let mut clock = Clock::new();
     let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?.with_init(opts.init);
-    let installed = requirements(opts.install_deps).await?;
+    let installed = machine_requirements(opts.install_deps).await?;
     clock.mark("requirements");
     let paths = LabPaths::new(&plan.name);
     let _lock = Lock::acquire(paths.lock.clone()).await?;
@@ -136,7 +136,7 @@ fn describe(
 
 /// What this machine needs for a lab in a VM: root, the VM tier's packages, a tap device, `ip`
 /// and `ssh-keygen`. Returns the packages `--install-deps` installed.
-async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
+async fn machine_requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
     if !procs::is_root() {
         return Err(LabError::Requirement(
             "`lvslab lab up --vm` needs root (it creates a bridge and a tap device and builds \
@@ -144,42 +144,16 @@ async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
                 .into(),
         ));
     }
-    let mut installed = Vec::new();
-    let tools = [("ip", "iproute2"), ("ssh-keygen", "openssh-client")];
-    let missing_tools = || -> Vec<&str> {
-        tools
-            .iter()
-            .filter(|(program, _)| which(program).is_none())
-            .map(|(_, package)| *package)
-            .collect()
-    };
-    if vm::check_vm_requirements().is_err() || !missing_tools().is_empty() {
-        if !install_deps {
-            let mut why: Vec<String> = vm::check_vm_requirements().err().into_iter().collect();
-            let packages = missing_tools();
-            if !packages.is_empty() {
-                why.push(format!(
-                    "missing packages: {0}. Install them with: apt-get install {0}",
-                    packages.join(" ")
-                ));
-            }
-            return Err(LabError::Requirement(format!(
-                "the VM cannot start here: {} (or rerun with --install-deps)",
-                why.join("; ")
-            )));
-        }
-        install_vm_deps().await?;
-        vm::check_vm_requirements().map_err(|why| {
-            LabError::Requirement(format!("the VM cannot start here even now: {why}"))
+    let installed = requirements::ensure(requirements::VM, install_deps)
+        .await
+        .map_err(|e| match e {
+            LabError::Requirement(why) if !install_deps => LabError::Requirement(format!(
+                "the VM cannot start here: {why} (or rerun with --install-deps)"
+            )),
+            e => e,
         })?;
-        if !missing_tools().is_empty() {
-            return Err(LabError::Requirement(format!(
-                "still missing after installing: {}",
-                missing_tools().join(" ")
-            )));
-        }
-        installed.push("the VM's host packages that were missing (listed above)".to_string());
-    }
+    vm::check_vm_requirements()
+        .map_err(|why| LabError::Requirement(format!("the VM cannot start here: {why}")))?;
     let tun = std::path::Path::new("/dev/net/tun");
     if !tun.exists() {
         return Err(LabError::Requirement(
@@ -191,29 +165,11 @@ async fn requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
     Ok(installed)
 }
 
-/// The VM tier's host packages (qemu, mmdebstrap, kmod, cpio, ip, ssh), installed with apt when
-/// missing; the test suite runs the same script.
-const INSTALL_VM_DEPS: &str = include_str!("vm/install-deps.sh");
-
-/// Runs [`INSTALL_VM_DEPS`] (`--install-deps`); its output goes to the terminal.
+/// Installs what the VM needs on this machine (`--install-deps`), from the one list.
 pub async fn install_vm_deps() -> Result<(), LabError> {
-    eprintln!("lvslab: installing the VM's host packages (--install-deps)");
-    let status = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(INSTALL_VM_DEPS)
-        .status()
+    requirements::ensure(requirements::VM, true)
         .await
-        .map_err(|e| LabError::Command {
-            command: "sh src/lab/vm/install-deps.sh".into(),
-            detail: e.to_string(),
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(LabError::Requirement(format!(
-            "installing the VM's host packages failed ({status})"
-        )))
-    }
+        .map(|_| ())
 }
 
 async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<VmInfo, LabError> {

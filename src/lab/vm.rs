@@ -8,7 +8,7 @@
 //!
 //! What a scenario can rely on in the guest: it runs as root with `/root` as working directory
 //! and no stdin; `LVSLAB_VM=1`; `/usr/local/bin/lvslab` (the binary that started the VM); the
-//! packages of [`image::GUEST_PACKAGES`] (ip, ipvsadm, keepalived, nginx, sshd, curl, arping,
+//! packages of [`image::guest_packages`] (ip, ipvsadm, keepalived, nginx, sshd, curl, arping,
 //! unshare/nsenter, ...); the modules ip_vs and its schedulers, veth, bridge and overlay loaded;
 //! `lo` up; /proc, /sys, /dev, tmpfs on /run and /tmp. No systemd, no network outside the guest.
 //! It reports with lines `VERDICT <name> PASS|FAIL <evidence>` and its exit status.
@@ -99,45 +99,26 @@ impl VmOutcome {
     }
 }
 
-/// The host commands the VM tier runs, with the Debian package of each.
-const REQUIRED_COMMANDS: &[(&str, &str)] = &[
-    ("qemu-system-x86_64", "qemu-system-x86"),
-    ("mmdebstrap", "mmdebstrap"),
-    ("depmod", "kmod"),
-    ("apt-get", "apt"),
-    ("apt-cache", "apt"),
-    ("dpkg", "dpkg"),
-    ("unshare", "util-linux"),
-    ("timeout", "coreutils"),
-];
-
-/// Checks that this machine can run the VM tier; the error names the missing packages with the
-/// command that installs them.
+/// Checks that this machine can run the VM tier (the programs of `Place::VmHost` in the one
+/// list); the error names the missing packages with the command that installs them.
 pub fn check_vm_requirements() -> Result<(), String> {
+    use crate::programs::{self, Place};
     let mut problems = Vec::new();
     if !is_root() {
         problems.push("the VM tier builds its image with mmdebstrap and needs root".to_string());
     }
-    let mut packages: Vec<&str> = Vec::new();
-    for (command, package) in REQUIRED_COMMANDS {
-        if find_in_path(command).is_none() && !packages.contains(package) {
-            packages.push(package);
-        }
-    }
-    if !packages.is_empty() {
-        let mut text = format!(
-            "missing packages: {}. Install them with: apt-get install --no-install-recommends {}",
+    let missing: Vec<&programs::Program> = programs::of(Place::VmHost)
+        .filter(|p| !p.names().any(|n| programs::find_in_path(n).is_some()))
+        .collect();
+    if !missing.is_empty() {
+        let packages = programs::packages(missing, "debian");
+        problems.push(format!(
+            "missing packages: {}. Install them with `lvslab lab deps --vm --install` (apt-get \
+             install --no-install-recommends {}; a qemu-utils from backports conflicts with \
+             qemu-system-x86, which `lab deps` handles)",
             packages.join(", "),
             packages.join(" ")
-        );
-        if packages.contains(&"qemu-system-x86") {
-            text.push_str(
-                " (a qemu-utils from backports conflicts with it: add qemu-utils=<the same \
-                 version as qemu-system-x86> --allow-downgrades; lvslab's src/lab/vm/install-deps.sh \
-                 does all of this)",
-            );
-        }
-        problems.push(text);
+        ));
     }
     if problems.is_empty() {
         Ok(())
@@ -549,13 +530,6 @@ impl Drop for RunDir {
     fn drop(&mut self) {
         let _ = image::remove_tree(&self.dir);
     }
-}
-
-fn find_in_path(command: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(command))
-        .find(|p| p.is_file())
 }
 
 /// The effective user id is 0 (from /proc: no unsafe call needed).

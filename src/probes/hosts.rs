@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::fleet::{Connected, Fleet};
 use crate::inventory::{Host, Inventory};
 use crate::lvs::{Director, Lvs, RealServer};
+use crate::programs::{self, Program};
 use crate::report::{Event, Reporter};
 use crate::transport::local::Local;
 use crate::transport::{ExecOutput, Session, sh};
@@ -32,6 +33,18 @@ pub struct Client<'a> {
     pub name: String,
     pub session: Session,
     pub host: Option<&'a Host>,
+    /// The programs of the hosts' list it does not have, and its family (for package names).
+    absent: Vec<String>,
+    family: String,
+}
+
+/// The programs a probe or a drill runs, per role: checked before it starts, so a missing
+/// program is named with its package instead of being measured as a failure of the lab.
+#[derive(Default)]
+pub struct Needs {
+    pub client: Vec<&'static Program>,
+    pub directors: Vec<&'static Program>,
+    pub real_servers: Vec<&'static Program>,
 }
 
 /// The load balancer's hosts, connected.
@@ -176,11 +189,15 @@ impl<'a> LvsHosts<'a> {
                 name: h.name.clone(),
                 session: c.session.clone(),
                 host: Some(h),
+                absent: c.facts.absent.clone(),
+                family: c.facts.family.clone(),
             },
             None => Client {
                 name: "this machine".to_string(),
                 session: Session::new(Arc::new(Local), false, LOCAL_TIMEOUT),
                 host: None,
+                absent: programs::absent_here(programs::of(programs::Place::Host)),
+                family: "debian".to_string(),
             },
         };
         LvsHosts {
@@ -189,6 +206,36 @@ impl<'a> LvsHosts<'a> {
             real_servers,
             client,
             unreachable,
+        }
+    }
+
+    /// Checks that every host has the programs `needs` names for its role; the error names each
+    /// host, program and package that is missing.
+    pub fn require(&self, needs: &Needs) -> Result<(), String> {
+        let client = match self.client.host {
+            Some(_) => format!("the client {}", self.client.name),
+            None => "this machine (the client)".to_string(),
+        };
+        let mut lacking: Vec<String> = programs::lacking(
+            &client,
+            &needs.client,
+            &self.client.absent,
+            &self.client.family,
+        )
+        .into_iter()
+        .collect();
+        for d in &self.directors {
+            let who = format!("the director {}", d.director.name);
+            lacking.extend(d.conn.facts.lacking(&who, &needs.directors));
+        }
+        for r in &self.real_servers {
+            let who = format!("the real server {}", r.real_server.name);
+            lacking.extend(r.conn.facts.lacking(&who, &needs.real_servers));
+        }
+        if lacking.is_empty() {
+            Ok(())
+        } else {
+            Err(lacking.join("; "))
         }
     }
 

@@ -89,6 +89,11 @@ pub async fn measure(
     requests: u32,
     concurrency: u32,
 ) -> Result<Load, String> {
+    hosts.require(&super::hosts::Needs {
+        client: vec![crate::programs::CURL],
+        directors: vec![crate::programs::IPVSADM],
+        ..Default::default()
+    })?;
     let before = read(hosts, director).await?;
     let out = run(
         &hosts.client.session,

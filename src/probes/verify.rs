@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::StreamExt;
 
-use super::hosts::{Answer, DirectorHost, LvsHosts, RealServerHost, run};
+use super::hosts::{Answer, DirectorHost, LvsHosts, Needs, RealServerHost, run};
 use super::{Findings, Verdict, path};
 use crate::cancel::Cancel;
 use crate::lvs::ipvs::{Connection, Table};
@@ -49,8 +49,33 @@ pub async fn verify(
     f
 }
 
+/// What verify's probes run: curl and arping on the client; on the directors ip and awk (who
+/// holds the VIP), pgrep (keepalived), curl (each real server's page), ipvsadm where the kernel
+/// has IPVS; ip and awk on the real servers.
+fn needs(hosts: &LvsHosts<'_>) -> Needs {
+    use crate::programs::{ARPING, AWK, CURL, IP, IPVSADM, PGREP};
+    let mut directors = vec![IP, AWK, PGREP, CURL];
+    if hosts.directors.iter().any(|d| d.conn.facts.has_ipvs()) {
+        directors.push(IPVSADM);
+    }
+    Needs {
+        client: if hosts.client.host.is_some() {
+            vec![CURL, ARPING]
+        } else {
+            vec![CURL]
+        },
+        directors,
+        real_servers: vec![IP, AWK],
+    }
+}
+
 async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, f: &mut Findings) {
     let lvs = hosts.lvs;
+    // A program missing on a host would read as a broken lab: say so instead of probing.
+    if let Err(why) = hosts.require(&needs(hosts)) {
+        f.push(reporter, Verdict::new("programs", false, why));
+        return;
+    }
     let keepalived = match options.management {
         Some(m) => m == Management::Keepalived,
         None => hosts

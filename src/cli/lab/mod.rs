@@ -5,7 +5,7 @@ mod view;
 
 use serde::Serialize;
 
-use super::args::{Global, LabCommand, LabUpArgs};
+use super::args::{Global, LabCommand, LabDepsArgs, LabUpArgs};
 use crate::lab::{self, GuestLink, Lab, LabError, UpOptions};
 use crate::outcome::Outcome;
 
@@ -28,6 +28,7 @@ pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<Outcome> {
                 Outcome::Failed
             }
         }),
+        LabCommand::Deps(args) => deps(&args, global).await,
         LabCommand::Exec { lab, node, command } => exec(&lab.name, &node, &command).await,
         LabCommand::VmRun { script } => return lab::vm::vm_run_command(&script).await,
         LabCommand::Demo(args) => return demo::demo(args, global).await,
@@ -52,6 +53,20 @@ fn outcome_of(e: LabError) -> miette::Result<Outcome> {
         }
         e => Err(e.into()),
     }
+}
+
+/// `lab deps`: the list, installed first with `--install`; fails while anything is missing.
+async fn deps(args: &LabDepsArgs, global: &Global) -> Result<Outcome, LabError> {
+    use crate::lab::requirements;
+    let places = match (args.tests, args.vm) {
+        (true, _) => requirements::TESTS.to_vec(),
+        (false, true) => [requirements::LAB, requirements::VM].concat(),
+        (false, false) => requirements::LAB.to_vec(),
+    };
+    let installed = requirements::ensure(&places, args.install).await;
+    let deps = requirements::deps(&places);
+    print(global, &deps, || view::deps(&deps));
+    installed.map(|_| Outcome::Ok)
 }
 
 /// `lab up` as asked: here, or in a VM with `--vm`.

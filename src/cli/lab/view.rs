@@ -235,3 +235,32 @@ pub fn status(status: &LabStatus) -> String {
     }
     out
 }
+
+/// `lab deps`: one line per program, what is missing first named with its package.
+pub fn deps(deps: &[crate::lab::requirements::Dep]) -> String {
+    let mut out = String::new();
+    let width = deps.iter().map(|d| d.program.len()).max().unwrap_or(0);
+    let pwidth = deps.iter().map(|d| d.package.len()).max().unwrap_or(0);
+    for d in deps {
+        let _ = writeln!(
+            out,
+            "{:<7} {:<width$}  {:<pwidth$}  {}",
+            if d.found { "ok" } else { "MISSING" },
+            d.program,
+            d.package,
+            d.why,
+        );
+    }
+    let missing = deps.iter().filter(|d| !d.found).count();
+    let _ = writeln!(
+        out,
+        "{} programs, {}",
+        deps.len(),
+        if missing == 0 {
+            "all here".to_string()
+        } else {
+            format!("{missing} missing (`--install` installs them)")
+        }
+    );
+    out
+}

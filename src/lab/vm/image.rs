@@ -34,26 +34,20 @@ const RECIPE_VERSION: u32 = 1;
 pub const SUITE: &str = "bookworm";
 /// Its dependency names the current kernel package (`linux-image-<abi>-cloud-amd64`).
 const KERNEL_META_PACKAGE: &str = "linux-image-cloud-amd64";
-/// Everything the guest's scenarios and the namespace lab use. The apt variant leaves out
-/// `mount`; `unshare`/`nsenter` are in util-linux, `ssh-keygen` in openssh-client.
-pub const GUEST_PACKAGES: &[&str] = &[
-    "mount",
-    "util-linux",
-    "openssh-server",
-    "openssh-client",
-    "keepalived",
-    "ipvsadm",
-    "nginx-light",
-    "iproute2",
-    "curl",
-    "procps",
-    "kmod",
-    "iputils-arping",
-    "iputils-ping",
-    // The systemd lab nodes (`lab up --init systemd`): systemd-nspawn containers of this tree.
-    "systemd",
-    "systemd-container",
-];
+/// Everything the guest's scenarios and the namespace lab use: the packages of the programs
+/// that hosts, the namespace lab and the guest run (one list, `crate::programs`). The image's
+/// build checks that each of those programs, and each of the base system's, is there.
+pub fn guest_packages() -> Vec<String> {
+    use crate::programs::{self, Place};
+    programs::packages(
+        programs::PROGRAMS.iter().copied().filter(|p| {
+            [Place::Host, Place::Lab, Place::Guest]
+                .iter()
+                .any(|place| p.runs_in(*place))
+        }),
+        "debian",
+    )
+}
 /// Documentation and translations: a smaller archive boots faster under TCG.
 const DPKG_EXCLUDES: &[&str] = &[
     "/usr/share/doc/*",
@@ -95,6 +89,39 @@ pub struct Image {
     pub key: String,
     pub kernel: PathBuf,
     pub base_cpio: PathBuf,
+}
+
+/// Every program the hosts, the namespace lab and the guest run, and the base system's, found in
+/// the new root (a minimal Debian: its Essential packages, apt, and the list's packages): the
+/// list's packages are the right ones and its base programs really are base.
+async fn check_programs(rootfs: &Path) -> miette::Result<()> {
+    use crate::programs::{self, Place};
+    let check = programs::shell_check(&[Place::Host, Place::Lab, Place::Guest]);
+    let out = tool(
+        Command::new("chroot")
+            .arg(rootfs)
+            .args(["/bin/sh", "-c", &check])
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
+    )
+    .await
+    .wrap_err("cannot look for the lab's programs in the guest's root filesystem")?;
+    let missing: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("missing "))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(miette!(
+            "the guest's root filesystem, built with the packages of src/programs.rs, lacks {}: \
+             that list names the wrong package for them (or BASE names a program a minimal \
+             Debian does not have)",
+            missing.join(", ")
+        ))
+    }
 }
 
 /// The kernel package the image is built from.
@@ -291,9 +318,10 @@ impl Drop for Cache {
 /// Everything that shapes the image, hashed: a change rebuilds it.
 fn recipe_fingerprint() -> String {
     let recipe = format!(
-        "{RECIPE_VERSION}|{SUITE}|{KERNEL_META_PACKAGE}|{GUEST_PACKAGES:?}|{DPKG_EXCLUDES:?}|\
+        "{RECIPE_VERSION}|{SUITE}|{KERNEL_META_PACKAGE}|{:?}|{DPKG_EXCLUDES:?}|\
          {MMDEBSTRAP_OPTIONS:?}|\
-         {MODULE_TREES:?}|{MODULE_FILES_IN:?}|{MODULE_INDEX_FILES:?}"
+         {MODULE_TREES:?}|{MODULE_FILES_IN:?}|{MODULE_INDEX_FILES:?}",
+        guest_packages()
     );
     let digest = Sha256::digest(recipe.as_bytes());
     digest.iter().take(5).map(|b| format!("{b:02x}")).collect()
@@ -392,7 +420,7 @@ async fn build_image(
             "mmdebstrap",
             "--variant=apt",
         ])
-        .arg(format!("--include={}", GUEST_PACKAGES.join(",")));
+        .arg(format!("--include={}", guest_packages().join(",")));
     mmdebstrap.args(MMDEBSTRAP_OPTIONS);
     for pattern in DPKG_EXCLUDES {
         mmdebstrap.arg(format!("--dpkgopt=path-exclude={pattern}"));
@@ -401,6 +429,7 @@ async fn build_image(
     tool_logged(&mut mmdebstrap, &log)
         .await
         .wrap_err("mmdebstrap could not build the guest's root filesystem")?;
+    check_programs(&rootfs).await?;
 
     // The kernel's modules the lab needs, indexed for modprobe.
     progress(VmEvent::Step(
@@ -441,7 +470,7 @@ async fn build_image(
         "kernel_version": kernel.version,
         "kernel_release": kver,
         "mirrors": mirrors,
-        "packages": GUEST_PACKAGES,
+        "packages": guest_packages(),
     });
     fs::write(build.join("image.json"), format!("{manifest:#}\n")).into_diagnostic()?;
     Ok(())
