@@ -290,10 +290,9 @@ async fn holds(session: &crate::transport::Session, address: &str) -> bool {
         .run_timeout(&sh::address_holders(address), Duration::from_secs(2))
         .await
         .is_ok_and(|o| {
-            o.stdout_str().lines().any(|l| {
-                let dev = l.split_whitespace().next().unwrap_or("");
-                !dev.is_empty() && dev != "lo" && dev != "tunl0"
-            })
+            o.stdout_str()
+                .lines()
+                .any(|l| crate::lvs::names::holds_vip_on(l.split_whitespace().next().unwrap_or("")))
         })
 }
 

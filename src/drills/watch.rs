@@ -489,7 +489,7 @@ impl Watch {
                 ) else {
                     continue;
                 };
-                if device == "lo" || device == "tunl0" {
+                if !crate::lvs::names::holds_vip_on(device) {
                     continue;
                 }
                 vip_events.push(VipEvent {

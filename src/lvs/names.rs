@@ -16,6 +16,17 @@ pub const MANUAL_ALIAS: u8 = 2;
 pub const KEEPALIVED_ALIAS: u8 = 3;
 /// The label of the VIP on a real server's loopback (the seed's `ifconfig lo:3`).
 pub const REAL_SERVER_LO_LABEL: &str = "lo:3";
+/// Where a DR real server hides the VIP: its loopback.
+pub const LOOPBACK: &str = "lo";
+/// Where a TUN real server takes the VIP: the IP-in-IP tunnel device (module `ipip`).
+pub const TUNNEL: &str = "tunl0";
+
+/// Whether the VIP on `device` is held, i.e. answered for on a network: a real server's VIP on
+/// its loopback (DR) or its tunnel (TUN) is hidden there and holds nothing.
+pub fn holds_vip_on(device: &str) -> bool {
+    !device.is_empty() && device != LOOPBACK && device != TUNNEL
+}
+
 /// Linux keeps interface names and address labels to 15 bytes.
 pub const IFNAMSIZ_MAX: usize = 15;
 

@@ -270,10 +270,9 @@ impl<'a> LvsHosts<'a> {
         for (name, out) in outs {
             if let Ok(out) = out {
                 for line in out.stdout_str().lines() {
-                    let dev = line.split_whitespace().next().unwrap_or("").to_string();
-                    // A real server's hidden VIP (lo for DR, tunl0 for TUN) holds nothing.
-                    if dev != "lo" && dev != "tunl0" && !dev.is_empty() {
-                        holders.push((name.to_string(), dev));
+                    let dev = line.split_whitespace().next().unwrap_or("");
+                    if crate::lvs::names::holds_vip_on(dev) {
+                        holders.push((name.to_string(), dev.to_string()));
                     }
                 }
             }

@@ -79,7 +79,7 @@ pub async fn read(hosts: &LvsHosts<'_>, director: &DirectorHost<'_>) -> Result<C
     let mut tunl0 = BTreeMap::new();
     if svc.forwarding == Forwarding::Tun {
         for r in &hosts.real_servers {
-            let out = run(&r.conn.session, &sh::rx_packets("tunl0")).await?;
+            let out = run(&r.conn.session, &sh::rx_packets(crate::lvs::names::TUNNEL)).await?;
             tunl0.insert(
                 r.real_server.name.clone(),
                 out.stdout_str().trim().parse().unwrap_or(0),

@@ -11,6 +11,7 @@ use super::hosts::{Answer, DirectorHost, LvsHosts, Needs, RealServerHost, run};
 use super::{Findings, Verdict, path};
 use crate::cancel::Cancel;
 use crate::lvs::ipvs::{Connection, Table};
+use crate::lvs::names::{LOOPBACK, TUNNEL};
 use crate::lvs::{Forwarding, Lvs, Management};
 use crate::report::{Event, Reporter};
 use crate::transport::sh;
@@ -574,17 +575,17 @@ pub async fn real_server_settings(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) 
     let yes = |b: bool| if b { "yes" } else { "NO" };
     let (pass, evidence) = match hosts.lvs.forwarding() {
         Forwarding::Dr => (
-            arp_ok && on("lo"),
-            format!("{arp}; VIP /32 on lo: {}", yes(on("lo"))),
+            arp_ok && on(LOOPBACK),
+            format!("{arp}; VIP /32 on {LOOPBACK}: {}", yes(on(LOOPBACK))),
         ),
         Forwarding::Tun => {
             let rp_ok = rp.iter().all(|v| v == "0");
             (
-                arp_ok && on("tunl0") && tunl0_up && rp_ok,
+                arp_ok && on(TUNNEL) && tunl0_up && rp_ok,
                 format!(
-                    "{arp}; tunl0 up: {}; VIP /32 on tunl0: {}; rp_filter all={} tunl0={}",
+                    "{arp}; {TUNNEL} up: {}; VIP /32 on {TUNNEL}: {}; rp_filter all={} {TUNNEL}={}",
                     yes(tunl0_up),
-                    yes(on("tunl0")),
+                    yes(on(TUNNEL)),
                     rp.first().map_or("?", String::as_str),
                     rp.get(1).map_or("?", String::as_str)
                 ),

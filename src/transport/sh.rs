@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use crate::lvs::names::{LOOPBACK, TUNNEL};
+
 /// Where lvslab keeps what it must remember on a host (original sysctl values, ...).
 pub const STATE_DIR: &str = "/var/lib/lvslab";
 /// lvslab's own sysctl file: only the keys lvslab set, nothing else.
@@ -293,9 +295,9 @@ pub fn address_del(dev: &str, cidr: &str) -> String {
 pub fn real_server_state(iface: &str, vip: &str) -> String {
     format!(
         "for k in arp_ignore arp_announce; do printf '%s ' $(cat /proc/sys/net/ipv4/conf/all/$k) $(cat /proc/sys/net/ipv4/conf/{}/$k); done; echo; \
-         printf '%s %s\\n' \"$(cat /proc/sys/net/ipv4/conf/all/rp_filter)\" \"$(cat /proc/sys/net/ipv4/conf/tunl0/rp_filter 2>/dev/null || echo -)\"; \
+         printf '%s %s\\n' \"$(cat /proc/sys/net/ipv4/conf/all/rp_filter)\" \"$(cat /proc/sys/net/ipv4/conf/{TUNNEL}/rp_filter 2>/dev/null || echo -)\"; \
          r=$(ip -4 route show exact default | head -n 1); echo \"route ${{r:-none}}\"; \
-         if ip -o link show dev tunl0 2>/dev/null | grep -q '[<,]UP[,>]'; then echo 'tunl0 up'; else echo 'tunl0 down'; fi; {}",
+         if ip -o link show dev {TUNNEL} 2>/dev/null | grep -q '[<,]UP[,>]'; then echo 'tunl0 up'; else echo 'tunl0 down'; fi; {}",
         quote(iface),
         address_holders(vip)
     )
@@ -798,11 +800,11 @@ pub fn drill_vip_events(vip: &str, max_secs: u32, stop: &str) -> String {
 }
 
 /// A director's state for a drill's sampling: prints `<keepalived runs> <it is frozen> <holds
-/// the VIP>` as 0/1 (the VIP on any device but lo and tunl0).
+/// the VIP>` as 0/1 (the VIP on a device that holds it: [`crate::lvs::names::holds_vip_on`]).
 pub fn director_sample(vip: &str) -> String {
     format!(
         "p=$(pgrep -x keepalived | head -n 1); r=0; f=0; if [ -n \"$p\" ]; then r=1; case $(ps -o stat= -p $p) in T*) f=1;; esac; fi; \
-         h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"lo\" && $2!=\"tunl0\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}}\"",
+         h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}}\"",
         quote(vip)
     )
 }
@@ -953,7 +955,7 @@ pub fn arp_probe(dev: &str, ip: &str, count: u32) -> String {
 /// keepalived's VRRP state as its data dump shows it, or by the VIP: prints `MASTER`/`BACKUP`/`FAULT`/`STOPPED`.
 pub fn vrrp_state(vip: &str) -> String {
     format!(
-        "if ! pgrep -x keepalived >/dev/null; then echo STOPPED; elif ip -o addr show | awk '{{split($4,a,\"/\"); print a[1], $2}}' | grep -v ' lo$' | grep -q '^{} '; then echo MASTER; else echo BACKUP; fi",
+        "if ! pgrep -x keepalived >/dev/null; then echo STOPPED; elif ip -o addr show | awk '{{split($4,a,\"/\"); print a[1], $2}}' | grep -v -e ' {LOOPBACK}$' -e ' {TUNNEL}$' | grep -q '^{} '; then echo MASTER; else echo BACKUP; fi",
         regex_escape(vip)
     )
 }
