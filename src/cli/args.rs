@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::lvs::Management;
+
 const AFTER_HELP: &str = "\
 Examples:
   lvslab lab up                           build a local 4-node lab (network namespaces)
@@ -115,6 +117,13 @@ pub enum Command {
         after_help = "Examples:\n  lvslab validate -i inventory.example.yml\n  lvslab validate -i inventory.yml site.yml"
     )]
     Validate(ValidateArgs),
+    /// Change values of the inventory in place, keeping its comments and layout. Each KEY is
+    /// a dotted path to one value that exists (a typo is an error, never a new key); the file
+    /// is written only if the result is a valid inventory.
+    #[command(
+        after_help = "Examples:\n  lvslab set lvs.forwarding=tun\n  lvslab set lvs.health_check.delay_loop=2 lvs.health_check.retry=1\n  lvslab set hosts.node3.weight=2"
+    )]
+    Set(SetArgs),
     /// A local lab on this machine: hosts as network namespaces with real sshd, or inside a qemu VM
     /// when this kernel has no IPVS (needs root).
     #[command(subcommand)]
@@ -126,19 +135,10 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Mode {
-    /// keepalived owns the VIP and drives IPVS (seed, section 8).
-    #[default]
-    Keepalived,
-    /// VIP alias and ipvsadm rules by hand (seed, section 7).
-    Manual,
-}
-
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    #[arg(long, value_enum, default_value_t = Mode::Keepalived)]
-    pub mode: Mode,
+    #[arg(long, value_enum, default_value_t = Management::Keepalived)]
+    pub mode: Management,
     /// Do not run `verify` after converging.
     #[arg(long)]
     pub no_verify: bool,
@@ -321,8 +321,8 @@ pub struct BenchModesArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
     /// Who owns the VIP while measuring.
-    #[arg(long, value_enum, default_value_t = Mode::Keepalived)]
-    pub mode: Mode,
+    #[arg(long, value_enum, default_value_t = Management::Keepalived)]
+    pub mode: Management,
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +352,13 @@ pub struct ExecArgs {
 pub struct ValidateArgs {
     /// Playbooks to check as well (the built-in ones are always checked).
     pub playbooks: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// KEY=VALUE: a dotted path into the inventory and its new value.
+    #[arg(required = true, value_name = "KEY=VALUE")]
+    pub assignments: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

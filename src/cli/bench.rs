@@ -9,7 +9,7 @@ use super::Setup;
 use super::args::{BenchModesArgs, Global};
 use super::lvs::up_playbooks;
 use crate::inventory::Inventory;
-use crate::lvs::{Forwarding, Management};
+use crate::lvs::Forwarding;
 use crate::outcome::Outcome;
 use crate::playbook::Playbook;
 use crate::playbook::runner::{RunOptions, RunResult, Runner};
@@ -38,7 +38,7 @@ pub async fn modes(args: &BenchModesArgs, global: &Global) -> miette::Result<Out
     let setup = Setup::new(global)?;
     let lvs = setup.lvs()?;
     let own = lvs.forwarding();
-    let management = Management::from(args.mode);
+    let management = args.mode;
     let playbooks = up_playbooks(management)
         .iter()
         .map(|name| Playbook::builtin(name, global.playbooks.as_deref(), &setup.inventory.secrets))

@@ -3,7 +3,7 @@
 
 use super::Setup;
 use super::args::{
-    DownArgs, DrillArgs, DrillCommand, FailoverKindArg, Global, Mode, RealServerKindArg, UpArgs,
+    DownArgs, DrillArgs, DrillCommand, FailoverKindArg, Global, RealServerKindArg, UpArgs,
     VerifyArgs,
 };
 use super::run::run_with;
@@ -17,15 +17,6 @@ use crate::probes::{self, LvsHosts};
 use crate::report::Event;
 use crate::transport::BoxFuture;
 
-impl From<Mode> for Management {
-    fn from(m: Mode) -> Management {
-        match m {
-            Mode::Keepalived => Management::Keepalived,
-            Mode::Manual => Management::Manual,
-        }
-    }
-}
-
 /// The built-in playbooks `up` runs for a mode: lvslab-boot, the real servers, then the
 /// directors.
 pub fn up_playbooks(management: Management) -> [&'static str; 3] {
@@ -38,7 +29,7 @@ pub fn up_playbooks(management: Management) -> [&'static str; 3] {
 pub async fn up(args: &UpArgs, global: &Global) -> miette::Result<Outcome> {
     let setup = Setup::new(global)?;
     setup.lvs()?;
-    let management = Management::from(args.mode);
+    let management = args.mode;
     let playbooks = up_playbooks(management)
         .iter()
         .map(|name| Playbook::builtin(name, global.playbooks.as_deref(), &setup.inventory.secrets))

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod lab;
 pub mod lvs;
 pub mod run;
+pub mod set;
 pub mod validate;
 
 use std::collections::HashSet;
@@ -40,6 +41,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Exec(args) => adhoc::exec(&args, g).await,
         Command::Ping => adhoc::ping(g).await,
         Command::Validate(args) => validate::validate(&args, g),
+        Command::Set(args) => set::set(&args, g),
         Command::Lab(cmd) => lab::run(cmd, g).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "lvslab", &mut std::io::stdout());

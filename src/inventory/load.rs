@@ -14,7 +14,7 @@ use serde_saphyr::{Location, Spanned};
 use super::model::{
     ConnectionSettings, HealthCheckSettings, HostEntry, InventoryFile, LvsSettings,
 };
-use super::{Connection, Group, Host, Inventory};
+use super::{Connection, Group, Host, Inventory, home};
 use crate::diagnostic::{Source, SourceError};
 use crate::lvs::{
     self, Cidr, Director, DirectorLabels, Forwarding, HealthCheck, Lvs, NatNetwork, RealServer,
@@ -781,10 +781,6 @@ impl Checker<'_> {
             self.base.join(p)
         }
     }
-}
-
-fn home() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
 }
 
 /// Host and group names, and SSH targets: safe in commands and file names.

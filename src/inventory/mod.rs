@@ -6,12 +6,11 @@
 //! checks it as a whole and produces the resolved [`Inventory`], with the LVS domain model
 //! ([`crate::lvs::Lvs`]) built once, that the rest of lvslab uses.
 
+pub mod edit;
 mod load;
 mod model;
 
-pub use load::load;
-#[cfg(test)]
-pub use load::load_str;
+pub use load::{load, load_str};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -21,6 +20,12 @@ use serde::Serialize;
 
 use crate::lvs::{Lvs, names};
 use crate::secrets::Secrets;
+
+/// The user's home: where `~` in the inventory points, and where SSH keeps its own files
+/// (`~/.ssh/known_hosts`, the default keys). Root's when the system names none.
+pub fn home() -> PathBuf {
+    std::env::home_dir().unwrap_or_else(|| PathBuf::from("/root"))
+}
 
 /// Free variables: names to JSON-like values.
 pub type Vars = serde_json::Map<String, serde_json::Value>;

@@ -28,6 +28,7 @@ pub use error::LabError;
 pub use exec::node_command;
 pub use plan::{NodeInit, Role};
 pub use requirements::kernel_has_ipvs;
+pub use state::write_atomically;
 pub use status::{LabStatus, status};
 pub use steps::{GuestLink, Lab, UpOptions};
 pub use up::up;

@@ -211,11 +211,14 @@ impl fmt::Display for Protocol {
 
 /// Who owns the VIP and the IPVS table: keepalived (the seed's section 8, the default) or
 /// lvslab by hand on the first director (section 7).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+/// The CLI's `--mode` takes it as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Management {
+    /// keepalived owns the VIP and drives IPVS (seed, section 8).
     #[default]
     Keepalived,
+    /// VIP alias and ipvsadm rules by hand (seed, section 7).
     Manual,
 }
 
@@ -481,8 +484,9 @@ impl Lvs {
     }
 
     /// The per-host variables of `host`: `director` (its [`Director`] record) or `real_server`
-    /// (its [`RealServer`] record, with `web` as installed on a host of `family` and the label
-    /// of the VIP on its loopback).
+    /// (its [`RealServer`] record, with `web` as installed on a host of `family`, the label of
+    /// the VIP on its loopback, and the devices that take the VIP: `loopback` for DR, `tunnel`
+    /// for TUN).
     pub fn host_values(
         &self,
         host: &str,
@@ -507,6 +511,8 @@ impl Lvs {
                 serde_json::to_value(r.web.on(family)).unwrap_or_default(),
             );
             m.insert("vip_label".into(), names::REAL_SERVER_LO_LABEL.into());
+            m.insert("loopback".into(), names::LOOPBACK.into());
+            m.insert("tunnel".into(), names::TUNNEL.into());
             out.insert("real_server".into(), serde_json::Value::Object(m));
         }
         out

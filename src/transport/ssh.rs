@@ -16,7 +16,7 @@ use tokio::sync::Semaphore;
 use super::framing::{Collect, Framing};
 use super::known_hosts::{self, KnownHosts, Verdict};
 use super::{BoxFuture, ExecOutput, Transport, TransportError};
-use crate::inventory::Connection;
+use crate::inventory::{Connection, home};
 
 /// Stock sshd allows 10 sessions per connection (`MaxSessions`); stay below, counting the
 /// long-lived shell.
@@ -754,10 +754,6 @@ fn load_key(path: &Path) -> Result<russh::keys::PrivateKey, String> {
             padded.ok_or_else(|| format!("cannot read key {}: {e}", path.display()))
         }
     }
-}
-
-fn home() -> PathBuf {
-    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
 }
 
 /// Unused-key guard: the agent hands out public keys only.

@@ -3,8 +3,9 @@
 //! stays up for exploring.
 
 use super::view;
-use crate::cli::args::{Global, LabUpArgs, Mode, UpArgs, VerifyArgs};
+use crate::cli::args::{Global, LabUpArgs, UpArgs, VerifyArgs};
 use crate::lab::vm::{self, VmEvent, VmSpec};
+use crate::lvs::Management;
 use crate::outcome::Outcome;
 
 /// Without a tap device (no /dev/net/tun) the VM cannot join the lab's bridge: then the demo runs
@@ -41,7 +42,7 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<Outcom
     on_lab.inventory = lab.inventory.clone();
     let outcome = crate::cli::lvs::up(
         &UpArgs {
-            mode: Mode::Keepalived,
+            mode: Management::Keepalived,
             no_verify: false,
             verify: VerifyArgs { requests: 20 },
         },
