@@ -20,4 +20,23 @@ cargo build --release --locked
 
 # The lab's sshd and nginx run inside the nodes; the host's own daemons are not needed.
 # Release: the VM tier runs the binary under an emulated CPU, where a debug build is ~3x slower.
-exec cargo test --release --locked --no-fail-fast "$@"
+# The output is kept to print, at the end, how long each test binary and each VM scenario took
+# (the suite must stay well inside CI's time).
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export LVSLAB_TEST_TIMINGS="$work/scenarios"
+started=$(date +%s)
+{ cargo test --release --locked --no-fail-fast "$@"; echo $? >"$work/rc"; } 2>&1 | tee "$work/log"
+rc=$(cat "$work/rc" 2>/dev/null || echo 1)
+
+echo
+echo "Time per test binary (s):"
+awk '/^ *Running /{ name = $2 }
+     /^test result:/{ for (i = 1; i <= NF; i++) if ($i == "in") t = $(i + 1);
+                      sub(/s$/, "", t); printf "  %8.1f  %s  %s\n", t, name, $3 }' "$work/log"
+if [ -s "$LVSLAB_TEST_TIMINGS" ]; then
+    echo "Time per VM scenario (s):"
+    sed 's/^/  /' "$LVSLAB_TEST_TIMINGS"
+fi
+echo "All: $(($(date +%s) - started)) s, exit $rc"
+exit "$rc"

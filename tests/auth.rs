@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestLab, lvslab, show, stderr, stdout};
+use common::{Edit, TestLab, lvslab, show, stderr, stdout};
 
 fn keygen(path: &Path, kind: &str, passphrase: &str) {
     let _ = std::fs::remove_file(path);
@@ -205,7 +205,7 @@ fn a_jump_host_carries_the_connections_and_a_dead_one_is_named() {
     let dead = inventory_with(
         &lab,
         "inv-dead-jump.yml",
-        &connection.replace("198.18.0.10", "198.18.0.99"),
+        &connection.edit("198.18.0.10", "198.18.0.99"),
     );
     let out = lvslab(&[
         "-i",

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{TestLab, lvslab, show, stdout};
+use common::{Edit, TestLab, lvslab, show, stdout};
 
 const SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/site.yml");
 
@@ -153,7 +153,7 @@ fn validate_points_at_file_line_and_column() {
     let bad = dir.join("bad.yml");
     let text = std::fs::read_to_string(example)
         .unwrap()
-        .replace("virtual_router_id: 51", "virtual_router_id: 300");
+        .edit("virtual_router_id: 51", "virtual_router_id: 300");
     let line = 1 + text
         .lines()
         .position(|l| l.contains("virtual_router_id: 300"))
@@ -178,4 +178,51 @@ fn validate_points_at_file_line_and_column() {
     let err = common::stderr(&out);
     assert!(err.contains("pb.yml:4:") && err.contains("servce"), "{err}");
     std::fs::remove_dir_all(Path::new(&dir)).unwrap();
+}
+
+/// `lvslab set` changes one value in place and keeps the rest of the file; a key that is not
+/// there, or a value the inventory refuses, leaves the file untouched and says why.
+#[test]
+fn set_changes_one_value_in_place_or_nothing_at_all() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.example.yml");
+    let dir = std::env::temp_dir().join(format!("lvslab-set-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inv = dir.join("inventory.yml");
+    let original = std::fs::read_to_string(example).unwrap();
+    std::fs::write(&inv, &original).unwrap();
+    let path = inv.to_str().unwrap();
+
+    let out = lvslab(&[
+        "-i",
+        path,
+        "set",
+        "lvs.forwarding=tun",
+        "lvs.health_check.delay_loop=2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("lvs.forwarding: dr -> tun"),
+        "{}",
+        show(&out)
+    );
+    let now = std::fs::read_to_string(&inv).unwrap();
+    let expected = original
+        .edit("  forwarding: dr        #", "  forwarding: tun        #")
+        .edit("delay_loop: 6", "delay_loop: 2");
+    assert_eq!(now, expected);
+
+    for (arg, says) in [
+        (
+            "lvs.health_check.delay_lop=2",
+            "no key `lvs.health_check.delay_lop`",
+        ),
+        ("lvs.scheduler=fastest", "would not load"),
+        ("lvs.health_check=1", "holds a mapping"),
+    ] {
+        let out = lvslab(&["-i", path, "set", "lvs.forwarding=nat", arg]);
+        assert_eq!(out.status.code(), Some(1), "{arg}: {}", show(&out));
+        assert!(common::stderr(&out).contains(says), "{arg}: {}", show(&out));
+        assert_eq!(std::fs::read_to_string(&inv).unwrap(), expected, "{arg}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

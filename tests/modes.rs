@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestLab, lvslab, show, stdout, traces_of};
+use common::{Edit, TestLab, lvslab, show, stdout, traces_of};
 
 fn lv(lab: &TestLab, args: &[&str]) -> std::process::Output {
     let inv = lab.inventory.to_str().unwrap();
@@ -107,7 +107,7 @@ fn a_nat_lab_routes_through_a_floating_gateway_and_switches_cleanly() {
 
     // Switch to DR: nothing of NAT is left, DR's settings are there.
     let dr = lab.dir.join("inventory-dr.yml");
-    std::fs::write(&dr, inventory.replace("forwarding: nat", "forwarding: dr")).unwrap();
+    std::fs::write(&dr, inventory.edit("forwarding: nat", "forwarding: dr")).unwrap();
     let dr = dr.to_str().unwrap();
     let switch = lvslab(&["-i", dr, "--json", "up", "--no-verify"]);
     assert_eq!(switch.status.code(), Some(0), "{}", show(&switch));
@@ -161,7 +161,7 @@ fn a_nat_inventory_whose_client_shares_the_real_servers_network_is_refused() {
     let lab = TestLab::up_for("nat", 1);
     let text = std::fs::read_to_string(&lab.inventory)
         .unwrap()
-        .replace("address: 198.18.0.10", "address: 198.18.1.10");
+        .edit("address: 198.18.0.10", "address: 198.18.1.10");
     let bad = lab.dir.join("bad.yml");
     std::fs::write(&bad, text).unwrap();
     let out = lvslab(&["-i", bad.to_str().unwrap(), "validate"]);

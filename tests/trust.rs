@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{LVSLAB, TestLab, lvslab, show, stderr, stdout};
+use common::{Edit, LVSLAB, TestLab, lvslab, show, stderr, stdout};
 
 fn lv(inventory: &str, args: &[&str]) -> Output {
     let mut all = vec!["-i", inventory];
@@ -32,7 +32,7 @@ fn inventory_copy(lab: &TestLab, name: &str, edit: impl Fn(String) -> String) ->
 /// The inventory with its `known_hosts:` pointing at `file`.
 fn with_known_hosts(lab: &TestLab, name: &str, file: &Path) -> String {
     inventory_copy(lab, name, |t| {
-        t.replace(
+        t.edit(
             "known_hosts: known_hosts",
             &format!("known_hosts: {}", file.display()),
         )
@@ -298,7 +298,7 @@ fn secrets_never_show_and_files_are_written_privately() {
             let start = t.find("auth_pass: \"").unwrap() + "auth_pass: \"".len();
             let end = start + t[start..].find('"').unwrap();
             format!("{}{pass}{}", &t[..start], &t[end..])
-                .replace("vars:\n", "secrets:\n  db_token: tok3nXYZ9\nvars:\n")
+                .edit("vars:\n", "secrets:\n  db_token: tok3nXYZ9\nvars:\n")
         }
     }
     let old = inventory_copy(&lab, "inv-old.yml", with_pass("Old9pass"));
@@ -379,7 +379,7 @@ fn secrets_never_show_and_files_are_written_privately() {
 
     // An error in the inventory quotes its lines: the secrets there are masked.
     let bad = inventory_copy(&lab, "inv-bad.yml", |t| {
-        with_pass("New7pass")(t).replace("advert_int: 1", "advert_int: 0")
+        with_pass("New7pass")(t).edit("advert_int: 1", "advert_int: 0")
     });
     let out = lv(&bad, &["validate"]);
     let said = all_output(&out);
@@ -405,11 +405,11 @@ fn user_inventory(lab: &TestLab, user: &str, sudo: bool) -> String {
     let out = lab.ssh("node2", &setup);
     assert!(out.status.success(), "{}", show(&out));
     inventory_copy(lab, &format!("inv-{user}.yml"), |t| {
-        t.replace(
+        t.edit(
             "  user: root\n",
             &format!("  user: {user}\n  become: true\n"),
         )
-        .replace("vars:\n", "secrets:\n  db_token: tok3nXYZ9\nvars:\n")
+        .edit("vars:\n", "secrets:\n  db_token: tok3nXYZ9\nvars:\n")
     })
 }
 
@@ -573,7 +573,7 @@ fn two_inventories_naming_one_host_do_not_run_at_once() {
     let lab = TestLab::up(2);
     let a = lab.inventory.to_str().unwrap().to_string();
     let b = inventory_copy(&lab, "other.yml", |t| {
-        t.replace("node2:", "web-a:").replace("[node2,", "[web-a,")
+        t.edit("node2:", "web-a:").edit("[node2,", "[web-a,")
     });
     let child = spawn(&["-i", &a, "exec", "-l", "node2", "--", "sleep 3"]);
     std::thread::sleep(Duration::from_millis(800));

@@ -1,11 +1,15 @@
 //! The VM tier: real IPVS in a qemu guest with a stock Debian kernel, for machines (like CI's)
-//! whose own kernel has none. Two tests run `lvslab lab vm-run tests/vm/<scenario>.sh` and assert
-//! the `VERDICT <name> PASS|FAIL <evidence>` lines the guest printed on its serial console; one
-//! runs `lvslab lab demo`, which starts a lab in a VM reached from this machine (`lab up --vm`).
+//! whose own kernel has none. Six tests run `lvslab lab vm-run tests/vm/<scenario>.sh` (five
+//! scenarios, the reboot one on SysV and on systemd nodes) and assert the `VERDICT <name>
+//! PASS|FAIL <evidence>` lines the guest printed on its serial console; three run `lvslab lab
+//! demo`, which starts a lab in a VM reached from this machine (`lab up --vm`), or inside it.
+//! tests/vm/README.md says what each scenario covers.
 //!
-//! Needs root and the host packages of `src/lab/vm/install-deps.sh`. The first run builds the VM
-//! image (about 35 s, cached in /var/cache/lvslab/vm or $LVSLAB_VM_CACHE); later runs boot in
-//! about 10 s. A machine without those packages fails these tests: they never pass silently.
+//! Needs root and the programs of `lvslab lab deps --vm` (`--install` installs them). The first
+//! run builds the VM image (about 35 s, cached in /var/cache/lvslab/vm or $LVSLAB_VM_CACHE);
+//! later runs boot in 10-25 s under TCG. A machine without those programs fails these tests:
+//! they never pass silently. With $LVSLAB_TEST_TIMINGS set, each scenario's time is appended
+//! to that file (scripts/test.sh prints it).
 
 mod common;
 
@@ -36,10 +40,10 @@ fn ipvs_dr_round_robin_works_in_the_vm() {
     );
 }
 
-/// lvslab end to end on real IPVS: issue #4's converge, rerun, drift, teardown, manual mode and
-/// 3 real servers (its drills run in scenario-drills.sh, each kind under load).
+/// lvslab end to end on real IPVS: converge, rerun, drift, teardown, manual mode and 3 real
+/// servers (the drills run in scenario-drills.sh, each kind under load).
 #[test]
-fn lvslab_converges_verifies_repairs_and_drills_in_the_vm() {
+fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
     run_scenario(
         "scenario-lvslab.sh",
         &[
@@ -406,14 +410,13 @@ fn run_scenario_with(scenario: &str, settings: &[(&str, &str)], expected: &[&str
     if steps.contains("cannot run here") {
         panic!(
             "the VM tier cannot run on this machine:\n{steps}\n\
-             Install its host packages with src/lab/vm/install-deps.sh (as root); CI runs it first."
+             Install its programs with `lvslab lab deps --vm --install` (as root); scripts/test.sh does."
         );
     }
 
-    println!(
-        "\n{scenario}: verdicts read from the guest's serial console ({:.1} s in all):",
-        started.elapsed().as_secs_f64()
-    );
+    let took = started.elapsed().as_secs_f64();
+    println!("\n{scenario}: verdicts read from the guest's serial console ({took:.1} s in all):");
+    record_time(scenario, settings, took);
     for verdict in &verdicts {
         println!("  {verdict}");
     }
@@ -439,4 +442,22 @@ fn run_scenario_with(scenario: &str, settings: &[(&str, &str)], expected: &[&str
         "VM tier, {scenario}: lvslab exited {status}\n  {}\nhost steps:\n{steps}",
         problems.join("\n  ")
     );
+}
+
+/// Appends the scenario's time to $LVSLAB_TEST_TIMINGS when it is set (scripts/test.sh prints
+/// the file at the end).
+fn record_time(scenario: &str, settings: &[(&str, &str)], secs: f64) {
+    let Some(path) = std::env::var_os("LVSLAB_TEST_TIMINGS") else {
+        return;
+    };
+    let with: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let line = format!("{secs:8.1}  {scenario} {}\n", with.join(" "));
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    if let Err(e) = appended {
+        eprintln!("cannot record the scenario's time: {e}");
+    }
 }

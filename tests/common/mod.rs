@@ -356,3 +356,19 @@ pub fn kill(signal: &str, pid: u32) {
         .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
     assert!(out.status.success(), "kill -{signal} {pid}: {}", show(&out));
 }
+
+/// Text edits of a test's inventory that fail loudly: a pattern that is not there (the written
+/// inventory's format changed) stops the test instead of leaving the file as it was.
+pub trait Edit {
+    fn edit(&self, from: &str, to: &str) -> String;
+}
+
+impl Edit for str {
+    fn edit(&self, from: &str, to: &str) -> String {
+        assert!(
+            self.contains(from),
+            "the inventory has no `{from}` to change:\n{self}"
+        );
+        self.replace(from, to)
+    }
+}

@@ -23,6 +23,17 @@ lab_up() { # name real-servers [lab up options...]
     tries=30
     until lvslab lab status --name "$lab" >/dev/null 2>&1 || [ "$tries" = 0 ]; do tries=$((tries - 1)); sleep 1; done
 }
+# Changes values of $LVSLAB_INVENTORY with `lvslab set` (a key that is not there fails it, where
+# a sed would do nothing); a refused change is a failed verdict and ends the scenario.
+inventory_set() { # KEY=VALUE...
+    echo "STEP [$(elapsed)] lvslab set $*"
+    lvslab set "$@" >/tmp/set.log 2>&1 || { cat /tmp/set.log; verdict "set-$1" FAIL "$(tr '\n' ' ' </tmp/set.log)"; exit 1; }
+}
+# The health check's timers short (a drill's removal and return in seconds, not half a minute).
+fast_health_check() {
+    inventory_set lvs.health_check.connect_timeout=1 lvs.health_check.delay_before_retry=1 \
+        lvs.health_check.retry=1 lvs.health_check.delay_loop=2
+}
 # Runs `lvslab --json ARGS` into FILE; exit status in $rc.
 lv_json() { # file args...
     file=$1; shift

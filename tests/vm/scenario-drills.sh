@@ -12,8 +12,7 @@ set -u
 export LVSLAB_INVENTORY=/var/lib/lvslab/labs/drills/inventory.yml
 
 lab_up drills 2 || exit 1
-sed -i -e 's/^    connect_timeout: 3$/    connect_timeout: 1/' -e 's/^    delay_before_retry: 3$/    delay_before_retry: 1/' \
-    -e 's/^    retry: 3$/    retry: 1/' -e 's/^    delay_loop: 6$/    delay_loop: 2/' "$LVSLAB_INVENTORY"
+fast_health_check
 # A client that asks ARP again soon after an entry goes stale (the partition's limit follows).
 lvslab lab exec --name drills client -- sysctl -qw net.ipv4.neigh.eth0.base_reachable_time_ms=4000 \
     net.ipv4.neigh.eth0.delay_first_probe_time=1 >/dev/null

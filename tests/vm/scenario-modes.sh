@@ -11,7 +11,7 @@ set -u
 INV=/var/lib/lvslab/labs/modes/inventory.yml
 export LVSLAB_INVENTORY=$INV
 on() { node=$1; shift; lvslab lab exec --name modes "$node" -- sh -c "$*"; }
-set_mode() { sed -i "s/^  forwarding: .*/  forwarding: $1/" "$INV"; }
+set_mode() { inventory_set "lvs.forwarding=$1"; }
 upper() { echo "$1" | tr a-z A-Z; }
 
 # What the real server node2 and the director node1 hold, in one line.

@@ -17,8 +17,7 @@ LAB_INIT=${LAB_INIT:-sysv}
 # The nodes `drill reboot` reboots, in order (a real server, the BACKUP, the MASTER by default).
 REBOOT_DRILLS=${REBOOT_DRILLS:-node2 node4 node1}
 lab_up reboot 2 --init "$LAB_INIT" || exit 1
-sed -i -e 's/^    connect_timeout: 3$/    connect_timeout: 1/' -e 's/^    delay_before_retry: 3$/    delay_before_retry: 1/' \
-    -e 's/^    retry: 3$/    retry: 1/' -e 's/^    delay_loop: 6$/    delay_loop: 2/' "$LVSLAB_INVENTORY"
+fast_health_check
 lx() { timeout 30 lvslab lab exec --name reboot "$@"; }
 verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log); PID 1 of node1: $(lx node1 -- cat /proc/1/comm)"
 lv_json /tmp/up.json up
@@ -61,14 +60,14 @@ reboot_nodes() { # node...
 
 # A weight changed in the inventory reaches IPVS through a reload of keepalived (systemctl or the
 # init script): its table shows it, then back.
-sed -i '/^  node3:/,/weight:/s/weight: 1/weight: 2/' "$LVSLAB_INVENTORY"
+inventory_set hosts.node3.weight=2
 lv_json /tmp/reload.json up
 reloaded=$(grep -c '"task":"reload keepalived","status":"changed"' /tmp/reload.json)
 table=$(evidence /tmp/reload.json 'ipvs table on node1')
 if [ $rc = 0 ] && [ "$reloaded" = 2 ] && echo "$table" | grep -q '198.18.0.13:80 -g w2'; then
     verdict reload-weight PASS "keepalived reloaded on $reloaded directors; $table"
 else verdict reload-weight FAIL "exit $rc, $reloaded reloads, table: $table $(why /tmp/reload.json)"; fi
-sed -i '/^  node3:/,/weight:/s/weight: 2/weight: 1/' "$LVSLAB_INVENTORY"
+inventory_set hosts.node3.weight=1
 lv_json /tmp/reload.json up
 [ $rc = 0 ] || verdict reload-back FAIL "exit $rc: $(why /tmp/reload.json)"
 
