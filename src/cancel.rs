@@ -1,6 +1,6 @@
 //! Cancellation passed down to whatever runs long (playbooks, probes, drills): Ctrl-C becomes a
 //! [`Cancel`] that the caller checks or awaits, instead of signal handlers scattered through the
-//! code.
+//! code. The CLI sets it (`cli::cancel_on_ctrl_c`); nothing here knows about signals or exits.
 
 use std::sync::Arc;
 
@@ -23,23 +23,6 @@ impl Cancel {
         Cancel {
             tx: Arc::new(watch::channel(false).0),
         }
-    }
-
-    /// A flag set by the first Ctrl-C (SIGINT) this process receives; a second Ctrl-C ends
-    /// the process at once (exit 130), for when winding down takes too long for the user.
-    pub fn on_ctrl_c() -> Self {
-        let cancel = Cancel::new();
-        let flag = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("lvslab: interrupted twice: exiting now");
-                    std::process::exit(crate::outcome::Outcome::Interrupted.code());
-                }
-            }
-        });
-        cancel
     }
 
     pub fn cancel(&self) {

@@ -12,22 +12,9 @@ use tokio::sync::OnceCell;
 
 use crate::facts::Facts;
 use crate::inventory::{Connection, Host, Jump};
+pub use crate::transport::Connector;
 use crate::transport::ssh::{JumpHost, SshOptions, SshTransport};
 use crate::transport::{BoxFuture, Session, Transport, TransportError};
-
-/// Opens connections to hosts.
-pub trait Connector: Send + Sync {
-    /// A logged-in connection to `host`.
-    fn connect<'a>(
-        &'a self,
-        host: &'a Host,
-    ) -> BoxFuture<'a, Result<Arc<dyn Transport>, TransportError>>;
-
-    /// Closes what the connector holds besides the hosts' own connections (jump hosts).
-    fn close(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async {})
-    }
-}
 
 /// A connected host.
 pub struct Connected {

@@ -18,7 +18,6 @@ mod lab;
 mod lock;
 mod lvs;
 mod modules;
-mod outcome;
 mod playbook;
 mod probes;
 mod process;
@@ -36,7 +35,7 @@ fn main() {
     let cli = cli::Cli::try_parse().unwrap_or_else(|e| {
         let _ = e.print();
         std::process::exit(if e.use_stderr() {
-            outcome::Outcome::Input.code()
+            cli::outcome::Outcome::Input.code()
         } else {
             0
         })
@@ -52,7 +51,7 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("lvslab: cannot start the async runtime: {e}");
-            std::process::exit(outcome::Outcome::Input.code());
+            std::process::exit(cli::outcome::Outcome::Input.code());
         }
     };
     let code = runtime.block_on(cli::dispatch(cli));

@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use super::Setup;
 use super::args::{ExecArgs, Global};
+use crate::cli::outcome::Outcome;
 use crate::fleet::Connected;
 use crate::inventory::Host;
-use crate::outcome::Outcome;
 use crate::playbook::runner::{HostEnd, RunOptions, RunResult, Runner};
 use crate::report::{Event, Status};
 use crate::templates::Templates;

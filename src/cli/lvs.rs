@@ -7,9 +7,9 @@ use super::args::{
     VerifyArgs,
 };
 use super::run::run_with;
+use crate::cli::outcome::Outcome;
 use crate::drills::{self, Drill, DrillOptions, FailoverKind, RealServerKind, Repair};
 use crate::lvs::Management;
-use crate::outcome::Outcome;
 use crate::playbook::Playbook;
 use crate::playbook::runner::{RunOptions, RunResult, Runner};
 use crate::probes::verify::VerifyOptions;

@@ -7,6 +7,7 @@ pub mod args;
 pub mod bench;
 pub mod lab;
 pub mod lvs;
+pub mod outcome;
 pub mod run;
 pub mod set;
 pub mod validate;
@@ -17,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use clap::CommandFactory;
 
+use self::outcome::Outcome;
 use crate::cancel::Cancel;
 use crate::fleet::Fleet;
 use crate::inventory::Inventory;
 use crate::lock::HostLocks;
-use crate::outcome::Outcome;
 use crate::playbook::runner::RunResult;
 use crate::report::{self, Event, Reporter};
 use crate::transport::ssh::SshOptions;
@@ -127,7 +128,7 @@ impl Setup {
             fleet,
             limit,
             started: Instant::now(),
-            cancel: Cancel::on_ctrl_c(),
+            cancel: cancel_on_ctrl_c(),
             _lock: lock,
         })
     }
@@ -168,4 +169,21 @@ impl Setup {
         self.reporter.finish();
         Outcome::of_run(result)
     }
+}
+
+/// A [`Cancel`] set by the first Ctrl-C (SIGINT) this process receives; a second Ctrl-C ends
+/// the process at once (exit 130), for when winding down takes too long for the user.
+pub fn cancel_on_ctrl_c() -> Cancel {
+    let cancel = Cancel::new();
+    let flag = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("lvslab: interrupted twice: exiting now");
+                std::process::exit(Outcome::Interrupted.code());
+            }
+        }
+    });
+    cancel
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::Setup;
 use super::args::{Global, RunArgs};
-use crate::outcome::Outcome;
+use crate::cli::outcome::Outcome;
 use crate::playbook::Playbook;
 use crate::playbook::runner::{RunOptions, RunResult, Runner};
 use crate::report::Event;

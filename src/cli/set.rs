@@ -4,8 +4,8 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::args::{Global, SetArgs};
+use crate::cli::outcome::Outcome;
 use crate::inventory::edit;
-use crate::outcome::Outcome;
 
 pub fn set(args: &SetArgs, global: &Global) -> miette::Result<Outcome> {
     let path = &global.inventory;

@@ -2,7 +2,7 @@
 //! templates, checked without contacting a host.
 
 use super::args::{Global, ValidateArgs};
-use crate::outcome::Outcome;
+use crate::cli::outcome::Outcome;
 use crate::playbook::{BUILTIN, Playbook};
 
 pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<Outcome> {

@@ -1278,22 +1278,5 @@ mod fuzz {
             s.insert_str(at, &insert);
             let _ = load_str(Path::new("f.yml"), s);
         }
-
-        #[test]
-        fn playbook_parser_never_panics(cut in 0usize..4000, insert in "[ :\\-\\[\\]{}\"'#&*!|>0-9a-z\n]{0,12}") {
-            let text = crate::playbook::BUILTIN[1].1;
-            let mut s = text.to_string();
-            let mut at = cut.min(s.len());
-            while !s.is_char_boundary(at) {
-                at -= 1;
-            }
-            s.insert_str(at, &insert);
-            let source = crate::diagnostic::Source::new(Path::new("p.yml"), s);
-            if let Ok(p) = crate::playbook::Playbook::parse(source, None) {
-                let (inv, _) = load_str(Path::new("f.yml"), EXAMPLE.to_string()).unwrap();
-                let t = crate::templates::Templates::new(&[]).unwrap();
-                let _ = p.check(&inv, &t);
-            }
-        }
     }
 }

@@ -329,37 +329,6 @@ pub fn timeout_override() -> Result<Option<Duration>, String> {
         .ok_or_else(|| format!("{TIMEOUT_ENV} must be a number of seconds, not {value:?}"))
 }
 
-/// `lvslab lab vm-run SCRIPT` (hidden): runs a scenario script in the VM, streams its console
-/// and exits 0 when the scenario exited 0 and no verdict failed, 2 otherwise.
-pub async fn vm_run_command(script: &Path) -> miette::Result<crate::outcome::Outcome> {
-    let scenario = fs::read_to_string(script)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot read the scenario script {}", script.display()))?;
-    let mut spec = VmSpec::new(scenario);
-    if let Some(timeout) = timeout_override().map_err(|e| miette!("{e}"))? {
-        spec.timeout = timeout;
-    }
-    let outcome = run_vm(&spec, |event| match event {
-        VmEvent::Step(step) => eprintln!("lvslab vm: {step}"),
-        VmEvent::Console(line) => println!("{line}"),
-    })
-    .await?;
-    let failed = outcome.verdicts.iter().filter(|v| !v.passed).count();
-    eprintln!(
-        "lvslab vm: scenario exit status {}; {} verdicts, {} failed; prepare {:.1} s, VM {:.1} s",
-        outcome.exit_code,
-        outcome.verdicts.len(),
-        failed,
-        outcome.prepare_time.as_secs_f64(),
-        outcome.vm_time.as_secs_f64()
-    );
-    Ok(if outcome.passed() {
-        crate::outcome::Outcome::Ok
-    } else {
-        crate::outcome::Outcome::Failed
-    })
-}
-
 /// This lvslab binary for the guest, without its debug information when binutils' `strip` is
 /// there (a debug build is ~90 MB, ~30 MB stripped: every MB is unpacked by an emulated CPU).
 async fn guest_binary(run_dir: &Path) -> miette::Result<Vec<u8>> {

@@ -346,3 +346,33 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! The playbook parser never panics on a built-in playbook cut or spliced at random places.
+    use super::*;
+    use proptest::prelude::*;
+
+    const EXAMPLE: &str = include_str!("../../inventory.example.yml");
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn playbook_parser_never_panics(cut in 0usize..4000, insert in "[ :\\-\\[\\]{}\"'#&*!|>0-9a-z\n]{0,12}") {
+            let text = BUILTIN[1].1;
+            let mut s = text.to_string();
+            let mut at = cut.min(s.len());
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            s.insert_str(at, &insert);
+            let source = crate::diagnostic::Source::new(Path::new("p.yml"), s);
+            if let Ok(p) = Playbook::parse(source, None) {
+                let (inv, _) = crate::inventory::load_str(Path::new("f.yml"), EXAMPLE.to_string()).unwrap();
+                let t = crate::templates::Templates::new(&[]).unwrap();
+                let _ = p.check(&inv, &t);
+            }
+        }
+    }
+}

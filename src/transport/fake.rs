@@ -1,13 +1,13 @@
 //! A scripted transport for unit tests of the engine's semantics: each command line is answered
-//! by a function (`sleep MS` also takes that long), and every line is logged. Hosts and daemons are never faked here: anything
-//! about them is tested against the real lab.
+//! by a function (`sleep MS` also takes that long), and every line is logged. A test scripts what
+//! the host answers (a tool's captured output, an exit status) to test lvslab's own logic; whether
+//! the hosts, daemons and kernel really behave so is tested against the real lab.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{BoxFuture, ExecOutput, Transport, TransportError, sh};
-use crate::fleet::Connector;
+use super::{BoxFuture, Connector, ExecOutput, Transport, TransportError, sh};
 use crate::inventory::Host;
 
 /// Answers a command line.

@@ -104,6 +104,21 @@ impl TransportError {
     }
 }
 
+/// Opens connections to hosts: SSH (`fleet::SshConnector`) in real runs, the scripted fake in
+/// unit tests.
+pub trait Connector: Send + Sync {
+    /// A logged-in connection to `host`.
+    fn connect<'a>(
+        &'a self,
+        host: &'a crate::inventory::Host,
+    ) -> BoxFuture<'a, Result<Arc<dyn Transport>, TransportError>>;
+
+    /// Closes what the connector holds besides the hosts' own connections (jump hosts).
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
 /// A way to run commands on one host.
 pub trait Transport: Send + Sync {
     /// Run `command` (a shell command line) with optional stdin, as root through `sudo -n` when

@@ -4,9 +4,9 @@
 
 use super::view;
 use crate::cli::args::{Global, LabUpArgs, UpArgs, VerifyArgs};
+use crate::cli::outcome::Outcome;
 use crate::lab::vm::{self, VmEvent, VmSpec};
 use crate::lvs::Management;
-use crate::outcome::Outcome;
 
 /// Without a tap device (no /dev/net/tun) the VM cannot join the lab's bridge: then the demo runs
 /// the same steps inside the VM and reports what happened there.

@@ -2,12 +2,13 @@
 
 mod demo;
 mod view;
+mod vm_run;
 
 use serde::Serialize;
 
 use super::args::{Global, LabCommand, LabDepsArgs, LabUpArgs};
+use crate::cli::outcome::Outcome;
 use crate::lab::{self, GuestLink, Lab, LabError, UpOptions};
-use crate::outcome::Outcome;
 
 /// Runs one `lvslab lab` command.
 pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<Outcome> {
@@ -30,7 +31,7 @@ pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<Outcome> {
         }),
         LabCommand::Deps(args) => deps(&args, global).await,
         LabCommand::Exec { lab, node, command } => exec(&lab.name, &node, &command).await,
-        LabCommand::VmRun { script } => return lab::vm::vm_run_command(&script).await,
+        LabCommand::VmRun { script } => return vm_run::vm_run(&script).await,
         LabCommand::Demo(args) => return demo::demo(args, global).await,
     };
     match outcome {

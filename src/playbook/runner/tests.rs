@@ -205,10 +205,6 @@ async fn a_failed_host_stops_and_the_others_go_on() {
     assert!(r.events.iter().any(
         |e| matches!(e, Event::Unreachable { host, error } if host == "c" && error.contains("no answer"))
     ));
-    assert_eq!(
-        crate::outcome::Outcome::of_run(&r.result),
-        crate::outcome::Outcome::Unreachable
-    );
 }
 
 #[tokio::test]
@@ -279,7 +275,6 @@ async fn cancellation_ends_the_run_as_interrupted() {
         vec!["sleep 5000"],
         "nothing started after Ctrl-C"
     );
-    assert_eq!(crate::outcome::Outcome::of_run(&r.result).code(), 130);
 }
 
 /// A host where the VIP is on lo already, and the boot entry for it holds `entry`.

@@ -69,5 +69,7 @@ mod tests {
         r.failed.insert("a".into());
         r.unreachable.insert("b".into());
         assert_eq!(Outcome::of_run(&r).code(), 4);
+        r.interrupted = true;
+        assert_eq!(Outcome::of_run(&r).code(), 130);
     }
 }
