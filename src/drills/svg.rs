@@ -452,4 +452,126 @@ mod tests {
         assert!(all.contains("outage 500 ms & more"));
         assert!(all.contains("node2") && all.contains("failed"));
     }
+
+    /// A record that takes every branch of the picture: answers stacked by server and by the
+    /// VIP (ping), failures, every director state, ARP answers by none, one and two MACs (one
+    /// unknown), the client's entry with and without a MAC, marks close together, a summary
+    /// long enough to wrap, and text to escape.
+    fn busy(duration_ms: i64) -> Record {
+        let mut r = Record {
+            title: "drill failover --kind partition: \"both\" <sides> & more".into(),
+            duration_ms,
+            probe: "http".into(),
+            directors: vec!["node1".into(), "node4".into()],
+            macs: vec![
+                ("aa:01".into(), "node1".into()),
+                ("aa:04".into(), "node4".into()),
+            ],
+            ..Record::default()
+        };
+        let step = (duration_ms / 120).max(1);
+        for i in 0..120 {
+            let start_ms = i * step;
+            let (ok, who) = match i % 7 {
+                0 | 1 => (true, Some("node2")),
+                2 | 3 => (true, Some("node3")),
+                4 => (true, None),
+                5 if (40..70).contains(&i) => (false, None),
+                _ => (true, Some("web-<a>")),
+            };
+            r.requests.push(Request {
+                start_ms,
+                end_ms: start_ms + 5,
+                ok,
+                who: who.map(str::to_string),
+                error: (!ok).then(|| "no answer".to_string()),
+            });
+        }
+        let states = [
+            (DirectorState::Master, true),
+            (DirectorState::Backup, false),
+            (DirectorState::Frozen, true),
+            (DirectorState::Frozen, false),
+            (DirectorState::Stopped, true),
+            (DirectorState::Stopped, false),
+            (DirectorState::Unreachable, false),
+        ];
+        let every = duration_ms / 14;
+        for k in 0..15 {
+            let t_ms = k * every;
+            let (a, b) = (states[k as usize % 7], states[(k as usize + 3) % 7]);
+            r.samples.push(Sample {
+                t_ms,
+                directors: vec![
+                    DirectorSample {
+                        name: "node1".into(),
+                        state: a.0,
+                        holds_vip: a.1,
+                    },
+                    DirectorSample {
+                        name: "node4".into(),
+                        state: b.0,
+                        holds_vip: b.1,
+                    },
+                ],
+            });
+            let macs: Vec<String> = match k % 4 {
+                0 => vec![],
+                1 => vec!["aa:01".into()],
+                2 => vec!["aa:01".into(), "aa:04".into()],
+                _ => vec!["bb:ff".into()],
+            };
+            r.arp.push(ArpSample {
+                t_ms: t_ms + 10,
+                macs,
+            });
+            r.client_entries.push(ClientEntry {
+                t_ms,
+                mac: match k % 3 {
+                    0 => Some("aa:01".into()),
+                    1 => Some("aa:04".into()),
+                    _ => None,
+                },
+            });
+        }
+        // The last ARP answer a moment before the next would be, the one before further.
+        r.arp.push(ArpSample {
+            t_ms: duration_ms - 5,
+            macs: vec!["aa:04".into()],
+        });
+        for (t_ms, text) in [
+            (
+                duration_ms / 5,
+                "VRRP dropped between node1 and node4 <for 7 s>",
+            ),
+            (duration_ms / 5 + 2, "node4 holds the VIP"),
+            (duration_ms / 5 + 4, "two MASTERs"),
+            (duration_ms / 2, "healed & done"),
+            (duration_ms - 1, "node1 holds the VIP again"),
+        ] {
+            r.mark(t_ms, text);
+        }
+        r
+    }
+
+    const SUMMARY: &str = "1200 requests, 4 failed (4 no answer); outage 3100 ms, within the limit 3804 ms + 1000 ms margin (Master_Down_Interval = 3 x advert_int 1 s + skew (256 - 50)/256 s = 3804 ms); takeover after 3500 ms; two MASTERs for 6000 ms, up to 2 MACs answering ARP for the VIP; reachable 0 ms after healing; fail-back after 1200 ms; averyveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryverylongword; lab as before: yes";
+
+    #[test]
+    fn the_picture_is_as_it_was() {
+        for (duration_ms, golden) in [
+            (9_500, include_str!("testdata/timeline-short.svg")),
+            (30_000, include_str!("testdata/timeline-medium.svg")),
+            (75_000, include_str!("testdata/timeline-long.svg")),
+        ] {
+            let svg = render(&busy(duration_ms), SUMMARY);
+            assert!(
+                svg == golden,
+                "the picture of a {duration_ms} ms record changed"
+            );
+        }
+        assert_eq!(
+            render(&Record::default(), ""),
+            include_str!("testdata/timeline-empty.svg")
+        );
+    }
 }
