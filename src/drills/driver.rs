@@ -51,7 +51,7 @@ pub(super) trait Fault {
 }
 
 /// What [`Fault::undo`] came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(super) enum Undone {
     /// What was put back (or that nothing had changed), and what could not be.
     Reverted(String),

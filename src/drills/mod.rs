@@ -3,7 +3,7 @@
 //! what the protocol promises for that failure ([`limits`]). Every drill keeps a record on one
 //! clock ([`record`]), shows it as a text timeline and writes it as a picture ([`svg`]).
 //! Ctrl-C during a drill undoes what the drill did before it returns, or says exactly what is
-//! left.
+//! left. Each drill is a fault that one driver runs ([`driver`]).
 //!
 //! - `failover --kind stop|kill|link-down|freeze|partition`: the MASTER director's keepalived
 //!   stopped (SIGTERM), killed (SIGKILL, all its processes at once), its lab interface down,
