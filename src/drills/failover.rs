@@ -13,17 +13,17 @@
 //!   client: two MASTERs, two MACs answering ARP, and after healing a client that may still
 //!   send to the wrong one (stale ARP).
 
-use std::cell::Cell;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::driver::{Fault, Underway, Undone, drive};
 use super::limits::{self, Limit};
 use super::record::Record;
-use super::watch::{Probe, Watch};
+use super::watch::Probe;
 use super::{
-    Drill, DrillOutcome, RESTORE_WAIT, Run, SETTLE, after, holds, judged, run_ok, service,
-    wait_until,
+    Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, holds, judged, run_ok,
+    service, wait_until,
 };
 use crate::lvs::Forwarding;
 use crate::probes::hosts::DirectorHost;
@@ -87,11 +87,7 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
             ..Default::default()
         })?;
     }
-    // Right after `lvslab up` the pair is still electing its MASTER.
-    crate::probes::verify::wait_for_election(d.hosts).await;
-    let Some(master) = d.hosts.active_director().await else {
-        return Err("no director holds the VIP: run `lvslab up` first".into());
-    };
+    let master = d.elected().await.ok_or(NO_ACTIVE)?;
     let Some(backup) = d
         .hosts
         .directors
@@ -117,17 +113,7 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
         FailoverKind::Kill | FailoverKind::LinkDown | FailoverKind::Freeze => master_down.clone(),
         FailoverKind::Partition => partition_limit(d, &master_down).await,
     };
-    let ipvs = d.hosts.directors.iter().all(|h| h.conn.facts.has_ipvs());
-    let probe = if ipvs {
-        Probe::Http(d.hosts.lvs.service().endpoint())
-    } else {
-        d.info(format!(
-            "the directors' kernel has no IPVS: the client pings the VIP {} (who holds it), it cannot ask for pages",
-            d.hosts.vip()
-        ));
-        Probe::Ping(d.hosts.vip())
-    };
-    d.hosts.require(&probe.needs(d.hosts))?;
+    let probe = d.client_probe()?;
     let pair = Pair {
         hold: Duration::from_secs((master_down.ms + 3000).div_ceil(1000)),
         wait: Duration::from_millis(limit.ms.max(master_down.ms) + limits::MARGIN_MS + 5000),
@@ -139,7 +125,7 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
         drill: d,
     };
     let what = format!("failover --kind {}", kind.word());
-    d.repeated(&what, |_| pair.run()).await
+    d.repeated(&what, |_| drive(d, &pair)).await
 }
 
 /// A partition's promise: the BACKUP takes over after Master_Down_Interval and serves; after
@@ -191,9 +177,7 @@ struct Measured {
     client_arp_ms: Option<i64>,
     /// Whether that was looked at (the MASTER's MAC known).
     client_arp_checked: bool,
-    /// When the fault began and when the drill restored (or the fault ended), on the drill's
-    /// clock.
-    fault_at: i64,
+    /// When the drill restored (or the fault ended), on the drill's clock.
     restored_at: Option<i64>,
 }
 
@@ -214,209 +198,16 @@ impl Pair<'_, '_> {
         u32::try_from(self.hold.as_secs().max(1)).unwrap_or(u32::MAX)
     }
 
-    /// One run: the fault, the takeover, the restore, the fail-back, all under load.
-    async fn run(&self) -> Result<Run, String> {
+    /// The BACKUP takes the VIP (and, with NAT, the real servers' gateway with it).
+    async fn takeover(&self, run: &Underway<'_>, measured: &mut Measured) {
         let d = self.drill;
-        let (m, b) = (self.m(), self.b());
-        let fault = match self.kind {
-            FailoverKind::Stop => format!("keepalived stopped on {m} (SIGTERM)"),
-            FailoverKind::Kill => format!("every keepalived process killed on {m} (SIGKILL)"),
-            FailoverKind::LinkDown => format!(
-                "{m}'s {} down for {} s",
-                self.master.director.interface,
-                self.hold_secs()
-            ),
-            FailoverKind::Freeze => {
-                format!(
-                    "keepalived frozen on {m} (SIGSTOP) for {} s",
-                    self.hold_secs()
-                )
-            }
-            FailoverKind::Partition => format!(
-                "VRRP dropped between {m} and {b} for {} s",
-                self.hold_secs()
-            ),
-        };
-        d.info(format!(
-            "drill failover --kind {}: {m} holds the VIP; {fault} while {} sends {} requests a second",
-            self.kind.word(),
-            d.hosts.client.name,
-            d.options.rate
-        ));
-        let max = SETTLE * 4 + self.hold + self.wait + RESTORE_WAIT * 2 + Duration::from_secs(120);
-        let watch = Watch::start(
-            d.hosts,
-            self.probe.clone(),
-            d.options.rate,
-            max,
-            format!("drill failover --kind {}: {fault}", self.kind.word()),
-            true,
-        )
-        .await?;
-        let applied = Cell::new(false);
-        let steps = d.cancel.guard(self.steps(&watch, &fault, &applied)).await;
-        let mut measured = match steps {
-            Some(Ok(measured)) => measured,
-            Some(Err(e)) => {
-                let undone = self.undo(applied.get()).await;
-                let _ = watch.finish().await;
-                return Err(format!("{e}; {undone}"));
-            }
-            None => {
-                watch.mark("interrupted");
-                let undone = self.undo(applied.get()).await;
-                let record = watch.finish().await?;
-                let outage_ms = record.outage_ms();
-                return Ok(Run {
-                    record,
-                    outage_ms,
-                    limit: self.limit.clone(),
-                    pass: false,
-                    summary: format!("interrupted: {undone}"),
-                    interrupted: Some(undone),
-                    ..Run::default()
-                });
-            }
-        };
-        let mut record = watch.finish().await?;
-        self.exact_times(&mut record, &mut measured);
-        let outage_ms = record.outage_ms();
-        let (within, judgement) = judged(outage_ms, &self.limit);
-        let holders = d.hosts.vip_holders().await;
-        let as_before = holders.len() == 1 && holders[0].0 == m;
-        let mut words = vec![format!(
-            "{} requests, {}; {judgement}",
-            record.sent(),
-            record.failed_words()
-        )];
-        words.push(format!("takeover {}", after(measured.takeover_ms)));
-        if let Some(moved) = measured.gateway_moved {
-            words.push(format!(
-                "the NAT gateway moved with it: {}",
-                if moved { "yes" } else { "NO" }
-            ));
-        }
-        if let Some(stale) = measured.stale_vip {
-            words.push(if stale {
-                format!("the VIP stayed on {m} with keepalived dead (the seed's flaw)")
-            } else {
-                format!("no stale VIP was left on {m} this time")
-            });
-        }
-        if let Some(repair) = &measured.repaired {
-            words.push(format!("lvslab up on {m}: {repair}"));
-        }
-        let double_master_ms = (self.kind == FailoverKind::Partition).then(|| {
-            let ms = record.double_master_ms();
-            words.push(format!(
-                "two MASTERs for {ms} ms, up to {} MACs answering ARP for the VIP",
-                record.most_macs()
-            ));
-            ms
-        });
-        let after_heal = measured.healed_at.map(|h| {
-            let ms = record.outage_from(h);
-            words.push(format!("reachable {ms} ms after healing"));
-            ms
-        });
-        words.push(format!("fail-back {}", after(measured.failback_ms)));
-        if record.arp_from_client {
-            words.push(
-                "the ARP requests came from the client itself (no macvlan could be made there): their answers refreshed its own entry"
-                    .into(),
-            );
-        }
-        let client_arp_ok = match measured.client_arp_ms {
-            Some(ms) if ms > 0 => {
-                words.push(format!(
-                    "the client's ARP entry named {m} again {ms} ms later"
-                ));
-                true
-            }
-            Some(_) => true,
-            None if measured.client_arp_checked => {
-                words.push(format!(
-                    "the client's ARP entry for the VIP still does NOT name {m}"
-                ));
-                false
-            }
-            None => true,
-        };
-        words.push(format!(
-            "lab as before: {}",
-            if as_before {
-                "yes".to_string()
-            } else {
-                format!("NO (VIP on {})", holder_words(&holders))
-            }
-        ));
-        let pass = within
-            && measured.takeover_ms.is_some()
-            && measured.failback_ms.is_some()
-            && as_before
-            && client_arp_ok
-            && measured.gateway_moved != Some(false);
-        Ok(Run {
-            record,
-            outage_ms,
-            limit: self.limit.clone(),
-            pass,
-            summary: words.join("; "),
-            takeover_ms: measured.takeover_ms,
-            failback_ms: measured.failback_ms,
-            double_master_ms,
-            reachable_after_heal_ms: after_heal,
-            stale_vip: measured.stale_vip,
-            ..Run::default()
-        })
-    }
-
-    /// The drill's steps between the first requests and the last: each change marked on the
-    /// record.
-    async fn steps(
-        &self,
-        watch: &Watch,
-        fault: &str,
-        applied: &Cell<bool>,
-    ) -> Result<Measured, String> {
-        let d = self.drill;
-        let (m, b) = (self.m(), self.b());
-        let (master, backup) = (&self.master.conn, &self.backup.conn);
+        let b = self.b();
+        let backup = &self.backup.conn;
         let vip = self.vip();
-        let mut measured = Measured::default();
-        tokio::time::sleep(SETTLE).await;
-
-        watch.mark(fault.to_string());
-        let fault_at = watch.now_ms();
-        measured.fault_at = fault_at;
-        applied.set(true);
-        let iface = &self.master.director.interface;
-        match self.kind {
-            FailoverKind::Stop => service(master, m, "keepalived", "stop").await?,
-            FailoverKind::Kill => run_ok(master, m, &sh::kill_all_at_once("keepalived")).await?,
-            FailoverKind::LinkDown => {
-                run_ok(master, m, &sh::link_down_for(iface, self.hold_secs())).await?
-            }
-            FailoverKind::Freeze => {
-                run_ok(master, m, &sh::freeze_for("keepalived", self.hold_secs())).await?
-            }
-            FailoverKind::Partition => {
-                let block = |h: &DirectorHost<'_>| {
-                    let cmd = sh::block_vrrp_for(&h.director.interface, self.hold_secs());
-                    let conn = h.conn.clone();
-                    let name = h.director.name.clone();
-                    async move { run_ok(&conn, &name, &cmd).await }
-                };
-                let (x, y) = tokio::join!(block(&self.master), block(&self.backup));
-                x?;
-                y?;
-            }
-        }
-
         let took = wait_until(self.wait, || holds(&backup.session, &vip)).await;
         if took.is_some() {
-            measured.takeover_ms = Some(watch.now_ms() - fault_at);
-            watch.mark(format!("{b} holds the VIP"));
+            measured.takeover_ms = Some(run.watch.now_ms() - run.fault_at);
+            run.watch.mark(format!("{b} holds the VIP"));
         }
         d.info(format!(
             "  {b} holds the VIP (seen from here {})",
@@ -434,18 +225,26 @@ impl Pair<'_, '_> {
             ));
             measured.gateway_moved = Some(moved);
         }
+    }
 
-        let restored_at = match self.kind {
+    /// The fault's end: the drill restores a stop or a kill, a timed fault ends by itself.
+    /// When, on the drill's clock.
+    async fn restore(&self, run: &Underway<'_>, measured: &mut Measured) -> Result<i64, String> {
+        let d = self.drill;
+        let watch = run.watch;
+        let m = self.m();
+        let master = &self.master.conn;
+        match self.kind {
             FailoverKind::Stop => {
                 tokio::time::sleep(SETTLE).await;
                 watch.quiet_arp().await;
                 watch.mark(format!("keepalived started on {m}"));
                 d.info(format!("  restoring: starting keepalived on {m}"));
                 service(master, m, "keepalived", "start").await?;
-                watch.now_ms()
+                Ok(watch.now_ms())
             }
             FailoverKind::Kill => {
-                let stale = holds(&master.session, &vip).await;
+                let stale = holds(&master.session, &self.vip()).await;
                 measured.stale_vip = Some(stale);
                 if stale {
                     watch.mark(format!("stale VIP on {m}"));
@@ -464,44 +263,61 @@ impl Pair<'_, '_> {
                 let repaired = d.repair.converge(m).await?;
                 d.info(format!("  lvslab up on {m}: {repaired}"));
                 measured.repaired = Some(repaired);
-                watch.now_ms()
+                Ok(watch.now_ms())
             }
             FailoverKind::LinkDown | FailoverKind::Freeze | FailoverKind::Partition => {
-                let ends = Duration::from_millis(
-                    u64::try_from(fault_at).unwrap_or(0) + self.hold.as_millis() as u64,
-                );
-                let now = Duration::from_millis(u64::try_from(watch.now_ms()).unwrap_or(0));
-                // Quiet a moment before the fault ends, so that the client's entry is left as
-                // the fault made it.
-                tokio::time::sleep(ends.saturating_sub(now + Duration::from_millis(1500))).await;
-                watch.quiet_arp().await;
-                let now = Duration::from_millis(u64::try_from(watch.now_ms()).unwrap_or(0));
-                tokio::time::sleep(ends.saturating_sub(now)).await;
-                let over = wait_until(Duration::from_secs(30), || self.fault_over()).await;
-                if over.is_none() {
-                    return Err(format!(
-                        "the {} fault on {m} did not end by itself",
-                        self.kind.word()
-                    ));
-                }
-                let what = match self.kind {
-                    FailoverKind::LinkDown => "link up",
-                    FailoverKind::Freeze => "keepalived thawed",
-                    _ => "healed",
-                };
-                // The fault ended when its script said (the check above only confirms it).
-                let scheduled = fault_at + i64::try_from(self.hold.as_millis()).unwrap_or(0);
-                let at = scheduled.min(watch.now_ms());
-                watch.mark_at(at, what);
-                if self.kind == FailoverKind::Partition {
-                    measured.healed_at = Some(at);
-                }
-                d.info(format!("  {what}"));
-                at
+                self.timed_fault_ends(run, measured).await
             }
-        };
+        }
+    }
 
-        measured.restored_at = Some(restored_at);
+    /// A timed fault (link down, freeze, partition) ends by itself when its script says; the
+    /// client is quiet a moment before, so that its ARP entry is left as the fault made it.
+    async fn timed_fault_ends(
+        &self,
+        run: &Underway<'_>,
+        measured: &mut Measured,
+    ) -> Result<i64, String> {
+        let (watch, fault_at) = (run.watch, run.fault_at);
+        let ends = Duration::from_millis(
+            u64::try_from(fault_at).unwrap_or(0) + self.hold.as_millis() as u64,
+        );
+        let now = Duration::from_millis(u64::try_from(watch.now_ms()).unwrap_or(0));
+        tokio::time::sleep(ends.saturating_sub(now + Duration::from_millis(1500))).await;
+        watch.quiet_arp().await;
+        let now = Duration::from_millis(u64::try_from(watch.now_ms()).unwrap_or(0));
+        tokio::time::sleep(ends.saturating_sub(now)).await;
+        let over = wait_until(Duration::from_secs(30), || self.fault_over()).await;
+        if over.is_none() {
+            return Err(format!(
+                "the {} fault on {} did not end by itself",
+                self.kind.word(),
+                self.m()
+            ));
+        }
+        let what = match self.kind {
+            FailoverKind::LinkDown => "link up",
+            FailoverKind::Freeze => "keepalived thawed",
+            _ => "healed",
+        };
+        // The fault ended when its script said (the check above only confirms it).
+        let scheduled = fault_at + i64::try_from(self.hold.as_millis()).unwrap_or(0);
+        let at = scheduled.min(watch.now_ms());
+        watch.mark_at(at, what);
+        if self.kind == FailoverKind::Partition {
+            measured.healed_at = Some(at);
+        }
+        self.drill.info(format!("  {what}"));
+        Ok(at)
+    }
+
+    /// The MASTER takes the VIP back, and the client's ARP entry names it again.
+    async fn failback(&self, run: &Underway<'_>, restored_at: i64, measured: &mut Measured) {
+        let d = self.drill;
+        let watch = run.watch;
+        let m = self.m();
+        let (master, backup) = (&self.master.conn, &self.backup.conn);
+        let vip = self.vip();
         let back = wait_until(RESTORE_WAIT, || async {
             holds(&master.session, &vip).await && !holds(&backup.session, &vip).await
         })
@@ -535,16 +351,75 @@ impl Pair<'_, '_> {
                 after(measured.client_arp_ms)
             ));
         }
-        tokio::time::sleep(SETTLE).await;
-        Ok(measured)
+    }
+
+    /// The verdict's words after the outage's: the takeover, what the fault left, the
+    /// fail-back; and whether the client's ARP entry named the MASTER again.
+    fn course_words(
+        &self,
+        record: &Record,
+        measured: &Measured,
+        partition: Partition,
+        words: &mut Vec<String>,
+    ) -> bool {
+        let m = self.m();
+        words.push(format!("takeover {}", after(measured.takeover_ms)));
+        if let Some(moved) = measured.gateway_moved {
+            words.push(format!(
+                "the NAT gateway moved with it: {}",
+                if moved { "yes" } else { "NO" }
+            ));
+        }
+        if let Some(stale) = measured.stale_vip {
+            words.push(if stale {
+                format!("the VIP stayed on {m} with keepalived dead (the seed's flaw)")
+            } else {
+                format!("no stale VIP was left on {m} this time")
+            });
+        }
+        if let Some(repair) = &measured.repaired {
+            words.push(format!("lvslab up on {m}: {repair}"));
+        }
+        if let Some(ms) = partition.double_master_ms {
+            words.push(format!(
+                "two MASTERs for {ms} ms, up to {} MACs answering ARP for the VIP",
+                record.most_macs()
+            ));
+        }
+        if let Some(ms) = partition.reachable_after_heal_ms {
+            words.push(format!("reachable {ms} ms after healing"));
+        }
+        words.push(format!("fail-back {}", after(measured.failback_ms)));
+        if record.arp_from_client {
+            words.push(
+                "the ARP requests came from the client itself (no macvlan could be made there): their answers refreshed its own entry"
+                    .into(),
+            );
+        }
+        match measured.client_arp_ms {
+            Some(ms) if ms > 0 => {
+                words.push(format!(
+                    "the client's ARP entry named {m} again {ms} ms later"
+                ));
+                true
+            }
+            Some(_) => true,
+            None if measured.client_arp_checked => {
+                words.push(format!(
+                    "the client's ARP entry for the VIP still does NOT name {m}"
+                ));
+                false
+            }
+            None => true,
+        }
     }
 
     /// Takeover and fail-back from the directors' own VIP events where they were seen (the
     /// drill's polling from this machine is late by a round trip or more); the marks follow.
-    fn exact_times(&self, record: &mut Record, measured: &mut Measured) {
+    fn exact_times(&self, record: &mut Record, fault_at: i64, measured: &mut Measured) {
         let (m, b) = (self.m(), self.b());
-        if let Some(t) = record.vip_change(b, true, measured.fault_at) {
-            measured.takeover_ms = Some(t - measured.fault_at);
+        if let Some(t) = record.vip_change(b, true, fault_at) {
+            measured.takeover_ms = Some(t - fault_at);
             move_mark(record, &format!("{b} holds the VIP"), t);
         }
         if let Some(restored) = measured.restored_at
@@ -559,62 +434,16 @@ impl Pair<'_, '_> {
         }
     }
 
-    /// Whether a timed fault has ended (the link up, keepalived running, no VRRP filter).
-    async fn fault_over(&self) -> bool {
-        let check = |h: &DirectorHost<'_>, cmd: String| {
-            let session = h.conn.session.clone();
-            async move {
-                session
-                    .run_timeout(&cmd, Duration::from_secs(2))
-                    .await
-                    .is_ok_and(|o| o.success())
-            }
-        };
-        match self.kind {
-            FailoverKind::LinkDown => {
-                let up = sh::link_is_up(&self.master.director.interface);
-                if check(&self.master, up.clone()).await {
-                    return true;
-                }
-                // The run's connection crossed the downed link: its TCP may wait out a long
-                // retransmission timer after the link is back. A new connection does not.
-                let name = &self.master.director.name;
-                match self.drill.repair.reconnect(name).await {
-                    Ok(fresh) => fresh
-                        .run_timeout(&up, Duration::from_secs(2))
-                        .await
-                        .is_ok_and(|o| o.success()),
-                    Err(_) => false,
-                }
-            }
-            FailoverKind::Freeze => check(&self.master, sh::not_frozen("keepalived")).await,
-            FailoverKind::Partition => {
-                let free = |h: &DirectorHost<'_>| {
-                    check(
-                        h,
-                        format!("! {{ {}; }}", sh::vrrp_blocked(&h.director.interface)),
-                    )
-                };
-                free(&self.master).await && free(&self.backup).await
-            }
-            FailoverKind::Stop | FailoverKind::Kill => true,
-        }
-    }
-
-    /// After Ctrl-C or an error: what the drill did, undone; the words say what was done and
-    /// what is left.
-    async fn undo(&self, applied: bool) -> String {
-        let d = self.drill;
+    /// The fault undone, as far as it goes: what was done, or why it could not be.
+    async fn put_back(&self) -> Result<String, String> {
         let m = self.m();
-        if !applied {
-            return "the fault was not applied yet: nothing to undo".into();
-        }
         let master = &self.master.conn;
-        let done = match self.kind {
+        match self.kind {
             FailoverKind::Stop => service(master, m, "keepalived", "start")
                 .await
                 .map(|()| format!("keepalived started again on {m}")),
-            FailoverKind::Kill => d
+            FailoverKind::Kill => self
+                .drill
                 .repair
                 .converge(m)
                 .await
@@ -660,13 +489,166 @@ impl Pair<'_, '_> {
                     Err(errors.join("; "))
                 }
             }
+        }
+    }
+
+    /// Whether a timed fault has ended (the link up, keepalived running, no VRRP filter).
+    async fn fault_over(&self) -> bool {
+        let check = |h: &DirectorHost<'_>, cmd: String| {
+            let session = h.conn.session.clone();
+            async move {
+                session
+                    .run_timeout(&cmd, Duration::from_secs(2))
+                    .await
+                    .is_ok_and(|o| o.success())
+            }
         };
+        match self.kind {
+            FailoverKind::LinkDown => {
+                let up = sh::link_is_up(&self.master.director.interface);
+                if check(&self.master, up.clone()).await {
+                    return true;
+                }
+                // The run's connection crossed the downed link: its TCP may wait out a long
+                // retransmission timer after the link is back. A new connection does not.
+                let name = &self.master.director.name;
+                match self.drill.repair.reconnect(name).await {
+                    Ok(fresh) => fresh
+                        .run_timeout(&up, Duration::from_secs(2))
+                        .await
+                        .is_ok_and(|o| o.success()),
+                    Err(_) => false,
+                }
+            }
+            FailoverKind::Freeze => check(&self.master, sh::not_frozen("keepalived")).await,
+            FailoverKind::Partition => {
+                let free = |h: &DirectorHost<'_>| {
+                    check(
+                        h,
+                        format!("! {{ {}; }}", sh::vrrp_blocked(&h.director.interface)),
+                    )
+                };
+                free(&self.master).await && free(&self.backup).await
+            }
+            FailoverKind::Stop | FailoverKind::Kill => true,
+        }
+    }
+}
+
+/// What a partition left, from the record.
+#[derive(Clone, Copy)]
+struct Partition {
+    /// How long both directors held the VIP.
+    double_master_ms: Option<i64>,
+    /// From healing until the client was answered again.
+    reachable_after_heal_ms: Option<i64>,
+}
+
+impl Fault for Pair<'_, '_> {
+    type Measured = Measured;
+
+    fn name(&self) -> String {
+        format!("drill failover --kind {}", self.kind.word())
+    }
+
+    fn words(&self) -> String {
+        let (m, b) = (self.m(), self.b());
+        match self.kind {
+            FailoverKind::Stop => format!("keepalived stopped on {m} (SIGTERM)"),
+            FailoverKind::Kill => format!("every keepalived process killed on {m} (SIGKILL)"),
+            FailoverKind::LinkDown => format!(
+                "{m}'s {} down for {} s",
+                self.master.director.interface,
+                self.hold_secs()
+            ),
+            FailoverKind::Freeze => {
+                format!(
+                    "keepalived frozen on {m} (SIGSTOP) for {} s",
+                    self.hold_secs()
+                )
+            }
+            FailoverKind::Partition => format!(
+                "VRRP dropped between {m} and {b} for {} s",
+                self.hold_secs()
+            ),
+        }
+    }
+
+    fn announce(&self, words: &str, load: &str) -> String {
+        format!(
+            "{}: {} holds the VIP; {words} while {load}",
+            self.name(),
+            self.m()
+        )
+    }
+
+    fn probe(&self) -> Probe {
+        self.probe.clone()
+    }
+
+    fn asks_arp(&self) -> bool {
+        true
+    }
+
+    fn longest(&self) -> Duration {
+        SETTLE * 4 + self.hold + self.wait + RESTORE_WAIT * 2 + Duration::from_secs(120)
+    }
+
+    fn limit(&self) -> &Limit {
+        &self.limit
+    }
+
+    async fn inject(&self, _run: &Underway<'_>) -> Result<(), String> {
+        let m = self.m();
+        let master = &self.master.conn;
+        let iface = &self.master.director.interface;
+        match self.kind {
+            FailoverKind::Stop => service(master, m, "keepalived", "stop").await,
+            FailoverKind::Kill => run_ok(master, m, &sh::kill_all_at_once("keepalived")).await,
+            FailoverKind::LinkDown => {
+                run_ok(master, m, &sh::link_down_for(iface, self.hold_secs())).await
+            }
+            FailoverKind::Freeze => {
+                run_ok(master, m, &sh::freeze_for("keepalived", self.hold_secs())).await
+            }
+            FailoverKind::Partition => {
+                let block = |h: &DirectorHost<'_>| {
+                    let cmd = sh::block_vrrp_for(&h.director.interface, self.hold_secs());
+                    let conn = h.conn.clone();
+                    let name = h.director.name.clone();
+                    async move { run_ok(&conn, &name, &cmd).await }
+                };
+                let (x, y) = tokio::join!(block(&self.master), block(&self.backup));
+                x?;
+                y
+            }
+        }
+    }
+
+    /// The takeover, the restore, the fail-back, each change marked on the record.
+    async fn follow(&self, run: &Underway<'_>) -> Result<Measured, String> {
+        let mut measured = Measured::default();
+        self.takeover(run, &mut measured).await;
+        let restored_at = self.restore(run, &mut measured).await?;
+        measured.restored_at = Some(restored_at);
+        self.failback(run, restored_at, &mut measured).await;
+        Ok(measured)
+    }
+
+    async fn undo(&self, applied: bool) -> Undone {
+        let d = self.drill;
+        let m = self.m();
+        if !applied {
+            return Undone::Reverted("the fault was not applied yet: nothing to undo".into());
+        }
+        let master = &self.master.conn;
+        let done = self.put_back().await;
         let vip = self.vip();
         let settled = wait_until(self.wait, || async {
             holds(&master.session, &vip).await && !holds(&self.backup.conn.session, &vip).await
         })
         .await;
-        match (done, settled) {
+        Undone::Reverted(match (done, settled) {
             (Ok(done), Some(_)) => format!("{done}; {m} holds the VIP: the lab is as before"),
             (Ok(done), None) => {
                 let holders = d.hosts.vip_holders().await;
@@ -679,6 +661,55 @@ impl Pair<'_, '_> {
                 "{} could not be undone ({e}): `lvslab up` restores the inventory's state",
                 self.kind.word()
             ),
+        })
+    }
+
+    /// Judged by the outage against VRRP's promise for the fault; it passes only when the
+    /// BACKUP took over, the MASTER took the VIP back alone, and the client follows it.
+    async fn judge(&self, mut record: Record, fault_at: i64, mut measured: Measured) -> Run {
+        let m = self.m();
+        self.exact_times(&mut record, fault_at, &mut measured);
+        let outage_ms = record.outage_ms();
+        let (within, judgement) = judged(outage_ms, &self.limit);
+        let holders = self.drill.hosts.vip_holders().await;
+        let as_before = holders.len() == 1 && holders[0].0 == m;
+        let partition = Partition {
+            double_master_ms: (self.kind == FailoverKind::Partition)
+                .then(|| record.double_master_ms()),
+            reachable_after_heal_ms: measured.healed_at.map(|h| record.outage_from(h)),
+        };
+        let mut words = vec![format!(
+            "{} requests, {}; {judgement}",
+            record.sent(),
+            record.failed_words()
+        )];
+        let client_arp_ok = self.course_words(&record, &measured, partition, &mut words);
+        words.push(format!(
+            "lab as before: {}",
+            if as_before {
+                "yes".to_string()
+            } else {
+                format!("NO (VIP on {})", holder_words(&holders))
+            }
+        ));
+        let pass = within
+            && measured.takeover_ms.is_some()
+            && measured.failback_ms.is_some()
+            && as_before
+            && client_arp_ok
+            && measured.gateway_moved != Some(false);
+        Run {
+            record,
+            outage_ms,
+            limit: self.limit.clone(),
+            pass,
+            summary: words.join("; "),
+            takeover_ms: measured.takeover_ms,
+            failback_ms: measured.failback_ms,
+            double_master_ms: partition.double_master_ms,
+            reachable_after_heal_ms: partition.reachable_after_heal_ms,
+            stale_vip: measured.stale_vip,
+            ..Run::default()
         }
     }
 }

@@ -3,7 +3,7 @@
 //! what the protocol promises for that failure ([`limits`]). Every drill keeps a record on one
 //! clock ([`record`]), shows it as a text timeline and writes it as a picture ([`svg`]).
 //! Ctrl-C during a drill undoes what the drill did before it returns, or says exactly what is
-//! left.
+//! left. Each drill is a fault that one driver runs ([`driver`]).
 //!
 //! - `failover --kind stop|kill|link-down|freeze|partition`: the MASTER director's keepalived
 //!   stopped (SIGTERM), killed (SIGKILL, all its processes at once), its lab interface down,
@@ -14,6 +14,7 @@
 //! - `reboot NODE`: a real server, the BACKUP or the MASTER rebooted; what comes back is what
 //!   the node brings back by itself (the caller verifies without converging).
 
+mod driver;
 mod failover;
 pub mod limits;
 mod realserver;
@@ -32,11 +33,12 @@ pub use realserver::{RealServerKind, realserver};
 pub use reboot::reboot;
 
 use crate::cancel::Cancel;
-use crate::probes::hosts::LvsHosts;
+use crate::probes::hosts::{DirectorHost, LvsHosts};
 use crate::probes::{Findings, Verdict};
 use crate::report::{Event, Reporter};
 use crate::transport::{BoxFuture, sh};
 use record::Record;
+use watch::Probe;
 
 /// What the caller offers a drill that must bring a host back to the inventory's state (a
 /// killed keepalived leaves a stale VIP: `lvslab up` is the repair).
@@ -132,9 +134,38 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// emulated CPU, a loaded machine) restarts its daemons in seconds, not milliseconds.
 const RESTORE_WAIT: Duration = Duration::from_secs(60);
 
-impl Drill<'_, '_> {
+/// What a drill says when no director holds the VIP.
+const NO_ACTIVE: &str = "no director holds the VIP: run `lvslab up` first";
+
+impl<'h> Drill<'_, 'h> {
     fn info(&self, text: String) {
         self.reporter.emit(Event::Info { text });
+    }
+
+    /// The director that holds the VIP, once the directors (when they run VRRP) have elected
+    /// their MASTER: right after `lvslab up` the pair may still be electing it.
+    async fn elected(&self) -> Option<DirectorHost<'h>> {
+        if self.hosts.lvs.vrrp.is_some() {
+            crate::probes::verify::wait_for_election(self.hosts).await;
+        }
+        self.hosts.active_director().await
+    }
+
+    /// What the client sends: GETs through the VIP, or pings of the VIP where the directors'
+    /// kernel has no IPVS (said so); checked that the hosts have what it needs.
+    fn client_probe(&self) -> Result<Probe, String> {
+        let ipvs = self.hosts.directors.iter().all(|h| h.conn.facts.has_ipvs());
+        let probe = if ipvs {
+            Probe::Http(self.hosts.lvs.service().endpoint())
+        } else {
+            self.info(format!(
+                "the directors' kernel has no IPVS: the client pings the VIP {} (who holds it), it cannot ask for pages",
+                self.hosts.vip()
+            ));
+            Probe::Ping(self.hosts.vip())
+        };
+        self.hosts.require(&probe.needs(self.hosts))?;
+        Ok(probe)
     }
 
     /// The picture's path for run `i` (1-based).

@@ -13,9 +13,13 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::driver::{Fault, Underway, Undone, drive};
 use super::limits::{self, Limit};
-use super::watch::{Probe, Watch};
-use super::{Drill, DrillOutcome, RESTORE_WAIT, Run, SETTLE, after, run_ok, service, wait_until};
+use super::record::Record;
+use super::watch::Probe;
+use super::{
+    Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, run_ok, service, wait_until,
+};
 use crate::lvs::Endpoint;
 use crate::lvs::ipvs::{Rule, Server, Table};
 use crate::probes::hosts::{DirectorHost, RealServerHost};
@@ -42,12 +46,24 @@ impl RealServerKind {
     }
 }
 
-/// When the fault began and ended, on the drill's clock, and what was measured meanwhile.
+/// When the fault ended, on the drill's clock, and what was measured meanwhile (ms after the
+/// fault, and after the restore).
 struct Steps {
-    fault_at: i64,
     restored_at: i64,
     removed: Option<i64>,
     returned: Option<i64>,
+}
+
+/// The clients' errors in a run's record.
+struct Errors {
+    /// From the fault until the director removed the server (a drain: until its last answer).
+    removed_ms: Option<i64>,
+    /// From the first failed request to the last, until the server left the table.
+    window_ms: i64,
+    /// Requests that failed after it left the table, before the restore.
+    stale: usize,
+    /// Requests that failed after the restore.
+    after_restore: usize,
 }
 
 struct Target<'a, 'h> {
@@ -60,6 +76,10 @@ struct Target<'a, 'h> {
     active: DirectorHost<'h>,
     endpoint: Endpoint,
     limit: Limit,
+    /// How long the drill waits for the director to remove the server.
+    wait: Duration,
+    /// A drain: the weight the server had (what the undo puts back).
+    saved: Cell<Option<u16>>,
 }
 
 /// `drill realserver NODE --kind KIND`: see the module's documentation.
@@ -68,28 +88,7 @@ pub async fn realserver(
     node: &str,
     kind: RealServerKind,
 ) -> Result<DrillOutcome, String> {
-    let Some(target) = d
-        .hosts
-        .real_servers
-        .iter()
-        .find(|r| r.real_server.name == node)
-    else {
-        let names: Vec<&str> = d
-            .hosts
-            .lvs
-            .real_servers
-            .iter()
-            .map(|r| r.name.as_str())
-            .collect();
-        return Err(if names.contains(&node) {
-            format!("{node} could not be reached")
-        } else {
-            format!(
-                "`{node}` is not a real server of the inventory (its real servers: {})",
-                names.join(", ")
-            )
-        });
-    };
+    let target = real_server(d, node)?;
     d.hosts.require(&crate::probes::hosts::Needs {
         directors: vec![crate::programs::IPVSADM],
         real_servers: match kind {
@@ -100,12 +99,7 @@ pub async fn realserver(
     })?;
     d.hosts
         .require(&Probe::Http(d.hosts.lvs.service().endpoint()).needs(d.hosts))?;
-    if d.hosts.lvs.vrrp.is_some() {
-        crate::probes::verify::wait_for_election(d.hosts).await;
-    }
-    let Some(active) = d.hosts.active_director().await else {
-        return Err("no director holds the VIP: run `lvslab up` first".into());
-    };
+    let active = d.elected().await.ok_or(NO_ACTIVE)?;
     if !active.conn.facts.has_ipvs() {
         return Err(format!(
             "{} has no IPVS in its kernel: a real-server drill needs it (`lvslab lab up --vm` builds a lab that has it)",
@@ -152,10 +146,39 @@ pub async fn realserver(
         directors,
         active,
         endpoint,
+        wait: Duration::from_millis(limit.ms + limits::MARGIN_MS + 5000),
         limit,
+        saved: Cell::new(None),
     };
     let what = format!("realserver {node} --kind {}", kind.word());
-    d.repeated(&what, |_| t.run()).await
+    d.repeated(&what, |_| drive(d, &t)).await
+}
+
+/// The real server `node`, connected; else why not.
+fn real_server<'a, 'h>(d: &'a Drill<'_, 'h>, node: &str) -> Result<&'a RealServerHost<'h>, String> {
+    if let Some(r) = d
+        .hosts
+        .real_servers
+        .iter()
+        .find(|r| r.real_server.name == node)
+    {
+        return Ok(r);
+    }
+    let names: Vec<&str> = d
+        .hosts
+        .lvs
+        .real_servers
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    Err(if names.contains(&node) {
+        format!("{node} could not be reached")
+    } else {
+        format!(
+            "`{node}` is not a real server of the inventory (its real servers: {})",
+            names.join(", ")
+        )
+    })
 }
 
 /// The server as `h`'s IPVS table holds it.
@@ -171,7 +194,7 @@ pub(super) async fn server_in(h: &DirectorHost<'_>, endpoint: &Endpoint) -> Opti
 }
 
 impl Target<'_, '_> {
-    fn name(&self) -> &str {
+    fn node_name(&self) -> &str {
         &self.node.real_server.name
     }
 
@@ -179,69 +202,53 @@ impl Target<'_, '_> {
         self.node.real_server.web.on(&self.node.conn.facts.family)
     }
 
-    async fn run(&self) -> Result<Run, String> {
-        let d = self.drill;
-        let node = self.name();
+    /// The server's weight on every director that had it.
+    async fn set_weight(&self, weight: u16) -> Result<(), String> {
+        for h in &self.directors {
+            let Some(now) = server_in(h, &self.endpoint).await else {
+                continue;
+            };
+            let out = h
+                .conn
+                .session
+                .run(sh::ipvs_save())
+                .await
+                .map_err(|e| e.to_string())?;
+            let table = Table::parse(&out.stdout_str())?;
+            let rules: Vec<Rule> = table
+                .services
+                .iter()
+                .filter(|s| s.real_servers.iter().any(|r| r.endpoint == self.endpoint))
+                .map(|s| Rule::EditServer {
+                    key: s.key,
+                    server: Server {
+                        weight,
+                        ..now.clone()
+                    },
+                })
+                .collect();
+            run_ok(&h.conn, &h.director.name, &sh::ipvs_apply(&rules)).await?;
+        }
+        Ok(())
+    }
+
+    /// The fault undone: the web server started or thawed, or the weight put back.
+    async fn restore(&self) -> Result<(), String> {
+        let node = self.node_name();
         let web = self.web();
-        let fault = match self.kind {
-            RealServerKind::Stop => format!("{} stopped on {node}", web.service),
-            RealServerKind::Kill => format!("every {} process killed on {node}", web.process),
-            RealServerKind::Hang => format!(
-                "every {} process frozen on {node} (it accepts, never answers)",
-                web.process
-            ),
-            RealServerKind::Drain => format!("{node} drained (weight 0)"),
-        };
-        d.info(format!(
-            "drill realserver {node} --kind {}: {fault} while {} sends {} requests a second",
-            self.kind.word(),
-            d.hosts.client.name,
-            d.options.rate
-        ));
-        let wait = Duration::from_millis(self.limit.ms + limits::MARGIN_MS + 5000);
-        let max = SETTLE * 4 + wait + RESTORE_WAIT + Duration::from_secs(120);
-        let watch = Watch::start(
-            d.hosts,
-            Probe::Http(d.hosts.lvs.service().endpoint()),
-            d.options.rate,
-            max,
-            format!(
-                "drill realserver {node} --kind {}: {fault}",
-                self.kind.word()
-            ),
-            false,
-        )
-        .await?;
-        let saved = Cell::new(None);
-        let applied = Cell::new(false);
-        let steps = d
-            .cancel
-            .guard(self.steps(&watch, &fault, wait, &applied, &saved))
-            .await;
-        let steps = match steps {
-            Some(Ok(steps)) => steps,
-            Some(Err(e)) => {
-                let undone = self.undo(applied.get(), saved.get()).await;
-                let _ = watch.finish().await;
-                return Err(format!("{e}; {undone}"));
+        let conn = &self.node.conn;
+        match self.kind {
+            RealServerKind::Stop | RealServerKind::Kill => {
+                service(conn, node, web.service, "start").await
             }
-            None => {
-                watch.mark("interrupted");
-                let undone = self.undo(applied.get(), saved.get()).await;
-                let record = watch.finish().await?;
-                let outage_ms = record.outage_ms();
-                return Ok(Run {
-                    record,
-                    outage_ms,
-                    limit: self.limit.clone(),
-                    summary: format!("interrupted: {undone}"),
-                    interrupted: Some(undone),
-                    ..Run::default()
-                });
-            }
-        };
-        let record = watch.finish().await?;
-        let returned_ms = steps.returned;
+            RealServerKind::Hang => run_ok(conn, node, &sh::thaw(web.process)).await,
+            RealServerKind::Drain => self.set_weight(self.saved.get().unwrap_or(1)).await,
+        }
+    }
+
+    /// The clients' errors in `record`, read against when the server left the table and when
+    /// it was restored.
+    fn errors(&self, record: &Record, fault_at: i64, steps: &Steps) -> Errors {
         let removed_ms = match self.kind {
             // The last answer from the drained server after the drain began.
             RealServerKind::Drain => Some(
@@ -249,17 +256,16 @@ impl Target<'_, '_> {
                     .requests
                     .iter()
                     .filter(|r| {
-                        r.who.as_deref() == Some(self.name())
-                            && r.start_ms >= steps.fault_at
+                        r.who.as_deref() == Some(self.node_name())
+                            && r.start_ms >= fault_at
                             && r.start_ms < steps.restored_at
                     })
-                    .map(|r| r.start_ms - steps.fault_at)
+                    .map(|r| r.start_ms - fault_at)
                     .max()
                     .unwrap_or(0),
             ),
             _ => steps.removed,
         };
-        let outage_ms = record.outage_ms();
         // The health check's part ends when the director takes the server out of its table: a
         // request sent after that can still fail, but not by a scheduler's choice (IPVS
         // schedules nothing to a server out of its table). Its client port reused one of a
@@ -267,10 +273,9 @@ impl Target<'_, '_> {
         // net.ipv4.vs.expire_nodest_conn=0 (the default): reported apart, not in the window.
         let removed_at = match self.kind {
             RealServerKind::Drain => None,
-            _ => steps.removed.map(|ms| steps.fault_at + ms),
+            _ => steps.removed.map(|ms| fault_at + ms),
         };
         let judged_until = removed_at.map_or(steps.restored_at, |r| r.min(steps.restored_at));
-        let errors_ms = record.error_window_ms(steps.fault_at, judged_until);
         let stale = removed_at.map_or(0, |r| {
             record
                 .requests
@@ -283,6 +288,185 @@ impl Target<'_, '_> {
             .iter()
             .filter(|r| !r.ok && r.start_ms >= steps.restored_at)
             .count();
+        Errors {
+            removed_ms,
+            window_ms: record.error_window_ms(fault_at, judged_until),
+            stale,
+            after_restore,
+        }
+    }
+
+    /// Whether every director lists the server again with a weight above 0, and it answers.
+    async fn back_as_before(&self) -> bool {
+        for h in &self.directors {
+            match server_in(h, &self.endpoint).await {
+                Some(s) if s.weight > 0 => {}
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+impl Fault for Target<'_, '_> {
+    type Measured = Steps;
+
+    fn name(&self) -> String {
+        format!(
+            "drill realserver {} --kind {}",
+            self.node_name(),
+            self.kind.word()
+        )
+    }
+
+    fn words(&self) -> String {
+        let node = self.node_name();
+        let web = self.web();
+        match self.kind {
+            RealServerKind::Stop => format!("{} stopped on {node}", web.service),
+            RealServerKind::Kill => format!("every {} process killed on {node}", web.process),
+            RealServerKind::Hang => format!(
+                "every {} process frozen on {node} (it accepts, never answers)",
+                web.process
+            ),
+            RealServerKind::Drain => format!("{node} drained (weight 0)"),
+        }
+    }
+
+    fn probe(&self) -> Probe {
+        Probe::Http(self.drill.hosts.lvs.service().endpoint())
+    }
+
+    fn asks_arp(&self) -> bool {
+        false
+    }
+
+    fn longest(&self) -> Duration {
+        SETTLE * 4 + self.wait + RESTORE_WAIT + Duration::from_secs(120)
+    }
+
+    fn limit(&self) -> &Limit {
+        &self.limit
+    }
+
+    async fn inject(&self, _run: &Underway<'_>) -> Result<(), String> {
+        let node = self.node_name();
+        let web = self.web();
+        let conn = &self.node.conn;
+        // A weight saved by an earlier run is not this run's.
+        self.saved.set(None);
+        match self.kind {
+            RealServerKind::Stop => service(conn, node, web.service, "stop").await,
+            RealServerKind::Kill => run_ok(conn, node, &sh::kill_all_at_once(web.process)).await,
+            RealServerKind::Hang => run_ok(conn, node, &sh::freeze(web.process)).await,
+            RealServerKind::Drain => {
+                let weight = server_in(&self.active, &self.endpoint)
+                    .await
+                    .map_or(1, |s| s.weight);
+                self.saved.set(Some(weight));
+                self.set_weight(0).await
+            }
+        }
+    }
+
+    /// The director removes the server (a drain: read from the answers at the end), the drill
+    /// restores it, every director lists it again.
+    async fn follow(&self, run: &Underway<'_>) -> Result<Steps, String> {
+        let d = self.drill;
+        let (watch, fault_at) = (run.watch, run.fault_at);
+        let node = self.node_name();
+        let web = self.web();
+        let removed = match self.kind {
+            // Drained once requests stop reaching it: read from the client's answers at the end.
+            RealServerKind::Drain => None,
+            _ => wait_until(self.wait, || async {
+                server_in(&self.active, &self.endpoint).await.is_none()
+            })
+            .await
+            .map(|_| watch.now_ms() - fault_at),
+        };
+        if self.kind != RealServerKind::Drain {
+            if removed.is_some() {
+                watch.mark(format!("{} removed {node}", self.active.director.name));
+            }
+            d.info(format!(
+                "  {} removed {node} from its table {}",
+                self.active.director.name,
+                after(removed)
+            ));
+        }
+        tokio::time::sleep(SETTLE).await;
+
+        let restore = match self.kind {
+            RealServerKind::Stop | RealServerKind::Kill => {
+                format!("{} started on {node}", web.service)
+            }
+            RealServerKind::Hang => format!("{} thawed on {node}", web.process),
+            RealServerKind::Drain => format!("{node}'s weight restored"),
+        };
+        watch.mark(restore.clone());
+        d.info(format!("  restoring: {restore}"));
+        let restored_at = watch.now_ms();
+        self.restore().await?;
+        run.restored();
+        let returned = wait_until(RESTORE_WAIT, || self.back_as_before())
+            .await
+            .map(|_| watch.now_ms() - restored_at);
+        if returned.is_some() {
+            watch.mark(format!("{node} back in service"));
+        }
+        d.info(format!("  {node} back in service {}", after(returned)));
+        Ok(Steps {
+            restored_at,
+            removed,
+            returned,
+        })
+    }
+
+    async fn undo(&self, applied: bool) -> Undone {
+        let node = self.node_name();
+        if !applied {
+            return Undone::Reverted(format!("nothing of {node} was left changed"));
+        }
+        let web = self.web();
+        let what = match self.kind {
+            RealServerKind::Stop | RealServerKind::Kill => {
+                format!("{} started again on {node}", web.service)
+            }
+            RealServerKind::Hang => format!("{} thawed on {node}", web.process),
+            RealServerKind::Drain => format!("{node}'s weight put back"),
+        };
+        Undone::Reverted(match self.restore().await {
+            Ok(()) => {
+                let back = wait_until(
+                    Duration::from_millis(self.limit.ms.max(5000) + limits::MARGIN_MS),
+                    || self.back_as_before(),
+                )
+                .await;
+                if back.is_some() {
+                    format!("{what}; it is back in service: the lab is as before")
+                } else {
+                    format!(
+                        "{what}, but the directors do not list it yet: `lvslab verify` shows when it is back"
+                    )
+                }
+            }
+            Err(e) => format!("{what} failed ({e}): `lvslab up` restores it"),
+        })
+    }
+
+    /// Judged by the error window: from the first failed request to the last, until the
+    /// director took the server out of its table.
+    async fn judge(&self, record: Record, fault_at: i64, steps: Steps) -> Run {
+        let node = self.node_name();
+        let returned_ms = steps.returned;
+        let outage_ms = record.outage_ms();
+        let Errors {
+            removed_ms,
+            window_ms: errors_ms,
+            stale,
+            after_restore,
+        } = self.errors(&record, fault_at, &steps);
         let (in_time, limit_words) = super::against(errors_ms, &self.limit);
         let within = if self.kind == RealServerKind::Drain {
             record.failed() == 0
@@ -328,7 +512,7 @@ impl Target<'_, '_> {
             "lab as before: {}",
             if back { "yes" } else { "NO" }
         ));
-        Ok(Run {
+        Run {
             outage_ms,
             error_window_ms: Some(errors_ms),
             limit: self.limit.clone(),
@@ -338,172 +522,6 @@ impl Target<'_, '_> {
             returned_ms,
             record,
             ..Run::default()
-        })
-    }
-
-    async fn steps(
-        &self,
-        watch: &Watch,
-        fault: &str,
-        wait: Duration,
-        applied: &Cell<bool>,
-        saved: &Cell<Option<u16>>,
-    ) -> Result<Steps, String> {
-        let d = self.drill;
-        let node = self.name();
-        let web = self.web();
-        let conn = &self.node.conn;
-        tokio::time::sleep(SETTLE).await;
-
-        watch.mark(fault.to_string());
-        let fault_at = watch.now_ms();
-        applied.set(true);
-        match self.kind {
-            RealServerKind::Stop => service(conn, node, web.service, "stop").await?,
-            RealServerKind::Kill => run_ok(conn, node, &sh::kill_all_at_once(web.process)).await?,
-            RealServerKind::Hang => run_ok(conn, node, &sh::freeze(web.process)).await?,
-            RealServerKind::Drain => {
-                let weight = server_in(&self.active, &self.endpoint)
-                    .await
-                    .map_or(1, |s| s.weight);
-                saved.set(Some(weight));
-                self.set_weight(0).await?;
-            }
-        }
-        let removed = match self.kind {
-            // Drained once requests stop reaching it: read from the client's answers at the end.
-            RealServerKind::Drain => None,
-            _ => wait_until(wait, || async {
-                server_in(&self.active, &self.endpoint).await.is_none()
-            })
-            .await
-            .map(|_| watch.now_ms() - fault_at),
-        };
-        if self.kind != RealServerKind::Drain {
-            if removed.is_some() {
-                watch.mark(format!("{} removed {node}", self.active.director.name));
-            }
-            d.info(format!(
-                "  {} removed {node} from its table {}",
-                self.active.director.name,
-                after(removed)
-            ));
-        }
-        tokio::time::sleep(SETTLE).await;
-
-        let restore = match self.kind {
-            RealServerKind::Stop | RealServerKind::Kill => {
-                format!("{} started on {node}", web.service)
-            }
-            RealServerKind::Hang => format!("{} thawed on {node}", web.process),
-            RealServerKind::Drain => format!("{node}'s weight restored"),
-        };
-        watch.mark(restore.clone());
-        d.info(format!("  restoring: {restore}"));
-        let restored_at = watch.now_ms();
-        self.restore(saved.get()).await?;
-        applied.set(false);
-        let returned = wait_until(RESTORE_WAIT, || self.back_as_before())
-            .await
-            .map(|_| watch.now_ms() - restored_at);
-        if returned.is_some() {
-            watch.mark(format!("{node} back in service"));
-        }
-        d.info(format!("  {node} back in service {}", after(returned)));
-        tokio::time::sleep(SETTLE).await;
-        Ok(Steps {
-            fault_at,
-            restored_at,
-            removed,
-            returned,
-        })
-    }
-
-    /// The server's weight on every director that had it.
-    async fn set_weight(&self, weight: u16) -> Result<(), String> {
-        for h in &self.directors {
-            let Some(now) = server_in(h, &self.endpoint).await else {
-                continue;
-            };
-            let out = h
-                .conn
-                .session
-                .run(sh::ipvs_save())
-                .await
-                .map_err(|e| e.to_string())?;
-            let table = Table::parse(&out.stdout_str())?;
-            let rules: Vec<Rule> = table
-                .services
-                .iter()
-                .filter(|s| s.real_servers.iter().any(|r| r.endpoint == self.endpoint))
-                .map(|s| Rule::EditServer {
-                    key: s.key,
-                    server: Server {
-                        weight,
-                        ..now.clone()
-                    },
-                })
-                .collect();
-            run_ok(&h.conn, &h.director.name, &sh::ipvs_apply(&rules)).await?;
-        }
-        Ok(())
-    }
-
-    /// The fault undone: the web server started or thawed, or the weight put back.
-    async fn restore(&self, weight: Option<u16>) -> Result<(), String> {
-        let node = self.name();
-        let web = self.web();
-        let conn = &self.node.conn;
-        match self.kind {
-            RealServerKind::Stop | RealServerKind::Kill => {
-                service(conn, node, web.service, "start").await
-            }
-            RealServerKind::Hang => run_ok(conn, node, &sh::thaw(web.process)).await,
-            RealServerKind::Drain => self.set_weight(weight.unwrap_or(1)).await,
-        }
-    }
-
-    /// Whether every director lists the server again with a weight above 0, and it answers.
-    async fn back_as_before(&self) -> bool {
-        for h in &self.directors {
-            match server_in(h, &self.endpoint).await {
-                Some(s) if s.weight > 0 => {}
-                _ => return false,
-            }
-        }
-        true
-    }
-
-    /// After Ctrl-C or an error: the fault undone, in words.
-    async fn undo(&self, applied: bool, weight: Option<u16>) -> String {
-        let node = self.name();
-        if !applied {
-            return format!("nothing of {node} was left changed");
-        }
-        let web = self.web();
-        let what = match self.kind {
-            RealServerKind::Stop | RealServerKind::Kill => {
-                format!("{} started again on {node}", web.service)
-            }
-            RealServerKind::Hang => format!("{} thawed on {node}", web.process),
-            RealServerKind::Drain => format!("{node}'s weight put back"),
-        };
-        match self.restore(weight).await {
-            Ok(()) => {
-                let back = wait_until(
-                    Duration::from_millis(self.limit.ms.max(5000) + limits::MARGIN_MS),
-                    || self.back_as_before(),
-                )
-                .await;
-                if back.is_some() {
-                    format!("{what}; it is back in service: the lab is as before")
-                } else {
-                    format!(
-                        "{what}, but the directors do not list it yet: `lvslab verify` shows when it is back"
-                    )
-                }
-            }
-            Err(e) => format!("{what} failed ({e}): `lvslab up` restores it"),
         }
     }
 }

@@ -12,10 +12,12 @@
 
 use std::time::Duration;
 
+use super::driver::{Fault, Underway, Undone, drive};
 use super::limits::{self, Limit};
 use super::realserver::server_in;
-use super::watch::{Probe, Watch};
-use super::{Drill, DrillOutcome, RESTORE_WAIT, Run, SETTLE, after, holds, wait_until};
+use super::record::Record;
+use super::watch::Probe;
+use super::{Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, holds, wait_until};
 use crate::lvs::Endpoint;
 use crate::probes::hosts::DirectorHost;
 use crate::transport::{Session, sh};
@@ -44,6 +46,8 @@ const BOOT_WAIT: Duration = Duration::from_secs(300);
 struct Reboot<'a, 'h> {
     drill: &'a Drill<'a, 'h>,
     node: String,
+    /// The node's connection (the reboot is asked for on it; it is gone after).
+    session: Session,
     role: Role,
     probe: Probe,
     limit: Limit,
@@ -54,10 +58,7 @@ struct Reboot<'a, 'h> {
 /// `drill reboot NODE`: see the module's documentation.
 pub async fn reboot(d: &Drill<'_, '_>, node: &str) -> Result<DrillOutcome, String> {
     let lvs = d.hosts.lvs;
-    if lvs.vrrp.is_some() {
-        crate::probes::verify::wait_for_election(d.hosts).await;
-    }
-    let active = d.hosts.active_director().await;
+    let active = d.elected().await;
     let role = if d
         .hosts
         .real_servers
@@ -89,9 +90,7 @@ pub async fn reboot(d: &Drill<'_, '_>, node: &str) -> Result<DrillOutcome, Strin
             names.join(", ")
         ));
     };
-    let Some(active) = active else {
-        return Err("no director holds the VIP: run `lvslab up` first".into());
-    };
+    let active = active.ok_or(NO_ACTIVE)?;
     if role == Role::Master && d.hosts.directors.len() < 2 {
         return Err(format!(
             "{node} is the only director: its reboot is an outage until it is back (nothing to measure against)"
@@ -113,221 +112,70 @@ pub async fn reboot(d: &Drill<'_, '_>, node: &str) -> Result<DrillOutcome, Strin
             why: "a BACKUP holds nothing the clients use: its reboot must cost no request".into(),
         },
     };
-    let ipvs = d.hosts.directors.iter().all(|h| h.conn.facts.has_ipvs());
-    let probe = if ipvs {
-        Probe::Http(lvs.service().endpoint())
-    } else {
-        d.info(format!(
-            "the directors' kernel has no IPVS: the client pings the VIP {} (who holds it), it cannot ask for pages",
-            d.hosts.vip()
-        ));
-        Probe::Ping(d.hosts.vip())
-    };
-    d.hosts.require(&probe.needs(d.hosts))?;
+    let probe = d.client_probe()?;
     let r = Reboot {
         drill: d,
         node: node.to_string(),
+        session: session_of(d, node)?,
         role,
         probe,
         limit,
         active: Some(active),
     };
     let what = format!("reboot {node}");
-    d.repeated(&what, |_| r.run()).await
+    d.repeated(&what, |_| drive(d, &r)).await
+}
+
+/// The connection to `node`, a director or a real server.
+fn session_of(d: &Drill<'_, '_>, node: &str) -> Result<Session, String> {
+    let hosts = d.hosts;
+    hosts
+        .directors
+        .iter()
+        .find(|h| h.director.name == node)
+        .map(|h| h.conn.session.clone())
+        .or_else(|| {
+            hosts
+                .real_servers
+                .iter()
+                .find(|r| r.real_server.name == node)
+                .map(|r| r.conn.session.clone())
+        })
+        .ok_or_else(|| format!("{node} is not connected"))
+}
+
+/// What a reboot's run measured, in ms after the reboot was asked for (the removal: on the
+/// drill's clock).
+struct Measured {
+    /// When the active director took a rebooted real server out of its table.
+    removed_at: Option<i64>,
+    /// The node answered SSH again.
+    up_ms: Option<i64>,
+    /// The node did its part again.
+    back_ms: Option<i64>,
 }
 
 impl Reboot<'_, '_> {
-    async fn run(&self) -> Result<Run, String> {
+    /// When the active director took a rebooted real server out of its table (as its health
+    /// check noticed), on the drill's clock.
+    async fn removal(&self, run: &Underway<'_>) -> Option<i64> {
         let d = self.drill;
-        let node = &self.node;
-        let fault = format!("{node} ({}) rebooted", self.role.word());
-        d.info(format!(
-            "drill reboot {node}: {fault} while {} sends {} requests a second; nothing is converged after it",
-            d.hosts.client.name, d.options.rate
-        ));
-        let max = SETTLE * 4 + BOOT_WAIT + RESTORE_WAIT + Duration::from_secs(60);
-        let watch = Watch::start(
-            d.hosts,
-            self.probe.clone(),
-            d.options.rate,
-            max,
-            format!("drill reboot {node}: {fault}"),
-            self.role != Role::RealServer,
-        )
-        .await?;
-        let steps = d.cancel.guard(self.steps(&watch, &fault)).await;
-        let (fault_at, removed_at, up_ms, back_ms) = match steps {
-            Some(Ok(times)) => times,
-            Some(Err(e)) => {
-                let _ = watch.finish().await;
-                return Err(e);
-            }
-            None => {
-                watch.mark("interrupted");
-                let record = watch.finish().await?;
-                let outage_ms = record.outage_ms();
-                let left = format!(
-                    "interrupted: {node} was rebooted and comes back by itself; run `lvslab verify` once it answers"
-                );
-                return Ok(Run {
-                    record,
-                    outage_ms,
-                    limit: self.limit.clone(),
-                    summary: left.clone(),
-                    interrupted: Some(left),
-                    ..Run::default()
-                });
-            }
-        };
-        let record = watch.finish().await?;
-        let outage_ms = record.outage_ms();
-        // A real server's reboot fails the clients that meet it until the health check takes
-        // it out: judged, as the real-server drills are, by the window of errors.
-        // The window ends when the director takes it out of its table: later failures are
-        // reused client ports meeting its entries, dropped while expire_nodest_conn=0 (as in
-        // the real-server drills), counted apart.
-        let until = removed_at.unwrap_or(i64::MAX);
-        let error_window_ms =
-            (self.role == Role::RealServer).then(|| record.error_window_ms(fault_at, until));
-        let stale = record
-            .requests
-            .iter()
-            .filter(|q| !q.ok && q.start_ms >= until)
-            .count();
-        let (within, judgement) = match error_window_ms {
-            Some(errors) => {
-                let (within, words) = super::against(errors, &self.limit);
-                (
-                    within,
-                    format!(
-                        "clients got errors for {errors} ms (first to last failed request), {words}; longest stretch without an answer {outage_ms} ms"
-                    ),
-                )
-            }
-            None => super::judged(outage_ms, &self.limit),
-        };
-        let words = [
-            format!(
-                "{} requests, {}; {judgement}",
-                record.sent(),
-                record.failed_words()
-            ),
-            if stale > 0 {
-                format!(
-                    "{stale} request(s) sent after it left the table failed too (client ports \
-                     reused from connections to {node} still in the table, dropped while \
-                     net.ipv4.vs.expire_nodest_conn=0)"
-                )
-            } else {
-                String::new()
-            },
-            format!("{node} answered SSH again {}", after(up_ms)),
-            format!("{node} back in service {}", after(back_ms)),
-        ];
-        Ok(Run {
-            outage_ms,
-            error_window_ms,
-            limit: self.limit.clone(),
-            pass: within && up_ms.is_some() && back_ms.is_some(),
-            summary: words
-                .iter()
-                .filter(|w| !w.is_empty())
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; "),
-            returned_ms: back_ms,
-            record,
-            ..Run::default()
-        })
-    }
-
-    /// The reboot, the node answering again, the node in service again: when the reboot was
-    /// asked for, then the other two in ms after it.
-    async fn steps(
-        &self,
-        watch: &Watch,
-        fault: &str,
-    ) -> Result<(i64, Option<i64>, Option<i64>, Option<i64>), String> {
-        let d = self.drill;
-        let node = &self.node;
-        tokio::time::sleep(SETTLE).await;
-        let session = self.session_of(node)?;
-        watch.mark(fault.to_string());
-        let fault_at = watch.now_ms();
-        session
-            .run_timeout(&sh::reboot_host(), Duration::from_secs(10))
-            .await
-            .map_err(|e| format!("{node}: the reboot could not be asked for: {e}"))?;
-        // A real server leaves the active director's table when the health check notices.
         let real = d
             .hosts
             .real_servers
             .iter()
-            .find(|r| &r.real_server.name == node);
-        let removed_at = match (&self.active, real) {
+            .find(|r| r.real_server.name == self.node);
+        match (&self.active, real) {
             (Some(a), Some(r)) if self.role == Role::RealServer && a.conn.facts.has_ipvs() => {
                 let endpoint = Endpoint::new(r.real_server.address, d.hosts.lvs.service().port);
                 wait_until(Duration::from_secs(60), || async {
                     server_in(a, &endpoint).await.is_none()
                 })
                 .await
-                .map(|_| watch.now_ms())
+                .map(|_| run.watch.now_ms())
             }
             _ => None,
-        };
-        // Gone first (its sshd killed, or the host going down), then back.
-        let _ = wait_until(Duration::from_secs(60), || async {
-            session
-                .run_timeout("true", Duration::from_secs(2))
-                .await
-                .is_err()
-        })
-        .await;
-        let mut fresh: Option<Session> = None;
-        let waited = std::time::Instant::now();
-        while waited.elapsed() < BOOT_WAIT {
-            if let Ok(s) = d.repair.reconnect(node).await {
-                fresh = Some(s);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        let up = fresh.as_ref().map(|_| watch.now_ms() - fault_at);
-        d.info(format!("  {node} answers SSH again {}", after(up)));
-        let Some(fresh) = fresh else {
-            return Ok((fault_at, removed_at, None, None));
-        };
-        watch.mark(format!("{node} answers SSH"));
-        let back = wait_until(RESTORE_WAIT, || self.in_service(&fresh))
-            .await
-            .map(|_| watch.now_ms() - fault_at);
-        if back.is_some() {
-            watch.mark(format!("{node} in service again"));
-        }
-        d.info(format!(
-            "  {node} in service again {} ({})",
-            after(back),
-            self.service_words()
-        ));
-        tokio::time::sleep(SETTLE).await;
-        Ok((fault_at, removed_at, up, back))
-    }
-
-    fn session_of(&self, node: &str) -> Result<Session, String> {
-        let hosts = self.drill.hosts;
-        hosts
-            .directors
-            .iter()
-            .find(|h| h.director.name == node)
-            .map(|h| h.conn.session.clone())
-            .or_else(|| {
-                hosts
-                    .real_servers
-                    .iter()
-                    .find(|r| r.real_server.name == node)
-                    .map(|r| r.conn.session.clone())
-            })
-            .ok_or_else(|| format!("{node} is not connected"))
     }
 
     fn service_words(&self) -> &'static str {
@@ -367,6 +215,172 @@ impl Reboot<'_, '_> {
                 holds(fresh, &vip).await
             }
             Role::Backup => super::keepalived_runs(fresh, &hosts.vip()).await,
+        }
+    }
+}
+
+impl Fault for Reboot<'_, '_> {
+    type Measured = Measured;
+
+    fn name(&self) -> String {
+        format!("drill reboot {}", self.node)
+    }
+
+    fn words(&self) -> String {
+        format!("{} ({}) rebooted", self.node, self.role.word())
+    }
+
+    fn announce(&self, words: &str, load: &str) -> String {
+        format!(
+            "{}: {words} while {load}; nothing is converged after it",
+            self.name()
+        )
+    }
+
+    fn probe(&self) -> Probe {
+        self.probe.clone()
+    }
+
+    fn asks_arp(&self) -> bool {
+        self.role != Role::RealServer
+    }
+
+    fn longest(&self) -> Duration {
+        SETTLE * 4 + BOOT_WAIT + RESTORE_WAIT + Duration::from_secs(60)
+    }
+
+    fn limit(&self) -> &Limit {
+        &self.limit
+    }
+
+    async fn inject(&self, _run: &Underway<'_>) -> Result<(), String> {
+        self.session
+            .run_timeout(&sh::reboot_host(), Duration::from_secs(10))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("{}: the reboot could not be asked for: {e}", self.node))
+    }
+
+    /// The node gone, answering again, in service again (as it comes back by itself).
+    async fn follow(&self, run: &Underway<'_>) -> Result<Measured, String> {
+        let d = self.drill;
+        let (watch, fault_at) = (run.watch, run.fault_at);
+        let node = &self.node;
+        let removed_at = self.removal(run).await;
+        // Gone first (its sshd killed, or the host going down), then back.
+        let _ = wait_until(Duration::from_secs(60), || async {
+            self.session
+                .run_timeout("true", Duration::from_secs(2))
+                .await
+                .is_err()
+        })
+        .await;
+        let mut fresh: Option<Session> = None;
+        let waited = std::time::Instant::now();
+        while waited.elapsed() < BOOT_WAIT {
+            if let Ok(s) = d.repair.reconnect(node).await {
+                fresh = Some(s);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let up_ms = fresh.as_ref().map(|_| watch.now_ms() - fault_at);
+        d.info(format!("  {node} answers SSH again {}", after(up_ms)));
+        let Some(fresh) = fresh else {
+            return Ok(Measured {
+                removed_at,
+                up_ms,
+                back_ms: None,
+            });
+        };
+        watch.mark(format!("{node} answers SSH"));
+        let back_ms = wait_until(RESTORE_WAIT, || self.in_service(&fresh))
+            .await
+            .map(|_| watch.now_ms() - fault_at);
+        if back_ms.is_some() {
+            watch.mark(format!("{node} in service again"));
+        }
+        d.info(format!(
+            "  {node} in service again {} ({})",
+            after(back_ms),
+            self.service_words()
+        ));
+        Ok(Measured {
+            removed_at,
+            up_ms,
+            back_ms,
+        })
+    }
+
+    /// A reboot cannot be taken back: the node comes back by itself.
+    async fn undo(&self, _applied: bool) -> Undone {
+        Undone::Irreversible(format!(
+            "{} was rebooted and comes back by itself; run `lvslab verify` once it answers",
+            self.node
+        ))
+    }
+
+    /// A real server's reboot fails the clients that meet it until the health check takes it
+    /// out: judged, as the real-server drills are, by the window of errors; a director's by
+    /// the outage.
+    async fn judge(&self, record: Record, fault_at: i64, measured: Measured) -> Run {
+        let node = &self.node;
+        let outage_ms = record.outage_ms();
+        // The window ends when the director takes it out of its table: later failures are
+        // reused client ports meeting its entries, dropped while expire_nodest_conn=0 (as in
+        // the real-server drills), counted apart.
+        let until = measured.removed_at.unwrap_or(i64::MAX);
+        let error_window_ms =
+            (self.role == Role::RealServer).then(|| record.error_window_ms(fault_at, until));
+        let stale = record
+            .requests
+            .iter()
+            .filter(|q| !q.ok && q.start_ms >= until)
+            .count();
+        let (within, judgement) = match error_window_ms {
+            Some(errors) => {
+                let (within, words) = super::against(errors, &self.limit);
+                (
+                    within,
+                    format!(
+                        "clients got errors for {errors} ms (first to last failed request), {words}; longest stretch without an answer {outage_ms} ms"
+                    ),
+                )
+            }
+            None => super::judged(outage_ms, &self.limit),
+        };
+        let words = [
+            format!(
+                "{} requests, {}; {judgement}",
+                record.sent(),
+                record.failed_words()
+            ),
+            if stale > 0 {
+                format!(
+                    "{stale} request(s) sent after it left the table failed too (client ports \
+                     reused from connections to {node} still in the table, dropped while \
+                     net.ipv4.vs.expire_nodest_conn=0)"
+                )
+            } else {
+                String::new()
+            },
+            format!("{node} answered SSH again {}", after(measured.up_ms)),
+            format!("{node} back in service {}", after(measured.back_ms)),
+        ];
+        Run {
+            outage_ms,
+            error_window_ms,
+            limit: self.limit.clone(),
+            pass: within && measured.up_ms.is_some() && measured.back_ms.is_some(),
+            summary: words
+                .iter()
+                .filter(|w| !w.is_empty())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; "),
+            returned_ms: measured.back_ms,
+            record,
+            ..Run::default()
         }
     }
 }

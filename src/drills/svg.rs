@@ -74,38 +74,106 @@ fn state_label(state: DirectorState, holds: bool) -> &'static str {
     }
 }
 
-/// The picture. `summary`: the verdict line shown under the title.
-pub fn render(r: &Record, summary: &str) -> String {
-    let span = r.duration_ms.max(1) as f64;
-    let plot = WIDTH - LEFT - RIGHT;
-    let x = |t: i64| LEFT + (t.clamp(0, r.duration_ms.max(1)) as f64) / span * plot;
+/// Where the parts of the picture go, from the record and the summary's lines.
+struct Layout {
+    duration_ms: i64,
+    /// The width of the time axis.
+    plot: f64,
+    summary_lines: Vec<String>,
+    chart_top: f64,
+    chart_h: f64,
+    band_h: f64,
+    bands_top: f64,
+    marks_top: f64,
+    height: f64,
+}
 
-    // Who answered, in order of first answer, each with a colour.
-    let mut servers: Vec<String> = Vec::new();
-    for q in &r.requests {
-        if let Some(w) = &q.who
-            && !servers.contains(w)
-        {
-            servers.push(w.clone());
+impl Layout {
+    fn of(r: &Record, summary: &str) -> Layout {
+        let summary_lines = wrap(summary, 120);
+        let chart_top = 56.0 + 16.0 * summary_lines.len() as f64;
+        let chart_h = 140.0;
+        let band_h = 22.0;
+        let bands_top = chart_top + chart_h + 40.0;
+        let rows = r.directors.len() + 2;
+        let marks_top = bands_top + rows as f64 * (band_h + 8.0) + 30.0;
+        Layout {
+            duration_ms: r.duration_ms,
+            plot: WIDTH - LEFT - RIGHT,
+            summary_lines,
+            chart_top,
+            chart_h,
+            band_h,
+            bands_top,
+            marks_top,
+            height: marks_top + 18.0 * r.marks.len().max(1) as f64 + 60.0,
         }
     }
-    let colour = |who: &str| {
-        servers
+
+    /// The x of `t_ms` on the drill's clock (clamped to the run).
+    fn x(&self, t_ms: i64) -> f64 {
+        let span = self.duration_ms.max(1);
+        LEFT + (t_ms.clamp(0, span) as f64) / span as f64 * self.plot
+    }
+
+    /// The top of row `i` below the chart: a director's band, then the ARP rows.
+    fn row_top(&self, i: usize) -> f64 {
+        self.bands_top + i as f64 * (self.band_h + 8.0)
+    }
+}
+
+/// The real servers that answered, in order of first answer, each with a colour.
+struct Servers(Vec<String>);
+
+impl Servers {
+    fn of(r: &Record) -> Servers {
+        let mut servers: Vec<String> = Vec::new();
+        for q in &r.requests {
+            if let Some(w) = &q.who
+                && !servers.contains(w)
+            {
+                servers.push(w.clone());
+            }
+        }
+        Servers(servers)
+    }
+
+    fn colour(&self, who: &str) -> &'static str {
+        self.0
             .iter()
             .position(|s| s == who)
             .map_or("#1f77b4", |i| PALETTE[i % PALETTE.len()])
-    };
+    }
+}
 
-    let summary_lines = wrap(summary, 120);
-    let chart_top = 56.0 + 16.0 * summary_lines.len() as f64;
-    let chart_h = 140.0;
-    let band_h = 22.0;
-    let bands_top = chart_top + chart_h + 40.0;
-    let rows = r.directors.len() + 2;
-    let marks_top = bands_top + rows as f64 * (band_h + 8.0) + 30.0;
-    let height = marks_top + 18.0 * r.marks.len().max(1) as f64 + 60.0;
+/// The colour of director `name` (where the client's packets went).
+fn director_colour(r: &Record, name: &str) -> &'static str {
+    r.directors
+        .iter()
+        .position(|d| d == name)
+        .map_or("#7f7f7f", |i| DIRECTOR_PALETTE[i % DIRECTOR_PALETTE.len()])
+}
 
+/// The picture. `summary`: the verdict line shown under the title.
+pub fn render(r: &Record, summary: &str) -> String {
+    let layout = Layout::of(r, summary);
+    let servers = Servers::of(r);
     let mut s = String::new();
+    heading(&mut s, r, &layout);
+    requests(&mut s, r, &layout, &servers);
+    server_legend(&mut s, r, &layout, &servers);
+    director_bands(&mut s, r, &layout);
+    arp_rows(&mut s, r, &layout);
+    time_axis(&mut s, r, &layout);
+    marks(&mut s, r, &layout);
+    state_legend(&mut s, &layout);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The document's start, the title and the summary.
+fn heading(s: &mut String, r: &Record, layout: &Layout) {
+    let height = layout.height;
     let _ = writeln!(
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">"##
@@ -116,7 +184,7 @@ pub fn render(r: &Record, summary: &str) -> String {
         r##"<text x="{LEFT}" y="22" font-size="16" font-weight="bold">{}</text>"##,
         esc(&r.title)
     );
-    for (i, line) in summary_lines.iter().enumerate() {
+    for (i, line) in layout.summary_lines.iter().enumerate() {
         let _ = writeln!(
             s,
             r##"<text x="{LEFT}" y="{}" fill="#333333">{}</text>"##,
@@ -124,18 +192,39 @@ pub fn render(r: &Record, summary: &str) -> String {
             esc(line)
         );
     }
-    // Requests per bucket: answered (stacked by server) above the axis, failed below it.
-    let buckets = (r.duration_ms / BUCKET_MS + 1).max(1);
-    let mut ok: BTreeMap<i64, BTreeMap<String, u32>> = BTreeMap::new();
-    let mut bad: BTreeMap<i64, u32> = BTreeMap::new();
-    for q in &r.requests {
-        let b = (q.start_ms.max(0) / BUCKET_MS).min(buckets - 1);
-        match (&q.who, q.ok) {
-            (_, false) => *bad.entry(b).or_default() += 1,
-            (Some(w), true) => *ok.entry(b).or_default().entry(w.clone()).or_default() += 1,
-            (None, true) => *ok.entry(b).or_default().entry("VIP".into()).or_default() += 1,
+}
+
+/// The requests counted per bucket of [`BUCKET_MS`]: answered, by who answered, and failed.
+struct Buckets {
+    count: i64,
+    ok: BTreeMap<i64, BTreeMap<String, u32>>,
+    bad: BTreeMap<i64, u32>,
+}
+
+impl Buckets {
+    fn of(r: &Record) -> Buckets {
+        let count = (r.duration_ms / BUCKET_MS + 1).max(1);
+        let mut ok: BTreeMap<i64, BTreeMap<String, u32>> = BTreeMap::new();
+        let mut bad: BTreeMap<i64, u32> = BTreeMap::new();
+        for q in &r.requests {
+            let b = (q.start_ms.max(0) / BUCKET_MS).min(count - 1);
+            match (&q.who, q.ok) {
+                (_, false) => *bad.entry(b).or_default() += 1,
+                (Some(w), true) => *ok.entry(b).or_default().entry(w.clone()).or_default() += 1,
+                (None, true) => *ok.entry(b).or_default().entry("VIP".into()).or_default() += 1,
+            }
         }
+        Buckets { count, ok, bad }
     }
+}
+
+/// Requests per bucket: answered (stacked by server) above the axis, failed below it.
+fn requests(s: &mut String, r: &Record, layout: &Layout, servers: &Servers) {
+    let Buckets {
+        count: buckets,
+        ok,
+        bad,
+    } = Buckets::of(r);
     let most = ok
         .values()
         .map(|m| m.values().sum::<u32>())
@@ -143,10 +232,11 @@ pub fn render(r: &Record, summary: &str) -> String {
         .max()
         .unwrap_or(1)
         .max(1) as f64;
+    let (chart_top, chart_h) = (layout.chart_top, layout.chart_h);
     let axis = chart_top + chart_h * 0.7;
     let up = chart_h * 0.7;
     let down = chart_h * 0.3;
-    let bw = (plot / buckets as f64).max(1.0);
+    let bw = (layout.plot / buckets as f64).max(1.0);
     let _ = writeln!(
         s,
         r##"<text x="10" y="{:.0}">requests</text><text x="10" y="{:.0}" fill="#555555" font-size="10">per {BUCKET_MS} ms</text>"##,
@@ -170,7 +260,7 @@ pub fn render(r: &Record, summary: &str) -> String {
                     s,
                     r##"<rect x="{bx:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{who}: {n}</title></rect>"##,
                     (bw - 0.5).max(0.5),
-                    colour(who)
+                    servers.colour(who)
                 );
             }
         }
@@ -188,31 +278,43 @@ pub fn render(r: &Record, summary: &str) -> String {
         r##"<line x1="{LEFT}" y1="{axis:.1}" x2="{:.1}" y2="{axis:.1}" stroke="#000000" stroke-width="0.8"/>"##,
         WIDTH - RIGHT
     );
-    // Legend of the real servers.
+}
+
+/// Which colour is which real server (and the VIP's own answers, and failures).
+fn server_legend(s: &mut String, r: &Record, layout: &Layout, servers: &Servers) {
+    let below = layout.chart_top + layout.chart_h;
     let mut lx = LEFT;
     let ping = r.requests.iter().any(|q| q.ok && q.who.is_none());
     let answered_by_vip = ping.then_some("VIP (ping)");
     for who in servers
+        .0
         .iter()
         .map(String::as_str)
         .chain(answered_by_vip)
         .chain(["failed"])
     {
-        let c = if who == "failed" { FAILED } else { colour(who) };
+        let c = if who == "failed" {
+            FAILED
+        } else {
+            servers.colour(who)
+        };
         let _ = writeln!(
             s,
             r##"<rect x="{lx:.0}" y="{:.0}" width="10" height="10" fill="{c}"/><text x="{:.0}" y="{:.0}">{}</text>"##,
-            chart_top + chart_h + 8.0,
+            below + 8.0,
             lx + 14.0,
-            chart_top + chart_h + 17.0,
+            below + 17.0,
             esc(who)
         );
         lx += 24.0 + 7.0 * who.len() as f64;
     }
+}
 
-    // A band per director: its state and whether it holds the VIP.
+/// A band per director: its state and whether it holds the VIP.
+fn director_bands(s: &mut String, r: &Record, layout: &Layout) {
+    let band_h = layout.band_h;
     for (i, name) in r.directors.iter().enumerate() {
-        let y = bands_top + i as f64 * (band_h + 8.0);
+        let y = layout.row_top(i);
         let _ = writeln!(
             s,
             r##"<text x="10" y="{:.0}">{}</text>"##,
@@ -223,7 +325,7 @@ pub fn render(r: &Record, summary: &str) -> String {
             let Some(d) = w[0].directors.iter().find(|d| &d.name == name) else {
                 continue;
             };
-            let (x0, x1) = (x(w[0].t_ms), x(w[1].t_ms));
+            let (x0, x1) = (layout.x(w[0].t_ms), layout.x(w[1].t_ms));
             let _ = writeln!(
                 s,
                 r##"<rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{band_h}" fill="{}"><title>{name}: {}</title></rect>"##,
@@ -233,29 +335,33 @@ pub fn render(r: &Record, summary: &str) -> String {
             );
         }
     }
-    // ARP: how many MACs answered for the VIP while the client asked, and where the client's
-    // own entry pointed (its packets went there).
-    let y = bands_top + r.directors.len() as f64 * (band_h + 8.0);
+}
+
+/// ARP: how many MACs answered for the VIP while the client asked, and where the client's own
+/// entry pointed (its packets went there).
+fn arp_rows(s: &mut String, r: &Record, layout: &Layout) {
+    let y = layout.row_top(r.directors.len());
     let _ = writeln!(s, r#"<text x="10" y="{:.0}">ARP answers</text>"#, y + 15.0);
-    let y2 = y + band_h + 8.0;
+    let y2 = layout.row_top(r.directors.len() + 1);
     let _ = writeln!(
         s,
         r#"<text x="10" y="{:.0}">client sends to</text>"#,
         y2 + 15.0
     );
-    let director_colour = |name: &str| {
-        r.directors
-            .iter()
-            .position(|d| d == name)
-            .map_or("#7f7f7f", |i| DIRECTOR_PALETTE[i % DIRECTOR_PALETTE.len()])
-    };
+    arp_answers(s, r, layout, y);
+    client_entries(s, r, layout, y2);
+}
+
+/// The MACs that answered, counted, in the row at `y`.
+fn arp_answers(s: &mut String, r: &Record, layout: &Layout, y: f64) {
+    let band_h = layout.band_h;
     for (k, a) in r.arp.iter().enumerate() {
         // Each answer holds until the next ask, or about a second.
         let end = r
             .arp
             .get(k + 1)
             .map_or(a.t_ms + 1000, |next| next.t_ms.min(a.t_ms + 1500));
-        let (x0, x1) = (x(a.t_ms), x(end));
+        let (x0, x1) = (layout.x(a.t_ms), layout.x(end));
         let n = a.macs.len();
         let owners: Vec<String> = a.macs.iter().map(|m| r.owner(m)).collect();
         let fill = match n {
@@ -277,39 +383,51 @@ pub fn render(r: &Record, summary: &str) -> String {
             }
         );
     }
+}
+
+/// The director the client's ARP entry named, in the row at `y`, and which colour is which
+/// director below it.
+fn client_entries(s: &mut String, r: &Record, layout: &Layout, y: f64) {
+    let band_h = layout.band_h;
     for w in r.client_entries.windows(2) {
-        let (x0, x1) = (x(w[0].t_ms), x(w[1].t_ms));
+        let (x0, x1) = (layout.x(w[0].t_ms), layout.x(w[1].t_ms));
         let (fill, who) = match &w[0].mac {
             Some(mac) => {
                 let who = r.owner(mac);
-                (director_colour(&who), who)
+                (director_colour(r, &who), who)
             }
             None => ("#c7c7c7", "no entry".to_string()),
         };
         let _ = writeln!(
             s,
-            r##"<rect x="{x0:.1}" y="{y2:.0}" width="{:.1}" height="{band_h}" fill="{fill}"><title>the client's ARP entry: {}</title></rect>"##,
+            r##"<rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{band_h}" fill="{fill}"><title>the client's ARP entry: {}</title></rect>"##,
             (x1 - x0).max(0.5),
             esc(&who)
         );
     }
-    // Which colour is which director in the client's row.
     let mut lx = LEFT;
     for name in &r.directors {
         let _ = writeln!(
             s,
             r#"<rect x="{lx:.0}" y="{:.0}" width="10" height="10" fill="{}"/><text x="{:.0}" y="{:.0}" font-size="10">client to {}</text>"#,
-            y2 + band_h + 4.0,
-            director_colour(name),
+            y + band_h + 4.0,
+            director_colour(r, name),
             lx + 13.0,
-            y2 + band_h + 13.0,
+            y + band_h + 13.0,
             esc(name)
         );
         lx += 40.0 + 7.0 * name.len() as f64 + 30.0;
     }
+}
 
-    // Time axis and the marks.
-    let axis_y = marks_top - 4.0;
+/// The bottom of the time axis: the seconds' labels sit on it.
+fn axis_y(layout: &Layout) -> f64 {
+    layout.marks_top - 4.0
+}
+
+/// A grid line and a label every 1, 5 or 10 s, as the run is long.
+fn time_axis(s: &mut String, r: &Record, layout: &Layout) {
+    let axis_y = axis_y(layout);
     let step = if r.duration_ms > 60_000 {
         10_000
     } else if r.duration_ms > 20_000 {
@@ -322,18 +440,23 @@ pub fn render(r: &Record, summary: &str) -> String {
         let _ = writeln!(
             s,
             r##"<line x1="{0:.1}" y1="{1:.0}" x2="{0:.1}" y2="{2:.0}" stroke="#dddddd"/><text x="{0:.1}" y="{3:.0}" text-anchor="middle" fill="#555555" font-size="10">{4} s</text>"##,
-            x(t),
-            chart_top,
+            layout.x(t),
+            layout.chart_top,
             axis_y - 14.0,
             axis_y,
             t / 1000
         );
         t += step;
     }
+}
+
+/// The drill's marks: a numbered dashed line each across the chart, and the list below it.
+fn marks(s: &mut String, r: &Record, layout: &Layout) {
+    let (chart_top, axis_y) = (layout.chart_top, axis_y(layout));
     let mut last_number_x = f64::MIN;
     let mut lift = 0.0;
     for (i, m) in r.marks.iter().enumerate() {
-        let mx = x(m.t_ms);
+        let mx = layout.x(m.t_ms);
         // Numbers of marks close together are staggered, so each stays readable.
         lift = if mx - last_number_x < 12.0 {
             lift + 10.0
@@ -341,7 +464,7 @@ pub fn render(r: &Record, summary: &str) -> String {
             0.0
         };
         last_number_x = mx;
-        let ly = marks_top + 18.0 + i as f64 * 18.0;
+        let ly = layout.marks_top + 18.0 + i as f64 * 18.0;
         let lx = LEFT;
         let _ = writeln!(
             s,
@@ -358,8 +481,11 @@ pub fn render(r: &Record, summary: &str) -> String {
             esc(&m.text)
         );
     }
-    // The state colours.
-    let ly = height - 16.0;
+}
+
+/// The state colours, along the bottom.
+fn state_legend(s: &mut String, layout: &Layout) {
+    let ly = layout.height - 16.0;
     let mut lx = LEFT;
     for (state, holds) in [
         (DirectorState::Master, true),
@@ -379,8 +505,6 @@ pub fn render(r: &Record, summary: &str) -> String {
         );
         lx += 22.0 + 6.0 * label.len() as f64;
     }
-    s.push_str("</svg>\n");
-    s
 }
 
 #[cfg(test)]
@@ -451,5 +575,127 @@ mod tests {
         );
         assert!(all.contains("outage 500 ms & more"));
         assert!(all.contains("node2") && all.contains("failed"));
+    }
+
+    /// A record that takes every branch of the picture: answers stacked by server and by the
+    /// VIP (ping), failures, every director state, ARP answers by none, one and two MACs (one
+    /// unknown), the client's entry with and without a MAC, marks close together, a summary
+    /// long enough to wrap, and text to escape.
+    fn busy(duration_ms: i64) -> Record {
+        let mut r = Record {
+            title: "drill failover --kind partition: \"both\" <sides> & more".into(),
+            duration_ms,
+            probe: "http".into(),
+            directors: vec!["node1".into(), "node4".into()],
+            macs: vec![
+                ("aa:01".into(), "node1".into()),
+                ("aa:04".into(), "node4".into()),
+            ],
+            ..Record::default()
+        };
+        let step = (duration_ms / 120).max(1);
+        for i in 0..120 {
+            let start_ms = i * step;
+            let (ok, who) = match i % 7 {
+                0 | 1 => (true, Some("node2")),
+                2 | 3 => (true, Some("node3")),
+                4 => (true, None),
+                5 if (40..70).contains(&i) => (false, None),
+                _ => (true, Some("web-<a>")),
+            };
+            r.requests.push(Request {
+                start_ms,
+                end_ms: start_ms + 5,
+                ok,
+                who: who.map(str::to_string),
+                error: (!ok).then(|| "no answer".to_string()),
+            });
+        }
+        let states = [
+            (DirectorState::Master, true),
+            (DirectorState::Backup, false),
+            (DirectorState::Frozen, true),
+            (DirectorState::Frozen, false),
+            (DirectorState::Stopped, true),
+            (DirectorState::Stopped, false),
+            (DirectorState::Unreachable, false),
+        ];
+        let every = duration_ms / 14;
+        for k in 0..15 {
+            let t_ms = k * every;
+            let (a, b) = (states[k as usize % 7], states[(k as usize + 3) % 7]);
+            r.samples.push(Sample {
+                t_ms,
+                directors: vec![
+                    DirectorSample {
+                        name: "node1".into(),
+                        state: a.0,
+                        holds_vip: a.1,
+                    },
+                    DirectorSample {
+                        name: "node4".into(),
+                        state: b.0,
+                        holds_vip: b.1,
+                    },
+                ],
+            });
+            let macs: Vec<String> = match k % 4 {
+                0 => vec![],
+                1 => vec!["aa:01".into()],
+                2 => vec!["aa:01".into(), "aa:04".into()],
+                _ => vec!["bb:ff".into()],
+            };
+            r.arp.push(ArpSample {
+                t_ms: t_ms + 10,
+                macs,
+            });
+            r.client_entries.push(ClientEntry {
+                t_ms,
+                mac: match k % 3 {
+                    0 => Some("aa:01".into()),
+                    1 => Some("aa:04".into()),
+                    _ => None,
+                },
+            });
+        }
+        // The last ARP answer a moment before the next would be, the one before further.
+        r.arp.push(ArpSample {
+            t_ms: duration_ms - 5,
+            macs: vec!["aa:04".into()],
+        });
+        for (t_ms, text) in [
+            (
+                duration_ms / 5,
+                "VRRP dropped between node1 and node4 <for 7 s>",
+            ),
+            (duration_ms / 5 + 2, "node4 holds the VIP"),
+            (duration_ms / 5 + 4, "two MASTERs"),
+            (duration_ms / 2, "healed & done"),
+            (duration_ms - 1, "node1 holds the VIP again"),
+        ] {
+            r.mark(t_ms, text);
+        }
+        r
+    }
+
+    const SUMMARY: &str = "1200 requests, 4 failed (4 no answer); outage 3100 ms, within the limit 3804 ms + 1000 ms margin (Master_Down_Interval = 3 x advert_int 1 s + skew (256 - 50)/256 s = 3804 ms); takeover after 3500 ms; two MASTERs for 6000 ms, up to 2 MACs answering ARP for the VIP; reachable 0 ms after healing; fail-back after 1200 ms; averyveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryverylongword; lab as before: yes";
+
+    #[test]
+    fn the_picture_is_as_it_was() {
+        for (duration_ms, golden) in [
+            (9_500, include_str!("testdata/timeline-short.svg")),
+            (30_000, include_str!("testdata/timeline-medium.svg")),
+            (75_000, include_str!("testdata/timeline-long.svg")),
+        ] {
+            let svg = render(&busy(duration_ms), SUMMARY);
+            assert!(
+                svg == golden,
+                "the picture of a {duration_ms} ms record changed"
+            );
+        }
+        assert_eq!(
+            render(&Record::default(), ""),
+            include_str!("testdata/timeline-empty.svg")
+        );
     }
 }
