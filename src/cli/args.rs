@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+use crate::drills::{FailoverKind, RealServerKind};
 use crate::lvs::Management;
 
 const AFTER_HELP: &str = "\
@@ -224,39 +225,11 @@ Examples:
   lvslab drill realserver node3 --kind hang --rate 50
   lvslab drill realserver node2 --kind drain";
 
-/// How the MASTER director fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailoverKindArg {
-    /// keepalived stopped (SIGTERM)
-    Stop,
-    /// every keepalived process killed at once (SIGKILL); repaired by `lvslab up` on that host
-    Kill,
-    /// the MASTER's VRRP interface down for Master_Down_Interval + 3 s
-    LinkDown,
-    /// keepalived frozen (SIGSTOP) for Master_Down_Interval + 3 s
-    Freeze,
-    /// VRRP between the directors dropped for Master_Down_Interval + 3 s (both stay reachable)
-    Partition,
-}
-
-/// How the real server fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RealServerKindArg {
-    /// its web server stopped (connections refused)
-    Stop,
-    /// every web server process killed (SIGKILL)
-    Kill,
-    /// every web server process frozen (SIGSTOP): connections accepted, never answered
-    Hang,
-    /// its weight set to 0 on the directors, then put back
-    Drain,
-}
-
 #[derive(Debug, Args)]
 pub struct FailoverArgs {
     /// How the MASTER fails.
-    #[arg(long, value_enum, default_value_t = FailoverKindArg::Stop)]
-    pub kind: FailoverKindArg,
+    #[arg(long, value_enum, default_value_t = FailoverKind::Stop)]
+    pub kind: FailoverKind,
     #[command(flatten)]
     pub drill: DrillArgs,
 }
@@ -266,8 +239,8 @@ pub struct RealserverArgs {
     /// The real server (inventory host name).
     pub node: String,
     /// How it fails.
-    #[arg(long, value_enum, default_value_t = RealServerKindArg::Stop)]
-    pub kind: RealServerKindArg,
+    #[arg(long, value_enum, default_value_t = RealServerKind::Stop)]
+    pub kind: RealServerKind,
     #[command(flatten)]
     pub drill: DrillArgs,
 }

@@ -2,13 +2,10 @@
 //! check that nothing is left), `status`, and the drills.
 
 use super::Setup;
-use super::args::{
-    DownArgs, DrillArgs, DrillCommand, FailoverKindArg, Global, RealServerKindArg, UpArgs,
-    VerifyArgs,
-};
+use super::args::{DownArgs, DrillArgs, DrillCommand, Global, UpArgs, VerifyArgs};
 use super::run::run_with;
 use crate::cli::outcome::Outcome;
-use crate::drills::{self, Drill, DrillOptions, FailoverKind, RealServerKind, Repair};
+use crate::drills::{self, Drill, DrillOptions, Repair};
 use crate::lvs::Management;
 use crate::playbook::Playbook;
 use crate::playbook::runner::{RunOptions, RunResult, Runner};
@@ -159,29 +156,6 @@ pub async fn status(global: &Global) -> miette::Result<Outcome> {
     Ok(outcome)
 }
 
-impl From<FailoverKindArg> for FailoverKind {
-    fn from(k: FailoverKindArg) -> FailoverKind {
-        match k {
-            FailoverKindArg::Stop => FailoverKind::Stop,
-            FailoverKindArg::Kill => FailoverKind::Kill,
-            FailoverKindArg::LinkDown => FailoverKind::LinkDown,
-            FailoverKindArg::Freeze => FailoverKind::Freeze,
-            FailoverKindArg::Partition => FailoverKind::Partition,
-        }
-    }
-}
-
-impl From<RealServerKindArg> for RealServerKind {
-    fn from(k: RealServerKindArg) -> RealServerKind {
-        match k {
-            RealServerKindArg::Stop => RealServerKind::Stop,
-            RealServerKindArg::Kill => RealServerKind::Kill,
-            RealServerKindArg::Hang => RealServerKind::Hang,
-            RealServerKindArg::Drain => RealServerKind::Drain,
-        }
-    }
-}
-
 /// The drill's options; the picture's default name says what and when.
 fn drill_options(args: &DrillArgs, what: &str) -> DrillOptions {
     let svg = if args.no_svg {
@@ -297,18 +271,10 @@ pub async fn drill(cmd: &DrillCommand, global: &Global) -> miette::Result<Outcom
             global,
         };
         let (args, what) = match cmd {
-            DrillCommand::Failover(a) => (
-                &a.drill,
-                format!("failover-{}", FailoverKind::from(a.kind).word()),
-            ),
-            DrillCommand::Realserver(a) => (
-                &a.drill,
-                format!(
-                    "realserver-{}-{}",
-                    a.node,
-                    RealServerKind::from(a.kind).word()
-                ),
-            ),
+            DrillCommand::Failover(a) => (&a.drill, format!("failover-{}", a.kind.word())),
+            DrillCommand::Realserver(a) => {
+                (&a.drill, format!("realserver-{}-{}", a.node, a.kind.word()))
+            }
             DrillCommand::Reboot(a) => (&a.drill, format!("reboot-{}", a.node)),
         };
         let drill = Drill {
@@ -319,8 +285,8 @@ pub async fn drill(cmd: &DrillCommand, global: &Global) -> miette::Result<Outcom
             repair: &repair,
         };
         let result = match cmd {
-            DrillCommand::Failover(a) => drills::failover(&drill, a.kind.into()).await,
-            DrillCommand::Realserver(a) => drills::realserver(&drill, &a.node, a.kind.into()).await,
+            DrillCommand::Failover(a) => drills::failover(&drill, a.kind).await,
+            DrillCommand::Realserver(a) => drills::realserver(&drill, &a.node, a.kind).await,
             DrillCommand::Reboot(a) => drills::reboot(&drill, &a.node).await,
         };
         setup.fleet.close().await;

@@ -29,14 +29,19 @@ use crate::lvs::Forwarding;
 use crate::probes::hosts::DirectorHost;
 use crate::transport::sh;
 
-/// How the MASTER fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How the MASTER fails (the CLI's `--kind`, its help from these lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum FailoverKind {
+    /// keepalived stopped (SIGTERM)
     Stop,
+    /// every keepalived process killed at once (SIGKILL); repaired by `lvslab up` on that host
     Kill,
+    /// the MASTER's VRRP interface down for Master_Down_Interval + 3 s
     LinkDown,
+    /// keepalived frozen (SIGSTOP) for Master_Down_Interval + 3 s
     Freeze,
+    /// VRRP between the directors dropped for Master_Down_Interval + 3 s (both stay reachable)
     Partition,
 }
 

@@ -25,13 +25,17 @@ use crate::lvs::ipvs::{Rule, Server, Table};
 use crate::probes::hosts::{DirectorHost, RealServerHost};
 use crate::transport::sh;
 
-/// How the real server fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How the real server fails (the CLI's `--kind`, its help from these lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum RealServerKind {
+    /// its web server stopped (connections refused)
     Stop,
+    /// every web server process killed (SIGKILL)
     Kill,
+    /// every web server process frozen (SIGSTOP): connections accepted, never answered
     Hang,
+    /// its weight set to 0 on the directors, then put back
     Drain,
 }
 
