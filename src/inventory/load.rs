@@ -1,5 +1,6 @@
 //! Reading and checking an inventory file: every problem is reported with file:line:column
-//! before any host is contacted, and the load balancer ([`Lvs`]) is built once from it.
+//! before any host is contacted. This file reads the YAML, its hosts, groups, connections and
+//! secrets; `lvs.rs` builds the load balancer ([`crate::lvs::Lvs`]) once from it.
 //!
 //! Every value that ends up in keepalived.conf, a sysctl, a route or a command line is checked
 //! here for the grammar of the place it goes to, so a value that could add a line or a directive
@@ -11,19 +12,11 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_saphyr::{Location, Spanned};
 
-use super::model::{
-    ConnectionSettings, HealthCheckSettings, HostEntry, InventoryFile, LvsSettings,
-};
+use super::model::{ConnectionSettings, HostEntry, InventoryFile};
 use super::{Connection, Group, Host, Inventory, home};
 use crate::diagnostic::{Source, SourceError};
-use crate::lvs::{
-    self, Cidr, Director, DirectorLabels, Forwarding, HealthCheck, Lvs, NatNetwork, RealServer,
-    VirtualService, Vrrp, VrrpRole, names, net::same_network, web,
-};
+use crate::lvs::names;
 use crate::secrets::{self, Secrets};
-
-/// keepalived reads at most 8 characters of a PASS authentication.
-const AUTH_PASS_MAX: usize = 8;
 
 /// Load and check an inventory. Warnings (not errors) come back beside it.
 pub fn load(path: &Path) -> Result<(Inventory, Vec<String>), miette::Report> {
@@ -70,15 +63,15 @@ fn declared_secrets(file: &InventoryFile) -> Vec<String> {
     out
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     src: &'a Source,
     base: PathBuf,
     errors: Vec<SourceError>,
-    warnings: Vec<String>,
+    pub(super) warnings: Vec<String>,
 }
 
 /// A value that must be inside `range`, else an error at its place.
-fn in_range<T: Copy + Into<i64>>(
+pub(super) fn in_range<T: Copy + Into<i64>>(
     c: &mut Checker<'_>,
     at: &Spanned<T>,
     range: std::ops::RangeInclusive<i64>,
@@ -97,11 +90,11 @@ fn in_range<T: Copy + Into<i64>>(
 }
 
 impl Checker<'_> {
-    fn fail<T>(&mut self, at: &Spanned<T>, message: String) {
+    pub(super) fn fail<T>(&mut self, at: &Spanned<T>, message: String) {
         self.fail_at(&at.referenced, message);
     }
 
-    fn fail_at(&mut self, at: &Location, message: String) {
+    pub(super) fn fail_at(&mut self, at: &Location, message: String) {
         self.errors.push(self.src.error_at(at, message));
     }
 
@@ -251,462 +244,6 @@ impl Checker<'_> {
         groups
     }
 
-    /// Directors and real servers: disjoint, with what their role needs.
-    fn check_roles(&mut self, file: &InventoryFile, hosts: &[Host]) {
-        let (Some(directors), Some(real_servers)) = (
-            file.groups.get(names::DIRECTORS),
-            file.groups.get(names::REAL_SERVERS),
-        ) else {
-            return;
-        };
-        for rs in &real_servers.value.hosts {
-            if directors.value.hosts.iter().any(|d| d.value == rs.value) {
-                self.fail(
-                    rs,
-                    format!(
-                        "`{}` is both a director and a real server; a host is one or the other",
-                        rs.value
-                    ),
-                );
-            }
-        }
-        let mut priorities: Vec<(u32, &str)> = Vec::new();
-        for d in &directors.value.hosts {
-            let Some(entry) = file.hosts.value.get(&d.value) else {
-                continue;
-            };
-            if !hosts.iter().any(|h| h.name == d.value) {
-                continue;
-            }
-            if let Some(v) = &entry.value.vrrp {
-                if let Some((_, other)) = priorities.iter().find(|(p, _)| *p == v.priority.value) {
-                    self.warnings.push(format!(
-                        "directors `{other}` and `{}` have the same VRRP priority {}: keepalived breaks the tie by the higher address",
-                        d.value, v.priority.value
-                    ));
-                }
-                priorities.push((v.priority.value, &d.value));
-            }
-        }
-    }
-
-    /// The load balancer: the virtual service, its directors and real servers, VRRP and the
-    /// health check, each value checked for the place it goes to.
-    fn lvs(
-        &mut self,
-        settings: &Spanned<LvsSettings>,
-        file: &InventoryFile,
-        inv: &Inventory,
-    ) -> Option<Lvs> {
-        let l = &settings.value;
-        let vip = match l.vip.value.parse::<IpAddr>() {
-            Ok(v) => v,
-            Err(_) => {
-                self.fail(
-                    &l.vip,
-                    format!("VIP `{}` is not an IP address", l.vip.value),
-                );
-                return None;
-            }
-        };
-        if vip.is_ipv6() {
-            self.fail(
-                &l.vip,
-                format!(
-                    "VIP {vip} is IPv6: lvslab's LVS setup is IPv4 only (the real servers' ARP settings and keepalived's VRRPv2 instance)"
-                ),
-            );
-        }
-        let vip_prefix = l.vip_prefix.as_ref().map_or(24, |p| p.value);
-        if let Some(p) = &l.vip_prefix {
-            in_range(self, p, 1..=32, "vip_prefix");
-        }
-        let port = match &l.port {
-            None => 80,
-            Some(p) if in_range(self, p, 1..=65535, "port") => p.value as u16,
-            Some(_) => 80,
-        };
-        if inv.hosts.iter().any(|h| h.address == vip) {
-            self.fail(&l.vip, format!("VIP {vip} is also a host's address"));
-        }
-        let forwarding = l.forwarding.as_ref().map_or(Forwarding::Dr, |f| f.value);
-        let directors = self.directors(file, inv);
-        let real_servers = self.real_servers(file, inv);
-        self.addresses_are_ipv4(file, inv);
-
-        if !directors.is_empty()
-            && !directors
-                .iter()
-                .any(|d| same_network(d.address, vip, vip_prefix))
-        {
-            let list: Vec<String> = directors
-                .iter()
-                .map(|d| format!("{} {}/{vip_prefix}", d.name, d.address))
-                .collect();
-            self.fail(
-                &l.vip,
-                format!(
-                    "VIP {vip} is inside no director's subnet ({})",
-                    list.join(", ")
-                ),
-            );
-        }
-        let vrrp = l.vrrp.as_ref().map(|v| {
-            in_range(self, &v.virtual_router_id, 1..=255, "virtual_router_id");
-            let advert_int = match &v.advert_int {
-                None => 1,
-                Some(a) if in_range(self, a, 1..=255, "advert_int") => a.value as u8,
-                Some(_) => 1,
-            };
-            if let Some(pass) = &v.auth_pass {
-                if pass.value.is_empty() {
-                    self.fail(pass, "auth_pass is empty".into());
-                } else if pass.value.chars().count() > AUTH_PASS_MAX {
-                    self.fail(pass, format!("auth_pass is longer than {AUTH_PASS_MAX} characters; keepalived would silently use only the first {AUTH_PASS_MAX}"));
-                } else if !keepalived_word(&pass.value) {
-                    self.fail(pass, format!("auth_pass may hold letters, digits and {KEEPALIVED_WORD_PUNCTUATION} only: another character could end the word or start a comment in keepalived.conf"));
-                }
-            }
-            Vrrp {
-                virtual_router_id: v.virtual_router_id.value.clamp(1, 255) as u8,
-                advert_int,
-                auth_pass: v.auth_pass.as_ref().map(|p| p.value.clone()),
-            }
-        });
-        if vrrp.is_some() {
-            for d in &directors {
-                if d.vrrp.is_none() {
-                    self.fail_at(
-                        &self.member_location(file, names::DIRECTORS, &d.name),
-                        format!(
-                            "director `{}` has no `vrrp: {{state, priority}}`, which keepalived needs",
-                            d.name
-                        ),
-                    );
-                }
-            }
-        }
-        let health_check = self.health_check(l.health_check.as_ref());
-        let nat = self.nat(
-            settings,
-            forwarding,
-            vip,
-            inv,
-            &directors,
-            &real_servers,
-            file,
-        );
-        let members = real_servers
-            .iter()
-            .map(|r| lvs::Member {
-                name: Some(r.name.clone()),
-                address: r.address,
-                port,
-                weight: r.weight,
-            })
-            .collect();
-        Some(Lvs {
-            services: vec![VirtualService {
-                vip,
-                vip_prefix,
-                port,
-                protocol: l.protocol,
-                scheduler: l.scheduler,
-                forwarding,
-                real_servers: members,
-            }],
-            directors,
-            real_servers,
-            vrrp,
-            health_check,
-            nat,
-        })
-    }
-
-    /// Where `host` is listed in `group` (for errors about its role).
-    fn member_location(&self, file: &InventoryFile, group: &str, host: &str) -> Location {
-        file.groups
-            .get(group)
-            .and_then(|g| g.value.hosts.iter().find(|m| m.value == host))
-            .map(|m| m.referenced)
-            .unwrap_or(Location::UNKNOWN)
-    }
-
-    fn directors(&mut self, file: &InventoryFile, inv: &Inventory) -> Vec<Director> {
-        let mut out = Vec::new();
-        for host in inv.group_members(names::DIRECTORS).unwrap_or_default() {
-            let Some(entry) = file.hosts.value.get(&host.name) else {
-                continue;
-            };
-            let e = &entry.value;
-            let Some(interface) = &e.interface else {
-                self.fail_at(
-                    &self.member_location(file, names::DIRECTORS, &host.name),
-                    format!("director `{}` has no `interface:` for the VIP", host.name),
-                );
-                continue;
-            };
-            for iface in [Some(interface), e.inside_interface.as_ref()]
-                .into_iter()
-                .flatten()
-            {
-                let label = names::alias(&iface.value, names::KEEPALIVED_ALIAS);
-                if names::valid_interface(&iface.value) && !names::valid_label(&label) {
-                    self.fail(
-                        iface,
-                        format!(
-                            "interface `{}` leaves no room for the VIP's label `{label}` ({} bytes at most)",
-                            iface.value,
-                            names::IFNAMSIZ_MAX
-                        ),
-                    );
-                }
-            }
-            out.push(Director {
-                name: host.name.clone(),
-                address: host.address,
-                interface: interface.value.clone(),
-                inside_interface: e.inside_interface.as_ref().map(|i| i.value.clone()),
-                vrrp: e.vrrp.as_ref().map(|v| VrrpRole {
-                    state: v.state,
-                    priority: v.priority.value.clamp(1, 254) as u8,
-                }),
-                labels: DirectorLabels::new(
-                    &interface.value,
-                    e.inside_interface.as_ref().map(|i| i.value.as_str()),
-                ),
-            });
-        }
-        out
-    }
-
-    fn real_servers(&mut self, file: &InventoryFile, inv: &Inventory) -> Vec<RealServer> {
-        let mut out = Vec::new();
-        for host in inv.group_members(names::REAL_SERVERS).unwrap_or_default() {
-            let Some(entry) = file.hosts.value.get(&host.name) else {
-                continue;
-            };
-            let e = &entry.value;
-            let Some(interface) = &e.interface else {
-                self.fail_at(
-                    &self.member_location(file, names::REAL_SERVERS, &host.name),
-                    format!(
-                        "real server `{}` has no `interface:` (the one that faces the directors, for its ARP settings)",
-                        host.name
-                    ),
-                );
-                continue;
-            };
-            let vars = inv.host_vars(host);
-            let web = match vars.get(web::VARIABLE) {
-                None => web::WebServer::default(),
-                Some(v) => match v.as_str().and_then(web::WebServer::parse) {
-                    Some(w) => w,
-                    None => {
-                        self.fail(
-                            entry,
-                            format!(
-                                "host `{}`: {} `{}`: use httpd or nginx",
-                                host.name,
-                                web::VARIABLE,
-                                v.as_str().map_or_else(|| v.to_string(), str::to_string)
-                            ),
-                        );
-                        web::WebServer::default()
-                    }
-                },
-            };
-            let weight = e
-                .weight
-                .as_ref()
-                .map(|w| u16::try_from(w.value).unwrap_or(lvs::DEFAULT_WEIGHT));
-            out.push(RealServer {
-                name: host.name.clone(),
-                address: host.address,
-                interface: interface.value.clone(),
-                weight: lvs::effective_weight(weight),
-                web,
-            });
-        }
-        out
-    }
-
-    /// Directors, real servers and clients take part in an IPv4 setup.
-    fn addresses_are_ipv4(&mut self, file: &InventoryFile, inv: &Inventory) {
-        for group in [names::DIRECTORS, names::REAL_SERVERS, names::CLIENTS] {
-            for host in inv.group_members(group).unwrap_or_default() {
-                if host.address.is_ipv6()
-                    && let Some(entry) = file.hosts.value.get(&host.name)
-                {
-                    self.fail(
-                        &entry.value.address,
-                        format!(
-                            "`{}` is IPv6: lvslab's LVS setup is IPv4 only (ARP settings, VRRPv2); host {} is in `{group}`",
-                            host.address, host.name
-                        ),
-                    );
-                }
-            }
-        }
-    }
-
-    fn health_check(&mut self, settings: Option<&Spanned<HealthCheckSettings>>) -> HealthCheck {
-        let mut hc = HealthCheck::default();
-        let Some(s) = settings else { return hc };
-        let s = &s.value;
-        if let Some(p) = &s.path {
-            if valid_url_path(&p.value) {
-                hc.path = p.value.clone();
-            } else {
-                self.fail(
-                    p,
-                    format!(
-                        "health check path `{}`: write an absolute URL path (`/`, `/health?x=1`) of letters, digits and {URL_PATH_PUNCTUATION}",
-                        p.value.escape_debug()
-                    ),
-                );
-            }
-        }
-        if let Some(c) = &s.status_code
-            && in_range(self, c, 100..=599, "status_code")
-        {
-            hc.status_code = c.value as u16;
-        }
-        let seconds: [(&Option<Spanned<u32>>, &mut u32, &str, i64); 4] = [
-            (
-                &s.connect_timeout,
-                &mut hc.connect_timeout,
-                "connect_timeout",
-                1,
-            ),
-            (&s.retry, &mut hc.retry, "retry", 0),
-            (
-                &s.delay_before_retry,
-                &mut hc.delay_before_retry,
-                "delay_before_retry",
-                0,
-            ),
-            (&s.delay_loop, &mut hc.delay_loop, "delay_loop", 1),
-        ];
-        for (given, slot, what, min) in seconds {
-            if let Some(v) = given
-                && in_range(self, v, min..=86_400, what)
-            {
-                *slot = v.value;
-            }
-        }
-        hc
-    }
-
-    /// NAT's inside network: required with `forwarding: nat`; the real servers live in it, the
-    /// VIP and the clients do not (on one network a real server would answer the client
-    /// directly and the connection would break).
-    #[allow(clippy::too_many_arguments)]
-    fn nat(
-        &mut self,
-        settings: &Spanned<LvsSettings>,
-        forwarding: Forwarding,
-        vip: IpAddr,
-        inv: &Inventory,
-        directors: &[Director],
-        real_servers: &[RealServer],
-        file: &InventoryFile,
-    ) -> Option<NatNetwork> {
-        let l = &settings.value;
-        let Some(nat) = &l.nat else {
-            if forwarding == Forwarding::Nat {
-                let at = l
-                    .forwarding
-                    .as_ref()
-                    .map_or(settings.referenced, |f| f.referenced);
-                self.fail_at(
-                    &at,
-                    "forwarding: nat needs `nat: { inside: NETWORK/PREFIX, gateway: ADDRESS }`: the real servers' network and the floating address they route through".into(),
-                );
-            }
-            return None;
-        };
-        let inside: Cidr = match nat.value.inside.value.parse() {
-            Ok(c) => c,
-            Err(e) => {
-                self.fail(&nat.value.inside, e);
-                return None;
-            }
-        };
-        let gateway: IpAddr = match nat.value.gateway.value.parse() {
-            Ok(g) => g,
-            Err(_) => {
-                self.fail(
-                    &nat.value.gateway,
-                    format!("`{}` is not an IP address", nat.value.gateway.value),
-                );
-                return None;
-            }
-        };
-        if !inside.contains(gateway) {
-            self.fail(
-                &nat.value.gateway,
-                format!("gateway {gateway} is not inside {inside}"),
-            );
-        }
-        if inv.hosts.iter().any(|h| h.address == gateway) || gateway == vip {
-            self.fail(
-                &nat.value.gateway,
-                format!("gateway {gateway} is already a host's address or the VIP; it must be an address of its own that floats between the directors"),
-            );
-        }
-        if inside.contains(vip) {
-            self.fail(
-                &l.vip,
-                format!("VIP {vip} is inside the real servers' network {inside}: with NAT the VIP is on the outside"),
-            );
-        }
-        if forwarding == Forwarding::Nat {
-            for rs in real_servers {
-                if !inside.contains(rs.address)
-                    && let Some(e) = file.hosts.value.get(&rs.name)
-                {
-                    self.fail(
-                        &e.value.address,
-                        format!(
-                            "real server {} ({}) is not inside the NAT network {inside}",
-                            rs.name, rs.address
-                        ),
-                    );
-                }
-            }
-            for d in directors {
-                if d.inside_interface.is_none() {
-                    self.fail_at(
-                        &self.member_location(file, names::DIRECTORS, &d.name),
-                        format!(
-                            "director `{}` has no `inside_interface:` (its interface on the real servers' network {inside}, for the gateway)",
-                            d.name
-                        ),
-                    );
-                }
-            }
-            for client in inv.group_members(names::CLIENTS).unwrap_or_default() {
-                if inside.contains(client.address)
-                    && let Some(e) = file.hosts.value.get(&client.name)
-                {
-                    self.fail(
-                        &e.value.address,
-                        format!(
-                            "client {} ({}) shares the real servers' network {inside}: with NAT a real server would answer it directly, not through the director, and the connection breaks; put clients on the outside network",
-                            client.name, client.address
-                        ),
-                    );
-                }
-            }
-        }
-        Some(NatNetwork {
-            inside,
-            prefix: inside.prefix,
-            gateway,
-        })
-    }
-
     fn connection(
         &mut self,
         global: &ConnectionSettings,
@@ -792,26 +329,6 @@ fn valid_name(s: &str) -> bool {
         && !s.starts_with('-')
 }
 
-/// Punctuation a keepalived.conf word may hold besides letters and digits: no white space,
-/// quotes, `#`/`!` (comments), `$` (keepalived's definitions), braces or backslashes.
-const KEEPALIVED_WORD_PUNCTUATION: &str = "._-+=@%^*~/:,";
-
-fn keepalived_word(s: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || KEEPALIVED_WORD_PUNCTUATION.contains(c))
-}
-
-/// Punctuation an HTTP check's path may hold (RFC 3986's path and query characters, without
-/// what keepalived.conf reads as syntax).
-const URL_PATH_PUNCTUATION: &str = "/-._~%?&=+,;:@*()";
-
-fn valid_url_path(s: &str) -> bool {
-    s.starts_with('/')
-        && s.len() <= 1024
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || URL_PATH_PUNCTUATION.contains(c))
-}
-
 /// `[user@]host[:port]`; the user defaults to the host's login user, the port to 22.
 fn parse_jump(
     text: &str,
@@ -878,14 +395,16 @@ fn valid_user(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn check(yaml: &str) -> Result<(Inventory, Vec<String>), Box<SourceError>> {
+    pub(in crate::inventory) fn check(
+        yaml: &str,
+    ) -> Result<(Inventory, Vec<String>), Box<SourceError>> {
         load_str(Path::new("inv.yml"), yaml.to_string())
     }
 
-    const GOOD: &str = "\
+    pub(in crate::inventory) const GOOD: &str = "\
 lvs:
   vip: 10.0.0.100
   vrrp: { virtual_router_id: 51, auth_pass: \"pw1111ab\" }
@@ -914,42 +433,7 @@ groups:
         );
     }
 
-    #[test]
-    fn good_inventory_builds_the_load_balancer() {
-        let (inv, warnings) = check(GOOD).unwrap();
-        assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(inv.select("directors").unwrap().len(), 2);
-        assert_eq!(
-            inv.select("r1,d1").unwrap()[0].name,
-            "d1",
-            "inventory order"
-        );
-        assert_eq!(inv.select("nope").unwrap_err(), "nope");
-        assert_eq!(inv.secrets.values(), ["pw1111ab".to_string()]);
-        assert_eq!(inv.hosts[0].connection.user, "root");
-        let lvs = inv.lvs.unwrap();
-        let svc = lvs.service();
-        assert_eq!(svc.endpoint().to_string(), "10.0.0.100:80");
-        assert_eq!(svc.real_servers[0].weight, 2);
-        assert_eq!(lvs.expected_master().unwrap().name, "d1");
-        assert_eq!(lvs.directors[1].labels.keepalived, "eth0:3");
-    }
-
-    #[test]
-    fn weight_zero_is_zero_and_missing_is_one() {
-        let zero = GOOD.replace("weight: 2", "weight: 0");
-        assert_eq!(
-            check(&zero).unwrap().0.lvs.unwrap().real_servers[0].weight,
-            0
-        );
-        let none = GOOD.replace(", weight: 2", "");
-        assert_eq!(
-            check(&none).unwrap().0.lvs.unwrap().real_servers[0].weight,
-            1
-        );
-    }
-
-    fn error_of(yaml: &str) -> String {
+    pub(in crate::inventory) fn error_of(yaml: &str) -> String {
         match check(yaml) {
             Ok(_) => panic!("accepted: {yaml}"),
             Err(e) => {
@@ -1043,183 +527,6 @@ groups:
     }
 
     #[test]
-    fn lvs_rules_are_checked() {
-        let e = error_of(&GOOD.replace("10.0.0.100", "10.9.0.100"));
-        assert!(e.contains("inside no director's subnet"), "{e}");
-        let e = error_of(&GOOD.replace("virtual_router_id: 51", "virtual_router_id: 300"));
-        assert!(
-            e.contains("inv.yml:3:") && e.contains("outside 1-255"),
-            "{e}"
-        );
-        let e = error_of(&GOOD.replace("\"pw1111ab\"", "\"123456789\""));
-        assert!(e.contains("longer than 8"), "{e}");
-        let e = error_of(&GOOD.replace("hosts: [r1]", "hosts: [r1, d1]"));
-        assert!(e.contains("both a director and a real server"), "{e}");
-        let e = error_of(&GOOD.replace("hosts: [r1]", "hosts: [r9]"));
-        assert!(e.contains("`r9`, which is not under `hosts:`"), "{e}");
-        let e = error_of(&GOOD.replace("vip: 10.0.0.100", "vip: not-an-ip"));
-        assert!(
-            e.contains("inv.yml:2:") && e.contains("not an IP address"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn values_that_reach_config_files_or_commands_are_checked_for_their_place() {
-        let bad = [
-            (
-                GOOD.replace("auth_pass: \"pw1111ab\"", "auth_pass: \"pw1 #x\""),
-                "inv.yml:3:",
-                "auth_pass may hold",
-            ),
-            (
-                GOOD.replace(
-                    "vip: 10.0.0.100",
-                    "vip: 10.0.0.100\n  health_check: { path: \"/ }\\n virtual_server\" }",
-                ),
-                "inv.yml:3:",
-                "health check path",
-            ),
-            (
-                GOOD.replace(
-                    "vip: 10.0.0.100",
-                    "vip: 10.0.0.100\n  health_check: { path: health }",
-                ),
-                "inv.yml:3:",
-                "absolute URL path",
-            ),
-            (
-                GOOD.replace("weight: 2", "weight: 70000"),
-                "inv.yml:7:",
-                "weight 70000 is outside 0-65535",
-            ),
-            (
-                GOOD.replace("weight: 2", "weight: -1"),
-                "inv.yml:7:",
-                "weight -1 is outside 0-65535",
-            ),
-            (
-                GOOD.replace("vip: 10.0.0.100", "vip: 10.0.0.100\n  port: 0"),
-                "inv.yml:3:",
-                "port 0 is outside 1-65535",
-            ),
-            (
-                GOOD.replace(
-                    "virtual_router_id: 51",
-                    "virtual_router_id: 51, advert_int: 0",
-                ),
-                "inv.yml:3:",
-                "advert_int 0 is outside 1-255",
-            ),
-            (
-                GOOD.replace("priority: 100", "priority: 255"),
-                "inv.yml:5:",
-                "VRRP priority 255 is outside 1-254",
-            ),
-            (
-                GOOD.replace(
-                    "vip: 10.0.0.100",
-                    "vip: 10.0.0.100\n  health_check: { status_code: 99 }",
-                ),
-                "inv.yml:3:",
-                "status_code 99",
-            ),
-            (
-                GOOD.replace("vip: 10.0.0.100", "vip: \"2001:db8::100\""),
-                "inv.yml:2:",
-                "IPv4 only",
-            ),
-            (
-                GOOD.replace("address: 10.0.0.12,", "address: \"2001:db8::12\","),
-                "inv.yml:7:",
-                "is IPv6",
-            ),
-            (
-                GOOD.replace(
-                    "interface: eth0, vrrp: { state: MASTER",
-                    "interface: \"eth0\\nx\", vrrp: { state: MASTER",
-                ),
-                "inv.yml:5:",
-                "not an interface name",
-            ),
-            (
-                GOOD.replace(
-                    "interface: eth0, vrrp: { state: MASTER",
-                    "interface: abcdefghijklmn, vrrp: { state: MASTER",
-                ),
-                "inv.yml:5:",
-                "no room for the VIP's label",
-            ),
-            (
-                GOOD.replacen("lvs:", "connection: { port: 0 }\nlvs:", 1),
-                "inv.yml:1:",
-                "SSH port 0",
-            ),
-        ];
-        for (yaml, place, what) in bad {
-            let e = error_of(&yaml);
-            assert!(
-                e.contains(place) && e.contains(what),
-                "want {place} {what}:\n{e}"
-            );
-        }
-        // A VLAN interface is an interface name.
-        let vlan = GOOD.replace(
-            "interface: eth0, vrrp: { state: MASTER",
-            "interface: eth0.100, vrrp: { state: MASTER",
-        );
-        let (inv, _) = check(&vlan).unwrap();
-        assert_eq!(
-            inv.lvs.unwrap().directors[0].labels.keepalived,
-            "eth0.100:3"
-        );
-    }
-
-    #[test]
-    fn nat_needs_an_inside_network_that_holds_the_real_servers_and_no_client() {
-        let nat = "\
-lvs:
-  vip: 198.18.0.100
-  forwarding: nat
-  nat: { inside: 198.18.1.0/24, gateway: 198.18.1.254 }
-hosts:
-  d1: { address: 198.18.0.11, interface: eth0, inside_interface: eth1 }
-  r1: { address: 198.18.1.12, interface: eth0 }
-  c1: { address: 198.18.0.10, interface: eth0 }
-groups:
-  directors: { hosts: [d1] }
-  real_servers: { hosts: [r1] }
-  clients: { hosts: [c1] }
-";
-        let (inv, _) = check(nat).unwrap();
-        let lvs = inv.lvs.unwrap();
-        assert_eq!(lvs.nat.unwrap().gateway.to_string(), "198.18.1.254");
-        assert_eq!(
-            lvs.directors[0].labels.gateway_keepalived.as_deref(),
-            Some("eth1:3")
-        );
-        let e = error_of(&nat.replace("c1: { address: 198.18.0.10", "c1: { address: 198.18.1.10"));
-        assert!(
-            e.contains("inv.yml:8:") && e.contains("shares the real servers' network"),
-            "{e}"
-        );
-        let e = error_of(&nat.replace(
-            "  nat: { inside: 198.18.1.0/24, gateway: 198.18.1.254 }\n",
-            "",
-        ));
-        assert!(
-            e.contains("inv.yml:3:") && e.contains("forwarding: nat needs"),
-            "{e}"
-        );
-        let e = error_of(&nat.replace(", inside_interface: eth1", ""));
-        assert!(e.contains("no `inside_interface:`"), "{e}");
-        let e = error_of(&nat.replace("gateway: 198.18.1.254", "gateway: 198.18.2.254"));
-        assert!(e.contains("not inside 198.18.1.0/24"), "{e}");
-        let e = error_of(&nat.replace("r1: { address: 198.18.1.12", "r1: { address: 198.18.0.12"));
-        assert!(e.contains("not inside the NAT network"), "{e}");
-    }
-
-    #[test]
     fn secrets_are_masked_in_the_lines_an_error_quotes() {
         let text = GOOD.replace("weight: 2", "weight: many");
         let e = check(&text).err().unwrap();
@@ -1233,12 +540,6 @@ groups:
             !rendered.contains("hunter22secret") && !rendered.contains("pw1111ab"),
             "{rendered}"
         );
-    }
-
-    #[test]
-    fn same_priority_is_a_warning() {
-        let (_, warnings) = check(&GOOD.replace("priority: 50", "priority: 100")).unwrap();
-        assert!(warnings[0].contains("same VRRP priority"), "{warnings:?}");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod edit;
 mod load;
+mod lvs;
 mod model;
 
 pub use load::{load, load_str};
