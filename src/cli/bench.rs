@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Setup;
 use super::args::{BenchModesArgs, Global};
-use super::lvs::up_playbooks;
+use super::converge::up_playbooks;
 use crate::cli::outcome::Outcome;
 use crate::inventory::Inventory;
 use crate::lvs::Forwarding;

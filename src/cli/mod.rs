@@ -5,8 +5,9 @@
 pub mod adhoc;
 pub mod args;
 pub mod bench;
+pub mod converge;
+pub mod drill;
 pub mod lab;
-pub mod lvs;
 pub mod outcome;
 pub mod run;
 pub mod set;
@@ -32,11 +33,11 @@ pub use args::{Cli, Command, Global};
 pub async fn dispatch(cli: Cli) -> i32 {
     let g = &cli.global;
     let result = match cli.command {
-        Command::Up(args) => lvs::up(&args, g).await,
-        Command::Verify(args) => lvs::verify(&args, g).await,
-        Command::Down(args) => lvs::down(&args, g).await,
-        Command::Status => lvs::status(g).await,
-        Command::Drill(cmd) => lvs::drill(&cmd, g).await,
+        Command::Up(args) => converge::up(&args, g).await,
+        Command::Verify(args) => converge::verify(&args, g).await,
+        Command::Down(args) => converge::down(&args, g).await,
+        Command::Status => converge::status(g).await,
+        Command::Drill(cmd) => drill::drill(&cmd, g).await,
         Command::Bench(args::BenchCommand::Modes(args)) => bench::modes(&args, g).await,
         Command::Run(args) => run::run(&args, g).await,
         Command::Exec(args) => adhoc::exec(&args, g).await,

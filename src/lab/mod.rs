@@ -17,9 +17,9 @@ mod procs;
 pub mod requirements;
 mod state;
 mod status;
-mod steps;
 mod sys;
 mod up;
+mod up_shared;
 mod up_vm;
 pub mod vm;
 
@@ -30,8 +30,8 @@ pub use plan::{NodeInit, Role};
 pub use requirements::kernel_has_ipvs;
 pub use state::write_atomically;
 pub use status::{LabStatus, status};
-pub use steps::{GuestLink, Lab, UpOptions};
 pub use up::up;
+pub use up_shared::{GuestLink, Lab, UpOptions};
 pub use up_vm::{install_vm_deps, up_vm};
 
 /// Builds lab `options.name` here, or in a VM (`vm`), and forgets its lock file when nothing

@@ -15,11 +15,11 @@ use super::plan::{LabPlan, NodeSpec};
 use super::requirements::{self, Host};
 use super::state::{LabPaths, LabRecord, Lock, write_file};
 use super::status;
-use super::steps::{
+use super::sys;
+use super::up_shared::{
     Clock, Found, GuestLink, Lab, UpOptions, describe, make_keys, make_lab_dir,
     network_taken_sentence, other_shape, write_client_files,
 };
-use super::sys;
 
 /// Brings lab `opts.name` up (or finds it up) and returns where everything is.
 pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {

@@ -19,7 +19,7 @@ use super::procs;
 use super::requirements;
 use super::state::{LabPaths, LabRecord, Lock, VmRecord};
 use super::status;
-use super::steps::{self, Clock, Found, Lab, UpOptions, VmInfo};
+use super::up_shared::{self, Clock, Found, Lab, UpOptions, VmInfo};
 use super::vm::{self, DetachedVm, GuestFile, VmEvent};
 
 /// Where the guest finds the host's keys (the layout of a lab directory).
@@ -63,7 +63,7 @@ pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
         clock.mark("probe existing lab");
         if health.all_healthy() {
             if record.plan != plan {
-                return Err(steps::other_shape(&record.plan, &plan));
+                return Err(up_shared::other_shape(&record.plan, &plan));
             }
             let info = VmInfo {
                 qemu_pid: health.vm.and_then(|v| v.qemu_pid).unwrap_or_default(),
@@ -87,7 +87,7 @@ async fn fresh(
     clock.mark("clean leftovers");
     let _network = Lock::acquire(LabPaths::network_lock()).await?;
     if let Some((interface, cidr)) = netns::network_in_use().await? {
-        return Err(LabError::Requirement(steps::network_taken_sentence(
+        return Err(LabError::Requirement(up_shared::network_taken_sentence(
             &interface, &cidr,
         )));
     }
@@ -120,7 +120,7 @@ fn describe(
     cleaned: Option<down::DownReport>,
     clock: Clock,
 ) -> Lab {
-    steps::describe(
+    up_shared::describe(
         plan,
         paths,
         Found {
@@ -173,9 +173,9 @@ pub async fn install_vm_deps() -> Result<(), LabError> {
 }
 
 async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<VmInfo, LabError> {
-    steps::make_lab_dir(paths)?;
-    steps::make_keys(plan, paths).await?;
-    steps::write_client_files(plan, paths, GUEST_WEB_SERVER)?;
+    up_shared::make_lab_dir(paths)?;
+    up_shared::make_keys(plan, paths).await?;
+    up_shared::write_client_files(plan, paths, GUEST_WEB_SERVER)?;
     clock.mark("keys");
     let taps: Vec<String> = plan
         .networks()

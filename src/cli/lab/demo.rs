@@ -40,7 +40,7 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<Outcom
     println!("\nconverging the seed's keepalived + LVS-DR setup, then verifying it:\n");
     let mut on_lab = global.clone();
     on_lab.inventory = lab.inventory.clone();
-    let outcome = crate::cli::lvs::up(
+    let outcome = crate::cli::converge::up(
         &UpArgs {
             mode: Management::Keepalived,
             no_verify: false,
