@@ -1,9 +1,10 @@
 //! The guard of the one list: reads lvslab's sources and finds the programs they run, and fails
 //! on any that is neither in [`super::PROGRAMS`] nor in [`super::BASE`].
 //!
-//! Where programs are named: every string of the command builder (`src/transport/sh.rs`) and of
-//! the lab's node scripts (`src/lab/files.rs`) is shell; so are the shell files (the VM's init,
-//! the scenarios, the scripts), the shell templates and the playbooks' `cmd:`/`unless:` lines.
+//! Where programs are named: every string of the command builders (the files of
+//! `src/transport/sh/`) and of the lab's node scripts (`src/lab/files.rs`) is shell; so are the
+//! shell files (the VM's init, the scenarios, the scripts), the shell templates and the
+//! playbooks' `cmd:`/`unless:` lines.
 //! Elsewhere in Rust, the program of `Command::new("..")`, `sys::run("..", ..)`, `which("..")`
 //! and `find_in_path("..")`. In shell, a command is the first word of a pipeline element (after
 //! `;`, `&&`, `||`, `|`, `&`, `$(`, `(`, a newline, and keywords such as `if`, `then`, `do`, `!`),
@@ -500,10 +501,8 @@ fn note(found: &mut Found, names: Vec<String>, path: &Path) {
 fn programs_in_sources() -> Found {
     let top = root();
     let mut found = Found::new();
-    let shell_rust = [
-        top.join("src/transport/sh.rs"),
-        top.join("src/lab/files.rs"),
-    ];
+    let mut shell_rust = vec![top.join("src/lab/files.rs")];
+    files(&top.join("src/transport/sh"), &[".rs"], &mut shell_rust);
     let mut rust = Vec::new();
     files(&top.join("src"), &[".rs"], &mut rust);
     files(&top.join("tests"), &[".rs"], &mut rust);

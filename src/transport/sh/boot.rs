@@ -1,0 +1,89 @@
+//! What lvslab keeps on a host: the boot entries `lvslab-boot` re-applies, and what is left
+//! until `down`.
+
+use super::net::{link_set, load_module};
+use super::{
+    BOOT_DIR, BOOT_SCRIPT, BOOT_SERVICE, STATE_DIR, SYSCTL_FILE, argv, quote, quote_owned,
+};
+
+/// The boot entry `name`'s content (nothing when there is none).
+pub fn boot_entry_read(name: &str) -> String {
+    format!(
+        "cat {} 2>/dev/null || true",
+        quote_owned(&format!("{BOOT_DIR}/{name}"))
+    )
+}
+
+/// The boot entries whose names start with `prefix`, one per line.
+pub fn boot_entries_list(prefix: &str) -> String {
+    format!(
+        "cd {BOOT_DIR} 2>/dev/null && for f in {}*; do [ -e \"$f\" ] && echo \"$f\"; done; true",
+        quote(prefix)
+    )
+}
+
+/// Writes the boot entry `name` from stdin (replaced whole, never half written).
+pub fn boot_entry_write(name: &str) -> String {
+    let path = quote_owned(&format!("{BOOT_DIR}/{name}"));
+    let tmp = quote_owned(&format!("{BOOT_DIR}/.{name}.tmp"));
+    format!("set -e; mkdir -p {BOOT_DIR}; cat > {tmp}; chmod 0644 {tmp}; mv -f {tmp} {path}")
+}
+
+/// Removes the boot entries named (none: nothing to do).
+pub fn boot_entries_remove(names: &[String]) -> String {
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| quote_owned(&format!("{BOOT_DIR}/{n}")))
+        .collect();
+    format!("rm -f -- {}", paths.join(" "))
+}
+
+/// A word fit for a boot entry's file name: what is not `[A-Za-z0-9.-]` becomes `_`.
+pub fn boot_entry_word(word: &str) -> String {
+    word.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// An address set again at boot (`replace`: no error when it is there already).
+pub fn boot_address(dev: &str, cidr: &str, label: Option<&str>) -> String {
+    let mut words = vec!["ip", "addr", "replace", cidr, "dev", dev];
+    if let Some(l) = label {
+        words.extend(["label", l]);
+    }
+    argv(&words)
+}
+
+/// A route set again at boot.
+pub fn boot_route(to: &str, via: &str, dev: Option<&str>) -> String {
+    let mut words = vec!["ip", "route", "replace", to, "via", via];
+    if let Some(d) = dev {
+        words.extend(["dev", d]);
+    }
+    argv(&words)
+}
+
+/// A device brought up again at boot, its module loaded first.
+pub fn boot_link(dev: &str, module: Option<&str>) -> String {
+    match module {
+        Some(m) => format!("{}; {}", load_module(m), link_set(dev, true)),
+        None => link_set(dev, true),
+    }
+}
+
+/// What lvslab leaves on a host until `down`: prints the number of saved original sysctl
+/// values and routes, then `file` or `nofile` for lvslab's sysctl file, then the number of
+/// boot entries and `boot` or `noboot` for the boot script and its unit or init script.
+pub fn lvslab_leftovers() -> String {
+    format!(
+        "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile; \
+         ls {BOOT_DIR} 2>/dev/null | grep -vc '^$'; \
+         if [ -e {BOOT_SCRIPT} ] || [ -e /etc/systemd/system/{BOOT_SERVICE}.service ] || [ -e /etc/init.d/{BOOT_SERVICE} ]; then echo boot; else echo noboot; fi"
+    )
+}

@@ -1,0 +1,133 @@
+//! A drill's long-running loops (requests, ARP, the kernel's VIP events), its clock, and the
+//! reboot it asks for.
+
+use super::net::neigh_lladdr;
+use super::{detached, quote};
+
+/// This host's clock, in ms since the epoch.
+pub fn epoch_ms() -> &'static str {
+    "date +%s%3N"
+}
+
+/// A drill's requests: one GET of `url` every `interval_ms`, each in the background (a slow one
+/// does not hold up the next), until the file `stop` exists or `max_secs` have passed; one line
+/// per request, `<start ms> <http code> <who> <end ms>` (who: the first word of the page).
+pub fn drill_http_load(
+    url: &str,
+    interval_ms: u32,
+    timeout_secs: u64,
+    max_secs: u32,
+    stop: &str,
+) -> String {
+    drill_load(
+        &format!(
+            "b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}}' {} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); w=$(printf '%s' \"$b\" | head -n 1 | cut -d' ' -f1)",
+            quote(url)
+        ),
+        interval_ms,
+        max_secs,
+        stop,
+    )
+}
+
+/// The same with an ICMP echo to `vip` (code 200 when answered, `-` as who).
+pub fn drill_ping_load(vip: &str, interval_ms: u32, max_secs: u32, stop: &str) -> String {
+    drill_load(
+        &format!(
+            "if ping -n -c 1 -W 1 {} >/dev/null 2>&1; then c=200; else c=000; fi; w=-",
+            quote(vip)
+        ),
+        interval_ms,
+        max_secs,
+        stop,
+    )
+}
+
+fn drill_load(request: &str, interval_ms: u32, max_secs: u32, stop: &str) -> String {
+    format!(
+        "end=$(( $(date +%s%3N) + {ms} )); while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do \
+         t=$(date +%s%3N); ( {request}; echo \"$t ${{c:-000}} ${{w:--}} $(date +%s%3N)\" ) & \
+         sleep {}.{:03}; done; wait",
+        interval_ms / 1000,
+        interval_ms % 1000,
+        ms = u64::from(max_secs) * 1000,
+        s = quote(stop),
+    )
+}
+
+/// The client's view of `vip` until the file `stop` exists or `max_secs` have passed, as lines:
+/// `N <ms> <MAC>` (or `-`): what the client's neighbour table holds for the VIP, four times a
+/// second; `A <ms> <MAC>...`: the MACs that answered an ARP request for the VIP, about once a
+/// second until the file `quiet` exists.
+///
+/// The requests are sent from `asker`, a macvlan link of its own in a network namespace of its
+/// own (ended with the loop), from 0.0.0.0: the answers go to its MAC and nobody learns from
+/// the requests, so the client's own entry ages as it would without the drill. The link is
+/// made inside that namespace once it exists (never in the client's, where an early move would
+/// have left it behind), and goes with it. Where no
+/// macvlan can be made, a line `X` says the requests come from the client itself.
+pub fn drill_arp_watch(
+    iface: &str,
+    vip: &str,
+    max_secs: u32,
+    stop: &str,
+    quiet: &str,
+    asker: &str,
+) -> String {
+    let ask_loop = |dev: &str, source: &str| {
+        format!(
+            "while [ ! -e {s} ] && [ ! -e {q} ] && [ $(date +%s%3N) -lt $end ]; do \
+             t=$(date +%s%3N); m=$(arping -b -c 2 -w 1 -I {d} {source}{v} 2>/dev/null | sed -n 's/.*\\[\\([0-9A-Fa-f:]*\\)\\].*/\\1/p' | tr A-F a-f | sort -u | tr '\\n' ' '); \
+             echo \"A $t $m\"; done",
+            d = quote(dev),
+            s = quote(stop),
+            q = quote(quiet),
+            v = quote(vip),
+        )
+    };
+    let a = quote(asker);
+    let private = format!(
+        "end=$1; while ! ip link show {a} >/dev/null 2>&1; do [ $(date +%s%3N) -lt $end ] || exit 0; sleep 0.05; done; \
+         ip link set {a} up; {}",
+        ask_loop(asker, "-s 0.0.0.0 ")
+    );
+    format!(
+        "end=$(( $(date +%s%3N) + {ms} )); \
+         unshare --net sh -c {private} sh \"$end\" & p=$!; \
+         me=$(readlink /proc/self/ns/net); while [ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ]; do sleep 0.02; done; \
+         if ! ip link add link {i} name {a} netns $p type macvlan mode bridge 2>/dev/null; then \
+         kill $p 2>/dev/null; echo X; ( {own} ) & fi; \
+         while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do \
+         t=$(date +%s%3N); e=$({entry}); echo \"N $t ${{e:--}}\"; sleep 0.25; done; wait",
+        ms = u64::from(max_secs) * 1000,
+        private = quote(&private),
+        own = ask_loop(iface, ""),
+        i = quote(iface),
+        s = quote(stop),
+        entry = neigh_lladdr(vip),
+    )
+}
+
+/// The host's kernel adding or removing `vip`, as it happens, until the file `stop` exists or
+/// `max_secs` have passed: `<ms> add|del <device>` lines.
+pub fn drill_vip_events(vip: &str, max_secs: u32, stop: &str) -> String {
+    format!(
+        "end=$(( $(date +%s%3N) + {ms} )); \
+         ( ip -o monitor address & p=$!; while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do sleep 0.3; done; kill $p ) 2>/dev/null | \
+         while read -r l; do case \"$l\" in *\" inet \"{v}/*) t=$(date +%s%3N); a=add; set -- $l; \
+         if [ \"$1\" = Deleted ]; then a=del; shift; fi; echo \"$t $a $2\";; esac; done",
+        ms = u64::from(max_secs) * 1000,
+        s = quote(stop),
+        v = quote(vip),
+    )
+}
+
+/// Reboots the host half a second from now (so the command that asks returns first): an lvslab
+/// lab node's power cut (SIGUSR1 to its init, see the lab's node init), else systemd's reboot,
+/// else the init system's.
+pub fn reboot_host() -> String {
+    detached(
+        "sleep 0.5; if [ -e /run/lvslab-lab-node ]; then kill -USR1 1; \
+         elif [ -d /run/systemd/system ]; then systemctl reboot; else reboot; fi",
+    )
+}

@@ -1,0 +1,67 @@
+//! Kernel settings: read from /proc/sys, set and persisted in lvslab's own sysctl file, the
+//! original value kept on the host so it can be put back.
+
+use super::{STATE_DIR, SYSCTL_FILE, quote, quote_owned, regex_escape};
+
+fn sysctl_proc_path(key: &str) -> String {
+    format!("/proc/sys/{}", key.replace('.', "/"))
+}
+
+fn sysctl_orig_path(key: &str) -> String {
+    format!("{STATE_DIR}/sysctl-orig/{key}")
+}
+
+/// Prints three lines: the runtime value (or `<missing>`), the value in lvslab's sysctl file
+/// (or `<none>`), and the original value lvslab saved before its first change (or `<none>`).
+pub fn sysctl_query(key: &str) -> String {
+    let proc_path = quote_owned(&sysctl_proc_path(key));
+    let orig = quote_owned(&sysctl_orig_path(key));
+    // Shell builtins only: this runs for every sysctl task of every host.
+    format!(
+        "if [ -r {proc_path} ]; then read -r v < {proc_path}; echo \"$v\"; else echo '<missing>'; fi; \
+         v='<none>'; if [ -f {SYSCTL_FILE} ]; then while IFS= read -r l; do case \"$l\" in {key}=*|'{key} '*=*) v=${{l#*=}}; v=${{v# }};; esac; done < {SYSCTL_FILE}; fi; echo \"$v\"; \
+         if [ -f {orig} ]; then read -r o < {orig}; echo \"$o\"; else echo '<none>'; fi"
+    )
+}
+
+/// Set the runtime value, save the original once, and persist the key in lvslab's file.
+pub fn sysctl_set(key: &str, value: &str) -> String {
+    let proc_path = quote_owned(&sysctl_proc_path(key));
+    let orig = quote_owned(&sysctl_orig_path(key));
+    let k = regex_escape(key);
+    format!(
+        "set -e; mkdir -p {STATE_DIR}/sysctl-orig; [ -f {orig} ] || cat {proc_path} > {orig}; \
+         echo {v} > {proc_path}; touch {SYSCTL_FILE}; \
+         sed -i '/^{k} *=/d' {SYSCTL_FILE}; echo {line} >> {SYSCTL_FILE}",
+        v = quote(value),
+        line = quote_owned(&format!("{key} = {value}")),
+    )
+}
+
+/// Put back the saved original value, drop the key from lvslab's file (the file too when empty).
+pub fn sysctl_restore(key: &str) -> String {
+    let proc_path = quote_owned(&sysctl_proc_path(key));
+    let orig = quote_owned(&sysctl_orig_path(key));
+    let k = regex_escape(key);
+    format!(
+        "set -e; if [ -f {orig} ]; then {{ cat {orig} > {proc_path}; }} 2>/dev/null || [ ! -e {proc_path} ]; rm -f {orig}; fi; \
+         if [ -f {SYSCTL_FILE} ]; then sed -i '/^{k} *=/d' {SYSCTL_FILE}; [ -s {SYSCTL_FILE} ] || rm -f {SYSCTL_FILE}; fi"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::sh::tests::sh;
+
+    #[test]
+    fn the_query_runs_on_this_machine() {
+        let (rc, out) = sh(&sysctl_query("net.ipv4.conf.all.arp_ignore"));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(rc, 0);
+        assert_eq!(lines.len(), 3, "{out}");
+        assert!(lines[0].parse::<u32>().is_ok(), "{out}");
+        let (_, out) = sh(&sysctl_query("net.no.such.key"));
+        assert!(out.starts_with("<missing>\n"), "{out}");
+    }
+}

@@ -1,0 +1,51 @@
+//! VRRP on the directors: keepalived's state by the VIP, and VRRP blocked on a link.
+
+use super::{detached, quote, regex_escape};
+use crate::lvs::names::{LOOPBACK, TUNNEL};
+
+/// keepalived's VRRP state as its data dump shows it, or by the VIP: prints `MASTER`/`BACKUP`/`FAULT`/`STOPPED`.
+pub fn vrrp_state(vip: &str) -> String {
+    format!(
+        "if ! pgrep -x keepalived >/dev/null; then echo STOPPED; elif ip -o addr show | awk '{{split($4,a,\"/\"); print a[1], $2}}' | grep -v -e ' {LOOPBACK}$' -e ' {TUNNEL}$' | grep -q '^{} '; then echo MASTER; else echo BACKUP; fi",
+        regex_escape(vip)
+    )
+}
+
+/// A director's state for a drill's sampling: prints `<keepalived runs> <it is frozen> <holds
+/// the VIP>` as 0/1 (the VIP on a device that holds it: [`crate::lvs::names::holds_vip_on`]).
+pub fn director_sample(vip: &str) -> String {
+    format!(
+        "p=$(pgrep -x keepalived | head -n 1); r=0; f=0; if [ -n \"$p\" ]; then r=1; case $(ps -o stat= -p $p) in T*) f=1;; esac; fi; \
+         h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}}\"",
+        quote(vip)
+    )
+}
+
+/// tc's classic BPF (no action module needed): drop IPv4 protocol 112 (VRRP), pass the rest.
+const DROP_VRRP: &str = "6,40 0 0 12,21 0 3 2048,48 0 0 23,21 0 1 112,6 0 0 2,6 0 0 0";
+
+/// VRRP arriving on `iface` dropped for `secs` (an ingress filter), then let through again;
+/// detached. Everything else still passes: a partition of VRRP alone.
+pub fn block_vrrp_for(iface: &str, secs: u32) -> String {
+    let i = quote(iface);
+    detached(&format!(
+        "tc qdisc add dev {i} ingress && tc filter add dev {i} parent ffff: protocol all prio 1 bpf da bytecode '{DROP_VRRP}'; \
+         sleep {secs}; tc qdisc del dev {i} ingress"
+    ))
+}
+
+/// The VRRP filter of [`block_vrrp_for`] removed now.
+pub fn unblock_vrrp(iface: &str) -> String {
+    format!(
+        "tc qdisc del dev {} ingress 2>/dev/null || true",
+        quote(iface)
+    )
+}
+
+/// Whether VRRP is blocked on `iface` now: exit 0 while the ingress filter is there.
+pub fn vrrp_blocked(iface: &str) -> String {
+    format!(
+        "tc qdisc show dev {} ingress | grep -q ingress",
+        quote(iface)
+    )
+}
