@@ -413,8 +413,8 @@ fn shell_commands(text: &str) -> Vec<String> {
 
 /// The programs a Rust file runs: the literal program of `Command::new("x")`, `sys::run("x",
 /// ..)`, `which("x")` and `find_in_path("x")`; in a file that builds shell (`shell`), every
-/// literal of more than one word as shell, and the first word of `argv(&["x", ..])` and
-/// `vec!["x", ..]`.
+/// literal of more than one word as shell (but those that read output, see [`reads_output`]),
+/// and the first word of `argv(&["x", ..])` and `vec!["x", ..]`.
 fn rust_programs(source: &str, shell: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut texts = Vec::new();
@@ -426,11 +426,13 @@ fn rust_programs(source: &str, shell: bool) -> Vec<String> {
             .contains(|c: char| c.is_whitespace() || ";|&$".contains(c));
         if calls.iter().any(|c| after.ends_with(c)) {
             out.push(literal.text);
-        } else if shell && one_word {
+        } else if !shell || reads_output(after) {
+            continue;
+        } else if one_word {
             if after.ends_with("argv(&[") || after.ends_with("vec![") {
                 out.push(literal.text);
             }
-        } else if shell {
+        } else {
             texts.push(literal.text);
         }
     }
@@ -455,6 +457,26 @@ fn rust_programs(source: &str, shell: bool) -> Vec<String> {
             .filter(|name| !defined.contains(name)),
     );
     out
+}
+
+/// Whether a literal of a file that builds shell, after the code `after`, reads a query's output
+/// instead of being run: what it is compared or matched with, or a parser's message about
+/// output it cannot read.
+fn reads_output(after: &str) -> bool {
+    [
+        "==",
+        "!=",
+        "matches(",
+        "strip_prefix(",
+        "starts_with(",
+        "ends_with(",
+        "contains(",
+        "split_once(",
+        "ParseError::new(",
+        "ParseError::new(format!(",
+    ]
+    .iter()
+    .any(|c| after.ends_with(c))
 }
 
 fn placeholders_as_lines(text: &str) -> String {
@@ -634,7 +656,9 @@ fn the_scan_reads_shell_as_a_shell_would() {
     assert_eq!(strings, ["ip {x}", "arping \"q\"", "tc"]);
     let programs = rust_programs(
         "Command::new(\"qemu\"); argv(&[\"ipvsadm\", \"-L\"]); words.extend([\"label\", l]); \
-         format!(\"f() {{ tc x; }}; f; echo \\\"a; b $(ping x)\\\"\")",
+         format!(\"f() {{ tc x; }}; f; echo \\\"a; b $(ping x)\\\"\"); \
+         if l == \"tunl0 up\" {}; l.trim_start_matches(\"route \"); \
+         ParseError::new(format!(\"no address in {l}\"), t)",
         true,
     );
     assert_eq!(programs, ["qemu", "ipvsadm", "tc", "ping"]);
