@@ -1,7 +1,7 @@
 //! What lvslab keeps on a host: the boot entries `lvslab-boot` re-applies, and what is left
 //! until `down`.
 
-use super::net::{link_set, load_module};
+use super::links::{link_set, load_module};
 use super::{
     BOOT_DIR, BOOT_SCRIPT, BOOT_SERVICE, STATE_DIR, SYSCTL_FILE, argv, quote, quote_owned,
 };

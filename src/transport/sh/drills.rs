@@ -1,7 +1,7 @@
 //! A drill's long-running loops (requests, ARP, the kernel's VIP events), its clock, and the
 //! reboot it asks for.
 
-use super::net::neigh_lladdr;
+use super::neighbours::neigh_lladdr;
 use super::{detached, quote};
 
 /// This host's clock, in ms since the epoch.

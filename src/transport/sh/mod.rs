@@ -6,26 +6,32 @@
 //! Commands are POSIX `sh`; each documents what it prints, and the module that calls it parses
 //! exactly that.
 
+mod addresses;
 mod boot;
 mod drills;
 mod facts;
 mod files;
 mod ipvs;
-mod net;
+mod links;
+mod neighbours;
 mod packages;
-mod probes;
+mod requests;
+mod routes;
 mod services;
 mod sysctl;
 mod vrrp;
 
+pub use addresses::*;
 pub use boot::*;
 pub use drills::*;
 pub use facts::*;
 pub use files::*;
 pub use ipvs::*;
-pub use net::*;
+pub use links::*;
+pub use neighbours::*;
 pub use packages::*;
-pub use probes::*;
+pub use requests::*;
+pub use routes::*;
 pub use services::*;
 pub use sysctl::*;
 pub use vrrp::*;

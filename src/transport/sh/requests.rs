@@ -1,5 +1,5 @@
-//! Requests sent from a host: HTTP GETs, a TCP connect, ARP; and what a web server logged of
-//! them.
+//! Requests sent from a host: HTTP GETs (one, a series, a load) and a TCP connect; and what a
+//! web server logged of them.
 
 use super::quote;
 
@@ -39,16 +39,6 @@ pub fn tcp_open(host: std::net::IpAddr, port: u16) -> String {
     format!(
         "bash -c {}",
         quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
-    )
-}
-
-/// ARP for an address from a device; prints the MAC of every distinct answer, one per line.
-pub fn arp_probe(dev: &str, ip: &str, count: u32) -> String {
-    format!(
-        "arping -b -I {} -c {count} -w {} {} 2>/dev/null | sed -n 's/.*\\[\\([0-9A-Fa-f:]*\\)\\].*/\\1/p' | tr A-F a-f | sort -u",
-        quote(dev),
-        count + 1,
-        quote(ip)
     )
 }
 
