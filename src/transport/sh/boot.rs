@@ -3,23 +3,32 @@
 
 use super::links::{link_set, load_module};
 use super::{
-    BOOT_DIR, BOOT_SCRIPT, BOOT_SERVICE, STATE_DIR, SYSCTL_FILE, argv, quote, quote_owned,
+    BOOT_DIR, BOOT_SCRIPT, BOOT_SERVICE, ParseError, Read, STATE_DIR, SYSCTL_FILE, argv, quote,
+    quote_owned,
 };
 
-/// The boot entry `name`'s content (nothing when there is none).
-pub fn boot_entry_read(name: &str) -> String {
-    format!(
+/// The boot entry `name`'s content, as it is (empty when there is none).
+pub fn boot_entry_read(name: &str) -> Read<String> {
+    let line = format!(
         "cat {} 2>/dev/null || true",
         quote_owned(&format!("{BOOT_DIR}/{name}"))
-    )
+    );
+    Read::new(line, |text| Ok(text.to_string()))
 }
 
 /// The boot entries whose names start with `prefix`, one per line.
-pub fn boot_entries_list(prefix: &str) -> String {
-    format!(
+pub fn boot_entries_list(prefix: &str) -> Read<Vec<String>> {
+    let line = format!(
         "cd {BOOT_DIR} 2>/dev/null && for f in {}*; do [ -e \"$f\" ] && echo \"$f\"; done; true",
         quote(prefix)
-    )
+    );
+    Read::new(line, |text| {
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    })
 }
 
 /// Writes the boot entry `name` from stdin (replaced whole, never half written).
@@ -80,10 +89,48 @@ pub fn boot_link(dev: &str, module: Option<&str>) -> String {
 /// What lvslab leaves on a host until `down`: prints the number of saved original sysctl
 /// values and routes, then `file` or `nofile` for lvslab's sysctl file, then the number of
 /// boot entries and `boot` or `noboot` for the boot script and its unit or init script.
-pub fn lvslab_leftovers() -> String {
-    format!(
+pub fn lvslab_leftovers() -> Read<Leftovers> {
+    let line = format!(
         "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile; \
          ls {BOOT_DIR} 2>/dev/null | grep -vc '^$'; \
          if [ -e {BOOT_SCRIPT} ] || [ -e /etc/systemd/system/{BOOT_SERVICE}.service ] || [ -e /etc/init.d/{BOOT_SERVICE} ]; then echo boot; else echo noboot; fi"
-    )
+    );
+    Read::new(line, parse_leftovers)
+}
+
+/// What [`lvslab_leftovers`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Original values lvslab keeps (of the sysctls and routes it changed).
+    pub saved: u32,
+    /// lvslab's sysctl file is there.
+    pub sysctl_file: bool,
+    pub boot_entries: u32,
+    /// lvslab-boot is there (its script, its unit or its init script).
+    pub boot: bool,
+}
+
+impl Leftovers {
+    /// Nothing left.
+    pub fn none(&self) -> bool {
+        self.saved == 0 && !self.sysctl_file && self.boot_entries == 0 && !self.boot
+    }
+}
+
+fn parse_leftovers(text: &str) -> Result<Leftovers, ParseError> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    leftovers(&lines).ok_or_else(|| ParseError::new("not the 4 lines of what lvslab leaves", text))
+}
+
+fn leftovers(lines: &[&str]) -> Option<Leftovers> {
+    let [saved, file, entries, boot] = lines else {
+        return None;
+    };
+    let flag = |l: &str, yes: &str, no: &str| (l == yes || l == no).then_some(l == yes);
+    Some(Leftovers {
+        saved: saved.parse().ok()?,
+        sysctl_file: flag(file, "file", "nofile")?,
+        boot_entries: entries.parse().ok()?,
+        boot: flag(boot, "boot", "noboot")?,
+    })
 }

@@ -1,12 +1,16 @@
 //! A drill's long-running loops (requests, ARP, the kernel's VIP events), its clock, and the
 //! reboot it asks for.
 
-use super::neighbours::neigh_lladdr;
-use super::{detached, quote};
+use super::neighbours::neigh_lladdr_line;
+use super::{ParseError, Read, detached, quote};
 
 /// This host's clock, in ms since the epoch.
-pub fn epoch_ms() -> &'static str {
-    "date +%s%3N"
+pub fn epoch_ms() -> Read<i64> {
+    Read::new("date +%s%3N", |text| {
+        text.trim()
+            .parse()
+            .map_err(|_| ParseError::new("not a time in ms", text))
+    })
 }
 
 /// A drill's requests: one GET of `url` every `interval_ms`, each in the background (a slow one
@@ -18,7 +22,7 @@ pub fn drill_http_load(
     timeout_secs: u64,
     max_secs: u32,
     stop: &str,
-) -> String {
+) -> Read<Vec<LoadRequest>> {
     drill_load(
         &format!(
             "b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}}' {} 2>/dev/null); c=$(printf '%s' \"$b\" | tail -n 1); w=$(printf '%s' \"$b\" | head -n 1 | cut -d' ' -f1)",
@@ -31,7 +35,12 @@ pub fn drill_http_load(
 }
 
 /// The same with an ICMP echo to `vip` (code 200 when answered, `-` as who).
-pub fn drill_ping_load(vip: &str, interval_ms: u32, max_secs: u32, stop: &str) -> String {
+pub fn drill_ping_load(
+    vip: &str,
+    interval_ms: u32,
+    max_secs: u32,
+    stop: &str,
+) -> Read<Vec<LoadRequest>> {
     drill_load(
         &format!(
             "if ping -n -c 1 -W 1 {} >/dev/null 2>&1; then c=200; else c=000; fi; w=-",
@@ -43,8 +52,13 @@ pub fn drill_ping_load(vip: &str, interval_ms: u32, max_secs: u32, stop: &str) -
     )
 }
 
-fn drill_load(request: &str, interval_ms: u32, max_secs: u32, stop: &str) -> String {
-    format!(
+fn drill_load(
+    request: &str,
+    interval_ms: u32,
+    max_secs: u32,
+    stop: &str,
+) -> Read<Vec<LoadRequest>> {
+    let line = format!(
         "end=$(( $(date +%s%3N) + {ms} )); while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do \
          t=$(date +%s%3N); ( {request}; echo \"$t ${{c:-000}} ${{w:--}} $(date +%s%3N)\" ) & \
          sleep {}.{:03}; done; wait",
@@ -52,7 +66,37 @@ fn drill_load(request: &str, interval_ms: u32, max_secs: u32, stop: &str) -> Str
         interval_ms % 1000,
         ms = u64::from(max_secs) * 1000,
         s = quote(stop),
-    )
+    );
+    Read::new(line, |text| {
+        Ok(text.lines().filter_map(load_request).collect())
+    })
+}
+
+/// One request of a drill's load, on the clock of the host that sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadRequest {
+    pub start_ms: i64,
+    /// The HTTP status, `000` when there was no answer (a ping: 200 or 000).
+    pub code: String,
+    /// The first word of the page (`None`: no page, or a ping).
+    pub who: Option<String>,
+    pub end_ms: i64,
+}
+
+/// A line of the load; a line cut short (the loop ended while a request was printing) is none,
+/// its end missing is its start.
+fn load_request(line: &str) -> Option<LoadRequest> {
+    let mut w = line.split_whitespace();
+    let start_ms: i64 = w.next()?.parse().ok()?;
+    let code = w.next()?.to_string();
+    let who = w.next().filter(|w| *w != "-").map(str::to_string);
+    let end_ms = w.next().and_then(|e| e.parse().ok()).unwrap_or(start_ms);
+    Some(LoadRequest {
+        start_ms,
+        code,
+        who,
+        end_ms,
+    })
 }
 
 /// The client's view of `vip` until the file `stop` exists or `max_secs` have passed, as lines:
@@ -73,7 +117,7 @@ pub fn drill_arp_watch(
     stop: &str,
     quiet: &str,
     asker: &str,
-) -> String {
+) -> Read<Vec<ArpSeen>> {
     let ask_loop = |dev: &str, source: &str| {
         format!(
             "while [ ! -e {s} ] && [ ! -e {q} ] && [ $(date +%s%3N) -lt $end ]; do \
@@ -91,7 +135,7 @@ pub fn drill_arp_watch(
          ip link set {a} up; {}",
         ask_loop(asker, "-s 0.0.0.0 ")
     );
-    format!(
+    let line = format!(
         "end=$(( $(date +%s%3N) + {ms} )); \
          unshare --net sh -c {private} sh \"$end\" & p=$!; \
          me=$(readlink /proc/self/ns/net); while [ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ]; do sleep 0.02; done; \
@@ -104,14 +148,46 @@ pub fn drill_arp_watch(
         own = ask_loop(iface, ""),
         i = quote(iface),
         s = quote(stop),
-        entry = neigh_lladdr(vip),
-    )
+        entry = neigh_lladdr_line(vip),
+    );
+    Read::new(line, |text| Ok(text.lines().filter_map(arp_seen).collect()))
+}
+
+/// A line of [`drill_arp_watch`], on the client's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArpSeen {
+    /// `X`: no macvlan could be made, the requests come from the client itself.
+    FromClient,
+    /// `N`: the MAC the client's neighbour table held for the VIP (`None`: no entry).
+    Entry { ms: i64, mac: Option<String> },
+    /// `A`: the MACs that answered a request for the VIP (none: nobody answered).
+    Answers { ms: i64, macs: Vec<String> },
+}
+
+fn arp_seen(line: &str) -> Option<ArpSeen> {
+    let mut w = line.split_whitespace();
+    let kind = w.next()?;
+    if kind == "X" {
+        return Some(ArpSeen::FromClient);
+    }
+    let ms: i64 = w.next()?.parse().ok()?;
+    match kind {
+        "N" => Some(ArpSeen::Entry {
+            ms,
+            mac: w.next().filter(|m| *m != "-").map(str::to_string),
+        }),
+        "A" => Some(ArpSeen::Answers {
+            ms,
+            macs: w.map(str::to_string).collect(),
+        }),
+        _ => None,
+    }
 }
 
 /// The host's kernel adding or removing `vip`, as it happens, until the file `stop` exists or
 /// `max_secs` have passed: `<ms> add|del <device>` lines.
-pub fn drill_vip_events(vip: &str, max_secs: u32, stop: &str) -> String {
-    format!(
+pub fn drill_vip_events(vip: &str, max_secs: u32, stop: &str) -> Read<Vec<VipChange>> {
+    let line = format!(
         "end=$(( $(date +%s%3N) + {ms} )); \
          ( ip -o monitor address & p=$!; while [ ! -e {s} ] && [ $(date +%s%3N) -lt $end ]; do sleep 0.3; done; kill $p ) 2>/dev/null | \
          while read -r l; do case \"$l\" in *\" inet \"{v}/*) t=$(date +%s%3N); a=add; set -- $l; \
@@ -119,7 +195,31 @@ pub fn drill_vip_events(vip: &str, max_secs: u32, stop: &str) -> String {
         ms = u64::from(max_secs) * 1000,
         s = quote(stop),
         v = quote(vip),
-    )
+    );
+    Read::new(line, |text| {
+        Ok(text.lines().filter_map(vip_change).collect())
+    })
+}
+
+/// The kernel adding or removing the VIP on a device, on the clock of its host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipChange {
+    pub ms: i64,
+    /// Added; else removed.
+    pub added: bool,
+    pub device: String,
+}
+
+fn vip_change(line: &str) -> Option<VipChange> {
+    let mut words = line.split_whitespace();
+    let ms = words.next()?.parse().ok()?;
+    let what = words.next()?;
+    let device = words.next()?.to_string();
+    Some(VipChange {
+        ms,
+        added: what == "add",
+        device,
+    })
 }
 
 /// Reboots the host half a second from now (so the command that asks returns first): an lvslab

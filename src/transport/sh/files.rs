@@ -1,16 +1,52 @@
 //! Files and paths: their state, their content, written atomically, removed.
 
-use super::{argv, quote};
+use super::{ParseError, Read, argv, quote};
 
 /// Prints `absent`, `notafile`, or `<mode octal> <owner>:<group> <sha256> -` of a regular file.
-pub fn file_stat(path: &str) -> String {
+pub fn file_stat(path: &str) -> Read<FileStat> {
     let p = quote(path);
-    format!(
+    let line = format!(
         "if [ -f {p} ]; then printf '%s ' \"$(stat -c '%a %U:%G' {p})\"; sha256sum < {p}; elif [ -e {p} ]; then echo notafile; else echo absent; fi"
-    )
+    );
+    Read::new(line, parse_file_stat)
 }
 
-/// Prints the file's content (for diffs).
+/// A path as [`file_stat`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileStat {
+    /// Nothing there (or a symlink to nothing).
+    Absent,
+    /// Something that is not a regular file (a directory, a device, ...).
+    NotAFile,
+    File {
+        /// Octal, as stat prints it: `644`.
+        mode: String,
+        /// `user:group`.
+        owner: String,
+        /// Of the content, in hex.
+        sha256: String,
+    },
+}
+
+fn parse_file_stat(text: &str) -> Result<FileStat, ParseError> {
+    match text.trim() {
+        "absent" => Ok(FileStat::Absent),
+        "notafile" => Ok(FileStat::NotAFile),
+        stat => match stat.split_whitespace().collect::<Vec<_>>()[..] {
+            [mode, owner, sha256, "-"] => Ok(FileStat::File {
+                mode: mode.to_string(),
+                owner: owner.to_string(),
+                sha256: sha256.to_string(),
+            }),
+            _ => Err(ParseError::new(
+                "not absent, notafile or a file's mode, owner and checksum",
+                text,
+            )),
+        },
+    }
+}
+
+/// Prints the file's content (for diffs; the bytes as they are, not read).
 pub fn file_read(path: &str) -> String {
     format!("cat {}", quote(path))
 }
@@ -79,11 +115,46 @@ pub fn file_chmod_chown(path: &str, mode: Option<&str>, owner: Option<&str>) -> 
 }
 
 /// Prints `absent`, `file`, `directory` or `other`.
-pub fn path_kind(path: &str) -> String {
+pub fn path_kind(path: &str) -> Read<PathKind> {
     let p = quote(path);
-    format!(
+    let line = format!(
         "if [ -d {p} ]; then echo directory; elif [ -f {p} ]; then echo file; elif [ -e {p} ] || [ -L {p} ]; then echo other; else echo absent; fi"
-    )
+    );
+    Read::new(line, |text| {
+        PathKind::ALL
+            .into_iter()
+            .find(|k| k.word() == text.trim())
+            .ok_or_else(|| ParseError::new("not absent, file, directory or other", text))
+    })
+}
+
+/// What is at a path, as [`path_kind`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    Absent,
+    File,
+    Directory,
+    /// Anything else, a symlink to nothing too.
+    Other,
+}
+
+impl PathKind {
+    const ALL: [PathKind; 4] = [
+        PathKind::Absent,
+        PathKind::File,
+        PathKind::Directory,
+        PathKind::Other,
+    ];
+
+    /// The word the query prints.
+    pub fn word(self) -> &'static str {
+        match self {
+            PathKind::Absent => "absent",
+            PathKind::File => "file",
+            PathKind::Directory => "directory",
+            PathKind::Other => "other",
+        }
+    }
 }
 
 pub fn remove_path(path: &str) -> String {
@@ -152,8 +223,11 @@ mod tests {
             std::fs::read_to_string(dir.join("f.conf.lvslab-prev")).unwrap(),
             "one\n"
         );
-        let (_, stat) = sh(&file_stat(p));
-        assert!(stat.starts_with("640 "), "{stat}");
+        let (_, stat) = sh(file_stat(p).line());
+        assert!(
+            matches!(file_stat(p).parse(&stat), Ok(FileStat::File { mode, .. }) if mode == "640"),
+            "{stat}"
+        );
         let leftovers = std::fs::read_dir(&dir)
             .unwrap()
             .filter(|e| {

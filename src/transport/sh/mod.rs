@@ -1,10 +1,12 @@
-//! Every command line lvslab runs on a host is built under `sh/`: this file holds quoting
-//! ([`quote`], [`argv`]), privilege ([`sudo`], [`as_root_from_stdin`]) and the connection's own
-//! shell, and is the one place quoting happens; each other file holds the commands of one
-//! domain. Values from inventories and playbooks only ever reach a shell through [`quote`].
+//! Every command line lvslab runs on a host is built under `sh/`, and quoted only through this
+//! file: [`quote`] and [`argv`] are the one way a value from an inventory or a playbook reaches a
+//! shell; [`sudo`], [`as_root_from_stdin`] and the connection's own shell are here too. Each
+//! other file holds one domain's commands.
 //!
-//! Commands are POSIX `sh`; each documents what it prints, and the module that calls it parses
-//! exactly that.
+//! Commands are POSIX `sh`. A read-only query whose output lvslab reads is a [`Read`]: its line
+//! together with the parser of what it prints, in the file of its domain beside the typed value
+//! it returns, and tested there on captured output of the real tools. Commands that change a
+//! host, and those whose output is only shown, are plain lines.
 
 mod addresses;
 mod boot;
@@ -111,6 +113,69 @@ pub fn detached(script: &str) -> String {
 
 fn quote_owned(s: &str) -> String {
     quote(s).into_owned()
+}
+
+/// A read-only query: its command line, and the parser of what that prints into a `T`. Run it
+/// with [`crate::transport::Session::read`] (or a task's `read_ok`).
+pub struct Read<T> {
+    line: String,
+    parse: fn(&str) -> Result<T, ParseError>,
+}
+
+impl<T> Read<T> {
+    fn new(line: impl Into<String>, parse: fn(&str) -> Result<T, ParseError>) -> Self {
+        Read {
+            line: line.into(),
+            parse,
+        }
+    }
+
+    /// The command line, for the shell.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// What the command printed, read.
+    pub fn parse(&self, stdout: &str) -> Result<T, ParseError> {
+        (self.parse)(stdout)
+    }
+}
+
+impl<T> Clone for Read<T> {
+    fn clone(&self) -> Self {
+        Read {
+            line: self.line.clone(),
+            parse: self.parse,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Read<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Read").field(&self.line).finish()
+    }
+}
+
+/// Output a query's parser cannot read: what is wrong with it, and the output itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem}")]
+pub struct ParseError {
+    problem: String,
+    output: String,
+}
+
+impl ParseError {
+    fn new(problem: impl Into<String>, output: &str) -> Self {
+        ParseError {
+            problem: problem.into(),
+            output: output.trim().to_string(),
+        }
+    }
+
+    /// The output as printed, without the white space around it.
+    pub fn output(&self) -> &str {
+        &self.output
+    }
 }
 
 /// Escape a literal for a basic regular expression inside a single-quoted sed/grep script.

@@ -1,21 +1,28 @@
 //! Packages through the host's manager (apt-get, dnf, yum).
 
-use super::{argv, quote};
+use super::{Read, argv, quote};
 
 /// Prints the names of the packages that are NOT installed, one per line.
-pub fn packages_missing(manager: &str, names: &[String]) -> String {
+pub fn packages_missing(manager: &str, names: &[String]) -> Read<Vec<String>> {
     let list = names
         .iter()
         .map(|n| quote(n).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
-    match manager {
+    let line = match manager {
         // One query for all names; `ii ` is dpkg's "installed".
         "apt-get" => format!(
             "i=\" $(dpkg-query -W -f='${{Package}} ${{db:Status-Abbrev}}\\n' {list} 2>/dev/null | tr '\\n' ' ')\"; for p in {list}; do case \"$i\" in *\" $p ii \"*) ;; *) echo \"$p\";; esac; done"
         ),
         _ => format!("rpm -q {list} | sed -n 's/^package \\(.*\\) is not installed$/\\1/p'"),
-    }
+    };
+    Read::new(line, |text| {
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    })
 }
 
 pub fn packages_install(manager: &str, names: &[String]) -> String {
@@ -58,11 +65,22 @@ mod tests {
     #[test]
     fn the_query_runs_on_this_machine() {
         if std::path::Path::new("/usr/bin/dpkg-query").exists() {
-            let (_, out) = sh(&packages_missing(
+            let q = packages_missing(
                 "apt-get",
-                &["dpkg".into(), "lvslab-no-such-package".into()],
-            ));
-            assert_eq!(out, "lvslab-no-such-package\n");
+                &[
+                    "dpkg".into(),
+                    "lvslab-no-such-package".into(),
+                    "lvslab-none-either".into(),
+                ],
+            );
+            let (_, out) = sh(q.line());
+            assert_eq!(
+                q.parse(&out),
+                Ok(vec![
+                    "lvslab-no-such-package".to_string(),
+                    "lvslab-none-either".to_string()
+                ])
+            );
         }
     }
 }

@@ -1,41 +1,122 @@
 //! Requests sent from a host: HTTP GETs (one, a series, a load) and a TCP connect; and what a
 //! web server logged of them.
 
-use super::quote;
+use std::net::IpAddr;
 
-/// Print the HTTP status code of one GET (000 when it failed).
-pub fn http_status(url: &str, timeout_secs: u32) -> String {
-    format!(
+use super::{ParseError, Read, quote};
+
+/// The HTTP status code of one GET: prints it, `000` when the request failed.
+pub fn http_status(url: &str, timeout_secs: u32) -> Read<Option<u16>> {
+    let line = format!(
         "curl -s -o /dev/null -m {timeout_secs} -w '%{{http_code}}' {}",
         quote(url)
-    )
+    );
+    Read::new(line, parse_http_status)
+}
+
+/// The code; `None` when there was no answer (`000`, or nothing printed: no curl).
+fn parse_http_status(text: &str) -> Result<Option<u16>, ParseError> {
+    Ok(text.trim().parse().ok().filter(|code| *code != 0))
 }
 
 /// Send `count` HTTP GETs to `url` one after another; print one line per request:
 /// `<http code> <client port> <curl's exit status> <body first line>` (code 000 when the
 /// request failed).
-pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> String {
-    format!(
+pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> Read<Vec<Answer>> {
+    let line = format!(
         "i=0; while [ $i -lt {count} ]; do i=$((i+1)); b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}} %{{local_port}}' {u} 2>/dev/null); e=$?; c=$(printf '%s' \"$b\" | tail -n 1); printf '%s %s %s\\n' \"${{c:-000 0}}\" \"$e\" \"$(printf '%s' \"$b\" | head -n 1)\"; done",
         u = quote(url)
-    )
+    );
+    Read::new(line, |text| Ok(Answer::parse_all(text)))
+}
+
+/// One request of [`http_probe`]: its HTTP status, the client's port, curl's exit status,
+/// the page's first line (the lab's pages name their node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub code: String,
+    pub port: u16,
+    pub exit: u8,
+    pub page: String,
+}
+
+impl Answer {
+    /// Every line a request; what a line lacks is a failed request's (code 000, port 0).
+    fn parse_all(text: &str) -> Vec<Answer> {
+        text.lines()
+            .map(|line| {
+                let mut words = line.splitn(4, ' ');
+                let code = words.next().unwrap_or("000").to_string();
+                let port = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+                let exit = words.next().and_then(|e| e.parse().ok()).unwrap_or(0);
+                let page = words.next().unwrap_or("").trim().to_string();
+                Answer {
+                    code,
+                    port,
+                    exit,
+                    page,
+                }
+            })
+            .collect()
+    }
+
+    pub fn ok(&self) -> bool {
+        self.code == "200"
+    }
+
+    /// Who answered: the page's first word.
+    pub fn who(&self) -> &str {
+        self.page.split_whitespace().next().unwrap_or("?")
+    }
 }
 
 /// `requests` GETs of `url`, `concurrency` at once (each a curl of its own); prints one line per
 /// request, `<http code> <seconds>`, then `wall <ms>` for the whole.
-pub fn http_load(url: &str, requests: u32, concurrency: u32) -> String {
+pub fn http_load(url: &str, requests: u32, concurrency: u32) -> Read<LoadAnswers> {
     let workers = concurrency.max(1);
     let per = requests.div_ceil(workers);
-    format!(
+    let line = format!(
         "s=$(date +%s%3N); i=0; while [ $i -lt {workers} ]; do i=$((i+1)); \
          ( j=0; while [ $j -lt {per} ]; do j=$((j+1)); curl -s -o /dev/null -m 5 -w '%{{http_code}} %{{time_total}}\\n' {u} || true; done ) & done; \
          wait; echo \"wall $(( $(date +%s%3N) - s ))\"",
         u = quote(url)
-    )
+    );
+    Read::new(line, parse_http_load)
+}
+
+/// What [`http_load`] measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadAnswers {
+    /// How long each answered (200) request took, in ms.
+    pub times_ms: Vec<f64>,
+    /// The requests not answered 200.
+    pub failed: u32,
+    /// The whole load, in ms (0 when it was not printed).
+    pub wall_ms: u64,
+}
+
+fn parse_http_load(text: &str) -> Result<LoadAnswers, ParseError> {
+    let mut load = LoadAnswers {
+        times_ms: Vec::new(),
+        failed: 0,
+        wall_ms: 0,
+    };
+    for line in text.lines() {
+        let mut w = line.split_whitespace();
+        match (w.next(), w.next()) {
+            (Some("wall"), Some(ms)) => load.wall_ms = ms.parse().unwrap_or(0),
+            (Some("200"), Some(secs)) => load
+                .times_ms
+                .push(secs.parse::<f64>().unwrap_or(0.0) * 1000.0),
+            (Some(_), Some(_)) => load.failed += 1,
+            _ => {}
+        }
+    }
+    Ok(load)
 }
 
 /// Exits 0 when a TCP connection to `host`:`port` opens (bash's /dev/tcp; `host` is an address).
-pub fn tcp_open(host: std::net::IpAddr, port: u16) -> String {
+pub fn tcp_open(host: IpAddr, port: u16) -> String {
     format!(
         "bash -c {}",
         quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
@@ -43,11 +124,21 @@ pub fn tcp_open(host: std::net::IpAddr, port: u16) -> String {
 }
 
 /// The client addresses of the requests in a web server's access log whose line holds `mark`:
-/// `<count> <address>` lines (the log's first field is the client's address).
-pub fn log_sources(log: &str, mark: &str) -> String {
-    format!(
+/// `<count> <address>` lines (the log's first field is the client's address). Read as (count,
+/// address); a line whose first field is no address is left out.
+pub fn log_sources(log: &str, mark: &str) -> Read<Vec<(u64, IpAddr)>> {
+    let line = format!(
         "grep -F -- {} {} 2>/dev/null | awk '{{print $1}}' | sort | uniq -c",
         quote(mark),
         quote(log)
-    )
+    );
+    Read::new(line, |text| {
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+            })
+            .collect())
+    })
 }

@@ -1,21 +1,87 @@
 //! Routes: the one to a destination, set with the one before kept on the host, and put back.
 
-use super::{STATE_DIR, argv, quote, quote_owned};
+use super::{ParseError, Read, STATE_DIR, argv, quote, quote_owned};
 
 fn route_orig_path(to: &str) -> String {
     format!("{STATE_DIR}/route-orig/{}", to.replace('/', "_"))
 }
 
-/// Prints two lines: the route to `to` (`default` or a network) as `ip route` shows it (or
-/// `<none>`), and the route lvslab saved before its first change (or `<none>`; an empty line
-/// when there was no route then).
-pub fn route_query(to: &str) -> String {
+/// The route to `to` (`default` or a network): prints two lines, the route as `ip route` shows
+/// it (or `<none>`), and the `via`/`dev` lvslab saved before its first change (or `<none>`; an
+/// empty line when there was no route then).
+pub fn route_query(to: &str) -> Read<RouteFound> {
     let orig = quote_owned(&route_orig_path(to));
-    format!(
+    let line = format!(
         "r=$(ip -4 route show exact {t} | head -n 1); echo \"${{r:-<none>}}\"; \
          if [ -f {orig} ]; then cat {orig}; echo; else echo '<none>'; fi",
         t = quote(to)
-    )
+    );
+    Read::new(line, parse_route_query)
+}
+
+/// A route's parts lvslab manages, as `ip route` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteVia {
+    pub via: Option<String>,
+    pub dev: Option<String>,
+}
+
+impl RouteVia {
+    /// The words after `via` and `dev` of a route; `None` for an empty line.
+    fn parse(line: &str) -> Option<RouteVia> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty() {
+            return None;
+        }
+        let after = |k: &str| {
+            words
+                .iter()
+                .position(|w| *w == k)
+                .and_then(|i| words.get(i + 1))
+                .map(|s| s.to_string())
+        };
+        Some(RouteVia {
+            via: after("via"),
+            dev: after("dev"),
+        })
+    }
+}
+
+/// What [`route_query`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteFound {
+    /// The route now; `None`: there is none.
+    pub now: Option<RouteVia>,
+    pub saved: SavedRoute,
+}
+
+/// The route lvslab saved before its first change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavedRoute {
+    /// It saved none: it never changed this route.
+    NotSaved,
+    /// There was no route then.
+    NoRoute,
+    Route(RouteVia),
+}
+
+fn parse_route_query(text: &str) -> Result<RouteFound, ParseError> {
+    let mut lines = text.lines();
+    let (Some(now), Some(saved)) = (lines.next(), lines.next()) else {
+        return Err(ParseError::new(
+            "fewer than the 2 lines the route query prints",
+            text,
+        ));
+    };
+    Ok(RouteFound {
+        now: Some(now)
+            .filter(|l| *l != "<none>")
+            .and_then(RouteVia::parse),
+        saved: match saved {
+            "<none>" => SavedRoute::NotSaved,
+            s => RouteVia::parse(s).map_or(SavedRoute::NoRoute, SavedRoute::Route),
+        },
+    })
 }
 
 /// Saves the route to `to` once (its `via`/`dev`, or nothing), then replaces it.

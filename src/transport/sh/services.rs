@@ -1,10 +1,10 @@
 //! Services through the host's init system, and processes by name: found, signalled, frozen.
 
-use super::{argv, detached, quote};
+use super::{ParseError, Read, argv, detached, quote};
 
 /// Prints `running` or `stopped` (by process name: init scripts may claim success for a
 /// daemon that died at once), then `enabled`, `disabled` or `unknown`.
-pub fn service_query(init: &str, service: &str, process: &str) -> String {
+pub fn service_query(init: &str, service: &str, process: &str) -> Read<ServiceStatus> {
     let s = quote(service);
     let enabled = if init == "systemd" {
         format!(
@@ -15,10 +15,49 @@ pub fn service_query(init: &str, service: &str, process: &str) -> String {
             "e=unknown; [ -e /etc/init.d/{s} ] && e=disabled; for f in /etc/rc[2345].d/S*{s}; do [ -e \"$f\" ] && e=enabled; done; echo $e"
         )
     };
-    format!(
+    let line = format!(
         "if pgrep -x {} >/dev/null 2>&1; then echo running; else echo stopped; fi; {enabled}",
         quote(process)
-    )
+    );
+    Read::new(line, parse_service_query)
+}
+
+/// A service as [`service_query`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceStatus {
+    /// A process of its name runs.
+    pub running: bool,
+    pub enabled: Enabled,
+}
+
+/// Whether a service starts at boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enabled {
+    Yes,
+    No,
+    /// No init script of that name (sysv).
+    Unknown,
+}
+
+fn parse_service_query(text: &str) -> Result<ServiceStatus, ParseError> {
+    let mut lines = text.lines().map(str::trim);
+    let running = match lines.next() {
+        Some("running") => true,
+        Some("stopped") => false,
+        _ => return Err(ParseError::new("not running or stopped first", text)),
+    };
+    let enabled = match lines.next() {
+        Some("enabled") => Enabled::Yes,
+        Some("disabled") => Enabled::No,
+        Some("unknown") => Enabled::Unknown,
+        _ => {
+            return Err(ParseError::new(
+                "not enabled, disabled or unknown second",
+                text,
+            ));
+        }
+    };
+    Ok(ServiceStatus { running, enabled })
 }
 
 /// `action` is start, stop, restart or reload.
@@ -46,8 +85,15 @@ pub fn service_enable(init: &str, service: &str, enable: bool) -> String {
 }
 
 /// The pids of every process of that name, one per line (none: nothing printed, exit 0).
-pub fn process_ids(process: &str) -> String {
-    format!("pgrep -x {} || true", quote(process))
+pub fn process_ids(process: &str) -> Read<Vec<u32>> {
+    Read::new(format!("pgrep -x {} || true", quote(process)), |text| {
+        text.split_whitespace()
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| ParseError::new("not a list of pids", text))
+            })
+            .collect()
+    })
 }
 
 /// Exit 0 while a process of that name runs.
@@ -102,8 +148,20 @@ mod tests {
     use crate::transport::sh::tests::sh;
 
     #[test]
-    fn the_service_query_runs_on_this_machine() {
-        let (_, out) = sh(&service_query("sysv", "lvslab-none", "lvslab-none"));
-        assert_eq!(out, "stopped\nunknown\n");
+    fn the_queries_run_on_this_machine() {
+        let q = service_query("sysv", "lvslab-none", "lvslab-none");
+        let (_, out) = sh(q.line());
+        assert_eq!(
+            q.parse(&out),
+            Ok(ServiceStatus {
+                running: false,
+                enabled: Enabled::Unknown
+            })
+        );
+        let (rc, out) = sh(process_ids("lvslab-none").line());
+        assert_eq!(
+            (rc, process_ids("lvslab-none").parse(&out)),
+            (0, Ok(vec![]))
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Kernel settings: read from /proc/sys, set and persisted in lvslab's own sysctl file, the
 //! original value kept on the host so it can be put back.
 
-use super::{STATE_DIR, SYSCTL_FILE, quote, quote_owned, regex_escape};
+use super::{ParseError, Read, STATE_DIR, SYSCTL_FILE, quote, quote_owned, regex_escape};
 
 fn sysctl_proc_path(key: &str) -> String {
     format!("/proc/sys/{}", key.replace('.', "/"))
@@ -11,17 +11,47 @@ fn sysctl_orig_path(key: &str) -> String {
     format!("{STATE_DIR}/sysctl-orig/{key}")
 }
 
-/// Prints three lines: the runtime value (or `<missing>`), the value in lvslab's sysctl file
-/// (or `<none>`), and the original value lvslab saved before its first change (or `<none>`).
-pub fn sysctl_query(key: &str) -> String {
+/// A kernel setting: prints three lines, the runtime value (or `<missing>`), the value in
+/// lvslab's sysctl file (or `<none>`), and the original value lvslab saved before its first
+/// change (or `<none>`).
+pub fn sysctl_query(key: &str) -> Read<SysctlValues> {
     let proc_path = quote_owned(&sysctl_proc_path(key));
     let orig = quote_owned(&sysctl_orig_path(key));
     // Shell builtins only: this runs for every sysctl task of every host.
-    format!(
+    let line = format!(
         "if [ -r {proc_path} ]; then read -r v < {proc_path}; echo \"$v\"; else echo '<missing>'; fi; \
          v='<none>'; if [ -f {SYSCTL_FILE} ]; then while IFS= read -r l; do case \"$l\" in {key}=*|'{key} '*=*) v=${{l#*=}}; v=${{v# }};; esac; done < {SYSCTL_FILE}; fi; echo \"$v\"; \
          if [ -f {orig} ]; then read -r o < {orig}; echo \"$o\"; else echo '<none>'; fi"
-    )
+    );
+    Read::new(line, parse_sysctl)
+}
+
+/// A kernel setting as [`sysctl_query`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysctlValues {
+    /// The value the kernel has; `None`: it has no such setting.
+    pub runtime: Option<String>,
+    /// The value in lvslab's sysctl file; `None`: the file does not set it.
+    pub persisted: Option<String>,
+    /// The value lvslab saved before its first change; `None`: it never changed it.
+    pub original: Option<String>,
+}
+
+fn parse_sysctl(text: &str) -> Result<SysctlValues, ParseError> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let [runtime, persisted, original] = lines[..] else {
+        return Err(ParseError::new(
+            format!("{} lines where the sysctl query prints 3", lines.len()),
+            text,
+        ));
+    };
+    let value =
+        |line: &str, none: &str| (line != none && !line.is_empty()).then(|| line.to_string());
+    Ok(SysctlValues {
+        runtime: value(runtime, "<missing>"),
+        persisted: value(persisted, "<none>"),
+        original: value(original, "<none>"),
+    })
 }
 
 /// Set the runtime value, save the original once, and persist the key in lvslab's file.
@@ -56,12 +86,20 @@ mod tests {
 
     #[test]
     fn the_query_runs_on_this_machine() {
-        let (rc, out) = sh(&sysctl_query("net.ipv4.conf.all.arp_ignore"));
-        let lines: Vec<&str> = out.lines().collect();
+        let q = sysctl_query("net.ipv4.conf.all.arp_ignore");
+        let (rc, out) = sh(q.line());
         assert_eq!(rc, 0);
-        assert_eq!(lines.len(), 3, "{out}");
-        assert!(lines[0].parse::<u32>().is_ok(), "{out}");
-        let (_, out) = sh(&sysctl_query("net.no.such.key"));
-        assert!(out.starts_with("<missing>\n"), "{out}");
+        let found = q.parse(&out).unwrap();
+        assert!(
+            found.runtime.is_some_and(|v| v.parse::<u32>().is_ok()),
+            "{out}"
+        );
+        let (_, out) = sh(sysctl_query("net.no.such.key").line());
+        assert_eq!(
+            sysctl_query("net.no.such.key")
+                .parse(&out)
+                .map(|f| f.runtime),
+            Ok(None)
+        );
     }
 }

@@ -1,24 +1,78 @@
 //! VRRP on the directors: keepalived's state by the VIP, and VRRP blocked on a link.
 
-use super::{detached, quote, regex_escape};
+use super::{ParseError, Read, detached, quote, regex_escape};
 use crate::lvs::names::{LOOPBACK, TUNNEL};
 
-/// keepalived's VRRP state as its data dump shows it, or by the VIP: prints `MASTER`/`BACKUP`/`FAULT`/`STOPPED`.
-pub fn vrrp_state(vip: &str) -> String {
-    format!(
+/// keepalived's VRRP state, judged by the VIP: prints `STOPPED` when no keepalived runs,
+/// `MASTER` when the host holds the VIP on a device that holds it (not lo, not tunl0), else
+/// `BACKUP`.
+pub fn vrrp_state(vip: &str) -> Read<VrrpState> {
+    let line = format!(
         "if ! pgrep -x keepalived >/dev/null; then echo STOPPED; elif ip -o addr show | awk '{{split($4,a,\"/\"); print a[1], $2}}' | grep -v -e ' {LOOPBACK}$' -e ' {TUNNEL}$' | grep -q '^{} '; then echo MASTER; else echo BACKUP; fi",
         regex_escape(vip)
-    )
+    );
+    Read::new(line, parse_vrrp_state)
+}
+
+/// A director's VRRP state as [`vrrp_state`] judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrrpState {
+    Master,
+    Backup,
+    Stopped,
+}
+
+impl VrrpState {
+    /// The word the query prints (keepalived's own).
+    pub fn word(self) -> &'static str {
+        match self {
+            VrrpState::Master => "MASTER",
+            VrrpState::Backup => "BACKUP",
+            VrrpState::Stopped => "STOPPED",
+        }
+    }
+}
+
+fn parse_vrrp_state(text: &str) -> Result<VrrpState, ParseError> {
+    [VrrpState::Master, VrrpState::Backup, VrrpState::Stopped]
+        .into_iter()
+        .find(|s| s.word() == text.trim())
+        .ok_or_else(|| ParseError::new("not MASTER, BACKUP or STOPPED", text))
 }
 
 /// A director's state for a drill's sampling: prints `<keepalived runs> <it is frozen> <holds
 /// the VIP>` as 0/1 (the VIP on a device that holds it: [`crate::lvs::names::holds_vip_on`]).
-pub fn director_sample(vip: &str) -> String {
-    format!(
+pub fn director_sample(vip: &str) -> Read<DirectorFlags> {
+    let line = format!(
         "p=$(pgrep -x keepalived | head -n 1); r=0; f=0; if [ -n \"$p\" ]; then r=1; case $(ps -o stat= -p $p) in T*) f=1;; esac; fi; \
          h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}}\"",
         quote(vip)
-    )
+    );
+    Read::new(line, parse_director_sample)
+}
+
+/// What [`director_sample`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectorFlags {
+    pub keepalived_runs: bool,
+    /// keepalived is stopped by a signal (SIGSTOP): it runs, and does nothing.
+    pub frozen: bool,
+    pub holds_vip: bool,
+}
+
+fn parse_director_sample(text: &str) -> Result<DirectorFlags, ParseError> {
+    let flags: Vec<bool> = text.split_whitespace().map(|w| w == "1").collect();
+    match flags[..] {
+        [keepalived_runs, frozen, holds_vip] => Ok(DirectorFlags {
+            keepalived_runs,
+            frozen,
+            holds_vip,
+        }),
+        _ => Err(ParseError::new(
+            "not the 3 flags of a director's sample",
+            text,
+        )),
+    }
 }
 
 /// tc's classic BPF (no action module needed): drop IPv4 protocol 112 (VRRP), pass the rest.
