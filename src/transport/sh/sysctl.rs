@@ -84,6 +84,48 @@ mod tests {
     use super::*;
     use crate::transport::sh::tests::sh;
 
+    /// Captured in a network namespace with a private /etc/sysctl.d and /var/lib/lvslab.
+    #[test]
+    fn the_query_reads_the_three_values() {
+        let some = |s: &str| Some(s.to_string());
+        let table = [
+            // Never touched by lvslab.
+            ("0\n<none>\n<none>\n", (some("0"), None, None)),
+            // Set by lvslab from 0 to 1; the kernel has 1 already.
+            ("1\n1\n0\n", (some("1"), some("1"), some("0"))),
+            // Set by lvslab, then reset at runtime by someone else.
+            ("0\n1\n0\n", (some("0"), some("1"), some("0"))),
+            // tunl0's setting without the ipip module.
+            ("<missing>\n<none>\n<none>\n", (None, None, None)),
+            // Forgotten by the kernel but still kept by lvslab.
+            ("<missing>\n0\n1\n", (None, some("0"), some("1"))),
+            // Several numbers (as bash prints it: tabs kept; the file's spaces as written).
+            (
+                "4096\t131072\t33554432\n4096 131072 33554432\n4096\t87380\t6291456\n",
+                (
+                    some("4096\t131072\t33554432"),
+                    some("4096 131072 33554432"),
+                    some("4096\t87380\t6291456"),
+                ),
+            ),
+        ];
+        for (output, (runtime, persisted, original)) in table {
+            let want = SysctlValues {
+                runtime,
+                persisted,
+                original,
+            };
+            assert_eq!(
+                sysctl_query("net.ipv4.conf.all.arp_ignore").parse(output),
+                Ok(want),
+                "{output:?}"
+            );
+        }
+        for bad in ["", "0\n<none>\n"] {
+            assert!(sysctl_query("k").parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn the_query_runs_on_this_machine() {
         let q = sysctl_query("net.ipv4.conf.all.arp_ignore");
