@@ -184,6 +184,60 @@ mod tests {
     use super::*;
     use crate::transport::sh::tests::sh;
 
+    /// Captured on this machine: a file of mode 640, an empty file of nobody's, a directory, a
+    /// fifo, a symlink to nothing, nothing.
+    #[test]
+    fn a_path_s_state_and_kind() {
+        let file = |mode: &str, owner: &str, sha256: &str| FileStat::File {
+            mode: mode.into(),
+            owner: owner.into(),
+            sha256: sha256.into(),
+        };
+        let table = [
+            (
+                "640 root:root 2c8b08da5ce60398e1f19af0e5dccc744df274b826abe585eaba68c525434806  -\n",
+                file(
+                    "640",
+                    "root:root",
+                    "2c8b08da5ce60398e1f19af0e5dccc744df274b826abe585eaba68c525434806",
+                ),
+            ),
+            (
+                "644 nobody:nogroup e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  -\n",
+                file(
+                    "644",
+                    "nobody:nogroup",
+                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                ),
+            ),
+            // A directory or a fifo.
+            ("notafile\n", FileStat::NotAFile),
+            // Nothing, or a symlink to nothing.
+            ("absent\n", FileStat::Absent),
+        ];
+        for (output, want) in table {
+            assert_eq!(file_stat("/etc/x").parse(output), Ok(want), "{output:?}");
+        }
+        // stat failed (its error on stderr): the checksum alone.
+        for bad in [
+            "",
+            " e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  -\n",
+        ] {
+            assert!(file_stat("/etc/x").parse(bad).is_err(), "{bad:?}");
+        }
+        let table = [
+            ("file\n", PathKind::File),
+            ("directory\n", PathKind::Directory),
+            // A fifo, a symlink to nothing.
+            ("other\n", PathKind::Other),
+            ("absent\n", PathKind::Absent),
+        ];
+        for (output, want) in table {
+            assert_eq!(path_kind("/x").parse(output), Ok(want), "{output:?}");
+        }
+        assert!(path_kind("/x").parse("").is_err());
+    }
+
     #[test]
     fn file_write_is_atomic_and_validated() {
         let dir = std::env::temp_dir().join(format!("lvslab-fw-{}", std::process::id()));
