@@ -62,6 +62,22 @@ mod tests {
     use super::*;
     use crate::transport::sh::tests::sh;
 
+    /// What dpkg-query (Debian 12) and rpm leave after the query's own filter: the names of
+    /// the packages that are not installed.
+    #[test]
+    fn the_missing_packages() {
+        let names = ["ipvsadm".to_string(), "keepalived".to_string()];
+        for manager in ["apt-get", "dnf"] {
+            let q = packages_missing(manager, &names);
+            assert_eq!(q.parse("keepalived\n"), Ok(vec!["keepalived".to_string()]));
+            assert_eq!(
+                q.parse("ipvsadm\nkeepalived\n"),
+                Ok(vec!["ipvsadm".to_string(), "keepalived".to_string()])
+            );
+            assert_eq!(q.parse(""), Ok(vec![]));
+        }
+    }
+
     #[test]
     fn the_query_runs_on_this_machine() {
         if std::path::Path::new("/usr/bin/dpkg-query").exists() {
