@@ -147,6 +147,44 @@ mod tests {
     use super::*;
     use crate::transport::sh::tests::sh;
 
+    /// Captured on this machine (Debian 12): systemctl's is-enabled and the sysv links of
+    /// nginx, cron (a unit, no rc link) and procps (an init script without S link); a process
+    /// of the name running.
+    #[test]
+    fn a_service_s_status() {
+        let status = |running, enabled| Ok(ServiceStatus { running, enabled });
+        let table = [
+            ("stopped\nenabled\n", status(false, Enabled::Yes)),
+            ("running\nenabled\n", status(true, Enabled::Yes)),
+            ("stopped\ndisabled\n", status(false, Enabled::No)),
+            ("stopped\nunknown\n", status(false, Enabled::Unknown)),
+        ];
+        for (output, want) in table {
+            assert_eq!(
+                service_query("sysv", "nginx", "nginx").parse(output),
+                want,
+                "{output:?}"
+            );
+        }
+        for bad in ["", "stopped\n", "active\nenabled\n", "running\nstatic\n"] {
+            assert!(
+                service_query("systemd", "nginx", "nginx")
+                    .parse(bad)
+                    .is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pids_of_a_name() {
+        let table = [("1234\n5678\n", Ok(vec![1234, 5678])), ("", Ok(vec![]))];
+        for (output, want) in table {
+            assert_eq!(process_ids("nginx").parse(output), want, "{output:?}");
+        }
+        assert!(process_ids("nginx").parse("pgrep: bad\n").is_err());
+    }
+
     #[test]
     fn the_queries_run_on_this_machine() {
         let q = service_query("sysv", "lvslab-none", "lvslab-none");
