@@ -134,3 +134,59 @@ fn leftovers(lines: &[&str]) -> Option<Leftovers> {
         boot: flag(boot, "boot", "noboot")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_boot_entries() {
+        let entry = "ip addr replace 198.18.0.100/32 dev lo label lo:3\n";
+        assert_eq!(
+            boot_entry_read("30-address-lo-198.18.0.100").parse(entry),
+            Ok(entry.to_string())
+        );
+        assert_eq!(boot_entry_read("x").parse(""), Ok(String::new()));
+        assert_eq!(
+            boot_entries_list("50-ipvs-")
+                .parse("50-ipvs-tcp_198.18.0.100_80\n50-ipvs-udp_198.18.0.100_53\n"),
+            Ok(vec![
+                "50-ipvs-tcp_198.18.0.100_80".to_string(),
+                "50-ipvs-udp_198.18.0.100_53".to_string()
+            ])
+        );
+        // No boot directory, or no entry of that prefix.
+        assert_eq!(boot_entries_list("50-ipvs-").parse(""), Ok(vec![]));
+    }
+
+    /// Captured with a private /var/lib/lvslab, /etc/sysctl.d and boot directory.
+    #[test]
+    fn what_lvslab_leaves() {
+        let left = |saved, sysctl_file, boot_entries, boot| Leftovers {
+            saved,
+            sysctl_file,
+            boot_entries,
+            boot,
+        };
+        let table = [
+            ("0\nnofile\n0\nnoboot\n", left(0, false, 0, false)),
+            // A DR real server that is up: two sysctls changed, their file, three entries.
+            ("2\nfile\n3\nboot\n", left(2, true, 3, true)),
+            // After `down` that kept lvslab-boot.
+            ("0\nnofile\n0\nboot\n", left(0, false, 0, true)),
+        ];
+        for (output, want) in table {
+            assert_eq!(lvslab_leftovers().parse(output), Ok(want), "{output:?}");
+        }
+        assert!(
+            lvslab_leftovers()
+                .parse("0\nnofile\n0\nnoboot\n")
+                .unwrap()
+                .none()
+        );
+        assert!(!left(0, false, 0, true).none());
+        for bad in ["", "0\nnofile\n0\n", "x\nnofile\n0\nnoboot\n"] {
+            assert!(lvslab_leftovers().parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
