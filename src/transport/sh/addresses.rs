@@ -193,6 +193,143 @@ mod tests {
         s.parse().unwrap()
     }
 
+    fn on(device: &str, c: &str) -> AddressHolder {
+        AddressHolder {
+            device: device.to_string(),
+            cidr: cidr(c),
+        }
+    }
+
+    /// Captured with `ip` (iproute2 6.1) in a network namespace: lo with the VIP as lo:3, eth0
+    /// (a veth) with its address and the VIP as eth0:3, eth1 down without addresses.
+    #[test]
+    fn the_addresses_of_a_device() {
+        let labelled = |c: &str, l: Option<&str>| DeviceAddress {
+            cidr: cidr(c),
+            label: l.map(str::to_string),
+        };
+        let table = [
+            (
+                "127.0.0.1/8 lo\n198.18.0.100/32 lo:3\n::1/128 \n",
+                vec![
+                    labelled("127.0.0.1/8", Some("lo")),
+                    labelled("198.18.0.100/32", Some("lo:3")),
+                    labelled("::1/128", None),
+                ],
+            ),
+            (
+                "198.18.0.11/24 eth0\n198.18.0.100/24 eth0:3\nfe80::7c6f:31ff:fe81:1981/64 \n",
+                vec![
+                    labelled("198.18.0.11/24", Some("eth0")),
+                    labelled("198.18.0.100/24", Some("eth0:3")),
+                    labelled("fe80::7c6f:31ff:fe81:1981/64", None),
+                ],
+            ),
+            // A device without addresses (eth1); a missing one prints nothing either.
+            ("", vec![]),
+        ];
+        for (output, want) in table {
+            assert_eq!(address_list("eth0").parse(output), Ok(want), "{output:?}");
+        }
+        assert!(address_list("eth0").parse("scope global\n").is_err());
+    }
+
+    #[test]
+    fn the_holders_of_an_address() {
+        let table = [
+            // A DR director's VIP on eth0:3 while a real server's copy sits on its lo.
+            (
+                "lo 198.18.0.100/32\neth0 198.18.0.100/24\n",
+                vec![on("lo", "198.18.0.100/32"), on("eth0", "198.18.0.100/24")],
+            ),
+            ("eth0 198.18.0.11/24\n", vec![on("eth0", "198.18.0.11/24")]),
+            ("lo ::1/128\n", vec![on("lo", "::1/128")]),
+            ("", vec![]),
+        ];
+        for (output, want) in table {
+            assert_eq!(
+                address_holders("198.18.0.100").parse(output),
+                Ok(want),
+                "{output:?}"
+            );
+        }
+        assert!(address_holders("x").parse("eth0\n").is_err());
+        assert_eq!(
+            on("eth0", "198.18.0.100/24").to_string(),
+            "eth0 198.18.0.100/24"
+        );
+    }
+
+    /// Captured in a network namespace (no ipip module: no tunl0), with a DR real server's ARP
+    /// settings, then without them, its VIP and its default route.
+    #[test]
+    fn a_real_server_s_settings() {
+        let table = [
+            // DR: ARP settings on all and eth0, the VIP on lo; a default route.
+            (
+                "1 1 2 2 \n1 -\nroute default via 198.18.0.253 dev eth0 \ntunl0 down\nlo 198.18.0.100/32\n",
+                RealServerState {
+                    arp_ignore: 1,
+                    arp_announce: 2,
+                    rp_filter: vec!["1".into(), "-".into()],
+                    default_route: "via 198.18.0.253 dev eth0".into(),
+                    tunl0_up: false,
+                    holders: vec![on("lo", "198.18.0.100/32")],
+                },
+            ),
+            // Untouched, no default route, no VIP; the setting of eth0 alone would do.
+            (
+                "0 1 0 2 \n0 -\nroute none\ntunl0 down\n",
+                RealServerState {
+                    arp_ignore: 1,
+                    arp_announce: 2,
+                    rp_filter: vec!["0".into(), "-".into()],
+                    default_route: "none".into(),
+                    tunl0_up: false,
+                    holders: vec![],
+                },
+            ),
+            // TUN (written in the format above: this machine has no ipip module): tunl0 up,
+            // rp_filter off, the VIP on tunl0.
+            (
+                "1 0 2 0 \n0 0\nroute default via 198.18.0.254 dev eth0 \ntunl0 up\ntunl0 198.18.0.100/32\n",
+                RealServerState {
+                    arp_ignore: 1,
+                    arp_announce: 2,
+                    rp_filter: vec!["0".into(), "0".into()],
+                    default_route: "via 198.18.0.254 dev eth0".into(),
+                    tunl0_up: true,
+                    holders: vec![on("tunl0", "198.18.0.100/32")],
+                },
+            ),
+            // An interface that does not exist: its settings are missing (cat's error goes to
+            // stderr), so all's alone do not count.
+            (
+                "1 2 \n1 -\nroute default via 198.18.0.253 dev eth0 \ntunl0 down\nlo 198.18.0.100/32\n",
+                RealServerState {
+                    arp_ignore: 0,
+                    arp_announce: 0,
+                    rp_filter: vec!["1".into(), "-".into()],
+                    default_route: "via 198.18.0.253 dev eth0".into(),
+                    tunl0_up: false,
+                    holders: vec![on("lo", "198.18.0.100/32")],
+                },
+            ),
+        ];
+        for (output, want) in table {
+            assert_eq!(
+                real_server_state("eth0", "198.18.0.100").parse(output),
+                Ok(want),
+                "{output:?}"
+            );
+        }
+        assert!(
+            real_server_state("eth0", "198.18.0.100")
+                .parse("1 1 2 2 \n")
+                .is_err()
+        );
+    }
+
     #[test]
     fn the_address_list_runs_on_this_machine() {
         let q = address_list("lo");
