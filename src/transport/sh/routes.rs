@@ -109,3 +109,62 @@ pub fn route_restore(to: &str) -> String {
         t = quote(to)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn via(v: &str, d: &str) -> RouteVia {
+        RouteVia {
+            via: Some(v.to_string()),
+            dev: Some(d.to_string()),
+        }
+    }
+
+    /// Captured in a network namespace with a private /var/lib/lvslab, before and after
+    /// [`route_set`].
+    #[test]
+    fn the_route_and_the_one_kept() {
+        let table = [
+            // Never changed by lvslab.
+            (
+                "default via 198.18.0.254 dev eth0 \n<none>\n",
+                Some(via("198.18.0.254", "eth0")),
+                SavedRoute::NotSaved,
+            ),
+            // Changed by lvslab: the route before is kept (awk's line, then the query's echo).
+            (
+                "default via 198.18.0.253 dev eth0 \nvia 198.18.0.254 dev eth0\n\n",
+                Some(via("198.18.0.253", "eth0")),
+                SavedRoute::Route(via("198.18.0.254", "eth0")),
+            ),
+            // Set by lvslab where there was no route: the kept file is empty.
+            (
+                "198.18.1.0/24 via 198.18.0.253 dev eth0 \n\n",
+                Some(via("198.18.0.253", "eth0")),
+                SavedRoute::NoRoute,
+            ),
+            // No route, nothing kept.
+            ("<none>\n<none>\n", None, SavedRoute::NotSaved),
+            // Removed by someone else after lvslab set it.
+            ("<none>\n\n", None, SavedRoute::NoRoute),
+            // The kernel's own route to the network: no `via`.
+            (
+                "198.18.0.0/24 dev eth0 proto kernel scope link src 198.18.0.11 \n<none>\n",
+                Some(RouteVia {
+                    via: None,
+                    dev: Some("eth0".into()),
+                }),
+                SavedRoute::NotSaved,
+            ),
+        ];
+        for (output, now, saved) in table {
+            assert_eq!(
+                route_query("default").parse(output),
+                Ok(RouteFound { now, saved }),
+                "{output:?}"
+            );
+        }
+        assert!(route_query("default").parse("<none>\n").is_err());
+    }
+}
