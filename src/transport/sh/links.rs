@@ -133,3 +133,94 @@ fn parse_traffic(text: &str) -> Result<Traffic, ParseError> {
         softirq,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::sh::tests::sh;
+
+    /// Captured in a network namespace: eth0 (a veth, up), eth1 (down), lo, a missing device.
+    #[test]
+    fn a_device_s_state() {
+        let table = [
+            ("up\n", Ok(DeviceState::Up)),
+            ("down\n", Ok(DeviceState::Down)),
+            ("absent\n", Ok(DeviceState::Absent)),
+        ];
+        for (output, want) in table {
+            assert_eq!(link_state("eth0").parse(output), want, "{output:?}");
+        }
+        for bad in ["", "UNKNOWN\n"] {
+            assert!(link_state("eth0").parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_device_s_mac_and_packets() {
+        assert_eq!(
+            mac_address("eth0").parse("7E:6F:31:81:19:81\n"),
+            Ok("7e:6f:31:81:19:81".to_string())
+        );
+        // A missing device: cat's error goes to stderr.
+        assert_eq!(mac_address("eth9").parse(""), Ok(String::new()));
+        for (output, want) in [("0\n", Ok(0)), ("1234567\n", Ok(1_234_567))] {
+            assert_eq!(rx_packets("tunl0").parse(output), want, "{output:?}");
+        }
+        assert!(rx_packets("tunl0").parse("").is_err());
+    }
+
+    /// Captured in a network namespace with four cards besides lo (two veth pairs).
+    #[test]
+    fn a_host_s_traffic() {
+        let table = [
+            (
+                "586 0 586 0 \n586 0 586 0 \ncpu  585419 0 35340 340746 1476 0 407 475 0 0\n",
+                Traffic {
+                    rx_bytes: 1172,
+                    tx_bytes: 1172,
+                    softirq: Some(407),
+                },
+            ),
+            // lo alone: two empty lines.
+            (
+                "\n\ncpu  10 0 20 30 0 0 5 0 0 0\n",
+                Traffic {
+                    rx_bytes: 0,
+                    tx_bytes: 0,
+                    softirq: Some(5),
+                },
+            ),
+            (
+                "",
+                Traffic {
+                    rx_bytes: 0,
+                    tx_bytes: 0,
+                    softirq: None,
+                },
+            ),
+        ];
+        for (output, want) in table {
+            assert_eq!(traffic_counters().parse(output), Ok(want), "{output:?}");
+        }
+    }
+
+    #[test]
+    fn the_queries_run_on_this_machine() {
+        let (_, out) = sh(link_state("lo").line());
+        assert_eq!(link_state("lo").parse(&out), Ok(DeviceState::Up));
+        let (_, out) = sh(link_state("lvslab-none0").line());
+        assert_eq!(
+            link_state("lvslab-none0").parse(&out),
+            Ok(DeviceState::Absent)
+        );
+        let (_, out) = sh(rx_packets("lvslab-none0").line());
+        assert_eq!(rx_packets("lvslab-none0").parse(&out), Ok(0));
+        let (_, out) = sh(traffic_counters().line());
+        assert!(
+            traffic_counters()
+                .parse(&out)
+                .is_ok_and(|t| t.softirq.is_some()),
+            "{out}"
+        );
+    }
+}
