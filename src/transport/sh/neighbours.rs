@@ -73,3 +73,63 @@ fn parse_neigh_timers(text: &str) -> Result<NeighTimers, ParseError> {
         _ => Err(ParseError::new("not the 4 ARP timers", text)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured in a network namespace: a veth pair, one end asking for the other's address.
+    #[test]
+    fn the_macs_that_answer() {
+        let table = [
+            ("ea:c2:27:7d:82:36\n", vec!["ea:c2:27:7d:82:36"]),
+            // Two hosts answer (a VIP held twice).
+            (
+                "52:54:00:12:00:0b\n52:54:00:12:00:0c\n",
+                vec!["52:54:00:12:00:0b", "52:54:00:12:00:0c"],
+            ),
+            // Nobody answers.
+            ("", vec![]),
+        ];
+        for (output, want) in table {
+            assert_eq!(
+                arp_probe("eth0", "198.18.0.100", 2).parse(output),
+                Ok(want.into_iter().map(String::from).collect()),
+                "{output:?}"
+            );
+        }
+    }
+
+    /// Captured in a network namespace: a reachable entry, an incomplete one, none.
+    #[test]
+    fn the_entry_for_an_address() {
+        let table = [
+            ("02:00:c6:12:00:0c\n", Some("02:00:c6:12:00:0c".to_string())),
+            ("", None),
+        ];
+        for (output, want) in table {
+            assert_eq!(
+                neigh_lladdr("198.18.0.12").parse(output),
+                Ok(want),
+                "{output:?}"
+            );
+        }
+    }
+
+    /// Captured in a network namespace: the kernel's defaults; a missing device prints nothing.
+    #[test]
+    fn the_arp_timers() {
+        assert_eq!(
+            neigh_timers("eth0").parse("30000 5 3 1000 "),
+            Ok(NeighTimers {
+                base_reachable_ms: 30_000,
+                delay_first_probe_ms: 5_000,
+                ucast_solicit: 3,
+                retrans_ms: 1_000,
+            })
+        );
+        for bad in ["", " ", "30000 5 3 "] {
+            assert!(neigh_timers("eth9").parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
