@@ -142,3 +142,114 @@ pub fn log_sources(log: &str, mark: &str) -> Read<Vec<(u64, IpAddr)>> {
             .collect())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured with curl 7.88 in a network namespace: a web server answering on
+    /// 198.18.0.11:8080 with `node2 198.18.0.12`, a closed port, an address nobody has.
+    #[test]
+    fn one_get_s_status() {
+        let table = [
+            ("200", Some(200)),
+            ("404", Some(404)),
+            // Refused, or no answer in time (curl exits 7 or 28 and prints 000).
+            ("000", None),
+            // No curl: the shell's complaint goes to stderr.
+            ("", None),
+        ];
+        for (output, want) in table {
+            assert_eq!(
+                http_status("http://198.18.0.11:8080/", 2).parse(output),
+                Ok(want),
+                "{output:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_series_of_gets() {
+        let answer = |code: &str, port, exit, page: &str| Answer {
+            code: code.into(),
+            port,
+            exit,
+            page: page.into(),
+        };
+        let table = [
+            (
+                "200 52324 0 node2 198.18.0.12\n200 52338 0 node2 198.18.0.12\n",
+                vec![
+                    answer("200", 52324, 0, "node2 198.18.0.12"),
+                    answer("200", 52338, 0, "node2 198.18.0.12"),
+                ],
+            ),
+            ("000 0 7 \n", vec![answer("000", 0, 7, "")]),
+            ("000 0 28 \n", vec![answer("000", 0, 28, "")]),
+            ("", vec![]),
+        ];
+        for (output, want) in table {
+            assert_eq!(
+                http_probe("http://198.18.0.11:8080/", 2, 2).parse(output),
+                Ok(want),
+                "{output:?}"
+            );
+        }
+        let ok = answer("200", 52324, 0, "node2 198.18.0.12");
+        assert!(ok.ok());
+        assert_eq!(ok.who(), "node2");
+        let failed = answer("000", 0, 7, "");
+        assert!(!failed.ok());
+        assert_eq!(failed.who(), "?");
+    }
+
+    #[test]
+    fn a_load_of_gets() {
+        let q = http_load("http://198.18.0.11:8080/", 6, 2);
+        let load = q
+            .parse("200 0.003658\n200 0.004675\n200 0.000605\n200 0.003655\n200 0.000511\n200 0.002996\nwall 36\n")
+            .unwrap();
+        assert_eq!((load.times_ms.len(), load.failed, load.wall_ms), (6, 0, 36));
+        assert!(
+            (load.times_ms[0] - 3.658).abs() < 1e-9,
+            "{:?}",
+            load.times_ms
+        );
+        // The web server gone: curl's 000 in no time.
+        let load = q
+            .parse("000 0.000109\n000 0.000110\n200 0.004675\nwall 29\n")
+            .unwrap();
+        assert_eq!((load.times_ms.len(), load.failed, load.wall_ms), (1, 2, 29));
+        let nothing = q.parse("").unwrap();
+        assert_eq!(
+            nothing,
+            LoadAnswers {
+                times_ms: vec![],
+                failed: 0,
+                wall_ms: 0
+            }
+        );
+    }
+
+    /// Captured from the log of Python's http.server (its first field the client, like
+    /// nginx's and Apache's) after two marked GETs.
+    #[test]
+    fn the_clients_a_web_server_logged() {
+        let q = log_sources("/var/log/nginx/access.log", "lvslab-probe-1");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let table = [
+            ("      2 198.18.0.11\n", vec![(2, ip("198.18.0.11"))]),
+            (
+                "     12 198.18.0.10\n      1 198.18.0.2\n",
+                vec![(12, ip("198.18.0.10")), (1, ip("198.18.0.2"))],
+            ),
+            ("      3 2001:db8::10\n", vec![(3, ip("2001:db8::10"))]),
+            // A log whose first field is no address (another format) says nothing.
+            ("      4 -\n", vec![]),
+            ("", vec![]),
+        ];
+        for (output, want) in table {
+            assert_eq!(q.parse(output), Ok(want), "{output:?}");
+        }
+    }
+}
