@@ -103,3 +103,68 @@ pub fn vrrp_blocked(iface: &str) -> String {
         quote(iface)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::sh::tests::sh;
+
+    /// Captured in a network namespace holding the VIP on eth0:3 and on lo:3; keepalived stood
+    /// in for by a process of that name, running, then stopped by SIGSTOP.
+    #[test]
+    fn a_director_s_state() {
+        let table = [
+            ("STOPPED\n", Ok(VrrpState::Stopped)),
+            ("MASTER\n", Ok(VrrpState::Master)),
+            ("BACKUP\n", Ok(VrrpState::Backup)),
+        ];
+        for (output, want) in table {
+            assert_eq!(vrrp_state("198.18.0.100").parse(output), want, "{output:?}");
+        }
+        for bad in ["", "FAULT\n"] {
+            assert!(vrrp_state("198.18.0.100").parse(bad).is_err(), "{bad:?}");
+        }
+        let flags = |keepalived_runs, frozen, holds_vip| {
+            Ok(DirectorFlags {
+                keepalived_runs,
+                frozen,
+                holds_vip,
+            })
+        };
+        let table = [
+            // No keepalived; the VIP still on eth0 (a keepalived killed before it dropped it).
+            ("0 0 1\n", flags(false, false, true)),
+            ("1 0 1\n", flags(true, false, true)),
+            ("1 1 1\n", flags(true, true, true)),
+            // Frozen, and only lo:3 holds it: not held.
+            ("1 1 0\n", flags(true, true, false)),
+        ];
+        for (output, want) in table {
+            assert_eq!(
+                director_sample("198.18.0.100").parse(output),
+                want,
+                "{output:?}"
+            );
+        }
+        for bad in ["", "1 0\n"] {
+            assert!(
+                director_sample("198.18.0.100").parse(bad).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_queries_run_on_this_machine() {
+        // An address no host has: held nowhere.
+        let (_, out) = sh(director_sample("198.18.255.254").line());
+        assert!(
+            director_sample("198.18.255.254")
+                .parse(&out)
+                .is_ok_and(|f| !f.holds_vip),
+            "{out}"
+        );
+        let (_, out) = sh(vrrp_state("198.18.255.254").line());
+        assert!(vrrp_state("198.18.255.254").parse(&out).is_ok(), "{out}");
+    }
+}
