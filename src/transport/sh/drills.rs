@@ -231,3 +231,126 @@ pub fn reboot_host() -> String {
          elif [ -d /run/systemd/system ]; then systemctl reboot; else reboot; fi",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_s_clock() {
+        assert_eq!(epoch_ms().parse("1796562606207\n"), Ok(1_796_562_606_207));
+        assert!(epoch_ms().parse("").is_err());
+        // A `date` without %N (busybox) prints the letter.
+        assert!(epoch_ms().parse("1796562606%3N\n").is_err());
+    }
+
+    /// Captured in a network namespace: GETs every 300 ms of a web server stopped during the
+    /// load; pings every 500 ms (the unanswered one written in the same format).
+    #[test]
+    fn a_drill_s_requests() {
+        let request = |start_ms, code: &str, who: Option<&str>, end_ms| LoadRequest {
+            start_ms,
+            code: code.into(),
+            who: who.map(str::to_string),
+            end_ms,
+        };
+        let http = drill_http_load("http://198.18.0.100:80/", 300, 1, 2, "/tmp/stop");
+        assert_eq!(
+            http.parse(
+                "1796563327123 200 node2 1796563327137\n\
+                 1796563328340 200 node2 1796563328352\n\
+                 1796563328643 000 - 1796563328654\n"
+            ),
+            Ok(vec![
+                request(1796563327123, "200", Some("node2"), 1796563327137),
+                request(1796563328340, "200", Some("node2"), 1796563328352),
+                request(1796563328643, "000", None, 1796563328654),
+            ])
+        );
+        // Cut short when the loop ended: the end missing is the start; a bare time is none.
+        assert_eq!(
+            http.parse("1796563328947 000 -\n1796563328950\n"),
+            Ok(vec![request(1796563328947, "000", None, 1796563328947)])
+        );
+        let ping = drill_ping_load("198.18.0.100", 500, 2, "/tmp/stop");
+        assert_eq!(
+            ping.parse("1796563327122 200 - 1796563327127\n1796563327629 000 - 1796563328631\n"),
+            Ok(vec![
+                request(1796563327122, "200", None, 1796563327127),
+                request(1796563327629, "000", None, 1796563328631),
+            ])
+        );
+        assert_eq!(ping.parse(""), Ok(vec![]));
+    }
+
+    /// Captured in a network namespace: the client's entry and the answers (from a macvlan
+    /// asker); `X` and an empty answer written in the same format.
+    #[test]
+    fn a_drill_s_arp_watch() {
+        let q = drill_arp_watch(
+            "eth0",
+            "198.18.0.100",
+            3,
+            "/tmp/stop",
+            "/tmp/quiet",
+            "lvsarp0001",
+        );
+        let mac = "7e:6f:31:81:19:81".to_string();
+        assert_eq!(
+            q.parse(
+                "N 1796563334611 7e:6f:31:81:19:81\n\
+                 A 1796563334670 7e:6f:31:81:19:81 \n\
+                 N 1796563334879 -\n\
+                 X\n\
+                 A 1796563335685 \n\
+                 A 1796563336696 7e:6f:31:81:19:81 52:54:00:12:00:0c \n\
+                 N\n"
+            ),
+            Ok(vec![
+                ArpSeen::Entry {
+                    ms: 1796563334611,
+                    mac: Some(mac.clone())
+                },
+                ArpSeen::Answers {
+                    ms: 1796563334670,
+                    macs: vec![mac.clone()]
+                },
+                ArpSeen::Entry {
+                    ms: 1796563334879,
+                    mac: None
+                },
+                ArpSeen::FromClient,
+                ArpSeen::Answers {
+                    ms: 1796563335685,
+                    macs: vec![]
+                },
+                ArpSeen::Answers {
+                    ms: 1796563336696,
+                    macs: vec![mac, "52:54:00:12:00:0c".to_string()]
+                },
+            ])
+        );
+    }
+
+    /// Captured in a network namespace: the VIP added on eth0 as eth0:3, removed, then added
+    /// on eth1 (`ip -o monitor address`, read by the loop).
+    #[test]
+    fn a_director_s_vip_events() {
+        let change = |ms, added, device: &str| VipChange {
+            ms,
+            added,
+            device: device.into(),
+        };
+        let q = drill_vip_events("198.18.0.100", 4, "/tmp/stop");
+        assert_eq!(
+            q.parse("1796563327919 add eth0\n1796563328323 del eth0\n1796563328629 add eth1\n"),
+            Ok(vec![
+                change(1796563327919, true, "eth0"),
+                change(1796563328323, false, "eth0"),
+                change(1796563328629, true, "eth1"),
+            ])
+        );
+        assert_eq!(q.parse(""), Ok(vec![]));
+        assert_eq!(q.parse("1796563327919 add\n"), Ok(vec![]));
+    }
+}
