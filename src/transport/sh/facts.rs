@@ -30,3 +30,77 @@ fn host_programs() -> Vec<&'static str> {
         .flat_map(|p| p.names())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Captured on this machine (Debian 12 without systemd or IPVS), in a network namespace
+    /// with a private /var/lib/lvslab holding a saved sysctl and two saved routes.
+    #[test]
+    fn the_facts_of_a_host() {
+        let output = "os_id=debian\nos_like=\nos_version=12\npkg=apt-get\ninit=sysv\nhostname=vm\n\
+            kernel=6.18.44-fc-v1300\nipvs=missing\naddr=lo 127.0.0.1/8\naddr=lo ::1/128\n\
+            addr=peer0 198.18.0.10/24\naddr=peer0 fe80::1025:c7ff:fea8:526c/64\nlink=lo\n\
+            link=peer0\nsaved=sysctl-orig/net.ipv4.conf.all.arp_ignore\n\
+            saved=route-orig/198.18.1.0_24\nsaved=route-orig/default\nabsent=apache2\n\
+            absent=httpd\n";
+        let pair = |d: &str, c: &str| (d.to_string(), c.to_string());
+        assert_eq!(
+            facts().parse(output),
+            Ok(Facts {
+                os_id: "debian".into(),
+                os_like: String::new(),
+                os_version: "12".into(),
+                pkg: Some("apt-get".into()),
+                init: "sysv".into(),
+                hostname: "vm".into(),
+                kernel: "6.18.44-fc-v1300".into(),
+                ipvs: "missing".into(),
+                family: "debian".into(),
+                addresses: vec![
+                    pair("lo", "127.0.0.1/8"),
+                    pair("lo", "::1/128"),
+                    pair("peer0", "198.18.0.10/24"),
+                    pair("peer0", "fe80::1025:c7ff:fea8:526c/64"),
+                ],
+                links: strings(&["lo", "peer0"]),
+                saved_sysctls: strings(&["net.ipv4.conf.all.arp_ignore"]),
+                saved_routes: strings(&["198.18.1.0/24", "default"]),
+                absent: strings(&["apache2", "httpd"]),
+            })
+        );
+    }
+
+    /// The same script's lines on other hosts: Rocky Linux with systemd and IPVS as a module
+    /// (its /etc/os-release), a host without a package manager lvslab knows.
+    #[test]
+    fn other_hosts() {
+        let rocky = facts()
+            .parse(
+                "os_id=rocky\nos_like=rhel centos fedora\nos_version=9.4\npkg=dnf\ninit=systemd\n\
+                 hostname=node2\nkernel=5.14.0-427.el9.x86_64\nipvs=available\n\
+                 addr=eth0 198.18.0.12/24\nlink=eth0\nlink=lo\n",
+            )
+            .unwrap();
+        assert_eq!(
+            (
+                rocky.family.as_str(),
+                rocky.pkg.as_deref(),
+                rocky.has_ipvs()
+            ),
+            ("redhat", Some("dnf"), true)
+        );
+        let bare = facts()
+            .parse("os_id=alpine\nos_like=\nos_version=3.20\ninit=sysv\nipvs=missing\n")
+            .unwrap();
+        assert_eq!((bare.family.as_str(), bare.pkg), ("other", None));
+        // Nothing usable: empty facts (gathering says which host could not tell).
+        assert_eq!(facts().parse(""), Ok(Facts::parse("")));
+        assert!(facts().parse("").is_ok_and(|f| f.init.is_empty()));
+    }
+}
