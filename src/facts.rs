@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::transport::{Session, TransportError, sh};
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Facts {
     pub os_id: String,
     pub os_like: String,
@@ -35,8 +35,14 @@ impl Facts {
     /// Reads the facts of `host` in one round trip. Facts that cannot be read (sudo asks for a
     /// password, no shell, ...) are an error naming the host, never empty facts.
     pub async fn gather(session: &Session, host: &str) -> Result<Facts, TransportError> {
-        let out = session.run(&sh::facts()).await?;
-        let facts = Facts::parse(&out.stdout_str());
+        let query = sh::facts();
+        let out = session.run(query.line()).await?;
+        let facts = query
+            .parse(&out.stdout_str())
+            .map_err(|e| TransportError::NoFacts {
+                host: host.to_string(),
+                reason: e.to_string(),
+            })?;
         if !out.success() || facts.init.is_empty() || facts.kernel.is_empty() {
             let why = out.stderr_str();
             let why = why.trim();
@@ -55,6 +61,7 @@ impl Facts {
         Ok(facts)
     }
 
+    /// Reads what [`sh::facts`] prints; lines it does not know are left out.
     pub fn parse(text: &str) -> Facts {
         let mut f = Facts::default();
         for line in text.lines() {

@@ -147,10 +147,9 @@ async fn partition_limit(d: &Drill<'_, '_>, master_down: &Limit) -> Limit {
         .hosts
         .client
         .session
-        .run(&sh::neigh_timers(&iface))
+        .read(&sh::neigh_timers(&iface))
         .await
-        .ok()
-        .and_then(|o| limits::NeighTimers::parse(&o.stdout_str()));
+        .ok();
     match timers {
         Some(t) => {
             let stale = limits::stale_arp(&t);
@@ -341,12 +340,12 @@ impl Pair<'_, '_> {
         if let Some(mac) = watch.mac_of(m) {
             let since = watch.now_ms();
             let client = &d.hosts.client.session;
-            let cmd = sh::neigh_lladdr(&vip);
+            let query = sh::neigh_lladdr(&vip);
             let named = wait_until(RESTORE_WAIT, || async {
-                client.run(&cmd).await.is_ok_and(|o| {
-                    let seen = o.stdout_str().trim().to_string();
-                    seen.is_empty() || seen == mac
-                })
+                client
+                    .read(&query)
+                    .await
+                    .is_ok_and(|seen| seen.is_none_or(|seen| seen == mac))
             })
             .await;
             measured.client_arp_ms = named.map(|_| watch.now_ms() - since);

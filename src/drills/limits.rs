@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::lvs::{HealthCheck, Vrrp};
+use crate::transport::sh::NeighTimers;
 
 /// Lab timing is not exact: the request interval, the sampling, an emulated CPU. A drill fails
 /// when the outage exceeds its limit by more than this.
@@ -70,34 +71,6 @@ pub fn realserver_removal(hc: &HealthCheck, refused_at_once: bool) -> Limit {
     }
 }
 
-/// The client's neighbour settings (ms): how long it trusts an ARP entry before it asks again.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct NeighTimers {
-    pub base_reachable_ms: u64,
-    pub delay_first_probe_ms: u64,
-    pub ucast_solicit: u64,
-    pub retrans_ms: u64,
-}
-
-impl NeighTimers {
-    /// From `base_reachable_time_ms delay_first_probe_time ucast_solicit retrans_time_ms`.
-    pub fn parse(text: &str) -> Option<NeighTimers> {
-        let n: Vec<u64> = text
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        match n.as_slice() {
-            [reachable, delay, ucast, retrans, ..] => Some(NeighTimers {
-                base_reachable_ms: *reachable,
-                delay_first_probe_ms: delay * 1000,
-                ucast_solicit: *ucast,
-                retrans_ms: *retrans,
-            }),
-            _ => None,
-        }
-    }
-}
-
 /// The longest a client keeps sending to a MAC that no longer holds the VIP (stale ARP after a
 /// split brain heals, when the VIP's holder sends no gratuitous ARP): an entry stays reachable
 /// up to 1.5 × base_reachable_time, then waits delay_first_probe_time, then probes
@@ -130,7 +103,12 @@ mod tests {
         let hc = HealthCheck::default();
         assert_eq!(realserver_removal(&hc, true).ms, 15_000);
         assert_eq!(realserver_removal(&hc, false).ms, 27_000);
-        let t = NeighTimers::parse("30000 5 3 1000\n").unwrap();
+        let t = NeighTimers {
+            base_reachable_ms: 30_000,
+            delay_first_probe_ms: 5_000,
+            ucast_solicit: 3,
+            retrans_ms: 1_000,
+        };
         assert_eq!(stale_arp(&t).ms, 45_000 + 5_000 + 3_000);
     }
 }

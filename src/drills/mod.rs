@@ -318,21 +318,20 @@ async fn run_ok(conn: &crate::fleet::Connected, name: &str, command: &str) -> Re
 /// Whether a session's host holds `address` on any device but lo and tunl0.
 async fn holds(session: &crate::transport::Session, address: &str) -> bool {
     session
-        .run_timeout(&sh::address_holders(address), Duration::from_secs(2))
+        .read_timeout(&sh::address_holders(address), Duration::from_secs(2))
         .await
-        .is_ok_and(|o| {
-            o.stdout_str()
-                .lines()
-                .any(|l| crate::lvs::names::holds_vip_on(l.split_whitespace().next().unwrap_or("")))
+        .is_ok_and(|held| {
+            held.iter()
+                .any(|h| crate::lvs::names::holds_vip_on(&h.device))
         })
 }
 
 /// Whether keepalived runs on the host (the first field of [`sh::director_sample`]).
 async fn keepalived_runs(session: &crate::transport::Session, vip: &str) -> bool {
     session
-        .run_timeout(&sh::director_sample(vip), Duration::from_secs(3))
+        .read_timeout(&sh::director_sample(vip), Duration::from_secs(3))
         .await
-        .is_ok_and(|o| o.stdout_str().starts_with('1'))
+        .is_ok_and(|flags| flags.keepalived_runs)
 }
 
 /// The verdict words of an outage against its limit.

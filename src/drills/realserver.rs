@@ -21,7 +21,7 @@ use super::{
     Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, run_ok, service, wait_until,
 };
 use crate::lvs::Endpoint;
-use crate::lvs::ipvs::{Rule, Server, Table};
+use crate::lvs::ipvs::{Rule, Server};
 use crate::probes::hosts::{DirectorHost, RealServerHost};
 use crate::transport::sh;
 
@@ -187,8 +187,7 @@ fn real_server<'a, 'h>(d: &'a Drill<'_, 'h>, node: &str) -> Result<&'a RealServe
 
 /// The server as `h`'s IPVS table holds it.
 pub(super) async fn server_in(h: &DirectorHost<'_>, endpoint: &Endpoint) -> Option<Server> {
-    let out = h.conn.session.run(sh::ipvs_save()).await.ok()?;
-    let table = Table::parse(&out.stdout_str()).ok()?;
+    let table = h.conn.session.read(&sh::ipvs_save()).await.ok()?;
     table
         .services
         .iter()
@@ -212,13 +211,12 @@ impl Target<'_, '_> {
             let Some(now) = server_in(h, &self.endpoint).await else {
                 continue;
             };
-            let out = h
+            let table = h
                 .conn
                 .session
-                .run(sh::ipvs_save())
+                .read(&sh::ipvs_save())
                 .await
                 .map_err(|e| e.to_string())?;
-            let table = Table::parse(&out.stdout_str())?;
             let rules: Vec<Rule> = table
                 .services
                 .iter()

@@ -18,7 +18,8 @@ use super::record::{
 };
 use crate::lvs::Endpoint;
 use crate::probes::hosts::{LvsHosts, Needs};
-use crate::transport::{ExecOutput, Session, TransportError, sh};
+use crate::transport::sh::{self, ArpSeen, DirectorFlags, LoadRequest, VipChange};
+use crate::transport::{ReadError, Session};
 
 /// What the client sends.
 #[derive(Debug, Clone)]
@@ -65,12 +66,13 @@ const SAMPLE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long one request may take before it counts as failed (curl's `-m` in the shell loop).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
-type Job = tokio::task::JoinHandle<Result<ExecOutput, TransportError>>;
+/// A query running on a host in the background, read when it ends.
+type Job<T> = tokio::task::JoinHandle<Result<T, ReadError>>;
 
 /// How the requests are made.
 enum Load {
-    /// A loop on the client; its lines carry the client's clock.
-    Shell(Job),
+    /// A loop on the client; its requests carry the client's clock.
+    Shell(Job<Vec<LoadRequest>>),
     /// lvslab's own requests over the client's SSH connection, on this machine's clock.
     Channels {
         task: tokio::task::JoinHandle<Vec<Request>>,
@@ -88,9 +90,8 @@ struct Clock {
 impl Clock {
     async fn of(session: &Session) -> Option<Clock> {
         let before = epoch_ms();
-        let out = session.run(sh::epoch_ms()).await.ok()?;
+        let theirs = session.read(&sh::epoch_ms()).await.ok()?;
         let after = epoch_ms();
-        let theirs: i64 = out.stdout_str().trim().parse().ok()?;
         Some(Clock {
             skew_ms: theirs - (before + after) / 2,
         })
@@ -102,7 +103,7 @@ struct VipWatch {
     name: String,
     session: Session,
     clock: Clock,
-    job: Job,
+    job: Job<Vec<VipChange>>,
 }
 
 /// A drill being watched.
@@ -114,7 +115,7 @@ pub struct Watch {
     stop_flag: String,
     quiet_flag: String,
     load: Load,
-    arp: Option<Job>,
+    arp: Option<Job<Vec<ArpSeen>>>,
     vip_watches: Vec<VipWatch>,
     sampler: tokio::task::JoinHandle<Vec<Sample>>,
     stop_sampler: watch::Sender<bool>,
@@ -160,16 +161,13 @@ impl Watch {
 
         let mut macs = Vec::new();
         for d in &hosts.directors {
-            if let Ok(o) = d
+            if let Ok(mac) = d
                 .conn
                 .session
-                .run(&sh::mac_address(&d.director.interface))
+                .read(&sh::mac_address(&d.director.interface))
                 .await
             {
-                macs.push((
-                    o.stdout_str().trim().to_lowercase(),
-                    d.director.name.clone(),
-                ));
+                macs.push((mac, d.director.name.clone()));
             }
         }
         let mut vip_watches = Vec::new();
@@ -178,9 +176,9 @@ impl Watch {
             let Some(clock) = Clock::of(&session).await else {
                 continue;
             };
-            let command = sh::drill_vip_events(&hosts.vip(), secs, &stop_flag);
+            let query = sh::drill_vip_events(&hosts.vip(), secs, &stop_flag);
             let runner = session.clone();
-            let job = tokio::spawn(async move { runner.run_timeout(&command, bound).await });
+            let job = tokio::spawn(async move { runner.read_timeout(&query, bound).await });
             vip_watches.push(VipWatch {
                 name: d.director.name.clone(),
                 session,
@@ -204,7 +202,7 @@ impl Watch {
                         load_note = Some(format!(
                             "requests by curl on the client ({why}): each starts a process there"
                         ));
-                        let command = sh::drill_http_load(
+                        let query = sh::drill_http_load(
                             &endpoint.http_url("/"),
                             interval.as_millis().try_into().unwrap_or(1000),
                             REQUEST_TIMEOUT.as_secs(),
@@ -213,13 +211,13 @@ impl Watch {
                         );
                         let runner = client.clone();
                         Load::Shell(tokio::spawn(async move {
-                            runner.run_timeout(&command, bound).await
+                            runner.read_timeout(&query, bound).await
                         }))
                     }
                 }
             }
             Probe::Ping(vip) => {
-                let command = sh::drill_ping_load(
+                let query = sh::drill_ping_load(
                     vip,
                     interval.as_millis().try_into().unwrap_or(1000),
                     secs,
@@ -227,7 +225,7 @@ impl Watch {
                 );
                 let runner = client.clone();
                 Load::Shell(tokio::spawn(async move {
-                    runner.run_timeout(&command, bound).await
+                    runner.read_timeout(&query, bound).await
                 }))
             }
         };
@@ -236,7 +234,7 @@ impl Watch {
         }
         let arp = hosts.client.host.map(|h| {
             let iface = h.interface.clone().unwrap_or_else(|| "eth0".into());
-            let command = sh::drill_arp_watch(
+            let query = sh::drill_arp_watch(
                 &iface,
                 &hosts.vip(),
                 secs,
@@ -245,7 +243,7 @@ impl Watch {
                 &format!("lvsarp{:04x}", nonce % 0x10000),
             );
             let runner = client.clone();
-            tokio::spawn(async move { runner.run_timeout(&command, bound).await })
+            tokio::spawn(async move { runner.read_timeout(&query, bound).await })
         });
         let record = Arc::new(Mutex::new(Record {
             title,
@@ -266,16 +264,16 @@ impl Watch {
             .iter()
             .map(|d| (d.director.name.clone(), d.conn.session.clone()))
             .collect();
-        let sample_cmd = sh::director_sample(&hosts.vip());
+        let sample = sh::director_sample(&hosts.vip());
         let sampler = tokio::spawn(async move {
             let mut samples = Vec::new();
             loop {
                 let t_ms = since(t0);
                 let asked = targets.iter().map(|(name, session)| {
-                    let cmd = sample_cmd.clone();
+                    let sample = &sample;
                     async move {
-                        let out = session.run_timeout(&cmd, SAMPLE_TIMEOUT).await;
-                        director_sample(name, out.ok())
+                        let flags = session.read_timeout(sample, SAMPLE_TIMEOUT).await;
+                        director_sample(name, flags.ok())
                     }
                 });
                 let directors = futures::future::join_all(asked).await;
@@ -440,34 +438,26 @@ impl Watch {
                 let _ = stop.send(true);
                 task.await.map_err(|e| e.to_string())?
             }
-            Load::Shell(job) => {
-                let out = job
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| format!("the client's requests: {e}"))?;
-                out.stdout_str()
-                    .lines()
-                    .filter_map(|l| {
-                        let mut w = l.split_whitespace();
-                        let start: i64 = w.next()?.parse().ok()?;
-                        let code = w.next()?;
-                        let who = w.next().filter(|w| *w != "-").map(str::to_string);
-                        let end: i64 = w.next().and_then(|e| e.parse().ok()).unwrap_or(start);
-                        let ok = code == "200";
-                        Some(Request {
-                            start_ms: to_drill(&client_clock, start),
-                            end_ms: to_drill(&client_clock, end),
-                            ok,
-                            who: if ok { who } else { None },
-                            error: match code {
-                                "200" => None,
-                                "000" => Some("no answer".into()),
-                                other => Some(format!("answered {other}")),
-                            },
-                        })
-                    })
-                    .collect()
-            }
+            Load::Shell(job) => job
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("the client's requests: {e}"))?
+                .into_iter()
+                .map(|r| {
+                    let ok = r.code == "200";
+                    Request {
+                        start_ms: to_drill(&client_clock, r.start_ms),
+                        end_ms: to_drill(&client_clock, r.end_ms),
+                        ok,
+                        who: if ok { r.who } else { None },
+                        error: match r.code.as_str() {
+                            "200" => None,
+                            "000" => Some("no answer".into()),
+                            other => Some(format!("answered {other}")),
+                        },
+                    }
+                })
+                .collect(),
         };
         let arp = match arp {
             Some(job) => job.await.ok().and_then(Result::ok),
@@ -477,26 +467,18 @@ impl Watch {
         let mut sessions = Vec::new();
         for w in vip_watches {
             sessions.push(w.session.clone());
-            let Ok(Ok(out)) = w.job.await else {
+            let Ok(Ok(changes)) = w.job.await else {
                 continue;
             };
-            for line in out.stdout_str().lines() {
-                let mut words = line.split_whitespace();
-                let (Some(t), Some(what), Some(device)) = (
-                    words.next().and_then(|t| t.parse::<i64>().ok()),
-                    words.next(),
-                    words.next(),
-                ) else {
-                    continue;
-                };
-                if !crate::lvs::names::holds_vip_on(device) {
+            for change in changes {
+                if !crate::lvs::names::holds_vip_on(&change.device) {
                     continue;
                 }
                 vip_events.push(VipEvent {
-                    t_ms: to_drill(&w.clock, t),
+                    t_ms: to_drill(&w.clock, change.ms),
                     director: w.name.clone(),
-                    holds: what == "add",
-                    device: device.to_string(),
+                    holds: change.added,
+                    device: change.device,
                 });
             }
         }
@@ -517,21 +499,18 @@ impl Watch {
         vip_events.sort_by_key(|e| e.t_ms);
         record.vip_events = vip_events;
         record.apply_vip_events();
-        if let Some(out) = arp {
-            for line in out.stdout_str().lines() {
-                let mut w = line.split_whitespace();
-                let (kind, t) = (w.next(), w.next().and_then(|t| t.parse::<i64>().ok()));
-                match (kind, t) {
-                    (Some("X"), _) => record.arp_from_client = true,
-                    (Some("N"), Some(t)) => record.client_entries.push(ClientEntry {
-                        t_ms: to_drill(&client_clock, t),
-                        mac: w.next().filter(|m| *m != "-").map(str::to_string),
+        if let Some(seen) = arp {
+            for s in seen {
+                match s {
+                    ArpSeen::FromClient => record.arp_from_client = true,
+                    ArpSeen::Entry { ms, mac } => record.client_entries.push(ClientEntry {
+                        t_ms: to_drill(&client_clock, ms),
+                        mac,
                     }),
-                    (Some("A"), Some(t)) => record.arp.push(ArpSample {
-                        t_ms: to_drill(&client_clock, t),
-                        macs: w.map(str::to_string).collect(),
+                    ArpSeen::Answers { ms, macs } => record.arp.push(ArpSample {
+                        t_ms: to_drill(&client_clock, ms),
+                        macs,
                     }),
-                    _ => {}
                 }
             }
             record.arp.sort_by_key(|a| a.t_ms);
@@ -570,25 +549,20 @@ fn http_answer(answer: &[u8]) -> (bool, Option<String>, Option<String>) {
     (true, who, None)
 }
 
-/// A director's sample from `running frozen holds` (see [`sh::director_sample`]).
-fn director_sample(name: &str, out: Option<ExecOutput>) -> DirectorSample {
-    let flags: Vec<bool> = out
-        .map(|o| o.stdout_str())
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|w| w == "1")
-        .collect();
-    let (state, holds_vip) = match flags.as_slice() {
-        [running, frozen, holds] => (
-            match (*running, *frozen, *holds) {
+/// A director's sample from its flags (see [`sh::director_sample`]); `None`: it did not
+/// answer in time.
+fn director_sample(name: &str, flags: Option<DirectorFlags>) -> DirectorSample {
+    let (state, holds_vip) = match flags {
+        Some(f) => (
+            match (f.keepalived_runs, f.frozen, f.holds_vip) {
                 (false, _, _) => DirectorState::Stopped,
                 (true, true, _) => DirectorState::Frozen,
                 (true, false, true) => DirectorState::Master,
                 (true, false, false) => DirectorState::Backup,
             },
-            *holds,
+            f.holds_vip,
         ),
-        _ => (DirectorState::Unreachable, false),
+        None => (DirectorState::Unreachable, false),
     };
     DirectorSample {
         name: name.to_string(),

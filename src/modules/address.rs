@@ -43,17 +43,6 @@ pub struct Change {
     add: Option<(Cidr, Option<String>)>,
 }
 
-/// (address, label) of each address `address_list` printed.
-fn parse(text: &str) -> Vec<(Cidr, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let mut parts = l.split_whitespace();
-            let cidr: Cidr = parts.next()?.parse().ok()?;
-            Some((cidr, parts.next().unwrap_or("").to_string()))
-        })
-        .collect()
-}
-
 impl Address {
     fn desired(&self, ctx: &TaskCtx<'_>) -> Result<(Cidr, String, Option<String>), TaskError> {
         let cidr = ctx.resolve(&self.address)?;
@@ -92,7 +81,8 @@ impl Module for Address {
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
         let (want, dev, label) = self.desired(ctx)?;
-        let out = ctx.run(&sh::address_list(&dev)).await?;
+        let query = sh::address_list(&dev);
+        let out = ctx.run(query.line()).await?;
         if !out.success() {
             // Nothing to remove from a device that does not exist (tunl0 without ipip).
             if self.state == AddressState::Absent {
@@ -107,16 +97,18 @@ impl Module for Address {
             )));
         }
         let ip: IpAddr = want.address;
-        let present = parse(&out.stdout_str());
-        let same_ip: Vec<&(Cidr, String)> =
-            present.iter().filter(|(c, _)| c.address == ip).collect();
+        let present = query
+            .parse(&out.stdout_str())
+            .map_err(|e| super::unreadable("reading the addresses", &e))?;
+        let same_ip: Vec<&sh::DeviceAddress> =
+            present.iter().filter(|a| a.cidr.address == ip).collect();
         match self.state {
             AddressState::Absent => {
                 // With a label, only that alias goes (keepalived's own VIP stays).
                 let remove: Vec<Cidr> = same_ip
                     .into_iter()
-                    .filter(|(_, l)| label.as_ref().is_none_or(|want| l == want))
-                    .map(|(c, _)| *c)
+                    .filter(|a| label.is_none() || a.label == label)
+                    .map(|a| a.cidr)
                     .collect();
                 if remove.is_empty() {
                     return Ok(Query::ok(format!("{ip} not on {dev}")));
@@ -131,14 +123,13 @@ impl Module for Address {
                 ))
             }
             AddressState::Present => {
-                let label_ok = |l: &String| label.as_ref().is_none_or(|want| l == want);
                 if same_ip
                     .iter()
-                    .any(|(c, l)| c.prefix == want.prefix && label_ok(l))
+                    .any(|a| a.cidr.prefix == want.prefix && (label.is_none() || a.label == label))
                 {
                     return Ok(Query::ok(format!("{want} on {dev}")));
                 }
-                let remove: Vec<Cidr> = same_ip.iter().map(|(c, _)| *c).collect();
+                let remove: Vec<Cidr> = same_ip.iter().map(|a| a.cidr).collect();
                 let summary = if remove.is_empty() {
                     format!(
                         "add {want} to {dev}{}",
@@ -205,16 +196,6 @@ mod tests {
         // lo (LOOPBACK) and tunl0 (NOARP) have no neighbours to tell: the kernel's flags decide.
         let lo = sh::address_announce("lo", "198.18.0.100");
         assert!(lo.contains("grep -q -e NOARP -e LOOPBACK"), "{lo}");
-    }
-
-    #[test]
-    fn parses_addresses_with_labels() {
-        let v = parse("127.0.0.1/8 lo\n198.18.0.100/32 lo:0\n::1/128 \n");
-        assert_eq!(
-            v[1],
-            ("198.18.0.100/32".parse().unwrap(), "lo:0".to_string())
-        );
-        assert_eq!(v[2].1, "");
     }
 
     #[test]

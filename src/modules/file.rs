@@ -91,34 +91,30 @@ impl FileSpec {
 
     /// Compare with the host's file; fetch the old content only when a diff is wanted.
     pub async fn query(self, ctx: &TaskCtx<'_>) -> Result<Query<FileChange>, TaskError> {
-        let out = ctx
-            .run_ok(&sh::file_stat(&self.dest), "reading the file's state")
+        let stat = ctx
+            .read_ok(&sh::file_stat(&self.dest), "reading the file's state")
             .await?;
-        let stat = out.stdout_str();
-        let stat = stat.trim();
         let want_sum = hex(&Sha256::digest(&self.content));
         let (exists, same_content, same_meta) = match stat {
-            "absent" => (false, false, false),
-            "notafile" => {
+            sh::FileStat::Absent => (false, false, false),
+            sh::FileStat::NotAFile => {
                 return Err(TaskError::new(format!(
                     "{} exists and is not a regular file",
                     self.dest
                 )));
             }
-            s => {
-                let parts: Vec<&str> = s.split_whitespace().collect();
-                let (mode, owner, sum) = (
-                    parts.first().copied(),
-                    parts.get(1).copied(),
-                    parts.get(2).copied(),
-                );
+            sh::FileStat::File {
+                mode,
+                owner,
+                sha256,
+            } => {
                 let owner_ok = match &self.owner {
                     None => true,
-                    Some(o) if o.contains(':') => owner == Some(o.as_str()),
-                    Some(o) => owner.is_some_and(|x| x.split(':').next() == Some(o.as_str())),
+                    Some(o) if o.contains(':') => owner == *o,
+                    Some(o) => owner.split(':').next() == Some(o.as_str()),
                 };
-                let mode_ok = self.mode.as_ref().is_none_or(|m| mode == Some(m.as_str()));
-                (true, sum == Some(want_sum.as_str()), mode_ok && owner_ok)
+                let mode_ok = self.mode.as_ref().is_none_or(|m| mode == *m);
+                (true, sha256 == want_sum, mode_ok && owner_ok)
             }
         };
         if same_content && same_meta {
@@ -246,23 +242,25 @@ impl Module for File {
             &ctx.resolve_opt(&self.mode)?
                 .unwrap_or_else(|| "0755".into()),
         )?;
-        let out = ctx
-            .run_ok(&sh::path_kind(&path), "reading the path")
+        let kind = ctx
+            .read_ok(&sh::path_kind(&path), "reading the path")
             .await?;
-        let kind = out.stdout_str().trim().to_string();
-        match (self.state, kind.as_str()) {
-            (FileState::Absent, "absent") => Ok(Query::ok(format!("{path} absent"))),
+        match (self.state, kind) {
+            (FileState::Absent, sh::PathKind::Absent) => Ok(Query::ok(format!("{path} absent"))),
             (FileState::Absent, _) => Ok(Query::change(
                 (path.clone(), mode),
                 format!("remove {path}"),
             )),
-            (FileState::Directory, "directory") => Ok(Query::ok(format!("{path} is a directory"))),
-            (FileState::Directory, "absent") => Ok(Query::change(
+            (FileState::Directory, sh::PathKind::Directory) => {
+                Ok(Query::ok(format!("{path} is a directory")))
+            }
+            (FileState::Directory, sh::PathKind::Absent) => Ok(Query::change(
                 (path.clone(), mode),
                 format!("create directory {path}"),
             )),
             (FileState::Directory, k) => Err(TaskError::new(format!(
-                "{path} exists as a {k}, not a directory"
+                "{path} exists as a {}, not a directory",
+                k.word()
             ))),
         }
     }

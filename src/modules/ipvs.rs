@@ -40,7 +40,8 @@ pub enum IpvsState {
 
 /// Read the host's IPVS table; a kernel without IPVS is a clear error.
 pub async fn read_table(ctx: &TaskCtx<'_>) -> Result<Table, TaskError> {
-    let out = ctx.run(sh::ipvs_save()).await?;
+    let query = sh::ipvs_save();
+    let out = ctx.run(query.line()).await?;
     if !out.success() {
         let err = out.stderr_str();
         if sh::no_ipvs(&err) {
@@ -50,9 +51,11 @@ pub async fn read_table(ctx: &TaskCtx<'_>) -> Result<Table, TaskError> {
                 err.trim()
             )));
         }
-        return Err(command_failed("ipvsadm -S -n", &out));
+        return Err(command_failed(query.line(), &out));
     }
-    Table::parse(&out.stdout_str()).map_err(TaskError::new)
+    query
+        .parse(&out.stdout_str())
+        .map_err(|e| TaskError::new(e.to_string()))
 }
 
 impl Ipvs {
@@ -78,10 +81,13 @@ async fn drop_unhealthy(ctx: &TaskCtx<'_>, rules: Vec<Rule>) -> Result<Vec<Rule>
     for rule in rules {
         if let Some(server) = rule.added_server() {
             let url = server.endpoint.http_url(&check.path);
-            let out = ctx
-                .run(&sh::http_status(&url, check.connect_timeout))
+            let code = ctx
+                .read(
+                    &sh::http_status(&url, check.connect_timeout),
+                    "the health check",
+                )
                 .await?;
-            if out.stdout_str().trim() != check.status_code.to_string() {
+            if code != Some(check.status_code) {
                 continue;
             }
         }

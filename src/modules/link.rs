@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::{Applied, Boot, Module, Query, TaskCtx, TaskError};
 use crate::lvs::names::Interface;
 use crate::templates::Tpl;
-use crate::transport::sh;
+use crate::transport::sh::{self, DeviceState};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,14 +56,15 @@ impl Module for Link {
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
         let name = ctx.resolve(&self.name)?.0;
         let module = ctx.resolve_opt(&self.module)?.map(|m| m.0);
-        let out = ctx
-            .run_ok(&sh::link_state(&name), "reading the device")
+        let state = ctx
+            .read_ok(&sh::link_state(&name), "reading the device")
             .await?;
-        let state = out.stdout_str().trim().to_string();
-        match (self.state, state.as_str()) {
-            (LinkState::Up, "up") => Ok(Query::ok(format!("{name} up"))),
-            (LinkState::Down, "down" | "absent") => Ok(Query::ok(format!("{name} {state}"))),
-            (LinkState::Up, "absent") => {
+        match (self.state, state) {
+            (LinkState::Up, DeviceState::Up) => Ok(Query::ok(format!("{name} up"))),
+            (LinkState::Down, DeviceState::Down | DeviceState::Absent) => {
+                Ok(Query::ok(format!("{name} {}", state.word())))
+            }
+            (LinkState::Up, DeviceState::Absent) => {
                 let Some(module) = module else {
                     return Err(TaskError::new(format!(
                         "{} has no device {name} (and no `module:` to load for it)",

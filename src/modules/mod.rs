@@ -143,9 +143,8 @@ async fn boot_query(boot: &Boot, ctx: &TaskCtx<'_>) -> Result<Option<BootChange>
     match boot {
         Boot::Set { name, line } => {
             let now = ctx
-                .run_ok(&sh::boot_entry_read(name), "reading the boot entry")
-                .await?
-                .stdout_str();
+                .read_ok(&sh::boot_entry_read(name), "reading the boot entry")
+                .await?;
             let want = format!("{line}\n");
             if now == want {
                 return Ok(None);
@@ -171,14 +170,11 @@ async fn boot_remove(
     prefix: &str,
     keep_if: impl Fn(&str) -> bool,
 ) -> Result<Option<BootChange>, TaskError> {
-    let listed = ctx
-        .run_ok(&sh::boot_entries_list(prefix), "listing the boot entries")
+    let remove: Vec<String> = ctx
+        .read_ok(&sh::boot_entries_list(prefix), "listing the boot entries")
         .await?
-        .stdout_str();
-    let remove: Vec<String> = listed
-        .lines()
+        .into_iter()
         .filter(|n| keep_if(n))
-        .map(str::to_string)
         .collect();
     if remove.is_empty() {
         return Ok(None);
@@ -372,6 +368,23 @@ impl TaskCtx<'_> {
         Ok(self.session.run_timeout(command, timeout).await?)
     }
 
+    /// Runs a read-only query that must succeed and reads what it printed; `what` names it in
+    /// the error (with its stderr, or what could not be read of its output).
+    pub async fn read_ok<T>(&self, query: &sh::Read<T>, what: &str) -> Result<T, TaskError> {
+        let out = self.run_ok(query.line(), what).await?;
+        query
+            .parse(&out.stdout_str())
+            .map_err(|e| unreadable(what, &e))
+    }
+
+    /// Runs a read-only query and reads what it printed, whatever its exit status.
+    pub async fn read<T>(&self, query: &sh::Read<T>, what: &str) -> Result<T, TaskError> {
+        let out = self.run(query.line()).await?;
+        query
+            .parse(&out.stdout_str())
+            .map_err(|e| unreadable(what, &e))
+    }
+
     /// Run a command that must succeed; `what` names it in the error, with its stderr.
     pub async fn run_ok(&self, command: &str, what: &str) -> Result<ExecOutput, TaskError> {
         let out = self.run(command).await?;
@@ -381,6 +394,11 @@ impl TaskCtx<'_> {
             Err(command_failed(what, &out))
         }
     }
+}
+
+/// A query's output that could not be read, as a task's error naming the query.
+pub fn unreadable(what: &str, e: &sh::ParseError) -> TaskError {
+    TaskError::new(format!("{what}: its output could not be read: {e}"))
 }
 
 pub fn command_failed(what: &str, out: &ExecOutput) -> TaskError {

@@ -64,15 +64,9 @@ impl Module for Package {
                 ctx.host.name
             )));
         };
-        let out = ctx
-            .run_ok(&sh::packages_missing(&manager, &names), "querying packages")
+        let missing = ctx
+            .read_ok(&sh::packages_missing(&manager, &names), "querying packages")
             .await?;
-        let missing: Vec<String> = out
-            .stdout_str()
-            .lines()
-            .map(str::to_string)
-            .filter(|l| !l.is_empty())
-            .collect();
         let todo: Vec<String> = match self.state {
             PackageState::Present => missing,
             PackageState::Absent => names

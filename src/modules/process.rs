@@ -29,12 +29,9 @@ impl Module for Process {
         if !safe_name(&name) {
             return Err(TaskError::new(format!("`{name}` is not a process name")));
         }
-        let out = ctx.run(&sh::process_ids(&name)).await?;
-        let pids: Vec<u32> = out
-            .stdout_str()
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
+        let pids = ctx
+            .read(&sh::process_ids(&name), "listing the processes")
+            .await?;
         let running = !pids.is_empty();
         Ok(Query::Ok {
             msg: if running {

@@ -10,7 +10,7 @@ use super::{Applied, Boot, Module, Query, TaskCtx, TaskError};
 use crate::lvs::Cidr;
 use crate::lvs::names::Interface;
 use crate::templates::Tpl;
-use crate::transport::sh;
+use crate::transport::sh::{self, RouteVia, SavedRoute};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,43 +52,16 @@ impl<'de> Deserialize<'de> for Destination {
     }
 }
 
-/// A route as `ip route` shows it, the parts lvslab manages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Found {
-    pub via: Option<String>,
-    pub dev: Option<String>,
-}
-
-impl Found {
-    fn parse(line: &str) -> Option<Found> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if words.is_empty() {
-            return None;
-        }
-        let after = |k: &str| {
-            words
-                .iter()
-                .position(|w| *w == k)
-                .and_then(|i| words.get(i + 1))
-                .map(|s| s.to_string())
-        };
-        Some(Found {
-            via: after("via"),
-            dev: after("dev"),
-        })
+/// `via X dev Y`, for messages and for putting it back.
+fn describe(route: &RouteVia) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = &route.via {
+        parts.push(format!("via {v}"));
     }
-
-    /// `via X dev Y`, for messages and for putting it back.
-    fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(v) = &self.via {
-            parts.push(format!("via {v}"));
-        }
-        if let Some(d) = &self.dev {
-            parts.push(format!("dev {d}"));
-        }
-        parts.join(" ")
+    if let Some(d) = &route.dev {
+        parts.push(format!("dev {d}"));
     }
+    parts.join(" ")
 }
 
 pub enum Change {
@@ -121,19 +94,13 @@ impl Module for Route {
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
         let to = ctx.resolve(&self.to)?.0;
-        let out = ctx
-            .run_ok(&sh::route_query(&to), "reading the route")
+        let found = ctx
+            .read_ok(&sh::route_query(&to), "reading the route")
             .await?;
-        let text = out.stdout_str();
-        let mut lines = text.lines();
-        let current = lines
-            .next()
-            .filter(|l| *l != "<none>")
-            .and_then(Found::parse);
-        let saved = lines.next().filter(|l| *l != "<none>").map(str::to_string);
+        let current = found.now;
         let now = current
             .as_ref()
-            .map_or_else(|| "none".to_string(), Found::describe);
+            .map_or_else(|| "none".to_string(), describe);
         match self.state {
             RouteState::Present => {
                 let Some(via) = ctx.resolve_opt(&self.via)? else {
@@ -142,7 +109,7 @@ impl Module for Route {
                     ));
                 };
                 let dev = ctx.resolve_opt(&self.dev)?.map(|d| d.0);
-                let want = Found {
+                let want = RouteVia {
                     via: Some(via.to_string()),
                     dev: dev.clone(),
                 };
@@ -153,19 +120,18 @@ impl Module for Route {
                     return Ok(Query::ok(format!("{to} {now}")));
                 }
                 Ok(Query::Change {
-                    summary: format!("{to}: {now} -> {}", want.describe()),
-                    diff: Some(format!("-{to} {now}\n+{to} {}", want.describe())),
+                    summary: format!("{to}: {now} -> {}", describe(&want)),
+                    diff: Some(format!("-{to} {now}\n+{to} {}", describe(&want))),
                     change: Change::Set { to, via, dev },
                 })
             }
             RouteState::Restored => {
-                let Some(saved) = saved else {
-                    return Ok(Query::ok(format!("{to} {now} (not set by lvslab)")));
-                };
-                let back = if saved.trim().is_empty() {
-                    "none".to_string()
-                } else {
-                    Found::parse(&saved).map_or(saved.clone(), |f| f.describe())
+                let back = match found.saved {
+                    SavedRoute::NotSaved => {
+                        return Ok(Query::ok(format!("{to} {now} (not set by lvslab)")));
+                    }
+                    SavedRoute::NoRoute => "none".to_string(),
+                    SavedRoute::Route(route) => describe(&route),
                 };
                 Ok(Query::Change {
                     summary: format!("{to}: {now} -> {back} (restored)"),
@@ -192,9 +158,11 @@ mod tests {
 
     #[test]
     fn routes_parse_and_destinations_are_checked() {
-        let f = Found::parse("default via 198.18.1.254 dev eth0 proto static").unwrap();
-        assert_eq!(f.describe(), "via 198.18.1.254 dev eth0");
-        assert!(Found::parse("").is_none());
+        let f = RouteVia {
+            via: Some("198.18.1.254".into()),
+            dev: Some("eth0".into()),
+        };
+        assert_eq!(describe(&f), "via 198.18.1.254 dev eth0");
         let ok: Route =
             serde_json::from_value(serde_json::json!({"to": "default", "via": "198.18.1.254"}))
                 .unwrap();

@@ -66,16 +66,12 @@ impl Module for Service {
         if !safe_name(&name) || !safe_name(&process) {
             return Err(TaskError::new(format!("`{name}` is not a service name")));
         }
-        let out = ctx
-            .run_ok(
+        let sh::ServiceStatus { running, enabled } = ctx
+            .read_ok(
                 &sh::service_query(&ctx.facts.init, &name, &process),
                 "querying the service",
             )
             .await?;
-        let text = out.stdout_str();
-        let mut lines = text.lines();
-        let running = lines.next() == Some("running");
-        let enabled = lines.next().unwrap_or("unknown");
         let action = match (self.state, running) {
             (Some(ServiceState::Started), false) => Some(Action::Start),
             (Some(ServiceState::Stopped), true) => Some(Action::Stop),
@@ -89,9 +85,9 @@ impl Module for Service {
             }
             _ => None,
         };
-        let enable = match self.enabled {
-            Some(true) if enabled == "disabled" => Some(true),
-            Some(false) if enabled == "enabled" => Some(false),
+        let enable = match (self.enabled, enabled) {
+            (Some(true), sh::Enabled::No) => Some(true),
+            (Some(false), sh::Enabled::Yes) => Some(false),
             _ => None,
         };
         if action.is_none() && enable.is_none() {

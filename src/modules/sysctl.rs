@@ -74,32 +74,6 @@ pub enum Change {
     Restore { key: String },
 }
 
-/// What `sysctl_query` printed.
-#[derive(Debug, PartialEq)]
-struct Found {
-    runtime: Option<String>,
-    persisted: Option<String>,
-    original: Option<String>,
-}
-
-fn parse(text: &str) -> Found {
-    let mut lines = text.lines().map(str::trim);
-    let mut next = |none: &str| {
-        lines
-            .next()
-            .filter(|l| *l != none && !l.is_empty())
-            .map(str::to_string)
-    };
-    let runtime = next("<missing>");
-    let persisted = next("<none>");
-    let original = next("<none>");
-    Found {
-        runtime,
-        persisted,
-        original,
-    }
-}
-
 /// Kernel keys are dotted names; refuse anything else before it nears a shell.
 fn check_key(key: &str) -> Result<(), TaskError> {
     if !key.is_empty()
@@ -125,10 +99,9 @@ impl Module for Sysctl {
 
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
         let key = ctx.resolve(&self.key)?.0;
-        let out = ctx
-            .run_ok(&sh::sysctl_query(&key), "reading the sysctl")
+        let found = ctx
+            .read_ok(&sh::sysctl_query(&key), "reading the sysctl")
             .await?;
-        let found = parse(&out.stdout_str());
         let Some(runtime) = found.runtime.clone() else {
             // A setting that does not exist (tunl0's, without ipip): nothing to put back, only
             // what lvslab kept of it to forget.
@@ -205,20 +178,6 @@ impl Module for Sysctl {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_three_lines() {
-        assert_eq!(
-            parse("0\n<none>\n<none>\n"),
-            Found {
-                runtime: Some("0".into()),
-                persisted: None,
-                original: None
-            }
-        );
-        assert_eq!(parse("1\n1\n0\n").original.as_deref(), Some("0"));
-        assert_eq!(parse("<missing>\n<none>\n<none>\n").runtime, None);
-    }
 
     #[test]
     fn keys_are_screened() {

@@ -1,6 +1,6 @@
 //! After `down`: nothing of the lab is left on its hosts.
 
-use super::hosts::{LvsHosts, run};
+use super::hosts::{LvsHosts, read, run};
 use super::{Findings, Verdict};
 use crate::cancel::Cancel;
 use crate::report::{Event, Reporter};
@@ -29,7 +29,7 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
                 .map(|o| o.success())
                 .unwrap_or(true);
             let table = if d.conn.facts.has_ipvs() {
-                run(&d.conn.session, sh::ipvs_save())
+                run(&d.conn.session, sh::ipvs_save().line())
                     .await
                     .map(|o| o.stdout_str().trim().to_string())
                     .unwrap_or_else(|e| e)
@@ -75,23 +75,21 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
 /// Whether lvslab left nothing on a host: no saved original values (kernel settings, routes),
 /// no sysctl file, no boot entries and no lvslab-boot; and the words that say so.
 async fn leftovers(conn: &crate::fleet::Connected) -> (bool, String) {
-    let text = run(&conn.session, &sh::lvslab_leftovers())
-        .await
-        .map(|o| o.stdout_str())
-        .unwrap_or_default();
-    let mut l = text.lines();
-    let saved = l.next().unwrap_or("?").trim().to_string();
-    let file = l.next().unwrap_or("?") == "file";
-    let entries = l.next().unwrap_or("?").trim().to_string();
-    let boot = l.next().unwrap_or("?") != "noboot";
+    let left = match read(&conn.session, &sh::lvslab_leftovers()).await {
+        Ok(left) => left,
+        Err(e) => return (false, format!("what lvslab leaves could not be read: {e}")),
+    };
+    let yes = |b: bool| if b { "yes" } else { "NO" };
+    let there = |b: bool| if b { "still there" } else { "gone" };
     (
-        saved == "0" && !file && entries == "0" && !boot,
+        left.none(),
         format!(
-            "sysctls and routes restored: {}; {}: {}; boot entries: {entries}; lvslab-boot: {}",
-            if saved == "0" { "yes" } else { "NO" },
+            "sysctls and routes restored: {}; {}: {}; boot entries: {}; lvslab-boot: {}",
+            yes(left.saved == 0),
             sh::SYSCTL_FILE,
-            if file { "still there" } else { "gone" },
-            if boot { "still there" } else { "gone" }
+            there(left.sysctl_file),
+            left.boot_entries,
+            there(left.boot)
         ),
     )
 }
@@ -99,7 +97,7 @@ async fn leftovers(conn: &crate::fleet::Connected) -> (bool, String) {
 /// No host holds `address` (on any device, lo and tunl0 too).
 async fn nowhere(hosts: &LvsHosts<'_>, probe: &str, address: &str) -> Verdict {
     let vip = address;
-    let cmd = sh::address_holders(vip);
+    let query = sh::address_holders(vip);
     let mut all = Vec::new();
     let sessions = hosts
         .directors
@@ -112,10 +110,8 @@ async fn nowhere(hosts: &LvsHosts<'_>, probe: &str, address: &str) -> Verdict {
                 .map(|r| (&r.real_server.name, &r.conn.session)),
         );
     for (name, session) in sessions {
-        if let Ok(o) = run(session, &cmd).await {
-            for l in o.stdout_str().lines().filter(|l| !l.is_empty()) {
-                all.push(format!("{name} {l}"));
-            }
+        if let Ok(held) = read(session, &query).await {
+            all.extend(held.iter().map(|h| format!("{name} {h}")));
         }
     }
     Verdict::new(

@@ -11,7 +11,8 @@ use crate::lvs::{Director, Lvs, RealServer};
 use crate::programs::{self, Program};
 use crate::report::{Event, Reporter};
 use crate::transport::local::Local;
-use crate::transport::{ExecOutput, Session, sh};
+use crate::transport::sh::{self, Answer};
+use crate::transport::{ExecOutput, Session};
 
 /// A director with its connection.
 #[derive(Clone)]
@@ -57,61 +58,6 @@ pub struct LvsHosts<'a> {
     pub unreachable: Vec<String>,
 }
 
-/// One request of [`sh::http_probe`]: its HTTP status, the client's port, curl's exit status,
-/// the page's first line (the lab's pages name their node).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub code: String,
-    pub port: u16,
-    pub exit: u8,
-    pub page: String,
-}
-
-impl Answer {
-    pub fn parse_all(text: &str) -> Vec<Answer> {
-        text.lines()
-            .map(|line| {
-                let mut words = line.splitn(4, ' ');
-                let code = words.next().unwrap_or("000").to_string();
-                let port = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-                let exit = words.next().and_then(|e| e.parse().ok()).unwrap_or(0);
-                let page = words.next().unwrap_or("").trim().to_string();
-                Answer {
-                    code,
-                    port,
-                    exit,
-                    page,
-                }
-            })
-            .collect()
-    }
-
-    pub fn ok(&self) -> bool {
-        self.code == "200"
-    }
-
-    /// Why the request failed, in words (curl's exit status), or `None` when it was answered.
-    pub fn failure(&self) -> Option<String> {
-        if self.ok() {
-            return None;
-        }
-        Some(match self.exit {
-            0 => format!("HTTP {}", self.code),
-            6 => "no such host".to_string(),
-            7 => "refused".to_string(),
-            28 => "no answer in time".to_string(),
-            52 => "closed without an answer".to_string(),
-            56 => "connection reset".to_string(),
-            n => format!("curl exit {n}"),
-        })
-    }
-
-    /// Who answered: the page's first word.
-    pub fn who(&self) -> &str {
-        self.page.split_whitespace().next().unwrap_or("?")
-    }
-}
-
 /// How long one of verify's GETs through the VIP may take: a lost SYN is sent again after 1 s,
 /// and a request that needed that was answered, not failed; a dead VIP still fails 20 requests
 /// within a minute.
@@ -122,6 +68,11 @@ const LOCAL_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub async fn run(session: &Session, cmd: &str) -> Result<ExecOutput, String> {
     session.run(cmd).await.map_err(|e| e.to_string())
+}
+
+/// A query's value, or why there is none in words.
+pub async fn read<T>(session: &Session, query: &sh::Read<T>) -> Result<T, String> {
+    session.read(query).await.map_err(|e| e.to_string())
 }
 
 impl<'a> LvsHosts<'a> {
@@ -251,7 +202,7 @@ impl<'a> LvsHosts<'a> {
     /// Who holds the VIP on a device other than `lo`: `(host, device)`, directors and real
     /// servers both (a real server holding it on a real device would be a fault).
     pub async fn vip_holders(&self) -> Vec<(String, String)> {
-        let cmd = sh::address_holders(&self.vip());
+        let query = sh::address_holders(&self.vip());
         let sessions = self
             .directors
             .iter()
@@ -261,19 +212,16 @@ impl<'a> LvsHosts<'a> {
                     .iter()
                     .map(|r| (r.real_server.name.as_str(), &r.conn.session)),
             );
-        let cmd = &cmd;
-        let outs = futures::future::join_all(
-            sessions.map(|(name, s)| async move { (name, run(s, cmd).await) }),
+        let query = &query;
+        let found = futures::future::join_all(
+            sessions.map(|(name, s)| async move { (name, read(s, query).await) }),
         )
         .await;
         let mut holders = Vec::new();
-        for (name, out) in outs {
-            if let Ok(out) = out {
-                for line in out.stdout_str().lines() {
-                    let dev = line.split_whitespace().next().unwrap_or("");
-                    if crate::lvs::names::holds_vip_on(dev) {
-                        holders.push((name.to_string(), dev.to_string()));
-                    }
+        for (name, held) in found {
+            for h in held.unwrap_or_default() {
+                if crate::lvs::names::holds_vip_on(&h.device) {
+                    holders.push((name.to_string(), h.device));
                 }
             }
         }
@@ -282,16 +230,13 @@ impl<'a> LvsHosts<'a> {
 
     /// VRRP state per director: MASTER, BACKUP or STOPPED.
     pub async fn vrrp_states(&self) -> Vec<(String, String)> {
-        let cmd = sh::vrrp_state(&self.vip());
-        futures::future::join_all(self.directors.iter().map(|d| {
-            let cmd = cmd.clone();
-            async move {
-                let state = run(&d.conn.session, &cmd)
-                    .await
-                    .map(|o| o.stdout_str().trim().to_string())
-                    .unwrap_or_else(|e| format!("UNKNOWN ({e})"));
-                (d.director.name.clone(), state)
-            }
+        let query = &sh::vrrp_state(&self.vip());
+        futures::future::join_all(self.directors.iter().map(|d| async move {
+            let state = read(&d.conn.session, query)
+                .await
+                .map(|s| s.word().to_string())
+                .unwrap_or_else(|e| format!("UNKNOWN ({e})"));
+            (d.director.name.clone(), state)
         }))
         .await
     }
@@ -299,12 +244,11 @@ impl<'a> LvsHosts<'a> {
     /// `count` GETs of `url` from the client, one after another, each given
     /// [`HTTP_TIMEOUT_SECS`].
     pub async fn http_answers(&self, url: &str, count: u32) -> Result<Vec<Answer>, String> {
-        let out = run(
+        read(
             &self.client.session,
             &sh::http_probe(url, count, HTTP_TIMEOUT_SECS),
         )
-        .await?;
-        Ok(Answer::parse_all(&out.stdout_str()))
+        .await
     }
 
     /// The director that holds the VIP now.

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use super::hosts::{DirectorHost, LvsHosts, run};
-use super::path::ServiceCounters;
-use crate::transport::sh;
+use super::hosts::{DirectorHost, LvsHosts};
+use crate::transport::ReadError;
+use crate::transport::sh::{self, ServiceCounters};
 
 /// What one load run measured.
 #[derive(Debug, Clone, Serialize)]
@@ -45,39 +45,24 @@ struct Reading {
 
 async fn read(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Result<Reading, String> {
     let svc = hosts.lvs.service();
-    let stats = run(
-        &d.conn.session,
-        &sh::ipvs_service_stats(svc.protocol.ipvsadm_flag(), &svc.endpoint().to_string()),
-    )
-    .await?;
-    let service = ServiceCounters::parse(&stats.stdout_str()).ok_or_else(|| {
-        format!(
-            "no IPVS counters of {} on {}",
-            svc.endpoint(),
-            d.director.name
-        )
-    })?;
-    let text = run(&d.conn.session, sh::traffic_counters())
-        .await?
-        .stdout_str();
-    let mut lines = text.lines();
-    let sum = |line: Option<&str>| -> u64 {
-        line.unwrap_or("")
-            .split_whitespace()
-            .filter_map(|w| w.parse::<u64>().ok())
-            .sum()
+    let query = sh::ipvs_service_stats(svc.protocol.ipvsadm_flag(), &svc.endpoint().to_string());
+    let service = match d.conn.session.read(&query).await {
+        Ok(counters) => counters,
+        Err(ReadError::Parse(_)) => {
+            return Err(format!(
+                "no IPVS counters of {} on {}",
+                svc.endpoint(),
+                d.director.name
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
     };
-    let rx = sum(lines.next());
-    let tx = sum(lines.next());
-    let softirq = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(7))
-        .and_then(|v| v.parse().ok());
+    let traffic = super::hosts::read(&d.conn.session, &sh::traffic_counters()).await?;
     Ok(Reading {
         service,
-        rx,
-        tx,
-        softirq,
+        rx: traffic.rx_bytes,
+        tx: traffic.tx_bytes,
+        softirq: traffic.softirq,
     })
 }
 
@@ -95,30 +80,13 @@ pub async fn measure(
         ..Default::default()
     })?;
     let before = read(hosts, director).await?;
-    let out = run(
+    let load = super::hosts::read(
         &hosts.client.session,
         &sh::http_load(&hosts.url(), requests, concurrency),
     )
     .await?;
     let after = read(hosts, director).await?;
-    let text = out.stdout_str();
-    let mut times: Vec<f64> = Vec::new();
-    let mut failed = 0;
-    let mut wall_ms = 0;
-    for line in text.lines() {
-        let mut w = line.split_whitespace();
-        match (w.next(), w.next()) {
-            (Some("wall"), Some(ms)) => wall_ms = ms.parse().unwrap_or(0),
-            (Some(code), Some(secs)) => {
-                if code == "200" {
-                    times.push(secs.parse::<f64>().unwrap_or(0.0) * 1000.0);
-                } else {
-                    failed += 1;
-                }
-            }
-            _ => {}
-        }
-    }
+    let (mut times, failed, wall_ms) = (load.times_ms, load.failed, load.wall_ms);
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| -> f64 {
         if times.is_empty() {

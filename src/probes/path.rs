@@ -7,50 +7,10 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::Verdict;
-use super::hosts::{DirectorHost, LvsHosts, run};
+use super::hosts::{DirectorHost, LvsHosts};
 use crate::lvs::Forwarding;
-use crate::transport::sh;
-
-/// A virtual service's IPVS counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServiceCounters {
-    pub conns: u64,
-    pub in_pkts: u64,
-    pub out_pkts: u64,
-    pub in_bytes: u64,
-    pub out_bytes: u64,
-}
-
-impl ServiceCounters {
-    /// From `TCP 198.18.0.100:80 Conns InPkts OutPkts InBytes OutBytes`.
-    pub fn parse(line: &str) -> Option<ServiceCounters> {
-        let n: Vec<u64> = line
-            .split_whitespace()
-            .skip(2)
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        match n.as_slice() {
-            [conns, in_pkts, out_pkts, in_bytes, out_bytes, ..] => Some(ServiceCounters {
-                conns: *conns,
-                in_pkts: *in_pkts,
-                out_pkts: *out_pkts,
-                in_bytes: *in_bytes,
-                out_bytes: *out_bytes,
-            }),
-            _ => None,
-        }
-    }
-
-    pub fn since(&self, before: &ServiceCounters) -> ServiceCounters {
-        ServiceCounters {
-            conns: self.conns.saturating_sub(before.conns),
-            in_pkts: self.in_pkts.saturating_sub(before.in_pkts),
-            out_pkts: self.out_pkts.saturating_sub(before.out_pkts),
-            in_bytes: self.in_bytes.saturating_sub(before.in_bytes),
-            out_bytes: self.out_bytes.saturating_sub(before.out_bytes),
-        }
-    }
-}
+use crate::transport::ReadError;
+use crate::transport::sh::{self, ServiceCounters};
 
 /// The counters a path is judged by, at one moment.
 #[derive(Debug, Clone, Default)]
@@ -63,27 +23,26 @@ pub struct Counters {
 /// Reads the active director's counters of the service and (TUN) the real servers' `tunl0`.
 pub async fn read(hosts: &LvsHosts<'_>, director: &DirectorHost<'_>) -> Result<Counters, String> {
     let svc = hosts.lvs.service();
-    let line = run(
-        &director.conn.session,
-        &sh::ipvs_service_stats(svc.protocol.ipvsadm_flag(), &svc.endpoint().to_string()),
-    )
-    .await?;
-    let service = ServiceCounters::parse(&line.stdout_str()).ok_or_else(|| {
-        format!(
-            "no counters of {} on {}: {}",
-            svc.endpoint(),
-            director.director.name,
-            line.stdout_str().trim()
-        )
-    })?;
+    let query = sh::ipvs_service_stats(svc.protocol.ipvsadm_flag(), &svc.endpoint().to_string());
+    let service = match director.conn.session.read(&query).await {
+        Ok(counters) => counters,
+        Err(ReadError::Parse(e)) => {
+            return Err(format!(
+                "no counters of {} on {}: {}",
+                svc.endpoint(),
+                director.director.name,
+                e.output()
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     let mut tunl0 = BTreeMap::new();
     if svc.forwarding == Forwarding::Tun {
         for r in &hosts.real_servers {
-            let out = run(&r.conn.session, &sh::rx_packets(crate::lvs::names::TUNNEL)).await?;
-            tunl0.insert(
-                r.real_server.name.clone(),
-                out.stdout_str().trim().parse().unwrap_or(0),
-            );
+            let packets =
+                super::hosts::read(&r.conn.session, &sh::rx_packets(crate::lvs::names::TUNNEL))
+                    .await?;
+            tunl0.insert(r.real_server.name.clone(), packets);
         }
     }
     Ok(Counters { service, tunl0 })
@@ -113,17 +72,9 @@ async fn sources(hosts: &LvsHosts<'_>, mark: &str) -> BTreeMap<String, Vec<(u64,
     let mut all = BTreeMap::new();
     for r in &hosts.real_servers {
         let log = r.real_server.web.on(&r.conn.facts.family).access_log;
-        let seen = run(&r.conn.session, &sh::log_sources(log, mark))
+        let list = super::hosts::read(&r.conn.session, &sh::log_sources(log, mark))
             .await
-            .map(|o| o.stdout_str())
             .unwrap_or_default();
-        let list = seen
-            .lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
-            })
-            .collect();
         all.insert(r.real_server.name.clone(), list);
     }
     all
@@ -238,18 +189,4 @@ pub async fn verdict(
         problems.is_empty(),
         evidence,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_parse_and_subtract() {
-        let a = ServiceCounters::parse("TCP  198.18.0.100:80  20  120  0  7680  0").unwrap();
-        let b = ServiceCounters::parse("TCP  198.18.0.100:80  40  240  100  15360  48000").unwrap();
-        assert_eq!(b.since(&a).out_pkts, 100);
-        assert_eq!(b.since(&a).in_pkts, 120);
-        assert!(ServiceCounters::parse("").is_none());
-    }
 }

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::StreamExt;
 
-use super::hosts::{Answer, DirectorHost, LvsHosts, Needs, RealServerHost, run};
+use super::hosts::{DirectorHost, LvsHosts, Needs, RealServerHost, read};
 use super::{Findings, Verdict, path};
 use crate::cancel::Cancel;
-use crate::lvs::ipvs::{Connection, Table};
+use crate::lvs::ipvs::Connection;
 use crate::lvs::names::{LOOPBACK, TUNNEL};
 use crate::lvs::{Forwarding, Lvs, Management};
 use crate::report::{Event, Reporter};
-use crate::transport::sh;
+use crate::transport::sh::{self, Answer};
 
 /// What `verify` is asked for.
 #[derive(Debug, Clone, Copy)]
@@ -267,11 +267,9 @@ pub struct Sent {
 async fn client_entries(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Vec<Connection> {
     let service = hosts.lvs.service().endpoint();
     let client = hosts.client.host.map(|h| h.address);
-    let text = run(&d.conn.session, sh::ipvs_connections())
+    read(&d.conn.session, &sh::ipvs_connections())
         .await
-        .map(|o| o.stdout_str())
-        .unwrap_or_default();
-    Connection::parse_all(&text)
+        .unwrap_or_default()
         .into_iter()
         .filter(|c| c.virtual_address == service && client.is_none_or(|ip| c.client.address == ip))
         .collect()
@@ -436,7 +434,7 @@ fn failures(answers: &[Answer]) -> String {
     let mut why: BTreeMap<String, u32> = BTreeMap::new();
     let mut ports = Vec::new();
     for a in answers {
-        if let Some(reason) = a.failure() {
+        if let Some(reason) = failure(a) {
             *why.entry(reason).or_insert(0) += 1;
             ports.push(a.port.to_string());
         }
@@ -453,6 +451,22 @@ fn failures(answers: &[Answer]) -> String {
     )
 }
 
+/// Why a request failed, in words (curl's exit status), or `None` when it was answered.
+fn failure(a: &Answer) -> Option<String> {
+    if a.ok() {
+        return None;
+    }
+    Some(match a.exit {
+        0 => format!("HTTP {}", a.code),
+        6 => "no such host".to_string(),
+        7 => "refused".to_string(),
+        28 => "no answer in time".to_string(),
+        52 => "closed without an answer".to_string(),
+        56 => "connection reset".to_string(),
+        n => format!("curl exit {n}"),
+    })
+}
+
 /// 2. A director's IPVS table against the inventory's virtual service.
 pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>) -> Verdict {
     let probe = format!("ipvs table on {}", d.director.name);
@@ -463,10 +477,7 @@ pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>) -> Verdict {
             "this kernel has no IPVS (run the lab with `lvslab lab up --vm`)",
         );
     }
-    let table = match run(&d.conn.session, sh::ipvs_save())
-        .await
-        .and_then(|o| Table::parse(&o.stdout_str()))
-    {
+    let table = match read(&d.conn.session, &sh::ipvs_save()).await {
         Ok(t) => t,
         Err(e) => return Verdict::new(probe, false, e),
     };
@@ -534,41 +545,22 @@ pub async fn ipvs_connections(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Ver
 pub async fn real_server_settings(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) -> Verdict {
     let iface = &r.real_server.interface;
     let probe = format!("real server {}", r.real_server.name);
-    let out = match run(&r.conn.session, &sh::real_server_state(iface, &hosts.vip())).await {
-        Ok(o) => o,
+    let state = match read(&r.conn.session, &sh::real_server_state(iface, &hosts.vip())).await {
+        Ok(s) => s,
         Err(e) => return Verdict::new(probe, false, e),
     };
-    let text = out.stdout_str();
-    let mut lines = text.lines();
-    let nums: Vec<u32> = lines
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let (ignore, announce) = match nums.as_slice() {
-        [a, b, c, d] => (*a.max(b), *c.max(d)),
-        _ => (0, 0),
-    };
-    let rp: Vec<String> = lines
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    let route = lines
-        .next()
-        .unwrap_or("")
-        .trim_start_matches("route ")
-        .trim_start_matches("default ")
-        .trim()
-        .to_string();
-    let tunl0_up = lines.next() == Some("tunl0 up");
-    let holders: Vec<&str> = lines.collect();
+    let sh::RealServerState {
+        arp_ignore: ignore,
+        arp_announce: announce,
+        rp_filter: rp,
+        default_route: route,
+        tunl0_up,
+        holders,
+    } = state;
     let on = |dev: &str| {
         holders
             .iter()
-            .any(|l| l.starts_with(&format!("{dev} ")) && l.ends_with("/32"))
+            .any(|h| h.device == dev && h.cidr.prefix == 32)
     };
     let arp_ok = ignore == 1 && announce == 2;
     let arp = format!("arp_ignore={ignore} arp_announce={announce} (max of all and {iface})");
@@ -623,11 +615,12 @@ pub async fn nat_gateway(
     vip_holders: &[(String, String)],
 ) -> Option<Verdict> {
     let gateway = hosts.lvs.nat.as_ref()?.gateway.to_string();
-    let cmd = sh::address_holders(&gateway);
+    let query = sh::address_holders(&gateway);
     let mut holders = Vec::new();
     for d in &hosts.directors {
-        if let Ok(o) = run(&d.conn.session, &cmd).await
-            && !o.stdout_str().trim().is_empty()
+        if read(&d.conn.session, &query)
+            .await
+            .is_ok_and(|held| !held.is_empty())
         {
             holders.push(d.director.name.clone());
         }
@@ -665,10 +658,10 @@ pub async fn web_server(hosts: &LvsHosts<'_>, r: &RealServerHost<'_>) -> Verdict
         Some(d) => (d.director.name.as_str(), &d.conn.session),
         None => (hosts.client.name.as_str(), &hosts.client.session),
     };
-    match run(session, &sh::http_probe(&url, 1, 2)).await {
+    match read(session, &sh::http_probe(&url, 1, 2)).await {
         Err(e) => Verdict::new(probe, false, e),
-        Ok(o) => {
-            let answer = Answer::parse_all(&o.stdout_str()).pop();
+        Ok(mut answers) => {
+            let answer = answers.pop();
             let (pass, shown) = match &answer {
                 Some(a) => (
                     a.ok() && a.who() == r.real_server.name,
@@ -708,18 +701,15 @@ pub async fn arp_for_vip(hosts: &LvsHosts<'_>) -> Option<Verdict> {
     let client = hosts.client.host?;
     let vip = hosts.vip();
     let iface = client.interface.clone().unwrap_or_else(|| "eth0".into());
-    let macs = run(&hosts.client.session, &sh::arp_probe(&iface, &vip, 2))
+    let macs = read(&hosts.client.session, &sh::arp_probe(&iface, &vip, 2))
         .await
-        .map(|o| o.stdout_str())
         .unwrap_or_default();
-    let macs: Vec<&str> = macs.lines().filter(|l| !l.is_empty()).collect();
     let mut owners = Vec::new();
     for d in &hosts.directors {
-        if let Ok(o) = run(&d.conn.session, &sh::mac_address(&d.director.interface)).await {
-            let mac = o.stdout_str().trim().to_lowercase();
-            if macs.contains(&mac.as_str()) {
-                owners.push(format!("{} ({mac})", d.director.name));
-            }
+        if let Ok(mac) = read(&d.conn.session, &sh::mac_address(&d.director.interface)).await
+            && macs.contains(&mac)
+        {
+            owners.push(format!("{} ({mac})", d.director.name));
         }
     }
     Some(Verdict::new(
@@ -825,7 +815,7 @@ mod tests {
             .host("d1", move |cmd| {
                 out(
                     0,
-                    if cmd == sh::ipvs_connections() {
+                    if cmd == sh::ipvs_connections().line() {
                         table
                     } else {
                         ""

@@ -1,9 +1,10 @@
 //! The guard of the one list: reads lvslab's sources and finds the programs they run, and fails
 //! on any that is neither in [`super::PROGRAMS`] nor in [`super::BASE`].
 //!
-//! Where programs are named: every string of the command builder (`src/transport/sh.rs`) and of
-//! the lab's node scripts (`src/lab/files.rs`) is shell; so are the shell files (the VM's init,
-//! the scenarios, the scripts), the shell templates and the playbooks' `cmd:`/`unless:` lines.
+//! Where programs are named: every string of the command builders (the files of
+//! `src/transport/sh/`) and of the lab's node scripts (`src/lab/files.rs`) is shell; so are the
+//! shell files (the VM's init, the scenarios, the scripts), the shell templates and the
+//! playbooks' `cmd:`/`unless:` lines.
 //! Elsewhere in Rust, the program of `Command::new("..")`, `sys::run("..", ..)`, `which("..")`
 //! and `find_in_path("..")`. In shell, a command is the first word of a pipeline element (after
 //! `;`, `&&`, `||`, `|`, `&`, `$(`, `(`, a newline, and keywords such as `if`, `then`, `do`, `!`),
@@ -412,8 +413,8 @@ fn shell_commands(text: &str) -> Vec<String> {
 
 /// The programs a Rust file runs: the literal program of `Command::new("x")`, `sys::run("x",
 /// ..)`, `which("x")` and `find_in_path("x")`; in a file that builds shell (`shell`), every
-/// literal of more than one word as shell, and the first word of `argv(&["x", ..])` and
-/// `vec!["x", ..]`.
+/// literal of more than one word as shell (but those that read output, see [`reads_output`]),
+/// and the first word of `argv(&["x", ..])` and `vec!["x", ..]`.
 fn rust_programs(source: &str, shell: bool) -> Vec<String> {
     let mut out = Vec::new();
     let mut texts = Vec::new();
@@ -425,11 +426,13 @@ fn rust_programs(source: &str, shell: bool) -> Vec<String> {
             .contains(|c: char| c.is_whitespace() || ";|&$".contains(c));
         if calls.iter().any(|c| after.ends_with(c)) {
             out.push(literal.text);
-        } else if shell && one_word {
+        } else if !shell || reads_output(after) {
+            continue;
+        } else if one_word {
             if after.ends_with("argv(&[") || after.ends_with("vec![") {
                 out.push(literal.text);
             }
-        } else if shell {
+        } else {
             texts.push(literal.text);
         }
     }
@@ -454,6 +457,26 @@ fn rust_programs(source: &str, shell: bool) -> Vec<String> {
             .filter(|name| !defined.contains(name)),
     );
     out
+}
+
+/// Whether a literal of a file that builds shell, after the code `after`, reads a query's output
+/// instead of being run: what it is compared or matched with, or a parser's message about
+/// output it cannot read.
+fn reads_output(after: &str) -> bool {
+    [
+        "==",
+        "!=",
+        "matches(",
+        "strip_prefix(",
+        "starts_with(",
+        "ends_with(",
+        "contains(",
+        "split_once(",
+        "ParseError::new(",
+        "ParseError::new(format!(",
+    ]
+    .iter()
+    .any(|c| after.ends_with(c))
 }
 
 fn placeholders_as_lines(text: &str) -> String {
@@ -500,10 +523,8 @@ fn note(found: &mut Found, names: Vec<String>, path: &Path) {
 fn programs_in_sources() -> Found {
     let top = root();
     let mut found = Found::new();
-    let shell_rust = [
-        top.join("src/transport/sh.rs"),
-        top.join("src/lab/files.rs"),
-    ];
+    let mut shell_rust = vec![top.join("src/lab/files.rs")];
+    files(&top.join("src/transport/sh"), &[".rs"], &mut shell_rust);
     let mut rust = Vec::new();
     files(&top.join("src"), &[".rs"], &mut rust);
     files(&top.join("tests"), &[".rs"], &mut rust);
@@ -635,7 +656,9 @@ fn the_scan_reads_shell_as_a_shell_would() {
     assert_eq!(strings, ["ip {x}", "arping \"q\"", "tc"]);
     let programs = rust_programs(
         "Command::new(\"qemu\"); argv(&[\"ipvsadm\", \"-L\"]); words.extend([\"label\", l]); \
-         format!(\"f() {{ tc x; }}; f; echo \\\"a; b $(ping x)\\\"\")",
+         format!(\"f() {{ tc x; }}; f; echo \\\"a; b $(ping x)\\\"\"); \
+         if l == \"tunl0 up\" {}; l.trim_start_matches(\"route \"); \
+         ParseError::new(format!(\"no address in {l}\"), t)",
         true,
     );
     assert_eq!(programs, ["qemu", "ipvsadm", "tc", "ping"]);

@@ -97,6 +97,15 @@ pub enum TransportError {
     NoFacts { host: String, reason: String },
 }
 
+/// Why a [`sh::Read`] gave no value: the host could not be asked, or its answer not read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Parse(#[from] sh::ParseError),
+}
+
 impl TransportError {
     /// Errors that mean the host cannot be worked on at all (recap: unreachable).
     pub fn is_unreachable(&self) -> bool {
@@ -180,6 +189,22 @@ impl Session {
         stdin: Option<&[u8]>,
     ) -> Result<ExecOutput, TransportError> {
         self.exec(command, stdin, self.timeout).await
+    }
+
+    /// Runs a read-only query and reads what it printed, whatever its exit status: a query's
+    /// output says what it found (a task's `read_ok` is for one that must also succeed).
+    pub async fn read<T>(&self, query: &sh::Read<T>) -> Result<T, ReadError> {
+        self.read_timeout(query, self.timeout).await
+    }
+
+    /// Like `read`, with its own timeout.
+    pub async fn read_timeout<T>(
+        &self,
+        query: &sh::Read<T>,
+        timeout: Duration,
+    ) -> Result<T, ReadError> {
+        let out = self.exec(query.line(), None, timeout).await?;
+        Ok(query.parse(&out.stdout_str())?)
     }
 
     /// Like `run`, with its own timeout (for waits longer than the default).

@@ -1,0 +1,192 @@
+//! What lvslab keeps on a host: the boot entries `lvslab-boot` re-applies, and what is left
+//! until `down`.
+
+use super::links::{link_set, load_module};
+use super::{
+    BOOT_DIR, BOOT_SCRIPT, BOOT_SERVICE, ParseError, Read, STATE_DIR, SYSCTL_FILE, argv, quote,
+    quote_owned,
+};
+
+/// The boot entry `name`'s content, as it is (empty when there is none).
+pub fn boot_entry_read(name: &str) -> Read<String> {
+    let line = format!(
+        "cat {} 2>/dev/null || true",
+        quote_owned(&format!("{BOOT_DIR}/{name}"))
+    );
+    Read::new(line, |text| Ok(text.to_string()))
+}
+
+/// The boot entries whose names start with `prefix`, one per line.
+pub fn boot_entries_list(prefix: &str) -> Read<Vec<String>> {
+    let line = format!(
+        "cd {BOOT_DIR} 2>/dev/null && for f in {}*; do [ -e \"$f\" ] && echo \"$f\"; done; true",
+        quote(prefix)
+    );
+    Read::new(line, |text| {
+        Ok(text
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect())
+    })
+}
+
+/// Writes the boot entry `name` from stdin (replaced whole, never half written).
+pub fn boot_entry_write(name: &str) -> String {
+    let path = quote_owned(&format!("{BOOT_DIR}/{name}"));
+    let tmp = quote_owned(&format!("{BOOT_DIR}/.{name}.tmp"));
+    format!("set -e; mkdir -p {BOOT_DIR}; cat > {tmp}; chmod 0644 {tmp}; mv -f {tmp} {path}")
+}
+
+/// Removes the boot entries named (none: nothing to do).
+pub fn boot_entries_remove(names: &[String]) -> String {
+    let paths: Vec<String> = names
+        .iter()
+        .map(|n| quote_owned(&format!("{BOOT_DIR}/{n}")))
+        .collect();
+    format!("rm -f -- {}", paths.join(" "))
+}
+
+/// A word fit for a boot entry's file name: what is not `[A-Za-z0-9.-]` becomes `_`.
+pub fn boot_entry_word(word: &str) -> String {
+    word.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// An address set again at boot (`replace`: no error when it is there already).
+pub fn boot_address(dev: &str, cidr: &str, label: Option<&str>) -> String {
+    let mut words = vec!["ip", "addr", "replace", cidr, "dev", dev];
+    if let Some(l) = label {
+        words.extend(["label", l]);
+    }
+    argv(&words)
+}
+
+/// A route set again at boot.
+pub fn boot_route(to: &str, via: &str, dev: Option<&str>) -> String {
+    let mut words = vec!["ip", "route", "replace", to, "via", via];
+    if let Some(d) = dev {
+        words.extend(["dev", d]);
+    }
+    argv(&words)
+}
+
+/// A device brought up again at boot, its module loaded first.
+pub fn boot_link(dev: &str, module: Option<&str>) -> String {
+    match module {
+        Some(m) => format!("{}; {}", load_module(m), link_set(dev, true)),
+        None => link_set(dev, true),
+    }
+}
+
+/// What lvslab leaves on a host until `down`: prints the number of saved original sysctl
+/// values and routes, then `file` or `nofile` for lvslab's sysctl file, then the number of
+/// boot entries and `boot` or `noboot` for the boot script and its unit or init script.
+pub fn lvslab_leftovers() -> Read<Leftovers> {
+    let line = format!(
+        "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile; \
+         ls {BOOT_DIR} 2>/dev/null | grep -vc '^$'; \
+         if [ -e {BOOT_SCRIPT} ] || [ -e /etc/systemd/system/{BOOT_SERVICE}.service ] || [ -e /etc/init.d/{BOOT_SERVICE} ]; then echo boot; else echo noboot; fi"
+    );
+    Read::new(line, parse_leftovers)
+}
+
+/// What [`lvslab_leftovers`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Original values lvslab keeps (of the sysctls and routes it changed).
+    pub saved: u32,
+    /// lvslab's sysctl file is there.
+    pub sysctl_file: bool,
+    pub boot_entries: u32,
+    /// lvslab-boot is there (its script, its unit or its init script).
+    pub boot: bool,
+}
+
+impl Leftovers {
+    /// Nothing left.
+    pub fn none(&self) -> bool {
+        self.saved == 0 && !self.sysctl_file && self.boot_entries == 0 && !self.boot
+    }
+}
+
+fn parse_leftovers(text: &str) -> Result<Leftovers, ParseError> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    leftovers(&lines).ok_or_else(|| ParseError::new("not the 4 lines of what lvslab leaves", text))
+}
+
+fn leftovers(lines: &[&str]) -> Option<Leftovers> {
+    let [saved, file, entries, boot] = lines else {
+        return None;
+    };
+    let flag = |l: &str, yes: &str, no: &str| (l == yes || l == no).then_some(l == yes);
+    Some(Leftovers {
+        saved: saved.parse().ok()?,
+        sysctl_file: flag(file, "file", "nofile")?,
+        boot_entries: entries.parse().ok()?,
+        boot: flag(boot, "boot", "noboot")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_boot_entries() {
+        let entry = "ip addr replace 198.18.0.100/32 dev lo label lo:3\n";
+        assert_eq!(
+            boot_entry_read("30-address-lo-198.18.0.100").parse(entry),
+            Ok(entry.to_string())
+        );
+        assert_eq!(boot_entry_read("x").parse(""), Ok(String::new()));
+        assert_eq!(
+            boot_entries_list("50-ipvs-")
+                .parse("50-ipvs-tcp_198.18.0.100_80\n50-ipvs-udp_198.18.0.100_53\n"),
+            Ok(vec![
+                "50-ipvs-tcp_198.18.0.100_80".to_string(),
+                "50-ipvs-udp_198.18.0.100_53".to_string()
+            ])
+        );
+        // No boot directory, or no entry of that prefix.
+        assert_eq!(boot_entries_list("50-ipvs-").parse(""), Ok(vec![]));
+    }
+
+    /// Captured with a private /var/lib/lvslab, /etc/sysctl.d and boot directory.
+    #[test]
+    fn what_lvslab_leaves() {
+        let left = |saved, sysctl_file, boot_entries, boot| Leftovers {
+            saved,
+            sysctl_file,
+            boot_entries,
+            boot,
+        };
+        let table = [
+            ("0\nnofile\n0\nnoboot\n", left(0, false, 0, false)),
+            // A DR real server that is up: two sysctls changed, their file, three entries.
+            ("2\nfile\n3\nboot\n", left(2, true, 3, true)),
+            // After `down` that kept lvslab-boot.
+            ("0\nnofile\n0\nboot\n", left(0, false, 0, true)),
+        ];
+        for (output, want) in table {
+            assert_eq!(lvslab_leftovers().parse(output), Ok(want), "{output:?}");
+        }
+        assert!(
+            lvslab_leftovers()
+                .parse("0\nnofile\n0\nnoboot\n")
+                .unwrap()
+                .none()
+        );
+        assert!(!left(0, false, 0, true).none());
+        for bad in ["", "0\nnofile\n0\n", "x\nnofile\n0\nnoboot\n"] {
+            assert!(lvslab_leftovers().parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

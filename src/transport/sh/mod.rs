@@ -1,0 +1,226 @@
+//! Every command line lvslab runs on a host is built under `sh/`, and quoted only through this
+//! file: [`quote`] and [`argv`] are the one way a value from an inventory or a playbook reaches a
+//! shell; [`sudo`], [`as_root_from_stdin`] and the connection's own shell are here too. Each
+//! other file holds one domain's commands.
+//!
+//! Commands are POSIX `sh`. A read-only query whose output lvslab reads is a [`Read`]: its line
+//! together with the parser of what it prints, in the file of its domain beside the typed value
+//! it returns, and tested there on captured output of the real tools. Commands that change a
+//! host, and those whose output is only shown, are plain lines.
+
+mod addresses;
+mod boot;
+mod drills;
+mod facts;
+mod files;
+mod ipvs;
+mod links;
+mod neighbours;
+mod packages;
+mod requests;
+mod routes;
+mod services;
+mod sysctl;
+mod vrrp;
+
+pub use addresses::*;
+pub use boot::*;
+pub use drills::*;
+pub use facts::*;
+pub use files::*;
+pub use ipvs::*;
+pub use links::*;
+pub use neighbours::*;
+pub use packages::*;
+pub use requests::*;
+pub use routes::*;
+pub use services::*;
+pub use sysctl::*;
+pub use vrrp::*;
+
+use std::borrow::Cow;
+
+/// Where lvslab keeps what it must remember on a host (original sysctl values, ...).
+pub const STATE_DIR: &str = "/var/lib/lvslab";
+
+/// lvslab's own sysctl file: only the keys lvslab set, nothing else.
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-lvslab.conf";
+
+/// What lvslab set at runtime (addresses, devices, routes, manual IPVS rules), one file per
+/// setting holding the command that sets it again; `lvslab-boot` runs them at boot.
+pub const BOOT_DIR: &str = "/etc/lvslab-boot.d";
+
+/// The script that re-applies [`BOOT_DIR`] and [`SYSCTL_FILE`] at boot, and the name of the
+/// systemd unit or init script that runs it.
+pub const BOOT_SCRIPT: &str = "/usr/local/sbin/lvslab-boot";
+pub const BOOT_SERVICE: &str = "lvslab-boot";
+
+/// Quote one word for `sh`. Words of safe characters stay as they are (readable logs).
+pub fn quote(word: &str) -> Cow<'_, str> {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if safe {
+        Cow::Borrowed(word)
+    } else {
+        Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
+    }
+}
+
+/// A command and its arguments, each quoted.
+pub fn argv<S: AsRef<str>>(words: &[S]) -> String {
+    words
+        .iter()
+        .map(|w| quote(w.as_ref()).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Run a command line as root through sudo (no password prompt: fail instead of hanging). The
+/// line is an argument of sudo, so it shows in the host's process list: only for lvslab's own
+/// lines that hold no secret (uploads, ending a command); see [`as_root_from_stdin`].
+pub fn sudo(command: &str) -> String {
+    format!("sudo -n -- sh -c {}", quote(command))
+}
+
+/// Run a command line as root through sudo with the line on sudo's stdin (a here-document
+/// ended by `delimiter`, which the line must not hold as a line of its own): no argument of any
+/// process shows it, so a secret in it stays out of the host's process list.
+pub fn as_root_from_stdin(command: &str, delimiter: &str) -> String {
+    format!("sudo -n -- /bin/sh -s <<'{delimiter}'\n{command}\n{delimiter}")
+}
+
+/// The long-lived shell of a connection: prints its pid (the leader of the session sshd made for
+/// it, so everything a command starts can be ended with [`kill_session`]), then reads commands.
+pub fn session_shell() -> String {
+    format!("exec /bin/sh -c 'echo $$; {}'", super::framing::START)
+}
+
+/// Ends every process of session `pid` (a command that timed out and all it started).
+pub fn kill_session(pid: u32) -> String {
+    format!("pkill -KILL -s {pid}")
+}
+
+/// Runs `script` on the host on its own (its own session, no input or output), so it goes on
+/// when the connection cannot: a fault that cuts the host off undoes itself.
+pub fn detached(script: &str) -> String {
+    format!(
+        "setsid sh -c {} </dev/null >/dev/null 2>&1 &",
+        quote(script)
+    )
+}
+
+fn quote_owned(s: &str) -> String {
+    quote(s).into_owned()
+}
+
+/// A read-only query: its command line, and the parser of what that prints into a `T`. Run it
+/// with [`crate::transport::Session::read`] (or a task's `read_ok`).
+pub struct Read<T> {
+    line: String,
+    parse: fn(&str) -> Result<T, ParseError>,
+}
+
+impl<T> Read<T> {
+    fn new(line: impl Into<String>, parse: fn(&str) -> Result<T, ParseError>) -> Self {
+        Read {
+            line: line.into(),
+            parse,
+        }
+    }
+
+    /// The command line, for the shell.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// What the command printed, read.
+    pub fn parse(&self, stdout: &str) -> Result<T, ParseError> {
+        (self.parse)(stdout)
+    }
+}
+
+impl<T> Clone for Read<T> {
+    fn clone(&self) -> Self {
+        Read {
+            line: self.line.clone(),
+            parse: self.parse,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Read<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Read").field(&self.line).finish()
+    }
+}
+
+/// Output a query's parser cannot read: what is wrong with it, and the output itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem}")]
+pub struct ParseError {
+    problem: String,
+    output: String,
+}
+
+impl ParseError {
+    fn new(problem: impl Into<String>, output: &str) -> Self {
+        ParseError {
+            problem: problem.into(),
+            output: output.trim().to_string(),
+        }
+    }
+
+    /// The output as printed, without the white space around it.
+    pub fn output(&self) -> &str {
+        &self.output
+    }
+}
+
+/// Escape a literal for a basic regular expression inside a single-quoted sed/grep script.
+/// Only sysctl keys and addresses reach here, which are checked to be [A-Za-z0-9._/-].
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._/-:".contains(*c))
+        .flat_map(|c| if c == '.' { vec!['\\', '.'] } else { vec![c] })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `cmd` with this machine's `sh`: its exit status and stdout.
+    pub(super) fn sh(cmd: &str) -> (i32, String) {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn quoting_survives_the_shell() {
+        for nasty in [
+            "a b",
+            "$(touch /tmp/pwned)",
+            "it's",
+            "`id`",
+            "x;y",
+            "",
+            "*",
+            "--",
+            "\n",
+        ] {
+            let (_, out) = sh(&format!("printf '%s' {}", quote(nasty)));
+            assert_eq!(out, nasty);
+        }
+        assert_eq!(quote("eth0"), "eth0");
+        assert_eq!(argv(&["ip", "addr", "a b"]), "ip addr 'a b'");
+    }
+}
