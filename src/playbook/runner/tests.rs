@@ -279,8 +279,9 @@ async fn cancellation_ends_the_run_as_interrupted() {
 
 /// A host where the VIP is on lo already, and the boot entry for it holds `entry`.
 fn vip_on_lo(entry: &'static str) -> FakeHosts {
+    let list_lo = crate::transport::sh::address_list("lo").line().to_string();
     FakeHosts::default().host("a", move |cmd| {
-        if cmd.starts_with("ip -o addr show dev lo") {
+        if cmd == list_lo {
             out(0, "198.18.0.100/32 lo:3\n")
         } else if cmd.starts_with("cat /etc/lvslab-boot.d/") {
             out(0, entry)

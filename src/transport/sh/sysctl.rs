@@ -17,9 +17,11 @@ fn sysctl_orig_path(key: &str) -> String {
 pub fn sysctl_query(key: &str) -> Read<SysctlValues> {
     let proc_path = quote_owned(&sysctl_proc_path(key));
     let orig = quote_owned(&sysctl_orig_path(key));
-    // Shell builtins only: this runs for every sysctl task of every host.
+    // Builtins but one: this runs for every sysctl task of every host. The kernel answers a
+    // read of /proc/sys at an offset past 0 with nothing, and dash's `read` takes a byte at a
+    // time (a value of 4096 read as `4`): `cat` reads it whole.
     let line = format!(
-        "if [ -r {proc_path} ]; then read -r v < {proc_path}; echo \"$v\"; else echo '<missing>'; fi; \
+        "if [ -r {proc_path} ]; then v=$(cat {proc_path}); echo \"$v\"; else echo '<missing>'; fi; \
          v='<none>'; if [ -f {SYSCTL_FILE} ]; then while IFS= read -r l; do case \"$l\" in {key}=*|'{key} '*=*) v=${{l#*=}}; v=${{v# }};; esac; done < {SYSCTL_FILE}; fi; echo \"$v\"; \
          if [ -f {orig} ]; then read -r o < {orig}; echo \"$o\"; else echo '<none>'; fi"
     );
