@@ -15,6 +15,7 @@ mod facts;
 mod fleet;
 mod inventory;
 mod lab;
+mod live;
 mod lock;
 mod lvs;
 mod modules;

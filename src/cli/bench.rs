@@ -10,10 +10,10 @@ use super::args::{BenchModesArgs, Global};
 use super::converge::up_playbooks;
 use crate::cli::outcome::Outcome;
 use crate::inventory::Inventory;
+use crate::live::LvsHosts;
 use crate::lvs::Forwarding;
 use crate::playbook::Playbook;
 use crate::playbook::runner::{RunOptions, RunResult, Runner};
-use crate::probes::LvsHosts;
 use crate::probes::load::{self, Load};
 use crate::report::{Event, Reporter};
 
@@ -158,7 +158,7 @@ async fn one(
     }
     let lvs = inventory.lvs.as_ref().ok_or("no lvs")?;
     let hosts = LvsHosts::connect(inventory, lvs, &fleet, &setup.reporter).await;
-    crate::probes::verify::wait_for_election(&hosts).await;
+    crate::live::wait_for_election(&hosts).await;
     // The method serves before it is measured: a switch settles (keepalived reloads, routes
     // and neighbour entries change) within seconds; 20 answered requests in a row say it has.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

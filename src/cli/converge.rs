@@ -5,10 +5,11 @@ use super::Setup;
 use super::args::{DownArgs, Global, UpArgs, VerifyArgs};
 use super::run::run_with;
 use crate::cli::outcome::Outcome;
+use crate::live::LvsHosts;
 use crate::lvs::Management;
 use crate::playbook::Playbook;
+use crate::probes;
 use crate::probes::verify::VerifyOptions;
-use crate::probes::{self, LvsHosts};
 use crate::report::Event;
 
 /// The built-in playbooks `up` runs for a mode: lvslab-boot, the real servers, then the

@@ -167,7 +167,7 @@ mod tests {
     use super::*;
     use crate::cancel::Cancel;
     use crate::drills::{DrillOptions, Repair};
-    use crate::probes::hosts::LvsHosts;
+    use crate::live::LvsHosts;
     use crate::report::{Event, Observer, Reporter};
     use crate::transport::fake::{FakeHosts, out};
     use crate::transport::{BoxFuture, Session};

@@ -25,8 +25,8 @@ use super::{
     Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, holds, judged, run_ok,
     service, wait_until,
 };
+use crate::live::DirectorHost;
 use crate::lvs::Forwarding;
-use crate::probes::hosts::DirectorHost;
 use crate::transport::sh;
 
 /// How the MASTER fails (the CLI's `--kind`, its help from these lines).
@@ -87,7 +87,7 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
             FailoverKind::Kill | FailoverKind::Freeze => vec![PGREP, PKILL],
             FailoverKind::Partition => vec![TC],
         };
-        d.hosts.require(&crate::probes::hosts::Needs {
+        d.hosts.require(&crate::live::Needs {
             directors,
             ..Default::default()
         })?;

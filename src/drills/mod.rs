@@ -33,7 +33,7 @@ pub use realserver::{RealServerKind, realserver};
 pub use reboot::reboot;
 
 use crate::cancel::Cancel;
-use crate::probes::hosts::{DirectorHost, LvsHosts};
+use crate::live::{DirectorHost, LvsHosts};
 use crate::probes::{Findings, Verdict};
 use crate::report::{Event, Reporter};
 use crate::transport::{BoxFuture, sh};
@@ -146,7 +146,7 @@ impl<'h> Drill<'_, 'h> {
     /// their MASTER: right after `lvslab up` the pair may still be electing it.
     async fn elected(&self) -> Option<DirectorHost<'h>> {
         if self.hosts.lvs.vrrp.is_some() {
-            crate::probes::verify::wait_for_election(self.hosts).await;
+            crate::live::wait_for_election(self.hosts).await;
         }
         self.hosts.active_director().await
     }

@@ -20,9 +20,9 @@ use super::watch::Probe;
 use super::{
     Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, run_ok, service, wait_until,
 };
+use crate::live::{DirectorHost, RealServerHost};
 use crate::lvs::Endpoint;
 use crate::lvs::ipvs::{Rule, Server};
-use crate::probes::hosts::{DirectorHost, RealServerHost};
 use crate::transport::sh;
 
 /// How the real server fails (the CLI's `--kind`, its help from these lines).
@@ -93,7 +93,7 @@ pub async fn realserver(
     kind: RealServerKind,
 ) -> Result<DrillOutcome, String> {
     let target = real_server(d, node)?;
-    d.hosts.require(&crate::probes::hosts::Needs {
+    d.hosts.require(&crate::live::Needs {
         directors: vec![crate::programs::IPVSADM],
         real_servers: match kind {
             RealServerKind::Kill | RealServerKind::Hang => vec![crate::programs::PKILL],

@@ -18,8 +18,8 @@ use super::realserver::server_in;
 use super::record::Record;
 use super::watch::Probe;
 use super::{Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, holds, wait_until};
+use crate::live::DirectorHost;
 use crate::lvs::Endpoint;
-use crate::probes::hosts::DirectorHost;
 use crate::transport::{Session, sh};
 
 /// What the rebooted node is to the lab.

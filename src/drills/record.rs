@@ -7,6 +7,8 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+pub use crate::lvs::DirectorState;
+
 /// One request from the client.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Request {
@@ -18,34 +20,6 @@ pub struct Request {
     /// Why it failed: no answer in time, refused, reset, or the status that came back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-/// A director as sampled.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum DirectorState {
-    /// keepalived runs and this director holds the VIP.
-    Master,
-    /// keepalived runs, no VIP here.
-    Backup,
-    /// keepalived is frozen (SIGSTOP); whether it holds the VIP is `holds_vip`.
-    Frozen,
-    /// No keepalived (stopped, or killed).
-    Stopped,
-    /// The director did not answer the sample.
-    Unreachable,
-}
-
-impl DirectorState {
-    pub fn word(self) -> &'static str {
-        match self {
-            DirectorState::Master => "MASTER",
-            DirectorState::Backup => "BACKUP",
-            DirectorState::Frozen => "FROZEN",
-            DirectorState::Stopped => "STOPPED",
-            DirectorState::Unreachable => "unreachable",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]

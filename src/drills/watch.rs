@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use super::record::{
     ArpSample, ClientEntry, DirectorSample, DirectorState, Record, Request, Sample, VipEvent,
 };
+use crate::live::{LvsHosts, Needs};
 use crate::lvs::Endpoint;
-use crate::probes::hosts::{LvsHosts, Needs};
 use crate::transport::sh::{self, ArpSeen, DirectorFlags, LoadRequest, VipChange};
 use crate::transport::{ReadError, Session};
 
@@ -553,15 +553,7 @@ fn http_answer(answer: &[u8]) -> (bool, Option<String>, Option<String>) {
 /// answer in time.
 fn director_sample(name: &str, flags: Option<DirectorFlags>) -> DirectorSample {
     let (state, holds_vip) = match flags {
-        Some(f) => (
-            match (f.keepalived_runs, f.frozen, f.holds_vip) {
-                (false, _, _) => DirectorState::Stopped,
-                (true, true, _) => DirectorState::Frozen,
-                (true, false, true) => DirectorState::Master,
-                (true, false, false) => DirectorState::Backup,
-            },
-            f.holds_vip,
-        ),
+        Some(f) => (f.state(), f.holds_vip),
         None => (DirectorState::Unreachable, false),
     };
     DirectorSample {

@@ -240,12 +240,72 @@ pub fn effective_weight(configured: Option<u16>) -> u16 {
     configured.unwrap_or(DEFAULT_WEIGHT)
 }
 
-/// A VRRP state a director starts in.
+/// A VRRP state a director starts in (the inventory's `state:`); what it is in now is a
+/// [`DirectorState`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum VrrpState {
     Master,
     Backup,
+}
+
+/// What a director is doing now, as read from the host: keepalived's VRRP state by the VIP,
+/// or why it takes no part in VRRP. The one reading for verify, status and the drills.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectorState {
+    /// keepalived runs and this director holds the VIP.
+    Master,
+    /// keepalived runs, no VIP here.
+    Backup,
+    /// keepalived is stopped by a signal (SIGSTOP, state T): it sends no adverts and takes
+    /// nothing over, whether or not it holds the VIP.
+    Frozen,
+    /// No keepalived (stopped, or killed).
+    Stopped,
+    /// The director did not answer.
+    Unreachable,
+}
+
+impl DirectorState {
+    /// From what the host showed: keepalived runs, it is frozen, the VIP is held here (on a
+    /// device that holds it: [`names::holds_vip_on`]).
+    pub fn of(keepalived_runs: bool, frozen: bool, holds_vip: bool) -> Self {
+        match (keepalived_runs, frozen, holds_vip) {
+            (false, _, _) => DirectorState::Stopped,
+            (true, true, _) => DirectorState::Frozen,
+            (true, false, true) => DirectorState::Master,
+            (true, false, false) => DirectorState::Backup,
+        }
+    }
+
+    /// keepalived's own words for its states; lvslab's for the others.
+    pub fn word(self) -> &'static str {
+        match self {
+            DirectorState::Master => "MASTER",
+            DirectorState::Backup => "BACKUP",
+            DirectorState::Frozen => "FROZEN",
+            DirectorState::Stopped => "STOPPED",
+            DirectorState::Unreachable => "unreachable",
+        }
+    }
+
+    /// Whether the director takes part in VRRP (can hold or take over the VIP).
+    pub fn in_vrrp(self) -> bool {
+        matches!(self, DirectorState::Master | DirectorState::Backup)
+    }
+
+    /// What a state outside VRRP means for the pair, for a verdict's evidence.
+    pub fn meaning(self) -> Option<&'static str> {
+        match self {
+            DirectorState::Master | DirectorState::Backup => None,
+            DirectorState::Frozen => {
+                Some("keepalived stopped by a signal (state T): no failover from or to it")
+            }
+            DirectorState::Stopped => Some("no keepalived: no failover from or to it"),
+            DirectorState::Unreachable => Some("its state could not be read"),
+        }
+    }
 }
 
 /// The load balancer.

@@ -1,8 +1,8 @@
 //! After `down`: nothing of the lab is left on its hosts.
 
-use super::hosts::{LvsHosts, read, run};
 use super::{Findings, Verdict};
 use crate::cancel::Cancel;
+use crate::live::{LvsHosts, read, run};
 use crate::report::{Event, Reporter};
 use crate::transport::sh;
 

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::hosts::{DirectorHost, LvsHosts};
+use crate::live::{DirectorHost, LvsHosts};
 use crate::transport::ReadError;
 use crate::transport::sh::{self, ServiceCounters};
 
@@ -57,7 +57,7 @@ async fn read(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Result<Reading, Str
         }
         Err(e) => return Err(e.to_string()),
     };
-    let traffic = super::hosts::read(&d.conn.session, &sh::traffic_counters()).await?;
+    let traffic = crate::live::read(&d.conn.session, &sh::traffic_counters()).await?;
     Ok(Reading {
         service,
         rx: traffic.rx_bytes,
@@ -74,13 +74,13 @@ pub async fn measure(
     requests: u32,
     concurrency: u32,
 ) -> Result<Load, String> {
-    hosts.require(&super::hosts::Needs {
+    hosts.require(&crate::live::Needs {
         client: vec![crate::programs::CURL],
         directors: vec![crate::programs::IPVSADM],
         ..Default::default()
     })?;
     let before = read(hosts, director).await?;
-    let load = super::hosts::read(
+    let load = crate::live::read(
         &hosts.client.session,
         &sh::http_load(&hosts.url(), requests, concurrency),
     )

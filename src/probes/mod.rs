@@ -3,13 +3,10 @@
 //! what a failed verdict means for the exit code.
 
 pub mod clean;
-pub mod hosts;
 pub mod load;
 pub mod path;
 pub mod status;
 pub mod verify;
-
-pub use hosts::LvsHosts;
 
 use crate::report::{Event, Reporter};
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::Verdict;
-use super::hosts::{DirectorHost, LvsHosts};
+use crate::live::{DirectorHost, LvsHosts};
 use crate::lvs::Forwarding;
 use crate::transport::ReadError;
 use crate::transport::sh::{self, ServiceCounters};
@@ -40,7 +40,7 @@ pub async fn read(hosts: &LvsHosts<'_>, director: &DirectorHost<'_>) -> Result<C
     if svc.forwarding == Forwarding::Tun {
         for r in &hosts.real_servers {
             let packets =
-                super::hosts::read(&r.conn.session, &sh::rx_packets(crate::lvs::names::TUNNEL))
+                crate::live::read(&r.conn.session, &sh::rx_packets(crate::lvs::names::TUNNEL))
                     .await?;
             tunl0.insert(r.real_server.name.clone(), packets);
         }
@@ -72,7 +72,7 @@ async fn sources(hosts: &LvsHosts<'_>, mark: &str) -> BTreeMap<String, Vec<(u64,
     let mut all = BTreeMap::new();
     for r in &hosts.real_servers {
         let log = r.real_server.web.on(&r.conn.facts.family).access_log;
-        let list = super::hosts::read(&r.conn.session, &sh::log_sources(log, mark))
+        let list = crate::live::read(&r.conn.session, &sh::log_sources(log, mark))
             .await
             .unwrap_or_default();
         all.insert(r.real_server.name.clone(), list);

@@ -1,7 +1,7 @@
 //! `status`: a compact view of the load balancer: who holds the VIP, the VRRP states, each
 //! director's IPVS table with its counters.
 
-use super::hosts::{LvsHosts, run};
+use crate::live::{LvsHosts, run};
 use crate::transport::sh;
 
 /// The status text.
@@ -20,8 +20,11 @@ pub async fn status(hosts: &LvsHosts<'_>) -> String {
                 .join(", ")
         }
     );
-    for (n, s) in hosts.vrrp_states().await {
-        text.push_str(&format!("  {n:<10} keepalived {s}\n"));
+    for (n, s) in hosts.director_states().await {
+        match s.meaning() {
+            None => text.push_str(&format!("  {n:<10} keepalived {}\n", s.word())),
+            Some(why) => text.push_str(&format!("  {n:<10} keepalived {}: {why}\n", s.word())),
+        }
     }
     for d in &hosts.directors {
         if !d.conn.facts.has_ipvs() {

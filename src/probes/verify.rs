@@ -2,17 +2,16 @@
 //! [`Verdict`] with what it saw.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::StreamExt;
 
-use super::hosts::{DirectorHost, LvsHosts, Needs, RealServerHost, read};
 use super::{Findings, Verdict, path};
 use crate::cancel::Cancel;
+use crate::live::{DirectorHost, LvsHosts, Needs, RealServerHost, read, wait_for_election};
 use crate::lvs::ipvs::Connection;
 use crate::lvs::names::{LOOPBACK, TUNNEL};
-use crate::lvs::{Forwarding, Lvs, Management};
+use crate::lvs::{DirectorState, Forwarding, Lvs, Management};
 use crate::report::{Event, Reporter};
 use crate::transport::sh::{self, Answer};
 
@@ -80,10 +79,10 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
     let keepalived = match options.management {
         Some(m) => m == Management::Keepalived,
         None => hosts
-            .vrrp_states()
+            .director_states()
             .await
             .iter()
-            .any(|(_, s)| s == "MASTER" || s == "BACKUP"),
+            .any(|(_, s)| s.in_vrrp()),
     };
     if keepalived {
         wait_for_election(hosts).await;
@@ -159,35 +158,6 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
 /// How many read-only probes run at once: below OpenSSH's default MaxSessions (10 channels on
 /// one connection), as every real server's page is asked from the same director.
 const PROBES_AT_ONCE: usize = 8;
-
-/// A freshly started pair elects its MASTER after ~3 adverts: wait for that, not longer.
-pub async fn wait_for_election(hosts: &LvsHosts<'_>) {
-    let advert = hosts.lvs.vrrp.as_ref().map_or(1, |v| v.advert_int);
-    let deadline = Instant::now() + Duration::from_secs(u64::from(advert) * 4 + 2);
-    let mut states = hosts.vrrp_states().await;
-    // The MASTER to expect: the running director with the highest priority (preemption).
-    let settled = |states: &[(String, String)]| {
-        let best = hosts
-            .directors
-            .iter()
-            .filter(|d| {
-                states
-                    .iter()
-                    .any(|(n, s)| n == &d.director.name && s != "STOPPED")
-            })
-            .max_by_key(|d| d.director.vrrp.as_ref().map(|v| v.priority));
-        // No keepalived running: nothing to wait for.
-        best.is_none_or(|d| {
-            states
-                .iter()
-                .any(|(n, s)| n == &d.director.name && s == "MASTER")
-        })
-    };
-    while !settled(&states) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        states = hosts.vrrp_states().await;
-    }
-}
 
 /// The requests each real server should answer out of `count`: by weight for wrr and wlc,
 /// evenly otherwise; a weight of 0 takes a real server out of every scheduler's choice.
@@ -729,25 +699,36 @@ pub async fn arp_for_vip(hosts: &LvsHosts<'_>) -> Option<Verdict> {
 }
 
 /// VRRP: one MASTER (the highest priority), the others BACKUP (the states are read again now:
-/// the probes before took a while and the election may have moved on).
+/// the probes before took a while and the election may have moved on). A director out of
+/// VRRP (frozen, stopped, unreadable) fails it: the pair has no failover through it.
 pub async fn vrrp_roles(hosts: &LvsHosts<'_>) -> Verdict {
-    let states = hosts.vrrp_states().await;
-    let masters: Vec<&(String, String)> = states.iter().filter(|(_, s)| s == "MASTER").collect();
-    let best = hosts.lvs.expected_master().map(|d| d.name.clone());
+    let states = hosts.director_states().await;
+    vrrp_verdict(hosts.lvs, &states)
+}
+
+fn vrrp_verdict(lvs: &Lvs, states: &[(String, DirectorState)]) -> Verdict {
+    let masters: Vec<&String> = states
+        .iter()
+        .filter(|(_, s)| *s == DirectorState::Master)
+        .map(|(n, _)| n)
+        .collect();
+    let best = lvs.expected_master().map(|d| d.name.clone());
     let text = states
         .iter()
         .map(|(n, s)| {
-            let prio = hosts
-                .lvs
+            let prio = lvs
                 .director(n)
                 .and_then(|d| d.vrrp.as_ref())
                 .map_or(0, |v| v.priority);
-            format!("{n} {s} (priority {prio})")
+            match s.meaning() {
+                None => format!("{n} {} (priority {prio})", s.word()),
+                Some(why) => format!("{n} {} (priority {prio}): {why}", s.word()),
+            }
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let all_up = states.iter().all(|(_, s)| s == "MASTER" || s == "BACKUP");
-    let right_master = masters.len() == 1 && best.as_ref() == Some(&masters[0].0);
+    let all_up = states.iter().all(|(_, s)| s.in_vrrp());
+    let right_master = masters.len() == 1 && best.as_ref() == Some(masters[0]);
     Verdict::new("VRRP", all_up && right_master, text)
 }
 
@@ -778,6 +759,36 @@ mod tests {
             .0
             .lvs
             .unwrap()
+    }
+
+    #[test]
+    fn a_frozen_or_stopped_director_fails_vrrp_and_says_why() {
+        let yaml = "lvs: { vip: 10.0.0.100, vrrp: { virtual_router_id: 51, auth_pass: pw1111ab } }\nhosts:\n  d1: { address: 10.0.0.11, interface: eth0, vrrp: { state: MASTER, priority: 100 } }\n  d2: { address: 10.0.0.14, interface: eth0, vrrp: { state: BACKUP, priority: 50 } }\n  r1: { address: 10.0.0.12, interface: eth0 }\ngroups:\n  directors: { hosts: [d1, d2] }\n  real_servers: { hosts: [r1] }\n";
+        let lvs = crate::inventory::load_str(std::path::Path::new("i.yml"), yaml.into())
+            .unwrap()
+            .0
+            .lvs
+            .unwrap();
+        let pair = |a, b| [("d1".to_string(), a), ("d2".to_string(), b)];
+        let ok = vrrp_verdict(&lvs, &pair(DirectorState::Master, DirectorState::Backup));
+        assert!(ok.pass, "{}", ok.evidence);
+        assert_eq!(
+            ok.evidence,
+            "d1 MASTER (priority 100), d2 BACKUP (priority 50)"
+        );
+        let frozen = vrrp_verdict(&lvs, &pair(DirectorState::Master, DirectorState::Frozen));
+        assert!(!frozen.pass);
+        assert!(
+            frozen
+                .evidence
+                .contains("d2 FROZEN (priority 50): keepalived stopped by a signal"),
+            "{}",
+            frozen.evidence
+        );
+        let wrong = vrrp_verdict(&lvs, &pair(DirectorState::Backup, DirectorState::Master));
+        assert!(!wrong.pass, "the lower priority holds the VIP");
+        let stopped = vrrp_verdict(&lvs, &pair(DirectorState::Master, DirectorState::Stopped));
+        assert!(!stopped.pass && stopped.evidence.contains("no keepalived"));
     }
 
     #[test]

@@ -1,46 +1,10 @@
 //! VRRP on the directors: keepalived's state by the VIP, and VRRP blocked on a link.
 
-use super::{ParseError, Read, detached, quote, regex_escape};
+use super::{ParseError, Read, detached, quote};
+use crate::lvs::DirectorState;
 use crate::lvs::names::{LOOPBACK, TUNNEL};
 
-/// keepalived's VRRP state, judged by the VIP: prints `STOPPED` when no keepalived runs,
-/// `MASTER` when the host holds the VIP on a device that holds it (not lo, not tunl0), else
-/// `BACKUP`.
-pub fn vrrp_state(vip: &str) -> Read<VrrpState> {
-    let line = format!(
-        "if ! pgrep -x keepalived >/dev/null; then echo STOPPED; elif ip -o addr show | awk '{{split($4,a,\"/\"); print a[1], $2}}' | grep -v -e ' {LOOPBACK}$' -e ' {TUNNEL}$' | grep -q '^{} '; then echo MASTER; else echo BACKUP; fi",
-        regex_escape(vip)
-    );
-    Read::new(line, parse_vrrp_state)
-}
-
-/// A director's VRRP state as [`vrrp_state`] judges it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VrrpState {
-    Master,
-    Backup,
-    Stopped,
-}
-
-impl VrrpState {
-    /// The word the query prints (keepalived's own).
-    pub fn word(self) -> &'static str {
-        match self {
-            VrrpState::Master => "MASTER",
-            VrrpState::Backup => "BACKUP",
-            VrrpState::Stopped => "STOPPED",
-        }
-    }
-}
-
-fn parse_vrrp_state(text: &str) -> Result<VrrpState, ParseError> {
-    [VrrpState::Master, VrrpState::Backup, VrrpState::Stopped]
-        .into_iter()
-        .find(|s| s.word() == text.trim())
-        .ok_or_else(|| ParseError::new("not MASTER, BACKUP or STOPPED", text))
-}
-
-/// A director's state for a drill's sampling: prints `<keepalived runs> <it is frozen> <holds
+/// A director's state (verify, status, a drill's sampling): prints `<keepalived runs> <it is frozen> <holds
 /// the VIP>` as 0/1 (the VIP on a device that holds it: [`crate::lvs::names::holds_vip_on`]).
 pub fn director_sample(vip: &str) -> Read<DirectorFlags> {
     let line = format!(
@@ -58,6 +22,13 @@ pub struct DirectorFlags {
     /// keepalived is stopped by a signal (SIGSTOP): it runs, and does nothing.
     pub frozen: bool,
     pub holds_vip: bool,
+}
+
+impl DirectorFlags {
+    /// The director's state these flags make.
+    pub fn state(self) -> DirectorState {
+        DirectorState::of(self.keepalived_runs, self.frozen, self.holds_vip)
+    }
 }
 
 fn parse_director_sample(text: &str) -> Result<DirectorFlags, ParseError> {
@@ -113,17 +84,6 @@ mod tests {
     /// in for by a process of that name, running, then stopped by SIGSTOP.
     #[test]
     fn a_director_s_state() {
-        let table = [
-            ("STOPPED\n", Ok(VrrpState::Stopped)),
-            ("MASTER\n", Ok(VrrpState::Master)),
-            ("BACKUP\n", Ok(VrrpState::Backup)),
-        ];
-        for (output, want) in table {
-            assert_eq!(vrrp_state("198.18.0.100").parse(output), want, "{output:?}");
-        }
-        for bad in ["", "FAULT\n"] {
-            assert!(vrrp_state("198.18.0.100").parse(bad).is_err(), "{bad:?}");
-        }
         let flags = |keepalived_runs, frozen, holds_vip| {
             Ok(DirectorFlags {
                 keepalived_runs,
@@ -152,6 +112,17 @@ mod tests {
                 "{bad:?}"
             );
         }
+        // The state they make: a frozen keepalived is FROZEN whether it holds the VIP or not.
+        let state = |output: &str| {
+            director_sample("198.18.0.100")
+                .parse(output)
+                .map(|f| f.state())
+        };
+        assert_eq!(state("0 0 1\n"), Ok(DirectorState::Stopped));
+        assert_eq!(state("1 0 1\n"), Ok(DirectorState::Master));
+        assert_eq!(state("1 0 0\n"), Ok(DirectorState::Backup));
+        assert_eq!(state("1 1 1\n"), Ok(DirectorState::Frozen));
+        assert_eq!(state("1 1 0\n"), Ok(DirectorState::Frozen));
     }
 
     #[test]
@@ -164,7 +135,5 @@ mod tests {
                 .is_ok_and(|f| !f.holds_vip),
             "{out}"
         );
-        let (_, out) = sh(vrrp_state("198.18.255.254").line());
-        assert!(vrrp_state("198.18.255.254").parse(&out).is_ok(), "{out}");
     }
 }

@@ -1,13 +1,14 @@
-//! The load balancer's hosts, connected: directors, real servers, and the client requests are
-//! sent from. The queries several probes and drills share (who holds the VIP, VRRP states,
-//! requests through the VIP) are here.
+//! The load balancer live: its hosts connected (directors, real servers, and the client
+//! requests are sent from), and what probes, drills and the benchmark all ask of it: who holds
+//! the VIP, each director's state, requests through the VIP, the pair's election. `lvs` is the
+//! model; this is the model met with the hosts.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::fleet::{Connected, Fleet};
 use crate::inventory::{Host, Inventory};
-use crate::lvs::{Director, Lvs, RealServer};
+use crate::lvs::{Director, DirectorState, Lvs, RealServer};
 use crate::programs::{self, Program};
 use crate::report::{Event, Reporter};
 use crate::transport::local::Local;
@@ -228,14 +229,13 @@ impl<'a> LvsHosts<'a> {
         holders
     }
 
-    /// VRRP state per director: MASTER, BACKUP or STOPPED.
-    pub async fn vrrp_states(&self) -> Vec<(String, String)> {
-        let query = &sh::vrrp_state(&self.vip());
+    /// Each director's state now (unreachable when it cannot be read).
+    pub async fn director_states(&self) -> Vec<(String, DirectorState)> {
+        let query = &sh::director_sample(&self.vip());
         futures::future::join_all(self.directors.iter().map(|d| async move {
             let state = read(&d.conn.session, query)
                 .await
-                .map(|s| s.word().to_string())
-                .unwrap_or_else(|e| format!("UNKNOWN ({e})"));
+                .map_or(DirectorState::Unreachable, |flags| flags.state());
             (d.director.name.clone(), state)
         }))
         .await
@@ -258,5 +258,34 @@ impl<'a> LvsHosts<'a> {
             .iter()
             .find(|d| holders.iter().any(|(n, _)| n == &d.director.name))
             .cloned()
+    }
+}
+
+/// A freshly started pair elects its MASTER after ~3 adverts: wait for that, not longer.
+pub async fn wait_for_election(hosts: &LvsHosts<'_>) {
+    let advert = hosts.lvs.vrrp.as_ref().map_or(1, |v| v.advert_int);
+    let deadline = Instant::now() + Duration::from_secs(u64::from(advert) * 4 + 2);
+    let mut states = hosts.director_states().await;
+    // The MASTER to expect: the director in VRRP with the highest priority (preemption).
+    let settled = |states: &[(String, DirectorState)]| {
+        let best = hosts
+            .directors
+            .iter()
+            .filter(|d| {
+                states
+                    .iter()
+                    .any(|(n, s)| n == &d.director.name && s.in_vrrp())
+            })
+            .max_by_key(|d| d.director.vrrp.as_ref().map(|v| v.priority));
+        // No keepalived in VRRP: nothing to wait for.
+        best.is_none_or(|d| {
+            states
+                .iter()
+                .any(|(n, s)| n == &d.director.name && *s == DirectorState::Master)
+        })
+    };
+    while !settled(&states) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        states = hosts.director_states().await;
     }
 }
