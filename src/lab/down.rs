@@ -40,7 +40,7 @@ impl DownReport {
 }
 
 /// Removes lab `name` entirely. Nothing there is not an error (the report is empty).
-pub async fn down(name: &str) -> Result<DownReport, LabError> {
+pub async fn down(name: &str, say: super::Say) -> Result<DownReport, LabError> {
     check_name(name)?;
     if !procs::is_root() {
         return Err(LabError::Requirement(
@@ -48,7 +48,7 @@ pub async fn down(name: &str) -> Result<DownReport, LabError> {
         ));
     }
     let paths = LabPaths::new(name);
-    let lock = Lock::acquire(paths.lock.clone()).await?;
+    let lock = Lock::acquire(paths.lock.clone(), say).await?;
     let report = remove_all(name, &paths).await?;
     lock.remove();
     Ok(report)

@@ -34,6 +34,20 @@ pub use up::up;
 pub use up_shared::{GuestLink, Lab, UpOptions};
 pub use up_vm::{install_vm_deps, up_vm};
 
+/// What the lab tells while it works, for the CLI to show (the lab itself prints nothing).
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Another lvslab holds this lock: waiting for it.
+    Waiting(&'a std::path::Path),
+    /// Installing these packages.
+    Installing(&'a [String]),
+    /// A step of the VM's start.
+    Vm(&'a str),
+}
+
+/// Where [`Progress`] goes.
+pub type Say = fn(Progress<'_>);
+
 /// Builds lab `options.name` here, or in a VM (`vm`), and forgets its lock file when nothing
 /// of it was built.
 pub async fn build(options: &UpOptions, vm: bool) -> Result<Lab, LabError> {

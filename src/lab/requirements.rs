@@ -29,13 +29,13 @@ pub struct Host {
 }
 
 /// Checks everything `lab up` needs; installs missing packages when `install_deps` is set.
-pub async fn check(install_deps: bool) -> Result<Host, LabError> {
+pub async fn check(install_deps: bool, say: super::Say) -> Result<Host, LabError> {
     if !procs::is_root() {
         return Err(LabError::Requirement(
             "`lvslab lab` needs root (it creates network namespaces, a bridge and mounts): run it with sudo".into(),
         ));
     }
-    let installed = ensure(LAB, install_deps).await?;
+    let installed = ensure(LAB, install_deps, say).await?;
     if let Err(e) = sys::run("ip", &["netns", "list"], None).await {
         return Err(LabError::Requirement(format!(
             "this system cannot use network namespaces ({e})"
@@ -161,7 +161,11 @@ fn missing_packages(places: &[Place]) -> Vec<String> {
 
 /// Checks that this machine has the programs of `places`; installs their packages first when
 /// `install` is set. Returns the packages it installed; an error naming what is missing.
-pub async fn ensure(places: &[Place], install: bool) -> Result<Vec<String>, LabError> {
+pub async fn ensure(
+    places: &[Place],
+    install: bool,
+    say: super::Say,
+) -> Result<Vec<String>, LabError> {
     let missing = missing_packages(places);
     if missing.is_empty() {
         return Ok(Vec::new());
@@ -170,7 +174,7 @@ pub async fn ensure(places: &[Place], install: bool) -> Result<Vec<String>, LabE
     if !install {
         return Err(LabError::Requirement(missing_sentence(manager, &missing)));
     }
-    install_packages(manager, &missing).await?;
+    install_packages(manager, &missing, say).await?;
     let still: Vec<String> = deps(places)
         .into_iter()
         .filter(|d| !d.found)
@@ -237,11 +241,12 @@ const APT_INSTALL: &str = include_str!("install-packages.sh");
 async fn install_packages(
     manager: Option<PackageManager>,
     packages: &[String],
+    say: super::Say,
 ) -> Result<(), LabError> {
     let Some(manager) = manager else {
         return Err(LabError::Requirement(missing_sentence(None, packages)));
     };
-    eprintln!("lvslab: installing {}", packages.join(" "));
+    say(super::Progress::Installing(packages));
     let packages: Vec<&str> = packages.iter().map(String::as_str).collect();
     match manager {
         PackageManager::Apt => {

@@ -189,8 +189,8 @@ pub struct Lock {
 impl Lock {
     /// Waits for the lock. Safe against a holder that removes the file before releasing it:
     /// the lock counts only if the path still names the locked file.
-    pub async fn acquire(path: PathBuf) -> Result<Lock, LabError> {
-        tokio::task::spawn_blocking(move || Self::acquire_blocking(path))
+    pub async fn acquire(path: PathBuf, say: super::Say) -> Result<Lock, LabError> {
+        tokio::task::spawn_blocking(move || Self::acquire_blocking(path, say))
             .await
             .map_err(|e| LabError::Command {
                 command: "wait for the lab lock".into(),
@@ -198,7 +198,7 @@ impl Lock {
             })?
     }
 
-    fn acquire_blocking(path: PathBuf) -> Result<Lock, LabError> {
+    fn acquire_blocking(path: PathBuf, say: super::Say) -> Result<Lock, LabError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).ctx("cannot create", parent)?;
         }
@@ -215,10 +215,7 @@ impl Lock {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if !told {
-                        eprintln!(
-                            "lvslab: waiting for another lvslab to finish with {}",
-                            path.display()
-                        );
+                        say(super::Progress::Waiting(&path));
                         told = true;
                     }
                     file.lock().ctx("cannot lock", &path)?;

@@ -25,13 +25,13 @@ use super::up_shared::{
 pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
     let mut clock = Clock::new();
     let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?.with_init(opts.init);
-    let host = requirements::check(opts.install_deps).await?;
+    let host = requirements::check(opts.install_deps, opts.say).await?;
     if plan.init == super::plan::NodeInit::Systemd {
         requirements::check_systemd_nodes()?;
     }
     clock.mark("requirements");
     let paths = LabPaths::new(&plan.name);
-    let _lock = Lock::acquire(paths.lock.clone()).await?;
+    let _lock = Lock::acquire(paths.lock.clone(), opts.say).await?;
 
     if let Some(record) = LabRecord::load(&paths)? {
         if record.vm.is_some()
@@ -64,7 +64,7 @@ pub async fn up(opts: &UpOptions) -> Result<Lab, LabError> {
 
     let cleaned = down::remove_all(&plan.name, &paths).await?;
     clock.mark("clean leftovers");
-    let _network = Lock::acquire(LabPaths::network_lock()).await?;
+    let _network = Lock::acquire(LabPaths::network_lock(), opts.say).await?;
     if let Some((interface, cidr)) = netns::network_in_use().await? {
         return Err(LabError::Requirement(network_taken_sentence(
             &interface, &cidr,

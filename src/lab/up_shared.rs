@@ -31,6 +31,8 @@ pub struct UpOptions {
     pub init: super::plan::NodeInit,
     /// Set when this `up` runs inside the VM of `lab up --vm`.
     pub guest: Option<GuestLink>,
+    /// Where the lab's progress goes.
+    pub say: super::Say,
 }
 
 /// How a lab inside the VM of `lab up --vm` joins the host: the host made the keys (so its

@@ -21,6 +21,7 @@ use super::state::{LabPaths, LabRecord, Lock, VmRecord};
 use super::status;
 use super::up_shared::{self, Clock, Found, Lab, UpOptions, VmInfo};
 use super::vm::{self, DetachedVm, GuestFile, VmEvent};
+use super::{Progress, Say};
 
 /// Where the guest finds the host's keys (the layout of a lab directory).
 const GUEST_KEYS: &str = "/lvslab-vm/lab";
@@ -43,10 +44,10 @@ fn memory_mib(plan: &LabPlan) -> u32 {
 pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
     let mut clock = Clock::new();
     let plan = LabPlan::new(&opts.name, opts.real_servers, opts.forwarding)?.with_init(opts.init);
-    let installed = machine_requirements(opts.install_deps).await?;
+    let installed = machine_requirements(opts.install_deps, opts.say).await?;
     clock.mark("requirements");
     let paths = LabPaths::new(&plan.name);
-    let _lock = Lock::acquire(paths.lock.clone()).await?;
+    let _lock = Lock::acquire(paths.lock.clone(), opts.say).await?;
 
     if let Some(record) = LabRecord::load(&paths)? {
         let name = &plan.name;
@@ -57,7 +58,7 @@ pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
                      (`lvslab lab down --name {name}`) or give the VM lab another --name"
                 )));
             }
-            return fresh(plan, paths, installed, clock).await;
+            return fresh(plan, paths, installed, clock, opts.say).await;
         };
         let health = status::probe_vm_lab(&record.plan, &paths).await;
         clock.mark("probe existing lab");
@@ -73,7 +74,7 @@ pub async fn up_vm(opts: &UpOptions) -> Result<Lab, LabError> {
             return Ok(describe(&plan, &paths, info, true, Vec::new(), None, clock));
         }
     }
-    fresh(plan, paths, installed, clock).await
+    fresh(plan, paths, installed, clock, opts.say).await
 }
 
 /// Removes whatever is there under this name, then builds the lab and its VM.
@@ -82,10 +83,11 @@ async fn fresh(
     paths: LabPaths,
     installed: Vec<String>,
     mut clock: Clock,
+    say: Say,
 ) -> Result<Lab, LabError> {
     let cleaned = down::remove_all(&plan.name, &paths).await?;
     clock.mark("clean leftovers");
-    let _network = Lock::acquire(LabPaths::network_lock()).await?;
+    let _network = Lock::acquire(LabPaths::network_lock(), say).await?;
     if let Some((interface, cidr)) = netns::network_in_use().await? {
         return Err(LabError::Requirement(up_shared::network_taken_sentence(
             &interface, &cidr,
@@ -93,7 +95,7 @@ async fn fresh(
     }
     // Ctrl-C while the VM boots: take everything down again rather than leave half a lab.
     let built = tokio::select! {
-        built = build(&plan, &paths, &mut clock) => built,
+        built = build(&plan, &paths, &mut clock, say) => built,
         _ = tokio::signal::ctrl_c() => Err(LabError::Interrupted(
             "the half-built lab and its VM were removed".into(),
         )),
@@ -136,7 +138,7 @@ fn describe(
 
 /// What this machine needs for a lab in a VM: root, the VM tier's packages, a tap device, `ip`
 /// and `ssh-keygen`. Returns the packages `--install-deps` installed.
-async fn machine_requirements(install_deps: bool) -> Result<Vec<String>, LabError> {
+async fn machine_requirements(install_deps: bool, say: Say) -> Result<Vec<String>, LabError> {
     if !procs::is_root() {
         return Err(LabError::Requirement(
             "`lvslab lab up --vm` needs root (it creates a bridge and a tap device and builds \
@@ -144,7 +146,7 @@ async fn machine_requirements(install_deps: bool) -> Result<Vec<String>, LabErro
                 .into(),
         ));
     }
-    let installed = requirements::ensure(requirements::VM, install_deps)
+    let installed = requirements::ensure(requirements::VM, install_deps, say)
         .await
         .map_err(|e| match e {
             LabError::Requirement(why) if !install_deps => LabError::Requirement(format!(
@@ -166,13 +168,18 @@ async fn machine_requirements(install_deps: bool) -> Result<Vec<String>, LabErro
 }
 
 /// Installs what the VM needs on this machine (`--install-deps`), from the one list.
-pub async fn install_vm_deps() -> Result<(), LabError> {
-    requirements::ensure(requirements::VM, true)
+pub async fn install_vm_deps(say: Say) -> Result<(), LabError> {
+    requirements::ensure(requirements::VM, true, say)
         .await
         .map(|_| ())
 }
 
-async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<VmInfo, LabError> {
+async fn build(
+    plan: &LabPlan,
+    paths: &LabPaths,
+    clock: &mut Clock,
+    say: Say,
+) -> Result<VmInfo, LabError> {
     up_shared::make_lab_dir(paths)?;
     up_shared::make_keys(plan, paths).await?;
     up_shared::write_client_files(plan, paths, GUEST_WEB_SERVER)?;
@@ -205,7 +212,7 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
     };
     let progress = |event: VmEvent<'_>| {
         if let VmEvent::Step(step) = event {
-            eprintln!("lvslab vm: {step}");
+            say(Progress::Vm(step));
         }
     };
     let pid = vm::start_detached(&detached, &progress)
@@ -215,7 +222,9 @@ async fn build(plan: &LabPlan, paths: &LabPaths, clock: &mut Clock) -> Result<Vm
             LabError::Vm(causes.join(": "))
         })?;
     clock.mark("start the VM");
-    eprintln!("lvslab vm: waiting for the lab inside the VM (qemu pid {pid})");
+    say(Progress::Vm(&format!(
+        "waiting for the lab inside the VM (qemu pid {pid})"
+    )));
     wait_until_ready(plan, paths, pid).await?;
     clock.mark("wait for the nodes");
     LabRecord {

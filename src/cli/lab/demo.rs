@@ -72,7 +72,7 @@ pub async fn demo(mut args: LabUpArgs, global: &Global) -> miette::Result<Outcom
 
 async fn demo_inside_the_vm(args: &LabUpArgs) -> miette::Result<Outcome> {
     if vm::check_vm_requirements().is_err() && args.install_deps {
-        crate::lab::install_vm_deps()
+        crate::lab::install_vm_deps(super::view::say)
             .await
             .map_err(|e| miette::miette!("{e}"))?;
     }

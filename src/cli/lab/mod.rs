@@ -17,7 +17,7 @@ pub async fn run(cmd: LabCommand, global: &Global) -> miette::Result<Outcome> {
             print(global, &lab, || view::up(&lab, global.verbose > 0));
             Outcome::Ok
         }),
-        LabCommand::Down(args) => lab::down(&args.name).await.map(|report| {
+        LabCommand::Down(args) => lab::down(&args.name, view::say).await.map(|report| {
             print(global, &report, || view::down(&report));
             Outcome::Ok
         }),
@@ -64,7 +64,7 @@ async fn deps(args: &LabDepsArgs, global: &Global) -> Result<Outcome, LabError> 
         (false, true) => [requirements::LAB, requirements::VM].concat(),
         (false, false) => requirements::LAB.to_vec(),
     };
-    let installed = requirements::ensure(&places, args.install).await;
+    let installed = requirements::ensure(&places, args.install, view::say).await;
     let deps = requirements::deps(&places);
     print(global, &deps, || view::deps(&deps));
     installed.map(|_| Outcome::Ok)
@@ -82,6 +82,7 @@ async fn build(args: &LabUpArgs) -> Result<Lab, LabError> {
             keys: keys.clone(),
             uplinks: args.uplink.clone(),
         }),
+        say: view::say,
     };
     lab::build(&options, args.vm).await
 }

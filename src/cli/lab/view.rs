@@ -63,6 +63,19 @@ pub fn up_summary(lab: &Lab) -> String {
     out
 }
 
+/// The lab's progress while it works, on stderr (stdout keeps the report, or the JSON).
+pub fn say(progress: crate::lab::Progress<'_>) {
+    use crate::lab::Progress;
+    match progress {
+        Progress::Waiting(lock) => eprintln!(
+            "lvslab: waiting for another lvslab to finish with {}",
+            lock.display()
+        ),
+        Progress::Installing(packages) => eprintln!("lvslab: installing {}", packages.join(" ")),
+        Progress::Vm(step) => eprintln!("lvslab vm: {step}"),
+    }
+}
+
 pub fn up(lab: &Lab, verbose: bool) -> String {
     let mut out = headline(lab);
     for node in &lab.nodes {
