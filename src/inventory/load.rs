@@ -543,6 +543,21 @@ groups:
     }
 
     #[test]
+    fn block_scalar_secrets_are_masked_in_a_file_that_does_not_parse() {
+        for indicator in ["|", ">-", "|+"] {
+            let broken = format!(
+                "{GOOD}secrets:\n  db_pass: {indicator}\n    hunter22line1\n    MIIEvQIBADAN\n  [broken\n"
+            );
+            let e = check(&broken).err().unwrap();
+            let rendered = format!("{:?}", miette::Report::new(*e));
+            assert!(
+                !rendered.contains("hunter22line1") && !rendered.contains("MIIEvQIBADAN"),
+                "{rendered}"
+            );
+        }
+    }
+
+    #[test]
     fn shell_metacharacters_in_names_are_refused() {
         let e = error_of("hosts:\n  a: { address: 10.0.0.1, interface: \"eth0; rm -rf /\" }\n");
         assert!(e.contains("not an interface name"), "{e}");

@@ -234,13 +234,10 @@ impl Reporter {
             },
             Event::Warning { text } => Event::Warning { text: m(text) },
             Event::Info { text } => Event::Info { text: m(text) },
-            Event::Result { what, data } => {
-                let masked = m(data.to_string());
-                Event::Result {
-                    what,
-                    data: serde_json::from_str(&masked).unwrap_or(serde_json::Value::Null),
-                }
-            }
+            Event::Result { what, data } => Event::Result {
+                what,
+                data: self.inner.secrets.mask_json(data),
+            },
             other => other,
         }
     }
