@@ -32,7 +32,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options shared by every command that talks to the inventory's hosts.
+/// Options given before or after the command; those that only some commands read are refused
+/// by the others (see `SCOPED`).
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// Inventory file (YAML).
@@ -44,19 +45,19 @@ pub struct Global {
         default_value = "inventory.yml"
     )]
     pub inventory: PathBuf,
-    /// Only these hosts or groups (comma-separated; e.g. `node2,directors`).
+    /// Only these hosts or groups (comma-separated; e.g. `node2,directors`): up, down, run, exec, ping.
     #[arg(short, long, global = true, value_name = "PATTERN")]
     pub limit: Option<String>,
     /// More output: each task's time and command output, and round trips per host in the recap.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// How many hosts to work on at once.
-    #[arg(short, long, global = true, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    /// How many hosts to work on at once: up, down, run, exec, ping, bench, lab demo.
+    #[arg(short, long, global = true, default_value_t = DEFAULT_FORKS, value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,
-    /// Query every host and report what would change; change nothing.
+    /// Query every host and report what would change; change nothing: up, down, run.
     #[arg(short = 'C', long, global = true)]
     pub check: bool,
-    /// Show unified diffs of files and before/after of settings (secrets masked).
+    /// Show unified diffs of files and before/after of settings (secrets masked): up, down, run.
     #[arg(short = 'D', long, global = true)]
     pub diff: bool,
     /// Write one JSON event per line on stdout instead of the human report.
@@ -75,9 +76,65 @@ pub struct Global {
     /// Seconds a single remote command may run before it is ended and its task fails.
     #[arg(long, global = true, default_value_t = 120, value_name = "SECS")]
     pub command_timeout: u64,
-    /// Take playbooks and templates from this directory instead of the built-in ones.
+    /// Take playbooks and templates from this directory instead of the built-in ones: up, down,
+    /// run, validate, drill, bench, lab demo.
     #[arg(long, global = true, value_name = "DIR")]
     pub playbooks: Option<PathBuf>,
+}
+
+const DEFAULT_FORKS: u16 = 64;
+
+/// The global options that only some commands read, and those commands: any other command
+/// refuses them (exit 1) rather than ignore them, so that `--check exec` runs nothing.
+/// The others (`--inventory`, the output and connection options) mean the same to every
+/// command that has a use for them.
+const SCOPED: &[(&str, &[&str])] = &[
+    ("--check", &["up", "down", "run"]),
+    ("--diff", &["up", "down", "run"]),
+    ("--limit", &["up", "down", "run", "exec", "ping"]),
+    (
+        "--forks",
+        &["up", "down", "run", "exec", "ping", "bench", "lab demo"],
+    ),
+    (
+        "--playbooks",
+        &[
+            "up", "down", "run", "validate", "drill", "bench", "lab demo",
+        ],
+    ),
+];
+
+impl Global {
+    /// The scoped options given here, by their names on the command line.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            (self.check, "--check"),
+            (self.diff, "--diff"),
+            (self.limit.is_some(), "--limit"),
+            (self.forks != DEFAULT_FORKS, "--forks"),
+            (self.playbooks.is_some(), "--playbooks"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect()
+    }
+
+    /// Why `command` refuses these options: one line per option given that it does not read.
+    pub fn unread_by(&self, command: &Command) -> Vec<String> {
+        let name = command.name();
+        self.given()
+            .into_iter()
+            .filter_map(|flag| {
+                let (_, readers) = SCOPED.iter().find(|(f, _)| *f == flag)?;
+                (!readers.contains(&name)).then(|| {
+                    format!(
+                        "{flag} is not an option of `lvslab {name}`: only {} read it",
+                        readers.join(", ")
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +191,28 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+impl Command {
+    /// The command's name as typed (`lab demo` for the lab's subcommands that read options).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "up",
+            Command::Verify(_) => "verify",
+            Command::Down(_) => "down",
+            Command::Status => "status",
+            Command::Drill(_) => "drill",
+            Command::Bench(_) => "bench",
+            Command::Run(_) => "run",
+            Command::Exec(_) => "exec",
+            Command::Ping => "ping",
+            Command::Validate(_) => "validate",
+            Command::Set(_) => "set",
+            Command::Lab(LabCommand::Demo(_)) => "lab demo",
+            Command::Lab(_) => "lab",
+            Command::Completions { .. } => "completions",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -447,5 +526,49 @@ fn parse_lab_name(s: &str) -> Result<String, String> {
         Ok(s.to_string())
     } else {
         Err("a lab name is 1-8 characters a-z0-9, starting with a letter".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unread(args: &[&str]) -> Vec<String> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("lvslab").chain(args.iter().copied())).unwrap();
+        cli.global.unread_by(&cli.command)
+    }
+
+    #[test]
+    fn a_global_option_is_refused_by_a_command_that_does_not_read_it() {
+        let refused = unread(&["--check", "exec", "--", "reboot"]);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0].starts_with("--check is not an option of `lvslab exec`: only up, down, run"),
+            "{refused:?}"
+        );
+        for args in [
+            &["--check", "drill", "failover"][..],
+            &["--check", "bench", "modes"],
+            &["--check", "lab", "up"],
+            &["--check", "lab", "demo"],
+            &["--diff", "set", "a=b"],
+            &["-l", "node2", "verify"],
+            &["--forks", "3", "drill", "reboot", "node2"],
+            &["--playbooks", "/x", "exec", "--", "true"],
+        ] {
+            assert_eq!(unread(args).len(), 1, "{args:?}");
+        }
+        assert_eq!(unread(&["--check", "--diff", "-l", "x", "status"]).len(), 3);
+        for args in [
+            &["--check", "--diff", "-l", "node2", "--forks", "3", "up"][..],
+            &["-C", "-D", "run", "site.yml"],
+            &["-l", "node2", "exec", "--", "true"],
+            &["--playbooks", "/x", "validate"],
+            &["--json", "-v", "lab", "up"],
+            &["--json", "verify"],
+        ] {
+            assert!(unread(args).is_empty(), "{args:?}: {:?}", unread(args));
+        }
     }
 }

@@ -32,6 +32,14 @@ pub use args::{Cli, Command, Global};
 /// Runs the command and returns its exit code.
 pub async fn dispatch(cli: Cli) -> i32 {
     let g = &cli.global;
+    let unread = g.unread_by(&cli.command);
+    if !unread.is_empty() {
+        for why in unread {
+            eprintln!("lvslab: {why}");
+        }
+        eprintln!("lvslab: nothing was done");
+        return Outcome::Input.code();
+    }
     let result = match cli.command {
         Command::Up(args) => converge::up(&args, g).await,
         Command::Verify(args) => converge::verify(&args, g).await,
