@@ -19,6 +19,7 @@ mod live;
 mod lock;
 mod lvs;
 mod modules;
+mod perms;
 mod playbook;
 mod probes;
 mod process;

@@ -81,6 +81,16 @@ pub fn fleet(global: &Global) -> Arc<Fleet> {
     ))
 }
 
+/// The inventory, with the warnings about it and about `--playbooks DIR` (a directory others
+/// can write decides what runs as root, as the inventory does).
+pub fn load_inventory(global: &Global) -> miette::Result<(Inventory, Vec<String>)> {
+    let (inventory, mut warnings) = crate::inventory::load(&global.inventory)?;
+    if let Some(dir) = &global.playbooks {
+        warnings.extend(crate::perms::writable_by_others(dir, "playbook directory"));
+    }
+    Ok((inventory, warnings))
+}
+
 /// What every host-facing command needs: the checked inventory, the views, the connections,
 /// the locks that keep two runs off the same hosts, and Ctrl-C as a [`Cancel`].
 pub struct Setup {
@@ -95,7 +105,7 @@ pub struct Setup {
 
 impl Setup {
     pub fn new(global: &Global) -> miette::Result<Setup> {
-        let (inventory, warnings) = crate::inventory::load(&global.inventory)?;
+        let (inventory, warnings) = load_inventory(global)?;
         crate::secrets::register(&inventory.secrets);
         let limit = match &global.limit {
             None => None,

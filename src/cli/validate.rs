@@ -6,7 +6,7 @@ use crate::cli::outcome::Outcome;
 use crate::playbook::{BUILTIN, Playbook};
 
 pub fn validate(args: &ValidateArgs, global: &Global) -> miette::Result<Outcome> {
-    let (inventory, warnings) = crate::inventory::load(&global.inventory)?;
+    let (inventory, warnings) = super::load_inventory(global)?;
     crate::secrets::register(&inventory.secrets);
     for w in &warnings {
         println!("warning: {w}");

@@ -27,7 +27,9 @@ pub fn load(path: &Path) -> Result<(Inventory, Vec<String>), miette::Report> {
             path.display()
         )
     })?;
-    load_str(path, text).map_err(|e| miette::Report::new(*e))
+    let (inventory, mut warnings) = load_str(path, text).map_err(|e| miette::Report::new(*e))?;
+    warnings.extend(crate::perms::writable_by_others(path, "inventory"));
+    Ok((inventory, warnings))
 }
 
 pub fn load_str(path: &Path, text: String) -> Result<(Inventory, Vec<String>), Box<SourceError>> {

@@ -650,6 +650,8 @@ where
 /// Public-key login: the configured key file, else the ssh-agent, else the usual default keys.
 async fn authenticate(handle: &mut Handle<HostKeyCheck>, conn: &Connection) -> Result<(), String> {
     let mut tried: Vec<String> = Vec::new();
+    // Default keys that could not be used, and why (as OpenSSH says why it skips one).
+    let mut ignored: Vec<String> = Vec::new();
     if let Some(path) = &conn.identity_file {
         let key = load_key(path)?;
         if try_key(handle, &conn.user, key).await? {
@@ -665,18 +667,30 @@ async fn authenticate(handle: &mut Handle<HostKeyCheck>, conn: &Connection) -> R
             if !path.exists() {
                 continue;
             }
-            let Ok(key) = load_key(&path) else { continue };
+            let key = match load_key(&path) {
+                Ok(key) => key,
+                Err(why) => {
+                    ignored.push(why);
+                    continue;
+                }
+            };
             if try_key(handle, &conn.user, key).await? {
                 return Ok(());
             }
             tried.push(path.display().to_string());
         }
     }
+    let ignored = ignored
+        .iter()
+        .map(|why| format!("; {why}"))
+        .collect::<String>();
     if tried.is_empty() {
-        return Err("no key to offer: set connection.identity_file in the inventory or load a key into ssh-agent".into());
+        return Err(format!(
+            "no key to offer: set connection.identity_file in the inventory or load a key into ssh-agent{ignored}"
+        ));
     }
     Err(format!(
-        "the host refused every key offered ({})",
+        "the host refused every key offered ({}){ignored}",
         tried.join(", ")
     ))
 }
@@ -726,6 +740,7 @@ async fn try_agent(
 
 /// Load a private key, asking for its passphrase on the terminal when it is encrypted.
 fn load_key(path: &Path) -> Result<russh::keys::PrivateKey, String> {
+    crate::perms::key_protected(path)?;
     match russh::keys::load_secret_key(path, None) {
         Ok(k) => Ok(k),
         Err(russh::keys::Error::KeyIsEncrypted) => {
