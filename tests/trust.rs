@@ -590,3 +590,130 @@ fn two_inventories_naming_one_host_do_not_run_at_once() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+/// The second pass on trust (#20): secrets as users meet them (a PEM key in a rendered file, a
+/// secret before a `.`, one with `"` and `\`, a block scalar in a file that does not parse),
+/// global options that a command does not read, and files OpenSSH would not trust.
+#[test]
+fn secrets_in_every_shape_options_in_scope_and_files_as_openssh_trusts_them() {
+    let lab = TestLab::up(1);
+    const PEM: [&str; 4] = [
+        "-----BEGIN PRIVATE KEY-----",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        "BKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+        "-----END PRIVATE KEY-----",
+    ];
+    let secrets = format!(
+        "secrets:\n  pem: |\n{}  dotted: S3cr3tDot\n  quoted: 'qu\"o\\te9z'\nvars:\n",
+        PEM.iter().map(|l| format!("    {l}\n")).collect::<String>()
+    );
+    let inv = inventory_copy(&lab, "inv-shapes.yml", |t| t.edit("vars:\n", &secrets));
+    let templates = lab.dir.join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    write(
+        &templates.join("key.j2"),
+        "# the key\nkey: |\n  {{ pem | indent(2) }}\n",
+    );
+    let pb = lab.dir.join("shapes.yml");
+    write(
+        &pb,
+        "- name: shapes\n  hosts: node2\n  tasks:\n\
+         \x20   - { name: key, template: { src: key.j2, dest: /etc/shapes-key.conf } }\n\
+         \x20   - { name: words, shell: \"echo token {{ dotted }}. and; printf %s {{ quoted | quote }}\" }\n",
+    );
+    for extra in [&["--json"][..], &[][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["--diff", "-v", "run", pb.to_str().unwrap()]);
+        let out = lv(&inv, &args);
+        let said = all_output(&out);
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        for line in PEM {
+            assert!(!said.contains(line), "{line} shows: {said}");
+        }
+        assert!(
+            said.contains("+  ********"),
+            "the key's lines show, masked: {said}"
+        );
+        assert!(said.contains("token ********."), "{said}");
+        for shown in ["S3cr3tDot", "qu\"o", "qu\\\"o", "te9z"] {
+            assert!(!said.contains(shown), "{shown} shows: {said}");
+        }
+        // Removed, so that the next run shows the whole file in its diff again.
+        lab.ssh("node2", "rm -f /etc/shapes-key.conf");
+    }
+
+    // An inventory that does not parse, with a block-scalar secret: no line of it is quoted.
+    for indicator in ["|", ">-"] {
+        let broken = inventory_copy(&lab, "inv-broken.yml", |t| {
+            t.edit(
+                "vars:\n",
+                &format!("secrets:\n  db_pass: {indicator}\n    Bl0ckL1ne1\n    Bl0ckL1ne2\n  [broken\nvars:\n"),
+            )
+        });
+        let out = lv(&broken, &["validate"]);
+        let said = all_output(&out);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(!said.contains("Bl0ckL1ne"), "{said}");
+    }
+
+    // --check is refused by exec, which would run the command: nothing runs.
+    let out = lv(
+        &inv,
+        &[
+            "--check",
+            "-l",
+            "node2",
+            "exec",
+            "--",
+            "touch /tmp/check-exec",
+        ],
+    );
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("--check is not an option of `lvslab exec`")
+            && said.contains("nothing was done"),
+        "{said}"
+    );
+    let there = lab.ssh(
+        "node2",
+        "test -e /tmp/check-exec && echo ran || echo absent",
+    );
+    assert_eq!(stdout(&there), "absent\n", "{}", show(&there));
+
+    // A key others can read is refused as OpenSSH refuses it: a login failure (exit 4).
+    let open_key = lab.dir.join("id-open");
+    std::fs::copy(&lab.identity_file, &open_key).unwrap();
+    chmod(&open_key, 0o644);
+    let opened = inventory_copy(&lab, "inv-open-key.yml", |t| {
+        t.edit("identity_file: id_ed25519", "identity_file: id-open")
+    });
+    let out = lv(&opened, &["-l", "node2", "ping"]);
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains("UNPROTECTED PRIVATE KEY FILE!")
+            && said.contains(&format!(
+                "Permissions 0644 for '{}' are too open",
+                open_key.display()
+            )),
+        "{said}"
+    );
+
+    // An inventory every user can write is used, with a warning naming it and its mode.
+    chmod(Path::new(&inv), 0o666);
+    let out = lv(&inv, &["-l", "node2", "ping"]);
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!(
+            "inventory {inv} is writable by every user (mode 0666)"
+        )),
+        "{said}"
+    );
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
