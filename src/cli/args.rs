@@ -380,7 +380,7 @@ pub struct BenchModesArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Playbook files, run in order.
-    #[arg(required = true)]
+    #[arg(id = "playbook_files", value_name = "PLAYBOOK", required = true)]
     pub playbooks: Vec<PathBuf>,
     /// Only tasks with one of these tags (comma-separated).
     #[arg(short, long)]
@@ -403,6 +403,7 @@ pub struct ExecArgs {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Playbooks to check as well (the built-in ones are always checked).
+    #[arg(id = "playbook_files", value_name = "PLAYBOOK")]
     pub playbooks: Vec<PathBuf>,
 }
 
@@ -531,12 +532,32 @@ fn parse_lab_name(s: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn unread(args: &[&str]) -> Vec<String> {
         let cli =
             Cli::try_parse_from(std::iter::once("lvslab").chain(args.iter().copied())).unwrap();
         cli.global.unread_by(&cli.command)
+    }
+
+    #[test]
+    fn the_playbooks_directory_is_not_taken_for_a_playbook_file() {
+        // Global and positional arguments share clap's id space: one `playbooks` id made
+        // `--playbooks DIR validate` read DIR as a playbook.
+        let cli = Cli::try_parse_from(["lvslab", "--playbooks", "/d", "run", "a.yml"]).unwrap();
+        let Command::Run(run) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(cli.global.playbooks.as_deref(), Some(Path::new("/d")));
+        assert_eq!(run.playbooks, vec![PathBuf::from("a.yml")]);
+        let cli = Cli::try_parse_from(["lvslab", "--playbooks", "/d", "validate"]).unwrap();
+        let Command::Validate(v) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(cli.global.playbooks.as_deref(), Some(Path::new("/d")));
+        assert!(v.playbooks.is_empty());
     }
 
     #[test]
