@@ -711,6 +711,31 @@ fn secrets_in_every_shape_options_in_scope_and_files_as_openssh_trusts_them() {
         )),
         "{said}"
     );
+    // So are a playbook and a --playbooks directory others can write.
+    chmod(&pb, 0o664);
+    let out = lv(&inv, &["run", pb.to_str().unwrap()]);
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!(
+            "playbook {} is writable by its group (mode 0664)",
+            pb.display()
+        )),
+        "{said}"
+    );
+    let dir = lab.dir.join("open-playbooks");
+    std::fs::create_dir_all(&dir).unwrap();
+    chmod(&dir, 0o777);
+    let out = lv(&inv, &["--playbooks", dir.to_str().unwrap(), "validate"]);
+    let said = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!(
+            "playbook directory {} is writable by every user (mode 0777)",
+            dir.display()
+        )),
+        "{said}"
+    );
 }
 
 fn chmod(path: &Path, mode: u32) {

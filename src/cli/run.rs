@@ -17,6 +17,12 @@ pub async fn run(args: &RunArgs, global: &Global) -> miette::Result<Outcome> {
         .iter()
         .map(|p| Playbook::from_file(p, &setup.inventory.secrets))
         .collect::<Result<Vec<_>, _>>()?;
+    // A playbook others can write decides what runs as root, as the inventory does.
+    for p in &args.playbooks {
+        for text in crate::perms::writable_by_others(p, "playbook") {
+            setup.reporter.emit(Event::Warning { text });
+        }
+    }
     let mut extra = crate::inventory::Vars::new();
     for kv in &args.extra_vars {
         let (k, v) = kv
