@@ -4,8 +4,8 @@
 //! library parts together: the `inventory` and the LVS model it builds (`lvs`), `playbook`s and
 //! their runner, `modules` (one file each), `templates`, the `fleet` of connected hosts over a
 //! `transport` (SSH; every remote command line is built in `transport::sh`), `probes` and
-//! `drills` that prove and measure the lab, `report` (events and their views), and the local
-//! `lab` itself.
+//! `drills` that prove and measure the lab, `report` (events and their views), `secrets` and
+//! `perms` (what output never shows, which files are not trusted), and the local `lab` itself.
 
 mod cancel;
 mod cli;
