@@ -29,22 +29,30 @@ fn key_mode_ok(path: &Path, mode: u32, owned: bool) -> Result<(), String> {
 
 /// A warning when `path` (a file or directory) can be written by group or others: whoever
 /// can write it decides what lvslab runs as root on the hosts. A directory's files and
-/// subdirectories are looked at too.
+/// subdirectories are looked at too; a symlink is judged by what it points to, and not
+/// descended into below `path` (no loops).
 pub fn writable_by_others(path: &Path, what: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut todo = vec![path.to_path_buf()];
-    while let Some(p) = todo.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+    let mut todo = vec![(path.to_path_buf(), true)];
+    while let Some((p, top)) = todo.pop() {
+        let Ok(meta) = std::fs::metadata(&p) else {
             continue;
         };
-        if let Some(w) = writable_warning(&p, meta.mode(), what) {
+        let label = match (top, meta.is_dir()) {
+            (true, _) => what.to_string(),
+            (false, true) => format!("directory in the {what}"),
+            (false, false) => format!("file in the {what}"),
+        };
+        if let Some(w) = writable_warning(&p, meta.mode(), &label) {
             out.push(w);
         }
+        let is_link = !top && std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_symlink());
         if meta.is_dir()
+            && !is_link
             && let Ok(entries) = std::fs::read_dir(&p)
         {
-            let mut children: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-            children.sort_unstable_by(|a, b| b.cmp(a));
+            let mut children: Vec<_> = entries.flatten().map(|e| (e.path(), false)).collect();
+            children.sort_unstable_by(|a, b| b.0.cmp(&a.0));
             todo.extend(children);
         }
     }
@@ -52,8 +60,7 @@ pub fn writable_by_others(path: &Path, what: &str) -> Vec<String> {
 }
 
 fn writable_warning(path: &Path, mode: u32, what: &str) -> Option<String> {
-    let is_symlink = mode & libc::S_IFMT == libc::S_IFLNK;
-    (!is_symlink && mode & 0o022 != 0).then(|| {
+    (mode & 0o022 != 0).then(|| {
         format!(
             "{what} {} is writable by {} (mode {:04o}): whoever can write it decides what runs as root on the hosts; chmod go-w '{}'",
             path.display(),
@@ -95,10 +102,6 @@ mod tests {
         let g = writable_warning(p, 0o100664, "inventory").unwrap();
         assert!(g.contains("writable by its group (mode 0664)"), "{g}");
         assert!(writable_warning(p, 0o100644, "inventory").is_none());
-        assert!(
-            writable_warning(p, 0o120777, "inventory").is_none(),
-            "a symlink's own mode"
-        );
         assert!(writable_warning(p, 0o041777, "playbook directory").is_some());
     }
 
@@ -111,12 +114,19 @@ mod tests {
         let file = dir.join("templates").join("a.j2");
         std::fs::write(&file, "x").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o646)).unwrap();
+        // A link is judged by its target (0646 again), and a loop is not followed.
+        std::os::unix::fs::symlink(&file, dir.join("link.j2")).unwrap();
+        std::os::unix::fs::symlink(&dir, dir.join("templates").join("loop")).unwrap();
         let found = writable_by_others(&dir, "playbook directory");
         std::fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found.len(), 2, "{found:?}");
         assert!(
-            found[0].contains("a.j2") && found[0].contains("0646"),
+            found[0].starts_with(&format!(
+                "file in the playbook directory {} is writable by every user (mode 0646)",
+                dir.join("link.j2").display()
+            )),
             "{found:?}"
         );
+        assert!(found[1].contains("templates/a.j2 is writable"), "{found:?}");
     }
 }
