@@ -105,7 +105,8 @@ const SCOPED: &[(&str, &[&str])] = &[
 ];
 
 impl Global {
-    /// The scoped options given here, by their names on the command line.
+    /// The scoped options given here, by their names on the command line (`--forks` counts
+    /// as given when it is not the default: `--forks 64` passes unnoticed).
     fn given(&self) -> Vec<&'static str> {
         [
             (self.check, "--check"),
