@@ -55,10 +55,13 @@ pub enum Verdict {
     Unknown,
 }
 
-/// The name a host has in known_hosts: `host`, or `[host]:port` when the port is not 22.
+/// The name a host has in known_hosts, as OpenSSH forms it: the host lowercased (ssh lowercases
+/// the name it is given before it matches, hashes or records it), as `host`, or `[host]:port`
+/// when the port is not 22. Matching, hashing and recording all go through here.
 pub fn host_key_name(host: &str, port: u16) -> String {
+    let host = host.to_ascii_lowercase();
     if port == 22 {
-        host.to_string()
+        host
     } else {
         format!("[{host}]:{port}")
     }
@@ -386,6 +389,50 @@ mod tests {
             Verdict::Known { line: 6 }
         );
         assert!(!kh.hashed);
+    }
+
+    #[test]
+    fn names_are_lowercased_as_openssh_does_plain_hashed_and_with_a_port() {
+        assert_eq!(host_key_name("Node2.LAB", 22), "node2.lab");
+        assert_eq!(host_key_name("LOCALHOST", 2222), "[localhost]:2222");
+        // What `ssh-keygen -H` writes for the names ssh looks up: always lowercase.
+        let kh = KnownHosts::parse(&format!(
+            "{} ssh-ed25519 {ED}\n{} ssh-ed25519 {ED}\n\
+             Plain.Lab ssh-ed25519 {ED}\n",
+            hash_name("localhost").unwrap(),
+            hash_name("[localhost]:2222").unwrap(),
+        ));
+        assert_eq!(
+            kh.check("LOCALHOST", 22, &key(ED)),
+            Verdict::Known { line: 1 }
+        );
+        assert_eq!(
+            kh.check("LocalHost", 22, &key(ED2)),
+            Verdict::Changed {
+                line: 1,
+                known_type: "ssh-ed25519".into()
+            },
+            "another key for the name in another case is a changed key, not a new host"
+        );
+        assert_eq!(
+            kh.check("LOCALHOST", 2222, &key(ED)),
+            Verdict::Known { line: 2 }
+        );
+        assert_eq!(
+            kh.check("plain.LAB", 22, &key(ED)),
+            Verdict::Known { line: 3 }
+        );
+        // Recorded lowercased, hashed or not, so OpenSSH finds it.
+        let recorded = kh.line_for("LOCALHOST", 2222, &key(ED)).unwrap();
+        let again = KnownHosts::parse(&recorded);
+        assert_eq!(
+            again.check("localhost", 2222, &key(ED)),
+            Verdict::Known { line: 1 }
+        );
+        let plain = KnownHosts::default()
+            .line_for("Node2.LAB", 2222, &key(ED))
+            .unwrap();
+        assert!(plain.starts_with("[node2.lab]:2222 "), "{plain}");
     }
 
     #[test]
