@@ -4,8 +4,10 @@
 //! `*`, `?` and `!`, several lines per host, `@revoked` keys (always refused) and
 //! `@cert-authority` lines (recognised, reported as unsupported, never taken for a host key).
 
+use std::ffi::CString;
 use std::fs::{File, Metadata, OpenOptions, TryLockError};
 use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -56,16 +58,60 @@ pub enum Verdict {
     Unknown,
 }
 
-/// The name a host has in known_hosts, as OpenSSH forms it: the host lowercased (ssh lowercases
-/// the name it is given before it matches, hashes or records it), as `host`, or `[host]:port`
-/// when the port is not 22. Matching, hashing and recording all go through here.
+/// The name a host has in known_hosts, as OpenSSH forms it before it matches, hashes or records
+/// it: an address literal in its canonical form (`198.18.000.12` and `0XC6.0X12.0.0XC` are
+/// `198.18.0.12`), any other name lowercased; as `host`, or `[host]:port` when the port is
+/// not 22. Matching, hashing and recording all go through here.
 pub fn host_key_name(host: &str, port: u16) -> String {
-    let host = host.to_ascii_lowercase();
+    let host = match address_literal(host) {
+        Some(address) => address.to_string(),
+        None => host.to_ascii_lowercase(),
+    };
     if port == 22 {
         host
     } else {
         format!("[{host}]:{port}")
     }
+}
+
+/// The address `host` spells, if the system resolver reads it as an address literal without a
+/// lookup (getaddrinfo with `AI_NUMERICHOST`, as ssh asks it): `198.18.000.12`, `0xc6.0x12.0.0xc`,
+/// `FD00:0::C`. A name is `None`.
+fn address_literal(host: &str) -> Option<IpAddr> {
+    if let Ok(address) = host.parse() {
+        return Some(address);
+    }
+    let c_host = CString::new(host).ok()?;
+    // SAFETY: an all-zero addrinfo is a valid value (null pointers, no flags).
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_flags = libc::AI_NUMERICHOST;
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut found: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: the strings and hints outlive the call; `found` is freed below, once.
+    let rc = unsafe { libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut found) };
+    if rc != 0 || found.is_null() {
+        return None;
+    }
+    // SAFETY: getaddrinfo succeeded, so `found` points to an addrinfo whose ai_addr is a
+    // sockaddr of the family ai_family says.
+    let address = unsafe {
+        let first = &*found;
+        match first.ai_family {
+            libc::AF_INET => {
+                let sa = &*(first.ai_addr as *const libc::sockaddr_in);
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr))))
+            }
+            libc::AF_INET6 => {
+                let sa = &*(first.ai_addr as *const libc::sockaddr_in6);
+                Some(IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    };
+    // SAFETY: `found` came from getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(found) };
+    address
 }
 
 impl KnownHosts {
@@ -460,9 +506,18 @@ mod tests {
     }
 
     #[test]
-    fn names_are_lowercased_as_openssh_does_plain_hashed_and_with_a_port() {
+    fn names_are_lowercased_and_addresses_canonical_as_openssh_forms_them() {
         assert_eq!(host_key_name("Node2.LAB", 22), "node2.lab");
         assert_eq!(host_key_name("LOCALHOST", 2222), "[localhost]:2222");
+        // Address literals in any spelling the resolver reads are their canonical form.
+        assert_eq!(host_key_name("198.18.000.12", 22), "198.18.0.12");
+        assert_eq!(host_key_name("0XC6.0X12.0.0XC", 2222), "[198.18.0.12]:2222");
+        assert_eq!(host_key_name("FD00:0::C", 22), "fd00::c");
+        assert_eq!(
+            host_key_name("cafe", 22),
+            "cafe",
+            "a name, though it is hex"
+        );
         // What `ssh-keygen -H` writes for the names ssh looks up: always lowercase.
         let kh = KnownHosts::parse(&format!(
             "{} ssh-ed25519 {ED}\n{} ssh-ed25519 {ED}\n\
