@@ -68,7 +68,7 @@ fn private_dir(dir: &Path, uid: u32) -> Result<(), String> {
 
 /// Who a host is, for its lock: the address and port its SSH connection goes to, so that
 /// `localhost`, `LOCALHOST` and `127.0.0.1` are one host. The target resolves as the connection
-/// resolves it (an IP literal as itself, a name with the system resolver, first address);
+/// resolves it (with the system resolver, first address: `198.18.000.12` is `198.18.0.12`);
 /// one that does not resolve is known by its lowercased name. A host behind a jump host is
 /// the target the jump host is asked for (lowercased) behind the jump host's own identity.
 fn identity(conn: &Connection) -> String {
