@@ -278,14 +278,20 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 fn lock(path: &Path) -> std::io::Result<File> {
     let started = Instant::now();
     loop {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)?;
+        // Read-only when it exists: a file this user may read but not write still answers
+        // for the hosts it knows.
+        let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .custom_flags(flags)
+                .open(path)?,
+            opened => opened?,
+        };
         match file.try_lock() {
             Ok(()) => {
                 let held = file.metadata()?;
