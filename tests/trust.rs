@@ -161,6 +161,75 @@ fn host_keys_are_checked_as_openssh_checks_them() {
         .unwrap();
     assert!(stdout(&found).contains(&node2), "{}", show(&found));
 
+    // OpenSSH forms the name it looks up, hashes and records from the one it is given: a name
+    // lowercased, an address literal in its canonical form; so does lvslab. node2 reached as
+    // 0XC6.0X12.0.0XC (the resolver's hex spelling of its address: upper case, and no
+    // /etc/hosts line needed) is 198.18.0.12 to both. First what ssh itself records, hashed.
+    let spelled = lab.dir.join("kh-spelled");
+    write(&spelled, "");
+    let out = Command::new("ssh")
+        .args(["-o", "StrictHostKeyChecking=accept-new"])
+        .args(["-o", "HashKnownHosts=yes"])
+        .args(common::ssh_options(&lab.identity_file, &spelled))
+        .args(["root@0XC6.0X12.0.0XC", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let by_ssh = std::fs::read_to_string(&spelled).unwrap();
+    assert!(by_ssh.starts_with("|1|"), "{by_ssh}");
+    let found = Command::new("ssh-keygen")
+        .args(["-F", "198.18.0.12", "-f"])
+        .arg(&spelled)
+        .output()
+        .unwrap();
+    assert!(stdout(&found).contains(&node2), "{}", show(&found));
+    let spelled_inventory = |name: &str, file: &Path| {
+        inventory_copy(&lab, name, |t| {
+            t.edit(
+                "known_hosts: known_hosts",
+                &format!("known_hosts: {}", file.display()),
+            )
+            .edit(
+                "    address: 198.18.0.12\n",
+                "    address: 198.18.0.12\n    connection: { host: 0XC6.0X12.0.0XC }\n",
+            )
+        })
+    };
+    let inv = spelled_inventory("inv-spelled.yml", &spelled);
+    let out = lv(&inv, &["--accept-new-host-keys", "-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        std::fs::read_to_string(&spelled).unwrap(),
+        by_ssh,
+        "known: nothing recorded"
+    );
+    // Another key recorded for 198.18.0.12, hashed: a changed key, refused even with
+    // --accept-new-host-keys, and nothing recorded under the spelling as written.
+    let changed = lab.dir.join("kh-spelled-changed");
+    write(&changed, &format!("198.18.0.12 {ecdsa}\n"));
+    let out = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&changed)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let text = std::fs::read_to_string(&changed).unwrap();
+    assert!(text.starts_with("|1|"), "{text}");
+    let inv = spelled_inventory("inv-spelled-changed.yml", &changed);
+    let out = lv(&inv, &["--accept-new-host-keys", "-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert!(
+        all_output(&out).contains("HOST KEY CHANGED for 0XC6.0X12.0.0XC"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&changed).unwrap(),
+        text,
+        "nothing recorded"
+    );
+
     // A revoked key is refused, though the host is listed with it.
     let revoked = lab.dir.join("kh-revoked");
     write(
@@ -575,12 +644,27 @@ fn two_inventories_naming_one_host_do_not_run_at_once() {
     let b = inventory_copy(&lab, "other.yml", |t| {
         t.edit("node2:", "web-a:").edit("[node2,", "[web-a,")
     });
-    let child = spawn(&["-i", &a, "exec", "-l", "node2", "--", "sleep 3"]);
+    let child = spawn(&["-i", &a, "exec", "-l", "node2", "--", "sleep 4"]);
     std::thread::sleep(Duration::from_millis(800));
     let out = lv(&b, &["-l", "web-a", "ping"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(
         stderr(&out).contains("is working on web-a (198.18.0.12:22)") && stderr(&out).contains(&a),
+        "{}",
+        show(&out)
+    );
+    // The same host under another spelling of its address (the resolver reads 198.18.000.12
+    // as 198.18.0.12): one host, one run.
+    let c = inventory_copy(&lab, "spelled.yml", |t| {
+        t.edit(
+            "    address: 198.18.0.12\n",
+            "    address: 198.18.0.12\n    connection: { host: 198.18.000.12 }\n",
+        )
+    });
+    let out = lv(&c, &["-l", "node2", "ping"]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("is working on node2 (198.18.000.12:22, that is 198.18.0.12:22)"),
         "{}",
         show(&out)
     );
@@ -741,4 +825,56 @@ fn secrets_in_every_shape_options_in_scope_and_files_as_openssh_trusts_them() {
 fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn runs_recording_host_keys_at_once_keep_every_key_once() {
+    let lab = TestLab::up(6);
+    let file = lab.dir.join("kh-shared");
+    write(&file, "");
+    let inv = with_known_hosts(&lab, "inv-shared.yml", &file);
+    let nodes: Vec<String> = (1..=8).map(|n| format!("node{n}")).collect();
+    let runs: Vec<_> = nodes
+        .iter()
+        .map(|node| spawn(&["-i", &inv, "--accept-new-host-keys", "-l", node, "ping"]))
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    for node in &nodes {
+        let address = lab.address(node);
+        let lines = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{address} ")))
+            .count();
+        assert_eq!(lines, 1, "{node} ({address}) recorded once:\n{text}");
+    }
+
+    // `ssh-keygen -R` (which takes no lock) while another run records a key: what it removed
+    // does not come back with the run's copy of the file.
+    for round in 0..4 {
+        let (gone, added) = (lab.address(&nodes[round]), &nodes[4 + round]);
+        let out = Command::new("ssh-keygen")
+            .args(["-R", &lab.address(added), "-f"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+        let run = spawn(&["-i", &inv, "--accept-new-host-keys", "-l", added, "ping"]);
+        let out = Command::new("ssh-keygen")
+            .args(["-R", &gone, "-f"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", show(&out));
+        let done = run.wait_with_output().unwrap();
+        assert_eq!(done.status.code(), Some(0), "{}", show(&done));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            !text.lines().any(|l| l.starts_with(&format!("{gone} "))),
+            "{gone}, removed, came back:\n{text}"
+        );
+    }
 }

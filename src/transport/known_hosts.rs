@@ -4,10 +4,13 @@
 //! `*`, `?` and `!`, several lines per host, `@revoked` keys (always refused) and
 //! `@cert-authority` lines (recognised, reported as unsupported, never taken for a host key).
 
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::ffi::CString;
+use std::fs::{File, Metadata, OpenOptions, TryLockError};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use data_encoding::BASE64;
 use hmac::{Hmac, KeyInit, Mac};
@@ -55,13 +58,60 @@ pub enum Verdict {
     Unknown,
 }
 
-/// The name a host has in known_hosts: `host`, or `[host]:port` when the port is not 22.
+/// The name a host has in known_hosts, as OpenSSH forms it before it matches, hashes or records
+/// it: an address literal in its canonical form (`198.18.000.12` and `0XC6.0X12.0.0XC` are
+/// `198.18.0.12`), any other name lowercased; as `host`, or `[host]:port` when the port is
+/// not 22. Matching, hashing and recording all go through here.
 pub fn host_key_name(host: &str, port: u16) -> String {
+    let host = match address_literal(host) {
+        Some(address) => address.to_string(),
+        None => host.to_ascii_lowercase(),
+    };
     if port == 22 {
-        host.to_string()
+        host
     } else {
         format!("[{host}]:{port}")
     }
+}
+
+/// The address `host` spells, if the system resolver reads it as an address literal without a
+/// lookup (getaddrinfo with `AI_NUMERICHOST`, as ssh asks it): `198.18.000.12`, `0xc6.0x12.0.0xc`,
+/// `FD00:0::C`. A name is `None`.
+fn address_literal(host: &str) -> Option<IpAddr> {
+    if let Ok(address) = host.parse() {
+        return Some(address);
+    }
+    let c_host = CString::new(host).ok()?;
+    // SAFETY: an all-zero addrinfo is a valid value (null pointers, no flags).
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_flags = libc::AI_NUMERICHOST;
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut found: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: the strings and hints outlive the call; `found` is freed below, once.
+    let rc = unsafe { libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut found) };
+    if rc != 0 || found.is_null() {
+        return None;
+    }
+    // SAFETY: getaddrinfo succeeded, so `found` points to an addrinfo whose ai_addr is a
+    // sockaddr of the family ai_family says.
+    let address = unsafe {
+        let first = &*found;
+        match first.ai_family {
+            libc::AF_INET => {
+                let sa = &*(first.ai_addr as *const libc::sockaddr_in);
+                Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr))))
+            }
+            libc::AF_INET6 => {
+                let sa = &*(first.ai_addr as *const libc::sockaddr_in6);
+                Some(IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        }
+    };
+    // SAFETY: `found` came from getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(found) };
+    address
 }
 
 impl KnownHosts {
@@ -169,61 +219,134 @@ impl KnownHosts {
     }
 }
 
-/// Records `key` for `host`:`port` in `path` (trust on first use): the whole file is written
-/// anew beside it and renamed over it, so a crash leaves the old file or the new one, never half
-/// of one; hashed names stay hashed. A symlink at `path` is refused.
-pub fn record(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Result<()> {
-    let old = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => {
-            return Err(std::io::Error::other(format!(
-                "{} is a symbolic link; lvslab does not write through one",
-                path.display()
-            )));
-        }
-        Ok(m) => Some(m),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    let text = match &old {
-        Some(_) => std::fs::read_to_string(path)?,
-        None => String::new(),
-    };
-    let line = KnownHosts::parse(&text).line_for(host, port, key)?;
+/// Trust on first use: what the file at `path` says of `host`:`port` now, and, when nothing
+/// names the host, `key` recorded for it (then `Known` at its new line).
+///
+/// Several lvslab runs may do this at once: each takes an exclusive `flock` on the file, reads
+/// it as it is, and writes it anew beside it with the line added, renamed over it, so a crash
+/// leaves the old file or the new one, never half of one, and no run writes back a copy another
+/// run or `ssh-keygen -R` has replaced (such a writer takes no lock: if the file changed while
+/// it was read, it is read again). Hashed names stay hashed. A symlink at `path` is refused.
+pub fn trust_new(path: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Result<Verdict> {
+    refuse_symlink(path)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if old.is_none() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    loop {
+        let mut locked = lock(path)?;
+        let held = locked.metadata()?;
+        let mut text = String::new();
+        locked.read_to_string(&mut text)?;
+        let known = KnownHosts::parse(&text);
+        match known.check(host, port, key) {
+            Verdict::Unknown => {}
+            verdict => return Ok(verdict),
+        }
+        let mut content = text;
+        if !content.is_empty() && !content.ends_with('\n') {
+            content.push('\n');
+        }
+        let line = content.lines().count() + 1;
+        content.push_str(&known.line_for(host, port, key)?);
+        if replace(dir, path, &held, &content)? {
+            return Ok(Verdict::Known { line });
+        }
     }
-    let mut content = text;
-    if !content.is_empty() && !content.ends_with('\n') {
-        content.push('\n');
+}
+
+fn refuse_symlink(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(std::io::Error::other(format!(
+            "{} is a symbolic link; lvslab does not write through one",
+            path.display()
+        ))),
+        _ => Ok(()),
     }
-    content.push_str(&line);
+}
+
+/// How long a run waits for another process's lock on a known_hosts file.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The file at `path` (created empty if missing), opened without following a symlink and
+/// locked: the lock is on the file that is at `path` once it is held, not on one renamed away
+/// while this run waited.
+fn lock(path: &Path) -> std::io::Result<File> {
+    let started = Instant::now();
+    loop {
+        // Read-only when it exists: a file this user may read but not write still answers
+        // for the hosts it knows.
+        let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let file = match OpenOptions::new().read(true).custom_flags(flags).open(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o644)
+                .custom_flags(flags)
+                .open(path)?,
+            opened => opened?,
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                let held = file.metadata()?;
+                let now = std::fs::symlink_metadata(path)?;
+                if (held.dev(), held.ino()) == (now.dev(), now.ino()) {
+                    return Ok(file);
+                }
+            }
+            Err(TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(std::io::Error::other(format!(
+                    "another process has held a lock on {} for {} s",
+                    path.display(),
+                    LOCK_WAIT.as_secs()
+                )));
+            }
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// Writes `content` beside `path` and renames it over `path`, if `path` is still the file
+/// `held` describes (same inode, size and time of change): `Ok(false)` when another writer
+/// replaced or changed it meanwhile, and nothing was written. Owner and mode are kept.
+fn replace(dir: &Path, path: &Path, held: &Metadata, content: &str) -> std::io::Result<bool> {
     let temp = temp_path(dir, path)?;
     let written = (|| {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(old.as_ref().map_or(0o644, |m| m.mode() & 0o777))
-            .custom_flags(libc::O_NOFOLLOW)
+            .mode(held.mode() & 0o777)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&temp)?;
         file.write_all(content.as_bytes())?;
         file.sync_all()?;
-        if let Some(m) = &old {
-            // Keep the file's owner when root writes someone else's known_hosts.
-            let _ = std::os::unix::fs::fchown(&file, Some(m.uid()), Some(m.gid()));
+        // Keep the file's owner when root writes someone else's known_hosts.
+        let _ = std::os::unix::fs::fchown(&file, Some(held.uid()), Some(held.gid()));
+        let now = std::fs::symlink_metadata(path)?;
+        if !same_file(held, &now) {
+            return Ok(false);
         }
-        std::fs::rename(&temp, path)
+        std::fs::rename(&temp, path)?;
+        Ok(true)
     })();
-    if written.is_err() {
+    if !matches!(written, Ok(true)) {
         let _ = std::fs::remove_file(&temp);
     }
     written
+}
+
+fn same_file(a: &Metadata, b: &Metadata) -> bool {
+    (a.dev(), a.ino(), a.len(), a.ctime(), a.ctime_nsec())
+        == (b.dev(), b.ino(), b.len(), b.ctime(), b.ctime_nsec())
 }
 
 fn temp_path(dir: &Path, path: &Path) -> std::io::Result<PathBuf> {
@@ -389,6 +512,59 @@ mod tests {
     }
 
     #[test]
+    fn names_are_lowercased_and_addresses_canonical_as_openssh_forms_them() {
+        assert_eq!(host_key_name("Node2.LAB", 22), "node2.lab");
+        assert_eq!(host_key_name("LOCALHOST", 2222), "[localhost]:2222");
+        // Address literals in any spelling the resolver reads are their canonical form.
+        assert_eq!(host_key_name("198.18.000.12", 22), "198.18.0.12");
+        assert_eq!(host_key_name("0XC6.0X12.0.0XC", 2222), "[198.18.0.12]:2222");
+        assert_eq!(host_key_name("FD00:0::C", 22), "fd00::c");
+        assert_eq!(
+            host_key_name("cafe", 22),
+            "cafe",
+            "a name, though it is hex"
+        );
+        // What `ssh-keygen -H` writes for the names ssh looks up: always lowercase.
+        let kh = KnownHosts::parse(&format!(
+            "{} ssh-ed25519 {ED}\n{} ssh-ed25519 {ED}\n\
+             Plain.Lab ssh-ed25519 {ED}\n",
+            hash_name("localhost").unwrap(),
+            hash_name("[localhost]:2222").unwrap(),
+        ));
+        assert_eq!(
+            kh.check("LOCALHOST", 22, &key(ED)),
+            Verdict::Known { line: 1 }
+        );
+        assert_eq!(
+            kh.check("LocalHost", 22, &key(ED2)),
+            Verdict::Changed {
+                line: 1,
+                known_type: "ssh-ed25519".into()
+            },
+            "another key for the name in another case is a changed key, not a new host"
+        );
+        assert_eq!(
+            kh.check("LOCALHOST", 2222, &key(ED)),
+            Verdict::Known { line: 2 }
+        );
+        assert_eq!(
+            kh.check("plain.LAB", 22, &key(ED)),
+            Verdict::Known { line: 3 }
+        );
+        // Recorded lowercased, hashed or not, so OpenSSH finds it.
+        let recorded = kh.line_for("LOCALHOST", 2222, &key(ED)).unwrap();
+        let again = KnownHosts::parse(&recorded);
+        assert_eq!(
+            again.check("localhost", 2222, &key(ED)),
+            Verdict::Known { line: 1 }
+        );
+        let plain = KnownHosts::default()
+            .line_for("Node2.LAB", 2222, &key(ED))
+            .unwrap();
+        assert!(plain.starts_with("[node2.lab]:2222 "), "{plain}");
+    }
+
+    #[test]
     fn revoked_keys_and_cert_authorities() {
         let kh = KnownHosts::parse(&format!(
             "10.0.0.1 ssh-ed25519 {ED}\n@revoked * ssh-ed25519 {ED}\n\
@@ -411,8 +587,20 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("known_hosts");
-        record(&path, "10.0.0.1", 22, &key(ED)).unwrap();
-        record(&path, "10.0.0.2", 2222, &key(ED2)).unwrap();
+        trust_new(&path, "10.0.0.1", 22, &key(ED)).unwrap();
+        assert_eq!(
+            trust_new(&path, "10.0.0.2", 2222, &key(ED2)).unwrap(),
+            Verdict::Known { line: 2 }
+        );
+        assert_eq!(
+            trust_new(&path, "10.0.0.2", 2222, &key(ED2)).unwrap(),
+            Verdict::Known { line: 2 },
+            "recorded once"
+        );
+        assert!(matches!(
+            trust_new(&path, "10.0.0.2", 2222, &key(ED)).unwrap(),
+            Verdict::Changed { line: 2, .. }
+        ));
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
@@ -424,7 +612,7 @@ mod tests {
             format!("{} ssh-ed25519 {ED}", hash_name("a").unwrap()),
         )
         .unwrap();
-        record(&hashed, "10.0.0.3", 22, &key(ED2)).unwrap();
+        trust_new(&hashed, "10.0.0.3", 22, &key(ED2)).unwrap();
         let text = std::fs::read_to_string(&hashed).unwrap();
         assert!(!text.contains("10.0.0.3"), "stays hashed: {text}");
         assert_eq!(
@@ -433,13 +621,54 @@ mod tests {
         );
         let link = dir.join("link");
         std::os::unix::fs::symlink(&path, &link).unwrap();
-        assert!(record(&link, "10.0.0.4", 22, &key(ED)).is_err());
+        assert!(trust_new(&link, "10.0.0.4", 22, &key(ED)).is_err());
         let leftovers: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().contains(".lvslab-"))
             .collect();
         assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn runs_recording_at_once_lose_nothing_and_write_back_no_stale_copy() {
+        let dir = std::env::temp_dir().join(format!("lvslab-kh-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("known_hosts");
+        // Threads open the file each on their own, so their flocks exclude each other as
+        // those of separate processes do.
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    trust_new(&path, &format!("10.0.0.{i}"), 22, &key(ED)).unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert!(matches!(t.join().unwrap(), Verdict::Known { .. }));
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for i in 0..8 {
+            let name = format!("10.0.0.{i} ");
+            assert_eq!(text.matches(&name).count(), 1, "{text}");
+        }
+
+        // A writer that takes no lock (ssh-keygen -R) replaced the file after it was read: the
+        // copy made from what was read is not renamed over it.
+        let held = std::fs::metadata(&path).unwrap();
+        std::fs::write(dir.join("new"), "10.0.0.1 ssh-ed25519 X\n").unwrap();
+        std::fs::rename(dir.join("new"), &path).unwrap();
+        assert!(!replace(&dir, &path, &held, "stale\n").unwrap());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "10.0.0.1 ssh-ed25519 X\n"
+        );
+        let held = std::fs::metadata(&path).unwrap();
+        assert!(replace(&dir, &path, &held, "fresh\n").unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "fresh\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

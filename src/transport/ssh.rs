@@ -86,29 +86,23 @@ impl client::Handler for HostKeyCheck {
         let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
         let file = self.known_hosts.display().to_string();
         let (target, port) = (self.target.clone(), self.port);
-        // Read and, with --accept-new-host-keys, record under one lock: the connections of a run
-        // are made in parallel and must not overwrite each other's new entries.
+        // One check at a time in this process; with --accept-new-host-keys the file is also
+        // locked against other processes while it is read and the key recorded.
         let _guard = RECORDING.lock().unwrap_or_else(|p| p.into_inner());
-        let known = match KnownHosts::load(&self.known_hosts) {
-            Ok(k) => k,
-            Err(e) => {
-                return self.record(TransportError::Connect {
-                    target,
-                    reason: format!("cannot read {file}: {e}"),
-                });
-            }
+        let verdict = if self.accept_new {
+            known_hosts::trust_new(&self.known_hosts, &target, port, key)
+                .map_err(|e| format!("cannot record its host key in {file}: {e}"))
+        } else {
+            KnownHosts::load(&self.known_hosts)
+                .map(|known| known.check(&target, port, key))
+                .map_err(|e| format!("cannot read {file}: {e}"))
         };
-        match known.check(&target, port, key) {
+        let verdict = match verdict {
+            Ok(v) => v,
+            Err(reason) => return self.record(TransportError::Connect { target, reason }),
+        };
+        match verdict {
             Verdict::Known { .. } => Ok(true),
-            Verdict::Unknown if self.accept_new => {
-                match known_hosts::record(&self.known_hosts, &target, port, key) {
-                    Ok(()) => Ok(true),
-                    Err(e) => self.record(TransportError::Connect {
-                        target,
-                        reason: format!("cannot record its host key in {file}: {e}"),
-                    }),
-                }
-            }
             Verdict::Unknown => self.record(TransportError::UnknownHostKey {
                 target,
                 port,
@@ -141,7 +135,8 @@ impl client::Handler for HostKeyCheck {
     }
 }
 
-/// One known_hosts check or record at a time in this process.
+/// One known_hosts check or record at a time in this process (the file lock of
+/// `known_hosts::trust_new` is between processes).
 static RECORDING: Mutex<()> = Mutex::new(());
 
 fn client_config() -> client::Config {
