@@ -18,6 +18,9 @@ mod sysctl;
 mod template;
 mod wait_for;
 
+#[cfg(test)]
+mod tests;
+
 use std::future::Future;
 use std::time::Duration;
 
