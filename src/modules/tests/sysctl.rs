@@ -174,3 +174,21 @@ async fn a_refusal_fails_the_task_in_the_host_s_words() {
     );
     assert_eq!(lab.state(), host().unprivileged());
 }
+
+#[tokio::test]
+async fn a_refused_restore_fails_the_task_in_the_host_s_words() {
+    let lab = Lab::new(host());
+    lab.run(FORWARD).await;
+    let set = lab.state();
+    let lab = Lab::new(State {
+        unprivileged: true,
+        ..set.clone()
+    });
+    let run = lab.run(RESTORED).await;
+    assert_eq!(run.status, Status::Failed);
+    assert_eq!(
+        run.msg,
+        "restoring the sysctl failed (exit status 2): sh: 1: cannot create /proc/sys/net/ipv4/ip_forward: Permission denied"
+    );
+    assert_eq!(lab.state().sysctls, set.sysctls);
+}

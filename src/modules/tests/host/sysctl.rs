@@ -103,8 +103,13 @@ fn restore(s: &mut State, key: &str) -> Option<Answer> {
     if let Some(original) = s.content(&orig_path(key)) {
         if s.sysctls.contains_key(key) {
             if s.unprivileged {
-                // The write's complaint goes to /dev/null; `[ ! -e ... ]` fails after it.
-                return change(failed(1, ""));
+                return change(failed(
+                    2,
+                    &format!(
+                        "sh: 1: cannot create {}: Permission denied\n",
+                        proc_path(key)
+                    ),
+                ));
             }
             s.sysctls
                 .insert(key.into(), as_kernel_prints(original.trim()));
