@@ -124,6 +124,25 @@ async fn a_command_that_fails_fails_the_task_in_its_words() {
 }
 
 #[tokio::test]
+async fn a_command_that_says_why_on_stdout_fails_in_those_words() {
+    let lab = Lab::new(State::new());
+    lab.program("check-config", Kind::Read, |_| {
+        out(1, "line 3: unknown key `workers`\n")
+    });
+    lab.program("false", Kind::Read, |_| out(1, ""));
+    let run = lab.run("command: check-config").await;
+    assert_eq!(
+        (run.status, run.msg.as_str()),
+        (
+            Status::Failed,
+            "check-config (exit status 1): line 3: unknown key `workers`"
+        )
+    );
+    let run = lab.run("command: \"false\"").await;
+    assert_eq!(run.msg, "false (exit status 1)");
+}
+
+#[tokio::test]
 #[should_panic(expected = "the fake host does not know this command line:\nreboot")]
 async fn a_line_the_fake_host_does_not_know_fails_the_test() {
     Lab::new(State::new()).run("command: reboot").await;
