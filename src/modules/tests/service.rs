@@ -136,6 +136,23 @@ async fn init_scripts_where_systemd_does_not_run() {
 }
 
 #[tokio::test]
+async fn enabling_a_service_without_an_init_script_fails() {
+    let mut sysv = State::new();
+    sysv.init = "sysv".into();
+    let run = Lab::new(sysv)
+        .run("service: { name: nosuch, enabled: true }")
+        .await;
+    assert_eq!(
+        (run.status, run.msg.as_str()),
+        (
+            Status::Failed,
+            "nosuch has no init script (/etc/init.d/nosuch) to enable at boot"
+        )
+    );
+    assert!(run.changes.is_empty(), "{run:?}");
+}
+
+#[tokio::test]
 async fn a_daemon_that_dies_at_start_fails_the_task() {
     let mut before = State::new().service("keepalived", false, true);
     if let Some(s) = before.services.get_mut("keepalived") {
