@@ -222,6 +222,24 @@ async fn file_makes_a_directory_once() {
 }
 
 #[tokio::test]
+async fn file_sets_the_mode_of_a_directory_there_only_when_given() {
+    let lab = Lab::new(State::new().dir("/srv/www", "755"));
+    let task = r#"file: { path: /srv/www, state: directory, mode: "0750" }"#;
+    let (first, second) = lab.twice(task).await;
+    assert_eq!(
+        (first.status, first.msg.as_str()),
+        (Status::Changed, "mode of /srv/www 755 -> 750")
+    );
+    assert_eq!(lab.state().dirs["/srv/www"], "750");
+    assert_eq!(second.status, Status::Ok, "{second:?}");
+    assert!(second.changes.is_empty(), "{second:?}");
+    // Without `mode:`, a directory keeps its own.
+    let run = lab.run(DIR).await;
+    assert_eq!(run.status, Status::Ok, "{run:?}");
+    assert_eq!(lab.state().dirs["/srv/www"], "750");
+}
+
+#[tokio::test]
 async fn file_in_check_mode_changes_nothing() {
     let lab = Lab::new(State::new().file(CONF, WANT));
     for task in [DIR, "file: { path: /etc/app.conf, state: absent }"] {

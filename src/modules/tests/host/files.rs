@@ -44,11 +44,12 @@ pub(super) fn answer(s: &mut State, call: &Call) -> Option<Answer> {
     }
     if call.is(sh::path_kind(&path).line()) {
         let kind = if s.files.contains_key(&path) {
-            "file"
+            "file".to_string()
         } else if s.is_dir(&path) {
-            "directory"
+            let mode = s.dirs.get(&path).map_or("755", String::as_str);
+            format!("directory {mode}")
         } else {
-            "absent"
+            "absent".to_string()
         };
         return read(out(0, &format!("{kind}\n")));
     }
