@@ -157,3 +157,20 @@ async fn a_refusal_fails_the_task_in_the_host_s_words() {
     );
     assert_eq!(lab.state(), State::new().unprivileged());
 }
+
+#[tokio::test]
+async fn a_boot_entry_the_host_refuses_fails_the_task_in_its_words() {
+    // The address is there already; only its boot entry is missing.
+    let before = State::new()
+        .address("lo", "198.18.0.100/32", Some("lo:3"))
+        .unprivileged();
+    let lab = Lab::new(before.clone());
+    let run = lab.run(VIP).await;
+    assert_eq!(run.status, Status::Failed);
+    assert_eq!(
+        run.msg,
+        "writing the boot entry failed (exit status 1): mkdir: cannot create directory '/etc/lvslab-boot.d': Permission denied"
+    );
+    assert_eq!(run.changes, [sh::boot_entry_write(ENTRY)]);
+    assert_eq!(lab.state(), before);
+}

@@ -78,6 +78,30 @@ async fn stopped_and_disabled_once() {
 }
 
 #[tokio::test]
+async fn a_daemon_that_ignores_its_stop_gets_sigterm_and_never_sigkill() {
+    let mut before = State::new().service("keepalived", true, true);
+    if let Some(s) = before.services.get_mut("keepalived") {
+        s.ignores_stop = true;
+    }
+    let lab = Lab::new(before);
+    let run = lab
+        .run("service: { name: keepalived, state: stopped }")
+        .await;
+    assert_eq!(
+        (run.status, run.msg.as_str()),
+        (Status::Changed, "stop keepalived")
+    );
+    assert_eq!(
+        run.changes,
+        [
+            sh::service_action("systemd", "keepalived", "stop"),
+            sh::process_signal("keepalived", "TERM"),
+        ]
+    );
+    assert!(!lab.state().runs("keepalived"));
+}
+
+#[tokio::test]
 async fn restarted_and_reloaded_act_every_run_and_start_a_stopped_one() {
     let lab = Lab::new(State::new().service("nginx", true, true));
     let pid = |lab: &Lab| lab.state().processes.get("nginx").cloned();

@@ -14,6 +14,8 @@ pub struct Service {
     pub start_fails: Option<String>,
     /// Its start succeeds, but the daemon exits at once.
     pub dies_at_start: bool,
+    /// Its stop succeeds, but the daemon runs on (until a signal ends it).
+    pub ignores_stop: bool,
     /// How many times it was reloaded.
     pub reloads: u32,
 }
@@ -25,6 +27,7 @@ impl Service {
             enabled,
             start_fails: None,
             dies_at_start: false,
+            ignores_stop: false,
             reloads: 0,
         }
     }
@@ -114,7 +117,9 @@ fn action(s: &mut State, name: &str, verb: &str) -> Option<Answer> {
     let refused = match verb {
         "start" => start(s),
         "stop" => {
-            s.processes.remove(&service.process);
+            if !service.ignores_stop {
+                s.processes.remove(&service.process);
+            }
             None
         }
         "restart" => {
