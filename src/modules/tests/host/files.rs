@@ -38,6 +38,8 @@ impl State {
 
 pub(super) fn answer(s: &mut State, call: &Call) -> Option<Answer> {
     let word = |i| call.word(i).unwrap_or_default().to_string();
+    // `if [ -f PATH ]...`, `if [ -d PATH ]...`, `rm -rf -- PATH`, `mkdir -p -- PATH && chmod
+    // MODE PATH`: the path is the fourth word; `cat PATH`'s the second, `[ -e PATH ]`'s the third.
     let path = word(3);
     if call.is(sh::file_stat(&path).line()) {
         return read(out(0, &stat(s, &path)));

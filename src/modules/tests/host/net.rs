@@ -95,6 +95,7 @@ fn addresses(s: &mut State, call: &Call) -> Option<Answer> {
             .collect();
         return read(out(0, &lines));
     }
+    // `ip addr add|del CIDR dev DEV [label LABEL]`
     let (cidr, dev) = (
         call.word(3).unwrap_or_default(),
         call.after("dev").unwrap_or_default(),
@@ -246,6 +247,7 @@ fn restore_route(s: &mut State, to: &str) -> Option<Answer> {
 }
 
 fn links(s: &mut State, call: &Call) -> Option<Answer> {
+    // `if [ ! -e /sys/class/net/DEV ]; ...`
     let queried = call
         .word(4)
         .and_then(|w| w.strip_prefix("/sys/class/net/"))
@@ -258,6 +260,7 @@ fn links(s: &mut State, call: &Call) -> Option<Answer> {
         };
         return read(out(0, &format!("{word}\n")));
     }
+    // `ip link set dev DEV up|down`
     let dev = call.word(4).unwrap_or_default();
     for up in [true, false] {
         if call.is(sh::link_set(dev, up)) {
@@ -271,6 +274,7 @@ fn links(s: &mut State, call: &Call) -> Option<Answer> {
             return done();
         }
     }
+    // `modprobe MODULE`
     let module = call.word(1).unwrap_or_default();
     if call.is(sh::load_module(module)) {
         let Some(devices) = s.kernel_modules.get(module).cloned() else {
@@ -299,6 +303,7 @@ fn links(s: &mut State, call: &Call) -> Option<Answer> {
 }
 
 fn requests(s: &mut State, call: &Call) -> Option<Answer> {
+    // `bash -c 'exec 3<>/dev/tcp/HOST/PORT'`
     let target = call
         .word(2)
         .and_then(|w| w.strip_prefix("exec 3<>/dev/tcp/"))
@@ -319,6 +324,7 @@ fn requests(s: &mut State, call: &Call) -> Option<Answer> {
             )
         });
     }
+    // `curl ... -m TIMEOUT ... URL`
     let url = call.words.last().map(String::as_str).unwrap_or_default();
     let timeout = call.after("-m").and_then(|t| t.parse().ok()).unwrap_or(0);
     if call.is(sh::http_status(url, timeout).line()) {

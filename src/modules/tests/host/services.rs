@@ -162,6 +162,7 @@ fn enable_at_boot(s: &mut State, name: &str, enable: bool) -> Option<Answer> {
 }
 
 fn processes(s: &mut State, call: &Call) -> Option<Answer> {
+    // `pgrep -x NAME ...`
     let name = call.word(2).unwrap_or_default();
     if call.is(sh::process_running(name)) {
         return read(out(if s.runs(name) { 0 } else { 1 }, ""));
@@ -176,6 +177,7 @@ fn processes(s: &mut State, call: &Call) -> Option<Answer> {
             .collect();
         return read(out(0, &pids));
     }
+    // `pkill -SIGNAL -x NAME`
     let name = call.word(3).unwrap_or_default();
     let signal = call
         .word(1)
