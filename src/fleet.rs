@@ -168,3 +168,118 @@ impl Connector for SshConnector {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::inventory::Inventory;
+    use crate::transport::fake::{FakeHosts, out};
+
+    fn inventory() -> Inventory {
+        let yaml = "hosts:\n  a: { address: 10.0.0.11 }\n  b: { address: 10.0.0.12 }\n  \
+                    gone: { address: 10.0.0.13 }\n  mute: { address: 10.0.0.14 }\n";
+        crate::inventory::load_str(Path::new("inv.yml"), yaml.to_string())
+            .unwrap_or_else(|e| panic!("{e:?}"))
+            .0
+    }
+
+    /// `a` and `b` answer; `gone` has no script (cannot be reached); `mute`'s facts script
+    /// prints nothing.
+    fn fleet() -> (Fleet, Arc<FakeHosts>, Inventory) {
+        let hosts = Arc::new(
+            FakeHosts::default()
+                .host("a", |_| out(0, ""))
+                .host("b", |_| out(0, ""))
+                .host("mute", |_| out(0, ""))
+                .facts("mute", ""),
+        );
+        (
+            Fleet::new(hosts.clone(), Duration::from_secs(5)),
+            hosts,
+            inventory(),
+        )
+    }
+
+    fn host<'a>(inventory: &'a Inventory, name: &str) -> &'a Host {
+        inventory
+            .host(name)
+            .unwrap_or_else(|| panic!("no host {name}"))
+    }
+
+    #[tokio::test]
+    async fn a_host_connects_once_and_its_facts_are_gathered_once() {
+        let (fleet, hosts, inventory) = fleet();
+        let a = host(&inventory, "a");
+        let all = futures::future::join_all((0..10).map(|_| fleet.connect(a))).await;
+        let first = all[0].as_ref().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            all.iter()
+                .all(|c| c.as_ref().is_ok_and(|c| Arc::ptr_eq(c, first)))
+        );
+        assert_eq!(first.facts.init, "systemd");
+        assert_eq!(hosts.connections("a"), 1);
+        assert_eq!(fleet.round_trips().get("a"), Some(&1), "the facts, once");
+        first
+            .session
+            .run("true")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fleet.round_trips().get("a"), Some(&2));
+    }
+
+    #[tokio::test]
+    async fn a_host_that_cannot_be_reached_or_read_says_so() {
+        let (fleet, hosts, inventory) = fleet();
+        for _ in 0..2 {
+            let Err(e) = fleet.connect(host(&inventory, "gone")).await else {
+                panic!("gone was reached");
+            };
+            assert!(e.is_unreachable());
+            assert_eq!(
+                e.to_string(),
+                "cannot connect to gone: no answer within 1 s"
+            );
+        }
+        let Err(e) = fleet.connect(host(&inventory, "mute")).await else {
+            panic!("mute's facts were read");
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot read the facts of mute: the facts script printed nothing usable (exit status 0)"
+        );
+        assert_eq!(hosts.connections("mute"), 1);
+        assert!(fleet.round_trips().is_empty(), "no host is connected");
+    }
+
+    #[tokio::test]
+    async fn a_host_forgotten_as_lost_is_not_connected_again() {
+        let (fleet, hosts, inventory) = fleet();
+        let a = host(&inventory, "a");
+        assert!(fleet.connect(a).await.is_ok());
+        fleet.forget(
+            "a",
+            TransportError::Lost {
+                target: "a".into(),
+                reason: "broken pipe".into(),
+            },
+        );
+        let Err(e) = fleet.connect(a).await else {
+            panic!("a connected again");
+        };
+        assert_eq!(e.to_string(), "connection to a lost: broken pipe");
+        assert_eq!(hosts.connections("a"), 1);
+    }
+
+    #[tokio::test]
+    async fn closing_closes_every_connected_host() {
+        let (fleet, hosts, inventory) = fleet();
+        for name in ["a", "b", "gone"] {
+            let _ = fleet.connect(host(&inventory, name)).await;
+        }
+        assert!(!hosts.closed("a"));
+        fleet.close().await;
+        assert!(hosts.closed("a") && hosts.closed("b"));
+    }
+}

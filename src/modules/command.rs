@@ -95,14 +95,13 @@ async fn run(ctx: &TaskCtx<'_>, line: String) -> Result<Applied, TaskError> {
     let out = ctx.run(&line).await?;
     let rc = out.status.map(i64::from).unwrap_or(-1);
     let failed = !out.success();
-    let stderr = out.stderr_str();
     let result = serde_json::json!({
         "rc": rc,
         "stdout": out.stdout_str().trim_end(),
-        "stderr": stderr.trim_end(),
+        "stderr": out.stderr_str().trim_end(),
         "failed": failed,
     });
-    let msg = failed.then(|| format!("{} ({}): {}", line, out.describe_status(), stderr.trim()));
+    let msg = failed.then(|| super::failure(&line, &out));
     Ok(Applied {
         changed: true,
         msg,

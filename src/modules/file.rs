@@ -219,6 +219,8 @@ impl Module for Copy {
 pub struct File {
     pub path: Tpl<String>,
     pub state: FileState,
+    /// A directory's mode: made with it (0755 without one); one already there is changed
+    /// only when it is given.
     pub mode: Option<Tpl<String>>,
 }
 
@@ -238,10 +240,11 @@ impl Module for File {
         if path == "/" {
             return Err(TaskError::new("refusing to manage /"));
         }
-        let mode = check_mode(
-            &ctx.resolve_opt(&self.mode)?
-                .unwrap_or_else(|| "0755".into()),
-        )?;
+        let given = ctx
+            .resolve_opt(&self.mode)?
+            .map(|m| check_mode(&m))
+            .transpose()?;
+        let mode = given.clone().unwrap_or_else(|| "755".into());
         let kind = ctx
             .read_ok(&sh::path_kind(&path), "reading the path")
             .await?;
@@ -251,9 +254,13 @@ impl Module for File {
                 (path.clone(), mode),
                 format!("remove {path}"),
             )),
-            (FileState::Directory, sh::PathKind::Directory) => {
-                Ok(Query::ok(format!("{path} is a directory")))
-            }
+            (FileState::Directory, sh::PathKind::Directory { mode: now }) => match given {
+                Some(want) if want != now => Ok(Query::change(
+                    (path.clone(), want.clone()),
+                    format!("mode of {path} {now} -> {want}"),
+                )),
+                _ => Ok(Query::ok(format!("{path} is a directory"))),
+            },
             (FileState::Directory, sh::PathKind::Absent) => Ok(Query::change(
                 (path.clone(), mode),
                 format!("create directory {path}"),

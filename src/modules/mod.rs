@@ -18,6 +18,9 @@ mod sysctl;
 mod template;
 mod wait_for;
 
+#[cfg(test)]
+mod tests;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -402,6 +405,12 @@ pub fn unreadable(what: &str, e: &sh::ParseError) -> TaskError {
 }
 
 pub fn command_failed(what: &str, out: &ExecOutput) -> TaskError {
+    TaskError::new(failure(&format!("{what} failed"), out))
+}
+
+/// `what` with the command's exit status and what it said of itself: its stderr, else its
+/// stdout (nothing when it said nothing).
+fn failure(what: &str, out: &ExecOutput) -> String {
     let err = out.stderr_str();
     let detail = if err.trim().is_empty() {
         out.stdout_str()
@@ -409,11 +418,11 @@ pub fn command_failed(what: &str, out: &ExecOutput) -> TaskError {
         err
     };
     let detail = detail.trim();
-    TaskError::new(if detail.is_empty() {
-        format!("{what} failed ({})", out.describe_status())
+    if detail.is_empty() {
+        format!("{what} ({})", out.describe_status())
     } else {
-        format!("{what} failed ({}): {detail}", out.describe_status())
-    })
+        format!("{what} ({}): {detail}", out.describe_status())
+    }
 }
 
 /// The module registry: YAML key, enum variant, type. The only list of modules.

@@ -87,6 +87,11 @@ impl Module for Service {
         };
         let enable = match (self.enabled, enabled) {
             (Some(true), sh::Enabled::No) => Some(true),
+            (Some(true), sh::Enabled::Unknown) => {
+                return Err(TaskError::new(format!(
+                    "{name} has no init script (/etc/init.d/{name}) to enable at boot"
+                )));
+            }
             (Some(false), sh::Enabled::Yes) => Some(false),
             _ => None,
         };

@@ -166,11 +166,11 @@ impl Module for Sysctl {
     }
 
     async fn apply(&self, ctx: &TaskCtx<'_>, change: Change) -> Result<Applied, TaskError> {
-        let command = match &change {
-            Change::Set { key, value } => sh::sysctl_set(key, value),
-            Change::Restore { key } => sh::sysctl_restore(key),
+        let (command, what) = match &change {
+            Change::Set { key, value } => (sh::sysctl_set(key, value), "setting the sysctl"),
+            Change::Restore { key } => (sh::sysctl_restore(key), "restoring the sysctl"),
         };
-        ctx.run_ok(&command, "setting the sysctl").await?;
+        ctx.run_ok(&command, what).await?;
         Ok(Applied::changed())
     }
 }

@@ -4,14 +4,15 @@
 //! the hosts, daemons and kernel really behave so is tested against the real lab.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{BoxFuture, Connector, ExecOutput, Transport, TransportError, sh};
 use crate::inventory::Host;
 
-/// Answers a command line.
-pub type Responder = Arc<dyn Fn(&str) -> ExecOutput + Send + Sync>;
+/// Answers a command line, given what it was sent on stdin (`None`: nothing).
+pub type Responder = Arc<dyn Fn(&str, Option<&[u8]>) -> ExecOutput + Send + Sync>;
 
 /// What the fake facts script prints (a Debian host with systemd and IPVS).
 pub const FACTS: &str = "os_id=debian\nos_like=\nos_version=12\npkg=apt-get\ninit=systemd\nhostname=h\nkernel=6.1.0\nipvs=loaded\naddr=eth0 10.0.0.11/24\n";
@@ -26,23 +27,35 @@ pub fn out(status: u32, stdout: &str) -> ExecOutput {
     }
 }
 
+/// An exit status and stderr: a command that failed and said why.
+pub fn failed(status: u32, stderr: &str) -> ExecOutput {
+    ExecOutput {
+        status: Some(status),
+        signal: None,
+        stdout: Vec::new(),
+        stderr: stderr.as_bytes().to_vec(),
+    }
+}
+
 /// One fake host: answers with `responder`, logs every line but the facts script.
 pub struct Scripted {
     responder: Responder,
+    facts: String,
     log: Arc<Mutex<Vec<String>>>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Transport for Scripted {
     fn exec<'a>(
         &'a self,
         command: &'a str,
-        _stdin: Option<&'a [u8]>,
+        stdin: Option<&'a [u8]>,
         _timeout: Duration,
         _as_root: bool,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
             if command == sh::facts().line() {
-                return Ok(out(0, FACTS));
+                return Ok(out(0, &self.facts));
             }
             if let Ok(mut log) = self.log.lock() {
                 log.push(command.to_string());
@@ -51,40 +64,83 @@ impl Transport for Scripted {
             if let Some(ms) = command.strip_prefix("sleep ").and_then(|m| m.parse().ok()) {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            Ok((self.responder)(command))
+            Ok((self.responder)(command, stdin))
         })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
+        self.closed.store(true, Ordering::SeqCst);
         Box::pin(async {})
     }
+}
+
+/// What the fake hosts saw of one host: its connections, their lines, whether it was closed.
+#[derive(Default)]
+struct Seen {
+    connections: usize,
+    log: Arc<Mutex<Vec<String>>>,
+    closed: Arc<AtomicBool>,
 }
 
 /// Fake hosts by name; a host without a script cannot be reached.
 #[derive(Default)]
 pub struct FakeHosts {
     scripts: HashMap<String, Responder>,
-    logs: Mutex<HashMap<String, Arc<Mutex<Vec<String>>>>>,
+    facts: HashMap<String, String>,
+    seen: Mutex<HashMap<String, Seen>>,
 }
 
 impl FakeHosts {
     pub fn host(
-        mut self,
+        self,
         name: &str,
         responder: impl Fn(&str) -> ExecOutput + Send + Sync + 'static,
+    ) -> Self {
+        self.host_with_stdin(name, move |command, _| responder(command))
+    }
+
+    /// A host whose responder also reads what a command is sent on stdin (a file's content).
+    pub fn host_with_stdin(
+        mut self,
+        name: &str,
+        responder: impl Fn(&str, Option<&[u8]>) -> ExecOutput + Send + Sync + 'static,
     ) -> Self {
         self.scripts.insert(name.to_string(), Arc::new(responder));
         self
     }
 
-    /// Every command line `host` was sent, in order.
+    /// What `host`'s facts script prints (default [`FACTS`]).
+    pub fn facts(mut self, host: &str, facts: &str) -> Self {
+        self.facts.insert(host.to_string(), facts.to_string());
+        self
+    }
+
+    /// Every command line `host` was sent on its last connection, in order.
     pub fn log(&self, host: &str) -> Vec<String> {
-        self.logs
+        self.seen
             .lock()
             .ok()
-            .and_then(|l| l.get(host).cloned())
+            .and_then(|s| s.get(host).map(|s| s.log.clone()))
             .and_then(|l| l.lock().ok().map(|v| v.clone()))
             .unwrap_or_default()
+    }
+
+    /// How many connections to `host` were opened.
+    pub fn connections(&self, host: &str) -> usize {
+        self.seen
+            .lock()
+            .ok()
+            .and_then(|s| s.get(host).map(|s| s.connections))
+            .unwrap_or(0)
+    }
+
+    /// Whether `host`'s last connection was closed.
+    pub fn closed(&self, host: &str) -> bool {
+        self.seen
+            .lock()
+            .ok()
+            .and_then(|s| s.get(host).map(|s| s.closed.load(Ordering::SeqCst)))
+            .unwrap_or(false)
     }
 }
 
@@ -101,12 +157,22 @@ impl Connector for FakeHosts {
                 });
             };
             let log = Arc::new(Mutex::new(Vec::new()));
-            if let Ok(mut logs) = self.logs.lock() {
-                logs.insert(host.name.clone(), log.clone());
+            let closed = Arc::new(AtomicBool::new(false));
+            if let Ok(mut seen) = self.seen.lock() {
+                let seen = seen.entry(host.name.clone()).or_default();
+                seen.connections += 1;
+                seen.log = log.clone();
+                seen.closed = closed.clone();
             }
             Ok(Arc::new(Scripted {
                 responder: responder.clone(),
+                facts: self
+                    .facts
+                    .get(&host.name)
+                    .cloned()
+                    .unwrap_or_else(|| FACTS.to_string()),
                 log,
+                closed,
             }) as Arc<dyn Transport>)
         })
     }

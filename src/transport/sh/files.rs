@@ -114,46 +114,50 @@ pub fn file_chmod_chown(path: &str, mode: Option<&str>, owner: Option<&str>) -> 
     steps.join(" && ")
 }
 
-/// Prints `absent`, `file`, `directory` or `other`.
+/// Prints `absent`, `file`, `directory <mode octal>` or `other`.
 pub fn path_kind(path: &str) -> Read<PathKind> {
     let p = quote(path);
     let line = format!(
-        "if [ -d {p} ]; then echo directory; elif [ -f {p} ]; then echo file; elif [ -e {p} ] || [ -L {p} ]; then echo other; else echo absent; fi"
+        "if [ -d {p} ]; then echo \"directory $(stat -c %a {p})\"; elif [ -f {p} ]; then echo file; elif [ -e {p} ] || [ -L {p} ]; then echo other; else echo absent; fi"
     );
-    Read::new(line, |text| {
-        PathKind::ALL
-            .into_iter()
-            .find(|k| k.word() == text.trim())
-            .ok_or_else(|| ParseError::new("not absent, file, directory or other", text))
-    })
+    Read::new(line, parse_path_kind)
 }
 
 /// What is at a path, as [`path_kind`] finds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathKind {
     Absent,
     File,
-    Directory,
+    Directory {
+        /// Octal, as stat prints it: `755`.
+        mode: String,
+    },
     /// Anything else, a symlink to nothing too.
     Other,
 }
 
 impl PathKind {
-    const ALL: [PathKind; 4] = [
-        PathKind::Absent,
-        PathKind::File,
-        PathKind::Directory,
-        PathKind::Other,
-    ];
-
-    /// The word the query prints.
-    pub fn word(self) -> &'static str {
+    /// The word the query prints first.
+    pub fn word(&self) -> &'static str {
         match self {
             PathKind::Absent => "absent",
             PathKind::File => "file",
-            PathKind::Directory => "directory",
+            PathKind::Directory { .. } => "directory",
             PathKind::Other => "other",
         }
+    }
+}
+
+fn parse_path_kind(text: &str) -> Result<PathKind, ParseError> {
+    match text.split_whitespace().collect::<Vec<_>>()[..] {
+        ["absent"] => Ok(PathKind::Absent),
+        ["file"] => Ok(PathKind::File),
+        ["directory", mode] => Ok(PathKind::Directory { mode: mode.into() }),
+        ["other"] => Ok(PathKind::Other),
+        _ => Err(ParseError::new(
+            "not absent, file, a directory's mode or other",
+            text,
+        )),
     }
 }
 
@@ -227,7 +231,10 @@ mod tests {
         }
         let table = [
             ("file\n", PathKind::File),
-            ("directory\n", PathKind::Directory),
+            (
+                "directory 750\n",
+                PathKind::Directory { mode: "750".into() },
+            ),
             // A fifo, a symlink to nothing.
             ("other\n", PathKind::Other),
             ("absent\n", PathKind::Absent),
@@ -235,7 +242,10 @@ mod tests {
         for (output, want) in table {
             assert_eq!(path_kind("/x").parse(output), Ok(want), "{output:?}");
         }
-        assert!(path_kind("/x").parse("").is_err());
+        // stat failed (its error on stderr): no mode.
+        for bad in ["", "directory \n", "directory\n"] {
+            assert!(path_kind("/x").parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -281,6 +291,11 @@ mod tests {
         assert!(
             matches!(file_stat(p).parse(&stat), Ok(FileStat::File { mode, .. }) if mode == "640"),
             "{stat}"
+        );
+        let (_, kind) = sh(path_kind(dir.to_str().unwrap()).line());
+        assert!(
+            matches!(path_kind("/x").parse(&kind), Ok(PathKind::Directory { .. })),
+            "{kind}"
         );
         let leftovers = std::fs::read_dir(&dir)
             .unwrap()

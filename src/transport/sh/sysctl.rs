@@ -70,13 +70,15 @@ pub fn sysctl_set(key: &str, value: &str) -> String {
     )
 }
 
-/// Put back the saved original value, drop the key from lvslab's file (the file too when empty).
+/// Put back the saved original value (unless the kernel has no such setting any more), drop the
+/// key from lvslab's file (the file too when empty). A write the kernel refuses fails, in its
+/// words.
 pub fn sysctl_restore(key: &str) -> String {
     let proc_path = quote_owned(&sysctl_proc_path(key));
     let orig = quote_owned(&sysctl_orig_path(key));
     let k = regex_escape(key);
     format!(
-        "set -e; if [ -f {orig} ]; then {{ cat {orig} > {proc_path}; }} 2>/dev/null || [ ! -e {proc_path} ]; rm -f {orig}; fi; \
+        "set -e; if [ -f {orig} ]; then if [ -e {proc_path} ]; then cat {orig} > {proc_path}; fi; rm -f {orig}; fi; \
          if [ -f {SYSCTL_FILE} ]; then sed -i '/^{k} *=/d' {SYSCTL_FILE}; [ -s {SYSCTL_FILE} ] || rm -f {SYSCTL_FILE}; fi"
     )
 }

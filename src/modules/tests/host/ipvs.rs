@@ -1,0 +1,187 @@
+//! The IPVS table through ipvsadm: `sh/ipvs.rs`.
+
+use super::{Answer, Call, State, change, done, read};
+use crate::lvs::ipvs::{Rule, Server, Service, ServiceKey, Table};
+use crate::lvs::{Endpoint, Forwarding, Protocol};
+use crate::transport::fake::{failed, out};
+use crate::transport::sh;
+
+const NO_IPVS: &str = "Can't initialize ipvs: Protocol not available\n\
+                       Are you sure that IP Virtual Server is built in the kernel or as module?\n";
+
+pub(super) fn answer(s: &mut State, call: &Call) -> Option<Answer> {
+    if call.is(sh::ipvs_save().line()) {
+        return read(match &s.ipvs {
+            Some(table) => out(0, &saved(table)),
+            None => failed(2, NO_IPVS),
+        });
+    }
+    let rules: Vec<Rule> = call
+        .line
+        .split(" && ")
+        .map(|one| rule(&shlex::split(one)?))
+        .collect::<Option<_>>()?;
+    if !call.is(sh::ipvs_apply(&rules)) {
+        return None;
+    }
+    let Some(table) = &mut s.ipvs else {
+        return change(failed(2, NO_IPVS));
+    };
+    if s.unprivileged {
+        return change(failed(2, "Permission denied (you must be root)\n"));
+    }
+    // One ipvsadm after another, stopping at the first that fails.
+    for r in rules {
+        if let Err(said) = apply(table, r) {
+            return change(failed(1, &format!("{said}\n")));
+        }
+    }
+    done()
+}
+
+/// The table as `ipvsadm -S -n` prints it.
+fn saved(table: &Table) -> String {
+    let key = |k: &ServiceKey| match k {
+        ServiceKey::Address { protocol, endpoint } => {
+            format!("{} {endpoint}", protocol.ipvsadm_flag())
+        }
+        ServiceKey::Fwmark(m) => format!("-f {m}"),
+    };
+    let mut text = String::new();
+    for service in &table.services {
+        let extra: String = service.extra.iter().map(|e| format!(" {e}")).collect();
+        text.push_str(&format!(
+            "-A {} -s {}{extra}\n",
+            key(&service.key),
+            service.scheduler
+        ));
+        for server in &service.real_servers {
+            text.push_str(&format!(
+                "-a {} -r {} {} -w {}\n",
+                key(&service.key),
+                server.endpoint,
+                server.forwarding.ipvsadm_flag(),
+                server.weight
+            ));
+        }
+    }
+    text
+}
+
+/// One ipvsadm call's words as the rule they are.
+fn rule(words: &[String]) -> Option<Rule> {
+    let w: Vec<&str> = words.iter().map(String::as_str).collect();
+    if w == ["ipvsadm", "-C"] {
+        return Some(Rule::Clear);
+    }
+    let key = match w.get(2..4)? {
+        ["-f", mark] => ServiceKey::Fwmark(mark.parse().ok()?),
+        [flag, endpoint] => ServiceKey::Address {
+            protocol: Protocol::from_ipvsadm_flag(flag)?,
+            endpoint: endpoint.parse().ok()?,
+        },
+        _ => return None,
+    };
+    let server = || -> Option<Server> {
+        Some(Server {
+            endpoint: w.get(5)?.parse().ok()?,
+            forwarding: Forwarding::from_ipvsadm_flag(w.get(6)?)?,
+            weight: w.get(8)?.parse().ok()?,
+        })
+    };
+    Some(match w[..] {
+        ["ipvsadm", "-A", _, _, "-s", scheduler] => Rule::AddService {
+            key,
+            scheduler: scheduler.parse().ok()?,
+        },
+        ["ipvsadm", "-E", _, _, "-s", scheduler, ref extra @ ..] => Rule::EditService {
+            key,
+            scheduler: scheduler.parse().ok()?,
+            extra: extra.iter().map(|e| e.to_string()).collect(),
+        },
+        ["ipvsadm", "-D", _, _] => Rule::DeleteService { key },
+        ["ipvsadm", "-a", ..] => Rule::AddServer {
+            key,
+            server: server()?,
+        },
+        ["ipvsadm", "-e", ..] => Rule::EditServer {
+            key,
+            server: server()?,
+        },
+        ["ipvsadm", "-d", _, _, "-r", endpoint] => Rule::DeleteServer {
+            key,
+            endpoint: endpoint.parse::<Endpoint>().ok()?,
+        },
+        _ => return None,
+    })
+}
+
+fn find(table: &mut Table, key: ServiceKey) -> Result<&mut Service, &'static str> {
+    table
+        .services
+        .iter_mut()
+        .find(|s| s.key == key)
+        .ok_or("No such service")
+}
+
+/// What the kernel does with one rule; its refusal in ipvsadm's words.
+fn apply(table: &mut Table, rule: Rule) -> Result<(), &'static str> {
+    match rule {
+        Rule::Clear => table.services.clear(),
+        Rule::AddService { key, scheduler } => {
+            if table.service(&key).is_some() {
+                return Err("Service already exists");
+            }
+            table.services.push(Service {
+                key,
+                scheduler,
+                extra: Vec::new(),
+                real_servers: Vec::new(),
+            });
+        }
+        Rule::EditService {
+            key,
+            scheduler,
+            extra,
+        } => {
+            let service = find(table, key)?;
+            service.scheduler = scheduler;
+            service.extra = extra;
+        }
+        Rule::DeleteService { key } => {
+            find(table, key)?;
+            table.services.retain(|s| s.key != key);
+        }
+        Rule::AddServer { key, server } => {
+            let service = find(table, key)?;
+            if service
+                .real_servers
+                .iter()
+                .any(|s| s.endpoint == server.endpoint)
+            {
+                return Err("Destination already exists");
+            }
+            service.real_servers.push(server);
+        }
+        Rule::EditServer { key, server } => {
+            let service = find(table, key)?;
+            let Some(s) = service
+                .real_servers
+                .iter_mut()
+                .find(|s| s.endpoint == server.endpoint)
+            else {
+                return Err("No such destination");
+            };
+            *s = server;
+        }
+        Rule::DeleteServer { key, endpoint } => {
+            let service = find(table, key)?;
+            let before = service.real_servers.len();
+            service.real_servers.retain(|s| s.endpoint != endpoint);
+            if service.real_servers.len() == before {
+                return Err("No such destination");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! `ipvs` over the fake host.
+
+use super::{Lab, State};
+use crate::lvs::ipvs::Table;
+use crate::report::Status;
+use crate::transport::sh::{self, BOOT_DIR};
+
+const SERVICE: &str = "ipvs:
+  service:
+    vip: 198.18.0.100
+    port: 80
+    scheduler: rr
+    real_servers:
+      - { address: 198.18.0.12, port: 80, weight: 1 }
+      - { address: 198.18.0.13, port: 80, weight: 1 }";
+
+const TABLE: &str = "-A -t 198.18.0.100:80 -s rr\n\
+                     -a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n\
+                     -a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1\n";
+
+const ENTRY: &str = "50-ipvs-tcp_198.18.0.100_80";
+
+fn table(saved: &str) -> Option<Table> {
+    Some(Table::parse(saved).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn with_table(saved: &str) -> State {
+    State {
+        ipvs: table(saved),
+        ..State::new()
+    }
+}
+
+#[tokio::test]
+async fn the_first_run_builds_the_service_and_keeps_it_for_boot() {
+    let lab = Lab::new(State::new());
+    let run = lab.run(SERVICE).await;
+    assert_eq!(run.status, Status::Changed);
+    assert_eq!(
+        run.msg,
+        "add service tcp 198.18.0.100:80 (rr); add real server 198.18.0.12:80 (dr, weight 1); \
+         add real server 198.18.0.13:80 (dr, weight 1); kept for boot in /etc/lvslab-boot.d/50-ipvs-tcp_198.18.0.100_80"
+    );
+    let rules = "ipvsadm -A -t 198.18.0.100:80 -s rr && \
+                 ipvsadm -a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1 && \
+                 ipvsadm -a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1";
+    assert_eq!(
+        run.changes,
+        [rules.to_string(), sh::boot_entry_write(ENTRY)]
+    );
+    let s = lab.state();
+    assert_eq!(s.ipvs, table(TABLE));
+    assert_eq!(
+        s.content(&format!("{BOOT_DIR}/{ENTRY}")),
+        Some(format!("{rules}\n"))
+    );
+}
+
+#[tokio::test]
+async fn a_second_run_changes_nothing() {
+    let lab = Lab::new(State::new());
+    let (_, second) = lab.twice(SERVICE).await;
+    assert_eq!(
+        (second.status, second.msg.as_str()),
+        (Status::Ok, "tcp 198.18.0.100:80 rr with 2 real server(s)")
+    );
+    assert!(second.changes.is_empty(), "{second:?}");
+}
+
+#[tokio::test]
+async fn check_mode_shows_the_diff_and_changes_nothing() {
+    let before = with_table(
+        "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n",
+    );
+    let lab = Lab::new(before.clone());
+    let run = lab.check_diff(SERVICE).await;
+    assert_eq!(
+        (run.status, run.msg.as_str()),
+        (
+            Status::Changed,
+            "add real server 198.18.0.13:80 (dr, weight 1); kept for boot in /etc/lvslab-boot.d/50-ipvs-tcp_198.18.0.100_80"
+        )
+    );
+    let diff = run.diff.clone().unwrap_or_default();
+    assert!(
+        diff.starts_with(
+            "--- ipvs (host)\n+++ ipvs (desired)\n@@ -1,2 +1,3 @@\n tcp 198.18.0.100:80 rr\n   -> 198.18.0.12:80 dr w1\n+  -> 198.18.0.13:80 dr w1\n"
+        ),
+        "{diff}"
+    );
+    assert!(run.changes.is_empty(), "{run:?}");
+    assert_eq!(lab.state(), before);
+}
+
+#[tokio::test]
+async fn only_the_difference_is_changed_and_unmanaged_options_stay() {
+    let lab = Lab::new(with_table(
+        "-A -t 198.18.0.100:80 -s rr -p 300\n\
+         -a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n\
+         -a -t 198.18.0.100:80 -r 198.18.0.14:80 -g -w 1\n",
+    ));
+    let task = "ipvs:
+  service:
+    vip: 198.18.0.100
+    port: 80
+    scheduler: wrr
+    real_servers:
+      - { address: 198.18.0.12, port: 80, weight: 3 }
+      - { address: 198.18.0.13, port: 80, weight: 1 }
+  boot: false";
+    let (first, second) = lab.twice(task).await;
+    assert_eq!(
+        first.msg,
+        "scheduler of tcp 198.18.0.100:80 -> wrr; remove real server 198.18.0.14:80; \
+         edit real server 198.18.0.12:80 (dr, weight 3); add real server 198.18.0.13:80 (dr, weight 1)"
+    );
+    assert_eq!(
+        first.changes,
+        ["ipvsadm -E -t 198.18.0.100:80 -s wrr -p 300 && \
+          ipvsadm -d -t 198.18.0.100:80 -r 198.18.0.14:80 && \
+          ipvsadm -e -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 3 && \
+          ipvsadm -a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1"]
+    );
+    assert_eq!(
+        lab.state().ipvs,
+        table(
+            "-A -t 198.18.0.100:80 -s wrr -p 300\n\
+             -a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 3\n\
+             -a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1\n"
+        )
+    );
+    assert_eq!(second.status, Status::Ok, "{second:?}");
+}
+
+#[tokio::test]
+async fn absent_deletes_the_service_and_its_boot_entry_once() {
+    let lab = Lab::new(State::new());
+    lab.run(SERVICE).await;
+    let task = format!("{SERVICE}\n  state: absent");
+    let (first, second) = lab.twice(&task).await;
+    assert_eq!(
+        (first.status, first.msg.as_str()),
+        (
+            Status::Changed,
+            "delete service tcp 198.18.0.100:80; removed from boot: 50-ipvs-tcp_198.18.0.100_80"
+        )
+    );
+    assert_eq!(lab.state(), State::new());
+    assert_eq!(
+        (second.status, second.msg.as_str()),
+        (Status::Ok, "no service tcp 198.18.0.100:80")
+    );
+    assert!(second.changes.is_empty(), "{second:?}");
+}
+
+#[tokio::test]
+async fn cleared_empties_the_table_and_every_ipvs_boot_entry_once() {
+    let lab = Lab::new(State::new());
+    lab.run(SERVICE).await;
+    lab.run(&SERVICE.replace("port: 80\n", "port: 443\n")).await;
+    assert_eq!(lab.state().ipvs.map(|t| t.services.len()), Some(2));
+    let (first, second) = lab.twice("ipvs: { state: cleared }").await;
+    assert_eq!(
+        (first.status, first.msg.as_str()),
+        (
+            Status::Changed,
+            "clear the IPVS table; removed from boot: 50-ipvs-tcp_198.18.0.100_443, 50-ipvs-tcp_198.18.0.100_80"
+        )
+    );
+    assert_eq!(lab.state(), State::new());
+    assert_eq!(
+        (second.status, second.msg.as_str()),
+        (Status::Ok, "IPVS table empty")
+    );
+    assert!(second.changes.is_empty(), "{second:?}");
+}
+
+#[tokio::test]
+async fn healthy_only_leaves_out_a_server_that_fails_its_check_and_keeps_no_boot_entry() {
+    let mut host = State::new();
+    host.http.insert("http://198.18.0.12:80/".into(), 200);
+    host.http.insert("http://198.18.0.13:80/".into(), 502);
+    let lab = Lab::new(host);
+    let task = format!("{SERVICE}\n  healthy_only: true");
+    let (first, second) = lab.twice(&task).await;
+    assert_eq!(
+        first.msg,
+        "add service tcp 198.18.0.100:80 (rr); add real server 198.18.0.12:80 (dr, weight 1)"
+    );
+    assert!(
+        first.sent.contains(
+            &sh::http_status("http://198.18.0.13:80/", 3)
+                .line()
+                .to_string()
+        ),
+        "{:?}",
+        first.sent
+    );
+    let s = lab.state();
+    assert_eq!(
+        s.ipvs,
+        table("-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n")
+    );
+    assert!(!s.files.keys().any(|p| p.starts_with(BOOT_DIR)));
+    assert_eq!(second.status, Status::Ok, "{second:?}");
+}
+
+#[tokio::test]
+async fn a_kernel_without_ipvs_and_a_refusal_fail_the_task_in_the_host_s_words() {
+    let run = Lab::new(State {
+        ipvs: None,
+        ..State::new()
+    })
+    .run(SERVICE)
+    .await;
+    assert_eq!(run.status, Status::Failed);
+    assert!(
+        run.msg.starts_with(
+            "a has no IPVS in its kernel (ipvsadm: Can't initialize ipvs: Protocol not available"
+        ),
+        "{}",
+        run.msg
+    );
+    let lab = Lab::new(State::new().unprivileged());
+    let run = lab.run(SERVICE).await;
+    assert_eq!(
+        (run.status, run.msg.as_str()),
+        (
+            Status::Failed,
+            "ipvsadm failed (exit status 2): Permission denied (you must be root)"
+        )
+    );
+    assert_eq!(lab.state(), State::new().unprivileged());
+}
