@@ -878,3 +878,85 @@ fn runs_recording_host_keys_at_once_keep_every_key_once() {
         );
     }
 }
+
+/// Files and settings written as asked, whatever was planted (#20): a symbolic link at the
+/// destination is replaced and its root-only target left alone (no copy of it, not its mode);
+/// a directory on the way that is another user's link is refused; a setuid file stays setuid
+/// and a rerun changes nothing; a sysctl value with `\n` in it is written byte for byte, so it
+/// cannot add a second setting to lvslab's sysctl file.
+#[test]
+fn planted_links_setuid_bits_and_escapes_are_handled_as_promised() {
+    let lab = TestLab::up(1);
+    let inv = lab.inventory.to_str().unwrap().to_string();
+    let setup = "rm -rf /tmp/plant && mkdir -p /tmp/plant/real && echo 'root only' > /tmp/plant/shadow \
+                 && chmod 600 /tmp/plant/shadow && ln -s /tmp/plant/shadow /tmp/plant/page.html \
+                 && ln -s /tmp/plant/real /tmp/plant/via && chown -h 65534 /tmp/plant/via";
+    let out = lab.ssh("node2", setup);
+    assert!(out.status.success(), "{}", show(&out));
+    let pb = lab.dir.join("plant.yml");
+    write(
+        &pb,
+        "- name: files\n  hosts: node2\n  tasks:\n\
+         \x20   - name: page\n      copy: { content: \"page\\n\", dest: /tmp/plant/page.html }\n\
+         \x20   - name: tool\n      copy: { content: \"#!/bin/sh\\n\", dest: /tmp/plant/tool, mode: \"4755\", owner: \"root:root\" }\n",
+    );
+    let pb = pb.to_str().unwrap().to_string();
+    let out = lv(&inv, &["run", &pb]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("replace the symbolic link at /tmp/plant/page.html"),
+        "{}",
+        show(&out)
+    );
+    let seen = lab.ssh(
+        "node2",
+        "stat -c '%F %a' /tmp/plant/page.html /tmp/plant/shadow /tmp/plant/tool; cat /tmp/plant/shadow; \
+         ls /tmp/plant/page.html.lvslab-prev 2>&1 | grep -c 'No such'",
+    );
+    assert_eq!(
+        stdout(&seen),
+        "regular file 644\nregular file 600\nregular file 4755\nroot only\n1\n",
+        "{}",
+        show(&seen)
+    );
+    let again = lv(&inv, &["run", &pb]);
+    assert_eq!(again.status.code(), Some(0), "{}", show(&again));
+    assert!(
+        stdout(&again).contains("changed=0"),
+        "setuid kept, nothing to do: {}",
+        show(&again)
+    );
+
+    // Through another user's link: refused, nothing written behind it.
+    let via = lab.dir.join("via.yml");
+    write(
+        &via,
+        "- name: via\n  hosts: node2\n  tasks:\n\
+         \x20   - copy: { content: \"x\\n\", dest: /tmp/plant/via/f }\n",
+    );
+    let out = lv(&inv, &["run", via.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        show(&out).contains("/tmp/plant/via is a symbolic link owned by uid 65534"),
+        "{}",
+        show(&out)
+    );
+    let there = lab.ssh("node2", "ls /tmp/plant/real | wc -l");
+    assert_eq!(stdout(&there).trim(), "0");
+
+    // A sysctl value with a backslash sequence: one line, byte for byte (the kernel refuses it).
+    let sysctl = lab.dir.join("sysctl.yml");
+    write(
+        &sysctl,
+        "- name: s\n  hosts: node2\n  tasks:\n\
+         \x20   - sysctl: { key: net.ipv4.conf.all.arp_ignore, value: \"1\\\\nkernel.printk = 1\" }\n",
+    );
+    let out = lv(&inv, &["run", sysctl.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let file = lab.ssh(
+        "node2",
+        "cat /etc/sysctl.d/90-lvslab.conf 2>/dev/null; true",
+    );
+    assert!(!stdout(&file).contains("kernel.printk"), "{}", show(&file));
+    lab.ssh("node2", "rm -rf /tmp/plant");
+}

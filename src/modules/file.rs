@@ -95,8 +95,10 @@ impl FileSpec {
             .read_ok(&sh::file_stat(&self.dest), "reading the file's state")
             .await?;
         let want_sum = hex(&Sha256::digest(&self.content));
+        let link = stat == sh::FileStat::Link;
         let (exists, same_content, same_meta) = match stat {
-            sh::FileStat::Absent => (false, false, false),
+            // A link is replaced by the file: nothing of its target counts.
+            sh::FileStat::Absent | sh::FileStat::Link => (false, false, false),
             sh::FileStat::NotAFile => {
                 return Err(TaskError::new(format!(
                     "{} exists and is not a regular file",
@@ -143,6 +145,10 @@ impl FileSpec {
             diff = Some(ctx.inventory.secrets.mask_diff(&text, &new));
         }
         let summary = match (exists, same_content) {
+            (false, _) if link => format!(
+                "replace the symbolic link at {} with the file (the link is not followed)",
+                self.dest
+            ),
             (false, _) => format!("create {}", self.dest),
             (true, false) => format!("update {}", self.dest),
             (true, true) => format!("mode/owner of {}", self.dest),

@@ -2,11 +2,12 @@
 
 use super::{ParseError, Read, argv, quote};
 
-/// Prints `absent`, `notafile`, or `<mode octal> <owner>:<group> <sha256> -` of a regular file.
+/// Prints `link` for a symbolic link (never followed: its target is not the file),
+/// `absent`, `notafile`, or `<mode octal> <owner>:<group> <sha256> -` of a regular file.
 pub fn file_stat(path: &str) -> Read<FileStat> {
     let p = quote(path);
     let line = format!(
-        "if [ -f {p} ]; then printf '%s ' \"$(stat -c '%a %U:%G' {p})\"; sha256sum < {p}; elif [ -e {p} ]; then echo notafile; else echo absent; fi"
+        "if [ -L {p} ]; then echo link; elif [ -f {p} ]; then printf '%s ' \"$(stat -c '%a %U:%G' {p})\"; sha256sum < {p}; elif [ -e {p} ]; then echo notafile; else echo absent; fi"
     );
     Read::new(line, parse_file_stat)
 }
@@ -14,8 +15,11 @@ pub fn file_stat(path: &str) -> Read<FileStat> {
 /// A path as [`file_stat`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileStat {
-    /// Nothing there (or a symlink to nothing).
+    /// Nothing there.
     Absent,
+    /// A symbolic link: replaced by the file, never written through; its target's mode, owner
+    /// and content are not the file's.
+    Link,
     /// Something that is not a regular file (a directory, a device, ...).
     NotAFile,
     File {
@@ -31,6 +35,7 @@ pub enum FileStat {
 fn parse_file_stat(text: &str) -> Result<FileStat, ParseError> {
     match text.trim() {
         "absent" => Ok(FileStat::Absent),
+        "link" => Ok(FileStat::Link),
         "notafile" => Ok(FileStat::NotAFile),
         stat => match stat.split_whitespace().collect::<Vec<_>>()[..] {
             [mode, owner, sha256, "-"] => Ok(FileStat::File {
@@ -46,18 +51,28 @@ fn parse_file_stat(text: &str) -> Result<FileStat, ParseError> {
     }
 }
 
+/// Refuses (exit 4) a destination whose directory, or one above it, is a symbolic link that
+/// neither root nor the writer owns. Walks `$d` up with parameter expansion (no process each).
+const LINKED_PARENT_REFUSED: &str = "x=$d; u=$(id -u); while [ -n \"$x\" ] && [ \"$x\" != / ] && [ \"$x\" != . ]; do \
+     if [ -L \"$x\" ]; then o=$(stat -c %u \"$x\"); if [ \"$o\" != 0 ] && [ \"$o\" != \"$u\" ]; then \
+     echo \"$x is a symbolic link owned by uid $o: not followed to write $p\" >&2; exit 4; fi; fi; \
+     case $x in */*) x=${x%/*};; *) x=;; esac; done;";
+
 /// Prints the file's content (for diffs; the bytes as they are, not read).
 pub fn file_read(path: &str) -> String {
     format!("cat {}", quote(path))
 }
 
 /// Write stdin to `path` atomically: a private temp file beside it (mktemp: 0600, a name no one
-/// can plant), mode and owner set (the task's, else the existing file's, else 0644 and the
-/// login's), the optional validation command run on it (`%s` stands for its path), its data
-/// synced, then renamed over `path`. The previous version is kept as `<path>.lvslab-prev`,
-/// copied the same way and never more readable than the new file. Renames replace whatever
-/// is at the destination (a symlink too) instead of writing through it. A failed validation
-/// leaves the old file untouched (exit 3).
+/// can plant), owner then mode set (the task's, else the existing file's, else the login's and
+/// 0644; chown before chmod, which would clear setuid/setgid), the optional validation command
+/// run on it (`%s` stands for its path), its data synced, then renamed over `path`. The
+/// previous version of a regular file is kept as `<path>.lvslab-prev`, copied the same way and
+/// never more readable than the new file. A symbolic link at `path` is replaced, never written
+/// through, and nothing of it (its target's mode, owner or content) is taken. A directory on
+/// the way that is a symbolic link owned by another user than root or the writer is refused
+/// (exit 4): whoever owns it decides where the file lands. A failed validation leaves the old
+/// file untouched (exit 3).
 pub fn file_write(
     path: &str,
     mode: Option<&str>,
@@ -65,20 +80,23 @@ pub fn file_write(
     validate: Option<&str>,
 ) -> String {
     let p = quote(path);
+    // `f`: the destination is a regular file (not a link to one) whose mode, owner and content
+    // may be kept.
     let mut s = format!(
-        "set -e; p={p}; d=$(dirname \"$p\"); mkdir -p \"$d\"; b=; \
+        "set -e; p={p}; d=$(dirname \"$p\"); {LINKED_PARENT_REFUSED} mkdir -p \"$d\"; b=; \
+         f=; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then f=1; fi; \
          t=$(mktemp \"$d/.lvslab.XXXXXX\"); trap 'rm -f \"$t\" ${{b:+\"$b\"}}' EXIT; cat > \"$t\"; "
     );
-    match mode {
-        Some(m) => s.push_str(&format!("chmod {} \"$t\"; ", quote(m))),
-        None => s.push_str(
-            "if [ -f \"$p\" ]; then chmod \"$(stat -c %a \"$p\")\" \"$t\"; else chmod 644 \"$t\"; fi; ",
-        ),
-    }
     match owner {
         Some(o) => s.push_str(&format!("chown {} \"$t\"; ", quote(o))),
         None => s.push_str(
-            "if [ -f \"$p\" ]; then chown \"$(stat -c %u:%g \"$p\")\" \"$t\" 2>/dev/null || true; fi; ",
+            "if [ -n \"$f\" ]; then chown \"$(stat -c %u:%g \"$p\")\" \"$t\" 2>/dev/null || true; fi; ",
+        ),
+    }
+    match mode {
+        Some(m) => s.push_str(&format!("chmod {} \"$t\"; ", quote(m))),
+        None => s.push_str(
+            "if [ -n \"$f\" ]; then chmod \"$(stat -c %a \"$p\")\" \"$t\"; else chmod 644 \"$t\"; fi; ",
         ),
     }
     if let Some(v) = validate {
@@ -90,7 +108,7 @@ pub fn file_write(
     }
     s.push_str(
         "sync \"$t\" 2>/dev/null || sync; \
-         if [ -f \"$p\" ]; then b=$(mktemp \"$d/.lvslab.XXXXXX\"); cat \"$p\" > \"$b\"; \
+         if [ -n \"$f\" ]; then b=$(mktemp \"$d/.lvslab.XXXXXX\"); cat \"$p\" > \"$b\"; \
          chmod \"$(printf '%o' $(( 0$(stat -c %a \"$p\") & 0$(stat -c %a \"$t\") )))\" \"$b\"; \
          chown \"$(stat -c %u:%g \"$p\")\" \"$b\" 2>/dev/null || true; \
          sync \"$b\" 2>/dev/null || true; mv -fT \"$b\" \"$p.lvslab-prev\"; fi; \
@@ -99,17 +117,19 @@ pub fn file_write(
     s
 }
 
-/// Mode and owner of an existing file (the ones given).
+/// Owner and mode of an existing regular file (the ones given): chown first, as chmod after it
+/// keeps setuid/setgid; a symbolic link there now is refused, never followed.
 pub fn file_chmod_chown(path: &str, mode: Option<&str>, owner: Option<&str>) -> String {
-    let mut steps = Vec::new();
-    if let Some(m) = mode {
-        steps.push(argv(&["chmod", m, "--", path]));
-    }
+    let mut steps = vec![format!(
+        "{{ [ ! -L {p} ] || {{ echo {msg} >&2; exit 1; }}; }}",
+        p = quote(path),
+        msg = quote(&format!("{path} is a symbolic link: not followed")),
+    )];
     if let Some(o) = owner {
         steps.push(argv(&["chown", o, "--", path]));
     }
-    if steps.is_empty() {
-        steps.push("true".into());
+    if let Some(m) = mode {
+        steps.push(argv(&["chmod", m, "--", path]));
     }
     steps.join(" && ")
 }
@@ -308,6 +328,124 @@ mod tests {
             })
             .count();
         assert_eq!(leftovers, 0, "no temp files left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// `file_write` in `sh` with `stdin`; its exit status and stderr.
+    fn write_with(cmd: &str, stdin: &str) -> (Option<i32>, String) {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn mode_of(path: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    /// A setuid file keeps its bit whoever owns it (chown clears it: it comes first), and a
+    /// rewrite with the same mode and owner is as asked.
+    #[test]
+    fn setuid_survives_the_owner_being_set() {
+        let dir = std::env::temp_dir().join(format!("lvslab-suid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tool");
+        let p = path.to_str().unwrap();
+        // The writer's own uid and gid: chown to them clears setuid as any other would.
+        let (_, me) = sh("printf '%s:%s' \"$(id -u)\" \"$(id -g)\"");
+        for content in ["#!/bin/sh\n", "#!/bin/sh\nexit 0\n"] {
+            let (rc, err) = write_with(&file_write(p, Some("4755"), Some(&me), None), content);
+            assert_eq!(rc, Some(0), "{err}");
+            assert_eq!(mode_of(&path), 0o4755);
+        }
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        let (rc, _) = sh(&file_chmod_chown(p, Some("2755"), Some(&me)));
+        assert_eq!(rc, 0);
+        assert_eq!(mode_of(&path), 0o2755);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A symbolic link planted at the destination is replaced by the file: its target keeps
+    /// its content and mode, nothing of the target is copied or taken, and chmod/chown refuse
+    /// to follow it.
+    #[test]
+    fn a_planted_link_is_replaced_never_followed() {
+        let dir = std::env::temp_dir().join(format!("lvslab-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("shadow");
+        std::fs::write(&target, "root only\n").unwrap();
+        std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let path = dir.join("index.html");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let p = path.to_str().unwrap();
+        let (_, stat) = sh(file_stat(p).line());
+        assert_eq!(file_stat(p).parse(&stat), Ok(FileStat::Link));
+        let (rc, _) = sh(&file_chmod_chown(p, Some("0777"), None));
+        assert_ne!(rc, 0, "chmod through a link");
+        assert_eq!(mode_of(&target), 0o600);
+        let (rc, err) = write_with(&file_write(p, None, None, None), "page\n");
+        assert_eq!(rc, Some(0), "{err}");
+        assert!(
+            !std::fs::symlink_metadata(&path)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "page\n");
+        assert_eq!(mode_of(&path), 0o644, "not the link's mode");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "root only\n");
+        assert_eq!(mode_of(&target), 0o600);
+        assert!(
+            !dir.join("index.html.lvslab-prev").exists(),
+            "the target's content is not the file's previous version"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A directory on the way that is a link another user owns is refused (exit 4); one the
+    /// writer owns is followed (as /var/run -> /run, root's).
+    #[test]
+    fn a_linked_directory_of_another_user_is_refused() {
+        let dir = std::env::temp_dir().join(format!("lvslab-ldir-{}", std::process::id()));
+        let real = dir.join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        let via = dir.join("via");
+        std::os::unix::fs::symlink(&real, &via).unwrap();
+        let dest = via.join("f");
+        let d = dest.to_str().unwrap();
+        let (rc, err) = write_with(&file_write(d, None, None, None), "mine\n");
+        assert_eq!(rc, Some(0), "a link the writer owns: {err}");
+        assert_eq!(std::fs::read_to_string(real.join("f")).unwrap(), "mine\n");
+        // Another owner for the link: only root can give one away.
+        let (rc, _) = sh(&format!("chown -h 65534 {}", quote(via.to_str().unwrap())));
+        if rc == 0 {
+            let (rc, err) = write_with(&file_write(d, None, None, None), "theirs\n");
+            assert_eq!(rc, Some(4), "{err}");
+            assert!(err.contains("symbolic link owned by uid 65534"), "{err}");
+            assert_eq!(std::fs::read_to_string(real.join("f")).unwrap(), "mine\n");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -56,15 +56,17 @@ fn parse_sysctl(text: &str) -> Result<SysctlValues, ParseError> {
     })
 }
 
-/// Set the runtime value, save the original once, and persist the key in lvslab's file.
+/// Set the runtime value, save the original once, and persist the key in lvslab's file. The
+/// value is written byte for byte (`printf '%s'`: dash's `echo` would turn `\n` in it into a
+/// line break, a second setting in the file).
 pub fn sysctl_set(key: &str, value: &str) -> String {
     let proc_path = quote_owned(&sysctl_proc_path(key));
     let orig = quote_owned(&sysctl_orig_path(key));
     let k = regex_escape(key);
     format!(
         "set -e; mkdir -p {STATE_DIR}/sysctl-orig; [ -f {orig} ] || cat {proc_path} > {orig}; \
-         echo {v} > {proc_path}; touch {SYSCTL_FILE}; \
-         sed -i '/^{k} *=/d' {SYSCTL_FILE}; echo {line} >> {SYSCTL_FILE}",
+         printf '%s\\n' {v} > {proc_path}; touch {SYSCTL_FILE}; \
+         sed -i '/^{k} *=/d' {SYSCTL_FILE}; printf '%s\\n' {line} >> {SYSCTL_FILE}",
         v = quote(value),
         line = quote_owned(&format!("{key} = {value}")),
     )

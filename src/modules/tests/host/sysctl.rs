@@ -37,9 +37,9 @@ pub(super) fn answer(s: &mut State, call: &Call) -> Option<Answer> {
     }
     let value = call
         .words
-        .windows(3)
-        .find(|w| w[0] == "echo" && w[2] == ">")
-        .map(|w| w[1].clone())?;
+        .windows(4)
+        .find(|w| w[0] == "printf" && w[3] == ">")
+        .map(|w| w[2].clone())?;
     if call.is(sh::sysctl_set(&key, &value)) {
         return set(s, &key, &value);
     }
