@@ -253,6 +253,19 @@ pub fn reporter(json: bool, no_progress: bool, verbose: u8, secrets: Secrets) ->
     Reporter::new(vec![view], secrets)
 }
 
+/// An observer that keeps every event, for tests of what was reported.
+#[cfg(test)]
+pub struct Capture(pub std::sync::Arc<std::sync::Mutex<Vec<Event>>>);
+
+#[cfg(test)]
+impl Observer for Capture {
+    fn event(&self, e: &Event) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(e.clone());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

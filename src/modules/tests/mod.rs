@@ -30,7 +30,7 @@ use crate::diagnostic::Source;
 use crate::fleet::Fleet;
 use crate::playbook::Playbook;
 use crate::playbook::runner::{RunOptions, RunResult, Runner};
-use crate::report::{Event, Observer, Reporter, Status};
+use crate::report::{Capture, Event, Reporter, Status};
 use crate::templates::Templates;
 use crate::transport::ExecOutput;
 use crate::transport::fake::FakeHosts;
@@ -53,16 +53,6 @@ pub struct TaskRun {
     pub sent: Vec<String>,
     /// The lines it sent that change the host (or tried to).
     pub changes: Vec<String>,
-}
-
-struct Capture(Arc<Mutex<Vec<Event>>>);
-
-impl Observer for Capture {
-    fn event(&self, e: &Event) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(e.clone());
-        }
-    }
 }
 
 impl Lab {

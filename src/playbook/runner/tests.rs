@@ -9,7 +9,7 @@ use crate::cancel::Cancel;
 use crate::diagnostic::Source;
 use crate::fleet::Fleet;
 use crate::playbook::Playbook;
-use crate::report::{Event, Observer, Reporter, Status};
+use crate::report::{Capture, Event, Reporter, Status};
 use crate::templates::Templates;
 use crate::transport::ExecOutput;
 use crate::transport::fake::{FakeHosts, out};
@@ -22,15 +22,6 @@ hosts:
 groups:
   web: { hosts: [a, b] }
 ";
-
-struct Capture(Arc<Mutex<Vec<Event>>>);
-impl Observer for Capture {
-    fn event(&self, e: &Event) {
-        if let Ok(mut v) = self.0.lock() {
-            v.push(e.clone());
-        }
-    }
-}
 
 struct Run {
     result: RunResult,

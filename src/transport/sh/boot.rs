@@ -3,8 +3,8 @@
 
 use super::links::{link_set, load_module};
 use super::{
-    BOOT_DIR, BOOT_SCRIPT, BOOT_SERVICE, ParseError, Read, STATE_DIR, SYSCTL_FILE, argv, quote,
-    quote_owned,
+    BOOT_DIR, BOOT_SCRIPT, BOOT_SERVICE, ParseError, Read, STATE_DIR, SYSCTL_FILE, argv,
+    non_empty_lines, quote, quote_owned,
 };
 
 /// The boot entry `name`'s content, as it is (empty when there is none).
@@ -22,13 +22,7 @@ pub fn boot_entries_list(prefix: &str) -> Read<Vec<String>> {
         "cd {BOOT_DIR} 2>/dev/null && for f in {}*; do [ -e \"$f\" ] && echo \"$f\"; done; true",
         quote(prefix)
     );
-    Read::new(line, |text| {
-        Ok(text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect())
-    })
+    Read::new(line, non_empty_lines)
 }
 
 /// Writes the boot entry `name` from stdin (replaced whole, never half written).

@@ -97,6 +97,15 @@ pub fn session_shell() -> String {
     format!("exec /bin/sh -c 'echo $$; {}'", super::framing::START)
 }
 
+/// The parser of a query that prints one item a line: its lines, empty ones left out.
+pub(super) fn non_empty_lines(text: &str) -> Result<Vec<String>, ParseError> {
+    Ok(text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// Ends every process of session `pid` (a command that timed out and all it started).
 pub fn kill_session(pid: u32) -> String {
     format!("pkill -KILL -s {pid}")

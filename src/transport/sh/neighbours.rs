@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{ParseError, Read, quote};
+use super::{ParseError, Read, non_empty_lines, quote};
 
 /// ARP for an address from a device; prints the MAC of every distinct answer, one per line.
 pub fn arp_probe(dev: &str, ip: &str, count: u32) -> Read<Vec<String>> {
@@ -13,13 +13,7 @@ pub fn arp_probe(dev: &str, ip: &str, count: u32) -> Read<Vec<String>> {
         count + 1,
         quote(ip)
     );
-    Read::new(line, |text| {
-        Ok(text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect())
-    })
+    Read::new(line, non_empty_lines)
 }
 
 /// The MAC this host's neighbour table holds for `address`, in lower case (nothing printed when

@@ -1,6 +1,6 @@
 //! Packages through the host's manager (apt-get, dnf, yum).
 
-use super::{Read, argv, quote};
+use super::{Read, argv, non_empty_lines, quote};
 
 /// Prints the names of the packages that are NOT installed, one per line.
 pub fn packages_missing(manager: &str, names: &[String]) -> Read<Vec<String>> {
@@ -16,13 +16,7 @@ pub fn packages_missing(manager: &str, names: &[String]) -> Read<Vec<String>> {
         ),
         _ => format!("rpm -q {list} | sed -n 's/^package \\(.*\\) is not installed$/\\1/p'"),
     };
-    Read::new(line, |text| {
-        Ok(text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect())
-    })
+    Read::new(line, non_empty_lines)
 }
 
 pub fn packages_install(manager: &str, names: &[String]) -> String {
