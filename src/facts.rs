@@ -2,8 +2,6 @@
 
 use serde::Serialize;
 
-use crate::transport::{Session, TransportError, sh};
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Facts {
     pub os_id: String,
@@ -32,36 +30,7 @@ pub struct Facts {
 }
 
 impl Facts {
-    /// Reads the facts of `host` in one round trip. Facts that cannot be read (sudo asks for a
-    /// password, no shell, ...) are an error naming the host, never empty facts.
-    pub async fn gather(session: &Session, host: &str) -> Result<Facts, TransportError> {
-        let query = sh::facts();
-        let out = session.run(query.line()).await?;
-        let facts = query
-            .parse(&out.stdout_str())
-            .map_err(|e| TransportError::NoFacts {
-                host: host.to_string(),
-                reason: e.to_string(),
-            })?;
-        if !out.success() || facts.init.is_empty() || facts.kernel.is_empty() {
-            let why = out.stderr_str();
-            let why = why.trim();
-            return Err(TransportError::NoFacts {
-                host: host.to_string(),
-                reason: if why.is_empty() {
-                    format!(
-                        "the facts script printed nothing usable ({})",
-                        out.describe_status()
-                    )
-                } else {
-                    why.lines().take(3).collect::<Vec<_>>().join(" ")
-                },
-            });
-        }
-        Ok(facts)
-    }
-
-    /// Reads what [`sh::facts`] prints; lines it does not know are left out.
+    /// Reads what `transport::sh::facts` prints; lines it does not know are left out.
     pub fn parse(text: &str) -> Facts {
         let mut f = Facts::default();
         for line in text.lines() {
@@ -154,28 +123,5 @@ mod tests {
         assert_eq!(f.saved_routes, ["default"]);
         let r = Facts::parse("os_id=rocky\nos_like=rhel centos fedora\npkg=dnf\n");
         assert!(!r.debian_family());
-    }
-
-    #[tokio::test]
-    async fn the_facts_script_runs_on_this_machine() {
-        let s = Session::new(
-            std::sync::Arc::new(crate::transport::local::Local),
-            false,
-            std::time::Duration::from_secs(10),
-        );
-        let f = Facts::gather(&s, "localhost").await.unwrap();
-        assert!(!f.init.is_empty() && !f.ipvs.is_empty());
-        assert!(
-            f.addresses.iter().any(|(d, _)| d == "lo"),
-            "{:?}",
-            f.addresses
-        );
-        // The shell's look-up agrees with lvslab's own on this machine.
-        let mut here =
-            crate::programs::absent_here(crate::programs::of(crate::programs::Place::Host));
-        let mut absent = f.absent.clone();
-        here.sort();
-        absent.sort();
-        assert_eq!(absent, here);
     }
 }

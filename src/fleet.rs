@@ -14,7 +14,7 @@ use crate::facts::Facts;
 use crate::inventory::{Connection, Host, Jump};
 pub use crate::transport::Connector;
 use crate::transport::ssh::{JumpHost, SshOptions, SshTransport};
-use crate::transport::{BoxFuture, Session, Transport, TransportError};
+use crate::transport::{BoxFuture, Session, Transport, TransportError, sh};
 
 /// A connected host.
 pub struct Connected {
@@ -57,7 +57,7 @@ impl Fleet {
             let transport = self.connector.connect(host).await?;
             let session =
                 Session::new(transport, host.connection.become_root, self.command_timeout);
-            let facts = Facts::gather(&session, &host.name).await?;
+            let facts = gather_facts(&session, &host.name).await?;
             Ok(Arc::new(Connected { session, facts }))
         })
         .await
@@ -167,6 +167,35 @@ impl Connector for SshConnector {
             }
         })
     }
+}
+
+/// Reads the facts of `host` in one round trip. Facts that cannot be read (sudo asks for a
+/// password, no shell, ...) are an error naming the host, never empty facts.
+async fn gather_facts(session: &Session, host: &str) -> Result<Facts, TransportError> {
+    let query = sh::facts();
+    let out = session.run(query.line()).await?;
+    let facts = query
+        .parse(&out.stdout_str())
+        .map_err(|e| TransportError::NoFacts {
+            host: host.to_string(),
+            reason: e.to_string(),
+        })?;
+    if !out.success() || facts.init.is_empty() || facts.kernel.is_empty() {
+        let why = out.stderr_str();
+        let why = why.trim();
+        return Err(TransportError::NoFacts {
+            host: host.to_string(),
+            reason: if why.is_empty() {
+                format!(
+                    "the facts script printed nothing usable ({})",
+                    out.describe_status()
+                )
+            } else {
+                why.lines().take(3).collect::<Vec<_>>().join(" ")
+            },
+        });
+    }
+    Ok(facts)
 }
 
 #[cfg(test)]
@@ -281,5 +310,28 @@ mod tests {
         assert!(!hosts.closed("a"));
         fleet.close().await;
         assert!(hosts.closed("a") && hosts.closed("b"));
+    }
+
+    #[tokio::test]
+    async fn the_facts_script_runs_on_this_machine() {
+        let s = Session::new(
+            std::sync::Arc::new(crate::transport::local::Local),
+            false,
+            std::time::Duration::from_secs(10),
+        );
+        let f = gather_facts(&s, "localhost").await.unwrap();
+        assert!(!f.init.is_empty() && !f.ipvs.is_empty());
+        assert!(
+            f.addresses.iter().any(|(d, _)| d == "lo"),
+            "{:?}",
+            f.addresses
+        );
+        // The shell's look-up agrees with lvslab's own on this machine.
+        let mut here =
+            crate::programs::absent_here(crate::programs::of(crate::programs::Place::Host));
+        let mut absent = f.absent.clone();
+        here.sort();
+        absent.sort();
+        assert_eq!(absent, here);
     }
 }
