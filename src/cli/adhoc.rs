@@ -45,7 +45,7 @@ async fn each_host(
         setup.fleet.clone(),
         setup.reporter.clone(),
         RunOptions {
-            forks: usize::from(global.forks),
+            forks: global.forks(),
             ..RunOptions::default()
         },
         setup.cancel.clone(),

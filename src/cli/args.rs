@@ -51,9 +51,9 @@ pub struct Global {
     /// More output: each task's time and command output, and round trips per host in the recap.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// How many hosts to work on at once: up, down, run, exec, ping, bench, lab demo.
-    #[arg(short, long, global = true, default_value_t = DEFAULT_FORKS, value_parser = clap::value_parser!(u16).range(1..))]
-    pub forks: u16,
+    /// How many hosts to work on at once (default 64): up, down, run, exec, ping, bench, lab demo.
+    #[arg(short, long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: Option<u16>,
     /// Query every host and report what would change; change nothing: up, down, run.
     #[arg(short = 'C', long, global = true)]
     pub check: bool,
@@ -105,14 +105,18 @@ const SCOPED: &[(&str, &[&str])] = &[
 ];
 
 impl Global {
-    /// The scoped options given here, by their names on the command line (`--forks` counts
-    /// as given when it is not the default: `--forks 64` passes unnoticed).
+    /// How many hosts to work on at once: `--forks`, else 64.
+    pub fn forks(&self) -> usize {
+        usize::from(self.forks.unwrap_or(DEFAULT_FORKS))
+    }
+
+    /// The scoped options given here, by their names on the command line.
     fn given(&self) -> Vec<&'static str> {
         [
             (self.check, "--check"),
             (self.diff, "--diff"),
             (self.limit.is_some(), "--limit"),
-            (self.forks != DEFAULT_FORKS, "--forks"),
+            (self.forks.is_some(), "--forks"),
             (self.playbooks.is_some(), "--playbooks"),
         ]
         .into_iter()
@@ -577,6 +581,8 @@ mod tests {
             &["--diff", "set", "a=b"],
             &["-l", "node2", "verify"],
             &["--forks", "3", "drill", "reboot", "node2"],
+            // The default, given: given all the same.
+            &["--forks", "64", "verify"],
             &["--playbooks", "/x", "exec", "--", "true"],
         ] {
             assert_eq!(unread(args).len(), 1, "{args:?}");

@@ -136,7 +136,7 @@ async fn one(
         fleet.clone(),
         quiet,
         RunOptions {
-            forks: usize::from(global.forks),
+            forks: global.forks(),
             ..RunOptions::default()
         },
         setup.cancel.clone(),

@@ -80,7 +80,7 @@ pub async fn run_with(
         RunOptions {
             check: global.check,
             diff: global.diff,
-            forks: usize::from(global.forks),
+            forks: global.forks(),
             tags,
             extra_vars,
             limit: setup.limit.clone(),
