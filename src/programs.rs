@@ -96,6 +96,7 @@ programs! {
 /// under systemd). The VM's image checks that a minimal Debian root has each of them.
 pub const BASE: &[&str] = &[
     // coreutils
+    "base64",
     "cat",
     "chmod",
     "chown",

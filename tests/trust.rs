@@ -553,6 +553,86 @@ fn become_runs_and_ends_commands_as_root_and_keeps_secrets_out_of_argv() {
     );
 }
 
+/// A file write is a command like any other: its script, `validate:` line included, and its
+/// content reach the host on a shell's stdin (no process's arguments show a secret), and a
+/// write that times out or is interrupted is ended on the host, as root, before lvslab lets go
+/// of the host: the file stays as it was, no temporary file and no process is left, and nothing
+/// lands later. As root, and as a user who becomes root with sudo.
+#[test]
+fn file_writes_keep_secrets_out_of_argv_and_end_on_the_host_when_given_up() {
+    let lab = TestLab::up(2);
+    let root = inventory_copy(&lab, "inv-root.yml", |t| {
+        t.edit("vars:\n", "secrets:\n  db_token: tok3nXYZ9\nvars:\n")
+    });
+    let user = user_inventory(&lab, "writer", true);
+    let slow = |name: &str, secs: u32| {
+        let pb = lab.dir.join(name);
+        write(
+            &pb,
+            &format!(
+                "- name: w\n  hosts: node2\n  tasks:\n    - copy:\n        dest: /etc/slow.conf\n        content: \"token {{{{ db_token }}}}\\n\"\n        validate: \"sleep {secs}; : {{{{ db_token }}}} && grep -q tok %s\"\n"
+            ),
+        );
+        pb.to_str().unwrap().to_string()
+    };
+    let host_state = || {
+        stdout(&lab.ssh(
+            "node2",
+            "cat /etc/slow.conf; ls -a /etc | grep -c '^\\.lvslab\\.' ; pgrep -c -f 'sleep [0-9]' || true",
+        ))
+    };
+    for inv in [&root, &user] {
+        // The process list, read on the host while the write validates: no secret in it.
+        lab.ssh("node2", "rm -f /etc/slow.conf /etc/slow.conf.lvslab-prev");
+        let pb = slow("quick.yml", 2);
+        let child = spawn(&["-i", inv, "run", &pb]);
+        let mut seen = String::new();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            let ps = lab.exec(
+                "node2",
+                &[
+                    "sh",
+                    "-c",
+                    "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '",
+                ],
+            );
+            seen.push_str(&stdout(&ps));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{inv}: {}", show(&out));
+        assert!(
+            seen.contains("sleep 2"),
+            "{inv}: the write was seen validating: {seen}"
+        );
+        assert!(
+            !seen.contains("tok3nXYZ9"),
+            "{inv}: a secret in the process list: {seen}"
+        );
+        assert_eq!(host_state(), "token tok3nXYZ9\n0\n0\n", "{inv}");
+
+        // Given up by a timeout, then by Ctrl-C: ended on the host before lvslab exits.
+        let pb = slow("slow.yml", 4);
+        lab.ssh("node2", "echo old > /etc/slow.conf");
+        let out = lv(inv, &["--command-timeout", "1", "run", &pb]);
+        assert_eq!(out.status.code(), Some(2), "{inv}: {}", show(&out));
+        assert!(all_output(&out).contains("timed out"), "{}", show(&out));
+        assert_eq!(
+            host_state(),
+            "old\n0\n0\n",
+            "{inv}: right after the timeout"
+        );
+        let child = spawn(&["-i", inv, "run", &pb]);
+        let (out, took) = interrupt(child, Duration::from_millis(1500));
+        assert_eq!(out.status.code(), Some(130), "{inv}: {}", show(&out));
+        assert!(took < Duration::from_secs(4), "{inv}: ended in {took:?}");
+        assert_eq!(host_state(), "old\n0\n0\n", "{inv}: right after Ctrl-C");
+        std::thread::sleep(Duration::from_secs(4));
+        assert_eq!(host_state(), "old\n0\n0\n", "{inv}: nothing landed later");
+    }
+}
+
 #[test]
 fn ctrl_c_ends_every_command_with_130() {
     let lab = TestLab::up(2);

@@ -36,6 +36,11 @@ impl Framing {
         self.marker.replace("END", "IN")
     }
 
+    /// Another such line: the end of a here-document that carries a command's input.
+    pub fn data_delimiter(&self) -> String {
+        self.marker.replace("END", "DATA")
+    }
+
     /// The text to write to the shell's stdin for one command.
     pub fn wrap(&self, command: &str) -> String {
         let m = &self.marker;

@@ -5,12 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::Shared;
 use russh::client::{self, Handle};
 use russh::keys::PublicKeyOrCertificate;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey};
-use russh::{ChannelMsg, Disconnect, Sig, kex};
+use russh::{ChannelMsg, Disconnect, kex};
 use tokio::sync::Semaphore;
 
 use super::framing::{Collect, Framing};
@@ -34,8 +36,10 @@ pub struct SshTransport {
     handle: Arc<Handle<HostKeyCheck>>,
     target: String,
     channels: Semaphore,
-    /// The long-lived shell (see [`super::shell`]); `None` until first used or after a failure.
+    /// The long-lived shell (see [`super::framing`]); `None` until first used or after a failure.
     shell: tokio::sync::Mutex<Option<Shell>>,
+    /// Commands being ended on the host, which `close` waits for.
+    endings: Endings,
     /// The jump host this connection goes through, kept open as long as it is.
     _via: Option<Arc<JumpHost>>,
 }
@@ -223,91 +227,9 @@ impl SshTransport {
             target: format!("{}:{}", conn.target, conn.port),
             channels: Semaphore::new(MAX_CHANNELS),
             shell: tokio::sync::Mutex::new(None),
+            endings: Endings::default(),
             _via: via,
         })
-    }
-
-    /// Runs a command in an SSH session of its own (commands with input, or while the shell is
-    /// busy). A command without input is read by a shell from its stdin, so no process's
-    /// arguments show it; a command with input (lvslab's own upload lines, which hold no secret)
-    /// is the session's command line, through `sudo -n sh -c` as root.
-    async fn exec_inner(
-        &self,
-        command: &str,
-        stdin: Option<&[u8]>,
-        timeout: Duration,
-        as_root: bool,
-    ) -> Result<ExecOutput, TransportError> {
-        // Read whole before it runs, and with no input of its own (as in the long-lived shell).
-        let script = format!("(\n{command}\n) </dev/null\n");
-        let (line, stdin) = match (stdin, as_root) {
-            (Some(data), false) => (command.to_string(), Some(data)),
-            (Some(data), true) => (super::sh::sudo(command), Some(data)),
-            (None, false) => ("exec /bin/sh -s".to_string(), Some(script.as_bytes())),
-            (None, true) => (
-                "exec sudo -n -- /bin/sh -s".to_string(),
-                Some(script.as_bytes()),
-            ),
-        };
-        let lost = |e: russh::Error| TransportError::Lost {
-            target: self.target.clone(),
-            reason: e.to_string(),
-        };
-        let _permit = self
-            .channels
-            .acquire()
-            .await
-            .map_err(|e| TransportError::Lost {
-                target: self.target.clone(),
-                reason: e.to_string(),
-            })?;
-        let mut guard = KillOnDrop(Some(
-            self.handle.channel_open_session().await.map_err(lost)?,
-        ));
-        let Some(channel) = guard.0.as_mut() else {
-            return Err(TransportError::Lost {
-                target: self.target.clone(),
-                reason: "no channel".into(),
-            });
-        };
-        channel.exec(true, line.as_str()).await.map_err(lost)?;
-        if let Some(data) = stdin {
-            channel.data_bytes(data.to_vec()).await.map_err(lost)?;
-        }
-        channel.eof().await.map_err(lost)?;
-        let mut out = ExecOutput::default();
-        let collect = async {
-            while let Some(msg) = channel.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        out.stderr.extend_from_slice(&data)
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => out.status = Some(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        out.signal = Some(format!("{signal_name:?}"))
-                    }
-                    _ => {}
-                }
-            }
-        };
-        if tokio::time::timeout(timeout, collect).await.is_err() {
-            // Dropping the guard ends the remote command, not just our side of it.
-            drop(guard);
-            return Err(TransportError::Timeout {
-                secs: timeout.as_secs(),
-                command: command.to_string(),
-            });
-        }
-        // Finished: nothing to end on the host.
-        guard.0 = None;
-        if out.status.is_none() && out.signal.is_none() && self.handle.is_closed() {
-            return Err(TransportError::Lost {
-                target: self.target.clone(),
-                reason: "the connection closed during the command".into(),
-            });
-        }
-        Ok(out)
     }
 }
 
@@ -351,12 +273,16 @@ impl SshTransport {
         })
     }
 
-    /// Run one command in the long-lived shell. On any failure the shell is dropped (and with a
-    /// timeout, its whole session killed); the next command starts a new one.
+    /// Run one command in a shell: `slot`'s, or a new one left in `slot`. Its input, if any,
+    /// travels inside the command text (see [`super::sh::with_input`]), so every command and
+    /// its data reach the host on a shell's stdin, never as a process's argument. On any
+    /// failure the shell is dropped; a command that timed out or whose future is dropped is
+    /// ended on the host with all it started (see [`SshTransport::end_on_host`]).
     async fn exec_in_shell(
         &self,
         slot: &mut Option<Shell>,
         command: &str,
+        stdin: Option<&[u8]>,
         timeout: Duration,
         as_root: bool,
     ) -> Result<ExecOutput, TransportError> {
@@ -369,24 +295,33 @@ impl SshTransport {
             framing,
             pid,
         } = sh;
-        let mut running = KillOnDrop(Some(channel));
+        let line = match stdin {
+            Some(data) => super::sh::with_input(command, data, &framing.data_delimiter()),
+            None => command.to_string(),
+        };
+        let line = if as_root {
+            super::sh::as_root_from_stdin(&line, &framing.delimiter())
+        } else {
+            line
+        };
+        // From here on, a dropped future ends what the command started, as the user it runs
+        // as, and only then closes the shell's channel: a process being ended still has its
+        // output (a shell that reports a killed child would die of SIGPIPE, traps unrun).
+        let mut running = Running {
+            channel: Some(channel),
+            ending: Some(Ending {
+                handle: self.handle.clone(),
+                endings: self.endings.clone(),
+                pid,
+                as_root,
+            }),
+        };
         let lost = |reason: String| TransportError::Lost {
             target: self.target.clone(),
             reason,
         };
-        let Some(ch) = running.0.as_mut() else {
+        let Some(ch) = running.channel.as_mut() else {
             return Err(lost("no shell".into()));
-        };
-        let line = if as_root {
-            super::sh::as_root_from_stdin(command, &framing.delimiter())
-        } else {
-            command.to_string()
-        };
-        // From here on, a dropped future ends what the command started, as the user it runs as.
-        let mut guard = EndOnDrop {
-            handle: Some(self.handle.clone()),
-            pid,
-            as_root,
         };
         ch.data_bytes(framing.wrap(&line).into_bytes())
             .await
@@ -415,17 +350,11 @@ impl SshTransport {
         };
         match tokio::time::timeout(timeout, read).await {
             Err(_) => {
-                drop(running);
-                guard.handle = None;
-                // End the command and whatever it started: everything in the shell's session.
-                let _ = self
-                    .exec_inner(
-                        &super::sh::kill_session(pid),
-                        None,
-                        Duration::from_secs(10),
-                        as_root,
-                    )
-                    .await;
+                // End the command and whatever it started, and wait until it has (the ending
+                // goes on, and `close` waits for it, if this future is dropped meanwhile).
+                if let Some(done) = running.end() {
+                    done.await;
+                }
                 Err(TransportError::Timeout {
                     secs: timeout.as_secs(),
                     command: command.to_string(),
@@ -433,8 +362,8 @@ impl SshTransport {
             }
             Ok(Err(e)) => Err(e),
             Ok(Ok(())) => {
-                guard.handle = None;
-                if let Some(channel) = running.0.take() {
+                running.ending = None;
+                if let Some(channel) = running.channel.take() {
                     *slot = Some(Shell {
                         channel,
                         framing,
@@ -452,58 +381,100 @@ impl SshTransport {
     }
 }
 
-/// A running remote command. If its future is dropped before the command finished (a timeout,
-/// Ctrl-C, the run giving up on the host), the command is killed on the host (SSH `signal`
-/// request, honoured by OpenSSH since 7.9) and the channel closed.
-struct KillOnDrop(Option<russh::Channel<client::Msg>>);
-
-/// A command of the long-lived shell whose future is dropped (Ctrl-C, a run giving up): ends
-/// every process of the shell's session from a new SSH session, as root when the command ran as
-/// root (a sudo'd process survives a kill from the login user).
-struct EndOnDrop {
-    /// `None` once the command finished or was ended otherwise.
-    handle: Option<Arc<Handle<HostKeyCheck>>>,
+/// How to end a command of a shell on the host: every process of the shell's session, from a
+/// new SSH session, as root when the command ran as root (a sudo'd process survives a kill from
+/// the login user, and sshd refuses SSH's own signal request for it).
+struct Ending {
+    handle: Arc<Handle<HostKeyCheck>>,
+    endings: Endings,
     pid: u32,
     as_root: bool,
 }
 
-impl Drop for EndOnDrop {
-    fn drop(&mut self) {
-        let Some(handle) = self.handle.take() else {
-            return;
-        };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let kill = super::sh::kill_session(self.pid);
+impl Ending {
+    /// Starts the ending as a task of its own (it finishes even if the caller's future is
+    /// dropped), counted in the connection's endings; the future resolves when it is done.
+    /// The shell's `channel` is closed once the ending is done.
+    fn start(self, channel: Option<russh::Channel<client::Msg>>) -> Shared<BoxFuture<'static, ()>> {
+        let end = super::sh::end_session(self.pid);
         let line = if self.as_root {
-            super::sh::sudo(&kill)
+            super::sh::sudo(&end)
         } else {
-            kill
+            end
         };
-        rt.spawn(async move {
-            if let Ok(channel) = handle.channel_open_session().await {
-                let _ = channel.exec(true, line).await;
-                let mut channel = channel;
-                let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        let handle = self.handle;
+        let task = tokio::spawn(async move {
+            if let Ok(mut channel) = handle.channel_open_session().await
+                && channel.exec(true, line).await.is_ok()
+            {
+                let _ = tokio::time::timeout(END_TIMEOUT, async {
                     while channel.wait().await.is_some() {}
                 })
                 .await;
             }
+            if let Some(shell) = channel {
+                let _ = shell.close().await;
+            }
         });
+        let done: BoxFuture<'static, ()> = Box::pin(async move {
+            let _ = task.await;
+        });
+        let done = done.shared();
+        self.endings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(done.clone());
+        done
     }
 }
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(channel) = self.0.take()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            rt.spawn(async move {
-                let _ = channel.signal(Sig::KILL).await;
-                let _ = channel.close().await;
-            });
+/// How long ending a command on the host may take: its processes get SIGTERM (so a file write
+/// removes its temporary file), and SIGKILL two seconds later if they are still there.
+const END_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The endings of commands started on a connection, which `close` waits for: until they are
+/// done, nothing may count the host as free (its run lock is held until then).
+type Endings = Arc<Mutex<Vec<Shared<BoxFuture<'static, ()>>>>>;
+
+/// A command running in a shell: its channel, and how to end it on the host. Dropped before
+/// the command finished (Ctrl-C, a run giving up on the host), it is ended ([`Ending`]).
+struct Running {
+    channel: Option<russh::Channel<client::Msg>>,
+    /// `None` once the command finished.
+    ending: Option<Ending>,
+}
+
+impl Running {
+    /// Ends the command on the host, then closes the channel; `None` when there was nothing to
+    /// end (the channel, if any, is closed in the background).
+    fn end(&mut self) -> Option<Shared<BoxFuture<'static, ()>>> {
+        let channel = self.channel.take();
+        match self.ending.take() {
+            Some(ending) => Some(ending.start(channel)),
+            None => {
+                close_later(channel);
+                None
+            }
         }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            drop(self.end());
+        }
+    }
+}
+
+/// Closes a channel in the background (a shell no longer needed).
+fn close_later(channel: Option<russh::Channel<client::Msg>>) {
+    if let Some(channel) = channel
+        && let Ok(rt) = tokio::runtime::Handle::try_current()
+    {
+        rt.spawn(async move {
+            let _ = channel.close().await;
+        });
     }
 }
 
@@ -516,21 +487,36 @@ impl Transport for SshTransport {
         as_root: bool,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>> {
         Box::pin(async move {
-            // Commands without input go to the long-lived shell when it is free; input, or a
-            // shell busy with another command of this host, takes a session of its own.
-            if stdin.is_none()
-                && let Ok(mut slot) = self.shell.try_lock()
-            {
+            // The long-lived shell when it is free; while it is busy with another command of
+            // this host, a shell of the command's own, closed after it.
+            if let Ok(mut slot) = self.shell.try_lock() {
                 return self
-                    .exec_in_shell(&mut slot, command, timeout, as_root)
+                    .exec_in_shell(&mut slot, command, stdin, timeout, as_root)
                     .await;
             }
-            self.exec_inner(command, stdin, timeout, as_root).await
+            let _permit = self
+                .channels
+                .acquire()
+                .await
+                .map_err(|e| TransportError::Lost {
+                    target: self.target.clone(),
+                    reason: e.to_string(),
+                })?;
+            let mut own = None;
+            let out = self
+                .exec_in_shell(&mut own, command, stdin, timeout, as_root)
+                .await;
+            close_later(own.map(|sh| sh.channel));
+            out
         })
     }
 
+    /// Waits for the commands being ended on the host (at most [`END_TIMEOUT`]), then closes.
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            let endings: Vec<_> =
+                std::mem::take(&mut *self.endings.lock().unwrap_or_else(|p| p.into_inner()));
+            let _ = tokio::time::timeout(END_TIMEOUT, futures::future::join_all(endings)).await;
             let _ = self
                 .handle
                 .disconnect(Disconnect::ByApplication, "", "en")

@@ -308,9 +308,8 @@ async fn a_runtime_setting_is_kept_for_boot_once_and_only_what_differs_is_writte
     );
     let sent = r.sent("a");
     assert!(
-        sent.iter().any(|c| c
-            .contains("mv -f '/etc/lvslab-boot.d/.30-address-lo-198.18.0.100.tmp'")
-            || c.contains("mv -f /etc/lvslab-boot.d/.30-address-lo-198.18.0.100.tmp")),
+        sent.iter()
+            .any(|c| c == &crate::transport::sh::boot_entry_write("30-address-lo-198.18.0.100")),
         "{sent:?}"
     );
     assert!(

@@ -29,7 +29,10 @@ pub fn boot_entries_list(prefix: &str) -> Read<Vec<String>> {
 pub fn boot_entry_write(name: &str) -> String {
     let path = quote_owned(&format!("{BOOT_DIR}/{name}"));
     let tmp = quote_owned(&format!("{BOOT_DIR}/.{name}.tmp"));
-    format!("set -e; mkdir -p {BOOT_DIR}; cat > {tmp}; chmod 0644 {tmp}; mv -f {tmp} {path}")
+    format!(
+        "set -e; mkdir -p {BOOT_DIR}; t={tmp}; trap 'rm -f \"$t\"' EXIT; trap 'exit 143' TERM INT HUP PIPE; \
+         cat > \"$t\"; chmod 0644 \"$t\"; mv -f \"$t\" {path}"
+    )
 }
 
 /// Removes the boot entries named (none: nothing to do).

@@ -85,7 +85,8 @@ pub fn file_write(
     let mut s = format!(
         "set -e; p={p}; d=$(dirname \"$p\"); {LINKED_PARENT_REFUSED} mkdir -p \"$d\"; b=; \
          f=; if [ -f \"$p\" ] && [ ! -L \"$p\" ]; then f=1; fi; \
-         t=$(mktemp \"$d/.lvslab.XXXXXX\"); trap 'rm -f \"$t\" ${{b:+\"$b\"}}' EXIT; cat > \"$t\"; "
+         t=$(mktemp \"$d/.lvslab.XXXXXX\"); trap 'rm -f \"$t\" ${{b:+\"$b\"}}' EXIT; \
+         trap 'exit 143' TERM INT HUP PIPE; cat > \"$t\"; "
     );
     match owner {
         Some(o) => s.push_str(&format!("chown {} \"$t\"; ", quote(o))),

@@ -79,7 +79,8 @@ pub fn argv<S: AsRef<str>>(words: &[S]) -> String {
 
 /// Run a command line as root through sudo (no password prompt: fail instead of hanging). The
 /// line is an argument of sudo, so it shows in the host's process list: only for lvslab's own
-/// lines that hold no secret (uploads, ending a command); see [`as_root_from_stdin`].
+/// lines that hold no secret (ending a command, the lab's own commands); see
+/// [`as_root_from_stdin`].
 pub fn sudo(command: &str) -> String {
     format!("sudo -n -- sh -c {}", quote(command))
 }
@@ -91,8 +92,26 @@ pub fn as_root_from_stdin(command: &str, delimiter: &str) -> String {
     format!("sudo -n -- /bin/sh -s <<'{delimiter}'\n{command}\n{delimiter}")
 }
 
+/// `command` with `input` on its stdin, both in one text for a shell to read: the input as
+/// base64 in a here-document ended by `delimiter` (a line neither base64 nor the command
+/// holds). A file's content and the command that writes it then reach the host on a shell's
+/// stdin, like every other command, and no process's arguments show either.
+pub fn with_input(command: &str, input: &[u8], delimiter: &str) -> String {
+    let encoded = data_encoding::BASE64.encode(input);
+    let mut lines = String::with_capacity(encoded.len() + encoded.len() / 76 + 1);
+    for chunk in encoded.as_bytes().chunks(76) {
+        lines.push_str(&String::from_utf8_lossy(chunk));
+        lines.push('\n');
+    }
+    format!(
+        "command -v base64 >/dev/null 2>&1 || {{ echo 'base64 (coreutils) is missing on this host: lvslab sends data with it' >&2; exit 127; }}\n\
+         lvslab_input() {{\nbase64 -d <<'{delimiter}'\n{lines}{delimiter}\n}}\n\
+         lvslab_input | {{\n{command}\n}}"
+    )
+}
+
 /// The long-lived shell of a connection: prints its pid (the leader of the session sshd made for
-/// it, so everything a command starts can be ended with [`kill_session`]), then reads commands.
+/// it, so everything a command starts can be ended with [`end_session`]), then reads commands.
 pub fn session_shell() -> String {
     format!("exec /bin/sh -c 'echo $$; {}'", super::framing::START)
 }
@@ -106,9 +125,14 @@ pub(super) fn non_empty_lines(text: &str) -> Result<Vec<String>, ParseError> {
         .collect())
 }
 
-/// Ends every process of session `pid` (a command that timed out and all it started).
-pub fn kill_session(pid: u32) -> String {
-    format!("pkill -KILL -s {pid}")
+/// Ends every process of session `pid` (a command that timed out or was given up, and all it
+/// started): SIGTERM first, so a script's traps remove what it was making (a file write's
+/// temporary file); SIGKILL for what is still there two seconds later (SIGKILL is not refused: the processes
+/// are gone, or zombies, when it returns).
+pub fn end_session(pid: u32) -> String {
+    format!(
+        "pkill -TERM -s {pid}; n=0; while pgrep -s {pid} >/dev/null && [ $n -lt 20 ]; do sleep 0.1; n=$((n+1)); done; pkill -KILL -s {pid}; true"
+    )
 }
 
 /// Runs `script` on the host on its own (its own session, no input or output), so it goes on
@@ -211,6 +235,80 @@ mod tests {
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
+    }
+
+    /// Input carried in the command text reaches the command byte for byte (binary, no final
+    /// newline, empty, a line like a delimiter), also nested in the here-document that takes a
+    /// command to root's shell, and inside the long-lived shell's framing.
+    #[test]
+    fn input_in_the_command_text_arrives_byte_for_byte() {
+        let framing = super::super::framing::Framing::new();
+        let long: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 256) as u8).collect();
+        let cases: [&[u8]; 5] = [
+            b"",
+            b"no newline at the end",
+            b"two\nlines\n",
+            b"LVSLAB-DATA-x\n'$(id)'\n\\\0",
+            &long,
+        ];
+        for input in cases {
+            let cmd = with_input(
+                "od -An -v -tx1 | tr -d ' \n'",
+                input,
+                &framing.data_delimiter(),
+            );
+            // As the login user, and as root's shell would read it (`/bin/sh -s` from a
+            // here-document), each inside the framing's subshell.
+            let nested = format!("/bin/sh -s <<'{d}'\n{cmd}\n{d}", d = framing.delimiter());
+            for line in [&cmd, &nested] {
+                let (status, out) = sh(&format!("(\n{line}\n) </dev/null"));
+                let want: String = input.iter().map(|b| format!("{b:02x}")).collect();
+                assert_eq!(
+                    (status, out),
+                    (0, want),
+                    "{:?}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+        // The command's exit status is the whole line's.
+        let (status, _) = sh(&with_input("cat >/dev/null; exit 3", b"x", "END-OF-IT"));
+        assert_eq!(status, 3);
+        // The data is base64: no line of it can end a here-document early.
+        assert!(!with_input("cat", &long, "D").contains("\nD\nD\n"));
+    }
+
+    /// Ending a session on this machine: a script's TERM trap runs (its temporary file goes),
+    /// a process that ignores SIGTERM is killed, and nothing of the session is left.
+    #[test]
+    fn ending_a_session_runs_traps_and_leaves_nothing() {
+        let dir = std::env::temp_dir().join(format!("lvslab-end-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join("tmp");
+        let script = format!(
+            "t={}; : > \"$t\"; trap 'rm -f \"$t\"' EXIT; trap 'exit 143' TERM; \
+             sh -c 'trap \"\" TERM; sleep 30' & sleep 30",
+            quote(tmp.to_str().unwrap())
+        );
+        let mut child = std::process::Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .spawn()
+            .unwrap();
+        let sid = child.id();
+        // Reaped as sshd reaps a session's shell (a zombie would count as left).
+        let reaper = std::thread::spawn(move || child.wait());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(tmp.exists());
+        let started = std::time::Instant::now();
+        let (status, _) = sh(&end_session(sid));
+        assert_eq!(status, 0);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // A zombie is done; this machine's init may reap it later than a host's would.
+        let (_, left) = sh(&format!("ps -o stat= -s {sid} | grep -v '^Z' || true"));
+        assert_eq!(left, "", "the session is empty");
+        assert!(!tmp.exists(), "the TERM trap removed the temporary file");
+        assert!(reaper.join().unwrap().is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
