@@ -241,6 +241,44 @@ impl<'a> LvsHosts<'a> {
         .await
     }
 
+    /// Each director as keepalived itself says (verify, status): its state and keepalived's
+    /// own numbers, read from its state dump; watched for `window` when given (verify: a
+    /// BACKUP must hear adverts meanwhile). A keepalived that cannot dump its state is read
+    /// from the host as the drills read it, and the detail says so.
+    pub async fn director_readings(&self, window: Option<Duration>) -> Vec<(String, Reading)> {
+        let window_ms = window.map(|w| u32::try_from(w.as_millis()).unwrap_or(u32::MAX));
+        let query = &sh::keepalived_live(window_ms);
+        let sample = &sh::director_sample(&self.vip());
+        futures::future::join_all(self.directors.iter().map(|d| async move {
+            let session = &d.conn.session;
+            let reading = match read(session, query).await {
+                Err(why) => Reading {
+                    state: DirectorState::Unreachable,
+                    detail: why,
+                },
+                Ok(live) => match live.state() {
+                    Some(state) => Reading {
+                        state,
+                        detail: live_detail(&live, window),
+                    },
+                    None => match read(session, sample).await {
+                        Ok(flags) => Reading {
+                            state: flags.state(),
+                            detail: "read from the VIP: this keepalived cannot dump its state"
+                                .into(),
+                        },
+                        Err(why) => Reading {
+                            state: DirectorState::Unreachable,
+                            detail: why,
+                        },
+                    },
+                },
+            };
+            (d.director.name.clone(), reading)
+        }))
+        .await
+    }
+
     /// `count` GETs of `url` from the client, one after another, each given
     /// [`HTTP_TIMEOUT_SECS`].
     pub async fn http_answers(&self, url: &str, count: u32) -> Result<Vec<Answer>, String> {
@@ -259,6 +297,47 @@ impl<'a> LvsHosts<'a> {
             .find(|d| holders.iter().any(|(n, _)| n == &d.director.name))
             .cloned()
     }
+}
+
+/// A director's state as read live, and keepalived's own numbers behind it.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    pub state: DirectorState,
+    /// keepalived's priority and adverts, or how the state was read.
+    pub detail: String,
+}
+
+impl Reading {
+    /// `BACKUP (priority 50, ...)`, and what a state outside VRRP means.
+    pub fn words(&self) -> String {
+        let mut text = self.state.word().to_string();
+        if !self.detail.is_empty() {
+            text.push_str(&format!(" ({})", self.detail));
+        }
+        if let Some(why) = self.state.meaning() {
+            text.push_str(&format!(": {why}"));
+        }
+        text
+    }
+}
+
+/// keepalived's numbers for a reading: its effective priority, and the adverts it sent or
+/// heard while watched.
+fn live_detail(live: &sh::KeepalivedLive, window: Option<Duration>) -> String {
+    let Some(now) = live.instance() else {
+        return String::new();
+    };
+    let mut words = vec![format!("priority {}", now.effective_priority)];
+    let first = live.dumps.first().and_then(|d| d.as_ref()?.first());
+    if let (Some(before), Some(w), true) = (first, window, live.dumps.len() > 1) {
+        let secs = w.as_secs_f64();
+        let heard = now.adverts_received.saturating_sub(before.adverts_received);
+        let sent = now.adverts_sent.saturating_sub(before.adverts_sent);
+        words.push(format!(
+            "adverts in {secs:.1} s: {sent} sent, {heard} heard"
+        ));
+    }
+    words.join(", ")
 }
 
 /// A freshly started pair elects its MASTER after ~3 adverts: wait for that, not longer.

@@ -210,3 +210,104 @@ fn three_real_servers_need_no_playbook_change() {
     let conf = lab.ssh("node1", "cat /etc/keepalived/keepalived.conf");
     let _ = conf; // no IPVS here: the virtual_server block is left out on this kernel
 }
+
+/// A frozen daemon is not a running one: keepalived stopped by a signal on the BACKUP, then on
+/// the MASTER, then the web server: verify fails naming it (the VRRP states read from keepalived
+/// itself), `up --check` reports the repair, `up` continues it, and verify passes again.
+#[test]
+fn a_frozen_daemon_fails_verify_and_up_continues_it() {
+    let lab = TestLab::up(2);
+    let first = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(first.status.code(), Some(0), "{}", show(&first));
+    let verify = lv(&lab, &["--json", "verify"]);
+    let (pass, evidence) = probe(&verify, "VRRP");
+    assert!(
+        pass && evidence.contains("node1 MASTER (priority 100, adverts in 1.5 s: ")
+            && evidence.contains("node4 BACKUP (priority 50, adverts in 1.5 s: 0 sent, "),
+        "keepalived's own numbers: {evidence}"
+    );
+    let status = stdout(&lv(&lab, &["status"]));
+    assert!(
+        status.contains("  node1      MASTER (priority 100)\n")
+            && status.contains("  node4      BACKUP (priority 50)\n"),
+        "{status}"
+    );
+    assert!(
+        !evidence.ends_with(" 0 heard)"),
+        "node4 (named last) hears node1: {evidence}"
+    );
+
+    for (node, process, probe_name, task) in [
+        (
+            "node4",
+            "keepalived",
+            "VRRP",
+            "keepalived running, and enabled at boot",
+        ),
+        (
+            "node1",
+            "keepalived",
+            "VRRP",
+            "keepalived running, and enabled at boot",
+        ),
+        (
+            "node2",
+            "nginx",
+            "web server node2",
+            "web server running, and enabled at boot",
+        ),
+    ] {
+        let frozen = lab.ssh(node, &format!("pkill -STOP -x {process}"));
+        assert!(frozen.status.success(), "{}", show(&frozen));
+        if node == "node1" {
+            // The MASTER frozen: node4 hears nothing and takes over (Master_Down_Interval).
+            std::thread::sleep(std::time::Duration::from_secs(5));
+        }
+        let verify = lv(&lab, &["--json", "verify"]);
+        let (pass, evidence) = probe(&verify, probe_name);
+        assert!(
+            !pass,
+            "{node}'s frozen {process} passed {probe_name}: {evidence}"
+        );
+        if process == "keepalived" {
+            assert!(
+                evidence.contains(&format!("{node} FROZEN"))
+                    && evidence.contains("stopped by a signal (state T)"),
+                "{evidence}"
+            );
+            // status says the same, from keepalived's own dump.
+            let status = stdout(&lv(&lab, &["status"]));
+            assert!(
+                status.contains("VRRP, as keepalived says:")
+                    && status.contains(&format!(
+                        "  {node:<10} FROZEN: keepalived stopped by a signal (state T)"
+                    )),
+                "{status}"
+            );
+        }
+        let want = format!("{node} {task}: continue {process} (stopped by a signal, state T)");
+        let check = lv(&lab, &["--json", "--check", "up", "--no-verify"]);
+        assert!(
+            task_lines(&check, "changed").contains(&want),
+            "--check reports the repair: {}",
+            show(&check)
+        );
+        let fix = lv(&lab, &["--json", "up", "--no-verify"]);
+        assert_eq!(fix.status.code(), Some(0), "{}", show(&fix));
+        let changes = task_lines(&fix, "changed");
+        assert!(changes.contains(&want), "{changes:?}");
+        let state = lab.ssh(node, &format!("ps -o stat= -p $(pgrep -d, -x {process})"));
+        assert!(
+            !stdout(&state).contains('T'),
+            "{process} runs again on {node}: {}",
+            show(&state)
+        );
+        let verify = lv(&lab, &["--json", "verify"]);
+        let (pass, evidence) = probe(&verify, probe_name);
+        assert!(
+            pass,
+            "{probe_name} after the repair: {evidence}\n{}",
+            show(&verify)
+        );
+    }
+}

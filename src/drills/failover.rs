@@ -202,6 +202,26 @@ impl Pair<'_, '_> {
         u32::try_from(self.hold.as_secs().max(1)).unwrap_or(u32::MAX)
     }
 
+    /// A stop or a kill leaves keepalived's start on the MASTER as its undo, in case the drill
+    /// dies ([`sh::undo_after`]): after the takeover's wait, the restore and a margin, never
+    /// before the drill's own restore. (A timed fault ends by itself.)
+    const UNDO_TAG: &'static str = "failover-keepalived";
+
+    fn undo_secs(&self) -> u32 {
+        let secs = (self.wait + SETTLE * 2 + Duration::from_secs(10)).as_secs();
+        u32::try_from(secs).unwrap_or(u32::MAX)
+    }
+
+    /// The undo left on the MASTER not run: the drill puts keepalived back itself.
+    async fn cancel_undo(&self) -> Result<(), String> {
+        run_ok(
+            &self.master.conn,
+            self.m(),
+            &sh::undo_cancel(Self::UNDO_TAG),
+        )
+        .await
+    }
+
     /// The BACKUP takes the VIP (and, with NAT, the real servers' gateway with it).
     async fn takeover(&self, run: &Underway<'_>, measured: &mut Measured) {
         let d = self.drill;
@@ -244,6 +264,7 @@ impl Pair<'_, '_> {
                 watch.quiet_arp().await;
                 watch.mark(format!("keepalived started on {m}"));
                 d.info(format!("  restoring: starting keepalived on {m}"));
+                self.cancel_undo().await?;
                 service(master, m, "keepalived", "start").await?;
                 Ok(watch.now_ms())
             }
@@ -264,6 +285,7 @@ impl Pair<'_, '_> {
                 watch.quiet_arp().await;
                 watch.mark(format!("lvslab up on {m}"));
                 d.info(format!("  repairing: lvslab up on {m}"));
+                self.cancel_undo().await?;
                 let repaired = d.repair.converge(m).await?;
                 d.info(format!("  lvslab up on {m}: {repaired}"));
                 measured.repaired = Some(repaired);
@@ -442,6 +464,9 @@ impl Pair<'_, '_> {
     async fn put_back(&self) -> Result<String, String> {
         let m = self.m();
         let master = &self.master.conn;
+        if matches!(self.kind, FailoverKind::Stop | FailoverKind::Kill) {
+            self.cancel_undo().await?;
+        }
         match self.kind {
             FailoverKind::Stop => service(master, m, "keepalived", "start")
                 .await
@@ -606,6 +631,15 @@ impl Fault for Pair<'_, '_> {
         let m = self.m();
         let master = &self.master.conn;
         let iface = &self.master.director.interface;
+        if matches!(self.kind, FailoverKind::Stop | FailoverKind::Kill) {
+            let start = sh::service_action(&master.facts.init, "keepalived", "start");
+            run_ok(
+                master,
+                m,
+                &sh::undo_after(Self::UNDO_TAG, self.undo_secs(), &start),
+            )
+            .await?;
+        }
         match self.kind {
             FailoverKind::Stop => service(master, m, "keepalived", "stop").await,
             FailoverKind::Kill => run_ok(master, m, &sh::kill_all_at_once("keepalived")).await,

@@ -205,8 +205,9 @@ impl Target<'_, '_> {
         self.node.real_server.web.on(&self.node.conn.facts.family)
     }
 
-    /// The server's weight on every director that had it.
-    async fn set_weight(&self, weight: u16) -> Result<(), String> {
+    /// The server's weight on every director that had it. `undo`: each director first gets
+    /// the weight before as its undo ([`sh::undo_after`]), in case the drill dies.
+    async fn set_weight(&self, weight: u16, undo: Option<u16>) -> Result<(), String> {
         for h in &self.directors {
             let Some(now) = server_in(h, &self.endpoint).await else {
                 continue;
@@ -217,21 +218,59 @@ impl Target<'_, '_> {
                 .read(&sh::ipvs_save())
                 .await
                 .map_err(|e| e.to_string())?;
-            let rules: Vec<Rule> = table
-                .services
-                .iter()
-                .filter(|s| s.real_servers.iter().any(|r| r.endpoint == self.endpoint))
-                .map(|s| Rule::EditServer {
-                    key: s.key,
-                    server: Server {
-                        weight,
-                        ..now.clone()
-                    },
-                })
-                .collect();
-            run_ok(&h.conn, &h.director.name, &sh::ipvs_apply(&rules)).await?;
+            let rules = |weight: u16| -> Vec<Rule> {
+                table
+                    .services
+                    .iter()
+                    .filter(|s| s.real_servers.iter().any(|r| r.endpoint == self.endpoint))
+                    .map(|s| Rule::EditServer {
+                        key: s.key,
+                        server: Server {
+                            weight,
+                            ..now.clone()
+                        },
+                    })
+                    .collect()
+            };
+            let name = &h.director.name;
+            match undo {
+                Some(before) => {
+                    let back = sh::ipvs_apply(&rules(before));
+                    run_ok(
+                        &h.conn,
+                        name,
+                        &sh::undo_after(&self.undo_tag(), self.undo_secs(), &back),
+                    )
+                    .await?
+                }
+                None => run_ok(&h.conn, name, &sh::undo_cancel(&self.undo_tag())).await?,
+            }
+            run_ok(&h.conn, name, &sh::ipvs_apply(&rules(weight))).await?;
         }
         Ok(())
+    }
+
+    /// The name of this kind's undo on a host.
+    fn undo_tag(&self) -> String {
+        format!("realserver-{}", self.kind.word())
+    }
+
+    /// When the fault undoes itself if the drill dies: after the time the drill waits for the
+    /// director to remove the server, and its restore, and a margin; never before the drill's
+    /// own restore.
+    fn undo_secs(&self) -> u32 {
+        let secs = (self.wait + SETTLE * 2 + Duration::from_secs(10)).as_secs();
+        u32::try_from(secs).unwrap_or(u32::MAX)
+    }
+
+    /// The line that undoes the fault on the real server (not a drain, which is undone on the
+    /// directors).
+    fn undo_line(&self) -> String {
+        let web = self.web();
+        match self.kind {
+            RealServerKind::Hang => sh::thaw(web.process),
+            _ => sh::service_action(&self.node.conn.facts.init, web.service, "start"),
+        }
     }
 
     /// The fault undone: the web server started or thawed, or the weight put back.
@@ -241,10 +280,14 @@ impl Target<'_, '_> {
         let conn = &self.node.conn;
         match self.kind {
             RealServerKind::Stop | RealServerKind::Kill => {
+                run_ok(conn, node, &sh::undo_cancel(&self.undo_tag())).await?;
                 service(conn, node, web.service, "start").await
             }
-            RealServerKind::Hang => run_ok(conn, node, &sh::thaw(web.process)).await,
-            RealServerKind::Drain => self.set_weight(self.saved.get().unwrap_or(1)).await,
+            RealServerKind::Hang => {
+                run_ok(conn, node, &sh::undo_cancel(&self.undo_tag())).await?;
+                run_ok(conn, node, &sh::thaw(web.process)).await
+            }
+            RealServerKind::Drain => self.set_weight(self.saved.get().unwrap_or(1), None).await,
         }
     }
 
@@ -357,6 +400,11 @@ impl Fault for Target<'_, '_> {
         let conn = &self.node.conn;
         // A weight saved by an earlier run is not this run's.
         self.saved.set(None);
+        // The undo first: a drill that dies after the fault leaves it undone in time.
+        if self.kind != RealServerKind::Drain {
+            let undo = sh::undo_after(&self.undo_tag(), self.undo_secs(), &self.undo_line());
+            run_ok(conn, node, &undo).await?;
+        }
         match self.kind {
             RealServerKind::Stop => service(conn, node, web.service, "stop").await,
             RealServerKind::Kill => run_ok(conn, node, &sh::kill_all_at_once(web.process)).await,
@@ -366,7 +414,7 @@ impl Fault for Target<'_, '_> {
                     .await
                     .map_or(1, |s| s.weight);
                 self.saved.set(Some(weight));
-                self.set_weight(0).await
+                self.set_weight(0, Some(weight)).await
             }
         }
     }

@@ -59,6 +59,9 @@ fn state_colour(state: DirectorState, holds: bool) -> &'static str {
         (DirectorState::Stopped, true) => "#d62728",
         (DirectorState::Stopped, false) => "#c7c7c7",
         (DirectorState::Unreachable, _) => "#7f7f7f",
+        (DirectorState::Deaf | DirectorState::Init, _) => "#dbdb8d",
+        (DirectorState::Fault | DirectorState::Hung, true) => "#ff7f0e",
+        (DirectorState::Fault | DirectorState::Hung, false) => "#ffbb78",
     }
 }
 
@@ -71,6 +74,12 @@ fn state_label(state: DirectorState, holds: bool) -> &'static str {
         (DirectorState::Stopped, true) => "no keepalived, stale VIP",
         (DirectorState::Stopped, false) => "no keepalived",
         (DirectorState::Unreachable, _) => "unreachable",
+        (DirectorState::Deaf, _) => "BACKUP, hears no MASTER",
+        (DirectorState::Init, _) => "starting",
+        (DirectorState::Fault, true) => "FAULT, VIP",
+        (DirectorState::Fault, false) => "FAULT",
+        (DirectorState::Hung, true) => "hung, VIP",
+        (DirectorState::Hung, false) => "hung",
     }
 }
 

@@ -249,8 +249,9 @@ pub enum VrrpState {
     Backup,
 }
 
-/// What a director is doing now, as read from the host: keepalived's VRRP state by the VIP,
-/// or why it takes no part in VRRP. The one reading for verify, status and the drills.
+/// What a director is doing now, as read from the host: keepalived's VRRP state, or why it
+/// takes no part in VRRP. verify and status read it from keepalived itself (its state dump);
+/// a drill's fast sampling infers MASTER and BACKUP from the VIP ([`DirectorState::of`]).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum DirectorState {
@@ -258,6 +259,15 @@ pub enum DirectorState {
     Master,
     /// keepalived runs, no VIP here.
     Backup,
+    /// keepalived says BACKUP but heard no advert from a MASTER while it was watched: the
+    /// MASTER's adverts do not reach it.
+    Deaf,
+    /// keepalived says FAULT: an interface or something it tracks is down.
+    Fault,
+    /// keepalived is starting (INIT).
+    Init,
+    /// keepalived runs but does not answer (no state dump in time): a hung daemon.
+    Hung,
     /// keepalived is stopped by a signal (SIGSTOP, state T): it sends no adverts and takes
     /// nothing over, whether or not it holds the VIP.
     Frozen,
@@ -283,7 +293,10 @@ impl DirectorState {
     pub fn word(self) -> &'static str {
         match self {
             DirectorState::Master => "MASTER",
-            DirectorState::Backup => "BACKUP",
+            DirectorState::Backup | DirectorState::Deaf => "BACKUP",
+            DirectorState::Fault => "FAULT",
+            DirectorState::Init => "INIT",
+            DirectorState::Hung => "HUNG",
             DirectorState::Frozen => "FROZEN",
             DirectorState::Stopped => "STOPPED",
             DirectorState::Unreachable => "unreachable",
@@ -303,6 +316,16 @@ impl DirectorState {
                 Some("keepalived stopped by a signal (state T): no failover from or to it")
             }
             DirectorState::Stopped => Some("no keepalived: no failover from or to it"),
+            DirectorState::Deaf => Some(
+                "it heard no advert from a MASTER while watched: the MASTER's adverts do not reach it",
+            ),
+            DirectorState::Fault => Some(
+                "keepalived is in FAULT (an interface or a tracked check is down): no failover to it",
+            ),
+            DirectorState::Init => Some("keepalived is starting: not in VRRP yet"),
+            DirectorState::Hung => Some(
+                "keepalived does not answer (no state dump when asked): no failover from or to it",
+            ),
             DirectorState::Unreachable => Some("its state could not be read"),
         }
     }

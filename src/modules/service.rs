@@ -2,6 +2,10 @@
 //! systemd when it runs, else the init script (`service NAME ACTION`). Whether it runs is read
 //! from the process table, and checked again after a start: an init script can report success
 //! for a daemon that died at once (keepalived without IPVS does exactly that).
+//!
+//! Running means alive and answering: a daemon whose process is stopped by a signal (state T)
+//! is continued (SIGCONT), and keepalived, which can say how it is, must answer its state dump:
+//! one that does not, or still does not once continued, is restarted. Each says which.
 
 use std::time::{Duration, Instant};
 
@@ -36,13 +40,19 @@ pub enum Action {
     Stop,
     Restart,
     Reload,
+    /// A frozen daemon continued (SIGCONT), and restarted if it still does not answer.
+    Continue,
 }
 
 pub struct Change {
     action: Option<Action>,
     enable: Option<bool>,
+    /// Its processes are stopped by a signal: continued before any action.
+    frozen: bool,
     name: String,
     process: String,
+    /// What the query said it would do.
+    summary: String,
 }
 
 /// How long a daemon must stay up after its start to count as started.
@@ -72,16 +82,26 @@ impl Module for Service {
                 "querying the service",
             )
             .await?;
+        let frozen = running == sh::Running::Frozen;
+        // Alive, not frozen, and asked to run: it must answer too (keepalived its dump).
+        let unanswering = running == sh::Running::Yes
+            && matches!(
+                self.state,
+                Some(ServiceState::Started | ServiceState::Reloaded)
+            )
+            && !answers(ctx, &process).await?;
+        let up = running != sh::Running::No;
         let action = match (self.state, running) {
-            (Some(ServiceState::Started), false) => Some(Action::Start),
-            (Some(ServiceState::Stopped), true) => Some(Action::Stop),
-            (Some(ServiceState::Restarted), _) => Some(if running {
-                Action::Restart
-            } else {
-                Action::Start
-            }),
-            (Some(ServiceState::Reloaded), r) => {
-                Some(if r { Action::Reload } else { Action::Start })
+            (Some(ServiceState::Started), _) if unanswering => Some(Action::Restart),
+            (Some(ServiceState::Started), sh::Running::Frozen) => Some(Action::Continue),
+            (Some(ServiceState::Started), sh::Running::No) => Some(Action::Start),
+            (Some(ServiceState::Stopped), r) if r != sh::Running::No => Some(Action::Stop),
+            (Some(ServiceState::Restarted), _) => {
+                Some(if up { Action::Restart } else { Action::Start })
+            }
+            (Some(ServiceState::Reloaded), _) if unanswering => Some(Action::Restart),
+            (Some(ServiceState::Reloaded), _) => {
+                Some(if up { Action::Reload } else { Action::Start })
             }
             _ => None,
         };
@@ -96,15 +116,23 @@ impl Module for Service {
             _ => None,
         };
         if action.is_none() && enable.is_none() {
-            return Ok(Query::ok(if running {
-                format!("{name} running")
-            } else {
-                format!("{name} stopped")
+            return Ok(Query::ok(match running {
+                sh::Running::Yes => format!("{name} running"),
+                // Asked only to be enabled or disabled: said, not changed.
+                sh::Running::Frozen => format!("{name} stopped by a signal (state T)"),
+                sh::Running::No => format!("{name} stopped"),
             }));
         }
         let mut words = Vec::new();
         if let Some(a) = action {
-            words.push(format!("{} {name}", format!("{a:?}").to_lowercase()));
+            let why = if unanswering {
+                " (alive, but it does not answer its state dump)"
+            } else if frozen {
+                " (stopped by a signal, state T)"
+            } else {
+                ""
+            };
+            words.push(format!("{} {name}{why}", format!("{a:?}").to_lowercase()));
         }
         if let Some(e) = enable {
             words.push(if e {
@@ -113,24 +141,48 @@ impl Module for Service {
                 format!("disable {name}")
             });
         }
+        let summary = words.join(", ");
         Ok(Query::change(
             Change {
                 action,
                 enable,
+                frozen,
                 name,
                 process,
+                summary: summary.clone(),
             },
-            words.join(", "),
+            summary,
         ))
     }
 
     async fn apply(&self, ctx: &TaskCtx<'_>, change: Change) -> Result<Applied, TaskError> {
         let init = ctx.facts.init.as_str();
-        if let Some(action) = change.action {
+        let mut said = None;
+        // A frozen daemon cannot stop, reload or answer: continued first.
+        if change.frozen && change.action.is_some() {
+            ctx.run_ok(&sh::thaw(&change.process), "continuing the service")
+                .await?;
+        }
+        let action = match change.action {
+            Some(Action::Continue) => {
+                tokio::time::sleep(SETTLE).await;
+                if answers(ctx, &change.process).await? {
+                    None
+                } else {
+                    said = Some(format!(
+                        "{}; it still did not answer once continued: restarted",
+                        change.summary
+                    ));
+                    Some(Action::Restart)
+                }
+            }
+            other => other,
+        };
+        if let Some(action) = action {
             let verb = match action {
                 Action::Start => "start",
                 Action::Stop => "stop",
-                Action::Restart => "restart",
+                Action::Restart | Action::Continue => "restart",
                 Action::Reload => "reload",
             };
             let out = ctx
@@ -140,7 +192,7 @@ impl Module for Service {
                 return Err(command_failed(&format!("{verb} {}", change.name), &out));
             }
             match action {
-                Action::Start | Action::Restart => {
+                Action::Start | Action::Restart | Action::Continue => {
                     wait_running(ctx, &change.name, &change.process).await?
                 }
                 Action::Stop => wait_stopped(ctx, &change.process).await?,
@@ -154,8 +206,26 @@ impl Module for Service {
             )
             .await?;
         }
-        Ok(Applied::changed())
+        Ok(Applied {
+            msg: said,
+            ..Applied::changed()
+        })
     }
+}
+
+/// Whether a running daemon answers: keepalived its state dump (a hung one does not; one
+/// built without the dump counts as answering); any other daemon by running.
+async fn answers(ctx: &TaskCtx<'_>, process: &str) -> Result<bool, TaskError> {
+    if process != "keepalived" {
+        return Ok(true);
+    }
+    let live = ctx
+        .read(
+            &sh::keepalived_live(None),
+            "asking keepalived for its state",
+        )
+        .await?;
+    Ok(live.state() != Some(crate::lvs::DirectorState::Hung))
 }
 
 async fn is_running(ctx: &TaskCtx<'_>, process: &str) -> Result<bool, TaskError> {

@@ -20,11 +20,9 @@ pub async fn status(hosts: &LvsHosts<'_>) -> String {
                 .join(", ")
         }
     );
-    for (n, s) in hosts.director_states().await {
-        match s.meaning() {
-            None => text.push_str(&format!("  {n:<10} keepalived {}\n", s.word())),
-            Some(why) => text.push_str(&format!("  {n:<10} keepalived {}: {why}\n", s.word())),
-        }
+    text.push_str("VRRP, as keepalived says:\n");
+    for (n, r) in hosts.director_readings(None).await {
+        text.push_str(&format!("  {n:<10} {}\n", r.words()));
     }
     for d in &hosts.directors {
         if !d.conn.facts.has_ipvs() {

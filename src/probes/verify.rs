@@ -2,13 +2,16 @@
 //! [`Verdict`] with what it saw.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt};
 use futures::stream::StreamExt;
 
 use super::{Findings, Verdict, path};
 use crate::cancel::Cancel;
-use crate::live::{DirectorHost, LvsHosts, Needs, RealServerHost, read, wait_for_election};
+use crate::live::{
+    DirectorHost, LvsHosts, Needs, Reading, RealServerHost, read, wait_for_election,
+};
 use crate::lvs::ipvs::Connection;
 use crate::lvs::names::{LOOPBACK, TUNNEL};
 use crate::lvs::{DirectorState, Forwarding, Lvs, Management};
@@ -698,36 +701,31 @@ pub async fn arp_for_vip(hosts: &LvsHosts<'_>) -> Option<Verdict> {
     ))
 }
 
-/// VRRP: one MASTER (the highest priority), the others BACKUP (the states are read again now:
-/// the probes before took a while and the election may have moved on). A director out of
-/// VRRP (frozen, stopped, unreadable) fails it: the pair has no failover through it.
+/// VRRP: one MASTER (the highest priority), the others BACKUP, as keepalived itself says,
+/// each watched for an advert interval and a half: a BACKUP must hear the MASTER's adverts
+/// meanwhile (the states are read again now: the probes before took a while and the election
+/// may have moved on). A director out of VRRP (frozen, hung, FAULT, deaf, stopped,
+/// unreadable) fails it: the pair has no failover through it.
 pub async fn vrrp_roles(hosts: &LvsHosts<'_>) -> Verdict {
-    let states = hosts.director_states().await;
-    vrrp_verdict(hosts.lvs, &states)
+    let advert = hosts.lvs.vrrp.as_ref().map_or(1, |v| v.advert_int);
+    let window = Duration::from_millis(u64::from(advert) * 1500);
+    let readings = hosts.director_readings(Some(window)).await;
+    vrrp_verdict(hosts.lvs, &readings)
 }
 
-fn vrrp_verdict(lvs: &Lvs, states: &[(String, DirectorState)]) -> Verdict {
-    let masters: Vec<&String> = states
+fn vrrp_verdict(lvs: &Lvs, readings: &[(String, Reading)]) -> Verdict {
+    let masters: Vec<&String> = readings
         .iter()
-        .filter(|(_, s)| *s == DirectorState::Master)
+        .filter(|(_, r)| r.state == DirectorState::Master)
         .map(|(n, _)| n)
         .collect();
     let best = lvs.expected_master().map(|d| d.name.clone());
-    let text = states
+    let text = readings
         .iter()
-        .map(|(n, s)| {
-            let prio = lvs
-                .director(n)
-                .and_then(|d| d.vrrp.as_ref())
-                .map_or(0, |v| v.priority);
-            match s.meaning() {
-                None => format!("{n} {} (priority {prio})", s.word()),
-                Some(why) => format!("{n} {} (priority {prio}): {why}", s.word()),
-            }
-        })
+        .map(|(n, r)| format!("{n} {}", r.words()))
         .collect::<Vec<_>>()
         .join(", ");
-    let all_up = states.iter().all(|(_, s)| s.in_vrrp());
+    let all_up = readings.iter().all(|(_, r)| r.state.in_vrrp());
     let right_master = masters.len() == 1 && best.as_ref() == Some(masters[0]);
     Verdict::new("VRRP", all_up && right_master, text)
 }
@@ -769,7 +767,16 @@ mod tests {
             .0
             .lvs
             .unwrap();
-        let pair = |a, b| [("d1".to_string(), a), ("d2".to_string(), b)];
+        let pair = |a, b| {
+            let reading = |state, detail: &str| Reading {
+                state,
+                detail: detail.to_string(),
+            };
+            [
+                ("d1".to_string(), reading(a, "priority 100")),
+                ("d2".to_string(), reading(b, "priority 50")),
+            ]
+        };
         let ok = vrrp_verdict(&lvs, &pair(DirectorState::Master, DirectorState::Backup));
         assert!(ok.pass, "{}", ok.evidence);
         assert_eq!(
@@ -789,6 +796,28 @@ mod tests {
         assert!(!wrong.pass, "the lower priority holds the VIP");
         let stopped = vrrp_verdict(&lvs, &pair(DirectorState::Master, DirectorState::Stopped));
         assert!(!stopped.pass && stopped.evidence.contains("no keepalived"));
+        // What keepalived itself says: a BACKUP that hears no MASTER, FAULT, a hung daemon.
+        for (state, words) in [
+            (
+                DirectorState::Deaf,
+                "d2 BACKUP (priority 50): it heard no advert",
+            ),
+            (
+                DirectorState::Fault,
+                "d2 FAULT (priority 50): keepalived is in FAULT",
+            ),
+            (
+                DirectorState::Hung,
+                "d2 HUNG (priority 50): keepalived does not answer",
+            ),
+            (
+                DirectorState::Init,
+                "d2 INIT (priority 50): keepalived is starting",
+            ),
+        ] {
+            let v = vrrp_verdict(&lvs, &pair(DirectorState::Master, state));
+            assert!(!v.pass && v.evidence.contains(words), "{}", v.evidence);
+        }
     }
 
     #[test]

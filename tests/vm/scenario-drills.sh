@@ -4,7 +4,8 @@
 # runs, stays within the limit it computes from the inventory (the drill's exit status), and
 # leaves the lab as it found it (verify passes after each); kill finds the VIP left on the dead
 # MASTER and `lvslab up` repairs it; partition sees two MASTERs; drain fails no request; --repeat
-# summarises p50/p99/max. The health check is shortened so the real-server drills take seconds.
+# summarises p50/p99/max; each fault the drill undoes itself is undone on its host when the drill
+# is SIGKILLed. The health check is shortened so the real-server drills take seconds.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines and a `TABLE` line per drill (the README's
 # table); exits 0 only when every verdict passed.
 # Uses tests/vm/lib.sh (verdict, changed, failed_probes, why, failed_tasks, evidence, lab_up, lv_json).
@@ -56,6 +57,32 @@ for kind in stop kill hang drain; do
     table /tmp/d.json "realserver --kind $kind"
     after "realserver-$kind"
 done
+
+# Each fault that the drill itself undoes (not the timed ones, which end by themselves) with its
+# lvslab SIGKILLed once the fault is on: the undo it left on the host puts the lab back, and
+# verify passes again within the fault's planned length plus a margin (60 s).
+killed() { # name drill-args...
+    name=$1; shift
+    echo "STEP [$(elapsed)] lvslab drill $* (SIGKILLed once the fault is on)"
+    lvslab drill "$@" --no-svg >/tmp/killed.txt 2>&1 &
+    pid=$!
+    tries=150
+    until grep -q ' while ' /tmp/killed.txt || [ "$tries" = 0 ]; do tries=$((tries - 1)); sleep 0.2; done
+    # The drill applies its fault 2 s after it starts its load.
+    sleep 5
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null
+    killed_at=$(date +%s)
+    until timeout 120 lvslab verify >/tmp/killed-verify.txt 2>&1 || [ $(($(date +%s) - killed_at)) -gt 60 ]; do sleep 2; done
+    took=$(($(date +%s) - killed_at))
+    if timeout 120 lvslab verify >/tmp/killed-verify.txt 2>&1; then
+        verdict "killed-$name" PASS "verify passed ${took} s after the drill was killed"
+    else
+        verdict "killed-$name" FAIL "verify still fails ${took} s after the drill was killed: $(grep FAIL /tmp/killed-verify.txt | head -n 3 | tr '\n' ' ')"
+    fi
+}
+for kind in stop kill; do killed "failover-$kind" failover --kind "$kind"; done
+for kind in stop kill hang drain; do killed "realserver-$kind" realserver node2 --kind "$kind"; done
 
 lvslab drill failover --kind kill --repeat 2 --no-svg >/tmp/repeat.txt 2>&1
 rc=$?

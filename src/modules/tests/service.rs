@@ -124,6 +124,87 @@ async fn restarted_and_reloaded_act_every_run_and_start_a_stopped_one() {
     assert!(lab.state().runs("nginx"));
 }
 
+/// A daemon stopped by a signal is not running: reported (by `--check` too), continued,
+/// and the next run has nothing to do.
+#[tokio::test]
+async fn a_frozen_daemon_is_continued() {
+    let mut before = State::new().service("nginx", true, true);
+    before.frozen.insert("nginx".into());
+    let lab = Lab::new(before.clone());
+    let check = lab.check(UP).await;
+    let said = "continue nginx (stopped by a signal, state T)";
+    assert_eq!((check.status, check.msg.as_str()), (Status::Changed, said));
+    assert_eq!(lab.state(), before, "--check changes nothing");
+    let (first, second) = lab.twice(UP).await;
+    assert_eq!((first.status, first.msg.as_str()), (Status::Changed, said));
+    assert_eq!(first.changes, [sh::thaw("nginx")]);
+    assert!(lab.state().frozen.is_empty() && lab.state().runs("nginx"));
+    assert_eq!(
+        (second.status, second.msg.as_str()),
+        (Status::Ok, "nginx running")
+    );
+    // Asked to stop: continued first (a frozen process cannot act on SIGTERM), then stopped.
+    let mut frozen = State::new().service("nginx", true, true);
+    frozen.frozen.insert("nginx".into());
+    let lab = Lab::new(frozen);
+    let run = lab.run(DOWN).await;
+    assert_eq!(
+        run.changes[..2],
+        [
+            sh::thaw("nginx"),
+            sh::service_action("systemd", "nginx", "stop")
+        ]
+    );
+    assert!(!lab.state().runs("nginx"));
+}
+
+/// keepalived must answer its state dump: a hung one is restarted, saying why; a frozen one
+/// that stays silent once continued is restarted too.
+#[tokio::test]
+async fn a_keepalived_that_does_not_answer_is_restarted() {
+    const KA: &str = "service: { name: keepalived, state: started }";
+    let mut hung = State::new().service("keepalived", true, true);
+    hung.hung.insert("keepalived".into());
+    let lab = Lab::new(hung);
+    let (first, second) = lab.twice(KA).await;
+    assert_eq!(
+        (first.status, first.msg.as_str()),
+        (
+            Status::Changed,
+            "restart keepalived (alive, but it does not answer its state dump)"
+        )
+    );
+    assert_eq!(
+        first.changes,
+        [sh::service_action("systemd", "keepalived", "restart")]
+    );
+    assert_eq!(
+        (second.status, second.msg.as_str()),
+        (Status::Ok, "keepalived running")
+    );
+    let mut both = State::new().service("keepalived", true, true);
+    both.frozen.insert("keepalived".into());
+    both.hung.insert("keepalived".into());
+    let lab = Lab::new(both);
+    let run = lab.run(KA).await;
+    assert_eq!(
+        (run.status, run.msg.as_str()),
+        (
+            Status::Changed,
+            "continue keepalived (stopped by a signal, state T); it still did not answer once continued: restarted"
+        )
+    );
+    assert_eq!(
+        run.changes,
+        [
+            sh::thaw("keepalived"),
+            sh::service_action("systemd", "keepalived", "restart")
+        ]
+    );
+    let s = lab.state();
+    assert!(s.runs("keepalived") && s.frozen.is_empty() && s.hung.is_empty());
+}
+
 #[tokio::test]
 async fn whether_it_runs_is_read_from_its_process() {
     let mut before = State::new().service("apache2", false, true);

@@ -1,8 +1,8 @@
-//! A drill's long-running loops (requests, ARP, the kernel's VIP events), its clock, and the
-//! reboot it asks for.
+//! A drill's long-running loops (requests, ARP, the kernel's VIP events), its clock, the
+//! reboot it asks for, and the undo a fault leaves on its host in case the drill dies.
 
 use super::neighbours::neigh_lladdr_line;
-use super::{ParseError, Read, detached, quote};
+use super::{ParseError, Read, STATE_DIR, detached, quote};
 
 /// This host's clock, in ms since the epoch.
 pub fn epoch_ms() -> Read<i64> {
@@ -232,9 +232,76 @@ pub fn reboot_host() -> String {
     )
 }
 
+/// A fault's undo, left on the host before the fault: `undo` runs by itself `secs` from now,
+/// detached, unless [`undo_cancel`] comes first, so a drill whose controller dies (SIGKILL, a
+/// lost connection) leaves nothing broken for longer than the fault was meant to last. `tag`
+/// names the undo: its file holds the id of the one undo that may run (written before this
+/// returns), so a cancel is never too early and a newer undo of the tag replaces an older one.
+pub fn undo_after(tag: &str, secs: u32, undo: &str) -> String {
+    let file = undo_file(tag);
+    let wake = format!(
+        "sleep {secs}; [ \"$(cat {file} 2>/dev/null)\" = \"$1\" ] || exit 0; rm -f {file}; {undo}"
+    );
+    format!(
+        "mkdir -p {STATE_DIR} && id=$$.$(date +%s%N) && echo \"$id\" > {file} && \
+         {{ setsid sh -c {} sh \"$id\" </dev/null >/dev/null 2>&1 & }}",
+        quote(&wake)
+    )
+}
+
+/// The undo left by [`undo_after`] for `tag` not run (the drill undoes the fault itself).
+pub fn undo_cancel(tag: &str) -> String {
+    format!("rm -f {}", undo_file(tag))
+}
+
+fn undo_file(tag: &str) -> String {
+    let word: String = tag
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{STATE_DIR}/undo-{word}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::sh::tests::sh;
+
+    /// On this machine: the undo runs by itself when its time comes, not when cancelled (even
+    /// at once), and only the newest of a tag.
+    #[test]
+    fn a_fault_s_undo_runs_by_itself_unless_cancelled() {
+        let dir = std::env::temp_dir().join(format!("lvslab-undo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mark = |name: &str| dir.join(name);
+        let touch = |name: &str| format!("touch {}", quote(mark(name).to_str().unwrap()));
+        let tag = format!("test-{}", std::process::id());
+        let (rc, _) = sh(&undo_after(&tag, 1, &touch("ran")));
+        assert_eq!(rc, 0);
+        let (rc, _) = sh(&undo_after(&format!("{tag}-2"), 1, &touch("cancelled")));
+        assert_eq!(rc, 0);
+        let (rc, _) = sh(&undo_cancel(&format!("{tag}-2")));
+        assert_eq!(rc, 0);
+        // A newer undo of a tag replaces the older one.
+        for name in ["older", "newer"] {
+            let (rc, _) = sh(&undo_after(&format!("{tag}-3"), 1, &touch(name)));
+            assert_eq!(rc, 0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1800));
+        assert!(mark("ran").exists(), "the undo ran by itself");
+        assert!(mark("newer").exists() && !mark("older").exists());
+        assert!(
+            !mark("cancelled").exists(),
+            "the cancelled undo did not run"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_host_s_clock() {

@@ -2,8 +2,9 @@
 
 use super::{ParseError, Read, argv, detached, quote};
 
-/// Prints `running` or `stopped` (by process name: init scripts may claim success for a
-/// daemon that died at once), then `enabled`, `disabled` or `unknown`.
+/// Prints `running`, `frozen` (a process of the name stopped by a signal, state T) or
+/// `stopped` (none, or zombies only), by process name: init scripts may claim success for a
+/// daemon that died at once; then `enabled`, `disabled` or `unknown`.
 pub fn service_query(init: &str, service: &str, process: &str) -> Read<ServiceStatus> {
     let s = quote(service);
     let enabled = if init == "systemd" {
@@ -16,7 +17,7 @@ pub fn service_query(init: &str, service: &str, process: &str) -> Read<ServiceSt
         )
     };
     let line = format!(
-        "if pgrep -x {} >/dev/null 2>&1; then echo running; else echo stopped; fi; {enabled}",
+        "st=stopped; for p in $(pgrep -x {} || true); do case $(ps -o stat= -p $p) in T*) st=frozen; break;; Z*|'') ;; *) st=running;; esac; done; echo $st; {enabled}",
         quote(process)
     );
     Read::new(line, parse_service_query)
@@ -25,9 +26,19 @@ pub fn service_query(init: &str, service: &str, process: &str) -> Read<ServiceSt
 /// A service as [`service_query`] finds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceStatus {
-    /// A process of its name runs.
-    pub running: bool,
+    pub running: Running,
     pub enabled: Enabled,
+}
+
+/// Whether a daemon's processes run, by their states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Running {
+    /// A process of its name runs (none is stopped by a signal).
+    Yes,
+    /// A process of its name is stopped by a signal (SIGSTOP, state T): it does nothing.
+    Frozen,
+    /// No process of its name (or only zombies).
+    No,
 }
 
 /// Whether a service starts at boot.
@@ -42,9 +53,15 @@ pub enum Enabled {
 fn parse_service_query(text: &str) -> Result<ServiceStatus, ParseError> {
     let mut lines = text.lines().map(str::trim);
     let running = match lines.next() {
-        Some("running") => true,
-        Some("stopped") => false,
-        _ => return Err(ParseError::new("not running or stopped first", text)),
+        Some("running") => Running::Yes,
+        Some("frozen") => Running::Frozen,
+        Some("stopped") => Running::No,
+        _ => {
+            return Err(ParseError::new(
+                "not running, frozen or stopped first",
+                text,
+            ));
+        }
     };
     let enabled = match lines.next() {
         Some("enabled") => Enabled::Yes,
@@ -154,10 +171,11 @@ mod tests {
     fn a_service_s_status() {
         let status = |running, enabled| Ok(ServiceStatus { running, enabled });
         let table = [
-            ("stopped\nenabled\n", status(false, Enabled::Yes)),
-            ("running\nenabled\n", status(true, Enabled::Yes)),
-            ("stopped\ndisabled\n", status(false, Enabled::No)),
-            ("stopped\nunknown\n", status(false, Enabled::Unknown)),
+            ("stopped\nenabled\n", status(Running::No, Enabled::Yes)),
+            ("running\nenabled\n", status(Running::Yes, Enabled::Yes)),
+            ("frozen\nenabled\n", status(Running::Frozen, Enabled::Yes)),
+            ("stopped\ndisabled\n", status(Running::No, Enabled::No)),
+            ("stopped\nunknown\n", status(Running::No, Enabled::Unknown)),
         ];
         for (output, want) in table {
             assert_eq!(
@@ -192,7 +210,7 @@ mod tests {
         assert_eq!(
             q.parse(&out),
             Ok(ServiceStatus {
-                running: false,
+                running: Running::No,
                 enabled: Enabled::Unknown
             })
         );

@@ -46,6 +46,214 @@ fn parse_director_sample(text: &str) -> Result<DirectorFlags, ParseError> {
     }
 }
 
+/// Where keepalived writes its JSON dump (its `/tmp`, as built for every distribution).
+const KEEPALIVED_JSON: &str = "/tmp/keepalived.json";
+
+/// How long keepalived has to answer a dump request before it counts as hung.
+pub const DUMP_WAIT_TENTHS: u32 = 20;
+
+/// keepalived as it is, read from itself (verify, status, the `service` module): its processes
+/// and their states, then its JSON dump (the signal `keepalived --signum=JSON` names, to the
+/// oldest process, the parent; the file removed first, so only a dump written now is read),
+/// taken again `window_ms` later when given (to see adverts counted meanwhile). Runs as root
+/// (the dump is root's alone). Prints `none` (no keepalived), `process PID STAT` lines, then
+/// `dump none` (no JSON dump in this build), or per dump `dump` and the JSON on the next line,
+/// or `dump silent` (no answer in [`DUMP_WAIT_TENTHS`] tenths of a second).
+pub fn keepalived_live(window_ms: Option<u32>) -> Read<KeepalivedLive> {
+    let again = window_ms.map_or(String::new(), |ms| {
+        format!(" && sleep {}.{:03} && dump", ms / 1000, ms % 1000)
+    });
+    let line = format!(
+        "p=$(pgrep -o -x keepalived); if [ -z \"$p\" ]; then echo none; exit 0; fi; \
+         for q in $(pgrep -x keepalived); do echo \"process $q $(ps -o stat= -p $q)\"; done; \
+         s=$(keepalived --signum=JSON 2>/dev/null) || s=; \
+         case $s in ''|*[!0-9]*) echo 'dump none'; exit 0;; esac; f={KEEPALIVED_JSON}\n\
+         dump() {{ rm -f \"$f\"; kill -\"$s\" \"$p\" || return 1; n=0; while [ $n -lt {DUMP_WAIT_TENTHS} ]; do \
+         if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then case $(tail -c 2 \"$f\") in *']') echo dump; tr -d '\\n' < \"$f\"; echo; return 0;; esac; fi; \
+         sleep 0.1; n=$((n+1)); done; echo 'dump silent'; return 1; }}; dump{again}; true"
+    );
+    Read::new(line, parse_keepalived_live)
+}
+
+/// What [`keepalived_live`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeepalivedLive {
+    /// Each keepalived process: its pid and `ps` state (`S`, `Ss`, `T`, `Z`, ...).
+    pub processes: Vec<(u32, String)>,
+    /// Whether this keepalived can dump its state as JSON (built with it).
+    pub dumps_json: bool,
+    /// Each dump asked for, in order: its VRRP instances, or `None` when keepalived did not
+    /// answer (no dump is asked for after one that was not answered).
+    pub dumps: Vec<Option<Vec<VrrpInstance>>>,
+}
+
+/// One VRRP instance as keepalived's dump shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpInstance {
+    pub name: String,
+    pub state: VrrpWord,
+    pub effective_priority: i64,
+    pub adverts_received: u64,
+    pub adverts_sent: u64,
+    /// Seconds since the epoch, on the host's clock.
+    pub last_transition: f64,
+}
+
+/// keepalived's own state of an instance (its numbers in the dump).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VrrpWord {
+    Init,
+    Backup,
+    Master,
+    Fault,
+    /// A number this version of lvslab does not know.
+    Other(i64),
+}
+
+impl VrrpWord {
+    fn of(n: i64) -> Self {
+        match n {
+            0 => VrrpWord::Init,
+            1 => VrrpWord::Backup,
+            2 => VrrpWord::Master,
+            3 => VrrpWord::Fault,
+            n => VrrpWord::Other(n),
+        }
+    }
+}
+
+impl KeepalivedLive {
+    /// The instance lvslab reads: the first of the last dump answered.
+    pub fn instance(&self) -> Option<&VrrpInstance> {
+        self.dumps.iter().rev().flatten().next()?.first()
+    }
+
+    /// The director's state as keepalived holds it, or why it has none: no process (or only
+    /// zombies) is STOPPED, any process stopped by a signal FROZEN, no answer to a dump HUNG; a
+    /// BACKUP whose adverts-received count did not grow between two dumps DEAF. `None`: this
+    /// keepalived cannot dump its state (the caller falls back to what the host shows).
+    pub fn state(&self) -> Option<DirectorState> {
+        let alive: Vec<&str> = self
+            .processes
+            .iter()
+            .map(|(_, stat)| stat.as_str())
+            .filter(|stat| !stat.starts_with('Z'))
+            .collect();
+        if alive.is_empty() {
+            return Some(DirectorState::Stopped);
+        }
+        if alive.iter().any(|stat| stat.starts_with('T')) {
+            return Some(DirectorState::Frozen);
+        }
+        if !self.dumps_json {
+            return None;
+        }
+        if self.dumps.iter().any(Option::is_none) {
+            return Some(DirectorState::Hung);
+        }
+        // Gone between the process list and the dump.
+        let Some(now) = self.instance() else {
+            return Some(DirectorState::Stopped);
+        };
+        Some(match now.state {
+            VrrpWord::Master => DirectorState::Master,
+            VrrpWord::Backup => {
+                let first = self.dumps.first().and_then(|d| d.as_ref()?.first());
+                match first {
+                    Some(before)
+                        if self.dumps.len() > 1
+                            && before.state == VrrpWord::Backup
+                            && before.adverts_received == now.adverts_received =>
+                    {
+                        DirectorState::Deaf
+                    }
+                    _ => DirectorState::Backup,
+                }
+            }
+            VrrpWord::Fault => DirectorState::Fault,
+            VrrpWord::Init | VrrpWord::Other(_) => DirectorState::Init,
+        })
+    }
+}
+
+fn parse_keepalived_live(text: &str) -> Result<KeepalivedLive, ParseError> {
+    let mut live = KeepalivedLive {
+        processes: Vec::new(),
+        dumps_json: true,
+        dumps: Vec::new(),
+    };
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    while let Some(line) = lines.next() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("none"), None, None) => return Ok(live),
+            (Some("process"), Some(pid), stat) => {
+                let pid = pid
+                    .parse()
+                    .map_err(|_| ParseError::new("a process line without a pid", text))?;
+                // A process gone between pgrep and ps has no state: left out.
+                if let Some(stat) = stat {
+                    live.processes.push((pid, stat.to_string()));
+                }
+            }
+            (Some("dump"), Some("none"), None) => live.dumps_json = false,
+            (Some("dump"), Some("silent"), None) => live.dumps.push(None),
+            (Some("dump"), None, None) => {
+                let json = lines
+                    .next()
+                    .ok_or_else(|| ParseError::new("a dump without its JSON", text))?;
+                live.dumps.push(Some(parse_dump(json)?));
+            }
+            _ => return Err(ParseError::new("not a line of keepalived's state", text)),
+        }
+    }
+    if live.processes.is_empty() {
+        return Err(ParseError::new("no keepalived process and no `none`", text));
+    }
+    Ok(live)
+}
+
+/// keepalived's JSON dump: an array of `{"data": {...}, "stats": {...}}`, one per instance.
+fn parse_dump(json: &str) -> Result<Vec<VrrpInstance>, ParseError> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        ParseError::new(format!("keepalived's JSON dump does not parse: {e}"), json)
+    })?;
+    let instances = value
+        .as_array()
+        .ok_or_else(|| ParseError::new("keepalived's JSON dump is not an array", json))?;
+    instances
+        .iter()
+        .map(|i| {
+            let data = &i["data"];
+            let stats = &i["stats"];
+            let number = |v: &serde_json::Value, key: &str| {
+                v[key].as_i64().ok_or_else(|| {
+                    ParseError::new(
+                        format!("no number {key} in a VRRP instance of the dump"),
+                        json,
+                    )
+                })
+            };
+            let count = |key: &str| {
+                u64::try_from(number(stats, key)?).map_err(|_| {
+                    ParseError::new(format!("a negative count {key} in the dump"), json)
+                })
+            };
+            let name = data["iname"]
+                .as_str()
+                .ok_or_else(|| ParseError::new("a VRRP instance of the dump has no name", json))?;
+            Ok(VrrpInstance {
+                name: name.to_string(),
+                state: VrrpWord::of(number(data, "state")?),
+                effective_priority: number(data, "effective_priority")?,
+                adverts_received: count("advert_rcvd")?,
+                adverts_sent: count("advert_sent")?,
+                last_transition: data["last_transition"].as_f64().unwrap_or(0.0),
+            })
+        })
+        .collect()
+}
+
 /// tc's classic BPF (no action module needed): drop IPv4 protocol 112 (VRRP), pass the rest.
 const DROP_VRRP: &str = "6,40 0 0 12,21 0 3 2048,48 0 0 23,21 0 1 112,6 0 0 2,6 0 0 0";
 
@@ -123,6 +331,93 @@ mod tests {
         assert_eq!(state("1 0 0\n"), Ok(DirectorState::Backup));
         assert_eq!(state("1 1 1\n"), Ok(DirectorState::Frozen));
         assert_eq!(state("1 1 0\n"), Ok(DirectorState::Frozen));
+    }
+
+    /// keepalived 2.2.7's JSON dump (Debian 12), captured from a MASTER in a network
+    /// namespace; a BACKUP's is the same with state 1 and its own counts.
+    const MASTER_DUMP: &str = r#"[{"data":{"iname":"VI_1","dont_track_primary":0,"skip_check_adv_addr":0,"strict_mode":0,"vmac_ifname":"","ifp_ifname":"ka0","master_priority":0,"last_transition":1796575254.989175,"garp_delay":5,"garp_refresh":0,"garp_rep":5,"garp_refresh_rep":1,"garp_lower_prio_delay":5,"garp_lower_prio_rep":5,"lower_prio_no_advert":0,"higher_prio_send_advert":0,"vrid":77,"base_priority":100,"effective_priority":100,"vipset":true,"promote_secondaries":false,"adver_int":1,"master_adver_int":1,"accept":1,"nopreempt":false,"preempt_delay":0,"state":2,"wantstate":2,"version":2,"smtp_alert":false,"notify_deleted":false,"vips":["198.18.9.100\/24 dev ka0 scope global set"],"auth_type":0},"stats":{"advert_rcvd":0,"advert_sent":2,"become_master":1,"release_master":0,"packet_len_err":0,"advert_interval_err":0,"ip_ttl_err":0,"invalid_type_rcvd":0,"addr_list_err":0,"invalid_authtype":0,"authtype_mismatch":0,"auth_failure":0,"pri_zero_rcvd":0,"pri_zero_sent":0}}]"#;
+
+    fn backup_dump(heard: u64) -> String {
+        MASTER_DUMP
+            .replace("\"state\":2", "\"state\":1")
+            .replace("\"effective_priority\":100", "\"effective_priority\":50")
+            .replace("\"advert_rcvd\":0", &format!("\"advert_rcvd\":{heard}"))
+    }
+
+    #[test]
+    fn keepalived_as_it_says_it_is() {
+        let q = keepalived_live(Some(1500));
+        let state = |output: &str| q.parse(output).map(|l| l.state());
+        let procs = "process 7922 Ss\nprocess 7924 S\n";
+        // No keepalived; only zombies.
+        assert_eq!(state("none\n"), Ok(Some(DirectorState::Stopped)));
+        assert_eq!(
+            state("process 7922 Z\ndump silent\n"),
+            Ok(Some(DirectorState::Stopped))
+        );
+        // Frozen: any process in state T, whatever the dump.
+        assert_eq!(
+            state("process 7922 Ss\nprocess 7924 T\ndump silent\n"),
+            Ok(Some(DirectorState::Frozen))
+        );
+        // Runs, does not answer: hung.
+        assert_eq!(
+            state(&format!("{procs}dump silent\n")),
+            Ok(Some(DirectorState::Hung))
+        );
+        assert_eq!(
+            state(&format!("{procs}dump\n{MASTER_DUMP}\ndump silent\n")),
+            Ok(Some(DirectorState::Hung))
+        );
+        // MASTER, as keepalived says.
+        let live = q
+            .parse(&format!(
+                "{procs}dump\n{MASTER_DUMP}\ndump\n{MASTER_DUMP}\n"
+            ))
+            .unwrap();
+        assert_eq!(live.state(), Some(DirectorState::Master));
+        let vi = live.instance().unwrap();
+        assert_eq!(
+            (vi.name.as_str(), vi.effective_priority, vi.adverts_sent),
+            ("VI_1", 100, 2)
+        );
+        // A BACKUP that heard adverts meanwhile, and one that heard none.
+        let (b1, b2) = (backup_dump(10), backup_dump(11));
+        assert_eq!(
+            state(&format!("{procs}dump\n{b1}\ndump\n{b2}\n")),
+            Ok(Some(DirectorState::Backup))
+        );
+        assert_eq!(
+            state(&format!("{procs}dump\n{b1}\ndump\n{b1}\n")),
+            Ok(Some(DirectorState::Deaf))
+        );
+        // One dump (status): a BACKUP is a BACKUP.
+        assert_eq!(
+            state(&format!("{procs}dump\n{b1}\n")),
+            Ok(Some(DirectorState::Backup))
+        );
+        // FAULT and INIT.
+        let fault = MASTER_DUMP.replace("\"state\":2", "\"state\":3");
+        assert_eq!(
+            state(&format!("{procs}dump\n{fault}\n")),
+            Ok(Some(DirectorState::Fault))
+        );
+        let init = MASTER_DUMP.replace("\"state\":2", "\"state\":0");
+        assert_eq!(
+            state(&format!("{procs}dump\n{init}\n")),
+            Ok(Some(DirectorState::Init))
+        );
+        // Built without JSON: the caller reads the host instead.
+        assert_eq!(state(&format!("{procs}dump none\n")), Ok(None));
+        for bad in [
+            "",
+            "process x S\n",
+            "process 1 S\ndump\n",
+            "process 1 S\ndump\n{}\n",
+            "what\n",
+        ] {
+            assert!(q.parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

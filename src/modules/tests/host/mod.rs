@@ -47,6 +47,10 @@ pub struct State {
     pub services: BTreeMap<String, Service>,
     /// Running processes: their pids by name.
     pub processes: BTreeMap<String, Vec<u32>>,
+    /// Processes by name stopped by a signal (state T) until continued.
+    pub frozen: BTreeSet<String>,
+    /// Processes by name that run and do not answer (keepalived: no state dump).
+    pub hung: BTreeSet<String>,
     /// The pid the last process started got.
     pub last_pid: u32,
     pub installed: BTreeSet<String>,
@@ -75,6 +79,8 @@ impl State {
             routes: BTreeMap::new(),
             services: BTreeMap::new(),
             processes: BTreeMap::new(),
+            frozen: BTreeSet::new(),
+            hung: BTreeSet::new(),
             last_pid: 999,
             installed: BTreeSet::new(),
             repository: BTreeSet::new(),
@@ -210,6 +216,13 @@ impl State {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Every process of that name ended: not frozen or hung any more either.
+    pub fn end(&mut self, process: &str) {
+        self.processes.remove(process);
+        self.frozen.remove(process);
+        self.hung.remove(process);
     }
 
     pub fn runs(&self, process: &str) -> bool {

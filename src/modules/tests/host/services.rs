@@ -51,10 +51,12 @@ fn services(s: &mut State, call: &Call) -> Option<Answer> {
     }
     .unwrap_or_default();
     if call.is(sh::service_query(&init, named, process).line()) {
-        let running = if s.runs(process) {
-            "running"
-        } else {
+        let running = if !s.runs(process) {
             "stopped"
+        } else if s.frozen.contains(process) {
+            "frozen"
+        } else {
+            "running"
         };
         let enabled = match s.services.get(named) {
             Some(service) if service.enabled => "enabled",
@@ -118,12 +120,12 @@ fn action(s: &mut State, name: &str, verb: &str) -> Option<Answer> {
         "start" => start(s),
         "stop" => {
             if !service.ignores_stop {
-                s.processes.remove(&service.process);
+                s.end(&service.process);
             }
             None
         }
         "restart" => {
-            s.processes.remove(&service.process);
+            s.end(&service.process);
             start(s)
         }
         _ => {
@@ -162,6 +164,31 @@ fn enable_at_boot(s: &mut State, name: &str, enable: bool) -> Option<Answer> {
 }
 
 fn processes(s: &mut State, call: &Call) -> Option<Answer> {
+    // `pkill -CONT -x NAME || true`
+    if let Some(name) = call.word(3)
+        && call.is(sh::thaw(name))
+    {
+        s.frozen.remove(name);
+        return done();
+    }
+    // keepalived asked for its state: its processes, then its dump (or none, or silence).
+    if call.is(sh::keepalived_live(None).line()) {
+        let Some(pid) = s.processes.get("keepalived").and_then(|p| p.first()) else {
+            return read(out(0, "none\n"));
+        };
+        let stat = if s.frozen.contains("keepalived") {
+            "T"
+        } else {
+            "Ss"
+        };
+        let dump = if s.hung.contains("keepalived") || s.frozen.contains("keepalived") {
+            "dump silent\n".to_string()
+        } else {
+            let json = r#"[{"data":{"iname":"VI_1","state":2,"effective_priority":100,"last_transition":1.0},"stats":{"advert_rcvd":0,"advert_sent":3}}]"#;
+            format!("dump\n{json}\n")
+        };
+        return read(out(0, &format!("process {pid} {stat}\n{dump}")));
+    }
     // `pgrep -x NAME ...`
     let name = call.word(2).unwrap_or_default();
     if call.is(sh::process_running(name)) {
@@ -197,7 +224,7 @@ fn processes(s: &mut State, call: &Call) -> Option<Answer> {
             ));
         }
         if signal == "TERM" || signal == "KILL" {
-            s.processes.remove(name);
+            s.end(name);
         }
         return done();
     }
