@@ -5,7 +5,8 @@
 //!
 //! Running means alive and answering: a daemon whose process is stopped by a signal (state T)
 //! is continued (SIGCONT), and keepalived, which can say how it is, must answer its state dump:
-//! one that does not, or still does not once continued, is restarted. Each says which.
+//! one that does not, or still does not once continued, is restarted, and so is a daemon
+//! that does not answer the GET of its `answers:` URL. Each says which.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,10 @@ pub struct Service {
     pub enabled: Option<bool>,
     /// Process name to look for (default: the service name).
     pub process: Option<Tpl<String>>,
+    /// A URL the daemon must answer when it runs (`http://ADDRESS[:PORT]/PATH`): a GET made
+    /// on the host itself (through its sshd, else with its curl), any HTTP status. One that
+    /// runs and does not answer is restarted.
+    pub answers: Option<Tpl<String>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -51,6 +56,7 @@ pub struct Change {
     frozen: bool,
     name: String,
     process: String,
+    check: Check,
     /// What the query said it would do.
     summary: String,
 }
@@ -83,13 +89,15 @@ impl Module for Service {
             )
             .await?;
         let frozen = running == sh::Running::Frozen;
-        // Alive, not frozen, and asked to run: it must answer too (keepalived its dump).
+        let url = ctx.resolve_opt(&self.answers)?;
+        let check = Check::new(&process, url.as_deref())?;
+        // Alive, not frozen, and asked to run: it must answer too.
         let unanswering = running == sh::Running::Yes
             && matches!(
                 self.state,
                 Some(ServiceState::Started | ServiceState::Reloaded)
             )
-            && !answers(ctx, &process).await?;
+            && !check.answers(ctx).await?;
         let up = running != sh::Running::No;
         let action = match (self.state, running) {
             (Some(ServiceState::Started), _) if unanswering => Some(Action::Restart),
@@ -126,11 +134,11 @@ impl Module for Service {
         let mut words = Vec::new();
         if let Some(a) = action {
             let why = if unanswering {
-                " (alive, but it does not answer its state dump)"
+                format!(" (alive, but {})", check.silence())
             } else if frozen {
-                " (stopped by a signal, state T)"
+                " (stopped by a signal, state T)".to_string()
             } else {
-                ""
+                String::new()
             };
             words.push(format!("{} {name}{why}", format!("{a:?}").to_lowercase()));
         }
@@ -149,6 +157,7 @@ impl Module for Service {
                 frozen,
                 name,
                 process,
+                check,
                 summary: summary.clone(),
             },
             summary,
@@ -166,7 +175,7 @@ impl Module for Service {
         let action = match change.action {
             Some(Action::Continue) => {
                 tokio::time::sleep(SETTLE).await;
-                if answers(ctx, &change.process).await? {
+                if change.check.answers(ctx).await? {
                     None
                 } else {
                     said = Some(format!(
@@ -213,19 +222,115 @@ impl Module for Service {
     }
 }
 
-/// Whether a running daemon answers: keepalived its state dump (a hung one does not; one
-/// built without the dump counts as answering); any other daemon by running.
-async fn answers(ctx: &TaskCtx<'_>, process: &str) -> Result<bool, TaskError> {
-    if process != "keepalived" {
-        return Ok(true);
+/// How a running daemon shows that it answers: keepalived by its state dump, a daemon with
+/// an `answers:` URL by a GET of it, any other by running.
+enum Check {
+    KeepalivedDump,
+    Http {
+        url: String,
+        address: String,
+        port: u16,
+        path: String,
+    },
+    Running,
+}
+
+/// How long a daemon has to answer.
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+
+impl Check {
+    fn new(process: &str, url: Option<&str>) -> Result<Check, TaskError> {
+        let Some(url) = url else {
+            return Ok(if process == "keepalived" {
+                Check::KeepalivedDump
+            } else {
+                Check::Running
+            });
+        };
+        let bad = || {
+            TaskError::new(format!(
+                "answers: `{url}` is not an http://ADDRESS[:PORT]/PATH URL"
+            ))
+        };
+        let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+        let (authority, path) = match rest.find('/') {
+            Some(at) => (&rest[..at], &rest[at..]),
+            None => (rest, "/"),
+        };
+        let (address, port) = match authority.rsplit_once(':') {
+            Some((a, p)) => (a, p.parse().map_err(|_| bad())?),
+            None => (authority, 80),
+        };
+        if address.is_empty() || path.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        Ok(Check::Http {
+            url: url.to_string(),
+            address: address.to_string(),
+            port,
+            path: path.to_string(),
+        })
     }
-    let live = ctx
-        .read(
-            &sh::keepalived_live(None),
-            "asking keepalived for its state",
-        )
-        .await?;
-    Ok(live.state() != Some(crate::lvs::DirectorState::Hung))
+
+    /// What not answering means, for the task's line.
+    fn silence(&self) -> String {
+        match self {
+            Check::KeepalivedDump => "it does not answer its state dump".into(),
+            Check::Http { url, .. } => {
+                format!("{url} gets no answer within {} s", ANSWER_WITHIN.as_secs())
+            }
+            Check::Running => "it does not answer".into(),
+        }
+    }
+
+    /// Whether the running daemon answers now. keepalived built without the dump counts as
+    /// answering. A GET goes through the host's sshd (nothing needed on the host); where its
+    /// sshd forwards nothing, the host's curl makes it.
+    async fn answers(&self, ctx: &TaskCtx<'_>) -> Result<bool, TaskError> {
+        match self {
+            Check::Running => Ok(true),
+            Check::KeepalivedDump => {
+                let live = ctx
+                    .read(
+                        &sh::keepalived_live(None),
+                        "asking keepalived for its state",
+                    )
+                    .await?;
+                Ok(live.state() != Some(crate::lvs::DirectorState::Hung))
+            }
+            Check::Http {
+                url,
+                address,
+                port,
+                path,
+            } => {
+                let request = format!(
+                    "GET {path} HTTP/1.0\r\nHost: {address}\r\nUser-Agent: lvslab\r\nConnection: close\r\n\r\n"
+                );
+                if let Some(get) =
+                    ctx.session
+                        .exchange(address, *port, request.as_bytes(), ANSWER_WITHIN)
+                {
+                    match get.await {
+                        Ok(answer) => return Ok(answer.starts_with(b"HTTP/")),
+                        // sshd forwards nothing here: the host's curl asks instead.
+                        Err(why) if why.contains("Prohibited") => {}
+                        Err(_) => return Ok(false),
+                    }
+                }
+                if let Some(lacks) = ctx.facts.lacking(&ctx.host.name, &[crate::programs::CURL]) {
+                    return Err(TaskError::new(format!(
+                        "answers: {url} cannot be asked on this host: {lacks}"
+                    )));
+                }
+                let secs = u32::try_from(ANSWER_WITHIN.as_secs()).unwrap_or(2);
+                let code = ctx
+                    .read(&sh::http_status(url, secs), "asking the daemon's URL")
+                    .await?;
+                Ok(code.is_some())
+            }
+        }
+    }
 }
 
 async fn is_running(ctx: &TaskCtx<'_>, process: &str) -> Result<bool, TaskError> {

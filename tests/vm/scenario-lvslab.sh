@@ -1,7 +1,8 @@
 #!/bin/sh
 # VM-tier scenario: lvslab itself, end to end, on a kernel with IPVS: the namespace lab
 # (`lvslab lab up`), the seed's keepalived + LVS-DR setup converged and verified (`lvslab up`), a
-# rerun that changes nothing, IPVS drift repaired, teardown (twice), the manual mode (seed section
+# rerun that changes nothing, IPVS drift repaired, a frozen keepalived (BACKUP, MASTER) and web
+# server found by verify and continued by up, teardown (twice), the manual mode (seed section
 # 7), and 3 real servers with no playbook change. The drills have their own scenario.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines; exits 0 only when every verdict passed.
 # Runs as root inside the VM tier's guest (lvslab lab vm-run tests/vm/scenario-lvslab.sh).
@@ -34,6 +35,29 @@ drift() { # name ipvsadm-args...
 drift real-server-deleted -d -t 198.18.0.100:80 -r 198.18.0.12:80
 drift extra-real-server -a -t 198.18.0.100:80 -r 198.18.0.30:80 -g -w 1
 drift scheduler-changed -E -t 198.18.0.100:80 -s wlc
+
+# A frozen daemon (SIGSTOP, state T) by hand: keepalived on the BACKUP, then on the MASTER, then
+# the web server. verify fails naming it (the VRRP states read from keepalived itself), `up`
+# continues it, verify passes again.
+frozen() { # node process probe
+    node=$1; process=$2; probe=$3
+    lvslab lab exec --name ops "$node" -- pkill -STOP -x "$process"
+    # The MASTER frozen: the BACKUP takes over after Master_Down_Interval.
+    [ "$node" = node1 ] && sleep 5
+    lv_json /tmp/frozen.json verify
+    failed=$(failed_probes /tmp/frozen.json)
+    case $failed in
+        *"$probe"*) ;;
+        *) verdict "frozen-$node-$process" FAIL "verify did not fail $probe: exit $rc, $failed"; return ;;
+    esac
+    lv_json /tmp/thaw.json up
+    what=$(grep '"status":"changed"' /tmp/thaw.json | grep -o '"msg":"continue[^"]*"' | head -n 1)
+    if [ $rc = 0 ] && [ -n "$what" ]; then verdict "frozen-$node-$process" PASS "verify failed ($(echo "$failed" | cut -c 1-160)); up: $what; verify passes"
+    else verdict "frozen-$node-$process" FAIL "exit $rc; changes: $what; $(why /tmp/thaw.json)"; fi
+}
+frozen node4 keepalived VRRP
+frozen node1 keepalived VRRP
+frozen node2 nginx "web server node2"
 
 lvslab --json down >/tmp/down.json 2>&1
 rc=$?

@@ -205,6 +205,58 @@ async fn a_keepalived_that_does_not_answer_is_restarted() {
     assert!(s.runs("keepalived") && s.frozen.is_empty() && s.hung.is_empty());
 }
 
+/// A daemon with an `answers:` URL must answer a GET of it (made with the host's curl where
+/// the transport has no forwarding, as here): one that runs and does not is restarted.
+#[tokio::test]
+async fn a_daemon_that_does_not_answer_its_url_is_restarted() {
+    const URL: &str = "http://10.0.0.11:80/";
+    let task = format!("service: {{ name: nginx, state: started, answers: \"{URL}\" }}");
+    let mut answering = State::new().service("nginx", true, true);
+    answering.http.insert(URL.into(), 404);
+    let lab = Lab::new(answering);
+    let run = lab.run(&task).await;
+    assert_eq!(
+        (run.status, run.msg.as_str()),
+        (Status::Ok, "nginx running"),
+        "any HTTP answer counts"
+    );
+    assert!(
+        run.sent
+            .contains(&sh::http_status(URL, 2).line().to_string())
+    );
+    let lab = Lab::new(State::new().service("nginx", true, true));
+    let check = lab.check(&task).await;
+    let said = format!("restart nginx (alive, but {URL} gets no answer within 2 s)");
+    assert_eq!(
+        (check.status, check.msg.as_str()),
+        (Status::Changed, said.as_str())
+    );
+    assert!(check.changes.is_empty());
+    let run = lab.run(&task).await;
+    assert_eq!(
+        (run.status, run.msg.as_str()),
+        (Status::Changed, said.as_str())
+    );
+    assert_eq!(
+        run.changes,
+        [sh::service_action("systemd", "nginx", "restart")]
+    );
+    for bad in ["ftp://10.0.0.11/", "http://:80/", "http://10.0.0.11:port/"] {
+        let run = Lab::new(State::new().service("nginx", true, true))
+            .run(&format!(
+                "service: {{ name: nginx, state: started, answers: \"{bad}\" }}"
+            ))
+            .await;
+        assert_eq!(run.status, Status::Failed, "{bad}");
+        assert!(
+            run.msg
+                .contains(&format!("answers: `{bad}` is not an http://")),
+            "{}",
+            run.msg
+        );
+    }
+}
+
 #[tokio::test]
 async fn whether_it_runs_is_read_from_its_process() {
     let mut before = State::new().service("apache2", false, true);
