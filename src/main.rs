@@ -32,6 +32,7 @@ mod transport;
 use clap::Parser;
 
 fn main() {
+    cli::outcome::on_unwritable_output();
     // A usage error exits 1, as `--help` documents (clap's own habit is 2, which here means a
     // failed task or probe); help and version exit 0.
     let cli = cli::Cli::try_parse().unwrap_or_else(|e| {

@@ -226,3 +226,45 @@ fn set_changes_one_value_in_place_or_nothing_at_all() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Output that cannot be written ends lvslab in words, not a panic: a reader that goes away
+/// (`| head -1`) quietly with 141, a full disk with its reason and 1.
+#[test]
+fn output_that_cannot_be_written_ends_in_words_not_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(common::LVSLAB)
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("_lvslab()"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", show(&out));
+    assert_eq!(common::stderr(&out), "", "a quiet exit");
+
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.example.yml");
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(common::LVSLAB)
+        .args(["-i", example, "validate"])
+        .env_remove("LVSLAB_INVENTORY")
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let said = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("lvslab: cannot write the output: No space left on device")
+            && !said.contains("panicked"),
+        "{said}"
+    );
+}

@@ -18,7 +18,7 @@ Examples:
   lvslab run site.yml -l node2            run your own playbook on one host
 
 Exit codes: 0 all ok, 1 usage or input error, 2 a task or probe failed,
-            4 a host was unreachable, 130 interrupted.";
+            4 a host was unreachable, 130 interrupted, 141 the output's reader went away.";
 
 /// lvslab builds, checks and tears down a Linux Virtual Server (LVS) lab over SSH:
 /// a director with a VIP and an IPVS virtual service, real servers in DR mode,

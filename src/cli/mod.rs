@@ -54,8 +54,9 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Set(args) => set::set(&args, g),
         Command::Lab(cmd) => lab::run(cmd, g).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "lvslab", &mut std::io::stdout());
-            Ok(Outcome::Ok)
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "lvslab", &mut script);
+            Ok(outcome::write_stdout(&script))
         }
     };
     match result {

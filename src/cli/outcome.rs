@@ -19,6 +19,9 @@ pub enum Outcome {
     Interrupted,
     /// A command run for the user (`lab exec`) ended with this exit code, passed through.
     Exited(i32),
+    /// The reader of the output went away (`lvslab ... | head`): a quiet exit, as a program
+    /// ended by SIGPIPE ends (128 + 13).
+    OutputClosed,
 }
 
 impl Outcome {
@@ -29,6 +32,7 @@ impl Outcome {
             Outcome::Failed => 2,
             Outcome::Unreachable => 4,
             Outcome::Interrupted => 130,
+            Outcome::OutputClosed => 141,
             Outcome::Exited(code) => code,
         }
     }
@@ -54,6 +58,44 @@ impl Outcome {
             Outcome::Failed
         } else {
             Outcome::Ok
+        }
+    }
+}
+
+/// Output that cannot be written ends lvslab in words, never in a panic: a closed pipe
+/// (`lvslab completions bash | head -1`) quietly with [`Outcome::OutputClosed`], any other
+/// failure (a full disk, `/dev/full`) with its reason and [`Outcome::Input`]. Installed once,
+/// first thing in `main`: `print!` panics when stdout cannot take what it is given.
+pub fn on_unwritable_output() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let said = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if let Some(why) = said.strip_prefix("failed printing to stdout: ") {
+            if why.contains("Broken pipe") {
+                std::process::exit(Outcome::OutputClosed.code());
+            }
+            eprintln!("lvslab: cannot write the output: {why}");
+            std::process::exit(Outcome::Input.code());
+        }
+        default(info);
+    }));
+}
+
+/// Writes `bytes` to stdout whole, ending as [`on_unwritable_output`] says when it cannot.
+pub fn write_stdout(bytes: &[u8]) -> Outcome {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Outcome::Ok,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Outcome::OutputClosed,
+        Err(e) => {
+            eprintln!("lvslab: cannot write the output: {e}");
+            Outcome::Input
         }
     }
 }
