@@ -152,10 +152,19 @@ pub enum Command {
     Up(UpArgs),
     /// Probe the lab: HTTP through the VIP, IPVS table, real servers' ARP settings and lo VIP,
     /// exactly one VIP holder (ARP), VRRP states. Exit 2 when a probe fails.
+    #[command(
+        after_help = "Examples:\n  lvslab verify\n  lvslab verify --json | grep '\"pass\":false'   # only what failed\n  lvslab -i inventory.yml verify"
+    )]
     Verify(VerifyArgs),
     /// Tear the lab down: VIP, IPVS table, keepalived, the kernel settings lvslab changed.
+    #[command(
+        after_help = "Examples:\n  lvslab down\n  lvslab down --check --diff   # what it would remove\n  lvslab down -l node2         # one real server only"
+    )]
     Down(DownArgs),
     /// Who holds the VIP, VRRP states, the IPVS table with counters.
+    #[command(
+        after_help = "Examples:\n  lvslab status\n  watch -n 1 lvslab status   # follow a failover"
+    )]
     Status,
     /// Failure drills with measured outage.
     #[command(subcommand)]
@@ -165,7 +174,7 @@ pub enum Command {
     Bench(BenchCommand),
     /// Run a playbook (YAML) against the inventory.
     #[command(
-        after_help = "Examples:\n  lvslab run playbooks/lvs-dr.yml\n  lvslab run site.yml --check --diff -l real_servers"
+        after_help = "Examples:\n  lvslab run my-site.yml\n  lvslab run my-site.yml --check --diff -l real_servers\n  lvslab run my-site.yml -e rate=20 -t web"
     )]
     Run(RunArgs),
     /// Run one shell command on hosts (ad hoc).
@@ -174,6 +183,7 @@ pub enum Command {
     )]
     Exec(ExecArgs),
     /// Connect to every host and log in; report who is reachable.
+    #[command(after_help = "Examples:\n  lvslab ping\n  lvslab ping -l directors")]
     Ping,
     /// Check the inventory, playbooks and templates without connecting to any host.
     #[command(
@@ -192,6 +202,9 @@ pub enum Command {
     #[command(subcommand)]
     Lab(LabCommand),
     /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  lvslab completions bash > /etc/bash_completion.d/lvslab\n  lvslab completions zsh > ~/.zfunc/_lvslab"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
@@ -428,8 +441,10 @@ pub enum LabCommand {
     )]
     Up(LabUpArgs),
     /// Remove everything a lab made (processes, namespaces, links, files), also after a crash.
+    #[command(after_help = "Examples:\n  lvslab lab down\n  lvslab lab down --name big")]
     Down(LabNameArgs),
     /// Which nodes are up, their addresses, whether sshd answers.
+    #[command(after_help = "Examples:\n  lvslab lab status\n  lvslab lab status --name big")]
     Status(LabNameArgs),
     /// The programs the lab needs on this machine (and the VM, and the tests), the package of
     /// each, and whether it is here; `--install` installs what is missing (apt or dnf).
@@ -452,6 +467,9 @@ pub enum LabCommand {
     /// One command for a newcomer: a lab (here, or `lab up --vm` when this kernel has no IPVS),
     /// the seed's keepalived + LVS-DR setup converged on it, and the probes' verdict. The lab
     /// stays up for exploring; `lvslab lab down` removes it.
+    #[command(
+        after_help = "Examples:\n  lvslab lab demo\n  lvslab lab demo --forwarding nat   # the same with LVS-NAT\n  lvslab lab demo --vm               # in the VM even where this kernel has IPVS"
+    )]
     Demo(LabUpArgs),
     /// Run a scenario script inside the VM tier's guest (tests and debugging); prints the guest's
     /// console, exits 0 when the script exited 0 and printed no `VERDICT <name> FAIL` line.
@@ -545,6 +563,63 @@ mod tests {
         let cli =
             Cli::try_parse_from(std::iter::once("lvslab").chain(args.iter().copied())).unwrap();
         cli.global.unread_by(&cli.command)
+    }
+
+    /// Every example of every command's `--help` is a command line clap takes, and uses no
+    /// option its command refuses: the examples are what a newcomer types first.
+    #[test]
+    fn every_help_example_parses() {
+        fn walk(cmd: &clap::Command, out: &mut Vec<String>) {
+            for text in [cmd.get_after_help(), cmd.get_after_long_help()]
+                .into_iter()
+                .flatten()
+            {
+                let text = text.to_string();
+                let mut examples = false;
+                for line in text.lines() {
+                    if line.starts_with("Examples:") {
+                        examples = true;
+                        continue;
+                    }
+                    if !line.starts_with("  ") || line.trim().is_empty() {
+                        examples = examples && line.starts_with("  ");
+                        continue;
+                    }
+                    if examples {
+                        out.push(line.trim().to_string());
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, out);
+            }
+        }
+        let mut lines = Vec::new();
+        walk(&<Cli as clap::CommandFactory>::command(), &mut lines);
+        assert!(lines.len() > 30, "{lines:?}");
+        let mut checked = 0;
+        for line in lines {
+            // The lvslab command of the line: before a pipe, a redirection, a comment (`#`, or
+            // a column of words after two spaces) or `&&`, after `watch -n 1`.
+            let end = ["#", "  ", " | ", " > ", " && "]
+                .iter()
+                .filter_map(|cut| line.find(cut))
+                .min()
+                .unwrap_or(line.len());
+            let command = line[..end].trim();
+            let Some(at) = command.find("lvslab ") else {
+                continue;
+            };
+            let words = shlex::split(&command[at..]).unwrap_or_default();
+            let parsed = Cli::try_parse_from(&words);
+            assert!(parsed.is_ok(), "`{line}`: {:?}", parsed.err());
+            if let Ok(cli) = parsed {
+                let refused = cli.global.unread_by(&cli.command);
+                assert!(refused.is_empty(), "`{line}`: {refused:?}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 30, "{checked}");
     }
 
     #[test]
