@@ -460,6 +460,26 @@ fn secrets_never_show_and_files_are_written_privately() {
     );
 }
 
+/// Every process's arguments on `node`, read every 100 ms for `how_long` (what anyone on the
+/// host can see while lvslab works there).
+fn process_lists(lab: &TestLab, node: &str, how_long: Duration) -> String {
+    let mut seen = String::new();
+    let deadline = Instant::now() + how_long;
+    while Instant::now() < deadline {
+        let ps = lab.exec(
+            node,
+            &[
+                "sh",
+                "-c",
+                "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '",
+            ],
+        );
+        seen.push_str(&stdout(&ps));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    seen
+}
+
 /// A non-root user on node2 who may become root with sudo (no password), or may not.
 fn user_inventory(lab: &TestLab, user: &str, sudo: bool) -> String {
     let mut setup = format!(
@@ -494,20 +514,7 @@ fn become_runs_and_ends_commands_as_root_and_keeps_secrets_out_of_argv() {
         "- name: s\n  hosts: node2\n  tasks:\n    - shell: \"sleep 3; : {{ db_token }}\"\n",
     );
     let child = spawn(&["-i", &inv, "run", pb.to_str().unwrap()]);
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        let ps = lab.exec(
-            "node2",
-            &[
-                "sh",
-                "-c",
-                "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '",
-            ],
-        );
-        seen.push_str(&stdout(&ps));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let seen = process_lists(&lab, "node2", Duration::from_secs(3));
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(
@@ -586,20 +593,7 @@ fn file_writes_keep_secrets_out_of_argv_and_end_on_the_host_when_given_up() {
         lab.ssh("node2", "rm -f /etc/slow.conf /etc/slow.conf.lvslab-prev");
         let pb = slow("quick.yml", 2);
         let child = spawn(&["-i", inv, "run", &pb]);
-        let mut seen = String::new();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            let ps = lab.exec(
-                "node2",
-                &[
-                    "sh",
-                    "-c",
-                    "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '",
-                ],
-            );
-            seen.push_str(&stdout(&ps));
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let seen = process_lists(&lab, "node2", Duration::from_secs(3));
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{inv}: {}", show(&out));
         assert!(

@@ -250,6 +250,10 @@ impl SshTransport {
             .exec(true, super::sh::session_shell())
             .await
             .map_err(|e| lost(e.to_string()))?;
+        channel
+            .data(super::sh::SHELL_PID.as_bytes())
+            .await
+            .map_err(|e| lost(e.to_string()))?;
         let mut first = Vec::new();
         let pid = loop {
             match tokio::time::timeout(Duration::from_secs(10), channel.wait()).await {

@@ -110,11 +110,16 @@ pub fn with_input(command: &str, input: &[u8], delimiter: &str) -> String {
     )
 }
 
-/// The long-lived shell of a connection: prints its pid (the leader of the session sshd made for
-/// it, so everything a command starts can be ended with [`end_session`]), then reads commands.
-pub fn session_shell() -> String {
-    format!("exec /bin/sh -c 'echo $$; {}'", super::framing::START)
+/// A connection's shell: the login shell replaced by `sh` (one exec; a shell is started per
+/// command while the long-lived one is busy, so this costs on every such command). Its first
+/// line on stdin is [`SHELL_PID`].
+pub fn session_shell() -> &'static str {
+    super::framing::START
 }
+
+/// The first line sent to a connection's shell: it prints its pid (the leader of the session
+/// sshd made for it, so everything a command starts can be ended with [`end_session`]).
+pub const SHELL_PID: &str = "echo $$\n";
 
 /// The parser of a query that prints one item a line: its lines, empty ones left out.
 pub(super) fn non_empty_lines(text: &str) -> Result<Vec<String>, ParseError> {
