@@ -241,7 +241,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 impl Check {
     fn new(process: &str, url: Option<&str>) -> Result<Check, TaskError> {
         let Some(url) = url else {
-            return Ok(if process == "keepalived" {
+            return Ok(if process == crate::programs::KEEPALIVED.name {
                 Check::KeepalivedDump
             } else {
                 Check::Running
@@ -350,7 +350,7 @@ pub async fn wait_running(ctx: &TaskCtx<'_>, name: &str, process: &str) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let hint = if name == "keepalived" {
+    let hint = if name == crate::programs::KEEPALIVED.name {
         " (keepalived exits at start when its config has a virtual_server and the kernel has no IPVS, or the config is invalid: see its log)"
     } else {
         ""
