@@ -60,6 +60,7 @@ programs! {
     IP: "ip", "iproute2", "iproute", [Host, Lab, VmHost], "addresses, routes, devices; the lab's namespaces and bridge";
     TC: "tc", "iproute2", "iproute-tc", [Host], "the partition drill's VRRP filter";
     IPVSADM: "ipvsadm", "ipvsadm", "ipvsadm", [Host], "the IPVS table";
+    NFT: "nft", "nftables", "nftables", [Host], "the firewall marks of firewall-mark services";
     KEEPALIVED: "keepalived", "keepalived", "keepalived", [Host], "the director pair's VRRP and health checks";
     WEB_SERVER: "nginx" | "apache2" | "httpd", "nginx", "nginx", [Host], "the real servers' web server";
     CURL: "curl", "curl", "curl", [Host], "requests through the VIP (verify, drills, bench)";

@@ -87,6 +87,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
     ("index.html.j2", include_str!("../templates/index.html.j2")),
     (
+        "web-ports.conf.j2",
+        include_str!("../templates/web-ports.conf.j2"),
+    ),
+    (
         "lvslab-boot.sh.j2",
         include_str!("../templates/lvslab-boot.sh.j2"),
     ),

@@ -185,30 +185,258 @@ impl Checker<'_> {
             &real_servers,
             file,
         );
-        let members = real_servers
-            .iter()
-            .map(|r| lvs::Member {
-                name: Some(r.name.clone()),
-                address: r.address,
-                port,
-                weight: r.weight,
-            })
-            .collect();
+        let services = self.services(settings, vip, vip_prefix, port, forwarding, &real_servers);
+        if services.is_empty() {
+            return None;
+        }
         Some(Lvs {
-            services: vec![VirtualService {
-                vip,
-                vip_prefix,
-                port,
-                protocol: l.protocol,
-                scheduler: l.scheduler,
-                forwarding,
-                real_servers: members,
-            }],
+            services,
             directors,
             real_servers,
             vrrp,
             health_check,
             nat,
+        })
+    }
+
+    /// The virtual services: `lvs.services`, or the short form's one (`port`, `protocol`,
+    /// `scheduler`, persistence), all on the VIP, none shadowing another.
+    fn services(
+        &mut self,
+        settings: &Spanned<LvsSettings>,
+        vip: IpAddr,
+        vip_prefix: u8,
+        port: u16,
+        forwarding: Forwarding,
+        real_servers: &[RealServer],
+    ) -> Vec<VirtualService> {
+        let l = &settings.value;
+        let default_persistence = self.persistence(
+            l.persistence_timeout.as_ref(),
+            l.persistence_granularity.as_ref(),
+        );
+        let service = |port: u16,
+                       ports: Vec<u16>,
+                       fwmark,
+                       protocol,
+                       scheduler,
+                       persistence,
+                       members: &[&RealServer]| {
+            VirtualService {
+                vip,
+                vip_prefix,
+                port,
+                protocol,
+                fwmark,
+                ports,
+                scheduler,
+                forwarding,
+                persistence,
+                real_servers: members
+                    .iter()
+                    .map(|r| lvs::Member {
+                        name: Some(r.name.clone()),
+                        address: r.address,
+                        port,
+                        weight: r.weight,
+                    })
+                    .collect(),
+            }
+        };
+        let everyone: Vec<&RealServer> = real_servers.iter().collect();
+        let Some(list) = &l.services else {
+            return vec![service(
+                port,
+                vec![port],
+                None,
+                l.protocol,
+                l.scheduler,
+                default_persistence,
+                &everyone,
+            )];
+        };
+        if let Some(p) = &l.port {
+            self.fail(
+                p,
+                "`port:` and `services:` both given: with `services:`, each service names its own port".into(),
+            );
+        }
+        if list.value.is_empty() {
+            self.fail(
+                list,
+                "`services:` is empty: list at least one service, or remove it and give `port:`"
+                    .into(),
+            );
+        }
+        let mut out: Vec<VirtualService> = Vec::new();
+        for entry in &list.value {
+            let e = &entry.value;
+            let protocol = e.protocol.unwrap_or(l.protocol);
+            let scheduler = e.scheduler.unwrap_or(l.scheduler);
+            let persistence = match (&e.persistence_timeout, &e.persistence_granularity) {
+                (None, None) => default_persistence,
+                (t, g) => self.persistence(t.as_ref(), g.as_ref()),
+            };
+            let ports_of = |c: &mut Self, ports: &Spanned<Vec<Spanned<u32>>>| -> Vec<u16> {
+                let mut out: Vec<u16> = Vec::new();
+                for p in &ports.value {
+                    if in_range(c, p, 1..=65535, "port") {
+                        let p16 = p.value as u16;
+                        if out.contains(&p16) {
+                            c.fail(p, format!("port {p16} is listed twice"));
+                        } else {
+                            out.push(p16);
+                        }
+                    }
+                }
+                if ports.value.is_empty() {
+                    c.fail(
+                        ports,
+                        "`ports:` is empty: a firewall-mark service needs the ports it groups"
+                            .into(),
+                    );
+                }
+                out
+            };
+            let (fwmark, ports) = match (&e.port, &e.fwmark, &e.ports) {
+                (Some(p), None, None) => {
+                    if !in_range(self, p, 1..=65535, "port") {
+                        continue;
+                    }
+                    (None, vec![p.value as u16])
+                }
+                (None, Some(m), Some(ports)) => {
+                    if !in_range(self, m, 1..=i64::from(u32::MAX), "fwmark") {
+                        continue;
+                    }
+                    (Some(m.value), ports_of(self, ports))
+                }
+                (None, Some(m), None) => {
+                    self.fail(m, format!("fwmark {} needs `ports: [..]`: the ports of the VIP whose packets get the mark", m.value));
+                    continue;
+                }
+                (Some(p), Some(_), _) | (Some(p), None, Some(_)) => {
+                    self.fail(
+                        p,
+                        "a service has either `port:` or `fwmark:` with `ports:`, not both".into(),
+                    );
+                    continue;
+                }
+                (None, None, _) => {
+                    self.fail(
+                        entry,
+                        "a service needs `port:` (or `fwmark:` with `ports:`)".into(),
+                    );
+                    continue;
+                }
+            };
+            let Some(&first) = ports.first() else {
+                continue;
+            };
+            let members: Vec<&RealServer> = match &e.real_servers {
+                None => everyone.clone(),
+                Some(names) => {
+                    if names.value.is_empty() {
+                        self.fail(
+                            names,
+                            "`real_servers:` is empty: a service needs at least one".into(),
+                        );
+                    }
+                    let mut members = Vec::new();
+                    for n in &names.value {
+                        match real_servers.iter().find(|r| r.name == n.value) {
+                            Some(r) => members.push(r),
+                            None => {
+                                let all: Vec<&str> =
+                                    real_servers.iter().map(|r| r.name.as_str()).collect();
+                                self.fail(
+                                    n,
+                                    format!(
+                                        "`{}` is not in the `{}` group ({})",
+                                        n.value,
+                                        names::REAL_SERVERS,
+                                        all.join(", ")
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                    members
+                }
+            };
+            let new = service(
+                first,
+                ports,
+                fwmark,
+                protocol,
+                scheduler,
+                persistence,
+                &members,
+            );
+            // Two services may not take the same packets: IPVS looks a packet's mark up first,
+            // so a port under a mark never reaches a service of its own.
+            for old in &out {
+                let clash = if new.fwmark.is_some() && new.fwmark == old.fwmark {
+                    Some(format!(
+                        "fwmark {} is already a service",
+                        old.fwmark.unwrap_or(0)
+                    ))
+                } else {
+                    new.ports
+                        .iter()
+                        .find(|p| old.protocol == new.protocol && old.ports.contains(p))
+                        .map(|p| {
+                            format!(
+                                "{} port {p} is already taken by the service {}",
+                                new.protocol,
+                                old.name()
+                            )
+                        })
+                };
+                if let Some(why) = clash {
+                    self.fail(entry, format!("{why}: a packet can go to one service only"));
+                }
+            }
+            out.push(new);
+        }
+        out
+    }
+
+    /// `persistence_timeout` (seconds, at least 1) and `persistence_granularity` (a netmask).
+    fn persistence(
+        &mut self,
+        timeout: Option<&Spanned<u32>>,
+        granularity: Option<&Spanned<String>>,
+    ) -> Option<lvs::Persistence> {
+        let mask = granularity.and_then(|g| match g.value.parse::<std::net::Ipv4Addr>() {
+            Ok(m) if u32::from(m).leading_ones() + u32::from(m).trailing_zeros() == 32 => Some(m),
+            _ => {
+                self.fail(
+                    g,
+                    format!(
+                        "persistence_granularity `{}`: write a netmask such as 255.255.255.0",
+                        g.value
+                    ),
+                );
+                None
+            }
+        });
+        let Some(t) = timeout else {
+            if let Some(g) = granularity {
+                self.fail(
+                    g,
+                    "persistence_granularity without persistence_timeout: give the timeout too"
+                        .into(),
+                );
+            }
+            return None;
+        };
+        if !in_range(self, t, 1..=2_678_400, "persistence_timeout") {
+            return None;
+        }
+        Some(lvs::Persistence {
+            timeout: t.value,
+            granularity: mask.filter(|m| *m != lvs::Persistence::ONE_ADDRESS),
         })
     }
 
@@ -723,6 +951,127 @@ groups:
         assert!(e.contains("not inside 198.18.1.0/24"), "{e}");
         let e = error_of(&nat.replace("r1: { address: 198.18.1.12", "r1: { address: 198.18.0.12"));
         assert!(e.contains("not inside the NAT network"), "{e}");
+    }
+
+    /// `GOOD` with a second real server and `services:` in place of the short form.
+    fn with_services(services: &str) -> String {
+        GOOD.replace(
+            "  vrrp: { virtual_router_id: 51",
+            &format!("  services:\n{services}  vrrp: {{ virtual_router_id: 51"),
+        )
+        .replace("  r1: { address: 10.0.0.12, interface: eth0, weight: 2 }\n", "  r1: { address: 10.0.0.12, interface: eth0, weight: 2 }\n  r2: { address: 10.0.0.13, interface: eth0 }\n")
+        .replace("hosts: [r1]", "hosts: [r1, r2]")
+    }
+
+    #[test]
+    fn several_services_each_with_its_scheduling_and_members() {
+        let yaml = with_services(
+            "    - { port: 80 }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, persistence_granularity: 255.255.255.0, real_servers: [r2] }\n    - { fwmark: 1, ports: [8082, 8081], persistence_timeout: 60 }\n",
+        );
+        let (inv, warnings) = check(&yaml).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let lvs = inv.lvs.unwrap();
+        let names: Vec<String> = lvs.services.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "tcp 10.0.0.100:80",
+                "tcp 10.0.0.100:8080",
+                "fwmark 1 (tcp 10.0.0.100:8082,8081)"
+            ]
+        );
+        let web = &lvs.services[1];
+        assert_eq!(
+            web.desired().scheduling(),
+            "wlc persistent 300 s per 255.255.255.0"
+        );
+        assert_eq!(web.real_servers.len(), 1);
+        assert_eq!(web.real_servers[0].endpoint().to_string(), "10.0.0.13:8080");
+        let marked = &lvs.services[2];
+        assert_eq!(marked.key().to_string(), "fwmark 1");
+        // The first port is the one the checks ask; the mark covers both.
+        assert_eq!(
+            marked.real_servers[0].endpoint().to_string(),
+            "10.0.0.12:8082"
+        );
+        assert_eq!(
+            lvs.marks()[0].to_string(),
+            "ip daddr 10.0.0.100 tcp dport { 8081, 8082 } meta mark set 1"
+        );
+        assert_eq!(lvs.ports(), [80, 8080, 8081, 8082]);
+        let values = lvs.host_values("r1", "debian");
+        assert_eq!(
+            values["real_server"]["web_ports"],
+            serde_json::json!([8080, 8081, 8082])
+        );
+    }
+
+    #[test]
+    fn services_that_would_take_each_others_packets_or_lack_a_port_are_refused() {
+        let bad = [
+            (
+                "    - { port: 80 }\n    - { port: 80, scheduler: wlc }\n",
+                "inv.yml:5:",
+                "tcp port 80 is already taken by the service tcp 10.0.0.100:80",
+            ),
+            (
+                "    - { port: 80 }\n    - { fwmark: 2, ports: [443, 80] }\n",
+                "inv.yml:5:",
+                "port 80 is already taken",
+            ),
+            (
+                "    - { fwmark: 2, ports: [80] }\n    - { fwmark: 2, ports: [81] }\n",
+                "inv.yml:5:",
+                "fwmark 2 is already a service",
+            ),
+            ("    - { fwmark: 2 }\n", "inv.yml:4:", "needs `ports: [..]`"),
+            (
+                "    - { fwmark: 2, ports: [] }\n",
+                "inv.yml:4:",
+                "`ports:` is empty",
+            ),
+            (
+                "    - { port: 80, fwmark: 2, ports: [81] }\n",
+                "inv.yml:4:",
+                "either `port:` or `fwmark:`",
+            ),
+            ("    - { scheduler: rr }\n", "inv.yml:4:", "needs `port:`"),
+            (
+                "    - { port: 80, real_servers: [r9] }\n",
+                "inv.yml:4:",
+                "`r9` is not in the `real_servers` group (r1, r2)",
+            ),
+            (
+                "    - { port: 80, persistence_granularity: 255.0.255.0, persistence_timeout: 5 }\n",
+                "inv.yml:4:",
+                "write a netmask",
+            ),
+            (
+                "    - { port: 80, persistence_granularity: 255.255.0.0 }\n",
+                "inv.yml:4:",
+                "without persistence_timeout",
+            ),
+            (
+                "    - { port: 80, persistence_timeout: 0 }\n",
+                "inv.yml:4:",
+                "persistence_timeout 0 is outside",
+            ),
+            (
+                "    - { port: 80, vip: 10.0.0.101 }\n",
+                "inv.yml:4:",
+                "unknown field `vip`",
+            ),
+        ];
+        for (services, place, what) in bad {
+            let e = error_of(&with_services(services));
+            assert!(
+                e.contains(place) && e.contains(what),
+                "want {place} {what}:\n{e}"
+            );
+        }
+        let both = with_services("    - { port: 80 }\n")
+            .replace("  vip: 10.0.0.100\n", "  vip: 10.0.0.100\n  port: 80\n");
+        assert!(error_of(&both).contains("`port:` and `services:` both given"));
     }
 
     #[test]

@@ -54,10 +54,32 @@ pub struct LvsSettings {
     #[serde(default)]
     pub scheduler: Scheduler,
     pub forwarding: Option<Spanned<Forwarding>>,
+    /// Short form: the one service's persistence; with `services:`, their default.
+    pub persistence_timeout: Option<Spanned<u32>>,
+    pub persistence_granularity: Option<Spanned<String>>,
+    /// Several virtual services on the VIP (instead of `port:`); `protocol`, `scheduler` and
+    /// the persistence above are their defaults.
+    pub services: Option<Spanned<Vec<Spanned<ServiceSettings>>>>,
     pub vrrp: Option<VrrpSettings>,
     pub health_check: Option<Spanned<HealthCheckSettings>>,
     /// NAT's inside network (the real servers' side).
     pub nat: Option<Spanned<NatSettings>>,
+}
+
+/// One virtual service of `lvs.services`: a port, or a firewall mark over several ports.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub port: Option<Spanned<u32>>,
+    pub fwmark: Option<Spanned<u32>>,
+    /// A firewall-mark service's ports (the packets to the VIP on them get the mark).
+    pub ports: Option<Spanned<Vec<Spanned<u32>>>>,
+    pub protocol: Option<Protocol>,
+    pub scheduler: Option<Scheduler>,
+    pub persistence_timeout: Option<Spanned<u32>>,
+    pub persistence_granularity: Option<Spanned<String>>,
+    /// The real servers of this service, by name (default: the whole `real_servers` group).
+    pub real_servers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Endpoint, Forwarding, Protocol, Scheduler, VirtualService};
+use super::{Endpoint, Forwarding, Persistence, Protocol, Scheduler, VirtualService};
 
 /// How a virtual service is addressed: protocol and endpoint, or a firewall mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -59,7 +59,9 @@ pub struct Table {
 pub struct Service {
     pub key: ServiceKey,
     pub scheduler: Scheduler,
-    /// Options after the scheduler that lvslab does not manage (`-p 300`, ...), kept as written.
+    /// `-p TIMEOUT` (and `-M NETMASK`).
+    pub persistence: Option<Persistence>,
+    /// Options after the scheduler that lvslab does not manage, kept as written.
     pub extra: Vec<String>,
     pub real_servers: Vec<Server>,
 }
@@ -92,7 +94,7 @@ impl Table {
                     let mut extra = Vec::new();
                     let mut i = 3;
                     while i < words.len() {
-                        if words[i] == "-s" {
+                        if ["-s", "-p", "-M"].contains(&words[i]) {
                             i += 2;
                             continue;
                         }
@@ -104,9 +106,26 @@ impl Table {
                         // ipvsadm's default.
                         None => Scheduler::Wlc,
                     };
+                    let persistence =
+                        match value("-p") {
+                            None => None,
+                            Some(t) => Some(Persistence {
+                                timeout: t
+                                    .parse()
+                                    .map_err(|_| format!("bad persistence timeout in: {line}"))?,
+                                granularity: match value("-M") {
+                                    None => None,
+                                    Some(m) => Some(m.parse().map_err(|_| {
+                                        format!("bad persistence netmask in: {line}")
+                                    })?)
+                                    .filter(|m| *m != Persistence::ONE_ADDRESS),
+                                },
+                            }),
+                        };
                     table.services.push(Service {
                         key,
                         scheduler,
+                        persistence,
                         extra,
                         real_servers: Vec::new(),
                     });
@@ -192,9 +211,12 @@ fn key_of(words: &[&str]) -> Option<ServiceKey> {
 
 impl VirtualService {
     pub fn key(&self) -> ServiceKey {
-        ServiceKey::Address {
-            protocol: self.protocol,
-            endpoint: self.endpoint(),
+        match self.fwmark {
+            Some(mark) => ServiceKey::Fwmark(mark),
+            None => ServiceKey::Address {
+                protocol: self.protocol,
+                endpoint: self.endpoint(),
+            },
         }
     }
 
@@ -203,6 +225,7 @@ impl VirtualService {
         Service {
             key: self.key(),
             scheduler: self.scheduler,
+            persistence: self.persistence,
             extra: Vec::new(),
             real_servers: self
                 .real_servers
@@ -225,9 +248,14 @@ impl Service {
         v
     }
 
+    /// The scheduler and persistence, in words ([`scheduling`]).
+    pub fn scheduling(&self) -> String {
+        scheduling(self.scheduler, &self.persistence)
+    }
+
     /// One line per real server, for diffs and evidence.
     pub fn text(&self) -> String {
-        let mut out = format!("{} {}\n", self.key, self.scheduler);
+        let mut out = format!("{} {}\n", self.key, self.scheduling());
         for rs in &self.real_servers {
             out.push_str(&format!(
                 "  -> {} {} w{}\n",
@@ -244,11 +272,14 @@ pub enum Rule {
     AddService {
         key: ServiceKey,
         scheduler: Scheduler,
+        persistence: Option<Persistence>,
     },
-    /// Changes the scheduler; the options lvslab does not manage are given again as they were.
+    /// Changes the scheduler or the persistence; the options lvslab does not manage are given
+    /// again as they were.
     EditService {
         key: ServiceKey,
         scheduler: Scheduler,
+        persistence: Option<Persistence>,
         extra: Vec<String>,
     },
     DeleteService {
@@ -284,21 +315,36 @@ impl Rule {
             ]);
             v
         };
+        let persistent = |v: &mut Vec<String>, p: &Option<Persistence>| {
+            if let Some(p) = p {
+                v.extend(["-p".into(), p.timeout.to_string()]);
+                if let Some(m) = p.granularity {
+                    v.extend(["-M".into(), m.to_string()]);
+                }
+            }
+        };
         match self {
-            Rule::AddService { key, scheduler } => {
+            Rule::AddService {
+                key,
+                scheduler,
+                persistence,
+            } => {
                 let mut v = vec!["-A".to_string()];
                 v.extend(key.argv());
                 v.extend(["-s".into(), scheduler.as_str().into()]);
+                persistent(&mut v, persistence);
                 v
             }
             Rule::EditService {
                 key,
                 scheduler,
+                persistence,
                 extra,
             } => {
                 let mut v = vec!["-E".to_string()];
                 v.extend(key.argv());
                 v.extend(["-s".into(), scheduler.as_str().into()]);
+                persistent(&mut v, persistence);
                 v.extend(extra.iter().cloned());
                 v
             }
@@ -319,6 +365,19 @@ impl Rule {
         }
     }
 
+    /// The service this rule changes (`None`: the whole table).
+    pub fn key(&self) -> Option<ServiceKey> {
+        match self {
+            Rule::AddService { key, .. }
+            | Rule::EditService { key, .. }
+            | Rule::DeleteService { key }
+            | Rule::AddServer { key, .. }
+            | Rule::EditServer { key, .. }
+            | Rule::DeleteServer { key, .. } => Some(*key),
+            Rule::Clear => None,
+        }
+    }
+
     /// The real server this rule adds, if it adds one.
     pub fn added_server(&self) -> Option<&Server> {
         match self {
@@ -331,10 +390,25 @@ impl Rule {
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Rule::AddService { key, scheduler } => write!(f, "add service {key} ({scheduler})"),
-            Rule::EditService { key, scheduler, .. } => {
-                write!(f, "scheduler of {key} -> {scheduler}")
-            }
+            Rule::AddService {
+                key,
+                scheduler,
+                persistence,
+            } => write!(
+                f,
+                "add service {key} ({})",
+                scheduling(*scheduler, persistence)
+            ),
+            Rule::EditService {
+                key,
+                scheduler,
+                persistence,
+                ..
+            } => write!(
+                f,
+                "scheduling of {key} -> {}",
+                scheduling(*scheduler, persistence)
+            ),
             Rule::DeleteService { key } => write!(f, "delete service {key}"),
             Rule::AddServer { server, .. } => write!(
                 f,
@@ -352,6 +426,21 @@ impl fmt::Display for Rule {
     }
 }
 
+/// How a service schedules, in words: `rr`, `wlc persistent 300 s`, `rr persistent 60 s per
+/// 255.255.255.0`.
+pub fn scheduling(scheduler: Scheduler, persistence: &Option<Persistence>) -> String {
+    match persistence {
+        None => scheduler.to_string(),
+        Some(p) => {
+            let mut s = format!("{scheduler} persistent {} s", p.timeout);
+            if let Some(m) = p.granularity {
+                s.push_str(&format!(" per {m}"));
+            }
+            s
+        }
+    }
+}
+
 /// The rules that turn `current` into `desired`: only the difference.
 pub fn plan(current: Option<&Service>, desired: &Service) -> Vec<Rule> {
     let key = desired.key;
@@ -360,6 +449,7 @@ pub fn plan(current: Option<&Service>, desired: &Service) -> Vec<Rule> {
         rules.push(Rule::AddService {
             key,
             scheduler: desired.scheduler,
+            persistence: desired.persistence,
         });
         rules.extend(desired.real_servers.iter().map(|s| Rule::AddServer {
             key,
@@ -367,10 +457,11 @@ pub fn plan(current: Option<&Service>, desired: &Service) -> Vec<Rule> {
         }));
         return rules;
     };
-    if cur.scheduler != desired.scheduler {
+    if cur.scheduler != desired.scheduler || cur.persistence != desired.persistence {
         rules.push(Rule::EditService {
             key,
             scheduler: desired.scheduler,
+            persistence: desired.persistence,
             extra: cur.extra.clone(),
         });
     }
@@ -442,6 +533,7 @@ mod tests {
         Service {
             key: key(),
             scheduler,
+            persistence: None,
             extra: vec![],
             real_servers: servers,
         }
@@ -452,8 +544,9 @@ mod tests {
         let t = Table::parse(SAVED).unwrap();
         assert_eq!(t.services.len(), 1);
         assert_eq!(t.services[0].real_servers[1], server("198.18.0.13:80", 1));
-        let p = Table::parse("-A -t 1.2.3.4:80 -s wrr -p 300\n").unwrap();
-        assert_eq!(p.services[0].extra, vec!["-p", "300"]);
+        let p = Table::parse("-A -t 1.2.3.4:80 -s wrr -p 300 -o\n").unwrap();
+        assert_eq!(p.services[0].scheduling(), "wrr persistent 300 s");
+        assert_eq!(p.services[0].extra, vec!["-o"]);
         let six = Table::parse(
             "-A -t [2001:db8::1]:80 -s rr\n-a -t [2001:db8::1]:80 -r [2001:db8::12]:80 -i -w 0\n",
         )

@@ -6,6 +6,7 @@
 //! written, which web server package a real server runs.
 
 pub mod ipvs;
+pub mod marks;
 pub mod names;
 pub mod net;
 pub mod web;
@@ -172,7 +173,9 @@ impl std::str::FromStr for Forwarding {
 }
 
 /// The transport protocol of a virtual service.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     #[default]
@@ -334,7 +337,7 @@ impl DirectorState {
 /// The load balancer.
 #[derive(Debug, Clone, Serialize)]
 pub struct Lvs {
-    /// The virtual services (today the inventory describes one).
+    /// The virtual services, all on one VIP, in inventory order (at least one).
     pub services: Vec<VirtualService>,
     /// The directors in inventory order.
     pub directors: Vec<Director>,
@@ -346,7 +349,8 @@ pub struct Lvs {
     pub nat: Option<NatNetwork>,
 }
 
-/// One virtual service: a VIP and port, and where its connections go.
+/// One virtual service: a VIP and port (or a firewall mark that groups ports of the VIP), and
+/// where its connections go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualService {
@@ -354,16 +358,47 @@ pub struct VirtualService {
     /// The VIP's prefix on the directors' interface (the real servers use a host route).
     #[serde(default = "host_prefix")]
     pub vip_prefix: u8,
+    /// The port clients connect to; a firewall-mark service: its first port (the one its
+    /// health checks ask).
     pub port: u16,
     #[serde(default)]
     pub protocol: Protocol,
+    /// A firewall-mark service (`ipvsadm -f`, keepalived `virtual_server fwmark`): the
+    /// directors mark the packets to the VIP on [`VirtualService::ports`] with it, and IPVS
+    /// schedules them as one service (a client persistent on 80 stays on the same real server
+    /// on 443).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<u32>,
+    /// The ports clients connect to: `[port]`, or a firewall-mark service's ports.
+    #[serde(default)]
+    pub ports: Vec<u16>,
     #[serde(default)]
     pub scheduler: Scheduler,
     #[serde(default)]
     pub forwarding: Forwarding,
+    /// Keep a client on one real server (`ipvsadm -p`, keepalived `persistence_timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<Persistence>,
     /// Where connections go, with the weight IPVS uses.
     #[serde(default)]
     pub real_servers: Vec<Member>,
+}
+
+/// Persistence: connections of one client (or of one client network, with a granularity)
+/// go to the real server its first went to, while they keep coming within `timeout` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Persistence {
+    pub timeout: u32,
+    /// The client netmask that counts as one client (`ipvsadm -M`, keepalived
+    /// `persistence_granularity`); `None`: one address (255.255.255.255).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granularity: Option<std::net::Ipv4Addr>,
+}
+
+impl Persistence {
+    /// The granularity every client address has alone, which ipvsadm does not print.
+    pub const ONE_ADDRESS: std::net::Ipv4Addr = std::net::Ipv4Addr::BROADCAST;
 }
 
 fn host_prefix() -> u8 {
@@ -396,6 +431,30 @@ impl VirtualService {
     /// The URL a client asks through the VIP.
     pub fn url(&self) -> String {
         self.endpoint().http_url("/")
+    }
+
+    /// The URLs a client asks through the VIP, one per port.
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| Endpoint::new(self.vip, *p).http_url("/"))
+            .collect()
+    }
+
+    /// How lvslab names it: `tcp 198.18.0.100:80`, `fwmark 1 (tcp 198.18.0.100:8081,8082)`.
+    pub fn name(&self) -> String {
+        match self.fwmark {
+            None => format!("{} {}", self.protocol, self.endpoint()),
+            Some(m) => {
+                let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+                format!(
+                    "fwmark {m} ({} {}:{})",
+                    self.protocol,
+                    self.vip,
+                    ports.join(",")
+                )
+            }
+        }
     }
 }
 
@@ -509,7 +568,8 @@ impl Lvs {
         self.real_servers.iter().find(|r| r.name == name)
     }
 
-    /// The first virtual service (the inventory describes one).
+    /// The first virtual service (the inventory's short form describes only it; verify's
+    /// path proof and the drills' load use it).
     pub fn service(&self) -> &VirtualService {
         // The loader never builds an Lvs without a service.
         &self.services[0]
@@ -518,6 +578,15 @@ impl Lvs {
     /// The forwarding method of the (first) service.
     pub fn forwarding(&self) -> Forwarding {
         self.service().forwarding
+    }
+
+    /// Every port clients connect to on the VIP, ascending (the real servers' web server
+    /// listens on each).
+    pub fn ports(&self) -> Vec<u16> {
+        let mut v: Vec<u16> = self.services.iter().flat_map(|s| s.ports.clone()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// The director that holds the VIP in manual mode (the seed's node1): the first one.
@@ -537,8 +606,9 @@ impl Lvs {
 /// Template values: what playbooks and templates see of the model.
 impl Lvs {
     /// The `lvs` variable: the whole model, plus the first service's fields at the top
-    /// (`lvs.vip`, `lvs.port`, `lvs.scheduler`, ...) and `lvs.service` itself (the `ipvs`
-    /// module's `service:`).
+    /// (`lvs.vip`, `lvs.port`, `lvs.scheduler`, ...), `lvs.service` itself (the `ipvs`
+    /// module's `service:`), `lvs.marks` (the `fwmark` module's) and `lvs.ports` (every
+    /// port of every service).
     pub fn template_value(&self) -> serde_json::Value {
         let mut v = match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(m)) => m,
@@ -558,6 +628,11 @@ impl Lvs {
         );
         v.insert("url".into(), s.url().into());
         v.insert(
+            "marks".into(),
+            serde_json::to_value(self.marks()).unwrap_or_default(),
+        );
+        v.insert("ports".into(), self.ports().into());
+        v.insert(
             "manual_director".into(),
             self.manual_director()
                 .map(|d| serde_json::Value::String(d.name.clone()))
@@ -567,9 +642,9 @@ impl Lvs {
     }
 
     /// The per-host variables of `host`: `director` (its [`Director`] record) or `real_server`
-    /// (its [`RealServer`] record, with `web` as installed on a host of `family`, the label of
-    /// the VIP on its loopback, and the devices that take the VIP: `loopback` for DR, `tunnel`
-    /// for TUN).
+    /// (its [`RealServer`] record, with `web` as installed on a host of `family`, `web_ports`
+    /// (the services' ports its default site does not listen on), the label of the VIP on its
+    /// loopback, and the devices that take the VIP: `loopback` for DR, `tunnel` for TUN).
     pub fn host_values(
         &self,
         host: &str,
@@ -593,6 +668,12 @@ impl Lvs {
                 "web".into(),
                 serde_json::to_value(r.web.on(family)).unwrap_or_default(),
             );
+            let ports: Vec<u16> = self
+                .ports()
+                .into_iter()
+                .filter(|p| *p != web::DEFAULT_PORT)
+                .collect();
+            m.insert("web_ports".into(), ports.into());
             m.insert("vip_label".into(), names::REAL_SERVER_LO_LABEL.into());
             m.insert("loopback".into(), names::LOOPBACK.into());
             m.insert("tunnel".into(), names::TUNNEL.into());

@@ -51,6 +51,7 @@ impl WebServer {
                 process: "apache2",
                 docroot: "/var/www/html",
                 access_log: "/var/log/apache2/access.log",
+                ports_conf: "/etc/apache2/conf-enabled/lvslab-ports.conf",
             },
             WebServer::Httpd => WebInstall {
                 package: "httpd",
@@ -58,6 +59,7 @@ impl WebServer {
                 process: "httpd",
                 docroot: "/var/www/html",
                 access_log: "/var/log/httpd/access_log",
+                ports_conf: "/etc/httpd/conf.d/lvslab-ports.conf",
             },
             WebServer::Nginx => WebInstall {
                 package: "nginx",
@@ -69,6 +71,7 @@ impl WebServer {
                     "/usr/share/nginx/html"
                 },
                 access_log: "/var/log/nginx/access.log",
+                ports_conf: "/etc/nginx/conf.d/lvslab-ports.conf",
             },
         }
     }
@@ -84,7 +87,13 @@ pub struct WebInstall {
     pub docroot: &'static str,
     /// Where it logs requests with the client's address first (the default combined format).
     pub access_log: &'static str,
+    /// lvslab's file of listeners for the services' ports besides [`DEFAULT_PORT`]
+    /// (web-ports.conf.j2), in a directory the web server's own configuration includes.
+    pub ports_conf: &'static str,
 }
+
+/// The port the web server's default site listens on, as installed.
+pub const DEFAULT_PORT: u16 = 80;
 
 #[cfg(test)]
 mod tests {

@@ -14,9 +14,12 @@ use crate::transport::sh;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ipvs {
-    /// The virtual service: `{vip, port, protocol, scheduler, forwarding, real_servers:
-    /// [{address, port, weight}]}`; the built-in playbooks pass the inventory's, `{{ lvs.service }}`.
+    /// One virtual service: `{vip, port, protocol, scheduler, forwarding, real_servers:
+    /// [{address, port, weight}]}`; other services of the table are left as they are.
     pub service: Option<Tpl<VirtualService>>,
+    /// The whole table: these services (the built-in playbooks pass the inventory's,
+    /// `{{ lvs.services }}`); a service of the table not listed is deleted.
+    pub services: Option<Tpl<Vec<VirtualService>>>,
     #[serde(default)]
     pub state: IpvsState,
     /// Add a missing real server only if it passes the inventory's HTTP health check from this
@@ -59,17 +62,23 @@ pub async fn read_table(ctx: &TaskCtx<'_>) -> Result<Table, TaskError> {
 }
 
 impl Ipvs {
-    fn desired(&self, ctx: &TaskCtx<'_>) -> Result<VirtualService, TaskError> {
-        match &self.service {
-            Some(s) => ctx.resolve(s),
-            None => Err(TaskError::new(
-                "ipvs: `service` is required unless state is cleared",
+    /// The services asked for, and whether they are the whole table (`services:`).
+    fn desired(&self, ctx: &TaskCtx<'_>) -> Result<(Vec<VirtualService>, bool), TaskError> {
+        match (&self.service, &self.services) {
+            (Some(s), None) => Ok((vec![ctx.resolve(s)?], false)),
+            (None, Some(list)) => Ok((ctx.resolve(list)?, true)),
+            (Some(_), Some(_)) => Err(TaskError::new(
+                "ipvs: give `service` (one) or `services` (the whole table), not both",
+            )),
+            (None, None) => Err(TaskError::new(
+                "ipvs: `service` or `services` is required unless state is cleared",
             )),
         }
     }
 }
 
-/// Keep the rules that add a real server only when it answers the health check from this host.
+/// Keep the rules that add a real server only when it answers the health check from this host
+/// (on the port its service's check asks).
 async fn drop_unhealthy(ctx: &TaskCtx<'_>, rules: Vec<Rule>) -> Result<Vec<Rule>, TaskError> {
     let check = ctx
         .inventory
@@ -96,10 +105,19 @@ async fn drop_unhealthy(ctx: &TaskCtx<'_>, rules: Vec<Rule>) -> Result<Vec<Rule>
     Ok(kept)
 }
 
-fn summary(rules: &[Rule]) -> String {
+/// The rules in words; with `several` services each rule on a real server says whose.
+fn summary(rules: &[Rule], several: bool) -> String {
     rules
         .iter()
-        .map(ToString::to_string)
+        .map(|r| match r.key() {
+            Some(key)
+                if several
+                    && !matches!(r, Rule::AddService { .. } | Rule::DeleteService { .. }) =>
+            {
+                format!("{key}: {r}")
+            }
+            _ => r.to_string(),
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -116,7 +134,26 @@ impl Module for Ipvs {
                 prefix: BOOT_PREFIX.into(),
             }));
         }
-        let want = self.desired(ctx)?.desired();
+        let (services, whole) = self.desired(ctx)?;
+        if whole {
+            // The whole table in one entry, replacing any other IPVS entry.
+            let rules: Vec<Rule> = services
+                .iter()
+                .flat_map(|s| plan(None, &s.desired()))
+                .collect();
+            return Ok(Some(if self.boot && self.state == IpvsState::Present {
+                Boot::Only {
+                    name: format!("{BOOT_PREFIX}table"),
+                    line: sh::ipvs_apply(&rules),
+                    prefix: BOOT_PREFIX.into(),
+                }
+            } else {
+                Boot::AbsentAll {
+                    prefix: BOOT_PREFIX.into(),
+                }
+            }));
+        }
+        let want = services[0].desired();
         let name = format!(
             "{BOOT_PREFIX}{}",
             sh::boot_entry_word(&want.key.to_string())
@@ -141,42 +178,68 @@ impl Module for Ipvs {
                 vec![Rule::Clear]
             }
             IpvsState::Absent => {
-                let key = self.desired(ctx)?.key();
-                if table.service(&key).is_none() {
-                    return Ok(Query::ok(format!("no service {key}")));
+                let (services, _) = self.desired(ctx)?;
+                let rules: Vec<Rule> = services
+                    .iter()
+                    .map(|s| s.key())
+                    .filter(|key| table.service(key).is_some())
+                    .map(|key| Rule::DeleteService { key })
+                    .collect();
+                if rules.is_empty() {
+                    let keys: Vec<String> = services.iter().map(|s| s.key().to_string()).collect();
+                    return Ok(Query::ok(format!("no service {}", keys.join(", "))));
                 }
-                vec![Rule::DeleteService { key }]
+                rules
             }
             IpvsState::Present => {
-                let want = self.desired(ctx)?.desired();
-                let current = table.service(&want.key);
-                let mut rules = plan(current, &want);
-                if self.healthy_only {
-                    rules = drop_unhealthy(ctx, rules).await?;
+                let (services, whole) = self.desired(ctx)?;
+                let mut rules = Vec::new();
+                let mut current_text = String::new();
+                let mut want_text = String::new();
+                if whole {
+                    for s in &table.services {
+                        if !services.iter().any(|w| w.key() == s.key) {
+                            rules.push(Rule::DeleteService { key: s.key });
+                            current_text.push_str(&s.text());
+                        }
+                    }
+                }
+                let mut fine = Vec::new();
+                for service in &services {
+                    let want = service.desired();
+                    let current = table.service(&want.key);
+                    let mut planned = plan(current, &want);
+                    if self.healthy_only {
+                        planned = drop_unhealthy(ctx, planned).await?;
+                    }
+                    if planned.is_empty() {
+                        fine.push(format!(
+                            "{} {} with {} real server(s)",
+                            want.key,
+                            want.scheduling(),
+                            want.real_servers.len()
+                        ));
+                    } else {
+                        current_text.push_str(&current.map(|c| c.text()).unwrap_or_default());
+                        want_text.push_str(&want.text());
+                    }
+                    rules.extend(planned);
                 }
                 if rules.is_empty() {
-                    return Ok(Query::ok(format!(
-                        "{} {} with {} real server(s)",
-                        want.key,
-                        want.scheduler,
-                        want.real_servers.len()
-                    )));
+                    return Ok(Query::ok(fine.join("; ")));
                 }
-                let diff = similar::TextDiff::from_lines(
-                    current.map(|c| c.text()).unwrap_or_default(),
-                    want.text(),
-                )
-                .unified_diff()
-                .header("ipvs (host)", "ipvs (desired)")
-                .to_string();
+                let diff = similar::TextDiff::from_lines(&current_text, &want_text)
+                    .unified_diff()
+                    .header("ipvs (host)", "ipvs (desired)")
+                    .to_string();
                 return Ok(Query::Change {
-                    summary: summary(&rules),
+                    summary: summary(&rules, services.len() > 1),
                     change: rules,
                     diff: Some(diff),
                 });
             }
         };
-        Ok(Query::change(rules.clone(), summary(&rules)))
+        Ok(Query::change(rules.clone(), summary(&rules, false)))
     }
 
     async fn apply(&self, ctx: &TaskCtx<'_>, rules: Self::Change) -> Result<Applied, TaskError> {
@@ -222,8 +285,11 @@ mod tests {
                 vip_prefix: 24,
                 port: 80,
                 protocol: Default::default(),
+                fwmark: None,
+                ports: vec![80],
                 scheduler: Default::default(),
                 forwarding: Default::default(),
+                persistence: None,
                 real_servers: vec![crate::lvs::Member {
                     name: None,
                     address: "198.18.0.12".parse().unwrap(),

@@ -8,6 +8,7 @@ mod address;
 mod assert;
 mod command;
 mod file;
+mod fwmark;
 mod ipvs;
 mod link;
 mod package;
@@ -131,6 +132,13 @@ pub enum Boot {
     Absent { name: String },
     /// There is no entry whose name starts with `prefix`.
     AbsentAll { prefix: String },
+    /// The entry `name` holds `line`, and it is the only entry whose name starts with
+    /// `prefix` (one entry replacing the ones an earlier setup kept).
+    Only {
+        name: String,
+        line: String,
+        prefix: String,
+    },
 }
 
 /// Whether the boot entry is as the task wants; what to do when not, in words, and its diff.
@@ -144,6 +152,28 @@ struct BootChange {
 async fn boot_query(boot: &Boot, ctx: &TaskCtx<'_>) -> Result<Option<BootChange>, TaskError> {
     let path = |name: &str| format!("{}/{name}", sh::BOOT_DIR);
     match boot {
+        Boot::Only { name, line, prefix } => {
+            let set = Box::pin(boot_query(
+                &Boot::Set {
+                    name: name.clone(),
+                    line: line.clone(),
+                },
+                ctx,
+            ))
+            .await?;
+            let others =
+                boot_remove(ctx, prefix, |n| n.starts_with(prefix.as_str()) && n != name).await?;
+            Ok(match (set, others) {
+                (None, None) => None,
+                (Some(c), None) | (None, Some(c)) => Some(c),
+                (Some(set), Some(others)) => Some(BootChange {
+                    write: set.write,
+                    remove: others.remove,
+                    summary: format!("{}; {}", set.summary, others.summary),
+                    diff: format!("{}{}", set.diff, others.diff),
+                }),
+            })
+        }
         Boot::Set { name, line } => {
             let now = ctx
                 .read_ok(&sh::boot_entry_read(name), "reading the boot entry")
@@ -471,6 +501,7 @@ modules! {
     "route" => Route(route::Route),
     "link" => Link(link::Link),
     "ipvs" => Ipvs(ipvs::Ipvs),
+    "fwmark" => Fwmark(fwmark::Fwmark),
     "wait_for" => WaitFor(wait_for::WaitFor),
     "process" => Process(process::Process),
     "assert" => Assert(assert::Assert),

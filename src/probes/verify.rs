@@ -14,7 +14,7 @@ use crate::live::{
 };
 use crate::lvs::ipvs::Connection;
 use crate::lvs::names::{LOOPBACK, TUNNEL};
-use crate::lvs::{DirectorState, Forwarding, Lvs, Management};
+use crate::lvs::{DirectorState, Forwarding, Lvs, Management, VirtualService};
 use crate::report::{Event, Reporter};
 use crate::transport::sh::{self, Answer};
 
@@ -123,6 +123,9 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
         };
         f.push(reporter, v);
     }
+    for service in lvs.services.iter().skip(1) {
+        f.push(reporter, service_via_vip(hosts, service).await);
+    }
     // The probes below only read: they run side by side (a few at a time, so no host is asked
     // for more SSH channels than its sshd allows) and are shown in their order.
     let holders = hosts.vip_holders().await;
@@ -165,20 +168,16 @@ const PROBES_AT_ONCE: usize = 8;
 /// The requests each real server should answer out of `count`: by weight for wrr and wlc,
 /// evenly otherwise; a weight of 0 takes a real server out of every scheduler's choice.
 pub fn shares(lvs: &Lvs, count: u32) -> BTreeMap<String, f64> {
-    let weighted = lvs.service().scheduler.follows_weights();
-    let total: u32 = lvs
-        .real_servers
+    let service = lvs.service();
+    let weighted = service.scheduler.follows_weights();
+    let members = &service.real_servers;
+    let total: u32 = members
         .iter()
         .map(|r| u32::from(r.weight))
         .sum::<u32>()
         .max(1);
-    let active = lvs
-        .real_servers
-        .iter()
-        .filter(|r| r.weight > 0)
-        .count()
-        .max(1);
-    lvs.real_servers
+    let active = members.iter().filter(|r| r.weight > 0).count().max(1);
+    members
         .iter()
         .map(|r| {
             let share = if r.weight == 0 {
@@ -188,7 +187,8 @@ pub fn shares(lvs: &Lvs, count: u32) -> BTreeMap<String, f64> {
             } else {
                 1.0 / active as f64
             };
-            (r.name.clone(), share * f64::from(count))
+            let name = r.name.clone().unwrap_or_else(|| r.address.to_string());
+            (name, share * f64::from(count))
         })
         .collect()
 }
@@ -330,19 +330,30 @@ pub async fn http_via_vip(
     let mut answered: Vec<(&String, &u32)> = tally.iter().collect();
     answered.sort_by_key(|(n, _)| natural_key(n));
     let seen: Vec<String> = answered.iter().map(|(n, c)| format!("{n}={c}")).collect();
+    let persistent = lvs.service().persistence.is_some();
     let missing: Vec<&str> = expected
         .iter()
-        .filter(|(n, share)| **share > 0.0 && !tally.contains_key(*n))
+        .filter(|(n, share)| !persistent && **share > 0.0 && !tally.contains_key(*n))
         .map(|(n, _)| n.as_str())
         .collect();
-    let off: Vec<String> = expected
-        .iter()
-        .filter(|(n, e)| {
-            let got = f64::from(*scheduled_tally.get(*n).unwrap_or(&0));
-            (got - **e).abs() > (1.0f64).max(**e * 0.25)
-        })
-        .map(|(n, e)| format!("{n} expected ~{e:.0}"))
-        .collect();
+    let off: Vec<String> = if persistent {
+        // One client, one real server: the others get none of its requests.
+        match scheduled_tally.len() {
+            0 | 1 => Vec::new(),
+            n => vec![format!(
+                "{n} real servers answered one client of a persistent service"
+            )],
+        }
+    } else {
+        expected
+            .iter()
+            .filter(|(n, e)| {
+                let got = f64::from(*scheduled_tally.get(*n).unwrap_or(&0));
+                (got - **e).abs() > (1.0f64).max(**e * 0.25)
+            })
+            .map(|(n, e)| format!("{n} expected ~{e:.0}"))
+            .collect()
+    };
     // Shares judged on too few scheduled requests would prove nothing: at least two for each
     // real server's share.
     let judged = sent.scheduled >= count.min(request_count(lvs, 0));
@@ -454,41 +465,137 @@ pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>) -> Verdict {
         Ok(t) => t,
         Err(e) => return Verdict::new(probe, false, e),
     };
-    let want = lvs.service().desired();
-    let Some(have) = table.service(&want.key) else {
-        return Verdict::new(
-            probe,
-            false,
-            format!(
-                "no virtual service {} (table has {} service(s))",
-                want.key,
-                table.services.len()
-            ),
+    table_verdict(probe, lvs, &table)
+}
+
+/// Each service of the inventory as the table holds it, drift named on its service; a
+/// service the inventory does not have fails too.
+fn table_verdict(probe: String, lvs: &Lvs, table: &crate::lvs::ipvs::Table) -> Verdict {
+    let mut pass = true;
+    let mut parts = Vec::new();
+    for service in &lvs.services {
+        let want = service.desired();
+        let Some(have) = table.service(&want.key) else {
+            pass = false;
+            parts.push(format!("no virtual service {}", want.key));
+            continue;
+        };
+        let text = have
+            .sorted_servers()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} w{}",
+                    s.endpoint,
+                    s.forwarding.ipvsadm_flag(),
+                    s.weight
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut evidence = format!(
+            "{} {} -> {text}",
+            want.key.endpoint_text(),
+            have.scheduling()
         );
-    };
-    let sched_ok = have.scheduler == want.scheduler;
-    let servers_ok = have.sorted_servers() == want.sorted_servers();
-    let text = have
-        .sorted_servers()
+        if have.scheduler != want.scheduler || have.persistence != want.persistence {
+            pass = false;
+            evidence.push_str(&format!(
+                " (scheduling differs from the inventory's {})",
+                want.scheduling()
+            ));
+        }
+        if have.sorted_servers() != want.sorted_servers() {
+            pass = false;
+            evidence.push_str(" (real servers differ from the inventory)");
+        }
+        parts.push(evidence);
+    }
+    for extra in &table.services {
+        if !lvs.services.iter().any(|s| s.key() == extra.key) {
+            pass = false;
+            parts.push(format!("{} is not in the inventory", extra.key));
+        }
+    }
+    Verdict::new(probe, pass, parts.join("; "))
+}
+
+/// 1b. Each service after the first, on each of its ports, through the VIP from the client:
+/// every request answered; a persistent service keeps the one client on one real server
+/// (across all its ports, for a firewall-mark service), another has every real server with a
+/// weight answer (the first service's probe judges the shares).
+pub async fn service_via_vip(hosts: &LvsHosts<'_>, service: &VirtualService) -> Verdict {
+    let probe = format!("http via VIP, {}", service.name());
+    let members: Vec<&str> = service
+        .real_servers
         .iter()
-        .map(|s| {
-            format!(
-                "{} {} w{}",
-                s.endpoint,
-                s.forwarding.ipvsadm_flag(),
-                s.weight
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut evidence = format!("{} {} -> {text}", want.key.endpoint_text(), have.scheduler);
-    if !sched_ok {
-        evidence.push_str(" (scheduler differs from the inventory)");
+        .filter(|m| m.weight > 0)
+        .filter_map(|m| m.name.as_deref())
+        .collect();
+    let per_port = u32::try_from(members.len() * 2).unwrap_or(u32::MAX).max(6);
+    let mut answers = Vec::new();
+    for url in service.urls() {
+        match hosts.http_answers(&url, per_port).await {
+            Ok(a) => answers.extend(a),
+            Err(e) => {
+                return Verdict::new(
+                    probe,
+                    false,
+                    format!("could not send requests from {}: {e}", hosts.client.name),
+                );
+            }
+        }
     }
-    if !servers_ok {
-        evidence.push_str(" (real servers differ from the inventory)");
-    }
-    Verdict::new(probe, sched_ok && servers_ok, evidence)
+    let failed = answers.iter().filter(|a| !a.ok()).count();
+    let tally = answered_by(&answers);
+    let mut seen: Vec<(&String, &u32)> = tally.iter().collect();
+    seen.sort_by_key(|(n, _)| natural_key(n));
+    let seen: Vec<String> = seen.iter().map(|(n, c)| format!("{n}={c}")).collect();
+    let ports: Vec<String> = service.ports.iter().map(u16::to_string).collect();
+    let mut evidence = format!(
+        "{} GET on port{} {} from {}: {} ({failed} failed{})",
+        answers.len(),
+        if ports.len() > 1 { "s" } else { "" },
+        ports.join(", "),
+        hosts.client.name,
+        seen.join(" "),
+        failures(&answers)
+    );
+    let judged = match service.persistence {
+        Some(p) => {
+            let one = tally.len() == 1;
+            evidence.push_str(&if one {
+                format!(
+                    "; persistent ({} s): one real server for the one client{}",
+                    p.timeout,
+                    if ports.len() > 1 {
+                        " on every port"
+                    } else {
+                        ""
+                    }
+                )
+            } else {
+                format!(
+                    "; persistent ({} s), yet {} real servers answered one client",
+                    p.timeout,
+                    tally.len()
+                )
+            });
+            one
+        }
+        None => {
+            let missing: Vec<&str> = members
+                .iter()
+                .copied()
+                .filter(|m| !tally.contains_key(*m))
+                .collect();
+            if !missing.is_empty() {
+                evidence.push_str(&format!("; never answered: {}", missing.join(", ")));
+            }
+            missing.is_empty()
+        }
+    };
+    Verdict::new(probe, failed == 0 && judged, evidence)
 }
 
 /// 2b. The active director's connection table shows the probe's requests (the seed's

@@ -94,8 +94,10 @@ async fn check_mode_shows_the_diff_and_changes_nothing() {
 
 #[tokio::test]
 async fn only_the_difference_is_changed_and_unmanaged_options_stay() {
+    // Persistence is the inventory's (none here: removed); one-packet scheduling (`-o`) is not
+    // managed and stays.
     let lab = Lab::new(with_table(
-        "-A -t 198.18.0.100:80 -s rr -p 300\n\
+        "-A -t 198.18.0.100:80 -s rr -p 300 -o\n\
          -a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n\
          -a -t 198.18.0.100:80 -r 198.18.0.14:80 -g -w 1\n",
     ));
@@ -111,12 +113,12 @@ async fn only_the_difference_is_changed_and_unmanaged_options_stay() {
     let (first, second) = lab.twice(task).await;
     assert_eq!(
         first.msg,
-        "scheduler of tcp 198.18.0.100:80 -> wrr; remove real server 198.18.0.14:80; \
+        "scheduling of tcp 198.18.0.100:80 -> wrr; remove real server 198.18.0.14:80; \
          edit real server 198.18.0.12:80 (dr, weight 3); add real server 198.18.0.13:80 (dr, weight 1)"
     );
     assert_eq!(
         first.changes,
-        ["ipvsadm -E -t 198.18.0.100:80 -s wrr -p 300 && \
+        ["ipvsadm -E -t 198.18.0.100:80 -s wrr -o && \
           ipvsadm -d -t 198.18.0.100:80 -r 198.18.0.14:80 && \
           ipvsadm -e -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 3 && \
           ipvsadm -a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1"]
@@ -124,7 +126,7 @@ async fn only_the_difference_is_changed_and_unmanaged_options_stay() {
     assert_eq!(
         lab.state().ipvs,
         table(
-            "-A -t 198.18.0.100:80 -s wrr -p 300\n\
+            "-A -t 198.18.0.100:80 -s wrr -o\n\
              -a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 3\n\
              -a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 1\n"
         )
@@ -231,4 +233,62 @@ async fn a_kernel_without_ipvs_and_a_refusal_fail_the_task_in_the_host_s_words()
         )
     );
     assert_eq!(lab.state(), State::new().unprivileged());
+}
+
+/// `services:` is the whole table: a persistent service and a firewall mark are built, one
+/// service of an earlier setup is deleted, its boot entry replaced by one for the table; drift
+/// on one service is said on that service; a second run changes nothing.
+#[tokio::test]
+async fn services_make_the_whole_table_and_say_which_service_changes() {
+    let lab = Lab::new(State::new());
+    lab.run(SERVICE).await;
+    let services = "ipvs:
+  services:
+    - vip: 198.18.0.100
+      port: 8080
+      ports: [8080]
+      scheduler: wlc
+      persistence: { timeout: 300, granularity: 255.255.255.0 }
+      real_servers: [{ address: 198.18.0.12, port: 8080, weight: 1 }]
+    - vip: 198.18.0.100
+      port: 8081
+      fwmark: 1
+      ports: [8081, 8082]
+      real_servers: [{ address: 198.18.0.13, port: 8081, weight: 2 }]";
+    let (first, second) = lab.twice(services).await;
+    assert_eq!(first.status, Status::Changed);
+    assert_eq!(
+        first.msg,
+        "delete service tcp 198.18.0.100:80; add service tcp 198.18.0.100:8080 (wlc persistent 300 s per 255.255.255.0); \
+         tcp 198.18.0.100:8080: add real server 198.18.0.12:8080 (dr, weight 1); add service fwmark 1 (rr); \
+         fwmark 1: add real server 198.18.0.13:8081 (dr, weight 2); kept for boot in /etc/lvslab-boot.d/50-ipvs-table; \
+         removed from boot: 50-ipvs-tcp_198.18.0.100_80"
+    );
+    let table_now = "-A -t 198.18.0.100:8080 -s wlc -p 300 -M 255.255.255.0\n\
+                     -a -t 198.18.0.100:8080 -r 198.18.0.12:8080 -g -w 1\n\
+                     -A -f 1 -s rr\n\
+                     -a -f 1 -r 198.18.0.13:8081 -g -w 2\n";
+    assert_eq!(lab.state().ipvs, table(table_now));
+    assert!(
+        lab.state()
+            .content(&format!("{BOOT_DIR}/50-ipvs-table"))
+            .is_some_and(|c| c.contains("ipvsadm -A -f 1 -s rr")),
+        "{:?}",
+        lab.state()
+    );
+    assert_eq!(lab.state().content(&format!("{BOOT_DIR}/{ENTRY}")), None);
+    assert_eq!(
+        (second.status, second.msg.as_str()),
+        (
+            Status::Ok,
+            "tcp 198.18.0.100:8080 wlc persistent 300 s per 255.255.255.0 with 1 real server(s); fwmark 1 rr with 1 real server(s)"
+        )
+    );
+    // Drift on the mark's service only: said on it.
+    let drifted = Lab::new(with_table(&table_now.replace("-w 2", "-w 5")));
+    let drift = drifted.run(services).await;
+    assert_eq!(
+        drift.msg,
+        "fwmark 1: edit real server 198.18.0.13:8081 (dr, weight 2); kept for boot in /etc/lvslab-boot.d/50-ipvs-table"
+    );
 }

@@ -108,26 +108,32 @@ impl ServiceCounters {
 mod tests {
     use super::*;
     use crate::lvs::ipvs::{Server, Service, ServiceKey};
-    use crate::lvs::{Forwarding, Protocol, Scheduler};
+    use crate::lvs::{Forwarding, Persistence, Protocol, Scheduler};
 
-    /// `ipvsadm -S -n` of a DR service with two real servers, a NAT one with a persistence
-    /// option, an IPv6 TUN one and a firewall mark (the format of ipvsadm's `-S`).
+    /// `ipvsadm -S -n` of a DR service with two real servers, a persistent NAT one with a
+    /// granularity, an IPv6 TUN one and a persistent firewall mark with an option lvslab does
+    /// not manage (one-packet scheduling, kept as written; the format of ipvsadm's `-S`).
     #[test]
     fn the_saved_table() {
         let text = "-A -t 198.18.0.100:80 -s rr\n\
                     -a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n\
                     -a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 0\n\
-                    -A -u 198.18.0.100:53 -s wrr -p 300\n\
+                    -A -u 198.18.0.100:53 -s wrr -p 300 -M 255.255.255.0\n\
                     -a -u 198.18.0.100:53 -r 198.18.1.12:53 -m -w 3\n\
                     -A -t [2001:db8::100]:80 -s wlc\n\
                     -a -t [2001:db8::100]:80 -r [2001:db8::12]:80 -i -w 1\n\
-                    -A -f 7 -s sh\n";
+                    -A -f 7 -s sh -p 60 -o\n";
         let service = |key: ServiceKey,
                        scheduler,
+                       persistence: Option<(u32, Option<&str>)>,
                        extra: &[&str],
                        servers: &[(&str, Forwarding, u16)]| Service {
             key,
             scheduler,
+            persistence: persistence.map(|(timeout, mask)| Persistence {
+                timeout,
+                granularity: mask.map(|m| m.parse().unwrap()),
+            }),
             extra: extra.iter().map(|e| e.to_string()).collect(),
             real_servers: servers
                 .iter()
@@ -147,6 +153,7 @@ mod tests {
                 service(
                     at(Protocol::Tcp, "198.18.0.100:80"),
                     Scheduler::Rr,
+                    None,
                     &[],
                     &[
                         ("198.18.0.12:80", Forwarding::Dr, 1),
@@ -156,16 +163,24 @@ mod tests {
                 service(
                     at(Protocol::Udp, "198.18.0.100:53"),
                     Scheduler::Wrr,
-                    &["-p", "300"],
+                    Some((300, Some("255.255.255.0"))),
+                    &[],
                     &[("198.18.1.12:53", Forwarding::Nat, 3)],
                 ),
                 service(
                     at(Protocol::Tcp, "[2001:db8::100]:80"),
                     Scheduler::Wlc,
+                    None,
                     &[],
                     &[("[2001:db8::12]:80", Forwarding::Tun, 1)],
                 ),
-                service(ServiceKey::Fwmark(7), Scheduler::Sh, &[], &[]),
+                service(
+                    ServiceKey::Fwmark(7),
+                    Scheduler::Sh,
+                    Some((60, None)),
+                    &["-o"],
+                    &[],
+                ),
             ],
         };
         assert_eq!(ipvs_save().parse(text), Ok(want));

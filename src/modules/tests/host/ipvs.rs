@@ -2,7 +2,7 @@
 
 use super::{Answer, Call, State, change, done, read};
 use crate::lvs::ipvs::{Rule, Server, Service, ServiceKey, Table};
-use crate::lvs::{Endpoint, Forwarding, Protocol};
+use crate::lvs::{Endpoint, Forwarding, Persistence, Protocol};
 use crate::transport::fake::{failed, out};
 use crate::transport::sh;
 
@@ -49,7 +49,15 @@ fn saved(table: &Table) -> String {
     };
     let mut text = String::new();
     for service in &table.services {
-        let extra: String = service.extra.iter().map(|e| format!(" {e}")).collect();
+        // As ipvsadm prints it: `-p T`, `-M MASK` only when it is not one address.
+        let mut extra = String::new();
+        if let Some(p) = service.persistence {
+            extra.push_str(&format!(" -p {}", p.timeout));
+            if let Some(m) = p.granularity {
+                extra.push_str(&format!(" -M {m}"));
+            }
+        }
+        extra.extend(service.extra.iter().map(|e| format!(" {e}")));
         text.push_str(&format!(
             "-A {} -s {}{extra}\n",
             key(&service.key),
@@ -89,16 +97,41 @@ fn rule(words: &[String]) -> Option<Rule> {
             weight: w.get(8)?.parse().ok()?,
         })
     };
+    // `-p T` and `-M MASK` after the scheduler; what follows them is kept as written.
+    let persistence = |rest: &[&str]| -> Option<(Option<Persistence>, Vec<String>)> {
+        let mut p = None;
+        let mut i = 0;
+        if rest.first() == Some(&"-p") {
+            p = Some(Persistence {
+                timeout: rest.get(1)?.parse().ok()?,
+                granularity: None,
+            });
+            i = 2;
+            if rest.get(2) == Some(&"-M") {
+                p = p.map(|p| Persistence {
+                    granularity: rest.get(3).and_then(|m| m.parse().ok()),
+                    ..p
+                });
+                i = 4;
+            }
+        }
+        Some((p, rest[i..].iter().map(|e| e.to_string()).collect()))
+    };
     Some(match w[..] {
-        ["ipvsadm", "-A", _, _, "-s", scheduler] => Rule::AddService {
+        ["ipvsadm", "-A", _, _, "-s", scheduler, ref rest @ ..] => Rule::AddService {
             key,
             scheduler: scheduler.parse().ok()?,
+            persistence: persistence(rest)?.0,
         },
-        ["ipvsadm", "-E", _, _, "-s", scheduler, ref extra @ ..] => Rule::EditService {
-            key,
-            scheduler: scheduler.parse().ok()?,
-            extra: extra.iter().map(|e| e.to_string()).collect(),
-        },
+        ["ipvsadm", "-E", _, _, "-s", scheduler, ref rest @ ..] => {
+            let (persistence, extra) = persistence(rest)?;
+            Rule::EditService {
+                key,
+                scheduler: scheduler.parse().ok()?,
+                persistence,
+                extra,
+            }
+        }
         ["ipvsadm", "-D", _, _] => Rule::DeleteService { key },
         ["ipvsadm", "-a", ..] => Rule::AddServer {
             key,
@@ -128,13 +161,18 @@ fn find(table: &mut Table, key: ServiceKey) -> Result<&mut Service, &'static str
 fn apply(table: &mut Table, rule: Rule) -> Result<(), &'static str> {
     match rule {
         Rule::Clear => table.services.clear(),
-        Rule::AddService { key, scheduler } => {
+        Rule::AddService {
+            key,
+            scheduler,
+            persistence,
+        } => {
             if table.service(&key).is_some() {
                 return Err("Service already exists");
             }
             table.services.push(Service {
                 key,
                 scheduler,
+                persistence,
                 extra: Vec::new(),
                 real_servers: Vec::new(),
             });
@@ -142,10 +180,12 @@ fn apply(table: &mut Table, rule: Rule) -> Result<(), &'static str> {
         Rule::EditService {
             key,
             scheduler,
+            persistence,
             extra,
         } => {
             let service = find(table, key)?;
             service.scheduler = scheduler;
+            service.persistence = persistence;
             service.extra = extra;
         }
         Rule::DeleteService { key } => {
