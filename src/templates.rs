@@ -86,6 +86,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../templates/keepalived.conf.j2"),
     ),
     ("index.html.j2", include_str!("../templates/index.html.j2")),
+    ("sorry.html.j2", include_str!("../templates/sorry.html.j2")),
     (
         "web-ports.conf.j2",
         include_str!("../templates/web-ports.conf.j2"),
@@ -304,6 +305,98 @@ mod tests {
             init.contains("# X-Start-Before:    keepalived apache2 httpd nginx\n"),
             "{init}"
         );
+    }
+
+    /// The context a task on `host` of this inventory sees, on a kernel with IPVS.
+    fn host_ctx(yaml: &str, host: &str) -> Value {
+        let (inv, _) = crate::inventory::load_str(std::path::Path::new("i.yml"), yaml.into())
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let lvs = inv.lvs.unwrap();
+        let mut v = serde_json::Map::new();
+        v.insert("lvs".into(), lvs.template_value());
+        v.insert("inventory_hostname".into(), host.into());
+        v.insert("facts".into(), serde_json::json!({"ipvs": "loaded"}));
+        v.extend(lvs.host_values(host, "debian"));
+        to_value(&serde_json::Value::Object(v))
+    }
+
+    const SERVICES: &str = "\
+lvs:
+  vip: 10.0.0.100
+  services:
+    - { port: 80 }
+    - { port: 8080, scheduler: wlc, persistence_timeout: 300, persistence_granularity: 255.255.255.0, real_servers: [r1] }
+    - { fwmark: 1, ports: [8081, 8082], persistence_timeout: 60, sorry_server: local }
+  vrrp: { virtual_router_id: 51 }
+vars: { web_server: nginx }
+hosts:
+  d1: { address: 10.0.0.11, interface: eth0, vrrp: { state: MASTER, priority: 100 } }
+  r1: { address: 10.0.0.12, interface: eth0 }
+  r2: { address: 10.0.0.13, interface: eth0 }
+groups:
+  directors: { hosts: [d1] }
+  real_servers: { hosts: [r1, r2] }
+";
+
+    #[test]
+    fn keepalived_conf_has_one_virtual_server_per_service_and_the_vip_once() {
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(SERVICES, "d1"))
+            .unwrap();
+        assert_eq!(conf.matches("10.0.0.100/24 dev eth0").count(), 1, "{conf}");
+        assert!(conf.contains("virtual_server 10.0.0.100 80 {\n    delay_loop 6\n    lb_algo rr\n    lb_kind DR\n    protocol TCP\n\n    real_server 10.0.0.12 80 {"), "{conf}");
+        assert!(conf.contains("virtual_server 10.0.0.100 8080 {\n    delay_loop 6\n    lb_algo wlc\n    lb_kind DR\n    protocol TCP\n    persistence_timeout 300\n    persistence_granularity 255.255.255.0\n\n    real_server 10.0.0.12 8080 {"), "{conf}");
+        assert!(!conf.contains("real_server 10.0.0.13 8080"), "{conf}");
+        // No `protocol` for a mark: keepalived -t warns that it is ignored, and fails.
+        // A mark's real servers have no port (keepalived -t warns and fails on one); their
+        // check connects to the first port.
+        assert!(conf.contains("virtual_server fwmark 1 {\n    delay_loop 6\n    lb_algo rr\n    lb_kind DR\n    sorry_server 10.0.0.11 8081\n    persistence_timeout 60\n\n    real_server 10.0.0.12 {"), "{conf}");
+        assert!(
+            conf.contains("status_code 200\n            }\n            connect_port 8081\n"),
+            "{conf}"
+        );
+        assert_eq!(conf.matches("connect_port").count(), 2, "{conf}");
+        // The short form renders as it always did: no persistence line, no mark.
+        let short = SERVICES
+            .replace("  services:\n    - { port: 80 }\n", "  port: 80\n")
+            .lines()
+            .filter(|l| !l.starts_with("    - {"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&short, "d1"))
+            .unwrap();
+        assert_eq!(conf.matches("virtual_server").count(), 1, "{conf}");
+        assert!(
+            !conf.contains("    persistence") && !conf.contains("fwmark"),
+            "{conf}"
+        );
+    }
+
+    #[test]
+    fn the_web_server_listens_on_every_port_but_its_default_sites() {
+        let t = Templates::new(&[]).unwrap();
+        let nginx = t
+            .render_file("web-ports.conf.j2", &host_ctx(SERVICES, "r2"))
+            .unwrap();
+        assert!(
+            nginx.contains(
+                "server {\n    listen 8080;\n    root /var/www/html;\n}\nserver {\n    listen 8081;"
+            ),
+            "{nginx}"
+        );
+        assert!(!nginx.contains("listen 80;"), "{nginx}");
+        let apache = t
+            .render_file(
+                "web-ports.conf.j2",
+                &host_ctx(
+                    &SERVICES.replace("web_server: nginx", "web_server: httpd"),
+                    "r2",
+                ),
+            )
+            .unwrap();
+        assert!(apache.contains("Listen 8082\n<VirtualHost *:8082>\n    DocumentRoot /var/www/html\n</VirtualHost>\n"), "{apache}");
     }
 
     fn ctx() -> Value {

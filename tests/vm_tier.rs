@@ -41,7 +41,8 @@ fn ipvs_dr_round_robin_works_in_the_vm() {
 }
 
 /// lvslab end to end on real IPVS: converge, rerun, drift, teardown, manual mode and 3 real
-/// servers (the drills run in scenario-drills.sh, each kind under load).
+/// servers, then several services (persistent, a firewall mark) on them (the drills run in
+/// scenario-drills.sh, each kind under load).
 #[test]
 fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
     run_scenario(
@@ -57,6 +58,13 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
             "down-twice",
             "manual-mode",
             "three-real-servers",
+            "services-converge",
+            "services-mark-on-backup",
+            "services-rerun",
+            "services-drift",
+            "services-sorry",
+            "services-down",
+            "services-manual",
         ],
     );
 }

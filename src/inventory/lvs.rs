@@ -215,14 +215,16 @@ impl Checker<'_> {
             l.persistence_timeout.as_ref(),
             l.persistence_granularity.as_ref(),
         );
+        let default_sorry = self.sorry_server(l.sorry_server.as_ref(), vip);
         let service = |port: u16,
                        ports: Vec<u16>,
                        fwmark,
                        protocol,
                        scheduler,
-                       persistence,
+                       (persistence, sorry_server),
                        members: &[&RealServer]| {
             VirtualService {
+                sorry_server,
                 vip,
                 vip_prefix,
                 port,
@@ -237,7 +239,9 @@ impl Checker<'_> {
                     .map(|r| lvs::Member {
                         name: Some(r.name.clone()),
                         address: r.address,
-                        port,
+                        // A firewall mark's real servers have no port (keepalived clears one,
+                        // IPVS keeps each packet's own).
+                        port: if fwmark.is_some() { 0 } else { port },
                         weight: r.weight,
                     })
                     .collect(),
@@ -251,7 +255,7 @@ impl Checker<'_> {
                 None,
                 l.protocol,
                 l.scheduler,
-                default_persistence,
+                (default_persistence, default_sorry),
                 &everyone,
             )];
         };
@@ -276,6 +280,10 @@ impl Checker<'_> {
             let persistence = match (&e.persistence_timeout, &e.persistence_granularity) {
                 (None, None) => default_persistence,
                 (t, g) => self.persistence(t.as_ref(), g.as_ref()),
+            };
+            let sorry = match &e.sorry_server {
+                None => default_sorry,
+                given => self.sorry_server(given.as_ref(), vip),
             };
             let ports_of = |c: &mut Self, ports: &Spanned<Vec<Spanned<u32>>>| -> Vec<u16> {
                 let mut out: Vec<u16> = Vec::new();
@@ -370,7 +378,7 @@ impl Checker<'_> {
                 fwmark,
                 protocol,
                 scheduler,
-                persistence,
+                (persistence, sorry),
                 &members,
             );
             // Two services may not take the same packets: IPVS looks a packet's mark up first,
@@ -484,7 +492,9 @@ impl Checker<'_> {
                     );
                 }
             }
+            let web = self.web_server(inv, host, entry);
             out.push(Director {
+                web,
                 name: host.name.clone(),
                 address: host.address,
                 interface: interface.value.clone(),
@@ -523,25 +533,7 @@ impl Checker<'_> {
                 );
                 continue;
             };
-            let vars = inv.host_vars(host);
-            let web = match vars.get(web::VARIABLE) {
-                None => web::WebServer::default(),
-                Some(v) => match v.as_str().and_then(web::WebServer::parse) {
-                    Some(w) => w,
-                    None => {
-                        self.fail(
-                            entry,
-                            format!(
-                                "host `{}`: {} `{}`: use httpd or nginx",
-                                host.name,
-                                web::VARIABLE,
-                                v.as_str().map_or_else(|| v.to_string(), str::to_string)
-                            ),
-                        );
-                        web::WebServer::default()
-                    }
-                },
-            };
+            let web = self.web_server(inv, host, entry);
             let weight = e
                 .weight
                 .as_ref()
@@ -555,6 +547,64 @@ impl Checker<'_> {
             });
         }
         out
+    }
+
+    /// The web server a host runs for lvslab (`vars.web_server`).
+    fn web_server(
+        &mut self,
+        inv: &Inventory,
+        host: &Host,
+        entry: &Spanned<super::model::HostEntry>,
+    ) -> web::WebServer {
+        let vars = inv.host_vars(host);
+        match vars.get(web::VARIABLE) {
+            None => web::WebServer::default(),
+            Some(v) => match v.as_str().and_then(web::WebServer::parse) {
+                Some(w) => w,
+                None => {
+                    self.fail(
+                        entry,
+                        format!(
+                            "host `{}`: {} `{}`: use httpd or nginx",
+                            host.name,
+                            web::VARIABLE,
+                            v.as_str().map_or_else(|| v.to_string(), str::to_string)
+                        ),
+                    );
+                    web::WebServer::default()
+                }
+            },
+        }
+    }
+
+    /// `sorry_server`: `local` (each director itself) or `ADDRESS:PORT`, not the VIP.
+    fn sorry_server(
+        &mut self,
+        given: Option<&Spanned<String>>,
+        vip: IpAddr,
+    ) -> Option<lvs::SorryServer> {
+        let g = given?;
+        if g.value == "local" {
+            return Some(lvs::SorryServer::Local);
+        }
+        match g.value.parse::<lvs::Endpoint>() {
+            Ok(e) if e.address == vip => {
+                self.fail(g, format!("sorry_server {e} is the VIP itself: name another host, or `local` for each director's own web server"));
+                None
+            }
+            Ok(e) if e.address.is_ipv6() || e.port == 0 => {
+                self.fail(
+                    g,
+                    format!("sorry_server {e}: an IPv4 address and a port above 0"),
+                );
+                None
+            }
+            Ok(e) => Some(lvs::SorryServer::At(e)),
+            Err(_) => {
+                self.fail(g, format!("sorry_server `{}`: write `local` (each director's own web server) or ADDRESS:PORT", g.value));
+                None
+            }
+        }
     }
 
     /// Directors, real servers and clients take part in an IPv4 setup.
@@ -966,8 +1016,9 @@ groups:
     #[test]
     fn several_services_each_with_its_scheduling_and_members() {
         let yaml = with_services(
-            "    - { port: 80 }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, persistence_granularity: 255.255.255.0, real_servers: [r2] }\n    - { fwmark: 1, ports: [8082, 8081], persistence_timeout: 60 }\n",
-        );
+            "    - { port: 80 }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, persistence_granularity: 255.255.255.0, real_servers: [r2], sorry_server: \"10.0.0.50:8080\" }\n    - { fwmark: 1, ports: [8082, 8081], persistence_timeout: 60 }\n",
+        )
+        .replace("  services:\n", "  sorry_server: local\n  services:\n");
         let (inv, warnings) = check(&yaml).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
         let lvs = inv.lvs.unwrap();
@@ -989,9 +1040,13 @@ groups:
         assert_eq!(web.real_servers[0].endpoint().to_string(), "10.0.0.13:8080");
         let marked = &lvs.services[2];
         assert_eq!(marked.key().to_string(), "fwmark 1");
-        // The first port is the one the checks ask; the mark covers both.
+        // Its real servers have no port; the first port is the one the checks ask; the mark
+        // covers both.
+        assert_eq!(marked.real_servers[0].endpoint().to_string(), "10.0.0.12:0");
         assert_eq!(
-            marked.real_servers[0].endpoint().to_string(),
+            marked
+                .check_endpoint(marked.real_servers[0].address)
+                .to_string(),
             "10.0.0.12:8082"
         );
         assert_eq!(
@@ -999,9 +1054,23 @@ groups:
             "ip daddr 10.0.0.100 tcp dport { 8081, 8082 } meta mark set 1"
         );
         assert_eq!(lvs.ports(), [80, 8080, 8081, 8082]);
+        // sorry_server at the top is every service's default; a service can name its own.
+        use crate::lvs::SorryServer;
+        assert_eq!(lvs.services[0].sorry_server, Some(SorryServer::Local));
+        let d1: std::net::IpAddr = "10.0.0.11".parse().unwrap();
+        let sorry = |i: usize| lvs.services[i].sorry_endpoint(d1).map(|e| e.to_string());
+        assert_eq!(sorry(1), Some("10.0.0.50:8080".into()));
+        // A local sorry server is each director's own address, on the service's port.
+        assert_eq!(sorry(2), Some("10.0.0.11:8082".into()));
+        let d = lvs.host_values("d1", "debian");
+        assert_eq!(
+            d["director"]["sorry"],
+            serde_json::json!(["10.0.0.11 80", "10.0.0.50 8080", "10.0.0.11 8082"])
+        );
+        assert_eq!(d["web_host"]["ports"], serde_json::json!([8081, 8082]));
         let values = lvs.host_values("r1", "debian");
         assert_eq!(
-            values["real_server"]["web_ports"],
+            values["web_host"]["ports"],
             serde_json::json!([8080, 8081, 8082])
         );
     }
@@ -1060,6 +1129,16 @@ groups:
                 "    - { port: 80, vip: 10.0.0.101 }\n",
                 "inv.yml:4:",
                 "unknown field `vip`",
+            ),
+            (
+                "    - { port: 80, sorry_server: somewhere }\n",
+                "inv.yml:4:",
+                "write `local` (each director's own web server) or ADDRESS:PORT",
+            ),
+            (
+                "    - { port: 80, sorry_server: \"10.0.0.100:80\" }\n",
+                "inv.yml:4:",
+                "is the VIP itself",
             ),
         ];
         for (services, place, what) in bad {

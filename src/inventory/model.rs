@@ -57,6 +57,9 @@ pub struct LvsSettings {
     /// Short form: the one service's persistence; with `services:`, their default.
     pub persistence_timeout: Option<Spanned<u32>>,
     pub persistence_granularity: Option<Spanned<String>>,
+    /// Who answers when every real server is out: `local` or `ADDRESS:PORT` (a default, with
+    /// `services:`).
+    pub sorry_server: Option<Spanned<String>>,
     /// Several virtual services on the VIP (instead of `port:`); `protocol`, `scheduler` and
     /// the persistence above are their defaults.
     pub services: Option<Spanned<Vec<Spanned<ServiceSettings>>>>,
@@ -78,6 +81,7 @@ pub struct ServiceSettings {
     pub scheduler: Option<Scheduler>,
     pub persistence_timeout: Option<Spanned<u32>>,
     pub persistence_granularity: Option<Spanned<String>>,
+    pub sorry_server: Option<Spanned<String>>,
     /// The real servers of this service, by name (default: the whole `real_servers` group).
     pub real_servers: Option<Spanned<Vec<Spanned<String>>>>,
 }

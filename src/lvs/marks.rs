@@ -230,10 +230,7 @@ mod tests {
         );
         let absent = MarkTable::parse(r#"{"nftables": []}"#).unwrap();
         assert!(!absent.exists && absent.text().is_empty());
-        assert!(
-            !absent.holds(&[]),
-            "an absent table is not an empty one"
-        );
+        assert!(!absent.holds(&[]), "an absent table is not an empty one");
     }
 
     #[test]

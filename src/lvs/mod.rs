@@ -359,7 +359,7 @@ pub struct VirtualService {
     #[serde(default = "host_prefix")]
     pub vip_prefix: u8,
     /// The port clients connect to; a firewall-mark service: its first port (the one its
-    /// health checks ask).
+    /// health checks ask, [`VirtualService::check_endpoint`]).
     pub port: u16,
     #[serde(default)]
     pub protocol: Protocol,
@@ -367,7 +367,7 @@ pub struct VirtualService {
     /// directors mark the packets to the VIP on [`VirtualService::ports`] with it, and IPVS
     /// schedules them as one service (a client persistent on 80 stays on the same real server
     /// on 443).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub fwmark: Option<u32>,
     /// The ports clients connect to: `[port]`, or a firewall-mark service's ports.
     #[serde(default)]
@@ -377,8 +377,11 @@ pub struct VirtualService {
     #[serde(default)]
     pub forwarding: Forwarding,
     /// Keep a client on one real server (`ipvsadm -p`, keepalived `persistence_timeout`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub persistence: Option<Persistence>,
+    /// Who answers when every real server is out (keepalived `sorry_server`).
+    #[serde(default)]
+    pub sorry_server: Option<SorryServer>,
     /// Where connections go, with the weight IPVS uses.
     #[serde(default)]
     pub real_servers: Vec<Member>,
@@ -392,8 +395,21 @@ pub struct Persistence {
     pub timeout: u32,
     /// The client netmask that counts as one client (`ipvsadm -M`, keepalived
     /// `persistence_granularity`); `None`: one address (255.255.255.255).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub granularity: Option<std::net::Ipv4Addr>,
+}
+
+/// keepalived's sorry server: added to the table when every real server of the service is out,
+/// removed when one is back. Health checks (keepalived) decide it: manual mode has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SorryServer {
+    /// Each director answers itself (ldirectord's `fallback`): IPVS delivers to a local
+    /// address as it came (LOCALNODE), so the director's own web server, on the service's
+    /// port, serves a sorry page.
+    Local,
+    /// Another host, set up to answer for the VIP as the forwarding method needs.
+    At(Endpoint),
 }
 
 impl Persistence {
@@ -441,6 +457,22 @@ impl VirtualService {
             .collect()
     }
 
+    /// Where the health check of the real server at `address` connects: its port in this
+    /// service, or a firewall-mark service's first port (its real servers have no port: the
+    /// packets keep theirs).
+    pub fn check_endpoint(&self, address: IpAddr) -> Endpoint {
+        Endpoint::new(address, self.port)
+    }
+
+    /// The sorry server of this service on the director at `director` (a local one is that
+    /// director's own address, on the service's port).
+    pub fn sorry_endpoint(&self, director: IpAddr) -> Option<Endpoint> {
+        self.sorry_server.map(|s| match s {
+            SorryServer::Local => Endpoint::new(director, self.port),
+            SorryServer::At(e) => e,
+        })
+    }
+
     /// How lvslab names it: `tcp 198.18.0.100:80`, `fwmark 1 (tcp 198.18.0.100:8081,8082)`.
     pub fn name(&self) -> String {
         match self.fwmark {
@@ -470,6 +502,8 @@ pub struct Director {
     pub vrrp: Option<VrrpRole>,
     /// The address labels lvslab gives the VIP (and the NAT gateway) on this director.
     pub labels: DirectorLabels,
+    /// Its web server, for a local sorry server.
+    pub web: web::WebServer,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -641,21 +675,39 @@ impl Lvs {
         serde_json::Value::Object(v)
     }
 
-    /// The per-host variables of `host`: `director` (its [`Director`] record) or `real_server`
-    /// (its [`RealServer`] record, with `web` as installed on a host of `family`, `web_ports`
-    /// (the services' ports its default site does not listen on), the label of the VIP on its
-    /// loopback, and the devices that take the VIP: `loopback` for DR, `tunnel` for TUN).
+    /// The per-host variables of `host`: `director` (its [`Director`] record, with `sorry`:
+    /// each service's sorry server here, and `sorry_local`) or `real_server` (its
+    /// [`RealServer`] record, with `web` as installed on a host of `family`, the label of the
+    /// VIP on its loopback, and the devices that take the VIP: `loopback` for DR, `tunnel` for
+    /// TUN); and `web_host`, the web server it runs for lvslab and the ports it must add.
     pub fn host_values(
         &self,
         host: &str,
         family: &str,
     ) -> serde_json::Map<String, serde_json::Value> {
         let mut out = serde_json::Map::new();
-        if let Some(d) = self.director(host) {
-            out.insert(
-                "director".into(),
-                serde_json::to_value(d).unwrap_or_default(),
-            );
+        if let Some(d) = self.director(host)
+            && let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(d)
+        {
+            // Per service: its sorry server here (`ADDRESS PORT`, keepalived's words) or null.
+            let sorry: Vec<Option<String>> = self
+                .services
+                .iter()
+                .map(|s| {
+                    s.sorry_endpoint(d.address)
+                        .map(|e| format!("{} {}", e.address, e.port))
+                })
+                .collect();
+            let local: Vec<u16> = self
+                .services
+                .iter()
+                .filter(|s| s.sorry_server == Some(SorryServer::Local))
+                .flat_map(|s| s.ports.clone())
+                .collect();
+            m.insert("sorry".into(), sorry.into());
+            m.insert("sorry_local".into(), (!local.is_empty()).into());
+            out.insert("director".into(), serde_json::Value::Object(m));
+            out.insert("web_host".into(), web_host(d.web, family, &local));
         }
         if let Some(r) = self.real_server(host)
             && let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(r)
@@ -668,19 +720,32 @@ impl Lvs {
                 "web".into(),
                 serde_json::to_value(r.web.on(family)).unwrap_or_default(),
             );
-            let ports: Vec<u16> = self
-                .ports()
-                .into_iter()
-                .filter(|p| *p != web::DEFAULT_PORT)
-                .collect();
-            m.insert("web_ports".into(), ports.into());
             m.insert("vip_label".into(), names::REAL_SERVER_LO_LABEL.into());
             m.insert("loopback".into(), names::LOOPBACK.into());
             m.insert("tunnel".into(), names::TUNNEL.into());
             out.insert("real_server".into(), serde_json::Value::Object(m));
+            out.insert("web_host".into(), web_host(r.web, family, &self.ports()));
         }
         out
     }
+}
+
+/// `web_host`: a host's web server (`web_server`, as installed on `family`: `web`) and
+/// `ports`, the ones of `serving` its default site does not listen on (web-ports.conf.j2).
+fn web_host(web: web::WebServer, family: &str, serving: &[u16]) -> serde_json::Value {
+    let mut ports: Vec<u16> = serving
+        .iter()
+        .copied()
+        .filter(|p| *p != web::DEFAULT_PORT)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    serde_json::json!({
+        "web_server": web,
+        "web": web.on(family),
+        "ports": ports,
+        "default_port": web::DEFAULT_PORT,
+    })
 }
 
 impl DirectorLabels {

@@ -57,6 +57,13 @@ impl Serialize for Endpoint {
     }
 }
 
+impl<'de> Deserialize<'de> for Endpoint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// An address with its prefix length. Written `a.b.c.d/len`; a bare address means a host
 /// route (/32 or /128).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -78,8 +78,12 @@ impl Ipvs {
 }
 
 /// Keep the rules that add a real server only when it answers the health check from this host
-/// (on the port its service's check asks).
-async fn drop_unhealthy(ctx: &TaskCtx<'_>, rules: Vec<Rule>) -> Result<Vec<Rule>, TaskError> {
+/// (on the port its service's check asks: a firewall mark's real servers have none).
+async fn drop_unhealthy(
+    ctx: &TaskCtx<'_>,
+    service: &VirtualService,
+    rules: Vec<Rule>,
+) -> Result<Vec<Rule>, TaskError> {
     let check = ctx
         .inventory
         .lvs
@@ -89,7 +93,9 @@ async fn drop_unhealthy(ctx: &TaskCtx<'_>, rules: Vec<Rule>) -> Result<Vec<Rule>
     let mut kept = Vec::new();
     for rule in rules {
         if let Some(server) = rule.added_server() {
-            let url = server.endpoint.http_url(&check.path);
+            let url = service
+                .check_endpoint(server.endpoint.address)
+                .http_url(&check.path);
             let code = ctx
                 .read(
                     &sh::http_status(&url, check.connect_timeout),
@@ -105,6 +111,37 @@ async fn drop_unhealthy(ctx: &TaskCtx<'_>, rules: Vec<Rule>) -> Result<Vec<Rule>
     Ok(kept)
 }
 
+/// keepalived's sorry server stays while no real server of the inventory is left in the
+/// table (keepalived put it there; it takes it out when one is back).
+fn keep_sorry(
+    service: &VirtualService,
+    director: std::net::IpAddr,
+    current: Option<&crate::lvs::ipvs::Service>,
+    rules: Vec<Rule>,
+) -> Vec<Rule> {
+    let Some(sorry) = service.sorry_endpoint(director) else {
+        return rules;
+    };
+    let deleted = |e: &crate::lvs::Endpoint| {
+        rules
+            .iter()
+            .any(|r| matches!(r, Rule::DeleteServer { endpoint, .. } if endpoint == e))
+    };
+    let stays = current.is_some_and(|c| {
+        c.real_servers
+            .iter()
+            .any(|s| s.endpoint != sorry && !deleted(&s.endpoint))
+    });
+    let added = rules.iter().any(|r| r.added_server().is_some());
+    if stays || added {
+        return rules;
+    }
+    rules
+        .into_iter()
+        .filter(|r| !matches!(r, Rule::DeleteServer { endpoint, .. } if *endpoint == sorry))
+        .collect()
+}
+
 /// The rules in words; with `several` services each rule on a real server says whose.
 fn summary(rules: &[Rule], several: bool) -> String {
     rules
@@ -112,7 +149,12 @@ fn summary(rules: &[Rule], several: bool) -> String {
         .map(|r| match r.key() {
             Some(key)
                 if several
-                    && !matches!(r, Rule::AddService { .. } | Rule::DeleteService { .. }) =>
+                    && !matches!(
+                        r,
+                        Rule::AddService { .. }
+                            | Rule::EditService { .. }
+                            | Rule::DeleteService { .. }
+                    ) =>
             {
                 format!("{key}: {r}")
             }
@@ -210,7 +252,8 @@ impl Module for Ipvs {
                     let current = table.service(&want.key);
                     let mut planned = plan(current, &want);
                     if self.healthy_only {
-                        planned = drop_unhealthy(ctx, planned).await?;
+                        planned = drop_unhealthy(ctx, service, planned).await?;
+                        planned = keep_sorry(service, ctx.host.address, current, planned);
                     }
                     if planned.is_empty() {
                         fine.push(format!(
@@ -290,6 +333,7 @@ mod tests {
                 scheduler: Default::default(),
                 forwarding: Default::default(),
                 persistence: None,
+                sorry_server: None,
                 real_servers: vec![crate::lvs::Member {
                     name: None,
                     address: "198.18.0.12".parse().unwrap(),

@@ -6,8 +6,9 @@ use crate::live::{LvsHosts, read, run};
 use crate::report::{Event, Reporter};
 use crate::transport::sh;
 
-/// The VIP nowhere, keepalived stopped and the IPVS table empty on every director, the real
-/// servers' sysctls restored and lvslab's sysctl file gone.
+/// The VIP nowhere, keepalived stopped, the IPVS table empty and lvslab's nftables table gone
+/// on every director, the real servers' sysctls restored, lvslab's sysctl file and web
+/// listeners gone.
 pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Cancel) -> Findings {
     let mut f = Findings {
         unreachable: hosts.unreachable.clone(),
@@ -37,31 +38,45 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
                 String::new()
             };
             let (restored, leftovers) = leftovers(&d.conn).await;
+            let marks = read(&d.conn.session, &sh::mark_table())
+                .await
+                .map(|t| t.exists)
+                .unwrap_or(true);
             f.push(
                 reporter,
                 Verdict::new(
                     format!("director {}", d.director.name),
-                    !ka && table.is_empty() && restored,
+                    !ka && table.is_empty() && !marks && restored,
                     format!(
-                        "keepalived {}; IPVS table {}; {leftovers}",
+                        "keepalived {}; IPVS table {}; nftables table ip {}: {}; {leftovers}",
                         if ka { "RUNNING" } else { "stopped" },
                         if table.is_empty() {
                             "empty".to_string()
                         } else {
                             table.replace('\n', "; ")
-                        }
+                        },
+                        crate::lvs::marks::TABLE,
+                        if marks { "still there" } else { "gone" }
                     ),
                 ),
             );
         }
         for r in &hosts.real_servers {
             let (restored, leftovers) = leftovers(&r.conn).await;
+            let conf = r.real_server.web.on(&r.conn.facts.family).ports_conf;
+            let listeners = !matches!(
+                read(&r.conn.session, &sh::file_stat(conf)).await,
+                Ok(sh::FileStat::Absent)
+            );
             f.push(
                 reporter,
                 Verdict::new(
                     format!("real server {}", r.real_server.name),
-                    restored,
-                    leftovers,
+                    restored && !listeners,
+                    format!(
+                        "{leftovers}; {conf}: {}",
+                        if listeners { "still there" } else { "gone" }
+                    ),
                 ),
             );
         }

@@ -465,12 +465,17 @@ pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>) -> Verdict {
         Ok(t) => t,
         Err(e) => return Verdict::new(probe, false, e),
     };
-    table_verdict(probe, lvs, &table)
+    table_verdict(probe, lvs, &table, d.director.address)
 }
 
 /// Each service of the inventory as the table holds it, drift named on its service; a
 /// service the inventory does not have fails too.
-fn table_verdict(probe: String, lvs: &Lvs, table: &crate::lvs::ipvs::Table) -> Verdict {
+fn table_verdict(
+    probe: String,
+    lvs: &Lvs,
+    table: &crate::lvs::ipvs::Table,
+    director: std::net::IpAddr,
+) -> Verdict {
     let mut pass = true;
     let mut parts = Vec::new();
     for service in &lvs.services {
@@ -505,7 +510,15 @@ fn table_verdict(probe: String, lvs: &Lvs, table: &crate::lvs::ipvs::Table) -> V
                 want.scheduling()
             ));
         }
-        if have.sorted_servers() != want.sorted_servers() {
+        let sorry = service
+            .sorry_endpoint(director)
+            .filter(|e| have.real_servers.iter().any(|s| s.endpoint == *e));
+        if let Some(e) = sorry {
+            pass = false;
+            evidence.push_str(&format!(
+                " (the sorry server {e} answers: keepalived found no real server of it in service)"
+            ));
+        } else if have.sorted_servers() != want.sorted_servers() {
             pass = false;
             evidence.push_str(" (real servers differ from the inventory)");
         }

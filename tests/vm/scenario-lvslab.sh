@@ -3,7 +3,10 @@
 # (`lvslab lab up`), the seed's keepalived + LVS-DR setup converged and verified (`lvslab up`), a
 # rerun that changes nothing, IPVS drift repaired, a frozen keepalived (BACKUP, MASTER) and web
 # server found by verify and continued by up, teardown (twice), the manual mode (seed section
-# 7), and 3 real servers with no playbook change. The drills have their own scenario.
+# 7), 3 real servers with no playbook change, then several virtual services on them (persistence,
+# a firewall mark, a sorry server) converged, rerun, repaired, serving the sorry page with every
+# real server down, torn down and set by hand. The drills have their
+# own scenario.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines; exits 0 only when every verdict passed.
 # Runs as root inside the VM tier's guest (lvslab lab vm-run tests/vm/scenario-lvslab.sh).
 # Uses tests/vm/lib.sh (verdict, changed, failed_probes, failed_tasks, evidence, lab_up).
@@ -80,6 +83,63 @@ lvslab --json up >/tmp/three.json 2>/tmp/three.err
 rc=$?
 if [ $rc = 0 ]; then verdict three-real-servers PASS "$(evidence /tmp/three.json 'http via VIP')"
 else verdict three-real-servers FAIL "exit $rc: $(failed_probes /tmp/three.json) $(head -c 300 /tmp/three.err)"; fi
+
+# Several virtual services on the VIP, on the same lab: 80 rr (all real servers), 8080 wlc
+# persistent (two of them), and a firewall mark over 8081+8082, persistent. The short form's
+# `port: 80` becomes a `services:` list (the lab's inventory is lvslab's own: the line is
+# there; a sed that did nothing fails the verdict).
+sed -i 's/^  port: 80$/  services:\n    - { port: 80, sorry_server: local }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, real_servers: [node2, node3] }\n    - { fwmark: 1, ports: [8081, 8082], persistence_timeout: 60 }/' "$LVSLAB_INVENTORY"
+if ! grep -q '^  services:' "$LVSLAB_INVENTORY"; then verdict services-converge FAIL "the inventory has no services: list"
+else
+    lv_json /tmp/svc.json up
+    table=$(evidence /tmp/svc.json 'ipvs table on node1')
+    web=$(evidence /tmp/svc.json 'http via VIP, tcp 198.18.0.100:8080')
+    mark=$(evidence /tmp/svc.json 'http via VIP, fwmark 1')
+    if [ $rc = 0 ] && [ -n "$web" ] && [ -n "$mark" ]; then verdict services-converge PASS "$table | 8080: $web | fwmark: $mark"
+    else verdict services-converge FAIL "exit $rc: $(why /tmp/svc.json)"; fi
+    marks=$(lvslab lab exec --name ops node4 -- nft list table ip lvslab 2>&1 | grep -c 'meta mark set')
+    if [ "$marks" = 1 ]; then verdict services-mark-on-backup PASS "node4 (BACKUP) has the mark rule: $(lvslab lab exec --name ops node4 -- nft list table ip lvslab | grep 'meta mark set' | tr -s ' \t' ' ')"
+    else verdict services-mark-on-backup FAIL "node4: $marks mark rules"; fi
+    lv_json /tmp/svc2.json up --no-verify
+    n=$(changed /tmp/svc2.json)
+    if [ $rc = 0 ] && [ "$n" = 0 ]; then verdict services-rerun PASS "0 changed"
+    else verdict services-rerun FAIL "exit $rc, $n changed: $(grep '"status":"changed"' /tmp/svc2.json | head -n 2 | tr '\n' ' ')"; fi
+    # Drift on one service (its persistence dropped by hand): said on that service, repaired.
+    lvslab lab exec --name ops node1 -- ipvsadm -E -t 198.18.0.100:8080 -s wlc >/dev/null 2>&1
+    lv_json /tmp/svc3.json up
+    what=$(grep '"status":"changed"' /tmp/svc3.json | grep -o '"msg":"[^"]*"' | tr '\n' ' ')
+    case $what in
+        *"scheduling of tcp 198.18.0.100:8080 -> wlc persistent 300 s"*) [ $rc = 0 ] && verdict services-drift PASS "repaired: $what" || verdict services-drift FAIL "exit $rc: $(why /tmp/svc3.json)" ;;
+        *) verdict services-drift FAIL "exit $rc; changes: $what" ;;
+    esac
+    # Every real server out (their web servers killed): keepalived puts the sorry server in,
+    # each director's own web server, whose page answers through the VIP; `up` starts the web
+    # servers again, takes the sorry server out, and verify passes.
+    for n in node2 node3 node5; do lvslab lab exec --name ops "$n" -- pkill -x nginx; done
+    page=""; tries=40
+    while [ $tries -gt 0 ]; do
+        page=$(lvslab lab exec --name ops client -- curl -s -m 2 http://198.18.0.100/ 2>/dev/null)
+        case $page in *sorry*) break ;; esac
+        tries=$((tries - 1)); sleep 1
+    done
+    waited=$((40 - tries))
+    lv_json /tmp/back.json up
+    case $page in
+        *sorry*)
+            if [ $rc = 0 ]; then verdict services-sorry PASS "every real server stopped: after ${waited} s the VIP answered \"$(echo "$page" | head -n 1 | cut -c 1-90)\"; up: $(evidence /tmp/back.json 'http via VIP')"
+            else verdict services-sorry FAIL "the sorry page answered; up after it: exit $rc: $(why /tmp/back.json)"; fi ;;
+        *) verdict services-sorry FAIL "no sorry page within 40 s: $(echo "$page" | head -c 200)" ;;
+    esac
+    lv_json /tmp/svc-down.json down
+    left=$(failed_probes /tmp/svc-down.json)
+    if [ $rc = 0 ]; then verdict services-down PASS "$(evidence /tmp/svc-down.json 'director node4')"
+    else verdict services-down FAIL "exit $rc: $left"; fi
+    # By hand (the seed's section 7): the same services and the mark on the first director.
+    lv_json /tmp/svc-manual.json up --mode manual
+    if [ $rc = 0 ]; then verdict services-manual PASS "$(evidence /tmp/svc-manual.json 'ipvs table on node1')"
+    else verdict services-manual FAIL "exit $rc: $(why /tmp/svc-manual.json)"; fi
+    lvslab down >/dev/null 2>&1
+fi
 lvslab lab down --name ops >/dev/null 2>&1
 
 echo "scenario-lvslab: $failures failed"

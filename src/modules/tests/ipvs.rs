@@ -207,6 +207,32 @@ async fn healthy_only_leaves_out_a_server_that_fails_its_check_and_keeps_no_boot
     assert_eq!(second.status, Status::Ok, "{second:?}");
 }
 
+/// keepalived's local sorry server (this host, 10.0.0.11, on the service's port) stays while
+/// every real server fails its check, and goes once one answers again.
+#[tokio::test]
+async fn the_sorry_server_stays_while_no_real_server_is_healthy() {
+    let sorry_table =
+        "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 10.0.0.11:80 -g -w 1\n";
+    let mut host = with_table(sorry_table);
+    host.http.insert("http://198.18.0.12:80/".into(), 502);
+    host.http.insert("http://198.18.0.13:80/".into(), 502);
+    let lab = Lab::new(host);
+    let task = format!("{SERVICE}\n    sorry_server: local\n  healthy_only: true");
+    let all_down = lab.run(&task).await;
+    assert_eq!(all_down.status, Status::Ok, "{all_down:?}");
+    assert_eq!(lab.state().ipvs, table(sorry_table));
+
+    let mut host = with_table(sorry_table);
+    host.http.insert("http://198.18.0.12:80/".into(), 200);
+    host.http.insert("http://198.18.0.13:80/".into(), 502);
+    let lab = Lab::new(host);
+    let one_back = lab.run(&task).await;
+    assert_eq!(
+        one_back.msg,
+        "remove real server 10.0.0.11:80; add real server 198.18.0.12:80 (dr, weight 1)"
+    );
+}
+
 #[tokio::test]
 async fn a_kernel_without_ipvs_and_a_refusal_fail_the_task_in_the_host_s_words() {
     let run = Lab::new(State {

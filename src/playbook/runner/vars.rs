@@ -26,6 +26,7 @@ pub const BUILTINS: &[&str] = &[
     "group_names",
     "director",
     "real_server",
+    "web_host",
 ];
 
 impl Runner {
