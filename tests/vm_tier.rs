@@ -59,6 +59,7 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
             "manual-mode",
             "three-real-servers",
             "services-converge",
+            "services-ipvs-settings",
             "services-mark-on-backup",
             "services-rerun",
             "services-drift",

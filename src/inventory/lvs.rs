@@ -189,7 +189,9 @@ impl Checker<'_> {
         if services.is_empty() {
             return None;
         }
+        let ipvs_sysctls = self.ipvs_settings(l.ipvs_settings.as_ref());
         Some(Lvs {
+            ipvs_sysctls,
             services,
             directors,
             real_servers,
@@ -545,6 +547,33 @@ impl Checker<'_> {
                 weight: lvs::effective_weight(weight),
                 web,
             });
+        }
+        out
+    }
+
+    /// `lvs.ipvs_settings`: each given value in its range, as the sysctl it sets.
+    fn ipvs_settings(
+        &mut self,
+        given: Option<&Spanned<super::model::IpvsSettings>>,
+    ) -> Vec<lvs::Sysctl> {
+        let Some(g) = given else { return Vec::new() };
+        let g = &g.value;
+        let values = [
+            &g.conn_reuse_mode,
+            &g.expire_nodest_conn,
+            &g.expire_quiescent_template,
+            &g.sloppy_tcp,
+        ];
+        let mut out = Vec::new();
+        for ((name, range), value) in lvs::IPVS_SETTINGS.iter().zip(values) {
+            if let Some(v) = value
+                && in_range(self, v, range.clone(), name)
+            {
+                out.push(lvs::Sysctl {
+                    key: lvs::ipvs_sysctl(name),
+                    value: v.value.to_string(),
+                });
+            }
         }
         out
     }
@@ -1151,6 +1180,38 @@ groups:
         let both = with_services("    - { port: 80 }\n")
             .replace("  vip: 10.0.0.100\n", "  vip: 10.0.0.100\n  port: 80\n");
         assert!(error_of(&both).contains("`port:` and `services:` both given"));
+    }
+
+    #[test]
+    fn ipvs_settings_become_sysctls_in_their_ranges() {
+        let yaml = GOOD.replace(
+            "  vrrp: { virtual_router_id: 51",
+            "  ipvs_settings: { conn_reuse_mode: 3, expire_nodest_conn: 1 }\n  vrrp: { virtual_router_id: 51",
+        );
+        let lvs = check(&yaml).unwrap().0.lvs.unwrap();
+        let set: Vec<(String, String)> = lvs
+            .ipvs_sysctls
+            .iter()
+            .map(|s| (s.key.clone(), s.value.clone()))
+            .collect();
+        assert_eq!(
+            set,
+            [
+                ("net.ipv4.vs.conn_reuse_mode".to_string(), "3".to_string()),
+                (
+                    "net.ipv4.vs.expire_nodest_conn".to_string(),
+                    "1".to_string()
+                )
+            ]
+        );
+        assert!(check(GOOD).unwrap().0.lvs.unwrap().ipvs_sysctls.is_empty());
+        let e = error_of(&yaml.replace("conn_reuse_mode: 3", "conn_reuse_mode: 4"));
+        assert!(
+            e.contains("inv.yml:3:") && e.contains("conn_reuse_mode 4 is outside 0-3"),
+            "{e}"
+        );
+        let e = error_of(&yaml.replace("conn_reuse_mode: 3", "conn_reuse: 3"));
+        assert!(e.contains("unknown field `conn_reuse`"), "{e}");
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub struct LvsSettings {
     /// Who answers when every real server is out: `local` or `ADDRESS:PORT` (a default, with
     /// `services:`).
     pub sorry_server: Option<Spanned<String>>,
+    /// The IPVS kernel settings of the directors (`net.ipv4.vs.*`); what is not given stays
+    /// as the kernel has it.
+    pub ipvs_settings: Option<Spanned<IpvsSettings>>,
     /// Several virtual services on the VIP (instead of `port:`); `protocol`, `scheduler` and
     /// the persistence above are their defaults.
     pub services: Option<Spanned<Vec<Spanned<ServiceSettings>>>>,
@@ -67,6 +70,17 @@ pub struct LvsSettings {
     pub health_check: Option<Spanned<HealthCheckSettings>>,
     /// NAT's inside network (the real servers' side).
     pub nat: Option<Spanned<NatSettings>>,
+}
+
+/// `lvs.ipvs_settings`: the IPVS sysctls that decide what clients see when a real server goes
+/// or comes back (the kernel's documentation, ipvs-sysctl, says what each value does).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpvsSettings {
+    pub conn_reuse_mode: Option<Spanned<u32>>,
+    pub expire_nodest_conn: Option<Spanned<u32>>,
+    pub expire_quiescent_template: Option<Spanned<u32>>,
+    pub sloppy_tcp: Option<Spanned<u32>>,
 }
 
 /// One virtual service of `lvs.services`: a port, or a firewall mark over several ports.

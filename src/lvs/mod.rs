@@ -347,6 +347,37 @@ pub struct Lvs {
     pub health_check: HealthCheck,
     /// The inside network of a NAT setup (`lvs.nat`), if the inventory has one.
     pub nat: Option<NatNetwork>,
+    /// The IPVS kernel settings the inventory gives, for every director.
+    pub ipvs_sysctls: Vec<Sysctl>,
+}
+
+/// A kernel setting and its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Sysctl {
+    pub key: String,
+    pub value: String,
+}
+
+/// The IPVS settings the inventory may give (`lvs.ipvs_settings`), their sysctl under
+/// `net.ipv4.vs.`, and the values each takes.
+pub const IPVS_SETTINGS: &[(&str, std::ops::RangeInclusive<i64>)] = &[
+    // Bit 1: a new connection from a client port still in the table (TIME_WAIT, CLOSE) is
+    // scheduled anew; bit 2 also in FIN_WAIT, which is where DR and TUN leave them.
+    ("conn_reuse_mode", 0..=3),
+    // 1: a connection to a real server that was removed is dropped at its next packet (the
+    // client's retry is then scheduled), instead of hanging until it times out.
+    ("expire_nodest_conn", 0..=1),
+    // 1: a persistence template to a real server of weight 0 expires, so a persistent client
+    // moves on when the server is drained (keepalived's inhibit_on_failure).
+    ("expire_quiescent_template", 0..=1),
+    // 1: a connection that IPVS did not see start (after a failover without sync) is taken
+    // up from any packet: with the mh scheduler, the new director sends it where the old did.
+    ("sloppy_tcp", 0..=1),
+];
+
+/// The sysctl of an IPVS setting.
+pub fn ipvs_sysctl(setting: &str) -> String {
+    format!("net.ipv4.vs.{setting}")
 }
 
 /// One virtual service: a VIP and port (or a firewall mark that groups ports of the VIP), and

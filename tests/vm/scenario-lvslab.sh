@@ -4,8 +4,8 @@
 # rerun that changes nothing, IPVS drift repaired, a frozen keepalived (BACKUP, MASTER) and web
 # server found by verify and continued by up, teardown (twice), the manual mode (seed section
 # 7), 3 real servers with no playbook change, then several virtual services on them (persistence,
-# a firewall mark, a sorry server) converged, rerun, repaired, serving the sorry page with every
-# real server down, torn down and set by hand. The drills have their
+# a firewall mark, a sorry server, IPVS kernel settings) converged, rerun, repaired, serving the
+# sorry page with every real server down, torn down and set by hand. The drills have their
 # own scenario.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines; exits 0 only when every verdict passed.
 # Runs as root inside the VM tier's guest (lvslab lab vm-run tests/vm/scenario-lvslab.sh).
@@ -88,7 +88,7 @@ else verdict three-real-servers FAIL "exit $rc: $(failed_probes /tmp/three.json)
 # persistent (two of them), and a firewall mark over 8081+8082, persistent. The short form's
 # `port: 80` becomes a `services:` list (the lab's inventory is lvslab's own: the line is
 # there; a sed that did nothing fails the verdict).
-sed -i 's/^  port: 80$/  services:\n    - { port: 80, sorry_server: local }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, real_servers: [node2, node3] }\n    - { fwmark: 1, ports: [8081, 8082], persistence_timeout: 60 }/' "$LVSLAB_INVENTORY"
+sed -i 's/^  port: 80$/  ipvs_settings: { expire_nodest_conn: 1, expire_quiescent_template: 1 }\n  services:\n    - { port: 80, sorry_server: local }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, real_servers: [node2, node3] }\n    - { fwmark: 1, ports: [8081, 8082], persistence_timeout: 60 }/' "$LVSLAB_INVENTORY"
 if ! grep -q '^  services:' "$LVSLAB_INVENTORY"; then verdict services-converge FAIL "the inventory has no services: list"
 else
     lv_json /tmp/svc.json up
@@ -97,6 +97,11 @@ else
     mark=$(evidence /tmp/svc.json 'http via VIP, fwmark 1')
     if [ $rc = 0 ] && [ -n "$web" ] && [ -n "$mark" ]; then verdict services-converge PASS "$table | 8080: $web | fwmark: $mark"
     else verdict services-converge FAIL "exit $rc: $(why /tmp/svc.json)"; fi
+    # The IPVS settings on both directors (0 and 0 before, the kernel's defaults).
+    vs() { lvslab lab exec --name ops "$1" -- sysctl -n net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template | tr '\n' ' '; }
+    settings="node1: $(vs node1), node4: $(vs node4)"
+    if [ "$settings" = "node1: 1 1 , node4: 1 1 " ]; then verdict services-ipvs-settings PASS "expire_nodest_conn, expire_quiescent_template: $settings"
+    else verdict services-ipvs-settings FAIL "expire_nodest_conn, expire_quiescent_template: $settings"; fi
     marks=$(lvslab lab exec --name ops node4 -- nft list table ip lvslab 2>&1 | grep -c 'meta mark set')
     if [ "$marks" = 1 ]; then verdict services-mark-on-backup PASS "node4 (BACKUP) has the mark rule: $(lvslab lab exec --name ops node4 -- nft list table ip lvslab | grep 'meta mark set' | tr -s ' \t' ' ')"
     else verdict services-mark-on-backup FAIL "node4: $marks mark rules"; fi
@@ -132,8 +137,9 @@ else
     esac
     lv_json /tmp/svc-down.json down
     left=$(failed_probes /tmp/svc-down.json)
-    if [ $rc = 0 ]; then verdict services-down PASS "$(evidence /tmp/svc-down.json 'director node4')"
-    else verdict services-down FAIL "exit $rc: $left"; fi
+    settings="node1: $(vs node1), node4: $(vs node4)"
+    if [ $rc = 0 ] && [ "$settings" = "node1: 0 0 , node4: 0 0 " ]; then verdict services-down PASS "$(evidence /tmp/svc-down.json 'director node4'); IPVS settings back: $settings"
+    else verdict services-down FAIL "exit $rc: $left; IPVS settings: $settings"; fi
     # By hand (the seed's section 7): the same services and the mark on the first director.
     lv_json /tmp/svc-manual.json up --mode manual
     if [ $rc = 0 ]; then verdict services-manual PASS "$(evidence /tmp/svc-manual.json 'ipvs table on node1')"
