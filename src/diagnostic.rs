@@ -121,11 +121,30 @@ impl Source {
 
     /// Turn a YAML parse error into a located error.
     pub fn yaml_error(&self, err: &serde_saphyr::Error) -> SourceError {
+        // A tab in an indentation is the classic: YAML's own words point near it, not at it.
+        if let Some((line, column)) = tab_indent(&self.text) {
+            let offset = self.offset_of(line, column);
+            let mut e = self.error_at_offset(
+                line,
+                column,
+                offset,
+                1,
+                "a tab in the indentation: YAML indents with spaces only",
+            );
+            e.help = Some("replace the tab with spaces, as many as the lines around it use".into());
+            return e;
+        }
         let message = yaml_message(err);
-        match err.location() {
+        let mut e = match err.location() {
             Some(loc) if loc.line() > 0 => self.error_at(&loc, message),
             _ => self.error(message),
+        };
+        if e.message.contains("indent") || e.message.contains("mapping values are not allowed") {
+            e.help = Some(
+                "keys of one map line up in the same column; a value that is a map or a list is indented further than its key".into(),
+            );
         }
+        e
     }
 }
 
@@ -139,6 +158,14 @@ impl SourceError {
         first.more.extend(errors);
         Some(first)
     }
+}
+
+/// The first tab in a line's leading white space: (line, column), both from 1.
+fn tab_indent(text: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        line[..indent].find('\t').map(|c| (i + 1, c + 1))
+    })
 }
 
 /// serde-saphyr renders its own snippet into Display; keep only the message line.

@@ -227,6 +227,23 @@ impl Templates {
     }
 
     /// Check a bare expression's syntax.
+    /// The names an expression reads that nothing it is given defines (lvslab's globals
+    /// aside), sorted; a syntax error as [`Templates::check_expression`] words it.
+    pub fn expression_names(&self, expr: &str) -> Result<Vec<String>, String> {
+        let compiled = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| describe(expr, &e))?;
+        let globals: Vec<&str> = self.env.globals().map(|(n, _)| n).collect();
+        let mut v: Vec<String> = compiled
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|n| !globals.contains(&n.as_str()))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
     pub fn check_expression(&self, expr: &str) -> Result<(), String> {
         self.env
             .compile_expression(expr)

@@ -177,6 +177,36 @@ fn validate_points_at_file_line_and_column() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = common::stderr(&out);
     assert!(err.contains("pb.yml:4:") && err.contains("servce"), "{err}");
+
+    // An inventory without the directors group: the inventory is blamed, not a built-in
+    // playbook's line; with a playbook of one's own, that playbook is still checked.
+    let plain = dir.join("plain.yml");
+    std::fs::write(
+        &plain,
+        "hosts:\n  web1: { address: 198.18.0.12 }\ngroups:\n  web: { hosts: [web1] }\n",
+    )
+    .unwrap();
+    let out = lvslab(&["validate", "-i", plain.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("plain.yml has no `lvs:` section") && !err.contains("boot.yml"),
+        "{err}"
+    );
+    let own = dir.join("own.yml");
+    std::fs::write(
+        &own,
+        "- name: p\n  hosts: web\n  tasks:\n    - name: t\n      shell: \"true\"\n",
+    )
+    .unwrap();
+    let out = lvslab(&[
+        "validate",
+        "-i",
+        plain.to_str().unwrap(),
+        own.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(stdout(&out).contains("built-in playbooks (`lvslab up`, `down`) are not checked"));
     std::fs::remove_dir_all(Path::new(&dir)).unwrap();
 }
 
@@ -267,4 +297,83 @@ fn output_that_cannot_be_written_ends_in_words_not_a_panic() {
             && !said.contains("panicked"),
         "{said}"
     );
+}
+
+/// The flags an Ansible user types: `--list-tasks`/`--list-hosts` read the files only (the
+/// example inventory's hosts exist nowhere), `--start-at-task` and `--skip-tags` choose the
+/// tasks, `-e` takes `@FILE` and JSON besides `KEY=VALUE`; `-u` and `--syntax-check` answer
+/// with lvslab's way, doing nothing.
+#[test]
+fn ansible_flags_do_what_ansible_users_expect() {
+    let dir = std::env::temp_dir().join(format!("lvslab-flags-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pb = dir.join("flags.yml");
+    std::fs::write(
+        &pb,
+        "- name: flags\n  hosts: real_servers\n  tasks:\n    - name: one\n      shell: \"true\"\n      tags: [a]\n    - name: two\n      shell: \"true\"\n      tags: [b]\n    - name: three\n      shell: \"true\"\n    - name: the variables arrived\n      assert: { that: [\"x == 1\", \"y == 'b'\"] }\n",
+    )
+    .unwrap();
+    let pb = pb.to_str().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.example.yml");
+    let listed = lvslab(&[
+        "-i",
+        example,
+        "-l",
+        "node2",
+        "run",
+        pb,
+        "--list-tasks",
+        "--list-hosts",
+    ]);
+    assert_eq!(listed.status.code(), Some(0), "{}", show(&listed));
+    assert_eq!(
+        stdout(&listed),
+        format!(
+            "playbook: {pb}\n  play `flags` (hosts: real_servers): 1 host(s): node2\n    one  [tags: a]\n    two  [tags: b]\n    three\n    the variables arrived\n"
+        )
+    );
+
+    let lab = TestLab::up(2);
+    let vars = dir.join("vars.yml");
+    std::fs::write(&vars, "x: 1\ny: a\n").unwrap();
+    let at = format!("@{}", vars.display());
+    let out = run(
+        &lab,
+        &[
+            "run",
+            pb,
+            "--start-at-task",
+            "two",
+            "--skip-tags",
+            "b",
+            "-e",
+            &at,
+            "-e",
+            r#"{"y": "b"}"#,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // Only `three` changed something (one and two never ran), and the assert passed.
+    assert_eq!(total(&out, 2), 2, "{}", show(&out));
+    assert_eq!(total(&out, 3), 0, "{}", show(&out));
+    let text = stdout(&out);
+    assert!(
+        !text.contains("\"task\":\"one\"") && !text.contains("\"task\":\"two\""),
+        "{text}"
+    );
+    let missing = run(&lab, &["run", pb, "--start-at-task", "four"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", show(&missing));
+    assert!(common::stderr(&missing).contains("no task of these playbooks has that name"));
+
+    for (flag, answer) in [
+        (vec!["-u", "admin"], "connection: { user: admin }"),
+        (vec!["--syntax-check"], "lvslab validate PLAYBOOK"),
+    ] {
+        let mut args = vec!["run", pb];
+        args.extend(flag);
+        let out = run(&lab, &args);
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        assert!(common::stderr(&out).contains(answer), "{}", show(&out));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -82,6 +82,34 @@ fn a_host_down_is_unreachable_the_others_converge_and_a_rerun_fixes_it() {
         text.contains("changed   node3") && !text.contains("changed   node2"),
         "only node3 had work left: {text}"
     );
+
+    // Every director unreachable: what the load balancer does is unknown, not "none", and no
+    // mode is guessed.
+    let directors = [host_veth(&lab, "node1"), host_veth(&lab, "node4")];
+    for v in &directors {
+        ip_link(v, "down");
+    }
+    let verify = lv(&lab, &["--connect-timeout", "2", "verify"]);
+    let status = lv(&lab, &["--connect-timeout", "2", "status"]);
+    for v in &directors {
+        ip_link(v, "up");
+    }
+    assert_ne!(verify.status.code(), Some(0), "{}", show(&verify));
+    let text = stdout(&verify);
+    assert!(
+        text.contains("no director answered (node1, node4: unreachable)")
+            && !text.contains("verify (manual mode)")
+            && !text.contains("http via VIP"),
+        "{}",
+        show(&verify)
+    );
+    let text = stdout(&status);
+    assert!(
+        text.contains("(not known for node1, node4: unreachable)")
+            && !text.contains("held by no host"),
+        "{}",
+        show(&status)
+    );
 }
 
 #[test]

@@ -327,19 +327,31 @@ fn a_second_lab_on_the_same_network_is_refused() {
 }
 
 #[test]
-fn lab_up_without_root_says_so_in_one_sentence() {
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            common::LVSLAB,
-        ])
-        .args(["lab", "up", "--name", &unique_name()])
-        .output()
-        .expect("run setpriv");
-    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
-    let text = stderr(&out);
-    assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains("needs root"), "{text}");
+fn lab_commands_without_root_say_so_in_one_sentence() {
+    let name = unique_name();
+    for args in [
+        vec!["lab", "up", "--name", &name],
+        vec!["lab", "status", "--name", &name],
+        vec!["lab", "down", "--name", &name],
+        vec!["lab", "exec", "--name", &name, "node1", "--", "true"],
+    ] {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                common::LVSLAB,
+            ])
+            .args(&args)
+            .output()
+            .expect("run setpriv");
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", show(&out));
+        let text = stderr(&out);
+        assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
+        assert!(
+            text.contains(&format!("`lvslab {}", args[..2].join(" ")))
+                && text.contains("needs root"),
+            "{args:?}: {text}"
+        );
+    }
 }

@@ -174,7 +174,7 @@ pub enum Command {
     Bench(BenchCommand),
     /// Run a playbook (YAML) against the inventory.
     #[command(
-        after_help = "Examples:\n  lvslab run my-site.yml\n  lvslab run my-site.yml --check --diff -l real_servers\n  lvslab run my-site.yml -e rate=20 -t web"
+        after_help = "Examples:\n  lvslab run my-site.yml\n  lvslab run my-site.yml --check --diff -l real_servers\n  lvslab run my-site.yml -e rate=20 -t web\n  lvslab run my-site.yml -e @vars.yml -e '{\"rate\": 20}' --skip-tags slow\n  lvslab run my-site.yml --list-tasks --list-hosts      (nothing is contacted)\n  lvslab run my-site.yml --start-at-task 'web server running'\n\nFrom Ansible: -u USER is the inventory's `connection.user`; --syntax-check is `lvslab validate`."
     )]
     Run(RunArgs),
     /// Run one shell command on hosts (ad hoc).
@@ -400,12 +400,48 @@ pub struct RunArgs {
     /// Playbook files, run in order.
     #[arg(id = "playbook_files", value_name = "PLAYBOOK", required = true)]
     pub playbooks: Vec<PathBuf>,
-    /// Only tasks with one of these tags (comma-separated).
+    /// Only tasks with one of these tags (comma-separated; `always` runs anyway).
     #[arg(short, long)]
     pub tags: Option<String>,
-    /// Extra variables, `key=value` (highest precedence).
-    #[arg(short, long = "extra-var", value_name = "KEY=VALUE")]
+    /// Not the tasks with one of these tags (comma-separated).
+    #[arg(long, value_name = "TAGS")]
+    pub skip_tags: Option<String>,
+    /// Start at the first task of this name: the tasks before it (in earlier plays too) are
+    /// skipped; handlers run when notified.
+    #[arg(long, value_name = "NAME")]
+    pub start_at_task: Option<String>,
+    /// Extra variables (highest precedence): `KEY=VALUE`, a JSON object, or `@FILE` (YAML or
+    /// JSON); repeatable, the later wins.
+    #[arg(short, long = "extra-var", value_name = "KEY=VALUE|JSON|@FILE")]
     pub extra_vars: Vec<String>,
+    /// List each play's tasks with their tags, and stop: no host is contacted.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// List the hosts each play runs on (after --limit), and stop: no host is contacted.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// Ansible's `--syntax-check`: lvslab checks playbooks with `lvslab validate PLAYBOOK`.
+    #[arg(long, hide = true)]
+    pub syntax_check: bool,
+    /// Ansible's `-u USER`: lvslab logs in as the inventory's `connection.user`.
+    #[arg(short = 'u', long = "user", hide = true, value_name = "USER")]
+    pub user: Option<String>,
+}
+
+impl RunArgs {
+    /// What lvslab does instead of an Ansible flag it does not take.
+    pub fn ansible_answer(&self) -> Option<String> {
+        if self.syntax_check {
+            return Some(
+                "--syntax-check is Ansible's: lvslab checks playbooks, templates and the inventory with `lvslab validate PLAYBOOK...` (no host is contacted)".into(),
+            );
+        }
+        self.user.as_ref().map(|u| {
+            format!(
+                "-u {u} is Ansible's: lvslab logs in as the inventory's `connection: {{ user: {u} }}` (for every host, or under one host)"
+            )
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -521,7 +557,7 @@ pub struct LabUpArgs {
     /// The forwarding method the lab is for: dr and tun (one network, as in the seed) or nat
     /// (the client outside, the real servers on an inside network behind the directors). The
     /// lab's inventory says it; `lvslab up` then sets it up.
-    #[arg(long, default_value = "dr", value_parser = parse_forwarding)]
+    #[arg(long, value_enum, default_value_t = crate::lvs::Forwarding::Dr)]
     pub forwarding: crate::lvs::Forwarding,
     /// What the nodes run as PID 1. sysv: lvslab's own init, sshd and the node's runlevel-2
     /// scripts (fast, any kernel). systemd: each node a systemd-nspawn container of this
@@ -534,10 +570,6 @@ pub struct LabUpArgs {
     /// network, outside first).
     #[arg(long, hide = true, requires = "guest_keys")]
     pub uplink: Vec<String>,
-}
-
-fn parse_forwarding(s: &str) -> Result<crate::lvs::Forwarding, String> {
-    s.parse()
 }
 
 fn parse_lab_name(s: &str) -> Result<String, String> {
@@ -567,6 +599,23 @@ mod tests {
 
     /// Every example of every command's `--help` is a command line clap takes, and uses no
     /// option its command refuses: the examples are what a newcomer types first.
+    /// A shell completes the values of every option that takes one of a few words.
+    #[test]
+    fn completions_offer_the_values_not_file_names() {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        let mut out = Vec::new();
+        clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "lvslab", &mut out);
+        let text = String::from_utf8_lossy(&out);
+        for values in [
+            "dr nat tun",
+            "sysv systemd",
+            "keepalived manual",
+            "stop kill link-down freeze partition",
+        ] {
+            assert!(text.contains(values), "bash completions lack `{values}`");
+        }
+    }
+
     #[test]
     fn every_help_example_parses() {
         fn walk(cmd: &clap::Command, out: &mut Vec<String>) {

@@ -47,6 +47,7 @@ pub async fn modes(args: &BenchModesArgs, global: &Global) -> miette::Result<Out
         &playbooks,
         global.playbooks.as_deref(),
         &setup.inventory,
+        &[],
     )?);
     // The other methods first, the inventory's own last: the lab ends as the inventory says.
     let mut order: Vec<Forwarding> = Forwarding::ALL.into_iter().filter(|f| *f != own).collect();

@@ -30,8 +30,15 @@ pub async fn up(args: &UpArgs, global: &Global) -> miette::Result<Outcome> {
         .map(|name| Playbook::builtin(name, global.playbooks.as_deref(), &setup.inventory.secrets))
         .collect::<Result<Vec<_>, _>>()?;
     let what = format!("lvslab up ({} mode)", management.as_str());
-    let (outcome, _) =
-        run_with(&setup, &playbooks, global, None, Default::default(), &what).await?;
+    let (outcome, _) = run_with(
+        &setup,
+        &playbooks,
+        global,
+        Default::default(),
+        Default::default(),
+        &what,
+    )
+    .await?;
     if outcome != Outcome::Ok || args.no_verify || global.check {
         setup.fleet.close().await;
         return Ok(outcome);
@@ -116,7 +123,7 @@ pub async fn down(args: &DownArgs, global: &Global) -> miette::Result<Outcome> {
         &setup,
         std::slice::from_ref(&playbook),
         global,
-        None,
+        Default::default(),
         extra,
         "lvslab down",
     )

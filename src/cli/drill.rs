@@ -58,6 +58,7 @@ impl Repair for UpOnHost<'_> {
                 &playbooks,
                 self.global.playbooks.as_deref(),
                 &setup.inventory,
+                &[],
             )
             .map_err(|e| e.to_string())?;
             let changed_before = changed_on(setup, host);
@@ -70,9 +71,8 @@ impl Repair for UpOnHost<'_> {
                     check: false,
                     diff: false,
                     forks: 1,
-                    tags: None,
-                    extra_vars: Default::default(),
                     limit: Some(std::iter::once(host.to_string()).collect()),
+                    ..RunOptions::default()
                 },
                 crate::cancel::Cancel::new(),
             );

@@ -419,6 +419,54 @@ groups:
   real_servers: { hosts: [r1] }
 ";
 
+    /// A tab in an indentation is named at its own line; a wrong indent gets a hint.
+    #[test]
+    fn tabs_and_indents_are_named_where_they_are() {
+        let tab = GOOD.replace("  d2: {", "\td2: {");
+        let e = check(&tab).expect_err("a tab is refused");
+        assert_eq!(e.place, "inv.yml:6:1", "{e}");
+        assert!(e.message.contains("a tab in the indentation"), "{e}");
+        let indent = GOOD.replace(
+            "  vrrp: { virtual_router_id",
+            "   vrrp: { virtual_router_id",
+        );
+        let e = check(&indent).expect_err("a wrong indent is refused");
+        assert!(
+            e.help
+                .as_deref()
+                .is_some_and(|h| h.contains("line up in the same column")),
+            "{e:?}"
+        );
+    }
+
+    /// Every inventory the README and the docs show validates as it is.
+    #[test]
+    fn the_inventories_the_docs_show_are_valid() {
+        let pages = [
+            ("README.md", include_str!("../../README.md")),
+            (
+                "docs/forwarding.md",
+                include_str!("../../docs/forwarding.md"),
+            ),
+            ("docs/inventory.md", include_str!("../../docs/inventory.md")),
+        ];
+        let mut checked = 0;
+        for (page, text) in pages {
+            for block in text.split("```yaml\n").skip(1) {
+                let yaml = block.split("```").next().unwrap_or_default();
+                // Whole inventories only: a block of `lvs:` keys alone is a part of one.
+                if !yaml.contains("\nhosts:") {
+                    continue;
+                }
+                if let Err(e) = check(yaml) {
+                    panic!("{page}: an inventory that does not validate:\n{yaml}\n{e}");
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 2, "{checked}");
+    }
+
     #[test]
     fn example_inventory_is_valid() {
         let text = include_str!("../../inventory.example.yml");

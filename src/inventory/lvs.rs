@@ -59,6 +59,26 @@ impl Checker<'_> {
                 );
             }
         }
+        let masters: Vec<&str> = directors
+            .value
+            .hosts
+            .iter()
+            .filter(|d| {
+                file.hosts.value.get(&d.value).is_some_and(|e| {
+                    e.value
+                        .vrrp
+                        .as_ref()
+                        .is_some_and(|v| v.state == lvs::VrrpState::Master)
+                })
+            })
+            .map(|d| d.value.as_str())
+            .collect();
+        if masters.len() > 1 {
+            self.warnings.push(format!(
+                "directors {} are all `state: MASTER`: each takes the VIP when it starts, until it hears a higher priority's adverts (two VIP holders meanwhile); make one MASTER and the others BACKUP",
+                masters.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+            ));
+        }
         let mut priorities: Vec<(u32, &str)> = Vec::new();
         for d in &directors.value.hosts {
             let Some(entry) = file.hosts.value.get(&d.value) else {
@@ -277,6 +297,17 @@ impl Checker<'_> {
         let mut out: Vec<VirtualService> = Vec::new();
         for entry in &list.value {
             let e = &entry.value;
+            if let Some(v) = &e.vip
+                && v.value.parse::<IpAddr>().ok() != Some(vip)
+            {
+                self.fail(
+                    v,
+                    format!(
+                        "vip `{}`: every service uses the load balancer's VIP ({vip}); several VIPs are not supported yet",
+                        v.value
+                    ),
+                );
+            }
             let protocol = e.protocol.unwrap_or(l.protocol);
             let scheduler = e.scheduler.unwrap_or(l.scheduler);
             let persistence = match (&e.persistence_timeout, &e.persistence_granularity) {
@@ -1157,7 +1188,7 @@ groups:
             (
                 "    - { port: 80, vip: 10.0.0.101 }\n",
                 "inv.yml:4:",
-                "unknown field `vip`",
+                "several VIPs are not supported yet",
             ),
             (
                 "    - { port: 80, sorry_server: somewhere }\n",
@@ -1218,5 +1249,10 @@ groups:
     fn same_priority_is_a_warning() {
         let (_, warnings) = check(&GOOD.replace("priority: 50", "priority: 100")).unwrap();
         assert!(warnings[0].contains("same VRRP priority"), "{warnings:?}");
+        let (_, warnings) = check(&GOOD.replace("state: BACKUP", "state: MASTER")).unwrap();
+        assert!(
+            warnings[0].contains("directors `d1`, `d2` are all `state: MASTER`"),
+            "{warnings:?}"
+        );
     }
 }

@@ -87,6 +87,8 @@ pub struct IpvsSettings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
+    /// Only the lab's one VIP (`lvs.vip`) for now.
+    pub vip: Option<Spanned<String>>,
     pub port: Option<Spanned<u32>>,
     pub fwmark: Option<Spanned<u32>>,
     /// A firewall-mark service's ports (the packets to the VIP on them get the mark).

@@ -42,11 +42,7 @@ impl DownReport {
 /// Removes lab `name` entirely. Nothing there is not an error (the report is empty).
 pub async fn down(name: &str, say: super::Say) -> Result<DownReport, LabError> {
     check_name(name)?;
-    if !procs::is_root() {
-        return Err(LabError::Requirement(
-            "`lvslab lab down` needs root (it removes network namespaces and links): run it with sudo".into(),
-        ));
-    }
+    procs::require_root("lvslab lab down", "it removes network namespaces and links")?;
     let paths = LabPaths::new(name);
     let lock = Lock::acquire(paths.lock.clone(), say).await?;
     let report = remove_all(name, &paths).await?;

@@ -110,6 +110,14 @@ fn ssh_command(
             "BatchMode=yes",
             "-o",
             "LogLevel=ERROR",
+            // A command that cuts the node's own network (`ip link set eth0 down`) must not
+            // leave this waiting for ever: a node that stops answering ends it in ~15 s.
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
         ])
         .arg(if std::io::stdin().is_terminal() {
             "-t"

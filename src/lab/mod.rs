@@ -13,7 +13,7 @@ mod inventory_file;
 mod netns;
 mod node;
 mod plan;
-mod procs;
+pub(crate) mod procs;
 pub mod requirements;
 mod state;
 mod status;

@@ -80,6 +80,17 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// `command` needs root, for `why`: said in one sentence instead of the permission errors it
+/// would meet.
+pub fn require_root(command: &str, why: &str) -> Result<(), super::error::LabError> {
+    if is_root() {
+        return Ok(());
+    }
+    Err(super::error::LabError::Requirement(format!(
+        "`{command}` needs root ({why}): run it with sudo"
+    )))
+}
+
 /// Processes that are not in any lab namespace but still run this lab's node init script:
 /// an `unshare` whose namespace file was removed by hand, for example.
 pub fn running_script(script: &Path) -> Vec<u32> {

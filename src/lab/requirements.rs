@@ -30,11 +30,10 @@ pub struct Host {
 
 /// Checks everything `lab up` needs; installs missing packages when `install_deps` is set.
 pub async fn check(install_deps: bool, say: super::Say) -> Result<Host, LabError> {
-    if !procs::is_root() {
-        return Err(LabError::Requirement(
-            "`lvslab lab` needs root (it creates network namespaces, a bridge and mounts): run it with sudo".into(),
-        ));
-    }
+    procs::require_root(
+        "lvslab lab up",
+        "it creates network namespaces, a bridge and mounts",
+    )?;
     let installed = ensure(LAB, install_deps, say).await?;
     if let Err(e) = sys::run("ip", &["netns", "list"], None).await {
         return Err(LabError::Requirement(format!(

@@ -71,6 +71,10 @@ impl LabStatus {
 /// Checks every node of lab `name`. Needs no lock: it only looks.
 pub async fn status(name: &str) -> Result<LabStatus, LabError> {
     check_name(name)?;
+    procs::require_root(
+        "lvslab lab status",
+        "it reads the lab's state and looks into its nodes' namespaces",
+    )?;
     let paths = LabPaths::new(name);
     let record = LabRecord::load(&paths)?;
     if let Some(record) = &record

@@ -139,13 +139,10 @@ fn describe(
 /// What this machine needs for a lab in a VM: root, the VM tier's packages, a tap device, `ip`
 /// and `ssh-keygen`. Returns the packages `--install-deps` installed.
 async fn machine_requirements(install_deps: bool, say: Say) -> Result<Vec<String>, LabError> {
-    if !procs::is_root() {
-        return Err(LabError::Requirement(
-            "`lvslab lab up --vm` needs root (it creates a bridge and a tap device and builds \
-             the VM's image): run it with sudo"
-                .into(),
-        ));
-    }
+    procs::require_root(
+        "lvslab lab up --vm",
+        "it creates a bridge and a tap device and builds the VM's image",
+    )?;
     let installed = requirements::ensure(requirements::VM, install_deps, say)
         .await
         .map_err(|e| match e {

@@ -103,7 +103,10 @@ impl std::str::FromStr for Scheduler {
 }
 
 /// How the director sends a packet to a real server: the three models of the seed notes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+/// The CLI's `--forwarding` takes it as it is (its values complete in a shell).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Forwarding {
     /// Direct routing (`-g`, keepalived `DR`): the destination MAC is rewritten; real servers

@@ -82,9 +82,11 @@ impl Playbook {
         &self,
         inventory: &Inventory,
         templates: &Templates,
+        extra_vars: &[String],
     ) -> Result<(), Box<SourceError>> {
         let mut errors = Vec::new();
-        let known_globals = known_names(inventory);
+        let mut known_globals = known_names(inventory);
+        known_globals.extend(extra_vars.iter().cloned());
         for play in &self.plays {
             if let Err(name) = inventory.select(&play.hosts.value) {
                 errors.push(self.source.error_at(
@@ -112,12 +114,44 @@ impl Playbook {
                 for msg in module.check(templates) {
                     errors.push(at(format!("task `{}`: {msg}", t.title())));
                 }
-                for expr in [&t.when, &t.changed_when, &t.failed_when]
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Err(e) = templates.check_expression(expr) {
-                        errors.push(at(format!("task `{}`: {e}", t.title())));
+                let mut known = known_globals.clone();
+                known.extend(play.vars.keys().cloned());
+                known.extend(registered.iter().cloned());
+                for (key, expr) in [
+                    ("when", &t.when),
+                    ("changed_when", &t.changed_when),
+                    ("failed_when", &t.failed_when),
+                ] {
+                    let Some(expr) = expr else { continue };
+                    // changed_when and failed_when see the module's result, also under the
+                    // task's own register name.
+                    let mine: Vec<&str> = match key {
+                        "when" => Vec::new(),
+                        _ => [Some("result"), t.register.as_deref()]
+                            .into_iter()
+                            .flatten()
+                            .collect(),
+                    };
+                    // A name the expression itself guards (`x is defined`, `x | default(..)`)
+                    // may be missing by design.
+                    let guarded = ["defined", "default("].iter().any(|g| expr.contains(g));
+                    match templates.expression_names(expr) {
+                        Err(e) => errors.push(at(format!("task `{}`: {e}", t.title()))),
+                        Ok(_) if guarded => {}
+                        Ok(names) => {
+                            for name in names {
+                                if known.contains(&name) || mine.contains(&name.as_str()) {
+                                    continue;
+                                }
+                                let near = closest(&name, known.iter().map(String::as_str))
+                                    .map(|n| format!("; did you mean `{n}`?"))
+                                    .unwrap_or_default();
+                                errors.push(at(format!(
+                                    "task `{}`: `{key}: {expr}` uses `{name}`, which no inventory, play or registered variable defines{near}",
+                                    t.title()
+                                )));
+                            }
+                        }
                     }
                 }
                 for n in &t.notify.0 {
@@ -158,12 +192,13 @@ impl Playbook {
         playbooks: &[Playbook],
         override_dir: Option<&Path>,
         inventory: &Inventory,
+        extra_vars: &[String],
     ) -> miette::Result<Templates> {
         let mut dirs: Vec<PathBuf> = override_dir.iter().map(|d| d.join("templates")).collect();
         dirs.extend(playbooks.iter().flat_map(|p| p.template_dirs()));
         let templates = Templates::new(&dirs)?;
         for pb in playbooks {
-            pb.check(inventory, &templates)
+            pb.check(inventory, &templates, extra_vars)
                 .map_err(|e| miette::Report::new(*e))?;
         }
         Ok(templates)
@@ -176,6 +211,15 @@ impl Playbook {
             .flat_map(|d| [d.join("templates"), d.clone()])
             .collect()
     }
+}
+
+/// The name of `names` nearest to a mistyped `name`, when one is near enough to be meant.
+pub fn closest<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .map(|n| (strsim::damerau_levenshtein(name, n), n))
+        .filter(|(d, n)| *d <= 2.max(n.len() / 4) && *d < n.len())
+        .min()
+        .map(|(_, n)| n)
 }
 
 /// Variables every task can use: built-ins, and every variable any host of the inventory has.
@@ -208,7 +252,7 @@ mod tests {
         let t = Templates::new(&[]).unwrap();
         let e = match parse(yaml) {
             Err(e) => e,
-            Ok(p) => p.check(&inv(), &t).expect_err("accepted"),
+            Ok(p) => p.check(&inv(), &t, &[]).expect_err("accepted"),
         };
         let mut all = vec![e.to_string()];
         all.extend(e.more.iter().map(|m| m.to_string()));
@@ -220,7 +264,7 @@ mod tests {
         let t = Templates::new(&[]).unwrap();
         for (name, _) in BUILTIN {
             let p = Playbook::builtin(name, None, &Secrets::default()).unwrap();
-            if let Err(e) = p.check(&inv(), &t) {
+            if let Err(e) = p.check(&inv(), &t, &[]) {
                 panic!(
                     "{name}: {e} {:?}",
                     e.more.iter().map(|m| m.to_string()).collect::<Vec<_>>()
@@ -322,6 +366,45 @@ mod tests {
             "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      shell: \"true\"\n      command: \"true\"\n",
         );
         assert!(e.contains("exactly one module"), "{e}");
+        // A name nothing defines, in `when:`, with the name it was probably meant to be.
+        let e = error(
+            "- name: p\n  hosts: all\n  vars: { item_kind: all }\n  tasks:\n    - name: t\n      shell: \"true\"\n      when: itme_kind == 'all'\n",
+        );
+        assert!(
+            e.contains("pb.yml:5:")
+                && e.contains("`when: itme_kind == 'all'` uses `itme_kind`")
+                && e.contains("did you mean `item_kind`?"),
+            "{e}"
+        );
+        // changed_when sees `result` and the register name; registered names count later.
+        let ok = "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      shell: \"true\"\n      register: out\n      changed_when: result.rc == 0 and out.rc == 0\n    - name: u\n      shell: \"true\"\n      when: out.rc == 0 and lvs.vip\n";
+        assert!(
+            parse(ok)
+                .unwrap()
+                .check(&inv(), &Templates::new(&[]).unwrap(), &[])
+                .is_ok()
+        );
+        // Ansible's names get lvslab's.
+        for (task, hint) in [
+            (
+                "      sysctl: { key: a, value: \"1\" }\n      with_items: [a]\n",
+                "`with_items` is Ansible's older loop: write `loop:`",
+            ),
+            (
+                "      apt: { name: curl }\n",
+                "`apt`: lvslab's module is `package`",
+            ),
+            ("      ansible.builtin.shell: \"true\"\n", "write `shell`"),
+            (
+                "      shell: \"true\"\n      sudo: true\n",
+                "`sudo`: lvslab's task key is `become`",
+            ),
+        ] {
+            let e = error(&format!(
+                "- name: p\n  hosts: all\n  tasks:\n    - name: t\n{task}"
+            ));
+            assert!(e.contains(hint), "want {hint}:\n{e}");
+        }
     }
 
     #[test]
@@ -335,7 +418,7 @@ mod tests {
         .unwrap();
         let t = Templates::new(std::slice::from_ref(&dir)).unwrap();
         let p = parse("- name: p\n  hosts: all\n  tasks:\n    - name: t\n      template: { src: bad.j2, dest: /tmp/x }\n").unwrap();
-        let e = p.check(&inv(), &t).unwrap_err().to_string();
+        let e = p.check(&inv(), &t, &[]).unwrap_err().to_string();
         assert!(e.contains("bad.j2 uses `no_such_var`"), "{e}");
         std::fs::write(dir.join("broken.j2"), "line one\n{% if %}\n").unwrap();
         let err = Templates::new(std::slice::from_ref(&dir))
@@ -371,7 +454,7 @@ mod fuzz {
             if let Ok(p) = Playbook::parse(source, None) {
                 let (inv, _) = crate::inventory::load_str(Path::new("f.yml"), EXAMPLE.to_string()).unwrap();
                 let t = crate::templates::Templates::new(&[]).unwrap();
-                let _ = p.check(&inv, &t);
+                let _ = p.check(&inv, &t, &[]);
             }
         }
     }

@@ -85,6 +85,62 @@ const TASK_KEYS: &[&str] = &[
     "ignore_errors",
 ];
 
+/// Ansible's task keys and modules that lvslab writes otherwise, and what to write.
+const ANSIBLE_NAMES: &[(&str, &str)] = &[
+    (
+        "with_items",
+        "`with_items` is Ansible's older loop: write `loop:`",
+    ),
+    (
+        "with_list",
+        "`with_list` is Ansible's older loop: write `loop:`",
+    ),
+    (
+        "loop_control",
+        "`loop_control` is not supported: an item is `item`",
+    ),
+    ("sudo", "`sudo`: lvslab's task key is `become`"),
+    (
+        "become_user",
+        "`become_user`: lvslab becomes root only (`become: true`)",
+    ),
+    (
+        "apt",
+        "`apt`: lvslab's module is `package` (apt, dnf or yum, as the host has)",
+    ),
+    (
+        "yum",
+        "`yum`: lvslab's module is `package` (apt, dnf or yum, as the host has)",
+    ),
+    (
+        "dnf",
+        "`dnf`: lvslab's module is `package` (apt, dnf or yum, as the host has)",
+    ),
+    (
+        "systemd",
+        "`systemd`: lvslab's module is `service` (systemd or init scripts, as the host has)",
+    ),
+    (
+        "systemd_service",
+        "`systemd_service`: lvslab's module is `service`",
+    ),
+    (
+        "debug",
+        "`debug`: lvslab has no such module; `assert` with `msg` reports, `-v` shows each task's result",
+    ),
+];
+
+/// What to write instead of an Ansible name, if `key` is one: its own entry, or a module named
+/// with its collection (`ansible.builtin.shell`, `ansible.posix.sysctl`).
+fn ansible_hint(key: &str) -> Option<String> {
+    if let Some((_, hint)) = ANSIBLE_NAMES.iter().find(|(k, _)| *k == key) {
+        return Some((*hint).to_string());
+    }
+    let short = key.rsplit('.').next()?;
+    (key.contains('.') && MODULE_NAMES.contains(&short))
+        .then(|| format!("`{key}`: lvslab's modules have no collection: write `{short}`"))
+}
+
 impl<'de> Deserialize<'de> for Task {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(TaskVisitor)
@@ -122,6 +178,9 @@ impl<'de> Visitor<'de> for TaskVisitor {
                 "failed_when" => t.failed_when = Some(map.next_value()?),
                 "ignore_errors" => t.ignore_errors = map.next_value()?,
                 module => {
+                    if let Some(hint) = ansible_hint(module) {
+                        return Err(de::Error::custom(hint));
+                    }
                     if let Some(other) = &t.module {
                         return Err(de::Error::custom(format!(
                             "a task has exactly one module, this one has `{}` and `{module}`",

@@ -7,11 +7,20 @@ use crate::transport::sh;
 /// The status text.
 pub async fn status(hosts: &LvsHosts<'_>) -> String {
     let holders = hosts.vip_holders().await;
+    // What could not be asked is unknown, not "none".
+    let unknown = if hosts.unreachable.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (not known for {}: unreachable)",
+            hosts.unreachable.join(", ")
+        )
+    };
     let mut text = format!(
-        "VIP {}: {}\n",
+        "VIP {}: {}{unknown}\n",
         hosts.vip(),
         if holders.is_empty() {
-            "held by no host".to_string()
+            "held by none of the hosts that answered".to_string()
         } else {
             holders
                 .iter()

@@ -79,6 +79,23 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
         f.push(reporter, Verdict::new("programs", false, why));
         return;
     }
+    // Without a director nothing of the load balancer can be known: say so, and send no
+    // request whose failure would only be read as a broken VIP.
+    if hosts.directors.is_empty() {
+        let names: Vec<&str> = lvs.directors.iter().map(|d| d.name.as_str()).collect();
+        f.push(
+            reporter,
+            Verdict::new(
+                "directors",
+                false,
+                format!(
+                    "no director answered ({}: unreachable): who holds the VIP, keepalived or manual mode, and the IPVS table are unknown; nothing more was probed",
+                    names.join(", ")
+                ),
+            ),
+        );
+        return;
+    }
     let keepalived = match options.management {
         Some(m) => m == Management::Keepalived,
         None => hosts

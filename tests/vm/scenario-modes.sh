@@ -42,7 +42,8 @@ lab_up modes 2 --forwarding nat || exit 1
 # Switching methods under load leaves entries made under the old one: in DR and TUN they stay in
 # FIN_WAIT for 2 minutes and keep their method, so a client that reuses such a port is sent, say,
 # through a tunnel the real server no longer has. conn_reuse_mode bit 2 makes IPVS schedule such
-# a connection anew (the kernel's own remedy; lvslab does not set it yet: see the README).
+# a connection anew (the kernel's own remedy, `lvs.ipvs_settings.conn_reuse_mode` in an inventory;
+# the lab writes none, so it is set here by hand).
 for d in node1 node4; do on $d 'sysctl -qw net.ipv4.vs.conn_reuse_mode=3'; done
 verdict lab-up PASS "$(head -n 1 /tmp/lab-up.log)"
 expect_only fresh-lab none

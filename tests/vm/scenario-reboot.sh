@@ -14,8 +14,9 @@ set -u
 export LVSLAB_INVENTORY=/var/lib/lvslab/labs/reboot/inventory.yml
 
 LAB_INIT=${LAB_INIT:-sysv}
-# The nodes `drill reboot` reboots, in order (a real server, the BACKUP, the MASTER by default).
-REBOOT_DRILLS=${REBOOT_DRILLS:-node2 node4 node1}
+# The nodes `drill reboot` reboots, in order (a real server, the BACKUP, the MASTER by default;
+# set and empty: none).
+REBOOT_DRILLS=${REBOOT_DRILLS-node2 node4 node1}
 lab_up reboot 2 --init "$LAB_INIT" || exit 1
 fast_health_check
 lx() { timeout 30 lvslab lab exec --name reboot "$@"; }

@@ -90,6 +90,7 @@ async fn build(args: &LabUpArgs) -> Result<Lab, LabError> {
 /// Runs the command with our stdin/stdout/stderr and passes its exit code through
 /// (128 + signal number when a signal ended it, as shells do).
 async fn exec(lab: &str, node: &str, argv: &[String]) -> Result<Outcome, LabError> {
+    crate::lab::procs::require_root("lvslab lab exec", "it enters the node's namespaces")?;
     let mut command = lab::node_command(lab, node, argv)?;
     let status = command.status().await.map_err(|e| LabError::Command {
         command: format!("nsenter into {node}"),

@@ -123,7 +123,7 @@ impl Lab {
             Playbook::parse(Source::named("pb.yml", text), None).unwrap_or_else(|e| panic!("{e}"));
         let templates = Templates::new(&[]).unwrap_or_else(|e| panic!("{e}"));
         playbook
-            .check(&inventory, &templates)
+            .check(&inventory, &templates, &[])
             .unwrap_or_else(|e| panic!("{e}"));
         let host = self.host.clone();
         let hosts = Arc::new(

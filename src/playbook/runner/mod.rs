@@ -34,6 +34,11 @@ pub struct RunOptions {
     pub forks: usize,
     /// Only tasks with one of these tags (`None`: all).
     pub tags: Option<Vec<String>>,
+    /// Not the tasks with one of these tags.
+    pub skip_tags: Vec<String>,
+    /// Start at the first task of this name (the ones before it, in earlier plays too, are
+    /// skipped).
+    pub start_at_task: Option<String>,
     pub extra_vars: Vars,
     /// Hosts the run may touch (`--limit`); `None`: all.
     pub limit: Option<HashSet<String>>,
@@ -95,14 +100,41 @@ impl Runner {
     pub async fn run(&self, playbooks: &[Playbook], result: &mut RunResult) {
         let registered: Registered = Arc::default();
         self.connect_ahead(playbooks);
-        for pb in playbooks {
-            for play in &pb.plays {
+        // `--start-at-task`: the plays before the one holding it are skipped, and in that one
+        // the tasks before it (the command refuses a name no task has).
+        let start = match &self.options.start_at_task {
+            None => Some((0, 0, 0)),
+            Some(name) => Self::start_of(playbooks, name),
+        };
+        let Some((start_pb, start_play, start_task)) = start else {
+            return;
+        };
+        for (b, pb) in playbooks.iter().enumerate() {
+            for (p, play) in pb.plays.iter().enumerate() {
                 if result.interrupted {
                     return;
                 }
-                self.run_play(play, result, &registered).await;
+                let skip = match (b, p).cmp(&(start_pb, start_play)) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Equal => start_task,
+                    std::cmp::Ordering::Greater => 0,
+                };
+                self.run_play(play, skip, result, &registered).await;
             }
         }
+    }
+
+    /// Where `--start-at-task NAME` starts, as (playbook, play, task) indexes; `None`: no
+    /// task has that name.
+    pub fn start_of(playbooks: &[Playbook], name: &str) -> Option<(usize, usize, usize)> {
+        playbooks.iter().enumerate().find_map(|(b, pb)| {
+            pb.plays.iter().enumerate().find_map(|(p, play)| {
+                play.tasks
+                    .iter()
+                    .position(|t| t.value.name.as_deref() == Some(name))
+                    .map(|t| (b, p, t))
+            })
+        })
     }
 
     /// Hosts of the inventory matched by `pattern`, within `--limit`.
@@ -142,7 +174,13 @@ impl Runner {
         }
     }
 
-    async fn run_play(&self, play: &Play, result: &mut RunResult, registered: &Registered) {
+    async fn run_play(
+        &self,
+        play: &Play,
+        skip: usize,
+        result: &mut RunResult,
+        registered: &Registered,
+    ) {
         let hosts: Vec<Host> = self
             .in_scope(&play.hosts.value)
             .into_iter()
@@ -156,7 +194,7 @@ impl Runner {
             hosts: hosts.iter().map(|h| h.name.clone()).collect(),
         });
         self.fan_out(&hosts, result, |host, conn| {
-            self.run_host(play, host, conn, registered)
+            self.run_host(play, skip, host, conn, registered)
         })
         .await;
     }
@@ -216,12 +254,13 @@ impl Runner {
     async fn run_host(
         &self,
         play: &Play,
+        skip: usize,
         host: &Host,
         conn: Arc<Connected>,
         registered: &Registered,
     ) -> HostEnd {
         let mut notified: Vec<String> = Vec::new();
-        for task in &play.tasks {
+        for task in play.tasks.iter().skip(skip) {
             let task = &task.value;
             if !self.tag_selected(task) {
                 continue;
@@ -255,6 +294,14 @@ impl Runner {
     }
 
     fn tag_selected(&self, task: &super::model::Task) -> bool {
+        if task
+            .tags
+            .0
+            .iter()
+            .any(|t| self.options.skip_tags.contains(t))
+        {
+            return false;
+        }
         match &self.options.tags {
             None => true,
             Some(tags) => task

@@ -71,7 +71,7 @@ async fn run_with(playbook: &str, hosts: FakeHosts, options: RunOptions, cancel:
         .unwrap_or_else(|e| panic!("{e}"));
     let templates = Templates::new(&[]).unwrap();
     playbook
-        .check(&inventory, &templates)
+        .check(&inventory, &templates, &[])
         .unwrap_or_else(|e| panic!("{e}"));
     let hosts = Arc::new(hosts);
     let events = Arc::new(Mutex::new(Vec::new()));
