@@ -187,6 +187,20 @@ fn up_converges_reruns_clean_repairs_drift_and_down_leaves_nothing() {
     let twice = lv(&lab, &["--json", "down"]);
     assert_eq!(twice.status.code(), Some(0), "{}", show(&twice));
     assert_eq!(changed(&twice), 0, "{}", show(&twice));
+
+    // Up again after down (which disabled keepalived and the rest at boot): the daemons are
+    // enabled again for good, and the next run changes nothing.
+    let back = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(back.status.code(), Some(0), "{}", show(&back));
+    let rerun = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(
+        changed(&rerun),
+        0,
+        "enabled once is enabled: {}",
+        task_lines(&rerun, "changed").join("\n")
+    );
+    let links = lab.ssh("node1", "ls /etc/rc2.d/ | grep keepalived");
+    assert!(stdout(&links).starts_with('S'), "{}", show(&links));
 }
 
 #[test]

@@ -90,8 +90,10 @@ pub fn service_enable(init: &str, service: &str, enable: bool) -> String {
     match (init, enable) {
         ("systemd", true) => argv(&["systemctl", "enable", service]),
         ("systemd", false) => argv(&["systemctl", "disable", service]),
+        // `defaults` makes the links when there are none, and leaves the K links of a
+        // disabled service as they are: `enable` turns those back into S links.
         (_, true) => format!(
-            "if command -v update-rc.d >/dev/null; then update-rc.d {s} defaults; else chkconfig {s} on; fi",
+            "if command -v update-rc.d >/dev/null; then update-rc.d {s} defaults && update-rc.d {s} enable; else chkconfig {s} on; fi",
             s = quote(service)
         ),
         (_, false) => format!(
