@@ -195,19 +195,20 @@ impl Templates {
     /// Names a template uses that nothing defines (for `validate`).
     pub fn undeclared(&self, name: &str) -> Vec<String> {
         match self.env.get_template(name) {
-            Ok(t) => {
-                // lvslab's own globals (`boot`) are declared by the environment.
-                let globals: Vec<&str> = self.env.globals().map(|(n, _)| n).collect();
-                let mut v: Vec<String> = t
-                    .undeclared_variables(false)
-                    .into_iter()
-                    .filter(|n| !globals.contains(&n.as_str()))
-                    .collect();
-                v.sort();
-                v
-            }
+            Ok(t) => self.not_global(t.undeclared_variables(false)),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// `names` without lvslab's own globals (`boot`, declared by the environment), sorted.
+    fn not_global(&self, names: std::collections::HashSet<String>) -> Vec<String> {
+        let globals: Vec<&str> = self.env.globals().map(|(n, _)| n).collect();
+        let mut v: Vec<String> = names
+            .into_iter()
+            .filter(|n| !globals.contains(&n.as_str()))
+            .collect();
+        v.sort();
+        v
     }
 
     /// Render a string value from a playbook.
@@ -226,7 +227,6 @@ impl Templates {
         e.eval(ctx).map_err(|e| describe(expr, &e))
     }
 
-    /// Check a bare expression's syntax.
     /// The names an expression reads that nothing it is given defines (lvslab's globals
     /// aside), sorted; a syntax error as [`Templates::check_expression`] words it.
     pub fn expression_names(&self, expr: &str) -> Result<Vec<String>, String> {
@@ -234,16 +234,10 @@ impl Templates {
             .env
             .compile_expression(expr)
             .map_err(|e| describe(expr, &e))?;
-        let globals: Vec<&str> = self.env.globals().map(|(n, _)| n).collect();
-        let mut v: Vec<String> = compiled
-            .undeclared_variables(false)
-            .into_iter()
-            .filter(|n| !globals.contains(&n.as_str()))
-            .collect();
-        v.sort();
-        Ok(v)
+        Ok(self.not_global(compiled.undeclared_variables(false)))
     }
 
+    /// Check a bare expression's syntax.
     pub fn check_expression(&self, expr: &str) -> Result<(), String> {
         self.env
             .compile_expression(expr)
