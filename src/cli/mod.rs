@@ -84,6 +84,23 @@ pub fn fleet(global: &Global) -> Arc<Fleet> {
 
 /// The inventory, with the warnings about it and about `--playbooks DIR` (a directory others
 /// can write decides what runs as root, as the inventory does).
+/// The hosts `--limit` leaves in scope (`None`: all), or the pattern's unknown name.
+pub fn limit_of(
+    global: &Global,
+    inventory: &crate::inventory::Inventory,
+) -> miette::Result<Option<HashSet<String>>> {
+    let Some(pattern) = &global.limit else {
+        return Ok(None);
+    };
+    let hosts = inventory.select(pattern).map_err(|name| {
+        miette::miette!(
+            "--limit {pattern}: `{name}` is no host or group of {}",
+            global.inventory.display()
+        )
+    })?;
+    Ok(Some(hosts.iter().map(|h| h.name.clone()).collect()))
+}
+
 pub fn load_inventory(global: &Global) -> miette::Result<(Inventory, Vec<String>)> {
     let (inventory, mut warnings) = crate::inventory::load(&global.inventory)?;
     if let Some(dir) = &global.playbooks {
@@ -108,18 +125,7 @@ impl Setup {
     pub fn new(global: &Global) -> miette::Result<Setup> {
         let (inventory, warnings) = load_inventory(global)?;
         crate::secrets::register(&inventory.secrets);
-        let limit = match &global.limit {
-            None => None,
-            Some(pattern) => {
-                let hosts = inventory.select(pattern).map_err(|name| {
-                    miette::miette!(
-                        "--limit {pattern}: `{name}` is no host or group of {}",
-                        global.inventory.display()
-                    )
-                })?;
-                Some(hosts.iter().map(|h| h.name.clone()).collect())
-            }
-        };
+        let limit = limit_of(global, &inventory)?;
         let in_scope: Vec<&crate::inventory::Host> = inventory
             .hosts
             .iter()

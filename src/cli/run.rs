@@ -99,17 +99,7 @@ fn extra_vars(given: &[String]) -> miette::Result<crate::inventory::Vars> {
 /// `--list-tasks` / `--list-hosts`: what would run, from the files alone.
 fn list(args: &RunArgs, global: &Global) -> miette::Result<Outcome> {
     let (inventory, _) = super::load_inventory(global)?;
-    let limit: Option<Vec<String>> = match &global.limit {
-        None => None,
-        Some(pattern) => Some(
-            inventory
-                .select(pattern)
-                .map_err(|name| miette::miette!("--limit {pattern}: `{name}` is no host or group"))?
-                .iter()
-                .map(|h| h.name.clone())
-                .collect(),
-        ),
-    };
+    let limit = super::limit_of(global, &inventory)?;
     let mut out = String::new();
     for path in &args.playbooks {
         let pb = Playbook::from_file(path, &inventory.secrets)?;

@@ -2,7 +2,7 @@
 
 use super::{Answer, Call, State, change, done, read};
 use crate::lvs::ipvs::{Rule, Server, Service, ServiceKey, Table};
-use crate::lvs::{Endpoint, Forwarding, Persistence, Protocol};
+use crate::lvs::{Endpoint, Forwarding, Protocol};
 use crate::transport::fake::{failed, out};
 use crate::transport::sh;
 
@@ -97,39 +97,31 @@ fn rule(words: &[String]) -> Option<Rule> {
             weight: w.get(8)?.parse().ok()?,
         })
     };
-    // `-p T` and `-M MASK` after the scheduler; what follows them is kept as written.
-    let persistence = |rest: &[&str]| -> Option<(Option<Persistence>, Vec<String>)> {
-        let mut p = None;
-        let mut i = 0;
-        if rest.first() == Some(&"-p") {
-            p = Some(Persistence {
-                timeout: rest.get(1)?.parse().ok()?,
-                granularity: None,
-            });
-            i = 2;
-            if rest.get(2) == Some(&"-M") {
-                p = p.map(|p| Persistence {
-                    granularity: rest.get(3).and_then(|m| m.parse().ok()),
-                    ..p
-                });
-                i = 4;
-            }
-        }
-        Some((p, rest[i..].iter().map(|e| e.to_string()).collect()))
+    // A service's options (scheduler, persistence, the rest) read as the model reads
+    // `ipvsadm -S`, whose `-A` lines they are.
+    let service = || -> Option<Service> {
+        let line = format!("-A {}", w.get(2..)?.join(" "));
+        Table::parse(&line).ok()?.services.pop()
     };
     Some(match w[..] {
-        ["ipvsadm", "-A", _, _, "-s", scheduler, ref rest @ ..] => Rule::AddService {
-            key,
-            scheduler: scheduler.parse().ok()?,
-            persistence: persistence(rest)?.0,
-        },
-        ["ipvsadm", "-E", _, _, "-s", scheduler, ref rest @ ..] => {
-            let (persistence, extra) = persistence(rest)?;
+        ["ipvsadm", "-A", ..] => {
+            let s = service()?;
+            if !s.extra.is_empty() {
+                return None;
+            }
+            Rule::AddService {
+                key,
+                scheduler: s.scheduler,
+                persistence: s.persistence,
+            }
+        }
+        ["ipvsadm", "-E", ..] => {
+            let s = service()?;
             Rule::EditService {
                 key,
-                scheduler: scheduler.parse().ok()?,
-                persistence,
-                extra,
+                scheduler: s.scheduler,
+                persistence: s.persistence,
+                extra: s.extra,
             }
         }
         ["ipvsadm", "-D", _, _] => Rule::DeleteService { key },
