@@ -59,27 +59,8 @@ impl Checker<'_> {
                 );
             }
         }
-        let masters: Vec<&str> = directors
-            .value
-            .hosts
-            .iter()
-            .filter(|d| {
-                file.hosts.value.get(&d.value).is_some_and(|e| {
-                    e.value
-                        .vrrp
-                        .as_ref()
-                        .is_some_and(|v| v.state == lvs::VrrpState::Master)
-                })
-            })
-            .map(|d| d.value.as_str())
-            .collect();
-        if masters.len() > 1 {
-            self.warnings.push(format!(
-                "directors {} are all `state: MASTER`: each takes the VIP when it starts, until it hears a higher priority's adverts (two VIP holders meanwhile); make one MASTER and the others BACKUP",
-                masters.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
-            ));
-        }
         let mut priorities: Vec<(u32, &str)> = Vec::new();
+        let mut masters: Vec<&str> = Vec::new();
         for d in &directors.value.hosts {
             let Some(entry) = file.hosts.value.get(&d.value) else {
                 continue;
@@ -95,7 +76,16 @@ impl Checker<'_> {
                     ));
                 }
                 priorities.push((v.priority.value, &d.value));
+                if v.state == lvs::VrrpState::Master {
+                    masters.push(&d.value);
+                }
             }
+        }
+        if masters.len() > 1 {
+            self.warnings.push(format!(
+                "directors {} are all `state: MASTER`: each takes the VIP when it starts, until it hears a higher priority's adverts (two VIP holders meanwhile); make one MASTER and the others BACKUP",
+                masters.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+            ));
         }
     }
 

@@ -510,7 +510,7 @@ impl VirtualService {
     /// How lvslab names it: `tcp 198.18.0.100:80`, `fwmark 1 (tcp 198.18.0.100:8081,8082)`.
     pub fn name(&self) -> String {
         match self.fwmark {
-            None => format!("{} {}", self.protocol, self.endpoint()),
+            None => self.key().to_string(),
             Some(m) => {
                 let ports: Vec<String> = self.ports.iter().map(u16::to_string).collect();
                 format!(
