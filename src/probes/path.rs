@@ -38,11 +38,15 @@ pub async fn read(hosts: &LvsHosts<'_>, director: &DirectorHost<'_>) -> Result<C
     };
     let mut tunl0 = BTreeMap::new();
     if svc.forwarding == Forwarding::Tun {
-        for r in &hosts.real_servers {
+        let reads = hosts.real_servers.iter().map(|r| async move {
             let packets =
                 crate::live::read(&r.conn.session, &sh::rx_packets(crate::lvs::names::TUNNEL))
                     .await?;
-            tunl0.insert(r.real_server.name.clone(), packets);
+            Ok::<_, String>((r.real_server.name.clone(), packets))
+        });
+        for read in futures::future::join_all(reads).await {
+            let (name, packets) = read?;
+            tunl0.insert(name, packets);
         }
     }
     Ok(Counters { service, tunl0 })
@@ -69,15 +73,14 @@ pub async fn read_after(
 
 /// The client addresses each real server logged for the requests marked `mark`.
 async fn sources(hosts: &LvsHosts<'_>, mark: &str) -> BTreeMap<String, Vec<(u64, IpAddr)>> {
-    let mut all = BTreeMap::new();
-    for r in &hosts.real_servers {
+    let logs = hosts.real_servers.iter().map(|r| async move {
         let log = r.real_server.web.on(&r.conn.facts.family).access_log;
         let list = crate::live::read(&r.conn.session, &sh::log_sources(log, mark))
             .await
             .unwrap_or_default();
-        all.insert(r.real_server.name.clone(), list);
-    }
-    all
+        (r.real_server.name.clone(), list)
+    });
+    futures::future::join_all(logs).await.into_iter().collect()
 }
 
 /// The forwarding path of the probe's `sent` requests (marked `mark`), between two readings of

@@ -129,25 +129,32 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
     };
     let (verdict, sent) = http_via_vip(hosts, &url, options.requests, active.as_ref()).await;
     f.push(reporter, verdict);
-    if let (Some(d), Some(before)) = (&active, &before) {
-        let after = path::read_after(hosts, d, before, sent.scheduled).await;
-        let v = match after {
-            Ok(after) => {
-                let client = hosts.client.host.map(|h| h.address);
-                path::verdict(hosts, d, before, &after, sent.requests, &mark, client).await
-            }
-            Err(e) => Verdict::new("path", false, e),
-        };
-        f.push(reporter, v);
-    }
-    for service in lvs.services.iter().skip(1) {
-        f.push(reporter, service_via_vip(hosts, service).await);
-    }
-    // The probes below only read: they run side by side (a few at a time, so no host is asked
-    // for more SSH channels than its sshd allows) and are shown in their order.
+    // The probes below only read, or send requests of their own that no other probe counts:
+    // they run side by side (a few at a time, so no host is asked for more SSH channels than
+    // its sshd allows) and are shown in their order. The path waits up to 3 s for the
+    // director's counters (the kernel sums them every 2 s); the others run meanwhile.
     let holders = hosts.vip_holders().await;
     let holders = &holders;
     let mut probes: Vec<BoxFuture<'_, Option<Verdict>>> = Vec::new();
+    if let (Some(d), Some(before)) = (active.clone(), before) {
+        let mark = &mark;
+        probes.push(
+            async move {
+                let after = path::read_after(hosts, &d, &before, sent.scheduled).await;
+                Some(match after {
+                    Ok(after) => {
+                        let client = hosts.client.host.map(|h| h.address);
+                        path::verdict(hosts, &d, &before, &after, sent.requests, mark, client).await
+                    }
+                    Err(e) => Verdict::new("path", false, e),
+                })
+            }
+            .boxed(),
+        );
+    }
+    for service in lvs.services.iter().skip(1) {
+        probes.push(async move { Some(service_via_vip(hosts, service).await) }.boxed());
+    }
     for d in &hosts.directors {
         let active = holders.iter().any(|(n, _)| n == &d.director.name);
         if !active && !keepalived {
@@ -458,6 +465,8 @@ fn failure(a: &Answer) -> Option<String> {
         return None;
     }
     Some(match a.exit {
+        // curl before 7.75 does not print why.
+        0 if a.code == "000" => "no answer".to_string(),
         0 => format!("HTTP {}", a.code),
         6 => "no such host".to_string(),
         7 => "refused".to_string(),
@@ -1012,8 +1021,8 @@ mod tests {
                 let lines: String = round(n, count)
                     .into_iter()
                     .map(|(port, who)| match who {
-                        "" => format!("000 {port} 28 \n"),
-                        who => format!("200 {port} 0 {who}\n"),
+                        "" => format!("\n@@lvslab 000 {port} 28\n"),
+                        who => format!("{who} 10.0.0.1\n\n@@lvslab 200 {port} 0\n"),
                     })
                     .collect();
                 out(0, &lines)

@@ -44,23 +44,30 @@ pub fn ipvs_connections() -> Read<Vec<Connection>> {
 /// The counters of one virtual service (`tcp 198.18.0.100:80`): prints its line of
 /// `ipvsadm -L -n --stats --exact` (`TCP 198.18.0.100:80 Conns InPkts OutPkts InBytes OutBytes`).
 pub fn ipvs_service_stats(protocol_flag: &str, endpoint: &str) -> Read<ServiceCounters> {
-    let line = format!(
-        "{} | sed -n 4p",
-        argv(&[
-            "ipvsadm",
-            "-L",
-            "-n",
-            "--stats",
-            "--exact",
-            protocol_flag,
-            endpoint
-        ])
-    );
+    let line = argv(&[
+        "ipvsadm",
+        "-L",
+        "-n",
+        "--stats",
+        "--exact",
+        protocol_flag,
+        endpoint,
+    ]);
     Read::new(line, |text| {
-        ServiceCounters::parse(text)
+        // The service's own line (its real servers' lines follow it, each starting `->`).
+        text.lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|w| SERVICE_PROTOCOLS.contains(&w))
+            })
+            .and_then(ServiceCounters::parse)
             .ok_or_else(|| ParseError::new("not a virtual service's counters", text))
     })
 }
+
+/// The first word of a virtual service's line in ipvsadm's listings.
+const SERVICE_PROTOCOLS: [&str; 4] = ["TCP", "UDP", "SCTP", "FWM"];
 
 /// A virtual service's IPVS counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -288,17 +295,21 @@ mod tests {
         assert_eq!(ipvs_connections().parse(""), Ok(vec![]));
     }
 
-    /// Line 4 of `ipvsadm -L -n --stats --exact -t VIP:PORT` (ipvsadm's `%-33s %8llu ...`).
+    /// `ipvsadm -L -n --stats --exact -t VIP:PORT` (ipvsadm's `%-33s %8llu ...`): the
+    /// service's line, not its real servers' (captured from ipvsadm 1.31 on Debian 12).
     #[test]
     fn a_service_s_counters() {
         let table = [
             (
-                "TCP  198.18.0.100:80                   20      120        0     7680        0\n",
+                "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n\
+                 TCP  198.18.0.100:80                   191      964        0    72576        0\n  \
+                 -> 198.18.0.12:80                     95      480        0    36133        0\n  \
+                 -> 198.18.0.13:80                     96      484        0    36443        0\n",
                 Some(ServiceCounters {
-                    conns: 20,
-                    in_pkts: 120,
+                    conns: 191,
+                    in_pkts: 964,
                     out_pkts: 0,
-                    in_bytes: 7680,
+                    in_bytes: 72576,
                     out_bytes: 0,
                 }),
             ),
@@ -312,19 +323,22 @@ mod tests {
                     out_bytes: 7490,
                 }),
             ),
-            // No such service: ipvsadm says so on stderr, line 4 is empty.
+            // No such service: ipvsadm says so on stderr and prints nothing.
             ("", None),
-            // A real server's line (the service missing, the listing shorter than thought).
-            ("  -> RemoteAddress:Port\n", None),
+            // The headers and a real server's line, no service line.
+            (
+                "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n  -> 198.18.0.12:80  95  480  0  36133  0\n",
+                None,
+            ),
         ];
         for (output, want) in table {
             let q = ipvs_service_stats("-t", "198.18.0.100:80");
             assert_eq!(q.parse(output).ok(), want, "{output:?}");
         }
         let e = ipvs_service_stats("-t", "198.18.0.100:80")
-            .parse(" garbage \n")
+            .parse("TCP garbage \n")
             .unwrap_err();
-        assert_eq!(e.output(), "garbage");
+        assert_eq!(e.output(), "TCP garbage");
         let before = ServiceCounters {
             conns: 20,
             in_pkts: 120,

@@ -19,16 +19,22 @@ fn parse_http_status(text: &str) -> Result<Option<u16>, ParseError> {
     Ok(text.trim().parse().ok().filter(|code| *code != 0))
 }
 
-/// Send `count` HTTP GETs to `url` one after another; print one line per request:
-/// `<http code> <client port> <curl's exit status> <body first line>` (code 000 when the
-/// request failed).
+/// Send `count` HTTP GETs to `url` one after another, each on a connection of its own (so
+/// each is scheduled by IPVS as a new client connection), with one curl: a curl started per
+/// request costs ~20x more where processes are slow to start (an emulated CPU). After each
+/// request's page curl prints a line `@@lvslab <http code> <client port> <curl's exit status>`
+/// (code 000 when the request failed; the exit status is missing before curl 7.75).
 pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> Read<Vec<Answer>> {
     let line = format!(
-        "i=0; while [ $i -lt {count} ]; do i=$((i+1)); b=$(curl -s -m {timeout_secs} -w '\\n%{{http_code}} %{{local_port}}' {u} 2>/dev/null); e=$?; c=$(printf '%s' \"$b\" | tail -n 1); printf '%s %s %s\\n' \"${{c:-000 0}}\" \"$e\" \"$(printf '%s' \"$b\" | head -n 1)\"; done",
+        "set --; i=0; while [ $i -lt {count} ]; do i=$((i+1)); set -- \"$@\" {u}; done; \
+         [ $# = 0 ] || curl -s -m {timeout_secs} -H 'Connection: close' -w '\\n{ANSWER_MARK} %{{http_code}} %{{local_port}} %{{exitcode}}\\n' \"$@\" 2>/dev/null; true",
         u = quote(url)
     );
     Read::new(line, |text| Ok(Answer::parse_all(text)))
 }
+
+/// The line curl writes after each request of [`http_probe`].
+const ANSWER_MARK: &str = "@@lvslab";
 
 /// One request of [`http_probe`]: its HTTP status, the client's port, curl's exit status,
 /// the page's first line (the lab's pages name their node).
@@ -41,23 +47,27 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// Every line a request; what a line lacks is a failed request's (code 000, port 0).
+    /// A request per mark line, its page the first line printed since the mark before it.
     fn parse_all(text: &str) -> Vec<Answer> {
-        text.lines()
-            .map(|line| {
-                let mut words = line.splitn(4, ' ');
-                let code = words.next().unwrap_or("000").to_string();
-                let port = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-                let exit = words.next().and_then(|e| e.parse().ok()).unwrap_or(0);
-                let page = words.next().unwrap_or("").trim().to_string();
-                Answer {
-                    code,
-                    port,
-                    exit,
-                    page,
-                }
-            })
-            .collect()
+        let mut answers = Vec::new();
+        let mut page: Option<&str> = None;
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(ANSWER_MARK) else {
+                page.get_or_insert(line);
+                continue;
+            };
+            let mut words = rest.split_whitespace();
+            let code = words.next().unwrap_or("000").to_string();
+            let port = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let exit = words.next().and_then(|e| e.parse().ok()).unwrap_or(0);
+            answers.push(Answer {
+                code,
+                port,
+                exit,
+                page: page.take().unwrap_or("").trim().to_string(),
+            });
+        }
+        answers
     }
 
     pub fn ok(&self) -> bool {
@@ -176,16 +186,31 @@ mod tests {
             exit,
             page: page.into(),
         };
+        // Captured with curl 7.88 through the VM lab's VIP: two pages, a closed port, a 404
+        // (nginx's page, CRLF lines); then curl 7.74's (no `exitcode`) and no curl at all.
+        let page = |node: &str, ip: &str| {
+            format!(
+                "{node} {ip}\n<!-- Managed by lvslab: the page of real server {node}, so a request through the VIP shows who answered. -->\n"
+            )
+        };
+        let captured = format!(
+            "{}\n@@lvslab 200 48802 0\n{}\n@@lvslab 200 48810 0\n\n@@lvslab 000 0 7\n\
+             <html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n</html>\r\n\n@@lvslab 404 48818 0\n",
+            page("node2", "198.18.0.12"),
+            page("node3", "198.18.0.13")
+        );
         let table = [
             (
-                "200 52324 0 node2 198.18.0.12\n200 52338 0 node2 198.18.0.12\n",
+                captured.as_str(),
                 vec![
-                    answer("200", 52324, 0, "node2 198.18.0.12"),
-                    answer("200", 52338, 0, "node2 198.18.0.12"),
+                    answer("200", 48802, 0, "node2 198.18.0.12"),
+                    answer("200", 48810, 0, "node3 198.18.0.13"),
+                    answer("000", 0, 7, ""),
+                    answer("404", 48818, 0, "<html>"),
                 ],
             ),
-            ("000 0 7 \n", vec![answer("000", 0, 7, "")]),
-            ("000 0 28 \n", vec![answer("000", 0, 28, "")]),
+            ("\n@@lvslab 000 0 28\n", vec![answer("000", 0, 28, "")]),
+            ("\n@@lvslab 000 0 \n", vec![answer("000", 0, 0, "")]),
             ("", vec![]),
         ];
         for (output, want) in table {
