@@ -255,21 +255,25 @@ impl<'a> LvsHosts<'a> {
                 Err(why) => Reading {
                     state: DirectorState::Unreachable,
                     detail: why,
+                    instance: None,
                 },
                 Ok(live) => match live.state() {
                     Some(state) => Reading {
                         state,
                         detail: live_detail(&live, window),
+                        instance: live.instance().cloned(),
                     },
                     None => match read(session, sample).await {
                         Ok(flags) => Reading {
                             state: flags.state(),
                             detail: "read from the VIP: this keepalived cannot dump its state"
                                 .into(),
+                            instance: None,
                         },
                         Err(why) => Reading {
                             state: DirectorState::Unreachable,
                             detail: why,
+                            instance: None,
                         },
                     },
                 },
@@ -305,6 +309,8 @@ pub struct Reading {
     pub state: DirectorState,
     /// keepalived's priority and adverts, or how the state was read.
     pub detail: String,
+    /// The instance as keepalived's last dump showed it (`None`: no dump was read).
+    pub instance: Option<sh::VrrpInstance>,
 }
 
 impl Reading {
@@ -356,11 +362,11 @@ pub async fn wait_for_election(hosts: &LvsHosts<'_>) {
                     .any(|(n, s)| n == &d.director.name && s.in_vrrp())
             })
             .max_by_key(|d| d.director.vrrp.as_ref().map(|v| v.priority));
-        // No keepalived in VRRP: nothing to wait for.
+        // No keepalived in VRRP: nothing to wait for. With nopreempt any MASTER is the one.
         best.is_none_or(|d| {
-            states
-                .iter()
-                .any(|(n, s)| n == &d.director.name && *s == DirectorState::Master)
+            states.iter().any(|(n, s)| {
+                *s == DirectorState::Master && (n == &d.director.name || !hosts.lvs.preempts())
+            })
         })
     };
     while !settled(&states) && Instant::now() < deadline {

@@ -88,6 +88,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("index.html.j2", include_str!("../templates/index.html.j2")),
     ("sorry.html.j2", include_str!("../templates/sorry.html.j2")),
     (
+        "lvslab-vrrp-notify.sh.j2",
+        include_str!("../templates/lvslab-vrrp-notify.sh.j2"),
+    ),
+    (
         "web-ports.conf.j2",
         include_str!("../templates/web-ports.conf.j2"),
     ),
@@ -382,6 +386,53 @@ groups:
         assert!(
             !conf.contains("    persistence") && !conf.contains("fwmark"),
             "{conf}"
+        );
+    }
+
+    /// The pair as operators configure it: unicast to the other director, nopreempt (every
+    /// director starts BACKUP), GARP settings, the notify script (run as root, with script
+    /// security); none of it without the keys (the seed's instance is unchanged).
+    #[test]
+    fn keepalived_conf_renders_the_pair_s_vrrp_settings() {
+        let pair = SERVICES
+            .replace(
+                "  vrrp: { virtual_router_id: 51 }",
+                "  vrrp: { virtual_router_id: 51, unicast: true, preempt: false, notify: true, garp_master_refresh: 30, garp_master_repeat: 2 }",
+            )
+            .replace(
+                "  r1: { address",
+                "  d2: { address: 10.0.0.14, interface: eth0, vrrp: { state: BACKUP, priority: 50 } }\n  r1: { address",
+            )
+            .replace("hosts: [d1] }", "hosts: [d1, d2] }");
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&pair, "d1"))
+            .unwrap();
+        assert!(
+            conf.contains("    router_id d1\n    # The notify script runs as root, and only from root's own directories.\n    script_user root\n    enable_script_security\n}"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    advert_int 1\n    unicast_src_ip 10.0.0.11\n    unicast_peer {\n        10.0.0.14\n    }\n    nopreempt\n    garp_master_repeat 2\n    garp_master_refresh 30\n    notify /usr/local/sbin/lvslab-vrrp-notify\n    virtual_ipaddress {"),
+            "{conf}"
+        );
+        let script = t
+            .render_file("lvslab-vrrp-notify.sh.j2", &host_ctx(&pair, "d1"))
+            .unwrap();
+        assert!(script.starts_with("#!/bin/sh\n"), "{script}");
+        assert!(script.contains(">> /var/log/lvslab-vrrp.log\n"), "{script}");
+        let plain = t
+            .render_file("keepalived.conf.j2", &host_ctx(SERVICES, "d1"))
+            .unwrap();
+        assert!(
+            plain.contains("    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    advert_int 1\n    virtual_ipaddress {"),
+            "{plain}"
+        );
+        assert!(
+            ["unicast", "preempt", "garp", "notify", "script"]
+                .iter()
+                .all(|w| !plain.contains(w)),
+            "{plain}"
         );
     }
 

@@ -325,3 +325,102 @@ fn a_frozen_daemon_fails_verify_and_up_continues_it() {
         );
     }
 }
+
+/// The director pair as operators configure it (`lvs.vrrp`): adverts unicast to the other
+/// director, nopreempt, each transition logged and shown by `status`, a GARP refresh. verify
+/// proves the unicast (no director joined the multicast group, the BACKUP heard adverts) and
+/// that keepalived runs with nopreempt; a failover drill leaves the VIP on the BACKUP (no
+/// fail-back) and verify still passes; `down` removes the script and its log.
+#[test]
+fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
+    let lab = TestLab::up(2);
+    let text = std::fs::read_to_string(&lab.inventory).unwrap();
+    let text = text.replace(
+        "    advert_int: 1\n",
+        "    advert_int: 1\n    unicast: true\n    preempt: false\n    notify: true\n    garp_master_refresh: 30\n",
+    );
+    std::fs::write(&lab.inventory, text).unwrap();
+    let validate = lv(&lab, &["validate"]);
+    assert_eq!(validate.status.code(), Some(0), "{}", show(&validate));
+    assert!(
+        common::stderr(&validate).contains("`node1` starts as BACKUP")
+            || stdout(&validate).contains("`node1` starts as BACKUP"),
+        "validate names the MASTER that starts BACKUP: {}",
+        show(&validate)
+    );
+
+    let up = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(up.status.code(), Some(0), "{}", show(&up));
+    let conf = stdout(&lab.ssh("node1", "cat /etc/keepalived/keepalived.conf"));
+    assert!(
+        conf.contains("    state BACKUP\n")
+            && conf.contains("    unicast_src_ip 198.18.0.11\n    unicast_peer {\n        198.18.0.14\n    }\n    nopreempt\n    garp_master_refresh 30\n    notify /usr/local/sbin/lvslab-vrrp-notify\n"),
+        "{conf}"
+    );
+    let again = lv(&lab, &["--json", "up", "--no-verify"]);
+    assert_eq!(changed(&again), 0, "{}", show(&again));
+
+    // Both start BACKUP; the higher priority wins the first election.
+    let elected = lab.ssh(
+        "node1",
+        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
+    );
+    assert!(elected.status.success(), "node1 holds the VIP");
+    let verify = lv(&lab, &["--json", "verify"]);
+    let (pass, evidence) = probe(&verify, "VRRP");
+    assert!(
+        pass && evidence.contains("node1 MASTER")
+            && evidence.contains("unicast: node1, node4 joined no 224.0.0.18 group")
+            && evidence.contains("nopreempt: the VIP stays with its holder")
+            && evidence.contains("gratuitous ARPs refreshed every 30 s while MASTER"),
+        "{evidence}"
+    );
+
+    // keepalived stopped on node1: node4 takes over and keeps the VIP once node1 is back.
+    let drill = lv(
+        &lab,
+        &["--json", "drill", "failover", "--kind", "stop", "--no-svg"],
+    );
+    assert_eq!(drill.status.code(), Some(0), "{}", show(&drill));
+    let summary = stdout(&drill)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "result")
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        summary.contains("no fail-back: node4 kept the VIP when node1 came back (nopreempt)")
+            && summary.contains("VIP on node4 as nopreempt leaves it: yes"),
+        "{}",
+        show(&drill)
+    );
+    let verify = lv(&lab, &["--json", "verify"]);
+    let (pass, evidence) = probe(&verify, "VRRP");
+    assert!(
+        pass && evidence.contains("node4 MASTER") && evidence.contains("node1 BACKUP"),
+        "nopreempt: node4 may keep the VIP: {evidence}"
+    );
+    let status = stdout(&lv(&lab, &["status"]));
+    let line = |node: &str| {
+        status
+            .lines()
+            .skip_while(|l| !l.starts_with("Last VRRP transitions"))
+            .find(|l| l.trim_start().starts_with(node))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line("node4").contains("BACKUP (priority 50)")
+            && line("node4").contains("MASTER (priority 50)")
+            && line("node1").contains("MASTER (priority 100)"),
+        "{status}"
+    );
+
+    let down = lv(&lab, &["--json", "down"]);
+    assert_eq!(down.status.code(), Some(0), "{}", show(&down));
+    let (pass, evidence) = probe(&down, "director node1");
+    assert!(
+        pass && evidence.contains("VRRP transition script and log: gone"),
+        "{evidence}"
+    );
+}

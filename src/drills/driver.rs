@@ -50,6 +50,15 @@ pub(super) trait Fault {
     async fn judge(&self, record: Record, fault_at: i64, measured: Self::Measured) -> Run;
 }
 
+/// The summary with the slowest answers after its first part (the requests and how many
+/// failed), beside the outage that follows it.
+fn with_slowest(summary: &str, slowest: &super::record::Slowest) -> String {
+    match summary.split_once("; ") {
+        Some((requests, rest)) => format!("{requests}; {}; {rest}", slowest.words()),
+        None => format!("{summary}; {}", slowest.words()),
+    }
+}
+
 /// What [`Fault::undo`] came to.
 #[derive(Debug)]
 pub(super) enum Undone {
@@ -98,7 +107,12 @@ pub(super) async fn drive<F: Fault>(d: &Drill<'_, '_>, fault: &F) -> Result<Run,
     match steps {
         Some(Ok((fault_at, measured))) => {
             let record = watch.finish().await?;
-            Ok(fault.judge(record, fault_at, measured).await)
+            let mut run = fault.judge(record, fault_at, measured).await;
+            run.slowest = run.record.slowest(fault_at);
+            if let Some(slowest) = run.slowest {
+                run.summary = with_slowest(&run.summary, &slowest);
+            }
+            Ok(run)
         }
         Some(Err(e)) => {
             let undone = fault.undo(applied.get()).await;

@@ -12,6 +12,10 @@
 //! - `partition`: VRRP between the directors dropped for a while, both reachable from the
 //!   client: two MASTERs, two MACs answering ARP, and after healing a client that may still
 //!   send to the wrong one (stale ARP).
+//!
+//! After the fault the MASTER takes the VIP back (preemption), after `preempt_delay` when the
+//! inventory sets one; with `preempt: false` (nopreempt) the drill checks the opposite: the
+//! BACKUP keeps the VIP and the MASTER comes back as BACKUP.
 
 use std::time::Duration;
 
@@ -91,6 +95,12 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
             directors,
             ..Default::default()
         })?;
+    }
+    if d.options.repeat > 1 && !lvs.preempts() {
+        return Err(
+            "with `preempt: false` (nopreempt) each run leaves the VIP on the other director: run the drill once at a time (each run drills whichever director holds the VIP then)"
+                .into(),
+        );
     }
     let master = d.elected().await.ok_or(NO_ACTIVE)?;
     let Some(backup) = d
@@ -183,6 +193,8 @@ struct Measured {
     client_arp_checked: bool,
     /// When the drill restored (or the fault ended), on the drill's clock.
     restored_at: Option<i64>,
+    /// nopreempt: whether the BACKUP kept the VIP after the MASTER came back.
+    kept: Option<bool>,
 }
 
 impl Pair<'_, '_> {
@@ -196,6 +208,16 @@ impl Pair<'_, '_> {
 
     fn vip(&self) -> String {
         self.drill.hosts.vip()
+    }
+
+    /// The inventory's preempt_delay, in ms (0: none).
+    fn preempt_delay_ms(&self) -> i64 {
+        self.drill
+            .hosts
+            .lvs
+            .vrrp
+            .as_ref()
+            .map_or(0, |v| i64::from(v.preempt_delay) * 1000)
     }
 
     fn hold_secs(&self) -> u32 {
@@ -337,14 +359,40 @@ impl Pair<'_, '_> {
         Ok(at)
     }
 
-    /// The MASTER takes the VIP back, and the client's ARP entry names it again.
+    /// The MASTER takes the VIP back (after the preempt_delay, if any), and the client's ARP
+    /// entry names it again; with nopreempt the BACKUP keeps the VIP instead.
     async fn failback(&self, run: &Underway<'_>, restored_at: i64, measured: &mut Measured) {
         let d = self.drill;
         let watch = run.watch;
-        let m = self.m();
+        let (m, b) = (self.m(), self.b());
         let (master, backup) = (&self.master.conn, &self.backup.conn);
         let vip = self.vip();
-        let back = wait_until(RESTORE_WAIT, || async {
+        let (preempt, delay) = d
+            .hosts
+            .lvs
+            .vrrp
+            .as_ref()
+            .map_or((true, 0), |v| (v.preempt, v.preempt_delay));
+        if !preempt {
+            // Long enough for the MASTER to have taken the VIP back, were it to.
+            tokio::time::sleep(self.hold).await;
+            let kept = holds(&backup.session, &vip).await && !holds(&master.session, &vip).await;
+            measured.kept = Some(kept);
+            watch.mark(format!("{b} keeps the VIP (nopreempt)"));
+            d.info(format!(
+                "  {}",
+                if kept {
+                    format!("{b} keeps the VIP: {m} came back and stays BACKUP (nopreempt)")
+                } else {
+                    format!(
+                        "{b} did NOT keep the VIP, although nopreempt should have kept it there"
+                    )
+                }
+            ));
+            return;
+        }
+        let wait = RESTORE_WAIT + Duration::from_secs(u64::from(delay));
+        let back = wait_until(wait, || async {
             holds(&master.session, &vip).await && !holds(&backup.session, &vip).await
         })
         .await;
@@ -353,8 +401,13 @@ impl Pair<'_, '_> {
             watch.mark(format!("{m} holds the VIP again"));
         }
         d.info(format!(
-            "  {m} holds the VIP again (seen from here {}; preemption by priority)",
-            after(measured.failback_ms)
+            "  {m} holds the VIP again (seen from here {}; preemption by priority{})",
+            after(measured.failback_ms),
+            if delay > 0 {
+                format!(", after preempt_delay {delay} s")
+            } else {
+                String::new()
+            }
         ));
         // The client must send to the MASTER again: its ARP entry follows the gratuitous ARPs
         // (a burst at the takeover, another 5 s later) unless one came too soon after the last
@@ -415,7 +468,26 @@ impl Pair<'_, '_> {
         if let Some(ms) = partition.reachable_after_heal_ms {
             words.push(format!("reachable {ms} ms after healing"));
         }
-        words.push(format!("fail-back {}", after(measured.failback_ms)));
+        let b = self.b();
+        match (measured.kept, self.preempt_delay_ms()) {
+            (Some(true), _) => words.push(format!(
+                "no fail-back: {b} kept the VIP when {m} came back (nopreempt)"
+            )),
+            (Some(false), _) => words.push(format!(
+                "{b} did NOT keep the VIP when {m} came back, although nopreempt should have kept it"
+            )),
+            (None, 0) => words.push(format!("fail-back {}", after(measured.failback_ms))),
+            (None, delay) => words.push(format!(
+                "fail-back {} (preempt_delay {} s{})",
+                after(measured.failback_ms),
+                delay / 1000,
+                if measured.failback_ms.is_some_and(|ms| ms < delay) {
+                    ": TOO SOON, keepalived did not wait"
+                } else {
+                    ""
+                }
+            )),
+        }
         if record.arp_from_client {
             words.push(
                 "the ARP requests came from the client itself (no macvlan could be made there): their answers refreshed its own entry"
@@ -710,7 +782,9 @@ impl Fault for Pair<'_, '_> {
         let outage_ms = record.outage_ms();
         let (within, judgement) = judged(outage_ms, &self.limit);
         let holders = self.drill.hosts.vip_holders().await;
-        let as_before = holders.len() == 1 && holders[0].0 == m;
+        // With nopreempt the VIP stays where the takeover put it.
+        let holder = if measured.kept.is_some() { self.b() } else { m };
+        let as_before = holders.len() == 1 && holders[0].0 == holder;
         let partition = Partition {
             double_master_ms: (self.kind == FailoverKind::Partition)
                 .then(|| record.double_master_ms()),
@@ -723,16 +797,27 @@ impl Fault for Pair<'_, '_> {
         )];
         let client_arp_ok = self.course_words(&record, &measured, partition, &mut words);
         words.push(format!(
-            "lab as before: {}",
+            "{}: {}",
+            if measured.kept.is_some() {
+                format!("VIP on {holder} as nopreempt leaves it")
+            } else {
+                "lab as before".to_string()
+            },
             if as_before {
                 "yes".to_string()
             } else {
                 format!("NO (VIP on {})", holder_words(&holders))
             }
         ));
+        let returned = match measured.kept {
+            Some(kept) => kept,
+            None => measured
+                .failback_ms
+                .is_some_and(|ms| ms >= self.preempt_delay_ms()),
+        };
         let pass = within
             && measured.takeover_ms.is_some()
-            && measured.failback_ms.is_some()
+            && returned
             && as_before
             && client_arp_ok
             && measured.gateway_moved != Some(false);

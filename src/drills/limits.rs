@@ -97,6 +97,12 @@ mod tests {
             virtual_router_id: 51,
             advert_int: 1,
             auth_pass: None,
+            unicast: false,
+            preempt: true,
+            preempt_delay: 0,
+            higher_prio_send_advert: false,
+            notify: false,
+            garp: Default::default(),
         };
         assert_eq!(master_down(Some(&vrrp), 50).ms, 3804);
         assert_eq!(clean_stop(50).ms, 804);

@@ -113,6 +113,10 @@ pub struct Run {
     /// Real server: from the restore until every director listed it again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub returned_ms: Option<i64>,
+    /// The slowest answers from the fault on (p99, max): a client's wait that no request's
+    /// failure shows (a SYN sent again, answered late).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slowest: Option<record::Slowest>,
     /// Where the picture was written.
     pub svg: Option<PathBuf>,
     /// Interrupted (Ctrl-C): what was undone, or what is left.

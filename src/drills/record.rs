@@ -67,6 +67,22 @@ pub struct Mark {
     pub text: String,
 }
 
+/// The slowest answers of a run ([`Record::slowest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Slowest {
+    pub p99_ms: i64,
+    pub max_ms: i64,
+}
+
+impl Slowest {
+    pub fn words(&self) -> String {
+        format!(
+            "slowest answers from the fault on: p99 {} ms, max {} ms",
+            self.p99_ms, self.max_ms
+        )
+    }
+}
+
 /// A whole drill run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Record {
@@ -98,6 +114,27 @@ impl Record {
             t_ms,
             text: text.into(),
         });
+    }
+
+    /// The slowest answers from `from_ms` on (the fault): the 99th percentile and the
+    /// longest time an answered request took. An answer that came after a retransmitted SYN
+    /// is no failure, and no outage by the drill's count, but its client waited: this shows
+    /// it. `None`: nothing was answered then.
+    pub fn slowest(&self, from_ms: i64) -> Option<Slowest> {
+        let mut took: Vec<i64> = self
+            .requests
+            .iter()
+            .filter(|r| r.ok && r.start_ms >= from_ms)
+            .map(|r| r.end_ms - r.start_ms)
+            .collect();
+        took.sort_unstable();
+        let max_ms = *took.last()?;
+        // The nearest-rank percentile: the smallest value at least 99% of answers do not exceed.
+        let rank = (took.len() * 99).div_ceil(100).max(1);
+        Some(Slowest {
+            p99_ms: took[rank - 1],
+            max_ms,
+        })
     }
 
     pub fn sent(&self) -> usize {
@@ -333,6 +370,42 @@ mod tests {
             ok,
             who: ok.then(|| "node2".to_string()),
         }
+    }
+
+    /// A request answered after 1240 ms (a SYN sent again) is no failure and no outage, but
+    /// the slowest answers show it; those before the fault do not count.
+    #[test]
+    fn the_slowest_answers_from_the_fault_on() {
+        let mut requests: Vec<Request> = (0..200).map(|i| req(i * 50, true)).collect();
+        requests[150].end_ms = requests[150].start_ms + 1240;
+        requests[10].end_ms = requests[10].start_ms + 5000;
+        requests[160].ok = false;
+        requests[160].end_ms = requests[160].start_ms + 9000;
+        let r = Record {
+            requests,
+            ..Record::default()
+        };
+        assert_eq!(
+            r.outage_ms(),
+            50,
+            "one failed request, the next one answered"
+        );
+        let slowest = r.slowest(2000).unwrap();
+        assert_eq!((slowest.p99_ms, slowest.max_ms), (10, 1240));
+        assert_eq!(
+            slowest.words(),
+            "slowest answers from the fault on: p99 10 ms, max 1240 ms"
+        );
+        // Two slow ones in 159 answers reach the 99th percentile.
+        let mut two = r.clone();
+        two.requests[170].end_ms = two.requests[170].start_ms + 800;
+        two.requests[171].end_ms = two.requests[171].start_ms + 900;
+        assert_eq!(two.slowest(2000).unwrap().p99_ms, 900);
+        assert_eq!(
+            r.slowest(20_000),
+            None,
+            "nothing answered after the last request"
+        );
     }
 
     #[test]

@@ -100,6 +100,17 @@ impl Checker<'_> {
         self.errors.push(self.src.error_at(at, message));
     }
 
+    /// A warning about the value at `at`, naming its place (`file:line:column: ...`).
+    pub(super) fn warn<T>(&mut self, at: &Spanned<T>, message: String) {
+        let loc = &at.referenced;
+        self.warnings.push(format!(
+            "{}:{}:{}: {message}",
+            self.src.name,
+            loc.line(),
+            loc.column()
+        ));
+    }
+
     fn check(
         mut self,
         file: InventoryFile,

@@ -12,8 +12,8 @@ use super::load::{Checker, in_range};
 use super::model::{HealthCheckSettings, InventoryFile, LvsSettings};
 use super::{Host, Inventory};
 use crate::lvs::{
-    self, Cidr, Director, DirectorLabels, Forwarding, HealthCheck, Lvs, NatNetwork, RealServer,
-    VirtualService, Vrrp, VrrpRole, names, net::same_network, web,
+    self, Cidr, Director, DirectorLabels, Forwarding, Garp, HealthCheck, Lvs, NatNetwork,
+    RealServer, VirtualService, Vrrp, VrrpRole, names, net::same_network, web,
 };
 
 /// Punctuation a keepalived.conf word may hold besides letters and digits: no white space,
@@ -38,6 +38,11 @@ fn valid_url_path(s: &str) -> bool {
 
 /// keepalived reads at most 8 characters of a PASS authentication.
 const AUTH_PASS_MAX: usize = 8;
+
+/// Where the inventory gives host `name`'s VRRP state.
+fn vrrp_state_of<'f>(file: &'f InventoryFile, name: &str) -> Option<&'f Spanned<lvs::VrrpState>> {
+    Some(&file.hosts.value.get(name)?.value.vrrp.as_ref()?.state)
+}
 
 impl Checker<'_> {
     /// Directors and real servers: disjoint, with what their role needs.
@@ -76,12 +81,23 @@ impl Checker<'_> {
                     ));
                 }
                 priorities.push((v.priority.value, &d.value));
-                if v.state == lvs::VrrpState::Master {
+                if v.state.value == lvs::VrrpState::Master {
                     masters.push(&d.value);
                 }
             }
         }
-        if masters.len() > 1 {
+        // With nopreempt or a preempt_delay every director starts BACKUP (see `lvs`).
+        let all_backup = file
+            .lvs
+            .as_ref()
+            .and_then(|l| l.value.vrrp.as_ref())
+            .is_some_and(|v| {
+                lvs::all_start_backup(
+                    v.preempt.as_ref().is_none_or(|p| p.value),
+                    v.preempt_delay.as_ref().map_or(0, |d| d.value),
+                )
+            });
+        if masters.len() > 1 && !all_backup {
             self.warnings.push(format!(
                 "directors {} are all `state: MASTER`: each takes the VIP when it starts, until it hears a higher priority's adverts (two VIP holders meanwhile); make one MASTER and the others BACKUP",
                 masters.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
@@ -166,12 +182,76 @@ impl Checker<'_> {
                     self.fail(pass, format!("auth_pass may hold letters, digits and {KEEPALIVED_WORD_PUNCTUATION} only: another character could end the word or start a comment in keepalived.conf"));
                 }
             }
+            // keepalived's ranges (keepalived.conf(5)); `None`: keepalived's default.
+            let mut seconds = |at: &Option<Spanned<u32>>, range, what| match at {
+                Some(a) if in_range(self, a, range, what) => Some(a.value),
+                _ => None,
+            };
+            let preempt_delay = seconds(&v.preempt_delay, 0..=1000, "preempt_delay").unwrap_or(0);
+            let garp = Garp {
+                master_delay: seconds(&v.garp_master_delay, 0..=1000, "garp_master_delay"),
+                master_repeat: seconds(&v.garp_master_repeat, 1..=255, "garp_master_repeat"),
+                master_refresh: seconds(&v.garp_master_refresh, 0..=86400, "garp_master_refresh"),
+                master_refresh_repeat: seconds(
+                    &v.garp_master_refresh_repeat,
+                    1..=255,
+                    "garp_master_refresh_repeat",
+                ),
+            };
+            let preempt = v.preempt.as_ref().is_none_or(|p| p.value);
+            if let (false, Some(delay)) = (preempt, &v.preempt_delay)
+                && delay.value > 0
+            {
+                self.warn(
+                    delay,
+                    "preempt_delay does nothing with `preempt: false` (keepalived never takes the VIP back then)".into(),
+                );
+            }
+            let unicast = v.unicast.as_ref().is_some_and(|u| u.value);
+            if let Some(u) = &v.unicast
+                && u.value
+                && directors.len() < 2
+            {
+                self.warn(
+                    u,
+                    "unicast with one director: it has no peer to send its adverts to".into(),
+                );
+            }
             Vrrp {
                 virtual_router_id: v.virtual_router_id.value.clamp(1, 255) as u8,
                 advert_int,
                 auth_pass: v.auth_pass.as_ref().map(|p| p.value.clone()),
+                unicast,
+                preempt,
+                preempt_delay,
+                higher_prio_send_advert: v.higher_prio_send_advert.as_ref().is_some_and(|h| h.value),
+                notify: v.notify.as_ref().is_some_and(|n| n.value),
+                garp,
             }
         });
+        // keepalived clears nopreempt and preempt_delay on an instance that starts MASTER:
+        // with either, every director starts BACKUP (the highest priority still wins the
+        // first election), and the inventory's MASTER is named once.
+        let mut directors = directors;
+        if vrrp.as_ref().is_some_and(Vrrp::all_start_backup) {
+            for d in &mut directors {
+                if let Some(role) = &mut d.vrrp
+                    && role.state == lvs::VrrpState::Master
+                {
+                    role.state = lvs::VrrpState::Backup;
+                    if let Some(state) = vrrp_state_of(file, &d.name) {
+                        self.warn(
+                            state,
+                            format!(
+                                "`{}` starts as BACKUP: keepalived ignores `nopreempt` and `preempt_delay` on a MASTER, so lvslab starts every director BACKUP (the highest priority, {}, still wins the first election)",
+                                d.name,
+                                role.priority
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         if vrrp.is_some() {
             for d in &directors {
                 if d.vrrp.is_none() {
@@ -523,7 +603,7 @@ impl Checker<'_> {
                 interface: interface.value.clone(),
                 inside_interface: e.inside_interface.as_ref().map(|i| i.value.clone()),
                 vrrp: e.vrrp.as_ref().map(|v| VrrpRole {
-                    state: v.state,
+                    state: v.state.value,
                     priority: v.priority.value.clamp(1, 254) as u8,
                 }),
                 labels: DirectorLabels::new(
@@ -840,6 +920,8 @@ impl Checker<'_> {
 #[cfg(test)]
 mod tests {
     use super::super::load::tests::{GOOD, check, error_of};
+    use crate::lvs;
+    use std::net::IpAddr;
 
     #[test]
     fn good_inventory_builds_the_load_balancer() {
@@ -860,6 +942,88 @@ mod tests {
         assert_eq!(svc.real_servers[0].weight, 2);
         assert_eq!(lvs.expected_master().unwrap().name, "d1");
         assert_eq!(lvs.directors[1].labels.keepalived, "eth0:3");
+    }
+
+    /// The pair's VRRP settings: each out of keepalived's range refused at its key; nopreempt
+    /// starts every director BACKUP and says so at the MASTER's `state`; warnings for what
+    /// would do nothing.
+    #[test]
+    fn the_pair_s_vrrp_settings_are_checked_where_they_are() {
+        let with = |extra: &str| {
+            GOOD.replace(
+                "auth_pass: \"pw1111ab\" }",
+                &format!("auth_pass: \"pw1111ab\", {extra} }}"),
+            )
+        };
+        let (inv, warnings) = check(&with(
+            "unicast: true, preempt: false, notify: true, garp_master_refresh: 60",
+        ))
+        .unwrap();
+        let lvs = inv.lvs.unwrap();
+        let v = lvs.vrrp.as_ref().unwrap();
+        assert!(v.unicast && !v.preempt && v.notify && v.garp.master_refresh == Some(60));
+        assert!(
+            lvs.directors
+                .iter()
+                .all(|d| d.vrrp.as_ref().unwrap().state == lvs::VrrpState::Backup),
+            "nopreempt: every director starts BACKUP"
+        );
+        assert_eq!(
+            lvs.unicast_peers(&lvs.directors[0]),
+            ["10.0.0.14".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(lvs.expected_master().unwrap().name, "d1");
+        assert!(!lvs.preempts());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("inv.yml:5:") && warnings[0].contains("`d1` starts as BACKUP"),
+            "{warnings:?}"
+        );
+        // A preempt_delay also starts every director BACKUP; with nopreempt it does nothing.
+        let (inv, _) = check(&with("preempt_delay: 30")).unwrap();
+        let lvs = inv.lvs.unwrap();
+        assert_eq!(lvs.vrrp.as_ref().unwrap().preempt_delay, 30);
+        assert!(lvs.preempts());
+        assert_eq!(
+            lvs.directors[0].vrrp.as_ref().unwrap().state,
+            lvs::VrrpState::Backup
+        );
+        let (_, warnings) = check(&with("preempt: false, preempt_delay: 30")).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.starts_with("inv.yml:3:")
+                && w.contains("preempt_delay does nothing with `preempt: false`")),
+            "{warnings:?}"
+        );
+        for (extra, message) in [
+            (
+                "preempt_delay: 1001",
+                "preempt_delay 1001 is outside 0-1000",
+            ),
+            (
+                "garp_master_repeat: 0",
+                "garp_master_repeat 0 is outside 1-255",
+            ),
+            (
+                "garp_master_delay: 5000",
+                "garp_master_delay 5000 is outside 0-1000",
+            ),
+            (
+                "garp_master_refresh_repeat: 300",
+                "garp_master_refresh_repeat 300 is outside 1-255",
+            ),
+        ] {
+            let e = check(&with(extra)).expect_err(extra);
+            assert!(
+                e.place.starts_with("inv.yml:3:") && e.message.contains(message),
+                "{extra}: {} {}",
+                e.place,
+                e.message
+            );
+        }
+        let e = check(&with("unicast: yes please")).expect_err("not a boolean");
+        assert!(e.place.starts_with("inv.yml:3:"), "{}", e.place);
+        let e = check(&with("notifi: true")).expect_err("unknown key");
+        assert!(e.message.contains("notify"), "{}", e.message);
     }
 
     #[test]

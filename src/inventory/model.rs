@@ -108,6 +108,25 @@ pub struct VrrpSettings {
     pub virtual_router_id: Spanned<u32>,
     pub advert_int: Option<Spanned<u32>>,
     pub auth_pass: Option<Spanned<String>>,
+    /// Adverts sent to the other directors' addresses instead of the multicast group.
+    pub unicast: Option<Spanned<bool>>,
+    /// `false`: keepalived's `nopreempt` (a recovered higher priority does not take the VIP
+    /// back).
+    pub preempt: Option<Spanned<bool>>,
+    /// Seconds a recovered higher priority waits before it takes the VIP back.
+    pub preempt_delay: Option<Spanned<u32>>,
+    /// A MASTER that hears a higher priority's advert sends one of its own before it steps
+    /// down, so the winner sends its gratuitous ARPs again (after two MASTERs).
+    pub higher_prio_send_advert: Option<Spanned<bool>>,
+    /// Each VRRP transition appended to a log on the director (`lvslab status` shows them).
+    pub notify: Option<Spanned<bool>>,
+    /// Gratuitous ARPs after becoming MASTER: a second burst `garp_master_delay` s later
+    /// (0: none), `garp_master_repeat` at a time, and every `garp_master_refresh` s while
+    /// MASTER (0: never), `garp_master_refresh_repeat` at a time.
+    pub garp_master_delay: Option<Spanned<u32>>,
+    pub garp_master_repeat: Option<Spanned<u32>>,
+    pub garp_master_refresh: Option<Spanned<u32>>,
+    pub garp_master_refresh_repeat: Option<Spanned<u32>>,
 }
 
 /// keepalived's HTTP_GET check of each real server; what is not given takes the seed's value.
@@ -149,7 +168,7 @@ pub struct HostEntry {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostVrrpEntry {
-    pub state: VrrpState,
+    pub state: Spanned<VrrpState>,
     pub priority: Spanned<u32>,
 }
 

@@ -574,6 +574,55 @@ pub struct Vrrp {
     pub virtual_router_id: u8,
     pub advert_int: u8,
     pub auth_pass: Option<String>,
+    /// Adverts go to the other directors' addresses (`unicast_peer`), not to 224.0.0.18.
+    pub unicast: bool,
+    /// A recovered higher priority takes the VIP back (keepalived's default); `false` is
+    /// `nopreempt`: the VIP stays where it is until its holder fails.
+    pub preempt: bool,
+    /// Seconds a recovered higher priority waits before it takes the VIP back (0: at once).
+    pub preempt_delay: u32,
+    /// A MASTER that hears a higher priority sends an advert before it steps down (the winner
+    /// then sends its gratuitous ARPs again).
+    pub higher_prio_send_advert: bool,
+    /// Each transition appended to [`names::NOTIFY_LOG`] on the director.
+    pub notify: bool,
+    pub garp: Garp,
+}
+
+impl Vrrp {
+    /// Whether every director starts in state BACKUP: keepalived clears `nopreempt` and
+    /// `preempt_delay` on an instance that starts MASTER (with a configuration error that
+    /// `keepalived -t` reports), so with either the inventory's MASTER starts BACKUP too; the
+    /// highest priority still wins the first election.
+    pub fn all_start_backup(&self) -> bool {
+        all_start_backup(self.preempt, self.preempt_delay)
+    }
+
+    /// How the pair hands the VIP back after a failure, in words (verify and the drills).
+    pub fn preemption_words(&self) -> String {
+        match (self.preempt, self.preempt_delay) {
+            (false, _) => "nopreempt: the VIP stays with its holder until that fails".into(),
+            (true, 0) => "preemption: the highest priority takes the VIP back at once".into(),
+            (true, s) => format!(
+                "preemption after {s} s: the highest priority takes the VIP back {s} s after it hears a lower one"
+            ),
+        }
+    }
+}
+
+/// [`Vrrp::all_start_backup`] from the inventory's `preempt` and `preempt_delay`.
+pub fn all_start_backup(preempt: bool, preempt_delay: u32) -> bool {
+    !preempt || preempt_delay > 0
+}
+
+/// keepalived's gratuitous ARPs after a director becomes MASTER; `None` leaves keepalived's
+/// default (5 s, 5 at a time, no refresh, 1 at a time).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Garp {
+    pub master_delay: Option<u32>,
+    pub master_repeat: Option<u32>,
+    pub master_refresh: Option<u32>,
+    pub master_refresh_repeat: Option<u32>,
 }
 
 /// keepalived's HTTP_GET check of each real server (its names and defaults as the seed has
@@ -663,6 +712,25 @@ impl Lvs {
     }
 
     /// The director keepalived should elect: the highest priority (preemption).
+    /// The addresses `director` sends its adverts to with `unicast`: every other director's
+    /// (none without unicast).
+    pub fn unicast_peers(&self, director: &Director) -> Vec<IpAddr> {
+        if !self.vrrp.as_ref().is_some_and(|v| v.unicast) {
+            return Vec::new();
+        }
+        self.directors
+            .iter()
+            .filter(|d| d.name != director.name && d.vrrp.is_some())
+            .map(|d| d.address)
+            .collect()
+    }
+
+    /// Whether the VIP must be on the highest priority when every director is well (false
+    /// with `nopreempt`: any one holder is right).
+    pub fn preempts(&self) -> bool {
+        self.vrrp.as_ref().is_none_or(|v| v.preempt)
+    }
+
     pub fn expected_master(&self) -> Option<&Director> {
         self.directors
             .iter()
@@ -700,6 +768,8 @@ impl Lvs {
             serde_json::to_value(self.marks()).unwrap_or_default(),
         );
         v.insert("ports".into(), self.ports().into());
+        v.insert("notify_script".into(), names::NOTIFY_SCRIPT.into());
+        v.insert("notify_log".into(), names::NOTIFY_LOG.into());
         v.insert(
             "manual_director".into(),
             self.manual_director()
@@ -740,6 +810,12 @@ impl Lvs {
                 .collect();
             m.insert("sorry".into(), sorry.into());
             m.insert("sorry_local".into(), (!local.is_empty()).into());
+            let peers: Vec<String> = self
+                .unicast_peers(d)
+                .iter()
+                .map(IpAddr::to_string)
+                .collect();
+            m.insert("peers".into(), peers.into());
             out.insert("director".into(), serde_json::Value::Object(m));
             out.insert("web_host".into(), web_host(d.web, family, &local));
         }

@@ -21,6 +21,11 @@ pub const LOOPBACK: &str = "lo";
 /// Where a TUN real server takes the VIP: the IP-in-IP tunnel device (module `ipip`).
 pub const TUNNEL: &str = "tunl0";
 
+/// The script keepalived runs on each VRRP transition of a director (`lvs.vrrp.notify`), and
+/// the log it appends to (`lvslab status` reads it).
+pub const NOTIFY_SCRIPT: &str = "/usr/local/sbin/lvslab-vrrp-notify";
+pub const NOTIFY_LOG: &str = "/var/log/lvslab-vrrp.log";
+
 /// Whether the VIP on `device` is held, i.e. answered for on a network: a real server's VIP on
 /// its loopback (DR) or its tunnel (TUN) is hidden there and holds nothing.
 pub fn holds_vip_on(device: &str) -> bool {

@@ -3,6 +3,7 @@
 use super::{Findings, Verdict};
 use crate::cancel::Cancel;
 use crate::live::{LvsHosts, read, run};
+use crate::lvs::names;
 use crate::report::{Event, Reporter};
 use crate::transport::sh;
 
@@ -42,13 +43,22 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
                 .await
                 .map(|t| t.exists)
                 .unwrap_or(true);
+            let mut notify = Vec::new();
+            for path in [names::NOTIFY_SCRIPT, names::NOTIFY_LOG] {
+                if !matches!(
+                    read(&d.conn.session, &sh::file_stat(path)).await,
+                    Ok(sh::FileStat::Absent)
+                ) {
+                    notify.push(path);
+                }
+            }
             f.push(
                 reporter,
                 Verdict::new(
                     format!("director {}", d.director.name),
-                    !ka && table.is_empty() && !marks && restored,
+                    !ka && table.is_empty() && !marks && restored && notify.is_empty(),
                     format!(
-                        "keepalived {}; IPVS table {}; nftables table ip {}: {}; {leftovers}",
+                        "keepalived {}; IPVS table {}; nftables table ip {}: {}; VRRP transition script and log: {}; {leftovers}",
                         if ka { "RUNNING" } else { "stopped" },
                         if table.is_empty() {
                             "empty".to_string()
@@ -56,7 +66,12 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
                             table.replace('\n', "; ")
                         },
                         crate::lvs::marks::TABLE,
-                        if marks { "still there" } else { "gone" }
+                        if marks { "still there" } else { "gone" },
+                        if notify.is_empty() {
+                            "gone".to_string()
+                        } else {
+                            format!("{} still there", notify.join(", "))
+                        }
                     ),
                 ),
             );

@@ -1,8 +1,12 @@
-//! `status`: a compact view of the load balancer: who holds the VIP, the VRRP states, each
-//! director's IPVS table with its counters.
+//! `status`: a compact view of the load balancer: who holds the VIP, the VRRP states (and,
+//! with `lvs.vrrp.notify`, each director's last transitions), each director's IPVS table with
+//! its counters.
 
-use crate::live::{LvsHosts, run};
+use crate::live::{LvsHosts, read, run};
 use crate::transport::sh;
+
+/// How many of each director's last VRRP transitions status shows.
+const TRANSITIONS: u32 = 5;
 
 /// The status text.
 pub async fn status(hosts: &LvsHosts<'_>) -> String {
@@ -33,6 +37,25 @@ pub async fn status(hosts: &LvsHosts<'_>) -> String {
     for (n, r) in hosts.director_readings(None).await {
         text.push_str(&format!("  {n:<10} {}\n", r.words()));
     }
+    if hosts.lvs.vrrp.as_ref().is_some_and(|v| v.notify) {
+        text.push_str(&format!(
+            "Last VRRP transitions ({}, oldest first):\n",
+            crate::lvs::names::NOTIFY_LOG
+        ));
+        let query = &sh::vrrp_transitions(TRANSITIONS);
+        let logs = hosts
+            .directors
+            .iter()
+            .map(|d| async move { (d.director.name.as_str(), read(&d.conn.session, query).await) });
+        for (n, log) in futures::future::join_all(logs).await {
+            let words = match log {
+                Ok(t) if t.is_empty() => "none logged yet".to_string(),
+                Ok(t) => t.iter().map(words).collect::<Vec<_>>().join(", "),
+                Err(e) => format!("not known: {e}"),
+            };
+            text.push_str(&format!("  {n:<10} {words}\n"));
+        }
+    }
     for d in &hosts.directors {
         if !d.conn.facts.has_ipvs() {
             text.push_str(&format!("{}: no IPVS in this kernel\n", d.director.name));
@@ -45,4 +68,39 @@ pub async fn status(hosts: &LvsHosts<'_>) -> String {
         text.push_str(&format!("{}:\n{}", d.director.name, t));
     }
     text
+}
+
+/// `23:40:01 MASTER (priority 100)`: the time of day (UTC) is enough beside its neighbours.
+fn words(t: &sh::Transition) -> String {
+    let time =
+        t.at.split_once('T')
+            .map_or(t.at.as_str(), |(_, time)| time.trim_end_matches('Z'));
+    let time = time.split_once('.').map_or(time, |(s, _)| s);
+    match t.priority {
+        Some(p) => format!("{time} {} (priority {p})", t.state),
+        None => format!("{time} {}", t.state),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transition_in_words() {
+        let t = |at: &str, state: &str, priority| sh::Transition {
+            at: at.into(),
+            state: state.into(),
+            priority,
+        };
+        assert_eq!(
+            words(&t("2026-12-06T23:40:04.871Z", "MASTER", Some(100))),
+            "23:40:04 MASTER (priority 100)"
+        );
+        assert_eq!(
+            words(&t("2026-12-06T23:41:00.002Z", "STOP", None)),
+            "23:41:00 STOP"
+        );
+        assert_eq!(words(&t("odd", "FAULT", None)), "odd FAULT");
+    }
 }

@@ -855,25 +855,125 @@ pub async fn arp_for_vip(hosts: &LvsHosts<'_>) -> Option<Verdict> {
 pub async fn vrrp_roles(hosts: &LvsHosts<'_>) -> Verdict {
     let advert = hosts.lvs.vrrp.as_ref().map_or(1, |v| v.advert_int);
     let window = Duration::from_millis(u64::from(advert) * 1500);
-    let readings = hosts.director_readings(Some(window)).await;
-    vrrp_verdict(hosts.lvs, &readings)
+    let (readings, joined) = futures::join!(hosts.director_readings(Some(window)), async {
+        let unicast = hosts.lvs.vrrp.as_ref().is_some_and(|v| v.unicast);
+        let reads = hosts
+            .directors
+            .iter()
+            .filter(|_| unicast)
+            .map(|d| async move {
+                let joined = read(
+                    &d.conn.session,
+                    &sh::vrrp_group_joined(&d.director.interface),
+                )
+                .await;
+                (d.director.name.clone(), joined)
+            });
+        futures::future::join_all(reads).await
+    });
+    vrrp_verdict(hosts.lvs, &readings, &joined)
 }
 
-fn vrrp_verdict(lvs: &Lvs, readings: &[(String, Reading)]) -> Verdict {
+/// The VRRP verdict from the directors' readings and, with unicast, whether each joined the
+/// multicast group of adverts.
+fn vrrp_verdict(
+    lvs: &Lvs,
+    readings: &[(String, Reading)],
+    joined: &[(String, Result<bool, String>)],
+) -> Verdict {
     let masters: Vec<&String> = readings
         .iter()
         .filter(|(_, r)| r.state == DirectorState::Master)
         .map(|(n, _)| n)
         .collect();
     let best = lvs.expected_master().map(|d| d.name.clone());
-    let text = readings
+    let mut text = readings
         .iter()
         .map(|(n, r)| format!("{n} {}", r.words()))
         .collect::<Vec<_>>()
         .join(", ");
     let all_up = readings.iter().all(|(_, r)| r.state.in_vrrp());
-    let right_master = masters.len() == 1 && best.as_ref() == Some(masters[0]);
-    Verdict::new("VRRP", all_up && right_master, text)
+    let right_master = masters.len() == 1 && (!lvs.preempts() || best.as_ref() == Some(masters[0]));
+    let mut problems = Vec::new();
+    if let Some(v) = &lvs.vrrp {
+        if !v.preempt || v.preempt_delay > 0 {
+            text.push_str(&format!("; {}", v.preemption_words()));
+        }
+        if let Some(refresh) = v.garp.master_refresh.filter(|r| *r > 0) {
+            text.push_str(&format!(
+                "; gratuitous ARPs refreshed every {refresh} s while MASTER"
+            ));
+        }
+        // What keepalived runs with, from its own dump: a configuration not yet loaded shows.
+        for (n, r) in readings {
+            let Some(i) = &r.instance else { continue };
+            if let Some(nopreempt) = i.nopreempt
+                && nopreempt == v.preempt
+            {
+                problems.push(format!(
+                    "{n}'s keepalived runs {}",
+                    if nopreempt {
+                        "with nopreempt"
+                    } else {
+                        "without nopreempt"
+                    }
+                ));
+            }
+            if let Some(delay) = i.preempt_delay
+                && delay != u64::from(v.preempt_delay)
+            {
+                problems.push(format!("{n}'s keepalived runs with preempt_delay {delay}"));
+            }
+            if let Some(g) = &i.garp {
+                let running = [
+                    (
+                        "garp_master_delay",
+                        v.garp.master_delay,
+                        g.delay.round() as u64,
+                    ),
+                    ("garp_master_repeat", v.garp.master_repeat, g.repeat),
+                    ("garp_master_refresh", v.garp.master_refresh, g.refresh),
+                    (
+                        "garp_master_refresh_repeat",
+                        v.garp.master_refresh_repeat,
+                        g.refresh_repeat,
+                    ),
+                ];
+                for (key, want, runs) in running {
+                    if let Some(want) = want
+                        && u64::from(want) != runs
+                    {
+                        problems.push(format!("{n}'s keepalived runs with {key} {runs}"));
+                    }
+                }
+            }
+        }
+        if v.unicast {
+            let mut words = Vec::new();
+            for (n, j) in joined {
+                match j {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        problems.push(format!("{n} joined {} (multicast adverts)", sh::VRRP_GROUP))
+                    }
+                    Err(e) => problems.push(format!("{n}'s multicast groups unknown: {e}")),
+                }
+                words.push(n.as_str());
+            }
+            text.push_str(&format!(
+                "; unicast: {} joined no {} group, so the adverts a BACKUP heard were sent to its own address",
+                words.join(", "),
+                sh::VRRP_GROUP
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        text.push_str(&format!(
+            "; {} (the inventory says otherwise: run `lvslab up`)",
+            problems.join("; ")
+        ));
+    }
+    Verdict::new("VRRP", all_up && right_master && problems.is_empty(), text)
 }
 
 #[cfg(test)]
@@ -917,19 +1017,28 @@ mod tests {
             let reading = |state, detail: &str| Reading {
                 state,
                 detail: detail.to_string(),
+                instance: None,
             };
             [
                 ("d1".to_string(), reading(a, "priority 100")),
                 ("d2".to_string(), reading(b, "priority 50")),
             ]
         };
-        let ok = vrrp_verdict(&lvs, &pair(DirectorState::Master, DirectorState::Backup));
+        let ok = vrrp_verdict(
+            &lvs,
+            &pair(DirectorState::Master, DirectorState::Backup),
+            &[],
+        );
         assert!(ok.pass, "{}", ok.evidence);
         assert_eq!(
             ok.evidence,
             "d1 MASTER (priority 100), d2 BACKUP (priority 50)"
         );
-        let frozen = vrrp_verdict(&lvs, &pair(DirectorState::Master, DirectorState::Frozen));
+        let frozen = vrrp_verdict(
+            &lvs,
+            &pair(DirectorState::Master, DirectorState::Frozen),
+            &[],
+        );
         assert!(!frozen.pass);
         assert!(
             frozen
@@ -938,9 +1047,17 @@ mod tests {
             "{}",
             frozen.evidence
         );
-        let wrong = vrrp_verdict(&lvs, &pair(DirectorState::Backup, DirectorState::Master));
+        let wrong = vrrp_verdict(
+            &lvs,
+            &pair(DirectorState::Backup, DirectorState::Master),
+            &[],
+        );
         assert!(!wrong.pass, "the lower priority holds the VIP");
-        let stopped = vrrp_verdict(&lvs, &pair(DirectorState::Master, DirectorState::Stopped));
+        let stopped = vrrp_verdict(
+            &lvs,
+            &pair(DirectorState::Master, DirectorState::Stopped),
+            &[],
+        );
         assert!(!stopped.pass && stopped.evidence.contains("no keepalived"));
         // What keepalived itself says: a BACKUP that hears no MASTER, FAULT, a hung daemon.
         for (state, words) in [
@@ -961,9 +1078,86 @@ mod tests {
                 "d2 INIT (priority 50): keepalived is starting",
             ),
         ] {
-            let v = vrrp_verdict(&lvs, &pair(DirectorState::Master, state));
+            let v = vrrp_verdict(&lvs, &pair(DirectorState::Master, state), &[]);
             assert!(!v.pass && v.evidence.contains(words), "{}", v.evidence);
         }
+    }
+
+    /// nopreempt: either director may hold the VIP, and keepalived must run with it; unicast:
+    /// a director that joined the multicast group of adverts fails it.
+    #[test]
+    fn nopreempt_and_unicast_as_keepalived_runs_them() {
+        let yaml = "lvs: { vip: 10.0.0.100, vrrp: { virtual_router_id: 51, preempt: false, unicast: true } }\nhosts:\n  d1: { address: 10.0.0.11, interface: eth0, vrrp: { state: MASTER, priority: 100 } }\n  d2: { address: 10.0.0.14, interface: eth0, vrrp: { state: BACKUP, priority: 50 } }\n  r1: { address: 10.0.0.12, interface: eth0 }\ngroups:\n  directors: { hosts: [d1, d2] }\n  real_servers: { hosts: [r1] }\n";
+        let (inv, warnings) =
+            crate::inventory::load_str(std::path::Path::new("i.yml"), yaml.into()).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.starts_with("i.yml:3:")
+                && w.contains("`d1` starts as BACKUP: keepalived ignores `nopreempt`")),
+            "{warnings:?}"
+        );
+        let lvs = inv.lvs.unwrap();
+        let instance = |nopreempt| crate::transport::sh::VrrpInstance {
+            name: "VI_1".into(),
+            state: crate::transport::sh::VrrpWord::Master,
+            effective_priority: 50,
+            adverts_received: 0,
+            adverts_sent: 3,
+            last_transition: 0.0,
+            nopreempt: Some(nopreempt),
+            preempt_delay: Some(0),
+            garp: None,
+        };
+        let readings = |nopreempt| {
+            [
+                (
+                    "d1".to_string(),
+                    Reading {
+                        state: DirectorState::Backup,
+                        detail: "priority 100".into(),
+                        instance: None,
+                    },
+                ),
+                (
+                    "d2".to_string(),
+                    Reading {
+                        state: DirectorState::Master,
+                        detail: "priority 50".into(),
+                        instance: Some(instance(nopreempt)),
+                    },
+                ),
+            ]
+        };
+        let none_joined = [("d1".to_string(), Ok(false)), ("d2".to_string(), Ok(false))];
+        let v = vrrp_verdict(&lvs, &readings(true), &none_joined);
+        assert!(
+            v.pass,
+            "the lower priority may hold the VIP: {}",
+            v.evidence
+        );
+        assert!(
+            v.evidence
+                .contains("nopreempt: the VIP stays with its holder")
+                && v.evidence
+                    .contains("unicast: d1, d2 joined no 224.0.0.18 group"),
+            "{}",
+            v.evidence
+        );
+        let stale = vrrp_verdict(&lvs, &readings(false), &none_joined);
+        assert!(
+            !stale.pass
+                && stale
+                    .evidence
+                    .contains("d2's keepalived runs without nopreempt"),
+            "{}",
+            stale.evidence
+        );
+        let joined = [("d1".to_string(), Ok(true)), ("d2".to_string(), Ok(false))];
+        let multicast = vrrp_verdict(&lvs, &readings(true), &joined);
+        assert!(
+            !multicast.pass && multicast.evidence.contains("d1 joined 224.0.0.18"),
+            "{}",
+            multicast.evidence
+        );
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub enum Event {
         hosts: Vec<String>,
         check: bool,
     },
+    /// The task results a run expects: each play's tasks times its hosts (before loops,
+    /// handlers and hosts that drop out), for the terminal's overall progress line.
+    RunPlan {
+        tasks: u64,
+    },
     PlayStart {
         play: String,
         hosts: Vec<String>,

@@ -1,5 +1,6 @@
-//! The human view: one line per task per host, per-host progress bars on a terminal, and a
-//! recap table at the end.
+//! The human view: one line per task per host; on a terminal an overall progress line (task
+//! results of those planned, elapsed time, the play) above a spinner per host; a recap table
+//! at the end.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -18,6 +19,8 @@ pub struct TerminalView {
 struct Progress {
     multi: MultiProgress,
     bars: Mutex<HashMap<String, ProgressBar>>,
+    /// The whole run: task results so far of those planned, and the time since it started.
+    overall: Mutex<Option<ProgressBar>>,
 }
 
 impl TerminalView {
@@ -27,6 +30,7 @@ impl TerminalView {
         let progress = (tty && !ci && !no_progress).then(|| Progress {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: Mutex::new(HashMap::new()),
+            overall: Mutex::new(None),
         });
         TerminalView {
             verbose,
@@ -60,8 +64,33 @@ impl TerminalView {
         }
     }
 
+    /// The overall line, above the hosts' spinners: `[12s] 45/120 task results, 6 hosts`.
+    fn plan(&self, tasks: u64) {
+        let Some(p) = &self.progress else { return };
+        let Ok(mut overall) = p.overall.lock() else {
+            return;
+        };
+        let bar = p.multi.insert(0, ProgressBar::new(tasks));
+        if let Ok(style) =
+            ProgressStyle::with_template("[{elapsed:>4}] {bar:24} {pos}/{len} task results  {msg}")
+        {
+            bar.set_style(style);
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(500));
+        *overall = Some(bar);
+    }
+
     fn tick(&self, host: &str, task: &str) {
         let Some(p) = &self.progress else { return };
+        if let Ok(overall) = p.overall.lock()
+            && let Some(bar) = overall.as_ref()
+        {
+            // Loops and handlers add results the plan did not count.
+            if bar.position() + 1 > bar.length().unwrap_or(0) {
+                bar.set_length(bar.position() + 1);
+            }
+            bar.inc(1);
+        }
         let Ok(mut bars) = p.bars.lock() else { return };
         let bar = bars.entry(host.to_string()).or_insert_with(|| {
             let b = p.multi.add(ProgressBar::new_spinner());
@@ -89,8 +118,15 @@ impl Observer for TerminalView {
                 };
                 self.line(&format!("{what} on {} host(s){mode}", hosts.len()));
             }
+            Event::RunPlan { tasks } => self.plan(*tasks),
             Event::PlayStart { play, hosts } => {
                 self.line(&format!("\n== {play}  [{}]", hosts.join(", ")));
+                if let Some(p) = &self.progress
+                    && let Ok(overall) = p.overall.lock()
+                    && let Some(bar) = overall.as_ref()
+                {
+                    bar.set_message(format!("{play} ({} hosts)", hosts.len()));
+                }
             }
             Event::Task {
                 host,
@@ -172,11 +208,16 @@ impl Observer for TerminalView {
     }
 
     fn finish(&self) {
-        if let Some(p) = &self.progress
-            && let Ok(mut bars) = p.bars.lock()
-        {
-            for (_, b) in bars.drain() {
-                b.finish_and_clear();
+        if let Some(p) = &self.progress {
+            if let Ok(mut bars) = p.bars.lock() {
+                for (_, b) in bars.drain() {
+                    b.finish_and_clear();
+                }
+            }
+            if let Ok(mut overall) = p.overall.lock()
+                && let Some(bar) = overall.take()
+            {
+                bar.finish_and_clear();
             }
         }
     }

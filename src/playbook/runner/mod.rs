@@ -109,6 +109,9 @@ impl Runner {
         let Some((start_pb, start_play, start_task)) = start else {
             return;
         };
+        self.reporter.emit(Event::RunPlan {
+            tasks: self.planned(playbooks, (start_pb, start_play, start_task)),
+        });
         for (b, pb) in playbooks.iter().enumerate() {
             for (p, play) in pb.plays.iter().enumerate() {
                 if result.interrupted {
@@ -135,6 +138,29 @@ impl Runner {
                     .map(|t| (b, p, t))
             })
         })
+    }
+
+    /// The task results the run expects from `start` on: each play's selected tasks times
+    /// the hosts it runs on.
+    fn planned(&self, playbooks: &[Playbook], start: (usize, usize, usize)) -> u64 {
+        let mut total = 0;
+        for (b, pb) in playbooks.iter().enumerate() {
+            for (p, play) in pb.plays.iter().enumerate() {
+                let skip = match (b, p).cmp(&(start.0, start.1)) {
+                    std::cmp::Ordering::Less => continue,
+                    std::cmp::Ordering::Equal => start.2,
+                    std::cmp::Ordering::Greater => 0,
+                };
+                let tasks = play
+                    .tasks
+                    .iter()
+                    .skip(skip)
+                    .filter(|t| self.tag_selected(&t.value))
+                    .count();
+                total += (tasks * self.in_scope(&play.hosts.value).len()) as u64;
+            }
+        }
+        total
     }
 
     /// Hosts of the inventory matched by `pattern`, within `--limit`.

@@ -126,6 +126,16 @@ async fn loop_and_when_decide_what_is_sent() {
         vec![Status::Changed, Status::Changed, Status::Skipped]
     );
     assert!(r.sent("c").is_empty(), "c is not in the play's group");
+    // The overall progress counts the play's tasks on its hosts (loops add results later).
+    let planned: Vec<u64> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RunPlan { tasks } => Some(*tasks),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(planned, [4], "2 tasks x hosts a and b");
 }
 
 #[tokio::test]

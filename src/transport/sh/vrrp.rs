@@ -97,6 +97,22 @@ pub struct VrrpInstance {
     pub adverts_sent: u64,
     /// Seconds since the epoch, on the host's clock.
     pub last_transition: f64,
+    /// The preemption keepalived runs with (`None`: its dump does not say).
+    pub nopreempt: Option<bool>,
+    pub preempt_delay: Option<u64>,
+    /// The gratuitous ARPs it sends as MASTER (`None`: its dump does not say).
+    pub garp: Option<GarpRunning>,
+}
+
+/// keepalived's gratuitous-ARP settings as it runs them (its dump's `garp_*`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GarpRunning {
+    /// Seconds until the second burst after becoming MASTER (0: none).
+    pub delay: f64,
+    pub repeat: u64,
+    /// Seconds between refreshes while MASTER (0: none).
+    pub refresh: u64,
+    pub refresh_repeat: u64,
 }
 
 /// keepalived's own state of an instance (its numbers in the dump).
@@ -249,9 +265,83 @@ fn parse_dump(json: &str) -> Result<Vec<VrrpInstance>, ParseError> {
                 adverts_received: count("advert_rcvd")?,
                 adverts_sent: count("advert_sent")?,
                 last_transition: data["last_transition"].as_f64().unwrap_or(0.0),
+                nopreempt: data["nopreempt"].as_bool(),
+                preempt_delay: data["preempt_delay"].as_u64(),
+                garp: match (
+                    data["garp_delay"].as_f64(),
+                    data["garp_rep"].as_u64(),
+                    data["garp_refresh"].as_u64(),
+                    data["garp_refresh_rep"].as_u64(),
+                ) {
+                    (Some(delay), Some(repeat), Some(refresh), Some(refresh_repeat)) => {
+                        Some(GarpRunning {
+                            delay,
+                            repeat,
+                            refresh,
+                            refresh_repeat,
+                        })
+                    }
+                    _ => None,
+                },
             })
         })
         .collect()
+}
+
+/// The multicast group of VRRP adverts (IPv4).
+pub const VRRP_GROUP: &str = "224.0.0.18";
+
+/// Whether `iface` has joined [`VRRP_GROUP`] (keepalived joins it for multicast adverts, not
+/// for unicast ones): `ip maddr`'s `inet 224.0.0.18` line under the interface.
+pub fn vrrp_group_joined(iface: &str) -> Read<bool> {
+    let line = format!("ip maddr show dev {}", quote(iface));
+    Read::new(line, |text| {
+        if !text.lines().any(|l| l.trim_start().starts_with("inet")) {
+            return Err(ParseError::new(
+                "not ip maddr's list (no inet group, not even 224.0.0.1)",
+                text,
+            ));
+        }
+        Ok(text
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["inet", VRRP_GROUP]))
+    })
+}
+
+/// The last `count` VRRP transitions lvslab's notify script logged on a director
+/// ([`crate::lvs::names::NOTIFY_LOG`]), oldest first; none when there is no log.
+pub fn vrrp_transitions(count: u32) -> Read<Vec<Transition>> {
+    let line = format!(
+        "tail -n {count} {} 2>/dev/null; true",
+        quote(crate::lvs::names::NOTIFY_LOG)
+    );
+    Read::new(line, |text| {
+        Ok(text.lines().filter_map(Transition::parse).collect())
+    })
+}
+
+/// One line of the notify log: `TIME KIND NAME STATE PRIORITY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    /// UTC, as the director's clock had it (`2026-12-06T23:40:01.123Z`).
+    pub at: String,
+    pub state: String,
+    pub priority: Option<u32>,
+}
+
+impl Transition {
+    /// A line of another shape (an edit by hand) is left out.
+    fn parse(line: &str) -> Option<Transition> {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            [at, _kind, _name, state, priority] if at.ends_with('Z') => Some(Transition {
+                at: (*at).to_string(),
+                state: (*state).to_string(),
+                priority: priority.parse().ok(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// tc's classic BPF (no action module needed): drop IPv4 protocol 112 (VRRP), pass the rest.
@@ -381,6 +471,16 @@ mod tests {
             (vi.name.as_str(), vi.effective_priority, vi.adverts_sent),
             ("VI_1", 100, 2)
         );
+        assert_eq!((vi.nopreempt, vi.preempt_delay), (Some(false), Some(0)));
+        assert_eq!(
+            vi.garp,
+            Some(GarpRunning {
+                delay: 5.0,
+                repeat: 5,
+                refresh: 0,
+                refresh_repeat: 1
+            })
+        );
         // A BACKUP that heard adverts meanwhile, and one that heard none.
         let (b1, b2) = (backup_dump(10), backup_dump(11));
         assert_eq!(
@@ -430,5 +530,43 @@ mod tests {
                 .is_ok_and(|f| !f.holds_vip),
             "{out}"
         );
+    }
+
+    /// `ip maddr show dev eth0` (iproute2 6.1) on a director with keepalived's multicast
+    /// adverts, and on one with unicast adverts.
+    #[test]
+    fn the_vrrp_group_joined_or_not() {
+        let q = vrrp_group_joined("eth0");
+        let multicast = "2:\teth0\n\tlink  33:33:00:00:00:01\n\tlink  01:00:5e:00:00:01\n\
+                         \tlink  01:00:5e:00:00:12\n\tinet  224.0.0.18\n\tinet  224.0.0.1\n\tinet6 ff02::1\n";
+        assert_eq!(q.parse(multicast), Ok(true));
+        let unicast = "2:\teth0\n\tlink  33:33:00:00:00:01\n\tlink  01:00:5e:00:00:01\n\tinet  224.0.0.1\n\tinet6 ff02::1\n";
+        assert_eq!(q.parse(unicast), Ok(false));
+        // No such device: ip says so on stderr.
+        assert!(q.parse("").is_err());
+    }
+
+    #[test]
+    fn the_transitions_the_notify_script_logged() {
+        let q = vrrp_transitions(5);
+        let log = "2026-12-06T23:40:01.123Z INSTANCE VI_1 BACKUP 100\n\
+                   2026-12-06T23:40:04.871Z INSTANCE VI_1 MASTER 100\n\
+                   by hand\n\
+                   2026-12-06T23:41:00.002Z INSTANCE VI_1 STOP -\n";
+        let t = q.parse(log).unwrap();
+        let at = |at: &str, state: &str, priority| Transition {
+            at: at.into(),
+            state: state.into(),
+            priority,
+        };
+        assert_eq!(
+            t,
+            [
+                at("2026-12-06T23:40:01.123Z", "BACKUP", Some(100)),
+                at("2026-12-06T23:40:04.871Z", "MASTER", Some(100)),
+                at("2026-12-06T23:41:00.002Z", "STOP", None),
+            ]
+        );
+        assert_eq!(q.parse(""), Ok(vec![]));
     }
 }
