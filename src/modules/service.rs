@@ -115,6 +115,10 @@ impl Module for Service {
         };
         let enable = match (self.enabled, enabled) {
             (Some(true), sh::Enabled::No) => Some(true),
+            // Check mode on a host an earlier task would have written the init script to
+            // (lvslab-boot's, on a fresh host): said as a change; the real run fails if no
+            // task writes it.
+            (Some(true), sh::Enabled::Unknown) if ctx.check => Some(true),
             (Some(true), sh::Enabled::Unknown) => {
                 return Err(TaskError::new(format!(
                     "{name} has no init script (/etc/init.d/{name}) to enable at boot"
@@ -143,10 +147,12 @@ impl Module for Service {
             words.push(format!("{} {name}{why}", format!("{a:?}").to_lowercase()));
         }
         if let Some(e) = enable {
-            words.push(if e {
-                format!("enable {name}")
-            } else {
-                format!("disable {name}")
+            words.push(match (e, enabled) {
+                (true, sh::Enabled::Unknown) => format!(
+                    "enable {name} (no init script yet: an earlier task of this run writes it)"
+                ),
+                (true, _) => format!("enable {name}"),
+                (false, _) => format!("disable {name}"),
             });
         }
         let summary = words.join(", ");
