@@ -397,7 +397,7 @@ groups:
         let pair = SERVICES
             .replace(
                 "  vrrp: { virtual_router_id: 51 }",
-                "  vrrp: { virtual_router_id: 51, unicast: true, preempt: false, notify: true, garp_master_refresh: 30, garp_master_repeat: 2 }",
+                "  vrrp: { virtual_router_id: 51, unicast: true, preempt: false, notify: true, garp_master_refresh: 30, garp_master_repeat: 2, track_interface: [eth1] }",
             )
             .replace(
                 "  r1: { address",
@@ -413,7 +413,7 @@ groups:
             "{conf}"
         );
         assert!(
-            conf.contains("    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    advert_int 1\n    unicast_src_ip 10.0.0.11\n    unicast_peer {\n        10.0.0.14\n    }\n    nopreempt\n    garp_master_repeat 2\n    garp_master_refresh 30\n    notify /usr/local/sbin/lvslab-vrrp-notify\n    virtual_ipaddress {"),
+            conf.contains("    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 100\n    advert_int 1\n    unicast_src_ip 10.0.0.11\n    unicast_peer {\n        10.0.0.14\n    }\n    nopreempt\n    garp_master_repeat 2\n    garp_master_refresh 30\n    notify /usr/local/sbin/lvslab-vrrp-notify\n    track_interface {\n        eth1\n    }\n    virtual_ipaddress {"),
             "{conf}"
         );
         let script = t

@@ -327,19 +327,27 @@ fn a_frozen_daemon_fails_verify_and_up_continues_it() {
 }
 
 /// The director pair as operators configure it (`lvs.vrrp`): adverts unicast to the other
-/// director, nopreempt, each transition logged and shown by `status`, a GARP refresh. verify
-/// proves the unicast (no director joined the multicast group, the BACKUP heard adverts) and
-/// that keepalived runs with nopreempt; a failover drill leaves the VIP on the BACKUP (no
-/// fail-back) and verify still passes; `down` removes the script and its log.
+/// director, nopreempt, each transition logged and shown by `status`, a GARP refresh, a
+/// tracked interface. verify proves the unicast (no director joined the multicast group, the
+/// BACKUP heard adverts) and that keepalived runs with nopreempt; a failover drill leaves the
+/// VIP on the BACKUP (no fail-back) and verify still passes; the tracked interface down on the
+/// holder puts it in FAULT and the other takes the VIP; `down` removes the script and its log.
 #[test]
 fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
     let lab = TestLab::up(2);
     let text = std::fs::read_to_string(&lab.inventory).unwrap();
     let text = text.replace(
         "    advert_int: 1\n",
-        "    advert_int: 1\n    unicast: true\n    preempt: false\n    notify: true\n    garp_master_refresh: 30\n",
+        "    advert_int: 1\n    unicast: true\n    preempt: false\n    notify: true\n    garp_master_refresh: 30\n    track_interface: [trk0]\n",
     );
     std::fs::write(&lab.inventory, text).unwrap();
+    for node in ["node1", "node4"] {
+        let link = lab.ssh(
+            node,
+            "ip link add trk0 type veth peer name trk1 && ip link set trk1 up && ip link set trk0 up",
+        );
+        assert!(link.status.success(), "{}", show(&link));
+    }
     let validate = lv(&lab, &["validate"]);
     assert_eq!(validate.status.code(), Some(0), "{}", show(&validate));
     assert!(
@@ -372,7 +380,8 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
         pass && evidence.contains("node1 MASTER")
             && evidence.contains("unicast: node1, node4 joined no 224.0.0.18 group")
             && evidence.contains("nopreempt: the VIP stays with its holder")
-            && evidence.contains("gratuitous ARPs refreshed every 30 s while MASTER"),
+            && evidence.contains("gratuitous ARPs refreshed every 30 s while MASTER")
+            && evidence.contains("tracks trk0 (FAULT, giving up the VIP, while one is down)"),
         "{evidence}"
     );
 
@@ -400,6 +409,25 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
         pass && evidence.contains("node4 MASTER") && evidence.contains("node1 BACKUP"),
         "nopreempt: node4 may keep the VIP: {evidence}"
     );
+    // The tracked interface down on the holder: FAULT, and node1 takes the VIP.
+    let down = lab.ssh("node4", "ip link set trk0 down");
+    assert!(down.status.success(), "{}", show(&down));
+    let taken = lab.ssh(
+        "node1",
+        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
+    );
+    assert!(
+        taken.status.success(),
+        "node1 takes the VIP from a FAULT node4"
+    );
+    let verify = lv(&lab, &["--json", "verify"]);
+    let (pass, evidence) = probe(&verify, "VRRP");
+    assert!(
+        !pass && evidence.contains("node1 MASTER") && evidence.contains("node4 FAULT"),
+        "{evidence}"
+    );
+    let back = lab.ssh("node4", "ip link set trk0 up");
+    assert!(back.status.success(), "{}", show(&back));
     let status = stdout(&lv(&lab, &["status"]));
     let line = |node: &str| {
         status
@@ -410,10 +438,24 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
             .to_string()
     };
     assert!(
-        line("node4").contains("BACKUP (priority 50)")
-            && line("node4").contains("MASTER (priority 50)")
+        line("node4").contains("MASTER (priority 50)")
+            && line("node4").contains("FAULT (priority 50)")
             && line("node1").contains("MASTER (priority 100)"),
         "{status}"
+    );
+    // Back: node4 returns as BACKUP (nopreempt, and node1's priority is higher anyway).
+    let mut settled = (false, String::new());
+    for _ in 0..10 {
+        settled = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
+        if settled.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let (pass, evidence) = settled;
+    assert!(
+        pass && evidence.contains("node1 MASTER") && evidence.contains("node4 BACKUP"),
+        "{evidence}"
     );
 
     let down = lv(&lab, &["--json", "down"]);

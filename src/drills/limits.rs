@@ -102,6 +102,7 @@ mod tests {
             preempt_delay: 0,
             higher_prio_send_advert: false,
             notify: false,
+            track_interface: Vec::new(),
             garp: Default::default(),
         };
         assert_eq!(master_down(Some(&vrrp), 50).ms, 3804);

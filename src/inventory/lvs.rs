@@ -226,6 +226,7 @@ impl Checker<'_> {
                 preempt_delay,
                 higher_prio_send_advert: v.higher_prio_send_advert.as_ref().is_some_and(|h| h.value),
                 notify: v.notify.as_ref().is_some_and(|n| n.value),
+                track_interface: self.tracked_interfaces(v.track_interface.as_ref()),
                 garp,
             }
         });
@@ -611,6 +612,26 @@ impl Checker<'_> {
                     e.inside_interface.as_ref().map(|i| i.value.as_str()),
                 ),
             });
+        }
+        out
+    }
+
+    /// `track_interface`: interface names (each a word keepalived.conf reads as one).
+    fn tracked_interfaces(&mut self, list: Option<&Spanned<Vec<Spanned<String>>>>) -> Vec<String> {
+        let mut out = Vec::new();
+        for name in list.map(|l| l.value.as_slice()).unwrap_or_default() {
+            if names::valid_interface(&name.value) {
+                out.push(name.value.clone());
+            } else {
+                self.fail(
+                    name,
+                    format!(
+                        "`{}` is not an interface name (letters, digits and _.-@, at most {} bytes)",
+                        name.value,
+                        names::IFNAMSIZ_MAX
+                    ),
+                );
+            }
         }
         out
     }
@@ -1020,6 +1041,19 @@ mod tests {
                 e.message
             );
         }
+        let (inv, _) = check(&with("track_interface: [eth1, bond0.100]")).unwrap();
+        assert_eq!(
+            inv.lvs.unwrap().vrrp.unwrap().track_interface,
+            ["eth1", "bond0.100"]
+        );
+        let e = check(&with("track_interface: [eth1, \"eth1 }\"]")).expect_err("not a name");
+        assert!(
+            e.place.starts_with("inv.yml:3:")
+                && e.message.contains("`eth1 }` is not an interface name"),
+            "{} {}",
+            e.place,
+            e.message
+        );
         let e = check(&with("unicast: yes please")).expect_err("not a boolean");
         assert!(e.place.starts_with("inv.yml:3:"), "{}", e.place);
         let e = check(&with("notifi: true")).expect_err("unknown key");

@@ -120,6 +120,9 @@ pub struct VrrpSettings {
     pub higher_prio_send_advert: Option<Spanned<bool>>,
     /// Each VRRP transition appended to a log on the director (`lvslab status` shows them).
     pub notify: Option<Spanned<bool>>,
+    /// Interfaces besides the VRRP one whose loss puts a director in FAULT (it gives up the
+    /// VIP); the same names on every director.
+    pub track_interface: Option<Spanned<Vec<Spanned<String>>>>,
     /// Gratuitous ARPs after becoming MASTER: a second burst `garp_master_delay` s later
     /// (0: none), `garp_master_repeat` at a time, and every `garp_master_refresh` s while
     /// MASTER (0: never), `garp_master_refresh_repeat` at a time.

@@ -586,6 +586,8 @@ pub struct Vrrp {
     pub higher_prio_send_advert: bool,
     /// Each transition appended to [`names::NOTIFY_LOG`] on the director.
     pub notify: bool,
+    /// Interfaces besides the VRRP one whose loss puts a director in FAULT.
+    pub track_interface: Vec<String>,
     pub garp: Garp,
 }
 

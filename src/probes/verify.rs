@@ -899,6 +899,12 @@ fn vrrp_verdict(
         if !v.preempt || v.preempt_delay > 0 {
             text.push_str(&format!("; {}", v.preemption_words()));
         }
+        if !v.track_interface.is_empty() {
+            text.push_str(&format!(
+                "; tracks {} (FAULT, giving up the VIP, while one is down)",
+                v.track_interface.join(", ")
+            ));
+        }
         if let Some(refresh) = v.garp.master_refresh.filter(|r| *r > 0) {
             text.push_str(&format!(
                 "; gratuitous ARPs refreshed every {refresh} s while MASTER"
@@ -923,6 +929,11 @@ fn vrrp_verdict(
                 && delay != u64::from(v.preempt_delay)
             {
                 problems.push(format!("{n}'s keepalived runs with preempt_delay {delay}"));
+            }
+            for name in &v.track_interface {
+                if !i.tracked.contains(name) {
+                    problems.push(format!("{n}'s keepalived does not track {name}"));
+                }
             }
             if let Some(g) = &i.garp {
                 let running = [
@@ -1106,6 +1117,7 @@ mod tests {
             nopreempt: Some(nopreempt),
             preempt_delay: Some(0),
             garp: None,
+            tracked: Vec::new(),
         };
         let readings = |nopreempt| {
             [

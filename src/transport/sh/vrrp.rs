@@ -102,6 +102,8 @@ pub struct VrrpInstance {
     pub preempt_delay: Option<u64>,
     /// The gratuitous ARPs it sends as MASTER (`None`: its dump does not say).
     pub garp: Option<GarpRunning>,
+    /// The interfaces it tracks besides its own (the dump leaves an empty list out).
+    pub tracked: Vec<String>,
 }
 
 /// keepalived's gratuitous-ARP settings as it runs them (its dump's `garp_*`).
@@ -283,6 +285,14 @@ fn parse_dump(json: &str) -> Result<Vec<VrrpInstance>, ParseError> {
                     }
                     _ => None,
                 },
+                tracked: data["track_ifp"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|i| i.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -481,6 +491,13 @@ mod tests {
                 refresh_repeat: 1
             })
         );
+        assert!(vi.tracked.is_empty(), "2.2.7 leaves an empty list out");
+        let tracking = MASTER_DUMP.replace(
+            "\"auth_type\":0",
+            "\"track_ifp\":[\"trk0\"],\"auth_type\":0",
+        );
+        let live = q.parse(&format!("{procs}dump\n{tracking}\n")).unwrap();
+        assert_eq!(live.instance().unwrap().tracked, ["trk0"]);
         // A BACKUP that heard adverts meanwhile, and one that heard none.
         let (b1, b2) = (backup_dump(10), backup_dump(11));
         assert_eq!(
