@@ -912,64 +912,20 @@ fn vrrp_verdict(
         }
         // What keepalived runs with, from its own dump: a configuration not yet loaded shows.
         for (n, r) in readings {
-            let Some(i) = &r.instance else { continue };
-            if let Some(nopreempt) = i.nopreempt
-                && nopreempt == v.preempt
-            {
-                problems.push(format!(
-                    "{n}'s keepalived runs {}",
-                    if nopreempt {
-                        "with nopreempt"
-                    } else {
-                        "without nopreempt"
-                    }
-                ));
-            }
-            if let Some(delay) = i.preempt_delay
-                && delay != u64::from(v.preempt_delay)
-            {
-                problems.push(format!("{n}'s keepalived runs with preempt_delay {delay}"));
-            }
-            for name in &v.track_interface {
-                if !i.tracked.contains(name) {
-                    problems.push(format!("{n}'s keepalived does not track {name}"));
-                }
-            }
-            if let Some(g) = &i.garp {
-                let running = [
-                    (
-                        "garp_master_delay",
-                        v.garp.master_delay,
-                        g.delay.round() as u64,
-                    ),
-                    ("garp_master_repeat", v.garp.master_repeat, g.repeat),
-                    ("garp_master_refresh", v.garp.master_refresh, g.refresh),
-                    (
-                        "garp_master_refresh_repeat",
-                        v.garp.master_refresh_repeat,
-                        g.refresh_repeat,
-                    ),
-                ];
-                for (key, want, runs) in running {
-                    if let Some(want) = want
-                        && u64::from(want) != runs
-                    {
-                        problems.push(format!("{n}'s keepalived runs with {key} {runs}"));
-                    }
-                }
+            if let Some(i) = &r.instance {
+                problems.extend(running_differences(n, i, v));
             }
         }
         if v.unicast {
             let mut words = Vec::new();
             for (n, j) in joined {
                 match j {
-                    Ok(false) => {}
+                    Ok(false) => words.push(n.as_str()),
                     Ok(true) => {
                         problems.push(format!("{n} joined {} (multicast adverts)", sh::VRRP_GROUP))
                     }
                     Err(e) => problems.push(format!("{n}'s multicast groups unknown: {e}")),
                 }
-                words.push(n.as_str());
             }
             text.push_str(&format!(
                 "; unicast: {} joined no {} group, so the adverts a BACKUP heard were sent to its own address",
@@ -985,6 +941,51 @@ fn vrrp_verdict(
         ));
     }
     Verdict::new("VRRP", all_up && right_master && problems.is_empty(), text)
+}
+
+/// Where director `n`'s keepalived runs with other VRRP settings than the inventory's `v`.
+fn running_differences(n: &str, i: &sh::VrrpInstance, v: &crate::lvs::Vrrp) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(nopreempt) = i.nopreempt
+        && nopreempt == v.preempt
+    {
+        let with = if nopreempt { "with" } else { "without" };
+        out.push(format!("{n}'s keepalived runs {with} nopreempt"));
+    }
+    if let Some(delay) = i.preempt_delay
+        && delay != u64::from(v.preempt_delay)
+    {
+        out.push(format!("{n}'s keepalived runs with preempt_delay {delay}"));
+    }
+    for name in &v.track_interface {
+        if !i.tracked.contains(name) {
+            out.push(format!("{n}'s keepalived does not track {name}"));
+        }
+    }
+    if let Some(g) = &i.garp {
+        let running = [
+            (
+                "garp_master_delay",
+                v.garp.master_delay,
+                g.delay.round() as u64,
+            ),
+            ("garp_master_repeat", v.garp.master_repeat, g.repeat),
+            ("garp_master_refresh", v.garp.master_refresh, g.refresh),
+            (
+                "garp_master_refresh_repeat",
+                v.garp.master_refresh_repeat,
+                g.refresh_repeat,
+            ),
+        ];
+        for (key, want, runs) in running {
+            if let Some(want) = want
+                && u64::from(want) != runs
+            {
+                out.push(format!("{n}'s keepalived runs with {key} {runs}"));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
