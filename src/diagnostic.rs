@@ -1,5 +1,6 @@
 //! Errors in the user's files, pointing at file, line and column (rendered by miette).
 
+use std::fmt;
 use std::path::Path;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
@@ -135,6 +136,14 @@ impl Source {
             return e;
         }
         let message = yaml_message(err);
+        if let Some(((line, column), message)) = place_in(&message) {
+            let offset = self.offset_of(line, column);
+            // The key's word: up to its colon or the end of the line.
+            let len = self.text[offset.min(self.text.len())..]
+                .find([':', '\n'])
+                .unwrap_or(0);
+            return self.error_at_offset(line, column, offset, len, message);
+        }
         let mut e = match err.location() {
             Some(loc) if loc.line() > 0 => self.error_at(&loc, message),
             _ => self.error(message),
@@ -166,6 +175,32 @@ fn tab_indent(text: &str) -> Option<(usize, usize)> {
         let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
         line[..indent].find('\t').map(|c| (i + 1, c + 1))
     })
+}
+
+/// Mark the place a visitor's error is about, inside its message ([`located`]); printable,
+/// as serde-saphyr escapes control characters in messages.
+const PLACE_OPEN: &str = "[[lvslab-at ";
+const PLACE_CLOSE: &str = "]]";
+
+/// A message for an error a visitor raises about one part of the map it reads (a key):
+/// serde-saphyr would name the map's place; [`Source::yaml_error`] puts it at `at` instead.
+pub fn located(at: &Location, message: impl fmt::Display) -> String {
+    format!(
+        "{PLACE_OPEN}{}:{}{PLACE_CLOSE}{message}",
+        at.line(),
+        at.column()
+    )
+}
+
+/// The place [`located`] put into `message`, and the message without it.
+fn place_in(message: &str) -> Option<((usize, usize), String)> {
+    let start = message.find(PLACE_OPEN)?;
+    let rest = &message[start + PLACE_OPEN.len()..];
+    let end = rest.find(PLACE_CLOSE)?;
+    let (line, column) = rest[..end].split_once(':')?;
+    let place = (line.parse().ok()?, column.parse().ok()?);
+    let text = format!("{}{}", &message[..start], &rest[end + PLACE_CLOSE.len()..]);
+    Some((place, text))
 }
 
 /// serde-saphyr renders its own snippet into Display; keep only the message line.

@@ -107,12 +107,20 @@ impl Playbook {
             for task in play.tasks.iter().chain(play.handlers.iter()) {
                 let t = &task.value;
                 let at = |msg: String| self.source.error_at(&task.referenced, msg);
+                // At the key the error is about, where the task writes it.
+                let at_key = |key: &str, msg: String| {
+                    self.source
+                        .error_at(t.place(key).unwrap_or(&task.referenced), msg)
+                };
                 let Some(module) = &t.module else {
                     errors.push(at(format!("task `{}` has no module", t.title())));
                     continue;
                 };
                 for msg in module.check(templates) {
-                    errors.push(at(format!("task `{}`: {msg}", t.title())));
+                    errors.push(at_key(
+                        module.name(),
+                        format!("task `{}`: {msg}", t.title()),
+                    ));
                 }
                 let mut known = known_globals.clone();
                 known.extend(play.vars.keys().cloned());
@@ -136,7 +144,7 @@ impl Playbook {
                     // may be missing by design.
                     let guarded = ["defined", "default("].iter().any(|g| expr.contains(g));
                     match templates.expression_names(expr) {
-                        Err(e) => errors.push(at(format!("task `{}`: {e}", t.title()))),
+                        Err(e) => errors.push(at_key(key, format!("task `{}`: {e}", t.title()))),
                         Ok(_) if guarded => {}
                         Ok(names) => {
                             for name in names {
@@ -146,7 +154,7 @@ impl Playbook {
                                 let near = closest(&name, known.iter().map(String::as_str))
                                     .map(|n| format!("; did you mean `{n}`?"))
                                     .unwrap_or_default();
-                                errors.push(at(format!(
+                                errors.push(at_key(key, format!(
                                     "task `{}`: `{key}: {expr}` uses `{name}`, which no inventory, play or registered variable defines{near}",
                                     t.title()
                                 )));
@@ -156,10 +164,13 @@ impl Playbook {
                 }
                 for n in &t.notify.0 {
                     if !handler_names.contains(n) {
-                        errors.push(at(format!(
-                            "task `{}` notifies `{n}`, which is no handler of this play",
-                            t.title()
-                        )));
+                        errors.push(at_key(
+                            "notify",
+                            format!(
+                                "task `{}` notifies `{n}`, which is no handler of this play",
+                                t.title()
+                            ),
+                        ));
                     }
                 }
                 if let Some(r) = &t.register {
@@ -171,7 +182,7 @@ impl Playbook {
                     known.extend(registered.iter().cloned());
                     for name in templates.undeclared(&tpl.src) {
                         if !known.contains(&name) {
-                            errors.push(at(format!(
+                            errors.push(at_key("template", format!(
                                 "template {} uses `{name}`, which no inventory, play or registered variable defines",
                                 tpl.src
                             )));
@@ -302,7 +313,7 @@ mod tests {
         let e =
             error("- name: p\n  hosts: all\n  tasks:\n    - name: t\n      sysctll: { key: a }\n");
         assert!(
-            e.contains("pb.yml:4:") && e.contains("unknown module or task key `sysctll`"),
+            e.contains("pb.yml:5:7:") && e.contains("unknown module or task key `sysctll`"),
             "{e}"
         );
         let e = error(
@@ -353,25 +364,31 @@ mod tests {
         let e = error(
             "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      shell: \"true\"\n      notify: nobody\n",
         );
-        assert!(e.contains("notifies `nobody`"), "{e}");
+        assert!(
+            e.contains("pb.yml:6:7:") && e.contains("notifies `nobody`"),
+            "at the key: {e}"
+        );
         let e = error(
             "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      template: { src: nope.j2, dest: /tmp/x }\n",
         );
-        assert!(e.contains("pb.yml:4:") && e.contains("nope.j2"), "{e}");
+        assert!(e.contains("pb.yml:5:7:") && e.contains("nope.j2"), "{e}");
         let e = error(
             "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      shell: \"true\"\n      when: \"a ==\"\n",
         );
-        assert!(e.contains("task `t`"), "{e}");
+        assert!(e.contains("pb.yml:6:7:") && e.contains("task `t`"), "{e}");
         let e = error(
             "- name: p\n  hosts: all\n  tasks:\n    - name: t\n      shell: \"true\"\n      command: \"true\"\n",
         );
-        assert!(e.contains("exactly one module"), "{e}");
+        assert!(
+            e.contains("pb.yml:6:7:") && e.contains("exactly one module"),
+            "at the second module: {e}"
+        );
         // A name nothing defines, in `when:`, with the name it was probably meant to be.
         let e = error(
             "- name: p\n  hosts: all\n  vars: { item_kind: all }\n  tasks:\n    - name: t\n      shell: \"true\"\n      when: itme_kind == 'all'\n",
         );
         assert!(
-            e.contains("pb.yml:5:")
+            e.contains("pb.yml:7:7:")
                 && e.contains("`when: itme_kind == 'all'` uses `itme_kind`")
                 && e.contains("did you mean `item_kind`?"),
             "{e}"

@@ -6,8 +6,9 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
+use crate::diagnostic::located;
 use crate::inventory::Vars;
 use crate::modules::{MODULE_NAMES, ModuleCall};
 use crate::templates::Tpl;
@@ -59,6 +60,8 @@ pub struct Task {
     pub changed_when: Option<String>,
     pub failed_when: Option<String>,
     pub ignore_errors: bool,
+    /// Where each of the task's keys is written (errors about a key point at it).
+    pub places: Vec<(String, Location)>,
 }
 
 impl Task {
@@ -69,6 +72,11 @@ impl Task {
             (None, Some(m)) => m.name().to_string(),
             (None, None) => "(no module)".into(),
         }
+    }
+
+    /// Where the task writes `key`.
+    pub fn place(&self, key: &str) -> Option<&Location> {
+        self.places.iter().find(|(k, _)| k == key).map(|(_, at)| at)
     }
 }
 
@@ -159,12 +167,15 @@ impl<'de> Visitor<'de> for TaskVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Task, A::Error> {
         let mut t = Task::default();
         let mut seen: Vec<String> = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(spanned) = map.next_key::<Spanned<String>>()? {
+            // Errors about a key name its place (serde-saphyr's would name the task's).
+            let at = spanned.referenced;
+            let here = |message: String| de::Error::custom(located(&at, message));
+            let key = spanned.value;
             if seen.contains(&key) {
-                return Err(de::Error::custom(format!(
-                    "duplicate key `{key}` in a task"
-                )));
+                return Err(here(format!("duplicate key `{key}` in a task")));
             }
+            t.places.push((key.clone(), at));
             seen.push(key.clone());
             match key.as_str() {
                 "name" => t.name = Some(map.next_value()?),
@@ -179,10 +190,10 @@ impl<'de> Visitor<'de> for TaskVisitor {
                 "ignore_errors" => t.ignore_errors = map.next_value()?,
                 module => {
                     if let Some(hint) = ansible_hint(module) {
-                        return Err(de::Error::custom(hint));
+                        return Err(here(hint));
                     }
                     if let Some(other) = &t.module {
-                        return Err(de::Error::custom(format!(
+                        return Err(here(format!(
                             "a task has exactly one module, this one has `{}` and `{module}`",
                             other.name()
                         )));
@@ -190,7 +201,7 @@ impl<'de> Visitor<'de> for TaskVisitor {
                     match ModuleCall::from_map(module, &mut map)? {
                         Some(m) => t.module = Some(m),
                         None => {
-                            return Err(de::Error::custom(format!(
+                            return Err(here(format!(
                                 "unknown module or task key `{module}`; modules: {}; task keys: {}",
                                 MODULE_NAMES.join(", "),
                                 TASK_KEYS.join(", ")
