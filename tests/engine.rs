@@ -177,7 +177,10 @@ fn validate_points_at_file_line_and_column() {
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let err = common::stderr(&out);
     // At the unknown key itself, not at the task.
-    assert!(err.contains("pb.yml:5:7:") && err.contains("servce"), "{err}");
+    assert!(
+        err.contains("pb.yml:5:7:") && err.contains("servce"),
+        "{err}"
+    );
 
     // An inventory without the directors group: the inventory is blamed, not a built-in
     // playbook's line; with a playbook of one's own, that playbook is still checked.
