@@ -367,13 +367,7 @@ impl Pair<'_, '_> {
         let (m, b) = (self.m(), self.b());
         let (master, backup) = (&self.master.conn, &self.backup.conn);
         let vip = self.vip();
-        let (preempt, delay) = d
-            .hosts
-            .lvs
-            .vrrp
-            .as_ref()
-            .map_or((true, 0), |v| (v.preempt, v.preempt_delay));
-        if !preempt {
+        if !d.hosts.lvs.preempts() {
             // Long enough for the MASTER to have taken the VIP back, were it to.
             tokio::time::sleep(self.hold).await;
             let kept = holds(&backup.session, &vip).await && !holds(&master.session, &vip).await;
@@ -391,7 +385,8 @@ impl Pair<'_, '_> {
             ));
             return;
         }
-        let wait = RESTORE_WAIT + Duration::from_secs(u64::from(delay));
+        let delay = self.preempt_delay_ms();
+        let wait = RESTORE_WAIT + Duration::from_millis(delay.unsigned_abs());
         let back = wait_until(wait, || async {
             holds(&master.session, &vip).await && !holds(&backup.session, &vip).await
         })
@@ -404,7 +399,7 @@ impl Pair<'_, '_> {
             "  {m} holds the VIP again (seen from here {}; preemption by priority{})",
             after(measured.failback_ms),
             if delay > 0 {
-                format!(", after preempt_delay {delay} s")
+                format!(", after preempt_delay {} s", delay / 1000)
             } else {
                 String::new()
             }

@@ -92,10 +92,7 @@ impl Checker<'_> {
             .as_ref()
             .and_then(|l| l.value.vrrp.as_ref())
             .is_some_and(|v| {
-                lvs::all_start_backup(
-                    v.preempt.as_ref().is_none_or(|p| p.value),
-                    v.preempt_delay.as_ref().map_or(0, |d| d.value),
-                )
+                lvs::all_start_backup(v.preempt(), v.preempt_delay.as_ref().map_or(0, |d| d.value))
             });
         if masters.len() > 1 && !all_backup {
             self.warnings.push(format!(
@@ -198,7 +195,7 @@ impl Checker<'_> {
                     "garp_master_refresh_repeat",
                 ),
             };
-            let preempt = v.preempt.as_ref().is_none_or(|p| p.value);
+            let preempt = v.preempt();
             if let (false, Some(delay)) = (preempt, &v.preempt_delay)
                 && delay.value > 0
             {

@@ -132,6 +132,13 @@ pub struct VrrpSettings {
     pub garp_master_refresh_repeat: Option<Spanned<u32>>,
 }
 
+impl VrrpSettings {
+    /// `preempt`, keepalived's default (preemption) when it is not given.
+    pub fn preempt(&self) -> bool {
+        self.preempt.as_ref().is_none_or(|p| p.value)
+    }
+}
+
 /// keepalived's HTTP_GET check of each real server; what is not given takes the seed's value.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

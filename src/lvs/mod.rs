@@ -600,14 +600,15 @@ impl Vrrp {
         all_start_backup(self.preempt, self.preempt_delay)
     }
 
-    /// How the pair hands the VIP back after a failure, in words (verify and the drills).
-    pub fn preemption_words(&self) -> String {
+    /// How the pair hands the VIP back after a failure, in words, when it is not keepalived's
+    /// default (the highest priority takes it back at once): verify says it.
+    pub fn preemption_words(&self) -> Option<String> {
         match (self.preempt, self.preempt_delay) {
-            (false, _) => "nopreempt: the VIP stays with its holder until that fails".into(),
-            (true, 0) => "preemption: the highest priority takes the VIP back at once".into(),
-            (true, s) => format!(
+            (false, _) => Some("nopreempt: the VIP stays with its holder until that fails".into()),
+            (true, 0) => None,
+            (true, s) => Some(format!(
                 "preemption after {s} s: the highest priority takes the VIP back {s} s after it hears a lower one"
-            ),
+            )),
         }
     }
 }

@@ -3,7 +3,6 @@
 use super::{Findings, Verdict};
 use crate::cancel::Cancel;
 use crate::live::{LvsHosts, read, run};
-use crate::lvs::names;
 use crate::report::{Event, Reporter};
 use crate::transport::sh;
 
@@ -43,22 +42,13 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
                 .await
                 .map(|t| t.exists)
                 .unwrap_or(true);
-            let mut notify = Vec::new();
-            for path in [names::NOTIFY_SCRIPT, names::NOTIFY_LOG] {
-                if !matches!(
-                    read(&d.conn.session, &sh::file_stat(path)).await,
-                    Ok(sh::FileStat::Absent)
-                ) {
-                    notify.push(path);
-                }
-            }
             f.push(
                 reporter,
                 Verdict::new(
                     format!("director {}", d.director.name),
-                    !ka && table.is_empty() && !marks && restored && notify.is_empty(),
+                    !ka && table.is_empty() && !marks && restored,
                     format!(
-                        "keepalived {}; IPVS table {}; nftables table ip {}: {}; VRRP transition script and log: {}; {leftovers}",
+                        "keepalived {}; IPVS table {}; nftables table ip {}: {}; {leftovers}",
                         if ka { "RUNNING" } else { "stopped" },
                         if table.is_empty() {
                             "empty".to_string()
@@ -66,12 +56,7 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
                             table.replace('\n', "; ")
                         },
                         crate::lvs::marks::TABLE,
-                        if marks { "still there" } else { "gone" },
-                        if notify.is_empty() {
-                            "gone".to_string()
-                        } else {
-                            format!("{} still there", notify.join(", "))
-                        }
+                        if marks { "still there" } else { "gone" }
                     ),
                 ),
             );
@@ -103,7 +88,8 @@ pub async fn verify_clean(hosts: &LvsHosts<'_>, reporter: &Reporter, cancel: &Ca
 }
 
 /// Whether lvslab left nothing on a host: no saved original values (kernel settings, routes),
-/// no sysctl file, no boot entries and no lvslab-boot; and the words that say so.
+/// no sysctl file, no boot entries, no lvslab-boot and no VRRP transition script or log; and
+/// the words that say so.
 async fn leftovers(conn: &crate::fleet::Connected) -> (bool, String) {
     let left = match read(&conn.session, &sh::lvslab_leftovers()).await {
         Ok(left) => left,
@@ -114,12 +100,13 @@ async fn leftovers(conn: &crate::fleet::Connected) -> (bool, String) {
     (
         left.none(),
         format!(
-            "sysctls and routes restored: {}; {}: {}; boot entries: {}; lvslab-boot: {}",
+            "sysctls and routes restored: {}; {}: {}; boot entries: {}; lvslab-boot: {}; VRRP transition script and log: {}",
             yes(left.saved == 0),
             sh::SYSCTL_FILE,
             there(left.sysctl_file),
             left.boot_entries,
-            there(left.boot)
+            there(left.boot),
+            there(left.notify)
         ),
     )
 }

@@ -896,8 +896,8 @@ fn vrrp_verdict(
     let right_master = masters.len() == 1 && (!lvs.preempts() || best.as_ref() == Some(masters[0]));
     let mut problems = Vec::new();
     if let Some(v) = &lvs.vrrp {
-        if !v.preempt || v.preempt_delay > 0 {
-            text.push_str(&format!("; {}", v.preemption_words()));
+        if let Some(words) = v.preemption_words() {
+            text.push_str(&format!("; {words}"));
         }
         if !v.track_interface.is_empty() {
             text.push_str(&format!(

@@ -27,6 +27,24 @@ use crate::inventory::{Host, Inventory, Vars};
 use crate::report::{Event, Reporter};
 use crate::templates::Templates;
 
+/// The plays a run goes through from `start` (playbook, play, task indexes, as
+/// [`Runner::start_of`] gives them), each with how many of its first tasks it skips: the plays
+/// before the start's are left out, and in the start's play the tasks before it.
+fn plays_from(
+    playbooks: &[Playbook],
+    (start_pb, start_play, start_task): (usize, usize, usize),
+) -> impl Iterator<Item = (&Play, usize)> {
+    playbooks.iter().enumerate().flat_map(move |(b, pb)| {
+        pb.plays.iter().enumerate().filter_map(move |(p, play)| {
+            match (b, p).cmp(&(start_pb, start_play)) {
+                std::cmp::Ordering::Less => None,
+                std::cmp::Ordering::Equal => Some((play, start_task)),
+                std::cmp::Ordering::Greater => Some((play, 0)),
+            }
+        })
+    })
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub check: bool,
@@ -106,24 +124,17 @@ impl Runner {
             None => Some((0, 0, 0)),
             Some(name) => Self::start_of(playbooks, name),
         };
-        let Some((start_pb, start_play, start_task)) = start else {
+        let Some(start) = start else {
             return;
         };
         self.reporter.emit(Event::RunPlan {
-            tasks: self.planned(playbooks, (start_pb, start_play, start_task)),
+            tasks: self.planned(playbooks, start),
         });
-        for (b, pb) in playbooks.iter().enumerate() {
-            for (p, play) in pb.plays.iter().enumerate() {
-                if result.interrupted {
-                    return;
-                }
-                let skip = match (b, p).cmp(&(start_pb, start_play)) {
-                    std::cmp::Ordering::Less => continue,
-                    std::cmp::Ordering::Equal => start_task,
-                    std::cmp::Ordering::Greater => 0,
-                };
-                self.run_play(play, skip, result, &registered).await;
+        for (play, skip) in plays_from(playbooks, start) {
+            if result.interrupted {
+                return;
             }
+            self.run_play(play, skip, result, &registered).await;
         }
     }
 
@@ -144,21 +155,14 @@ impl Runner {
     /// the hosts it runs on.
     fn planned(&self, playbooks: &[Playbook], start: (usize, usize, usize)) -> u64 {
         let mut total = 0;
-        for (b, pb) in playbooks.iter().enumerate() {
-            for (p, play) in pb.plays.iter().enumerate() {
-                let skip = match (b, p).cmp(&(start.0, start.1)) {
-                    std::cmp::Ordering::Less => continue,
-                    std::cmp::Ordering::Equal => start.2,
-                    std::cmp::Ordering::Greater => 0,
-                };
-                let tasks = play
-                    .tasks
-                    .iter()
-                    .skip(skip)
-                    .filter(|t| self.tag_selected(&t.value))
-                    .count();
-                total += (tasks * self.in_scope(&play.hosts.value).len()) as u64;
-            }
+        for (play, skip) in plays_from(playbooks, start) {
+            let tasks = play
+                .tasks
+                .iter()
+                .skip(skip)
+                .filter(|t| self.tag_selected(&t.value))
+                .count();
+            total += (tasks * self.in_scope(&play.hosts.value).len()) as u64;
         }
         total
     }

@@ -6,6 +6,7 @@ use super::{
     BOOT_DIR, BOOT_SCRIPT, BOOT_SERVICE, ParseError, Read, STATE_DIR, SYSCTL_FILE, argv,
     non_empty_lines, quote, quote_owned,
 };
+use crate::lvs::names;
 
 /// The boot entry `name`'s content, as it is (empty when there is none).
 pub fn boot_entry_read(name: &str) -> Read<String> {
@@ -85,12 +86,15 @@ pub fn boot_link(dev: &str, module: Option<&str>) -> String {
 
 /// What lvslab leaves on a host until `down`: prints the number of saved original sysctl
 /// values and routes, then `file` or `nofile` for lvslab's sysctl file, then the number of
-/// boot entries and `boot` or `noboot` for the boot script and its unit or init script.
+/// boot entries and `boot` or `noboot` for the boot script and its unit or init script, then
+/// `notify` or `nonotify` for a director's VRRP transition script or its log.
 pub fn lvslab_leftovers() -> Read<Leftovers> {
+    let (script, log) = (names::NOTIFY_SCRIPT, names::NOTIFY_LOG);
     let line = format!(
         "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile; \
          ls {BOOT_DIR} 2>/dev/null | grep -vc '^$'; \
-         if [ -e {BOOT_SCRIPT} ] || [ -e /etc/systemd/system/{BOOT_SERVICE}.service ] || [ -e /etc/init.d/{BOOT_SERVICE} ]; then echo boot; else echo noboot; fi"
+         if [ -e {BOOT_SCRIPT} ] || [ -e /etc/systemd/system/{BOOT_SERVICE}.service ] || [ -e /etc/init.d/{BOOT_SERVICE} ]; then echo boot; else echo noboot; fi; \
+         if [ -e {script} ] || [ -e {log} ]; then echo notify; else echo nonotify; fi"
     );
     Read::new(line, parse_leftovers)
 }
@@ -105,22 +109,24 @@ pub struct Leftovers {
     pub boot_entries: u32,
     /// lvslab-boot is there (its script, its unit or its init script).
     pub boot: bool,
+    /// The VRRP transition script or its log is there (`lvs.vrrp.notify`).
+    pub notify: bool,
 }
 
 impl Leftovers {
     /// Nothing left.
     pub fn none(&self) -> bool {
-        self.saved == 0 && !self.sysctl_file && self.boot_entries == 0 && !self.boot
+        self.saved == 0 && !self.sysctl_file && self.boot_entries == 0 && !self.boot && !self.notify
     }
 }
 
 fn parse_leftovers(text: &str) -> Result<Leftovers, ParseError> {
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    leftovers(&lines).ok_or_else(|| ParseError::new("not the 4 lines of what lvslab leaves", text))
+    leftovers(&lines).ok_or_else(|| ParseError::new("not the 5 lines of what lvslab leaves", text))
 }
 
 fn leftovers(lines: &[&str]) -> Option<Leftovers> {
-    let [saved, file, entries, boot] = lines else {
+    let [saved, file, entries, boot, notify] = lines else {
         return None;
     };
     let flag = |l: &str, yes: &str, no: &str| (l == yes || l == no).then_some(l == yes);
@@ -129,6 +135,7 @@ fn leftovers(lines: &[&str]) -> Option<Leftovers> {
         sysctl_file: flag(file, "file", "nofile")?,
         boot_entries: entries.parse().ok()?,
         boot: flag(boot, "boot", "noboot")?,
+        notify: flag(notify, "notify", "nonotify")?,
     })
 }
 
@@ -159,30 +166,50 @@ mod tests {
     /// Captured with a private /var/lib/lvslab, /etc/sysctl.d and boot directory.
     #[test]
     fn what_lvslab_leaves() {
-        let left = |saved, sysctl_file, boot_entries, boot| Leftovers {
+        let left = |saved, sysctl_file, boot_entries, boot, notify| Leftovers {
             saved,
             sysctl_file,
             boot_entries,
             boot,
+            notify,
         };
         let table = [
-            ("0\nnofile\n0\nnoboot\n", left(0, false, 0, false)),
+            (
+                "0\nnofile\n0\nnoboot\nnonotify\n",
+                left(0, false, 0, false, false),
+            ),
             // A DR real server that is up: two sysctls changed, their file, three entries.
-            ("2\nfile\n3\nboot\n", left(2, true, 3, true)),
+            (
+                "2\nfile\n3\nboot\nnonotify\n",
+                left(2, true, 3, true, false),
+            ),
             // After `down` that kept lvslab-boot.
-            ("0\nnofile\n0\nboot\n", left(0, false, 0, true)),
+            (
+                "0\nnofile\n0\nboot\nnonotify\n",
+                left(0, false, 0, true, false),
+            ),
+            // A director with lvs.vrrp.notify, after a `down` that left its log.
+            (
+                "0\nnofile\n0\nnoboot\nnotify\n",
+                left(0, false, 0, false, true),
+            ),
         ];
         for (output, want) in table {
             assert_eq!(lvslab_leftovers().parse(output), Ok(want), "{output:?}");
         }
         assert!(
             lvslab_leftovers()
-                .parse("0\nnofile\n0\nnoboot\n")
+                .parse("0\nnofile\n0\nnoboot\nnonotify\n")
                 .unwrap()
                 .none()
         );
-        assert!(!left(0, false, 0, true).none());
-        for bad in ["", "0\nnofile\n0\n", "x\nnofile\n0\nnoboot\n"] {
+        assert!(!left(0, false, 0, true, false).none());
+        assert!(!left(0, false, 0, false, true).none());
+        for bad in [
+            "",
+            "0\nnofile\n0\nnoboot\n",
+            "x\nnofile\n0\nnoboot\nnonotify\n",
+        ] {
             assert!(lvslab_leftovers().parse(bad).is_err(), "{bad:?}");
         }
     }
