@@ -302,7 +302,8 @@ Limits (VRRP, RFC 3768; advert_int and the BACKUP's priority from the inventory)
   kill, link-down, freeze    Master_Down_Interval = 3 x advert_int + skew
   partition                  the larger of that and the client's stale ARP entry:
                              1.5 x base_reachable_time + delay_first_probe + probes x retrans
-A run fails when the outage exceeds its limit by more than 1000 ms, or the lab is not as before.
+A run fails when the outage exceeds its limit by more than --margin (1000 ms), or the lab is not
+as before.
 
 Examples:
   lvslab drill failover                      SIGTERM, the kindest failure
@@ -366,6 +367,11 @@ pub struct DrillArgs {
     /// Write no picture.
     #[arg(long, conflicts_with = "svg")]
     pub no_svg: bool,
+    /// Milliseconds of lateness forgiven beyond each limit: timers run late on a loaded host,
+    /// and much later under an emulated CPU (a VM without KVM).
+    #[arg(long, value_name = "MS", default_value_t = crate::drills::limits::DEFAULT_MARGIN_MS,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub margin: u64,
 }
 
 #[derive(Debug, Subcommand)]

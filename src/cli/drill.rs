@@ -29,6 +29,7 @@ fn drill_options(args: &DrillArgs, what: &str) -> DrillOptions {
         rate: args.rate,
         repeat: args.repeat,
         svg,
+        margin_ms: args.margin,
     }
 }
 

@@ -246,10 +246,7 @@ mod tests {
                 course,
                 irreversible: false,
                 cancel: cancel.clone(),
-                limit: Limit {
-                    ms: 1000,
-                    why: "a test".into(),
-                },
+                limit: Limit::new(1000, "a test"),
                 calls: RefCell::new(Vec::new()),
             }
         }
@@ -365,6 +362,7 @@ mod tests {
                 rate: 10,
                 repeat: 1,
                 svg: None,
+                margin_ms: crate::drills::limits::DEFAULT_MARGIN_MS,
             },
             repair: &NoRepair,
         };

@@ -127,11 +127,12 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
         FailoverKind::Stop => limits::clean_stop(backup_priority),
         FailoverKind::Kill | FailoverKind::LinkDown | FailoverKind::Freeze => master_down.clone(),
         FailoverKind::Partition => partition_limit(d, &master_down).await,
-    };
+    }
+    .with_margin(d.options.margin_ms);
     let probe = d.client_probe()?;
     let pair = Pair {
         hold: Duration::from_secs((master_down.ms + 3000).div_ceil(1000)),
-        wait: Duration::from_millis(limit.ms.max(master_down.ms) + limits::MARGIN_MS + 5000),
+        wait: Duration::from_millis(limit.bound_ms().max(master_down.ms) + 5000),
         master,
         backup,
         probe,

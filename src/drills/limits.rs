@@ -6,15 +6,38 @@ use serde::Serialize;
 use crate::lvs::{HealthCheck, Vrrp};
 use crate::transport::sh::NeighTimers;
 
-/// Lab timing is not exact: the request interval, the sampling, an emulated CPU. A drill fails
-/// when the outage exceeds its limit by more than this.
-pub const MARGIN_MS: u64 = 1000;
+/// Lab timing is not exact: the request interval, the sampling, a loaded or emulated CPU that
+/// runs keepalived's timers late. A drill fails when the outage exceeds its limit by more than
+/// this, unless `--margin` says otherwise.
+pub const DEFAULT_MARGIN_MS: u64 = 1000;
 
-/// A bound and how it was computed.
+/// A bound, how it was computed, and the lateness forgiven beyond it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Limit {
     pub ms: u64,
     pub why: String,
+    pub margin_ms: u64,
+}
+
+impl Limit {
+    /// A bound with the default margin.
+    pub fn new(ms: u64, why: impl Into<String>) -> Limit {
+        Limit {
+            ms,
+            why: why.into(),
+            margin_ms: DEFAULT_MARGIN_MS,
+        }
+    }
+
+    /// The same bound forgiving `margin_ms` of lateness.
+    pub fn with_margin(self, margin_ms: u64) -> Limit {
+        Limit { margin_ms, ..self }
+    }
+
+    /// The bound and its margin: the most a drill may measure and pass.
+    pub fn bound_ms(&self) -> u64 {
+        self.ms.saturating_add(self.margin_ms)
+    }
 }
 
 /// VRRP's skew time of a backup: (256 − priority) / 256 s, in ms.
@@ -26,24 +49,24 @@ pub fn skew_ms(backup_priority: u8) -> u64 {
 pub fn master_down(vrrp: Option<&Vrrp>, backup_priority: u8) -> Limit {
     let advert = vrrp.map_or(1, |v| u64::from(v.advert_int));
     let skew = skew_ms(backup_priority);
-    Limit {
-        ms: 3 * advert * 1000 + skew,
-        why: format!(
+    Limit::new(
+        3 * advert * 1000 + skew,
+        format!(
             "Master_Down_Interval = 3 x advert_int {advert} s + skew (256 - {backup_priority})/256 s = {} ms",
             3 * advert * 1000 + skew
         ),
-    }
+    )
 }
 
 /// A MASTER that stops cleanly sends a priority-0 advert: the backup takes over after its skew.
 pub fn clean_stop(backup_priority: u8) -> Limit {
     let skew = skew_ms(backup_priority);
-    Limit {
-        ms: skew,
-        why: format!(
+    Limit::new(
+        skew,
+        format!(
             "a stopping keepalived sends priority 0: the backup waits only its skew (256 - {backup_priority})/256 s = {skew} ms"
         ),
-    }
+    )
 }
 
 /// How long a real server that fails stays in the table: keepalived's check runs every
@@ -51,9 +74,9 @@ pub fn clean_stop(backup_priority: u8) -> Limit {
 /// connect_timeout when the server hangs, nothing when it refuses.
 pub fn realserver_removal(hc: &HealthCheck, refused_at_once: bool) -> Limit {
     let secs = hc.removal_limit_secs(refused_at_once);
-    Limit {
-        ms: u64::from(secs) * 1000,
-        why: if refused_at_once {
+    Limit::new(
+        u64::from(secs) * 1000,
+        if refused_at_once {
             format!(
                 "delay_loop {} s + retry {} x delay_before_retry {} s (a refused connection fails at once) = {secs} s",
                 hc.delay_loop, hc.retry, hc.delay_before_retry
@@ -68,7 +91,7 @@ pub fn realserver_removal(hc: &HealthCheck, refused_at_once: bool) -> Limit {
                 hc.connect_timeout
             )
         },
-    }
+    )
 }
 
 /// The longest a client keeps sending to a MAC that no longer holds the VIP (stale ARP after a
@@ -77,13 +100,13 @@ pub fn realserver_removal(hc: &HealthCheck, refused_at_once: bool) -> Limit {
 /// ucast_solicit times, retrans_time apart.
 pub fn stale_arp(t: &NeighTimers) -> Limit {
     let ms = t.base_reachable_ms * 3 / 2 + t.delay_first_probe_ms + t.ucast_solicit * t.retrans_ms;
-    Limit {
+    Limit::new(
         ms,
-        why: format!(
+        format!(
             "the client's stale ARP entry: 1.5 x base_reachable_time {} ms + delay_first_probe {} ms + {} probes x {} ms = {ms} ms",
             t.base_reachable_ms, t.delay_first_probe_ms, t.ucast_solicit, t.retrans_ms
         ),
-    }
+    )
 }
 
 #[cfg(test)]

@@ -62,6 +62,8 @@ pub struct DrillOptions {
     /// Where the timeline picture goes (`None`: no picture). With `repeat`, `-2`, `-3`, ... are
     /// added before the extension for the later runs.
     pub svg: Option<PathBuf>,
+    /// The lateness forgiven beyond each limit, in ms.
+    pub margin_ms: u64,
 }
 
 /// What a drill works with.
@@ -346,7 +348,7 @@ fn judged(outage_ms: i64, limit: &limits::Limit) -> (bool, String) {
 
 /// Whether `ms` is within `limit` and its margin, and the words that say so.
 fn against(ms: i64, limit: &limits::Limit) -> (bool, String) {
-    let bound = i64::try_from(limit.ms + limits::MARGIN_MS).unwrap_or(i64::MAX);
+    let bound = i64::try_from(limit.bound_ms()).unwrap_or(i64::MAX);
     let pass = ms <= bound;
     (
         pass,
@@ -354,8 +356,32 @@ fn against(ms: i64, limit: &limits::Limit) -> (bool, String) {
             "{} the limit {} ms + {} ms margin ({})",
             if pass { "within" } else { "OVER" },
             limit.ms,
-            limits::MARGIN_MS,
+            limit.margin_ms,
             limit.why
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_forgives_its_margin_and_says_which() {
+        let limit = limits::Limit::new(3000, "delay_loop 2 s + retry 1 x delay_before_retry 1 s");
+        let (pass, words) = against(4401, &limit);
+        assert!(!pass, "{words}");
+        assert!(
+            words.starts_with("OVER the limit 3000 ms + 1000 ms margin (delay_loop"),
+            "{words}"
+        );
+        let (pass, words) = against(4401, &limit.clone().with_margin(2000));
+        assert!(pass, "{words}");
+        assert!(
+            words.starts_with("within the limit 3000 ms + 2000 ms margin"),
+            "{words}"
+        );
+        assert!(against(3000, &limit.clone().with_margin(0)).0);
+        assert!(!against(3001, &limit.with_margin(0)).0);
+    }
 }

@@ -130,11 +130,12 @@ pub async fn realserver(
     let limit = match kind {
         RealServerKind::Stop | RealServerKind::Kill => limits::realserver_removal(hc, true),
         RealServerKind::Hang => limits::realserver_removal(hc, false),
-        RealServerKind::Drain => Limit {
-            ms: 0,
-            why: "a drained server gets no new connections: no request should fail".into(),
-        },
-    };
+        RealServerKind::Drain => Limit::new(
+            0,
+            "a drained server gets no new connections: no request should fail",
+        ),
+    }
+    .with_margin(d.options.margin_ms);
     if kind != RealServerKind::Drain
         && !super::keepalived_runs(&active.conn.session, &d.hosts.vip()).await
     {
@@ -150,7 +151,7 @@ pub async fn realserver(
         directors,
         active,
         endpoint,
-        wait: Duration::from_millis(limit.ms + limits::MARGIN_MS + 5000),
+        wait: Duration::from_millis(limit.bound_ms() + 5000),
         limit,
         saved: Cell::new(None),
     };
@@ -489,7 +490,7 @@ impl Fault for Target<'_, '_> {
         Undone::Reverted(match self.restore().await {
             Ok(()) => {
                 let back = wait_until(
-                    Duration::from_millis(self.limit.ms.max(5000) + limits::MARGIN_MS),
+                    Duration::from_millis(self.limit.ms.max(5000) + self.limit.margin_ms),
                     || self.back_as_before(),
                 )
                 .await;

@@ -107,11 +107,12 @@ pub async fn reboot(d: &Drill<'_, '_>, node: &str) -> Result<DrillOutcome, Strin
     let limit = match role {
         Role::RealServer => limits::realserver_removal(&lvs.health_check, false),
         Role::Master => limits::master_down(lvs.vrrp.as_ref(), backup_priority),
-        Role::Backup => Limit {
-            ms: 0,
-            why: "a BACKUP holds nothing the clients use: its reboot must cost no request".into(),
-        },
-    };
+        Role::Backup => Limit::new(
+            0,
+            "a BACKUP holds nothing the clients use: its reboot must cost no request",
+        ),
+    }
+    .with_margin(d.options.margin_ms);
     let probe = d.client_probe()?;
     let r = Reboot {
         drill: d,

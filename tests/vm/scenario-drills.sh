@@ -34,7 +34,7 @@ after() { # name
 }
 
 for kind in stop kill link-down freeze partition; do
-    lv_json /tmp/d.json drill failover --kind "$kind" --svg "/tmp/failover-$kind.svg"
+    lv_json /tmp/d.json drill failover --kind "$kind" --margin "$DRILL_MARGIN" --svg "/tmp/failover-$kind.svg"
     extra=ok
     case $kind in
         kill) grep -q '"stale_vip":true' /tmp/d.json || extra="no stale VIP found on the killed MASTER" ;;
@@ -49,7 +49,7 @@ for kind in stop kill link-down freeze partition; do
 done
 
 for kind in stop kill hang drain; do
-    lv_json /tmp/d.json drill realserver node2 --kind "$kind" --svg "/tmp/realserver-$kind.svg"
+    lv_json /tmp/d.json drill realserver node2 --kind "$kind" --margin "$DRILL_MARGIN" --svg "/tmp/realserver-$kind.svg"
     extra=ok
     [ "$kind" = drain ] && ! grep -q '"pass":true,"evidence":"[0-9]* requests, 0 failed' /tmp/d.json && extra="a drained server failed requests"
     if [ $rc = 0 ] && [ "$extra" = ok ]; then verdict "realserver-$kind" PASS "$(evidence /tmp/d.json 'drill realserver')"
@@ -93,7 +93,7 @@ killed() { # name drill-args...
 killed failover-kill failover --kind kill
 killed realserver-hang realserver node2 --kind hang
 
-lvslab drill failover --kind stop --repeat 2 --no-svg >/tmp/repeat.txt 2>&1
+lvslab drill failover --kind stop --repeat 2 --margin "$DRILL_MARGIN" --no-svg >/tmp/repeat.txt 2>&1
 rc=$?
 line=$(grep 'runs, outage p50' /tmp/repeat.txt)
 if [ $rc = 0 ] && [ -n "$line" ]; then verdict repeat PASS "$line"

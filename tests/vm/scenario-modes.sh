@@ -62,7 +62,7 @@ for mode in dr nat tun dr; do
     expect_only "$tag" "$mode"
     # DR's failover has been drilled in this lab already (and every kind in scenario-drills.sh).
     if [ "$tag" = dr-after-tun ]; then previous=$mode; continue; fi
-    lv_json /tmp/failover.json drill failover
+    lv_json /tmp/failover.json drill failover --margin "$DRILL_MARGIN"
     if [ $rc = 0 ]; then verdict "failover-$tag" PASS "$(evidence /tmp/failover.json 'drill failover')"
     else verdict "failover-$tag" FAIL "exit $rc: $(failed_probes /tmp/failover.json)"; fi
     lv_json /tmp/after.json verify

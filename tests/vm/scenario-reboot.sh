@@ -26,7 +26,7 @@ if [ $rc = 0 ]; then verdict up PASS "$(evidence /tmp/up.json 'http via VIP')"
 else verdict up FAIL "exit $rc: $(why /tmp/up.json)"; fi
 
 for node in $REBOOT_DRILLS; do
-    lv_json /tmp/r.json drill reboot "$node" --no-svg
+    lv_json /tmp/r.json drill reboot "$node" --margin "$DRILL_MARGIN" --no-svg
     verified=$(grep -c '"event":"probe".*"pass":true' /tmp/r.json)
     if [ $rc = 0 ]; then verdict "reboot-$node" PASS "$(evidence /tmp/r.json 'drill reboot') ($verified probes passed)"
     else verdict "reboot-$node" FAIL "exit $rc: $(why /tmp/r.json)"; fi
