@@ -94,12 +94,14 @@ const SCOPED: &[(&str, &[&str])] = &[
     ("--limit", &["up", "down", "run", "exec", "ping"]),
     (
         "--forks",
-        &["up", "down", "run", "exec", "ping", "bench", "lab demo"],
+        &[
+            "up", "down", "run", "exec", "ping", "bench", "drain", "undrain", "lab demo",
+        ],
     ),
     (
         "--playbooks",
         &[
-            "up", "down", "run", "validate", "drill", "bench", "lab demo",
+            "up", "down", "run", "validate", "drill", "bench", "drain", "undrain", "lab demo",
         ],
     ),
 ];
@@ -197,6 +199,19 @@ pub enum Command {
         after_help = "Examples:\n  lvslab set lvs.forwarding=tun\n  lvslab set lvs.health_check.delay_loop=2 lvs.health_check.retry=1\n  lvslab set hosts.node3.weight=2"
     )]
     Set(SetArgs),
+    /// Take a real server out of service without cutting its clients off: the inventory gets
+    /// `drained: true` on the host (so a later `up` keeps it out), the directors converge to
+    /// weight 0 (keepalived reloaded, or the manual table edited): no new connection goes to
+    /// it; then lvslab waits until the connections it carries have ended, and says when it
+    /// is safe to work on it.
+    #[command(
+        after_help = "Exit 0 once no director has an established connection to it; 2 when some are still open at --timeout (it stays drained).\n\nExamples:\n  lvslab drain node2\n  lvslab drain node2 --timeout 600   # long downloads\n  lvslab drain node2 --timeout 0     # weight 0, no waiting\n  lvslab undrain node2"
+    )]
+    Drain(DrainArgs),
+    /// Put a drained real server back in service: `drained: false` in the inventory, its weight
+    /// back on the directors.
+    #[command(after_help = "Examples:\n  lvslab undrain node2")]
+    Undrain(UndrainArgs),
     /// A local lab on this machine: hosts as network namespaces with real sshd, or inside a qemu VM
     /// when this kernel has no IPVS (needs root).
     #[command(subcommand)]
@@ -226,6 +241,8 @@ impl Command {
             Command::Ping => "ping",
             Command::Validate(_) => "validate",
             Command::Set(_) => "set",
+            Command::Drain(_) => "drain",
+            Command::Undrain(_) => "undrain",
             Command::Lab(LabCommand::Demo(_)) => "lab demo",
             Command::Lab(_) => "lab",
             Command::Completions { .. } => "completions",
@@ -313,8 +330,9 @@ Examples:
 
 const DRILL_REALSERVER_HELP: &str = "\
 Limits (keepalived's HTTP_GET check, values from the inventory's health_check):
-  stop, kill   delay_loop + retry x delay_before_retry (a refused connection fails at once)
-  hang         delay_loop + connect_timeout + retry x (delay_before_retry + connect_timeout)
+  kill         delay_loop + retry x delay_before_retry (a refused connection fails at once)
+  stop, hang   delay_loop + connect_timeout + retry x (delay_before_retry + connect_timeout)
+               (a server that stops gracefully may accept a check and never answer it)
   drain        no failed request at all
 The run is judged by how long clients got errors (first to last failed request).
 
@@ -322,6 +340,21 @@ Examples:
   lvslab drill realserver node2
   lvslab drill realserver node3 --kind hang --rate 50
   lvslab drill realserver node2 --kind drain";
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The real server (inventory host name).
+    pub node: String,
+    /// How long to wait for its connections to end, in seconds (0: do not wait).
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct UndrainArgs {
+    /// The real server (inventory host name).
+    pub node: String,
+}
 
 #[derive(Debug, Args)]
 pub struct FailoverArgs {

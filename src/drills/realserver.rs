@@ -1,7 +1,9 @@
 //! `drill realserver NODE --kind`: a real server fails while the client's requests flow; how long
 //! clients got errors is judged against what keepalived's health check promises.
 //!
-//! - `stop`: the web server stopped: connections are refused, the check fails at once;
+//! - `stop`: the web server stopped the way its service manager stops it: gracefully, so while
+//!   it shuts down a connection can be accepted and never answered (the check then waits its
+//!   connect_timeout), and after that refused;
 //! - `kill`: every web server process killed (SIGKILL): the same for the check, no goodbye;
 //! - `hang`: every web server process frozen (SIGSTOP): the kernel still accepts connections,
 //!   nothing answers, every check attempt waits its connect_timeout;
@@ -128,8 +130,18 @@ pub async fn realserver(
     }
     let hc = &d.hosts.lvs.health_check;
     let limit = match kind {
-        RealServerKind::Stop | RealServerKind::Kill => limits::realserver_removal(hc, true),
+        RealServerKind::Kill => limits::realserver_removal(hc, true),
         RealServerKind::Hang => limits::realserver_removal(hc, false),
+        RealServerKind::Stop => {
+            let hangs = limits::realserver_removal(hc, false);
+            Limit::new(
+                hangs.ms,
+                format!(
+                    "{}: a web server stopping gracefully can accept a check's connection and not answer it",
+                    hangs.why
+                ),
+            )
+        }
         RealServerKind::Drain => Limit::new(
             0,
             "a drained server gets no new connections: no request should fail",
