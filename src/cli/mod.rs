@@ -6,6 +6,7 @@ pub mod adhoc;
 pub mod args;
 pub mod bench;
 pub mod converge;
+pub mod drain;
 pub mod drill;
 pub mod lab;
 pub mod outcome;
@@ -52,6 +53,14 @@ pub async fn dispatch(cli: Cli) -> i32 {
         Command::Ping => adhoc::ping(g).await,
         Command::Validate(args) => validate::validate(&args, g),
         Command::Set(args) => set::set(&args, g),
+        Command::Drain(args) => drain::drain(&args, g, true).await,
+        Command::Undrain(args) => {
+            let args = args::DrainArgs {
+                node: args.node,
+                timeout: 0,
+            };
+            drain::drain(&args, g, false).await
+        }
         Command::Lab(cmd) => lab::run(cmd, g).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();

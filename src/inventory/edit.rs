@@ -90,6 +90,8 @@ pub enum EditError {
     NoKey { key: String, valid: String },
     #[error("`{key}` holds {what}, not one value: edit the file for that")]
     NotScalar { key: String, what: &'static str },
+    #[error("`{key}` is not a mapping")]
+    NotMapping { key: String },
     #[error("cannot tell where the value of `{key}` is in the text (an alias or merge?)")]
     NoPosition { key: String },
 }
@@ -117,8 +119,110 @@ pub struct Edited {
 /// back as the same string or number, else double-quoted).
 pub fn set(text: &str, path: &[String], value: &str) -> Result<Edited, EditError> {
     let root: Node = serde_saphyr::from_str(text).map_err(|e| EditError::NotYaml(e.to_string()))?;
+    let target = walk(&root, path)?;
+    replace(text, target, &path.join("."), &scalar(value))
+}
+
+/// `text` with `key: value` (a boolean) in the mapping at `map_path`: the value replaced when the
+/// key is there, else the key added as the mapping's last, in its style (a line at the keys'
+/// indentation, or `, key: value` before a flow mapping's `}`).
+pub fn put_flag(
+    text: &str,
+    map_path: &[String],
+    key: &str,
+    value: bool,
+) -> Result<Edited, EditError> {
+    let root: Node = serde_saphyr::from_str(text).map_err(|e| EditError::NotYaml(e.to_string()))?;
+    let map_key = map_path.join(".");
+    let mapping = walk(&root, map_path)?;
+    let Node::Map(entries) = &mapping.value else {
+        return Err(EditError::NotMapping { key: map_key });
+    };
+    let full = format!("{map_key}.{key}");
+    if let Some(existing) = entries.get(key) {
+        return replace(text, existing, &full, &value.to_string());
+    }
+    let no_position = || EditError::NoPosition { key: full.clone() };
+    // A mapping's span is where it starts (its `{`, or its first key).
+    let (start, _) = span_of(text, mapping).ok_or_else(no_position)?;
+    let mut out = String::with_capacity(text.len() + key.len() + 8);
+    if text[start..].starts_with('{') {
+        let close = flow_end(text, start).ok_or_else(no_position)?;
+        let inside = text[start + 1..close].trim();
+        out.push_str(text[..close].trim_end());
+        out.push_str(if inside.is_empty() { " " } else { ", " });
+        out.push_str(&format!("{key}: {value} "));
+        out.push_str(&text[close..]);
+    } else {
+        // A block mapping: a line after its last, at its first key's column.
+        let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+        let indent = &text[line_start..start];
+        if !indent.chars().all(|c| c == ' ') {
+            return Err(no_position());
+        }
+        let end = block_end(text, start, indent.len());
+        out.push_str(&text[..end]);
+        out.push_str(&format!("\n{indent}{key}: {value}"));
+        if end == text.len() {
+            out.push('\n');
+        }
+        out.push_str(&text[end..]);
+    }
+    Ok(Edited {
+        text: out,
+        was: String::new(),
+    })
+}
+
+/// The offset of the `}` that closes the flow mapping opened at `open` (quotes skipped).
+fn flow_end(text: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in text[open..].char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{' | '[') => depth += 1,
+            (None, '}' | ']') => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return (c == '}').then_some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The end of the last line of the block mapping whose first key is at `start`, in column
+/// `indent`: the lines after it that are blank or indented at least as far belong to it.
+fn block_end(text: &str, start: usize, indent: usize) -> usize {
+    let mut end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let mut at = end;
+    while at < text.len() {
+        let line_start = at + 1;
+        let line_end = text[line_start..]
+            .find('\n')
+            .map_or(text.len(), |i| line_start + i);
+        let line = &text[line_start..line_end];
+        let body = line.trim_start_matches(' ');
+        if !body.is_empty() {
+            if line.len() - body.len() < indent {
+                break;
+            }
+            end = line_end;
+        }
+        at = line_end;
+    }
+    end
+}
+
+/// The value at `path`.
+fn walk<'n>(root: &'n Node, path: &[String]) -> Result<&'n Spanned<Node>, EditError> {
     let key = path.join(".");
-    let mut node = &root;
+    let mut node = root;
     let mut found: Option<&Spanned<Node>> = None;
     for (i, part) in path.iter().enumerate() {
         let Node::Map(map) = node else {
@@ -149,35 +253,46 @@ pub fn set(text: &str, path: &[String], value: &str) -> Result<Edited, EditError
         found = Some(next);
         node = &next.value;
     }
-    let Some(target) = found else {
-        return Err(EditError::NotAssignment(key));
-    };
+    found.ok_or(EditError::NotAssignment(key))
+}
+
+/// Where a value is in the text, as byte offsets; `None` for an alias or a merge.
+fn span_of(text: &str, value: &Spanned<Node>) -> Option<(usize, usize)> {
+    let span = value.referenced.span();
+    let (start, len) = (span.byte_offset()?, span.byte_len()?);
+    let (start, end) = (start as usize, (start + len) as usize);
+    (value.referenced == value.defined && end <= text.len() && text.is_char_boundary(start))
+        .then_some((start, end))
+}
+
+/// `text` with the scalar `target` (at `key`) written as `written`.
+fn replace(
+    text: &str,
+    target: &Spanned<Node>,
+    key: &str,
+    written: &str,
+) -> Result<Edited, EditError> {
     match target.value {
         Node::Scalar => {}
         Node::Map(_) => {
             return Err(EditError::NotScalar {
-                key,
+                key: key.to_string(),
                 what: "a mapping",
             });
         }
         Node::Seq => {
             return Err(EditError::NotScalar {
-                key,
+                key: key.to_string(),
                 what: "a list",
             });
         }
     }
-    let span = target.referenced.span();
-    let (Some(start), Some(len)) = (span.byte_offset(), span.byte_len()) else {
-        return Err(EditError::NoPosition { key });
-    };
-    let (start, end) = (start as usize, (start + len) as usize);
-    if target.referenced != target.defined || end > text.len() || !text.is_char_boundary(start) {
-        return Err(EditError::NoPosition { key });
-    }
-    let mut out = String::with_capacity(text.len() + value.len());
+    let (start, end) = span_of(text, target).ok_or_else(|| EditError::NoPosition {
+        key: key.to_string(),
+    })?;
+    let mut out = String::with_capacity(text.len() + written.len());
     out.push_str(&text[..start]);
-    out.push_str(&scalar(value));
+    out.push_str(written);
     out.push_str(&text[end..]);
     Ok(Edited {
         text: out,
@@ -236,6 +351,66 @@ mod tests {
         );
         let out = edit("hosts.node3.weight=2").unwrap();
         assert_eq!(out, INV.replace("weight: 1", "weight: 2"));
+    }
+
+    #[test]
+    fn a_flag_is_added_in_the_mappings_style_or_replaced() {
+        let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
+        // A block mapping: a line at its keys' indentation, after its last value's line.
+        let out = put_flag(INV, &path("hosts.node3"), "drained", true)
+            .unwrap()
+            .text;
+        assert_eq!(
+            out,
+            INV.replace("    weight: 1\n", "    weight: 1\n    drained: true\n")
+        );
+        // Then replaced where it is.
+        let back = put_flag(&out, &path("hosts.node3"), "drained", false).unwrap();
+        assert_eq!(back.was, "true");
+        assert_eq!(
+            back.text,
+            INV.replace("    weight: 1\n", "    weight: 1\n    drained: false\n")
+        );
+        // A flow mapping: before its `}`.
+        let out = put_flag(INV, &path("hosts.node1.vrrp"), "nopreempt", true)
+            .unwrap()
+            .text;
+        assert!(
+            out.contains("vrrp: { state: BACKUP, priority: 50, nopreempt: true }\n"),
+            "{out}"
+        );
+        let flow = "hosts:\n  node2: { address: 198.18.0.12 }\n  node3: {}\n";
+        let out = put_flag(flow, &path("hosts.node2"), "drained", true)
+            .unwrap()
+            .text;
+        assert_eq!(
+            out,
+            "hosts:\n  node2: { address: 198.18.0.12, drained: true }\n  node3: {}\n"
+        );
+        let out = put_flag(flow, &path("hosts.node3"), "drained", true)
+            .unwrap()
+            .text;
+        assert!(out.contains("  node3: { drained: true }\n"), "{out}");
+        // The last line of a file without its newline; a nested block as the last value.
+        let out = put_flag("a:\n  b: 1", &path("a"), "c", true).unwrap().text;
+        assert_eq!(out, "a:\n  b: 1\n  c: true\n");
+        let nested = "hosts:\n  node2:\n    vars:\n      x: 1   # why\n  node3: {}\n";
+        let out = put_flag(nested, &path("hosts.node2"), "drained", true)
+            .unwrap()
+            .text;
+        assert_eq!(
+            out,
+            "hosts:\n  node2:\n    vars:\n      x: 1   # why\n    drained: true\n  node3: {}\n"
+        );
+        // Not a mapping, or no such host.
+        assert!(matches!(
+            put_flag(INV, &path("lvs.vip"), "x", true).unwrap_err(),
+            EditError::NotMapping { .. }
+        ));
+        assert!(matches!(
+            put_flag(INV, &path("hosts.node9"), "drained", true).unwrap_err(),
+            EditError::NoKey { .. }
+        ));
     }
 
     #[test]

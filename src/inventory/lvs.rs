@@ -639,7 +639,21 @@ impl Checker<'_> {
         inv: &Inventory,
     ) -> Vec<RealServer> {
         let mut out = Vec::new();
-        for host in inv.group_members(names::REAL_SERVERS).unwrap_or_default() {
+        let members = inv.group_members(names::REAL_SERVERS).unwrap_or_default();
+        for (name, entry) in &file.hosts.value {
+            if let Some(drained) = &entry.value.drained
+                && !members.iter().any(|h| &h.name == name)
+            {
+                self.fail(
+                    drained,
+                    format!(
+                        "`drained` is for real servers: `{name}` is not in the `{}` group",
+                        names::REAL_SERVERS
+                    ),
+                );
+            }
+        }
+        for host in members {
             let Some(entry) = file.hosts.value.get(&host.name) else {
                 continue;
             };
@@ -659,11 +673,17 @@ impl Checker<'_> {
                 .weight
                 .as_ref()
                 .map(|w| u16::try_from(w.value).unwrap_or(lvs::DEFAULT_WEIGHT));
+            let drained = e.drained.as_ref().is_some_and(|d| d.value);
             out.push(RealServer {
                 name: host.name.clone(),
                 address: host.address,
                 interface: interface.value.clone(),
-                weight: lvs::effective_weight(weight),
+                weight: if drained {
+                    0
+                } else {
+                    lvs::effective_weight(weight)
+                },
+                drained,
                 web,
             });
         }

@@ -168,6 +168,9 @@ pub struct HostEntry {
     /// NAT: a director's interface on the real servers' network.
     pub inside_interface: Option<Spanned<String>>,
     pub weight: Option<Spanned<i64>>,
+    /// A real server taken out of service (`lvslab drain`): weight 0 wherever it serves, its
+    /// `weight:` kept for `lvslab undrain`.
+    pub drained: Option<Spanned<bool>>,
     pub vrrp: Option<HostVrrpEntry>,
     #[serde(default)]
     pub connection: ConnectionSettings,

@@ -563,8 +563,10 @@ pub struct RealServer {
     pub name: String,
     pub address: IpAddr,
     pub interface: String,
-    /// The weight IPVS uses ([`effective_weight`]).
+    /// The weight IPVS uses: [`effective_weight`], or 0 when drained.
     pub weight: u16,
+    /// Taken out of service by `lvslab drain` (the inventory's `drained: true`).
+    pub drained: bool,
     pub web: web::WebServer,
 }
 
