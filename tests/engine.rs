@@ -261,6 +261,33 @@ fn set_changes_one_value_in_place_or_nothing_at_all() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `lvslab drain` and `undrain` take a real server of the inventory: anything else is refused
+/// before the file is touched or a host contacted, with the real servers there are.
+#[test]
+fn drain_takes_a_real_server_or_touches_nothing() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/inventory.example.yml");
+    let dir = std::env::temp_dir().join(format!("lvslab-drain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inv = dir.join("inventory.yml");
+    let original = std::fs::read_to_string(example).unwrap();
+    std::fs::write(&inv, &original).unwrap();
+    let path = inv.to_str().unwrap();
+    for args in [["drain", "node1"], ["undrain", "node9"]] {
+        let out = lvslab(&["-i", path, args[0], args[1]]);
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        assert!(
+            common::stderr(&out).contains(&format!(
+                "`{}` is not a real server of {path} (real servers: node2, node3)",
+                args[1]
+            )),
+            "{}",
+            show(&out)
+        );
+        assert_eq!(std::fs::read_to_string(&inv).unwrap(), original);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Output that cannot be written ends lvslab in words, not a panic: a reader that goes away
 /// (`| head -1`) quietly with 141, a full disk with its reason and 1.
 #[test]

@@ -72,7 +72,8 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
 
 /// Every drill on real IPVS under HTTP load: five ways a MASTER fails and four ways a real
 /// server does, each within the limit it computes, each leaving a lab that verifies; kill's
-/// stale VIP, partition's two MASTERs, drain's zero errors, --repeat's summary; a drill
+/// stale VIP, partition's two MASTERs, drain's zero errors, --repeat's summary; `lvslab drain`
+/// waiting out a held connection with no request failed, and `undrain`; a drill
 /// SIGKILLed mid-fault leaves a lab that verifies again once its undo ran on the host.
 #[test]
 fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm() {
@@ -84,6 +85,13 @@ fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm()
     for kind in ["stop", "kill", "hang", "drain"] {
         expected.push(format!("realserver-{kind}"));
         expected.push(format!("verify-after-realserver-{kind}"));
+    }
+    for command in [
+        "drain-command",
+        "undrain-command",
+        "verify-after-undrain-command",
+    ] {
+        expected.push(command.to_string());
     }
     for killed in ["failover-kill", "realserver-hang"] {
         expected.push(format!("killed-{killed}"));

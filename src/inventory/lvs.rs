@@ -1078,6 +1078,31 @@ mod tests {
     }
 
     #[test]
+    fn a_drained_real_server_has_weight_zero_and_keeps_its_own() {
+        let drained = GOOD.replace("weight: 2 }", "weight: 2, drained: true }");
+        let inv = check(&drained).unwrap().0;
+        let lvs = inv.lvs.unwrap();
+        assert!(lvs.real_servers[0].drained);
+        assert_eq!(lvs.real_servers[0].weight, 0);
+        assert_eq!(lvs.service().real_servers[0].weight, 0);
+        let back = GOOD.replace("weight: 2 }", "weight: 2, drained: false }");
+        assert_eq!(
+            check(&back).unwrap().0.lvs.unwrap().real_servers[0].weight,
+            2
+        );
+        // Only a real server can be drained: the error is at the key.
+        let director = GOOD.replace("priority: 50 } }", "priority: 50 }, drained: true }");
+        let e = check(&director).expect_err("a drained director");
+        assert!(
+            e.message
+                .contains("`drained` is for real servers: `d2` is not in the `real_servers` group"),
+            "{}",
+            e.message
+        );
+        assert!(e.place.starts_with("inv.yml:6:"), "{}", e.place);
+    }
+
+    #[test]
     fn weight_zero_is_zero_and_missing_is_one() {
         let zero = GOOD.replace("weight: 2", "weight: 0");
         assert_eq!(
