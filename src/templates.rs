@@ -389,6 +389,41 @@ groups:
         );
     }
 
+    /// `type: tcp` renders keepalived's TCP_CHECK with the same timers (and the port of a
+    /// mark's check), no url.
+    #[test]
+    fn keepalived_conf_renders_a_tcp_check() {
+        let tcp = SERVICES.replace(
+            "  vrrp: { virtual_router_id: 51 }",
+            "  vrrp: { virtual_router_id: 51 }\n  health_check: { type: tcp, connect_timeout: 2 }",
+        );
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&tcp, "d1"))
+            .unwrap();
+        assert!(
+            conf.contains("    real_server 10.0.0.12 80 {\n        weight 1\n        TCP_CHECK {\n            connect_timeout 2\n            retry 3\n            delay_before_retry 3\n        }\n    }"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("        TCP_CHECK {\n            connect_port 8081\n            connect_timeout 2\n"),
+            "{conf}"
+        );
+        assert!(
+            !conf.contains("HTTP_GET") && !conf.contains("url {"),
+            "{conf}"
+        );
+        let http = t
+            .render_file("keepalived.conf.j2", &host_ctx(SERVICES, "d1"))
+            .unwrap();
+        assert!(
+            http.contains(
+                "        weight 1\n        HTTP_GET {\n            url {\n                path /\n"
+            ),
+            "{http}"
+        );
+    }
+
     /// The pair as operators configure it: unicast to the other director, nopreempt (every
     /// director starts BACKUP), GARP settings, the notify script (run as root, with script
     /// security); none of it without the keys (the seed's instance is unchanged).

@@ -329,11 +329,13 @@ Examples:
   lvslab --json drill failover --kind freeze";
 
 const DRILL_REALSERVER_HELP: &str = "\
-Limits (keepalived's HTTP_GET check, values from the inventory's health_check):
+Limits (keepalived's check, HTTP_GET or TCP_CHECK, values from the inventory's health_check):
   kill         delay_loop + retry x delay_before_retry (a refused connection fails at once)
   stop, hang   delay_loop + connect_timeout + retry x (delay_before_retry + connect_timeout)
                (a server that stops gracefully may accept a check and never answer it)
   drain        no failed request at all
+With `health_check: { type: tcp }` a frozen server is never removed (the kernel still completes
+the handshake): --kind hang is refused with that reason.
 The run is judged by how long clients got errors (first to last failed request).
 
 Examples:

@@ -78,12 +78,16 @@ pub fn realserver_removal(hc: &HealthCheck, refused_at_once: bool) -> Limit {
         u64::from(secs) * 1000,
         if refused_at_once {
             format!(
-                "delay_loop {} s + retry {} x delay_before_retry {} s (a refused connection fails at once) = {secs} s",
-                hc.delay_loop, hc.retry, hc.delay_before_retry
+                "{}: delay_loop {} s + retry {} x delay_before_retry {} s (a refused connection fails at once) = {secs} s",
+                hc.kind.keepalived_name(),
+                hc.delay_loop,
+                hc.retry,
+                hc.delay_before_retry
             )
         } else {
             format!(
-                "delay_loop {} s + connect_timeout {} s + retry {} x (delay_before_retry {} s + connect_timeout {} s) = {secs} s",
+                "{}: delay_loop {} s + connect_timeout {} s + retry {} x (delay_before_retry {} s + connect_timeout {} s) = {secs} s",
+                hc.kind.keepalived_name(),
                 hc.delay_loop,
                 hc.connect_timeout,
                 hc.retry,

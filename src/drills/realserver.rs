@@ -23,8 +23,8 @@ use super::{
     Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, run_ok, service, wait_until,
 };
 use crate::live::{DirectorHost, RealServerHost};
-use crate::lvs::Endpoint;
 use crate::lvs::ipvs::{Rule, Server};
+use crate::lvs::{CheckKind, Endpoint};
 use crate::transport::sh;
 
 /// How the real server fails (the CLI's `--kind`, its help from these lines).
@@ -129,6 +129,12 @@ pub async fn realserver(
         ));
     }
     let hc = &d.hosts.lvs.health_check;
+    if kind == RealServerKind::Hang && hc.kind == CheckKind::Tcp {
+        return Err(format!(
+            "with `health_check: {{ type: tcp }}` a frozen web server is never removed: its kernel still completes the handshake that {} waits for, so clients fail until a person notices. `type: http` (HTTP_GET) catches it; `--kind stop` and `kill` work with either",
+            hc.kind.keepalived_name()
+        ));
+    }
     let limit = match kind {
         RealServerKind::Kill => limits::realserver_removal(hc, true),
         RealServerKind::Hang => limits::realserver_removal(hc, false),
@@ -137,7 +143,7 @@ pub async fn realserver(
             Limit::new(
                 hangs.ms,
                 format!(
-                    "{}: a web server stopping gracefully can accept a check's connection and not answer it",
+                    "{}: a web server stopping gracefully can still accept connections it no longer answers",
                     hangs.why
                 ),
             )

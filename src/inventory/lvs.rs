@@ -801,6 +801,18 @@ impl Checker<'_> {
         let mut hc = HealthCheck::default();
         let Some(s) = settings else { return hc };
         let s = &s.value;
+        if let Some(kind) = &s.kind {
+            hc.kind = kind.value;
+        }
+        if hc.kind == lvs::CheckKind::Tcp {
+            const UNUSED: &str = "with `type: tcp` (TCP_CHECK) the check only opens a connection: `path` and `status_code` are not used";
+            if let Some(p) = &s.path {
+                self.warn(p, UNUSED.into());
+            }
+            if let Some(c) = &s.status_code {
+                self.warn(c, UNUSED.into());
+            }
+        }
         if let Some(p) = &s.path {
             if valid_url_path(&p.value) {
                 hc.path = p.value.clone();
@@ -1075,6 +1087,24 @@ mod tests {
         assert!(e.place.starts_with("inv.yml:3:"), "{}", e.place);
         let e = check(&with("notifi: true")).expect_err("unknown key");
         assert!(e.message.contains("notify"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_tcp_check_is_taken_and_http_only_keys_draw_a_warning() {
+        let tcp = GOOD.replace(
+            "  vrrp: { virtual_router_id",
+            "  health_check: { type: tcp, path: /health }\n  vrrp: { virtual_router_id",
+        );
+        let (inv, warnings) = check(&tcp).unwrap();
+        assert_eq!(inv.lvs.unwrap().health_check.kind, lvs::CheckKind::Tcp);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("inv.yml:3:")
+                && warnings[0].contains("`path` and `status_code` are not used"),
+            "{warnings:?}"
+        );
+        let e = check(&tcp.replace("type: tcp", "type: tpc")).expect_err("no such checker");
+        assert!(e.message.contains("tpc"), "{}", e.message);
     }
 
     #[test]

@@ -139,10 +139,13 @@ impl VrrpSettings {
     }
 }
 
-/// keepalived's HTTP_GET check of each real server; what is not given takes the seed's value.
+/// keepalived's check of each real server (HTTP_GET unless `type: tcp`); what is not given
+/// takes the seed's value.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckSettings {
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<crate::lvs::CheckKind>>,
     pub path: Option<Spanned<String>>,
     pub status_code: Option<Spanned<u32>>,
     pub connect_timeout: Option<Spanned<u32>>,

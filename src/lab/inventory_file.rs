@@ -46,6 +46,7 @@ pub fn render(plan: &LabPlan, web_server: &str, auth_pass: &str) -> String {
              advert_int: 1\n    \
              auth_pass: \"{auth_pass}\"\n  \
            health_check:\n    \
+             type: http\n    \
              path: /\n    \
              status_code: 200\n    \
              connect_timeout: 3\n    \

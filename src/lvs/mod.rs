@@ -635,6 +635,9 @@ pub struct Garp {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthCheck {
+    /// Which keepalived checker: HTTP_GET (the seed's) or TCP_CHECK.
+    #[serde(rename = "type")]
+    pub kind: CheckKind,
     pub path: String,
     pub status_code: u16,
     pub connect_timeout: u32,
@@ -646,12 +649,35 @@ pub struct HealthCheck {
 impl Default for HealthCheck {
     fn default() -> Self {
         HealthCheck {
+            kind: CheckKind::Http,
             path: "/".into(),
             status_code: 200,
             connect_timeout: 3,
             retry: 3,
             delay_before_retry: 3,
             delay_loop: 6,
+        }
+    }
+}
+
+/// keepalived's checker of a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    /// `HTTP_GET`: a GET of `path` must answer `status_code` within connect_timeout.
+    Http,
+    /// `TCP_CHECK`: a TCP connection must open within connect_timeout. Cheaper, and blind to a
+    /// server that accepts and never answers (a frozen web server: its kernel completes the
+    /// handshake).
+    Tcp,
+}
+
+impl CheckKind {
+    /// keepalived's name of the checker.
+    pub fn keepalived_name(self) -> &'static str {
+        match self {
+            CheckKind::Http => "HTTP_GET",
+            CheckKind::Tcp => "TCP_CHECK",
         }
     }
 }

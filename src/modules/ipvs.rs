@@ -6,8 +6,8 @@
 use serde::Deserialize;
 
 use super::{Applied, Boot, Module, Query, TaskCtx, TaskError, command_failed};
-use crate::lvs::VirtualService;
 use crate::lvs::ipvs::{Rule, Table, plan};
+use crate::lvs::{CheckKind, VirtualService};
 use crate::templates::Tpl;
 use crate::transport::sh;
 
@@ -93,16 +93,29 @@ async fn drop_unhealthy(
     let mut kept = Vec::new();
     for rule in rules {
         if let Some(server) = rule.added_server() {
-            let url = service
-                .check_endpoint(server.endpoint.address)
-                .http_url(&check.path);
-            let code = ctx
-                .read(
-                    &sh::http_status(&url, check.connect_timeout),
-                    "the health check",
-                )
-                .await?;
-            if code != Some(check.status_code) {
+            let endpoint = service.check_endpoint(server.endpoint.address);
+            let healthy = match check.kind {
+                CheckKind::Http => {
+                    let code = ctx
+                        .read(
+                            &sh::http_status(
+                                &endpoint.http_url(&check.path),
+                                check.connect_timeout,
+                            ),
+                            "the health check",
+                        )
+                        .await?;
+                    code == Some(check.status_code)
+                }
+                CheckKind::Tcp => {
+                    ctx.read(
+                        &sh::tcp_opens(endpoint.address, endpoint.port, check.connect_timeout),
+                        "the health check",
+                    )
+                    .await?
+                }
+            };
+            if !healthy {
                 continue;
             }
         }

@@ -5,7 +5,8 @@
 # leaves the lab as it found it (verify passes after each); kill finds the VIP left on the dead
 # MASTER and `lvslab up` repairs it; partition sees two MASTERs; drain fails no request; --repeat
 # summarises p50/p99/max; `lvslab drain` waits out a held connection and fails no request, and
-# `undrain` puts the weight back; each fault the drill undoes itself is undone on its host when the drill
+# `undrain` puts the weight back; with TCP_CHECK a killed server leaves the table in time and
+# the hang drill is refused with why; each fault the drill undoes itself is undone on its host when the drill
 # is SIGKILLed. The health check is shortened so the real-server drills take seconds.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines and a `TABLE` line per drill (docs/drills.md's
 # table); exits 0 only when every verdict passed.
@@ -67,7 +68,7 @@ drain_cmd() {
     lvslab lab exec --name drills client -- bash -c 'for i in 1 2; do (exec 3<>/dev/tcp/198.18.0.100/80; printf "GET / HTTP/1.1\r\n" >&3; sleep 25) & done; wait' >/dev/null 2>&1 &
     held=$!
     sleep 1
-    lvslab lab exec --name drills client -- sh -c 'n=0; f=0; end=$(($(date +%s) + 40)); while [ "$(date +%s)" -lt "$end" ]; do curl -s -m 2 -o /dev/null http://198.18.0.100/ || f=$((f + 1)); n=$((n + 1)); sleep 0.1; done; echo "$n requests, $f failed"' >/tmp/drain-load.txt 2>&1 &
+    lvslab lab exec --name drills client -- sh -c 'n=0; f=0; end=$(($(date +%s) + 30)); while [ "$(date +%s)" -lt "$end" ]; do curl -s -m 2 -o /dev/null http://198.18.0.100/ || f=$((f + 1)); n=$((n + 1)); sleep 0.1; done; echo "$n requests, $f failed"' >/tmp/drain-load.txt 2>&1 &
     load=$!
     sleep 1
     echo "STEP [$(elapsed)] lvslab drain node2 (2 connections held 25 s, one to each real server; a steady load)"
@@ -139,6 +140,21 @@ if [ $rc = 0 ] && [ -n "$line" ]; then verdict repeat PASS "$line"
 else verdict repeat FAIL "exit $rc: $(tail -n 3 /tmp/repeat.txt | tr '\n' ' ')"; fi
 
 lvslab down >/dev/null 2>&1
+# TCP_CHECK: the checker that only connects removes a killed real server within its limit, and
+# the hang drill is refused with why (a frozen server still completes the handshake).
+lvslab set lvs.health_check.type=tcp >/dev/null
+lv_json /tmp/tcp-up.json up
+checkers=$(lvslab lab exec --name drills node1 -- grep -c TCP_CHECK /etc/keepalived/keepalived.conf)
+lv_json /tmp/d.json drill realserver node2 --kind kill --margin "$DRILL_MARGIN" --no-svg
+kill_rc=$rc
+lvslab drill realserver node2 --kind hang --no-svg >/tmp/tcp-hang.txt 2>&1
+hang_rc=$?
+if [ "$kill_rc" = 0 ] && [ "${checkers:-0}" -ge 2 ] && [ $hang_rc = 1 ] && grep -q 'never removed' /tmp/tcp-hang.txt; then
+    verdict tcp-check PASS "node1's keepalived.conf: $checkers TCP_CHECK; $(evidence /tmp/d.json 'drill realserver'); --kind hang refused: $(grep -o 'a frozen web server is never removed[^.]*' /tmp/tcp-hang.txt)"
+else
+    verdict tcp-check FAIL "up: $(changed /tmp/tcp-up.json) changed; TCP_CHECK lines: $checkers; kill exit $kill_rc: $(why /tmp/d.json); hang exit $hang_rc: $(tail -n 2 /tmp/tcp-hang.txt | tr '\n' ' ')"
+fi
+
 lvslab lab down --name drills >/dev/null 2>&1
 echo "scenario-drills: $failures failed"
 [ "$failures" = 0 ]

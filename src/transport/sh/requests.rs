@@ -125,6 +125,20 @@ fn parse_http_load(text: &str) -> Result<LoadAnswers, ParseError> {
     Ok(load)
 }
 
+/// Whether a TCP connection to `host`:`port` opens within `timeout_secs` (keepalived's
+/// TCP_CHECK): prints `open` or `closed`.
+pub fn tcp_opens(host: IpAddr, port: u16, timeout_secs: u32) -> Read<bool> {
+    let line = format!(
+        "if timeout {timeout_secs} {} 2>/dev/null; then echo open; else echo closed; fi",
+        tcp_open(host, port)
+    );
+    Read::new(line, |text| match text.trim() {
+        "open" => Ok(true),
+        "closed" => Ok(false),
+        _ => Err(ParseError::new("expected open or closed", text)),
+    })
+}
+
 /// Exits 0 when a TCP connection to `host`:`port` opens (bash's /dev/tcp; `host` is an address).
 pub fn tcp_open(host: IpAddr, port: u16) -> String {
     format!(
