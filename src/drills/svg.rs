@@ -15,9 +15,11 @@ const FAILED: &str = "#d62728";
 /// Colours for the directors, in the inventory's order (where the client's packets went).
 const DIRECTOR_PALETTE: [&str; 4] = ["#6a3d9a", "#b15928", "#1b9e77", "#e7298a"];
 /// Colours for the real servers, in order of first answer.
-const PALETTE: [&str; 8] = [
-    "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22",
+const PALETTE: [&str; 7] = [
+    "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
 ];
+/// The colour of answers that name no real server (a ping of the VIP): none of the palette's.
+const UNNAMED: &str = "#bcbd22";
 
 fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -151,7 +153,7 @@ impl Servers {
         self.0
             .iter()
             .position(|s| s == who)
-            .map_or("#1f77b4", |i| PALETTE[i % PALETTE.len()])
+            .map_or(UNNAMED, |i| PALETTE[i % PALETTE.len()])
     }
 }
 
@@ -267,9 +269,10 @@ fn requests(s: &mut String, r: &Record, layout: &Layout, servers: &Servers) {
                 y -= h;
                 let _ = writeln!(
                     s,
-                    r##"<rect x="{bx:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{who}: {n}</title></rect>"##,
+                    r##"<rect x="{bx:.1}" y="{y:.1}" width="{:.1}" height="{h:.1}" fill="{}"><title>{}: {n}</title></rect>"##,
                     (bw - 0.5).max(0.5),
-                    servers.colour(who)
+                    servers.colour(who),
+                    esc(who)
                 );
             }
         }
@@ -315,7 +318,7 @@ fn server_legend(s: &mut String, r: &Record, layout: &Layout, servers: &Servers)
             below + 17.0,
             esc(who)
         );
-        lx += 24.0 + 7.0 * who.len() as f64;
+        lx += 28.0 + 7.5 * who.chars().count() as f64;
     }
 }
 
@@ -337,9 +340,10 @@ fn director_bands(s: &mut String, r: &Record, layout: &Layout) {
             let (x0, x1) = (layout.x(w[0].t_ms), layout.x(w[1].t_ms));
             let _ = writeln!(
                 s,
-                r##"<rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{band_h}" fill="{}"><title>{name}: {}</title></rect>"##,
+                r##"<rect x="{x0:.1}" y="{y:.0}" width="{:.1}" height="{band_h}" fill="{}"><title>{}: {}</title></rect>"##,
                 (x1 - x0).max(0.5),
                 state_colour(d.state, d.holds_vip),
+                esc(name),
                 state_label(d.state, d.holds_vip)
             );
         }
@@ -689,14 +693,73 @@ mod tests {
 
     const SUMMARY: &str = "1200 requests, 4 failed (4 no answer); outage 3100 ms, within the limit 3804 ms + 1000 ms margin (Master_Down_Interval = 3 x advert_int 1 s + skew (256 - 50)/256 s = 3804 ms); takeover after 3500 ms; two MASTERs for 6000 ms, up to 2 MACs answering ARP for the VIP; reachable 0 ms after healing; fail-back after 1200 ms; averyveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryveryverylongword; lab as before: yes";
 
+    /// Whether `svg` is well-formed as far as a viewer cares: every tag closed in order, every
+    /// `&` an entity (a name with `<` or `&` in it broke the picture once).
+    fn well_formed(svg: &str) -> Result<(), String> {
+        let mut open: Vec<&str> = Vec::new();
+        let mut rest = svg;
+        while let Some(at) = rest.find(['<', '&']) {
+            let after = &rest[at..];
+            if let Some(tail) = after.strip_prefix('&') {
+                let entity = tail.split(';').next().unwrap_or_default();
+                if !["lt", "gt", "amp", "quot", "apos"].contains(&entity) {
+                    return Err(format!("a bare &: {}", &after[..after.len().min(30)]));
+                }
+                rest = tail;
+                continue;
+            }
+            let end = after.find('>').ok_or("a tag without its >")?;
+            let tag = &after[1..end];
+            if let Some(name) = tag.strip_prefix('/') {
+                let top = open.pop().ok_or(format!("</{name}> closes nothing"))?;
+                if top != name {
+                    return Err(format!("<{top}> closed by </{name}>"));
+                }
+            } else if !tag.ends_with('/') && !tag.starts_with('?') && !tag.starts_with('!') {
+                open.push(tag.split_whitespace().next().unwrap_or_default());
+            }
+            rest = &after[end + 1..];
+        }
+        if open.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("left open: {open:?}"))
+        }
+    }
+
+    #[test]
+    fn every_picture_is_well_formed_whatever_the_names() {
+        for duration_ms in [9_500, 30_000, 75_000] {
+            let svg = render(&busy(duration_ms), SUMMARY);
+            well_formed(&svg).unwrap_or_else(|e| panic!("{duration_ms} ms: {e}"));
+            assert!(svg.contains("web-&lt;a&gt;"), "the odd name is escaped");
+        }
+        well_formed(&render(&Record::default(), "")).unwrap();
+        assert!(well_formed("<svg><title>web-<a>: 1</title></svg>").is_err());
+        assert!(well_formed("<svg><text>a & b</text></svg>").is_err());
+    }
+
     #[test]
     fn the_picture_is_as_it_was() {
-        for (duration_ms, golden) in [
-            (9_500, include_str!("testdata/timeline-short.svg")),
-            (30_000, include_str!("testdata/timeline-medium.svg")),
-            (75_000, include_str!("testdata/timeline-long.svg")),
+        for (duration_ms, golden, file) in [
+            (9_500, include_str!("testdata/timeline-short.svg"), "short"),
+            (
+                30_000,
+                include_str!("testdata/timeline-medium.svg"),
+                "medium",
+            ),
+            (75_000, include_str!("testdata/timeline-long.svg"), "long"),
         ] {
             let svg = render(&busy(duration_ms), SUMMARY);
+            // LVSLAB_BLESS=1 writes the pictures as they are now (look at them first).
+            if std::env::var_os("LVSLAB_BLESS").is_some() {
+                let path = format!(
+                    "{}/src/drills/testdata/timeline-{file}.svg",
+                    env!("CARGO_MANIFEST_DIR")
+                );
+                std::fs::write(path, &svg).unwrap();
+                continue;
+            }
             assert!(
                 svg == golden,
                 "the picture of a {duration_ms} ms record changed"

@@ -1,6 +1,6 @@
 //! `status`: a compact view of the load balancer: who holds the VIP, the VRRP states (and,
-//! with `lvs.vrrp.notify`, each director's last transitions), each director's IPVS table with
-//! its counters.
+//! with `lvs.vrrp.notify`, each director's last transitions), the real servers drained, each
+//! director's IPVS table with its counters.
 
 use crate::live::{LvsHosts, read, run};
 use crate::transport::sh;
@@ -55,6 +55,19 @@ pub async fn status(hosts: &LvsHosts<'_>) -> String {
             };
             text.push_str(&format!("  {n:<10} {words}\n"));
         }
+    }
+    let drained: Vec<&str> = hosts
+        .lvs
+        .real_servers
+        .iter()
+        .filter(|r| r.drained)
+        .map(|r| r.name.as_str())
+        .collect();
+    if !drained.is_empty() {
+        text.push_str(&format!(
+            "Drained (the inventory's `drained: true`: weight 0, `lvslab undrain NODE` puts it back): {}\n",
+            drained.join(", ")
+        ));
     }
     for d in &hosts.directors {
         if !d.conn.facts.has_ipvs() {

@@ -77,12 +77,14 @@ drain_cmd() {
     wait "$load" "$held"
     said=$(grep 'node2 drained' /tmp/drain.txt)
     load_said=$(cat /tmp/drain-load.txt)
+    status=$(lvslab status 2>&1 | grep '^Drained')
     if [ $rc = 0 ] && echo "$said" | grep -q '1 active connection(s) at the start, none after' \
         && echo "$load_said" | grep -q 'requests, 0 failed' \
-        && grep -A4 '^  node2:' "$LVSLAB_INVENTORY" | grep -q 'drained: true'; then
-        verdict drain-command PASS "$said | load: $load_said | the inventory has drained: true"
+        && grep -A4 '^  node2:' "$LVSLAB_INVENTORY" | grep -q 'drained: true' \
+        && echo "$status" | grep -q 'node2$'; then
+        verdict drain-command PASS "$said | load: $load_said | the inventory has drained: true | status: $status"
     else
-        verdict drain-command FAIL "exit $rc: $(tail -n 3 /tmp/drain.txt | tr '\n' ' ') | load: $load_said"
+        verdict drain-command FAIL "exit $rc: $(tail -n 3 /tmp/drain.txt | tr '\n' ' ') | load: $load_said | status: $status"
     fi
     echo "STEP [$(elapsed)] lvslab undrain node2"
     lvslab undrain node2 >/tmp/undrain.txt 2>&1
