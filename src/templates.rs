@@ -389,6 +389,37 @@ groups:
         );
     }
 
+    /// `track_script`: a `vrrp_script` block each (before the instance, with script security),
+    /// tracked by the instance; nothing without the key.
+    #[test]
+    fn keepalived_conf_renders_tracked_scripts() {
+        let tracked = SERVICES.replace(
+            "  vrrp: { virtual_router_id: 51 }",
+            "  vrrp:\n    virtual_router_id: 51\n    track_script:\n      - { name: uplink, script: /usr/bin/ping -c 1 -W 1 10.0.0.1, weight: -60, fall: 2 }\n      - { script: /usr/bin/test ! -e /etc/lvslab-maintenance, interval: 5 }",
+        );
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&tracked, "d1"))
+            .unwrap();
+        assert!(
+            conf.contains("    script_user root\n    enable_script_security\n}\n\nvrrp_script uplink {\n    script \"/usr/bin/ping -c 1 -W 1 10.0.0.1\"\n    interval 2\n    timeout 2\n    weight -60\n    fall 2\n    rise 1\n}\n\nvrrp_script check_2 {\n    script \"/usr/bin/test ! -e /etc/lvslab-maintenance\"\n    interval 5\n    timeout 5\n    weight 0\n    fall 1\n    rise 1\n}\n\nvrrp_instance VI_1 {"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("    track_script {\n        uplink\n        check_2\n    }\n"),
+            "{conf}"
+        );
+        let plain = t
+            .render_file("keepalived.conf.j2", &host_ctx(SERVICES, "d1"))
+            .unwrap();
+        assert!(
+            !plain.contains("vrrp_script")
+                && !plain.contains("track_script")
+                && !plain.contains("script_user"),
+            "{plain}"
+        );
+    }
+
     /// `type: tcp` renders keepalived's TCP_CHECK with the same timers (and the port of a
     /// mark's check), no url.
     #[test]
@@ -444,7 +475,7 @@ groups:
             .render_file("keepalived.conf.j2", &host_ctx(&pair, "d1"))
             .unwrap();
         assert!(
-            conf.contains("    router_id d1\n    # The notify script runs as root, and only from root's own directories.\n    script_user root\n    enable_script_security\n}"),
+            conf.contains("    router_id d1\n    # Scripts run as root, and only from files that root alone can change.\n    script_user root\n    enable_script_security\n}\n\nvrrp_instance VI_1 {"),
             "{conf}"
         );
         assert!(

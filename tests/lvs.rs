@@ -328,17 +328,18 @@ fn a_frozen_daemon_fails_verify_and_up_continues_it() {
 
 /// The director pair as operators configure it (`lvs.vrrp`): adverts unicast to the other
 /// director, nopreempt, each transition logged and shown by `status`, a GARP refresh, a
-/// tracked interface. verify proves the unicast (no director joined the multicast group, the
+/// tracked interface and a tracked script. verify proves the unicast (no director joined the multicast group, the
 /// BACKUP heard adverts) and that keepalived runs with nopreempt; a failover drill leaves the
 /// VIP on the BACKUP (no fail-back) and verify still passes; the tracked interface down on the
-/// holder puts it in FAULT and the other takes the VIP; `down` removes the script and its log.
+/// holder puts it in FAULT and the other takes the VIP, and so does the tracked script failing
+/// (a maintenance file); `down` removes the notify script and its log.
 #[test]
 fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
     let lab = TestLab::up(2);
     let text = std::fs::read_to_string(&lab.inventory).unwrap();
     let text = text.replace(
         "    advert_int: 1\n",
-        "    advert_int: 1\n    unicast: true\n    preempt: false\n    notify: true\n    garp_master_refresh: 30\n    track_interface: [trk0]\n",
+        "    advert_int: 1\n    unicast: true\n    preempt: false\n    notify: true\n    garp_master_refresh: 30\n    track_interface: [trk0]\n    track_script:\n      - { name: maintenance, script: /usr/bin/test ! -e /etc/lvslab-maintenance }\n",
     );
     std::fs::write(&lab.inventory, text).unwrap();
     for node in ["node1", "node4"] {
@@ -381,7 +382,10 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
             && evidence.contains("unicast: node1, node4 joined no 224.0.0.18 group")
             && evidence.contains("nopreempt: the VIP stays with its holder")
             && evidence.contains("gratuitous ARPs refreshed every 30 s while MASTER")
-            && evidence.contains("tracks trk0 (FAULT, giving up the VIP, while one is down)"),
+            && evidence.contains("tracks trk0 (FAULT, giving up the VIP, while one is down)")
+            && evidence.contains(
+                "tracks the script maintenance (FAULT, giving up the VIP, when it fails)"
+            ),
         "{evidence}"
     );
 
@@ -455,6 +459,39 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
     let (pass, evidence) = settled;
     assert!(
         pass && evidence.contains("node1 MASTER") && evidence.contains("node4 BACKUP"),
+        "{evidence}"
+    );
+
+    // The tracked script fails on the holder (an operator's maintenance file): FAULT, and node4
+    // takes the VIP; the file gone, node1 is BACKUP again and node4 keeps it (nopreempt).
+    let maintenance = lab.ssh("node1", "touch /etc/lvslab-maintenance");
+    assert!(maintenance.status.success(), "{}", show(&maintenance));
+    let taken = lab.ssh(
+        "node4",
+        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
+    );
+    assert!(
+        taken.status.success(),
+        "node4 takes the VIP from node1 in FAULT"
+    );
+    let (pass, evidence) = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
+    assert!(
+        !pass && evidence.contains("node1 FAULT") && evidence.contains("node4 MASTER"),
+        "{evidence}"
+    );
+    let over = lab.ssh("node1", "rm /etc/lvslab-maintenance");
+    assert!(over.status.success(), "{}", show(&over));
+    let mut settled = (false, String::new());
+    for _ in 0..10 {
+        settled = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
+        if settled.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    let (pass, evidence) = settled;
+    assert!(
+        pass && evidence.contains("node4 MASTER") && evidence.contains("node1 BACKUP"),
         "{evidence}"
     );
 

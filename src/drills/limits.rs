@@ -130,6 +130,7 @@ mod tests {
             higher_prio_send_advert: false,
             notify: false,
             track_interface: Vec::new(),
+            track_script: Vec::new(),
             garp: Default::default(),
         };
         assert_eq!(master_down(Some(&vrrp), 50).ms, 3804);

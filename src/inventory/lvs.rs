@@ -224,6 +224,7 @@ impl Checker<'_> {
                 higher_prio_send_advert: v.higher_prio_send_advert.as_ref().is_some_and(|h| h.value),
                 notify: v.notify.as_ref().is_some_and(|n| n.value),
                 track_interface: self.tracked_interfaces(v.track_interface.as_ref()),
+                track_script: self.track_scripts(v.track_script.as_ref()),
                 garp,
             }
         });
@@ -608,6 +609,76 @@ impl Checker<'_> {
                     &interface.value,
                     e.inside_interface.as_ref().map(|i| i.value.as_str()),
                 ),
+            });
+        }
+        out
+    }
+
+    /// `track_script`: each a command keepalived.conf can hold in double quotes, run from an
+    /// absolute path (script security runs nothing else), with its numbers in keepalived's
+    /// ranges; names given or `check_N`, each once.
+    fn track_scripts(
+        &mut self,
+        list: Option<&Spanned<Vec<Spanned<super::model::TrackScriptEntry>>>>,
+    ) -> Vec<lvs::TrackScript> {
+        let Some(list) = list else { return Vec::new() };
+        let mut out: Vec<lvs::TrackScript> = Vec::new();
+        for (i, entry) in list.value.iter().enumerate() {
+            let e = &entry.value;
+            let name = match &e.name {
+                Some(n) if names::valid_identifier(&n.value) => n.value.clone(),
+                Some(n) => {
+                    self.fail(
+                        n,
+                        format!(
+                            "`{}` is not a script name: letters, digits, `_` and `-`",
+                            n.value.escape_debug()
+                        ),
+                    );
+                    continue;
+                }
+                None => format!("check_{}", i + 1),
+            };
+            if out.iter().any(|t| t.name == name) {
+                self.fail(entry, format!("a second track_script named `{name}`"));
+                continue;
+            }
+            let script = e.script.value.trim();
+            if !script.starts_with('/') || script.contains(['"', '\n', '\\']) {
+                self.fail(
+                    &e.script,
+                    format!(
+                        "track_script `{}`: write the command with its absolute path first (keepalived's script security runs nothing else), without `\"`, `\\` or a new line",
+                        script.escape_debug()
+                    ),
+                );
+                continue;
+            }
+            let mut number = |v: &Option<Spanned<u32>>,
+                              default: u32,
+                              range: std::ops::RangeInclusive<i64>,
+                              what: &str| {
+                match v {
+                    Some(v) if in_range(self, v, range, what) => v.value,
+                    _ => default,
+                }
+            };
+            let interval = number(&e.interval, 2, 1..=3600, "interval");
+            let timeout = number(&e.timeout, interval, 1..=3600, "timeout");
+            let fall = number(&e.fall, 1, 1..=1000, "fall");
+            let rise = number(&e.rise, 1, 1..=1000, "rise");
+            let weight = match &e.weight {
+                Some(w) if in_range(self, w, -253..=253, "weight") => w.value as i32,
+                _ => 0,
+            };
+            out.push(lvs::TrackScript {
+                name,
+                script: script.to_string(),
+                interval,
+                timeout,
+                weight,
+                fall,
+                rise,
             });
         }
         out
@@ -1087,6 +1158,57 @@ mod tests {
         assert!(e.place.starts_with("inv.yml:3:"), "{}", e.place);
         let e = check(&with("notifi: true")).expect_err("unknown key");
         assert!(e.message.contains("notify"), "{}", e.message);
+    }
+
+    #[test]
+    fn tracked_scripts_are_checked_at_their_keys() {
+        let with = |list: &str| {
+            GOOD.replace(
+                "auth_pass: \"pw1111ab\" }",
+                &format!("auth_pass: \"pw1111ab\", track_script: [{list}] }}"),
+            )
+        };
+        let (inv, _) = check(&with(
+            "{ script: /usr/bin/pgrep -x sshd }, { name: up-link, script: /bin/ping -c1 10.0.0.1, weight: -60, fall: 3, interval: 5 }",
+        ))
+        .unwrap();
+        let scripts = inv.lvs.unwrap().vrrp.unwrap().track_script;
+        assert_eq!(scripts[0].name, "check_1");
+        assert_eq!(
+            (scripts[0].interval, scripts[0].timeout, scripts[0].weight),
+            (2, 2, 0)
+        );
+        assert_eq!(
+            scripts[0].effect(),
+            "FAULT, giving up the VIP, when it fails"
+        );
+        assert_eq!(
+            (scripts[1].name.as_str(), scripts[1].timeout),
+            ("up-link", 5)
+        );
+        assert_eq!(
+            scripts[1].effect(),
+            "priority -60 after 3 failures in a row"
+        );
+        for (list, says) in [
+            ("{ script: pgrep sshd }", "absolute path first"),
+            ("{ script: \"/bin/sh -c \\\"x\\\"\" }", "without `\"`"),
+            ("{ name: \"a b\", script: /bin/true }", "not a script name"),
+            (
+                "{ name: x, script: /bin/true }, { name: x, script: /bin/false }",
+                "a second track_script named `x`",
+            ),
+            (
+                "{ script: /bin/true, weight: 300 }",
+                "weight 300 is outside -253-253",
+            ),
+            ("{ script: /bin/true, fall: 0 }", "fall 0 is outside 1-1000"),
+            ("{ script: /bin/true, every: 2 }", "every"),
+        ] {
+            let e = check(&with(list)).expect_err(list);
+            assert!(e.message.contains(says), "{list}: {}", e.message);
+            assert!(e.place.starts_with("inv.yml:3:"), "{list}: {}", e.place);
+        }
     }
 
     #[test]

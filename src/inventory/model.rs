@@ -123,6 +123,10 @@ pub struct VrrpSettings {
     /// Interfaces besides the VRRP one whose loss puts a director in FAULT (it gives up the
     /// VIP); the same names on every director.
     pub track_interface: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Commands each director runs every `interval` s: a failing one lowers its priority by
+    /// `weight` (or, with weight 0, puts it in FAULT): the VIP moves when the director cannot
+    /// serve although keepalived runs.
+    pub track_script: Option<Spanned<Vec<Spanned<TrackScriptEntry>>>>,
     /// Gratuitous ARPs after becoming MASTER: a second burst `garp_master_delay` s later
     /// (0: none), `garp_master_repeat` at a time, and every `garp_master_refresh` s while
     /// MASTER (0: never), `garp_master_refresh_repeat` at a time.
@@ -130,6 +134,19 @@ pub struct VrrpSettings {
     pub garp_master_repeat: Option<Spanned<u32>>,
     pub garp_master_refresh: Option<Spanned<u32>>,
     pub garp_master_refresh_repeat: Option<Spanned<u32>>,
+}
+
+/// One of `track_script`: keepalived's `vrrp_script`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackScriptEntry {
+    pub name: Option<Spanned<String>>,
+    pub script: Spanned<String>,
+    pub interval: Option<Spanned<u32>>,
+    pub timeout: Option<Spanned<u32>>,
+    pub weight: Option<Spanned<i64>>,
+    pub fall: Option<Spanned<u32>>,
+    pub rise: Option<Spanned<u32>>,
 }
 
 impl VrrpSettings {

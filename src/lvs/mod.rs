@@ -590,7 +590,39 @@ pub struct Vrrp {
     pub notify: bool,
     /// Interfaces besides the VRRP one whose loss puts a director in FAULT.
     pub track_interface: Vec<String>,
+    /// Commands whose failure lowers a director's priority (or puts it in FAULT).
+    pub track_script: Vec<TrackScript>,
     pub garp: Garp,
+}
+
+/// keepalived's `vrrp_script`: `script` every `interval` s (killed after `timeout`); after
+/// `fall` failures in a row the director's priority drops by `weight` (weight 0: FAULT),
+/// after `rise` successes it is back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackScript {
+    pub name: String,
+    pub script: String,
+    pub interval: u32,
+    pub timeout: u32,
+    pub weight: i32,
+    pub fall: u32,
+    pub rise: u32,
+}
+
+impl TrackScript {
+    /// What its failure does, in words.
+    pub fn effect(&self) -> String {
+        let when = if self.fall == 1 {
+            "when it fails".to_string()
+        } else {
+            format!("after {} failures in a row", self.fall)
+        };
+        match self.weight {
+            0 => format!("FAULT, giving up the VIP, {when}"),
+            w if w < 0 => format!("priority {w} {when}"),
+            w => format!("priority +{w} while it succeeds"),
+        }
+    }
 }
 
 impl Vrrp {

@@ -53,6 +53,15 @@ pub fn valid_interface(s: &str) -> bool {
         && s != ".."
 }
 
+/// Whether `s` can name a keepalived object (a `vrrp_script`): letters, digits, `_` and `-`,
+/// at most 64 bytes.
+pub fn valid_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-".contains(c))
+}
+
 /// Whether `s` can be an address label: an interface name, optionally with `:` and a suffix.
 pub fn valid_label(s: &str) -> bool {
     let (base, suffix) = s.split_once(':').unwrap_or((s, ""));

@@ -905,6 +905,9 @@ fn vrrp_verdict(
                 v.track_interface.join(", ")
             ));
         }
+        for t in &v.track_script {
+            text.push_str(&format!("; tracks the script {} ({})", t.name, t.effect()));
+        }
         if let Some(refresh) = v.garp.master_refresh.filter(|r| *r > 0) {
             text.push_str(&format!(
                 "; gratuitous ARPs refreshed every {refresh} s while MASTER"
@@ -960,6 +963,14 @@ fn running_differences(n: &str, i: &sh::VrrpInstance, v: &crate::lvs::Vrrp) -> V
     for name in &v.track_interface {
         if !i.tracked.contains(name) {
             out.push(format!("{n}'s keepalived does not track {name}"));
+        }
+    }
+    for t in &v.track_script {
+        if !i.tracked_scripts.contains(&sh::command_words(&t.script)) {
+            out.push(format!(
+                "{n}'s keepalived does not track the script {} ({})",
+                t.name, t.script
+            ));
         }
     }
     if let Some(g) = &i.garp {
@@ -1119,6 +1130,7 @@ mod tests {
             preempt_delay: Some(0),
             garp: None,
             tracked: Vec::new(),
+            tracked_scripts: Vec::new(),
         };
         let readings = |nopreempt| {
             [

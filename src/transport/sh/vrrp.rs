@@ -104,6 +104,9 @@ pub struct VrrpInstance {
     pub garp: Option<GarpRunning>,
     /// The interfaces it tracks besides its own (the dump leaves an empty list out).
     pub tracked: Vec<String>,
+    /// The commands of the scripts it tracks, their words one space apart (the dump's
+    /// `track_script`, each word in single quotes there).
+    pub tracked_scripts: Vec<String>,
 }
 
 /// keepalived's gratuitous-ARP settings as it runs them (its dump's `garp_*`).
@@ -285,17 +288,35 @@ fn parse_dump(json: &str) -> Result<Vec<VrrpInstance>, ParseError> {
                     }
                     _ => None,
                 },
-                tracked: data["track_ifp"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|i| i.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                tracked: strings(&data["track_ifp"]),
+                tracked_scripts: strings(&data["track_script"])
+                    .iter()
+                    .map(|c| command_words(c))
+                    .collect(),
             })
         })
         .collect()
+}
+
+/// A command's words one space apart, without the single quotes keepalived's dump puts around
+/// each (`'/usr/bin/test' '!' '-e' '/x'`).
+pub fn command_words(command: &str) -> String {
+    command
+        .split_whitespace()
+        .map(|w| w.trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The strings of a JSON list (none when it is missing: the dump leaves an empty list out).
+fn strings(list: &serde_json::Value) -> Vec<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The multicast group of VRRP adverts (IPv4).
@@ -494,10 +515,15 @@ mod tests {
         assert!(vi.tracked.is_empty(), "2.2.7 leaves an empty list out");
         let tracking = MASTER_DUMP.replace(
             "\"auth_type\":0",
-            "\"track_ifp\":[\"trk0\"],\"auth_type\":0",
+            "\"track_ifp\":[\"trk0\"],\"track_script\":[\"'/usr/bin/test' '!' '-e' '/etc/m'\"],\"auth_type\":0",
         );
         let live = q.parse(&format!("{procs}dump\n{tracking}\n")).unwrap();
         assert_eq!(live.instance().unwrap().tracked, ["trk0"]);
+        // keepalived 2.2.7 dumps a tracked script with each word in single quotes.
+        assert_eq!(
+            live.instance().unwrap().tracked_scripts,
+            ["/usr/bin/test ! -e /etc/m"]
+        );
         // A BACKUP that heard adverts meanwhile, and one that heard none.
         let (b1, b2) = (backup_dump(10), backup_dump(11));
         assert_eq!(
