@@ -116,11 +116,23 @@ pub struct Edited {
 }
 
 /// `text` with the scalar at `path` replaced by `value` (written as YAML: plain when it reads
-/// back as the same string or number, else double-quoted).
+/// back as the same string or number, or as a boolean where a boolean was; else double-quoted).
 pub fn set(text: &str, path: &[String], value: &str) -> Result<Edited, EditError> {
     let root: Node = serde_saphyr::from_str(text).map_err(|e| EditError::NotYaml(e.to_string()))?;
     let target = walk(&root, path)?;
-    replace(text, target, &path.join("."), &scalar(value))
+    let key = path.join(".");
+    let was_flag = span_of(text, target).is_some_and(|(start, end)| is_flag(&text[start..end]));
+    let written = if was_flag && is_flag(value) {
+        value.to_ascii_lowercase()
+    } else {
+        scalar(value)
+    };
+    replace(text, target, &key, &written)
+}
+
+/// Whether YAML reads `word` as a boolean lvslab writes (`true`, `false`).
+fn is_flag(word: &str) -> bool {
+    matches!(word.to_ascii_lowercase().as_str(), "true" | "false")
 }
 
 /// `text` with `key: value` (a boolean) in the mapping at `map_path`: the value replaced when the
@@ -411,6 +423,17 @@ mod tests {
             put_flag(INV, &path("hosts.node9"), "drained", true).unwrap_err(),
             EditError::NoKey { .. }
         ));
+    }
+
+    #[test]
+    fn a_boolean_stays_a_boolean() {
+        let text = "lvs:\n  vrrp: { unicast: false, name: \"true\" }\n";
+        let path = |p: &str| p.split('.').map(str::to_string).collect::<Vec<_>>();
+        let out = set(text, &path("lvs.vrrp.unicast"), "true").unwrap().text;
+        assert_eq!(out, "lvs:\n  vrrp: { unicast: true, name: \"true\" }\n");
+        // A string that reads "true" stays a string.
+        let out = set(text, &path("lvs.vrrp.name"), "false").unwrap().text;
+        assert!(out.contains("name: \"false\""), "{out}");
     }
 
     #[test]
