@@ -256,12 +256,14 @@ impl<'a> LvsHosts<'a> {
                     state: DirectorState::Unreachable,
                     detail: why,
                     instance: None,
+                    foreign_adverts: None,
                 },
                 Ok(live) => match live.state() {
                     Some(state) => Reading {
                         state,
                         detail: live_detail(&live, window),
                         instance: live.instance().cloned(),
+                        foreign_adverts: foreign_adverts(&live, window),
                     },
                     None => match read(session, sample).await {
                         Ok(flags) => Reading {
@@ -269,11 +271,13 @@ impl<'a> LvsHosts<'a> {
                             detail: "read from the VIP: this keepalived cannot dump its state"
                                 .into(),
                             instance: None,
+                            foreign_adverts: None,
                         },
                         Err(why) => Reading {
                             state: DirectorState::Unreachable,
                             detail: why,
                             instance: None,
+                            foreign_adverts: None,
                         },
                     },
                 },
@@ -311,6 +315,9 @@ pub struct Reading {
     pub detail: String,
     /// The instance as keepalived's last dump showed it (`None`: no dump was read).
     pub instance: Option<sh::VrrpInstance>,
+    /// Adverts for its VRID that were not the pair's while it was watched (`None`: not
+    /// watched).
+    pub foreign_adverts: Option<u64>,
 }
 
 impl Reading {
@@ -342,8 +349,23 @@ fn live_detail(live: &sh::KeepalivedLive, window: Option<Duration>) -> String {
         words.push(format!(
             "adverts in {secs:.1} s: {sent} sent, {heard} heard"
         ));
+        let foreign = now.foreign_adverts.saturating_sub(before.foreign_adverts);
+        if foreign > 0 {
+            words.push(format!(
+                "{foreign} foreign: for its VRID with another VIP list or password"
+            ));
+        }
     }
     words.join(", ")
+}
+
+/// The adverts for its VRID that were not the pair's, between the first and the last dump of a
+/// watched reading.
+fn foreign_adverts(live: &sh::KeepalivedLive, window: Option<Duration>) -> Option<u64> {
+    let now = live.instance()?;
+    let before = live.dumps.first().and_then(|d| d.as_ref()?.first())?;
+    (window.is_some() && live.dumps.len() > 1)
+        .then(|| now.foreign_adverts.saturating_sub(before.foreign_adverts))
 }
 
 /// A freshly started pair elects its MASTER after ~3 adverts: wait for that, not longer.

@@ -227,7 +227,8 @@ fn three_real_servers_need_no_playbook_change() {
 
 /// A frozen daemon is not a running one: keepalived stopped by a signal on the BACKUP, then on
 /// the MASTER, then the web server: verify fails naming it (the VRRP states read from keepalived
-/// itself), `up --check` reports the repair, `up` continues it, and verify passes again.
+/// itself), `up --check` reports the repair, `up` continues it, and verify passes again. First,
+/// another VRRP router on the pair's VRID fails verify while it sends adverts.
 #[test]
 fn a_frozen_daemon_fails_verify_and_up_continues_it() {
     let lab = TestLab::up(2);
@@ -250,6 +251,26 @@ fn a_frozen_daemon_fails_verify_and_up_continues_it() {
         !evidence.ends_with(" 0 heard)"),
         "node4 (named last) hears node1: {evidence}"
     );
+
+    // Another VRRP router on the pair's VRID (another VIP, no password), on node2: it sends
+    // adverts once MASTER of its own VIP (~4 s: it starts BACKUP), keepalived counts them as
+    // errors, and verify names the collision; gone, verify passes.
+    let rogue = lab.ssh(
+        "node2",
+        "mkdir -p /etc/lvslab-rogue && printf 'vrrp_instance R {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 10\n advert_int 1\n virtual_ipaddress {\n 198.18.0.200/24\n }\n}\n' >/etc/lvslab-rogue/keepalived.conf && keepalived -P -f /etc/lvslab-rogue/keepalived.conf -p /run/lvslab-rogue.pid -r /run/lvslab-rogue-vrrp.pid && for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.200 && exit 0; sleep 0.2; done; exit 1",
+    );
+    assert!(rogue.status.success(), "{}", show(&rogue));
+    let (pass, evidence) = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
+    assert!(
+        !pass
+            && evidence.contains("another VRRP router uses virtual_router_id 51 on this network")
+            && evidence.contains("foreign: for its VRID with another VIP list or password"),
+        "{evidence}"
+    );
+    let gone = lab.ssh("node2", "kill $(cat /run/lvslab-rogue.pid) && sleep 1");
+    assert!(gone.status.success(), "{}", show(&gone));
+    let (pass, evidence) = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
+    assert!(pass, "{evidence}");
 
     for (node, process, probe_name, task) in [
         (

@@ -638,8 +638,6 @@ mod tests {
         cli.global.unread_by(&cli.command)
     }
 
-    /// Every example of every command's `--help` is a command line clap takes, and uses no
-    /// option its command refuses: the examples are what a newcomer types first.
     /// A shell completes the values of every option that takes one of a few words.
     #[test]
     fn completions_offer_the_values_not_file_names() {
@@ -657,6 +655,8 @@ mod tests {
         }
     }
 
+    /// Every example of every command's `--help` is a command line clap takes, and uses no
+    /// option its command refuses: the examples are what a newcomer types first.
     #[test]
     fn every_help_example_parses() {
         fn walk(cmd: &clap::Command, out: &mut Vec<String>) {

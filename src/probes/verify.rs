@@ -943,7 +943,28 @@ fn vrrp_verdict(
             problems.join("; ")
         ));
     }
-    Verdict::new("VRRP", all_up && right_master && problems.is_empty(), text)
+    // Another VRRP router on the VRID: keepalived counts its adverts as errors; the pair may
+    // still elect, but a router of that VRID with the same VIPs would take them over.
+    let foreign: Vec<String> = readings
+        .iter()
+        .filter_map(|(n, r)| {
+            r.foreign_adverts
+                .filter(|f| *f > 0)
+                .map(|f| format!("{n} {f}"))
+        })
+        .collect();
+    if !foreign.is_empty() {
+        let vrid = lvs.vrrp.as_ref().map_or(0, |v| v.virtual_router_id);
+        text.push_str(&format!(
+            "; another VRRP router uses virtual_router_id {vrid} on this network: adverts for it with another VIP list or password ({}, while watched); give this pair a virtual_router_id of its own",
+            foreign.join(", ")
+        ));
+    }
+    Verdict::new(
+        "VRRP",
+        all_up && right_master && problems.is_empty() && foreign.is_empty(),
+        text,
+    )
 }
 
 /// Where director `n`'s keepalived runs with other VRRP settings than the inventory's `v`.
@@ -1041,6 +1062,7 @@ mod tests {
                 state,
                 detail: detail.to_string(),
                 instance: None,
+                foreign_adverts: None,
             };
             [
                 ("d1".to_string(), reading(a, "priority 100")),
@@ -1125,6 +1147,7 @@ mod tests {
             effective_priority: 50,
             adverts_received: 0,
             adverts_sent: 3,
+            foreign_adverts: 0,
             last_transition: 0.0,
             nopreempt: Some(nopreempt),
             preempt_delay: Some(0),
@@ -1140,6 +1163,7 @@ mod tests {
                         state: DirectorState::Backup,
                         detail: "priority 100".into(),
                         instance: None,
+                        foreign_adverts: None,
                     },
                 ),
                 (
@@ -1148,6 +1172,7 @@ mod tests {
                         state: DirectorState::Master,
                         detail: "priority 50".into(),
                         instance: Some(instance(nopreempt)),
+                        foreign_adverts: Some(0),
                     },
                 ),
             ]

@@ -95,6 +95,10 @@ pub struct VrrpInstance {
     pub effective_priority: i64,
     pub adverts_received: u64,
     pub adverts_sent: u64,
+    /// Adverts for its VRID that were not the pair's: another VIP list (or a multicast one to
+    /// a unicast pair), another password or auth type (`addr_list_err`, `auth_failure`,
+    /// `authtype_mismatch`, `invalid_authtype`): another VRRP router uses the VRID.
+    pub foreign_adverts: u64,
     /// Seconds since the epoch, on the host's clock.
     pub last_transition: f64,
     /// The preemption keepalived runs with (`None`: its dump does not say).
@@ -269,6 +273,15 @@ fn parse_dump(json: &str) -> Result<Vec<VrrpInstance>, ParseError> {
                 effective_priority: number(data, "effective_priority")?,
                 adverts_received: count("advert_rcvd")?,
                 adverts_sent: count("advert_sent")?,
+                foreign_adverts: [
+                    "addr_list_err",
+                    "auth_failure",
+                    "authtype_mismatch",
+                    "invalid_authtype",
+                ]
+                .iter()
+                .map(|key| stats[*key].as_u64().unwrap_or(0))
+                .sum(),
                 last_transition: data["last_transition"].as_f64().unwrap_or(0.0),
                 nopreempt: data["nopreempt"].as_bool(),
                 preempt_delay: data["preempt_delay"].as_u64(),
