@@ -297,6 +297,24 @@ impl<'a> LvsHosts<'a> {
         .await
     }
 
+    /// Whom the client's ARP entry for the VIP names: a director, or a MAC no director has
+    /// (`None`: the client has no entry, or it could not be read).
+    pub async fn client_follows(&self) -> Option<String> {
+        let mac = read(&self.client.session, &sh::neigh_lladdr(&self.vip()))
+            .await
+            .ok()??;
+        for d in &self.directors {
+            let own = read(&d.conn.session, &sh::mac_address(&d.director.interface)).await;
+            if own.is_ok_and(|own| own.eq_ignore_ascii_case(&mac)) {
+                return Some(format!(
+                    "the client's ARP entry names {} ({mac})",
+                    d.director.name
+                ));
+            }
+        }
+        Some(format!("the client's ARP entry names {mac}, no director's"))
+    }
+
     /// The director that holds the VIP now.
     pub async fn active_director(&self) -> Option<DirectorHost<'a>> {
         let holders = self.vip_holders().await;
@@ -368,6 +386,48 @@ fn foreign_adverts(live: &sh::KeepalivedLive, window: Option<Duration>) -> Optio
         .then(|| now.foreign_adverts.saturating_sub(before.foreign_adverts))
 }
 
+/// Two or more directors MASTER at once (a split brain), in words: who, and for how long: since the last
+/// of them became MASTER, by its keepalived's transition time and `now` (seconds since the
+/// epoch, this machine's clock). `None` with at most one MASTER.
+pub fn split_brain(readings: &[(String, Reading)], now: f64) -> Option<String> {
+    let masters: Vec<(&str, Option<f64>)> = readings
+        .iter()
+        .filter(|(_, r)| r.state == DirectorState::Master)
+        .map(|(n, r)| {
+            let since = r.instance.as_ref().map(|i| i.last_transition);
+            (n.as_str(), since.filter(|t| *t > 0.0))
+        })
+        .collect();
+    if masters.len() < 2 {
+        return None;
+    }
+    let names: Vec<&str> = masters.iter().map(|(n, _)| *n).collect();
+    let who = if names.len() == 2 {
+        format!("{} and {} are both MASTER", names[0], names[1])
+    } else {
+        format!("{} are all MASTER", names.join(", "))
+    };
+    let since = masters
+        .iter()
+        .map(|(_, t)| *t)
+        .collect::<Option<Vec<f64>>>()
+        .and_then(|times| times.into_iter().reduce(f64::max));
+    Some(match since {
+        Some(t) => format!(
+            "{who}, for {:.0} s (since the last of them became MASTER)",
+            (now - t).max(0.0)
+        ),
+        None => who,
+    })
+}
+
+/// Seconds since the epoch on this machine's clock.
+pub fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// A freshly started pair elects its MASTER after ~3 adverts: wait for that, not longer.
 pub async fn wait_for_election(hosts: &LvsHosts<'_>) {
     let advert = hosts.lvs.vrrp.as_ref().map_or(1, |v| v.advert_int);
@@ -394,5 +454,71 @@ pub async fn wait_for_election(hosts: &LvsHosts<'_>) {
     while !settled(&states) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
         states = hosts.director_states().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(state: DirectorState, since: Option<f64>) -> Reading {
+        Reading {
+            state,
+            detail: String::new(),
+            instance: since.map(|t| sh::VrrpInstance {
+                name: "VI_1".into(),
+                state: sh::VrrpWord::Master,
+                effective_priority: 100,
+                adverts_received: 0,
+                adverts_sent: 0,
+                foreign_adverts: 0,
+                last_transition: t,
+                nopreempt: None,
+                preempt_delay: None,
+                garp: None,
+                tracked: Vec::new(),
+                tracked_scripts: Vec::new(),
+            }),
+            foreign_adverts: None,
+        }
+    }
+
+    /// A split brain lasts since the last director became MASTER; one MASTER is none.
+    #[test]
+    fn a_split_brain_in_words() {
+        let one = [
+            (
+                "node1".to_string(),
+                reading(DirectorState::Master, Some(100.0)),
+            ),
+            (
+                "node4".to_string(),
+                reading(DirectorState::Backup, Some(90.0)),
+            ),
+        ];
+        assert_eq!(split_brain(&one, 200.0), None);
+        let two = [
+            (
+                "node1".to_string(),
+                reading(DirectorState::Master, Some(100.0)),
+            ),
+            (
+                "node4".to_string(),
+                reading(DirectorState::Master, Some(187.6)),
+            ),
+        ];
+        assert_eq!(
+            split_brain(&two, 200.0).unwrap(),
+            "node1 and node4 are both MASTER, for 12 s (since the last of them became MASTER)"
+        );
+        let unknown = [
+            ("a".to_string(), reading(DirectorState::Master, None)),
+            ("b".to_string(), reading(DirectorState::Master, Some(1.0))),
+            ("c".to_string(), reading(DirectorState::Master, Some(2.0))),
+        ];
+        assert_eq!(
+            split_brain(&unknown, 9.0).unwrap(),
+            "a, b, c are all MASTER"
+        );
     }
 }

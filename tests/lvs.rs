@@ -60,6 +60,27 @@ fn probe(out: &std::process::Output, name: &str) -> (bool, String) {
         .unwrap_or_else(|| panic!("no probe {name}: {}", show(out)))
 }
 
+/// verify's VRRP probe once it passes, trying for up to 10 s (a returning director settles).
+fn vrrp_settled(lab: &TestLab) -> (bool, String) {
+    let mut settled = (false, String::new());
+    for _ in 0..10 {
+        settled = probe(&lv(lab, &["--json", "verify"]), "VRRP");
+        if settled.0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    settled
+}
+
+/// Waits up to 10 s for `node` to hold the VIP on eth0.
+fn takes_vip(lab: &TestLab, node: &str) -> std::process::Output {
+    lab.ssh(
+        node,
+        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
+    )
+}
+
 #[test]
 fn up_converges_reruns_clean_repairs_drift_and_down_leaves_nothing() {
     let lab = TestLab::up(2);
@@ -228,7 +249,8 @@ fn three_real_servers_need_no_playbook_change() {
 /// A frozen daemon is not a running one: keepalived stopped by a signal on the BACKUP, then on
 /// the MASTER, then the web server: verify fails naming it (the VRRP states read from keepalived
 /// itself), `up --check` reports the repair, `up` continues it, and verify passes again. First,
-/// another VRRP router on the pair's VRID fails verify while it sends adverts.
+/// another VRRP router on the pair's VRID fails verify while it sends adverts, and a split
+/// brain is named by status and verify with its length and whom the client follows.
 #[test]
 fn a_frozen_daemon_fails_verify_and_up_continues_it() {
     let lab = TestLab::up(2);
@@ -271,6 +293,39 @@ fn a_frozen_daemon_fails_verify_and_up_continues_it() {
     assert!(gone.status.success(), "{}", show(&gone));
     let (pass, evidence) = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
     assert!(pass, "{evidence}");
+
+    // A split brain: node4 no longer hears node1 (its VRRP input dropped) and becomes MASTER
+    // too: status and verify say so, for how long, and whom the client follows; healed, node4
+    // is BACKUP again.
+    let cut = lab.ssh(
+        "node4",
+        "nft add table ip lvslab_test && nft add chain ip lvslab_test input '{ type filter hook input priority 0; }' && nft add rule ip lvslab_test input ip protocol vrrp drop",
+    );
+    assert!(cut.status.success(), "{}", show(&cut));
+    let both = takes_vip(&lab, "node4");
+    assert!(both.status.success(), "node4 becomes MASTER too");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let status = stdout(&lv(&lab, &["status"]));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("SPLIT BRAIN: "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("node1 and node4 are both MASTER, for ")
+            && line.contains(
+                " s (since the last of them became MASTER); the client's ARP entry names node"
+            ),
+        "{status}"
+    );
+    let (pass, evidence) = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
+    assert!(
+        !pass && evidence.contains("; split brain: node1 and node4 are both MASTER, for "),
+        "{evidence}"
+    );
+    let healed = lab.ssh("node4", "nft delete table ip lvslab_test");
+    assert!(healed.status.success(), "{}", show(&healed));
+    let (pass, evidence) = vrrp_settled(&lab);
+    assert!(pass && evidence.contains("node4 BACKUP"), "{evidence}");
 
     for (node, process, probe_name, task) in [
         (
@@ -391,10 +446,7 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
     assert_eq!(changed(&again), 0, "{}", show(&again));
 
     // Both start BACKUP; the higher priority wins the first election.
-    let elected = lab.ssh(
-        "node1",
-        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
-    );
+    let elected = takes_vip(&lab, "node1");
     assert!(elected.status.success(), "node1 holds the VIP");
     let verify = lv(&lab, &["--json", "verify"]);
     let (pass, evidence) = probe(&verify, "VRRP");
@@ -437,10 +489,7 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
     // The tracked interface down on the holder: FAULT, and node1 takes the VIP.
     let down = lab.ssh("node4", "ip link set trk0 down");
     assert!(down.status.success(), "{}", show(&down));
-    let taken = lab.ssh(
-        "node1",
-        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
-    );
+    let taken = takes_vip(&lab, "node1");
     assert!(
         taken.status.success(),
         "node1 takes the VIP from a FAULT node4"
@@ -469,15 +518,7 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
         "{status}"
     );
     // Back: node4 returns as BACKUP (nopreempt, and node1's priority is higher anyway).
-    let mut settled = (false, String::new());
-    for _ in 0..10 {
-        settled = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
-        if settled.0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
-    let (pass, evidence) = settled;
+    let (pass, evidence) = vrrp_settled(&lab);
     assert!(
         pass && evidence.contains("node1 MASTER") && evidence.contains("node4 BACKUP"),
         "{evidence}"
@@ -487,10 +528,7 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
     // takes the VIP; the file gone, node1 is BACKUP again and node4 keeps it (nopreempt).
     let maintenance = lab.ssh("node1", "touch /etc/lvslab-maintenance");
     assert!(maintenance.status.success(), "{}", show(&maintenance));
-    let taken = lab.ssh(
-        "node4",
-        "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && exit 0; sleep 0.2; done; exit 1",
-    );
+    let taken = takes_vip(&lab, "node4");
     assert!(
         taken.status.success(),
         "node4 takes the VIP from node1 in FAULT"
@@ -502,15 +540,7 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
     );
     let over = lab.ssh("node1", "rm /etc/lvslab-maintenance");
     assert!(over.status.success(), "{}", show(&over));
-    let mut settled = (false, String::new());
-    for _ in 0..10 {
-        settled = probe(&lv(&lab, &["--json", "verify"]), "VRRP");
-        if settled.0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
-    let (pass, evidence) = settled;
+    let (pass, evidence) = vrrp_settled(&lab);
     assert!(
         pass && evidence.contains("node4 MASTER") && evidence.contains("node1 BACKUP"),
         "{evidence}"

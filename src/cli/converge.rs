@@ -25,20 +25,8 @@ pub async fn up(args: &UpArgs, global: &Global) -> miette::Result<Outcome> {
     let setup = Setup::new(global)?;
     setup.lvs()?;
     let management = args.mode;
-    let playbooks = up_playbooks(management)
-        .iter()
-        .map(|name| Playbook::builtin(name, global.playbooks.as_deref(), &setup.inventory.secrets))
-        .collect::<Result<Vec<_>, _>>()?;
     let what = format!("lvslab up ({} mode)", management.as_str());
-    let (outcome, _) = run_with(
-        &setup,
-        &playbooks,
-        global,
-        Default::default(),
-        Default::default(),
-        &what,
-    )
-    .await?;
+    let outcome = converge(&setup, global, management, &what).await?;
     if outcome != Outcome::Ok || args.no_verify || global.check {
         setup.fleet.close().await;
         return Ok(outcome);
@@ -46,6 +34,29 @@ pub async fn up(args: &UpArgs, global: &Global) -> miette::Result<Outcome> {
     let outcome = verify_with(&setup, &args.verify, Some(management)).await;
     setup.fleet.close().await;
     outcome
+}
+
+/// Runs `up`'s playbooks for `management` on the setup's hosts (its `--limit`), as `what`.
+pub(super) async fn converge(
+    setup: &Setup,
+    global: &Global,
+    management: Management,
+    what: &str,
+) -> miette::Result<Outcome> {
+    let playbooks = up_playbooks(management)
+        .iter()
+        .map(|name| Playbook::builtin(name, global.playbooks.as_deref(), &setup.inventory.secrets))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (outcome, _) = run_with(
+        setup,
+        &playbooks,
+        global,
+        Default::default(),
+        Default::default(),
+        what,
+    )
+    .await?;
+    Ok(outcome)
 }
 
 pub(super) async fn verify_with(

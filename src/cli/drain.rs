@@ -8,13 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::Setup;
 use super::args::{DrainArgs, Global};
-use super::converge::{connect, interrupted, up_playbooks};
-use super::run::run_with;
+use super::converge::{connect, converge, interrupted};
 use crate::cli::outcome::Outcome;
 use crate::inventory::edit;
 use crate::live::{DirectorHost, LvsHosts};
 use crate::lvs::Management;
-use crate::playbook::Playbook;
 use crate::report::Event;
 use crate::transport::sh;
 
@@ -49,8 +47,10 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
         setup
     } else {
         drop(setup);
-        record(global, node, drained)?;
-        Setup::new(global)?
+        let written = record(global, node, drained)?;
+        let setup = Setup::new(global)?;
+        setup.reporter.emit(Event::Info { text: written });
+        setup
     };
     // The plays run on the directors alone.
     let mut setup = setup;
@@ -69,6 +69,12 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
         return Ok(interrupted(&setup));
     };
     if hosts.directors.is_empty() {
+        setup.reporter.emit(Event::Warning {
+            text: format!(
+                "no director could be reached: the inventory says {node} is {}, the directors do not yet; run `lvslab {verb} {node}` again",
+                if drained { "drained" } else { "in service" }
+            ),
+        });
         setup.reporter.finish();
         return Ok(Outcome::Unreachable);
     }
@@ -89,20 +95,8 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
     }
 
     // The directors converge to the inventory: the weight is the one thing that differs.
-    let playbooks = up_playbooks(management)
-        .iter()
-        .map(|name| Playbook::builtin(name, global.playbooks.as_deref(), &setup.inventory.secrets))
-        .collect::<Result<Vec<_>, _>>()?;
     let what = format!("lvslab {verb} {node} ({} mode)", management.as_str());
-    let (outcome, _) = run_with(
-        &setup,
-        &playbooks,
-        global,
-        Default::default(),
-        Default::default(),
-        &what,
-    )
-    .await?;
+    let outcome = converge(&setup, global, management, &what).await?;
     if outcome != Outcome::Ok {
         setup.reporter.emit(Event::Warning {
             text: format!(
@@ -205,8 +199,8 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
 }
 
 /// Writes `drained: VALUE` into the host's entry, keeping the rest of the file; nothing is
-/// written unless the result loads.
-fn record(global: &Global, node: &str, drained: bool) -> miette::Result<()> {
+/// written unless the result loads. Returns the line that says what was written.
+fn record(global: &Global, node: &str, drained: bool) -> miette::Result<String> {
     let path = &global.inventory;
     let text = std::fs::read_to_string(path)
         .map_err(|e| miette::miette!("cannot read inventory {}: {e}", path.display()))?;
@@ -225,12 +219,10 @@ fn record(global: &Global, node: &str, drained: bool) -> miette::Result<()> {
     ) & 0o7777;
     crate::lab::write_atomically(path, edited.text.as_bytes(), mode)
         .map_err(|e| miette::miette!("{e}"))?;
-    println!(
-        "{}: hosts.{node}.drained: {}",
-        path.display(),
-        if drained { "true" } else { "false" }
-    );
-    Ok(())
+    Ok(format!(
+        "{}: hosts.{node}.drained: {drained} (written)",
+        path.display()
+    ))
 }
 
 /// Whether keepalived runs on a director (then it owns the IPVS table).

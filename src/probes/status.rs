@@ -34,8 +34,16 @@ pub async fn status(hosts: &LvsHosts<'_>) -> String {
         }
     );
     text.push_str("VRRP, as keepalived says:\n");
-    for (n, r) in hosts.director_readings(None).await {
+    let readings = hosts.director_readings(None).await;
+    for (n, r) in &readings {
         text.push_str(&format!("  {n:<10} {}\n", r.words()));
+    }
+    if let Some(words) = crate::live::split_brain(&readings, crate::live::epoch_now()) {
+        let follows = hosts
+            .client_follows()
+            .await
+            .unwrap_or_else(|| "the client's ARP entry is not known".into());
+        text.push_str(&format!("SPLIT BRAIN: {words}; {follows}\n"));
     }
     if hosts.lvs.vrrp.as_ref().is_some_and(|v| v.notify) {
         text.push_str(&format!(

@@ -871,7 +871,17 @@ pub async fn vrrp_roles(hosts: &LvsHosts<'_>) -> Verdict {
             });
         futures::future::join_all(reads).await
     });
-    vrrp_verdict(hosts.lvs, &readings, &joined)
+    let mut verdict = vrrp_verdict(hosts.lvs, &readings, &joined);
+    if let Some(words) = crate::live::split_brain(&readings, crate::live::epoch_now()) {
+        let follows = hosts
+            .client_follows()
+            .await
+            .unwrap_or_else(|| "the client's ARP entry is not known".into());
+        verdict
+            .evidence
+            .push_str(&format!("; split brain: {words}; {follows}"));
+    }
+    verdict
 }
 
 /// The VRRP verdict from the directors' readings and, with unicast, whether each joined the
