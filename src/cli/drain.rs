@@ -170,7 +170,15 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
     } else {
         format!("{at_start} active connection(s) at the start")
     };
-    let (text, outcome) = if left == 0 {
+    let (text, outcome) = if deadline.is_zero() {
+        (
+            format!(
+                "{node} drained: weight 0 on {}; {started}, not waited for (--timeout 0): they end on their own, and are cut off if it stops first",
+                on.join(", ")
+            ),
+            Outcome::Ok,
+        )
+    } else if left == 0 {
         (
             format!(
                 "{node} drained: weight 0 on {}; {started}{}; nothing goes to it now: safe to work on it, then `lvslab undrain {node}`",
