@@ -78,9 +78,20 @@ fn every_failover_kind_stays_within_its_limit_and_leaves_the_lab_as_it_was() {
     let before = lab_state(&lab);
     assert_eq!(before, "node1: VIP running; node4: no-VIP running");
 
-    // The terminal's view once: the per-second timeline and where the picture went.
+    // The terminal's view once: the per-second timeline and where the picture went; twice,
+    // with the outage summarised over the runs.
     let svg = lab.dir.join("stop.svg");
-    let out = lv(&lab, &["drill", "failover", "--svg", svg.to_str().unwrap()]);
+    let out = lv(
+        &lab,
+        &[
+            "drill",
+            "failover",
+            "--repeat",
+            "2",
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+    );
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(
@@ -88,9 +99,15 @@ fn every_failover_kind_stays_within_its_limit_and_leaves_the_lab_as_it_was() {
             && text.contains("    0s ")
             && text.contains("<- keepalived stopped on node1 (SIGTERM)")
             && text.contains(&format!("timeline picture: {}", svg.display()))
-            && text.contains("PASS drill failover --kind stop"),
+            && text.contains("PASS drill failover --kind stop")
+            && text.contains("failover --kind stop: 2 runs, outage p50 ")
+            && text.contains("2 passed"),
         "{}",
         show(&out)
+    );
+    assert!(
+        lab.dir.join("stop-2.svg").exists(),
+        "the second run's picture"
     );
     assert!(picture_texts(&svg).contains("keepalived stopped on node1 (SIGTERM)"));
     assert_eq!(lab_state(&lab), before, "{}", show(&out));

@@ -72,7 +72,7 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
 
 /// Every drill on real IPVS under HTTP load: five ways a MASTER fails and four ways a real
 /// server does, each within the limit it computes, each leaving a lab that verifies; kill's
-/// stale VIP, partition's two MASTERs, drain's zero errors, --repeat's summary; `lvslab drain`
+/// stale VIP, partition's two MASTERs, drain's zero errors; `lvslab drain`
 /// waiting out a held connection with no request failed, and `undrain`; TCP_CHECK removing a
 /// killed server in time (and the hang drill refused with why); a drill
 /// SIGKILLed mid-fault leaves a lab that verifies again once its undo ran on the host.
@@ -97,7 +97,6 @@ fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm()
     for killed in ["failover-kill", "realserver-hang"] {
         expected.push(format!("killed-{killed}"));
     }
-    expected.push("repeat".to_string());
     expected.push("tcp-check".to_string());
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     run_scenario("scenario-drills.sh", &expected);

@@ -963,12 +963,27 @@ fn vrrp_verdict(
                 .map(|f| format!("{n} {f}"))
         })
         .collect();
+    let vrid = lvs.vrrp.as_ref().map_or(0, |v| v.virtual_router_id);
     if !foreign.is_empty() {
-        let vrid = lvs.vrrp.as_ref().map_or(0, |v| v.virtual_router_id);
         text.push_str(&format!(
             "; another VRRP router uses virtual_router_id {vrid} on this network: adverts for it with another VIP list or password ({}, while watched); give this pair a virtual_router_id of its own",
             foreign.join(", ")
         ));
+    } else {
+        // None now, but some since keepalived started: said, not failed (it may have gone).
+        let earlier: Vec<String> = readings
+            .iter()
+            .filter_map(|(n, r)| {
+                let total = r.instance.as_ref()?.foreign_adverts;
+                (total > 0).then(|| format!("{n} {total}"))
+            })
+            .collect();
+        if !earlier.is_empty() {
+            text.push_str(&format!(
+                "; none while watched, but since keepalived started adverts for virtual_router_id {vrid} came with another VIP list or password ({}): another router used it",
+                earlier.join(", ")
+            ));
+        }
     }
     Verdict::new(
         "VRRP",

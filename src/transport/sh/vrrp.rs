@@ -95,8 +95,9 @@ pub struct VrrpInstance {
     pub effective_priority: i64,
     pub adverts_received: u64,
     pub adverts_sent: u64,
-    /// Adverts for its VRID that were not the pair's: another VIP list (or a multicast one to
-    /// a unicast pair), another password or auth type (`addr_list_err`, `auth_failure`,
+    /// Adverts for its VRID that were not the pair's, since keepalived started: another number
+    /// of VIPs (another length), another VIP list (or a multicast one to a unicast pair),
+    /// another password or auth type (`packet_len_err`, `addr_list_err`, `auth_failure`,
     /// `authtype_mismatch`, `invalid_authtype`): another VRRP router uses the VRID.
     pub foreign_adverts: u64,
     /// Seconds since the epoch, on the host's clock.
@@ -274,6 +275,7 @@ fn parse_dump(json: &str) -> Result<Vec<VrrpInstance>, ParseError> {
                 adverts_received: count("advert_rcvd")?,
                 adverts_sent: count("advert_sent")?,
                 foreign_adverts: [
+                    "packet_len_err",
                     "addr_list_err",
                     "auth_failure",
                     "authtype_mismatch",
