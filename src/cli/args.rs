@@ -202,10 +202,10 @@ pub enum Command {
     /// Take a real server out of service without cutting its clients off: the inventory gets
     /// `drained: true` on the host (so a later `up` keeps it out), the directors converge to
     /// weight 0 (keepalived reloaded, or the manual table edited): no new connection goes to
-    /// it; then lvslab waits until the connections it carries have ended, and says when it
-    /// is safe to work on it.
+    /// it; then lvslab waits until the connections it carries through the VIP's holder have
+    /// ended, and says when it is safe to work on it.
     #[command(
-        after_help = "Exit 0 once no director has an established connection to it; 2 when some are still open at --timeout (it stays drained).\n\nExamples:\n  lvslab drain node2\n  lvslab drain node2 --timeout 600   # long downloads\n  lvslab drain node2 --timeout 0     # weight 0, no waiting\n  lvslab undrain node2"
+        after_help = "Exit 0 once the director holding the VIP has no established connection to it; 2 when some are still open at --timeout (it stays drained).\n\nExamples:\n  lvslab drain node2\n  lvslab drain node2 --timeout 600   # long downloads\n  lvslab drain node2 --timeout 0     # weight 0, no waiting\n  lvslab undrain node2"
     )]
     Drain(DrainArgs),
     /// Put a drained real server back in service: `drained: false` in the inventory, its weight

@@ -146,11 +146,25 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
         return Ok(Outcome::Ok);
     }
 
-    // Drained: no new connections go to it; wait for the ones it carries.
+    // Drained: no new connections go to it; wait for the ones it carries. They pass the
+    // director that holds the VIP: another director's table keeps entries of connections it
+    // served before a failover until they time out (it never sees their end).
+    let holders = hosts.vip_holders().await;
+    let carrying: Vec<DirectorHost<'_>> = hosts
+        .directors
+        .iter()
+        .filter(|d| holders.iter().any(|(n, _)| n == &d.director.name))
+        .cloned()
+        .collect();
+    let carrying = if carrying.is_empty() {
+        hosts.directors.clone()
+    } else {
+        carrying
+    };
     let deadline = Duration::from_secs(args.timeout);
     let waited = setup
         .cancel
-        .guard(until_idle(&setup, &hosts.directors, rs.address, deadline))
+        .guard(until_idle(&setup, &carrying, rs.address, deadline))
         .await;
     let Some(Idle {
         at_start,
@@ -194,7 +208,7 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
     } else {
         (
             format!(
-                "{node} is drained (weight 0 on {}) but {left} connection(s) are still open after {} s ({started}): its clients are cut off if it stops now; wait with `lvslab drain {node} --timeout SECS`, or `lvslab undrain {node}`",
+                "{node} is drained (weight 0 on {}) but {left} connection(s) are still open after {} s ({started}): its clients are cut off if it stops now (IPVS keeps an entry whose end it did not see, after a failover, until it times out); wait with `lvslab drain {node} --timeout SECS`, or `lvslab undrain {node}`",
                 on.join(", "),
                 deadline.as_secs()
             ),
