@@ -386,6 +386,14 @@ fn foreign_adverts(live: &sh::KeepalivedLive, window: Option<Duration>) -> Optio
         .then(|| now.foreign_adverts.saturating_sub(before.foreign_adverts))
 }
 
+/// Whether keepalived runs on the host (the first field of [`sh::director_sample`]).
+pub async fn keepalived_runs(session: &Session, vip: &str) -> bool {
+    session
+        .read_timeout(&sh::director_sample(vip), Duration::from_secs(3))
+        .await
+        .is_ok_and(|flags| flags.keepalived_runs)
+}
+
 /// Two or more directors MASTER at once (a split brain), in words: who, and for how long: since the last
 /// of them became MASTER, by its keepalived's transition time and `now` (seconds since the
 /// epoch, this machine's clock). `None` with at most one MASTER.

@@ -249,14 +249,8 @@ fn record(global: &Global, node: &str, drained: bool) -> miette::Result<String> 
 
 /// Whether keepalived runs on a director (then it owns the IPVS table).
 async fn keepalived_runs(hosts: &LvsHosts<'_>) -> bool {
-    let query = sh::director_sample(&hosts.vip());
     for d in &hosts.directors {
-        if d.conn
-            .session
-            .read(&query)
-            .await
-            .is_ok_and(|flags| flags.keepalived_runs)
-        {
+        if crate::live::keepalived_runs(&d.conn.session, &hosts.vip()).await {
             return true;
         }
     }

@@ -114,7 +114,7 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
         return Err("drill failover needs two directors (one reachable besides the MASTER)".into());
     };
     for h in [&master, &backup] {
-        if !super::keepalived_runs(&h.conn.session, &d.hosts.vip()).await {
+        if !crate::live::keepalived_runs(&h.conn.session, &d.hosts.vip()).await {
             return Err(format!(
                 "keepalived does not run on {}: run `lvslab up` first",
                 h.director.name

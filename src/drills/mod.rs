@@ -332,14 +332,6 @@ async fn holds(session: &crate::transport::Session, address: &str) -> bool {
         })
 }
 
-/// Whether keepalived runs on the host (the first field of [`sh::director_sample`]).
-async fn keepalived_runs(session: &crate::transport::Session, vip: &str) -> bool {
-    session
-        .read_timeout(&sh::director_sample(vip), Duration::from_secs(3))
-        .await
-        .is_ok_and(|flags| flags.keepalived_runs)
-}
-
 /// The verdict words of an outage against its limit.
 fn judged(outage_ms: i64, limit: &limits::Limit) -> (bool, String) {
     let (pass, words) = against(outage_ms, limit);

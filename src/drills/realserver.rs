@@ -155,7 +155,7 @@ pub async fn realserver(
     }
     .with_margin(d.options.margin_ms);
     if kind != RealServerKind::Drain
-        && !super::keepalived_runs(&active.conn.session, &d.hosts.vip()).await
+        && !crate::live::keepalived_runs(&active.conn.session, &d.hosts.vip()).await
     {
         return Err(format!(
             "keepalived does not run on {}: nothing checks the real servers (manual mode); `--kind drain` works without it",

@@ -215,7 +215,7 @@ impl Reboot<'_, '_> {
                 let vip = hosts.vip();
                 holds(fresh, &vip).await
             }
-            Role::Backup => super::keepalived_runs(fresh, &hosts.vip()).await,
+            Role::Backup => crate::live::keepalived_runs(fresh, &hosts.vip()).await,
         }
     }
 }
