@@ -2,11 +2,12 @@
 # VM-tier scenario: every drill on real IPVS, under HTTP load through the VIP. Each failover kind
 # (stop, kill, link-down, freeze, partition) and each real-server kind (stop, kill, hang, drain)
 # runs, stays within the limit it computes from the inventory (the drill's exit status), and
-# leaves the lab as it found it (verify passes after each); kill finds the VIP left on the dead
-# MASTER and `lvslab up` repairs it; partition sees two MASTERs; drain fails no request; `lvslab drain` waits out a held connection and fails no request, and
-# `undrain` puts the weight back; with TCP_CHECK a killed server leaves the table in time and
-# the hang drill is refused with why; each fault the drill undoes itself is undone on its host when the drill
-# is SIGKILLed. The health check is shortened so the real-server drills take seconds.
+# leaves the lab as it found it (each drill checks it; verify passes after each kind); kill
+# finds the VIP left on the dead MASTER and `lvslab up` repairs it; partition sees two MASTERs;
+# drain fails no request; with TCP_CHECK a killed server leaves the table in time and the hang
+# drill is refused with why; each fault the drill undoes itself is undone on its host when the
+# drill is SIGKILLed. The health check is shortened so the real-server drills take seconds.
+# (`lvslab drain` as one command runs on the several-services lab of scenario-lvslab.sh.)
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines and a `TABLE` line per drill (docs/drills.md's
 # table); exits 0 only when every verdict passed.
 # Uses tests/vm/lib.sh (verdict, changed, failed_probes, why, failed_tasks, evidence, lab_up, lv_json).
@@ -46,8 +47,11 @@ for kind in stop kill link-down freeze partition; do
     if [ $rc = 0 ] && [ "$extra" = ok ]; then verdict "failover-$kind" PASS "$(evidence /tmp/d.json 'drill failover')"
     else verdict "failover-$kind" FAIL "exit $rc, $extra: $(why /tmp/d.json)"; fi
     table /tmp/d.json "failover --kind $kind"
-    after "failover-$kind"
 done
+# Each drill ends by checking the lab is as it found it (the VIP back on its holder, the real
+# server back in the table) and the next starts from the MASTER and the table it finds; verify,
+# the whole proof (~10 s here), runs once after each kind of drill.
+after failover-partition
 
 for kind in stop kill hang drain; do
     lv_json /tmp/d.json drill realserver node2 --kind "$kind" --margin "$DRILL_MARGIN" --svg "/tmp/realserver-$kind.svg"
@@ -56,48 +60,8 @@ for kind in stop kill hang drain; do
     if [ $rc = 0 ] && [ "$extra" = ok ]; then verdict "realserver-$kind" PASS "$(evidence /tmp/d.json 'drill realserver')"
     else verdict "realserver-$kind" FAIL "exit $rc, $extra: $(why /tmp/d.json)"; fi
     table /tmp/d.json "realserver --kind $kind"
-    after "realserver-$kind"
 done
-
-# `lvslab drain` as one command, under a steady load, with a connection held open to the server
-# (a request whose end never comes, closed after 20 s: the converge alone takes ~8 s in the VM):
-# the drain waits for it, no request fails, the inventory keeps the drain, and `undrain` puts the
-# weight back.
-drain_cmd() {
-    lvslab lab exec --name drills client -- bash -c 'for i in 1 2; do (exec 3<>/dev/tcp/198.18.0.100/80; printf "GET / HTTP/1.1\r\n" >&3; sleep 20) & done; wait' >/dev/null 2>&1 &
-    held=$!
-    sleep 1
-    lvslab lab exec --name drills client -- sh -c 'n=0; f=0; end=$(($(date +%s) + 24)); while [ "$(date +%s)" -lt "$end" ]; do curl -s -m 2 -o /dev/null http://198.18.0.100/ || f=$((f + 1)); n=$((n + 1)); sleep 0.1; done; echo "$n requests, $f failed"' >/tmp/drain-load.txt 2>&1 &
-    load=$!
-    sleep 1
-    echo "STEP [$(elapsed)] lvslab drain node2 (2 connections held 20 s, one to each real server; a steady load)"
-    lvslab drain node2 --timeout 60 >/tmp/drain.txt 2>&1
-    rc=$?
-    wait "$load" "$held"
-    said=$(grep 'node2 drained' /tmp/drain.txt)
-    load_said=$(cat /tmp/drain-load.txt)
-    status=$(lvslab status 2>&1 | grep '^Drained')
-    if [ $rc = 0 ] && echo "$said" | grep -q '1 active connection(s) at the start, none after' \
-        && echo "$load_said" | grep -q 'requests, 0 failed' \
-        && grep -A4 '^  node2:' "$LVSLAB_INVENTORY" | grep -q 'drained: true' \
-        && echo "$status" | grep -q 'node2$'; then
-        verdict drain-command PASS "$said | load: $load_said | the inventory has drained: true | status: $status"
-    else
-        verdict drain-command FAIL "exit $rc: $(tail -n 3 /tmp/drain.txt | tr '\n' ' ') | load: $load_said | status: $status"
-    fi
-    echo "STEP [$(elapsed)] lvslab undrain node2"
-    lvslab undrain node2 >/tmp/undrain.txt 2>&1
-    rc=$?
-    said=$(grep 'back in service' /tmp/undrain.txt)
-    if [ $rc = 0 ] && echo "$said" | grep -q 'weight 1 on node1, node4' \
-        && grep -A4 '^  node2:' "$LVSLAB_INVENTORY" | grep -q 'drained: false'; then
-        verdict undrain-command PASS "$said"
-    else
-        verdict undrain-command FAIL "exit $rc: $(tail -n 3 /tmp/undrain.txt | tr '\n' ' ')"
-    fi
-    after undrain-command
-}
-drain_cmd
+after realserver-drain
 
 # Each kind of undo a drill leaves on its host (keepalived started, the web server started or
 # thawed, the weight put back; the timed faults end by themselves) with the drill's lvslab

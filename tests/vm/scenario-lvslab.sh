@@ -4,9 +4,9 @@
 # rerun that changes nothing, IPVS drift repaired, a frozen keepalived (the MASTER) and web
 # server found by verify and continued by up, teardown (twice), the manual mode (seed section
 # 7), all on 3 real servers with no playbook change; then several virtual services (persistence,
-# a firewall mark, a sorry server, IPVS kernel settings) converged, rerun, repaired, serving the
-# sorry page with every real server down, torn down and set by hand. The drills have their
-# own scenario.
+# a firewall mark, a sorry server, IPVS kernel settings) converged, rerun, repaired, a real
+# server drained and put back (`lvslab drain`/`undrain`), serving the sorry page with every real
+# server down, torn down and set by hand. The drills have their own scenario.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines; exits 0 only when every verdict passed.
 # Runs as root inside the VM tier's guest (lvslab lab vm-run tests/vm/scenario-lvslab.sh).
 # Uses tests/vm/lib.sh (verdict, changed, failed_probes, failed_tasks, evidence, lab_up).
@@ -30,19 +30,22 @@ n=$(changed /tmp/up2.json)
 if [ $rc = 0 ] && [ "$n" = 0 ]; then verdict rerun-changes-nothing PASS "0 changed"
 else verdict rerun-changes-nothing FAIL "exit $rc, $n changed: $(grep '"status":"changed"' /tmp/up2.json | head -n 2 | tr '\n' ' ')"; fi
 
-# IPVS drift made by hand on the MASTER's table: `up` reports it and repairs it, verify passes.
-drift() { # name ipvsadm-args...
-    name=$1; shift
-    lvslab lab exec --name ops node1 -- ipvsadm "$@" >/dev/null 2>&1
-    lvslab --json up >/tmp/drift.json 2>&1
-    rc=$?
-    what=$(grep '"status":"changed"' /tmp/drift.json | grep -o '"msg":"[^"]*"' | tr '\n' ' ')
-    if [ $rc = 0 ] && [ -n "$what" ]; then verdict "drift-$name" PASS "repaired: $what"
-    else verdict "drift-$name" FAIL "exit $rc; changes: $what; $(failed_probes /tmp/drift.json) $(failed_tasks /tmp/drift.json)"; fi
-}
-drift real-server-deleted -d -t 198.18.0.100:80 -r 198.18.0.12:80
-drift extra-real-server -a -t 198.18.0.100:80 -r 198.18.0.30:80 -g -w 1
-drift scheduler-changed -E -t 198.18.0.100:80 -s wlc
+# IPVS drift made by hand on the MASTER's table, three kinds at once: one `up` reports and
+# repairs each (its own change, said on its service), and its verify passes.
+lx1() { lvslab lab exec --name ops node1 -- ipvsadm "$@" >/dev/null 2>&1; }
+lx1 -d -t 198.18.0.100:80 -r 198.18.0.12:80
+lx1 -a -t 198.18.0.100:80 -r 198.18.0.30:80 -g -w 1
+lx1 -E -t 198.18.0.100:80 -s wlc
+lv_json /tmp/drift.json up
+what=$(grep '"status":"changed"' /tmp/drift.json | grep -o '"msg":"[^"]*"' | tr '\n' ' ')
+for d in "real-server-deleted:add real server 198.18.0.12:80" "extra-real-server:remove real server 198.18.0.30:80" "scheduler-changed:scheduling of tcp 198.18.0.100:80 -> rr"; do
+    name=${d%%:*}; change=${d#*:}
+    case $what in
+        *"$change"*) [ $rc = 0 ] && verdict "drift-$name" PASS "repaired: $change" \
+            || verdict "drift-$name" FAIL "exit $rc after \"$change\": $(why /tmp/drift.json)" ;;
+        *) verdict "drift-$name" FAIL "exit $rc; no \"$change\" among the changes: $what" ;;
+    esac
+done
 
 # A frozen daemon (SIGSTOP, state T) by hand: keepalived on the MASTER, then the web server. verify fails naming it (the VRRP states read from keepalived itself), `up`
 # continues it, verify passes again.
@@ -114,6 +117,48 @@ else
         *"scheduling of tcp 198.18.0.100:8080 -> wlc persistent 300 s"*) [ $rc = 0 ] && verdict services-drift PASS "repaired: $what" || verdict services-drift FAIL "exit $rc: $(why /tmp/svc3.json)" ;;
         *) verdict services-drift FAIL "exit $rc; changes: $what" ;;
     esac
+    # `lvslab drain` as one command on this lab of several services, under a steady load, with a
+    # connection held open to each real server (a request whose end never comes, closed after 20 s:
+    # the converge alone takes ~8 s in the VM):
+    # the drain waits for it, no request fails, the inventory keeps the drain, and `undrain` puts the
+    # weight back.
+    drain_cmd() {
+        lvslab lab exec --name ops client -- bash -c 'for i in 1 2 3; do (exec 3<>/dev/tcp/198.18.0.100/80; printf "GET / HTTP/1.1\r\n" >&3; sleep 20) & done; wait' >/dev/null 2>&1 &
+        held=$!
+        sleep 1
+        lvslab lab exec --name ops client -- sh -c 'n=0; f=0; end=$(($(date +%s) + 24)); while [ "$(date +%s)" -lt "$end" ]; do curl -s -m 2 -o /dev/null http://198.18.0.100/ || f=$((f + 1)); n=$((n + 1)); sleep 0.1; done; echo "$n requests, $f failed"' >/tmp/drain-load.txt 2>&1 &
+        load=$!
+        sleep 1
+        echo "STEP [$(elapsed)] lvslab drain node2 (3 connections held 20 s, one to each real server; a steady load)"
+        lvslab drain node2 --timeout 60 >/tmp/drain.txt 2>&1
+        rc=$?
+        wait "$load" "$held"
+        said=$(grep 'node2 drained' /tmp/drain.txt)
+        load_said=$(cat /tmp/drain-load.txt)
+        status=$(lvslab status 2>&1 | grep '^Drained')
+        if [ $rc = 0 ] && echo "$said" | grep -q '1 active connection(s) at the start, none after' \
+            && echo "$load_said" | grep -q 'requests, 0 failed' \
+            && grep -A4 '^  node2:' "$LVSLAB_INVENTORY" | grep -q 'drained: true' \
+            && echo "$status" | grep -q 'node2$'; then
+            verdict drain-command PASS "$said | load: $load_said | the inventory has drained: true | status: $status"
+        else
+            verdict drain-command FAIL "exit $rc: $(tail -n 3 /tmp/drain.txt | tr '\n' ' ') | load: $load_said | status: $status"
+        fi
+        echo "STEP [$(elapsed)] lvslab undrain node2"
+        lvslab undrain node2 >/tmp/undrain.txt 2>&1
+        rc=$?
+        said=$(grep 'back in service' /tmp/undrain.txt)
+        if [ $rc = 0 ] && echo "$said" | grep -q 'weight 1 on node1, node4' \
+            && grep -A4 '^  node2:' "$LVSLAB_INVENTORY" | grep -q 'drained: false'; then
+            verdict undrain-command PASS "$said"
+        else
+            verdict undrain-command FAIL "exit $rc: $(tail -n 3 /tmp/undrain.txt | tr '\n' ' ')"
+        fi
+        lv_json /tmp/after.json verify
+        if [ $rc = 0 ]; then verdict verify-after-undrain-command PASS "$(evidence /tmp/after.json 'http via VIP')"
+        else verdict verify-after-undrain-command FAIL "exit $rc: $(why /tmp/after.json)"; fi
+    }
+    drain_cmd
     # Every real server out (their web servers killed): keepalived puts the sorry server in,
     # each director's own web server, whose page answers through the VIP; `up` starts the web
     # servers again, takes the sorry server out, and verify passes.

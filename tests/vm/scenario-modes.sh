@@ -65,9 +65,13 @@ for mode in dr nat tun dr; do
     lv_json /tmp/failover.json drill failover --margin "$DRILL_MARGIN"
     if [ $rc = 0 ]; then verdict "failover-$tag" PASS "$(evidence /tmp/failover.json 'drill failover')"
     else verdict "failover-$tag" FAIL "exit $rc: $(failed_probes /tmp/failover.json)"; fi
-    lv_json /tmp/after.json verify
-    if [ $rc = 0 ]; then verdict "verify-after-failover-$tag" PASS "$(evidence /tmp/after.json "path ($(upper $mode))")"
-    else verdict "verify-after-failover-$tag" FAIL "exit $rc: $(failed_probes /tmp/after.json)"; fi
+    # The drill checks the VIP is back on its holder; with NAT the gateway moves with it, and
+    # verify proves the whole path again (DR's and TUN's have nothing more to move).
+    if [ "$mode" = nat ]; then
+        lv_json /tmp/after.json verify
+        if [ $rc = 0 ]; then verdict "verify-after-failover-$tag" PASS "$(evidence /tmp/after.json "path ($(upper $mode))")"
+        else verdict "verify-after-failover-$tag" FAIL "exit $rc: $(failed_probes /tmp/after.json)"; fi
+    fi
     previous=$mode
 done
 
