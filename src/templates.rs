@@ -420,6 +420,43 @@ groups:
         );
     }
 
+    /// `via_vip`: each check goes to the VIP from the director's own address with the real
+    /// server's mark, and one fwmark service per real server holds it alone (no check of its
+    /// own); nothing of it without the key.
+    #[test]
+    fn keepalived_conf_renders_checks_through_the_vip() {
+        let via = SERVICES.replace(
+            "  vrrp: { virtual_router_id: 51 }",
+            "  vrrp: { virtual_router_id: 51 }\n  health_check: { via_vip: true }",
+        );
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&via, "d1"))
+            .unwrap();
+        assert!(
+            conf.contains("    real_server 10.0.0.13 80 {\n        weight 1\n        HTTP_GET {\n            url {\n                path /\n                status_code 200\n            }\n            # the clients' way: to the VIP, marked for the service that holds r2 alone\n            connect_ip 10.0.0.100\n            connect_port 80\n            bindto 10.0.0.11\n            fwmark 10002\n            connect_timeout 3\n"),
+            "{conf}"
+        );
+        // The mark service's check asks its own first port, through the VIP too.
+        assert!(
+            conf.contains("            connect_ip 10.0.0.100\n            connect_port 8081\n            bindto 10.0.0.11\n            fwmark 10001\n"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("virtual_server fwmark 10001 {\n    lb_algo rr\n    lb_kind DR\n    real_server 10.0.0.12 {\n        weight 1\n    }\n}"),
+            "{conf}"
+        );
+        assert!(conf.contains("virtual_server fwmark 10002 {"), "{conf}");
+        assert_eq!(conf.matches("virtual_server").count(), 5, "{conf}");
+        let plain = t
+            .render_file("keepalived.conf.j2", &host_ctx(SERVICES, "d1"))
+            .unwrap();
+        assert!(
+            !plain.contains("connect_ip") && !plain.contains("fwmark 1000"),
+            "{plain}"
+        );
+    }
+
     /// `type: tcp` renders keepalived's TCP_CHECK with the same timers (and the port of a
     /// mark's check), no url.
     #[test]

@@ -77,7 +77,9 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
 
 /// Every drill on real IPVS under HTTP load: five ways a MASTER fails and four ways a real
 /// server does, each within the limit it computes, each leaving the lab as it found it (verify
-/// after each kind); kill's stale VIP, partition's two MASTERs, drain's zero errors; TCP_CHECK
+/// after each kind); kill's stale VIP, partition's two MASTERs, drain's zero errors; a real
+/// server that lost the VIP kept by the plain check and removed by the check through the VIP;
+/// TCP_CHECK
 /// removing a killed server in time (and the hang drill refused with why); a drill SIGKILLed
 /// mid-fault leaves a lab that verifies again once its undo ran on the host.
 #[test]
@@ -91,6 +93,7 @@ fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm()
         expected.push(format!("realserver-{kind}"));
     }
     expected.push("verify-after-realserver-drain".to_string());
+    expected.push("blackhole".to_string());
     for killed in ["failover-kill", "realserver-hang"] {
         expected.push(format!("killed-{killed}"));
     }

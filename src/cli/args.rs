@@ -334,6 +334,10 @@ Limits (keepalived's check, HTTP_GET or TCP_CHECK, values from the inventory's h
   stop, hang   delay_loop + connect_timeout + retry x (delay_before_retry + connect_timeout)
                (a server that stops gracefully may accept a check and never answer it)
   drain        no failed request at all
+  blackhole    (DR, TUN) the VIP taken off the server: its own address still answers, clients'
+               packets to the VIP are dropped. Removed like hang only when the check goes
+               through the VIP (`health_check: { via_vip: true }`); the plain check never
+               removes it, and the run shows clients failing until the drill puts the VIP back
 With `health_check: { type: tcp }` a frozen server is never removed (the kernel still completes
 the handshake): --kind hang is refused with that reason.
 The run is judged by how long clients got errors (first to last failed request).
@@ -341,7 +345,8 @@ The run is judged by how long clients got errors (first to last failed request).
 Examples:
   lvslab drill realserver node2
   lvslab drill realserver node3 --kind hang --rate 50
-  lvslab drill realserver node2 --kind drain";
+  lvslab drill realserver node2 --kind drain
+  lvslab drill realserver node2 --kind blackhole   does the health check see what clients see?";
 
 #[derive(Debug, Args)]
 pub struct DrainArgs {

@@ -83,7 +83,7 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
     } else {
         Management::Manual
     };
-    let listed = listing(&hosts.directors, rs.address).await;
+    let listed = listing(hosts.lvs, &hosts.directors, rs.address).await;
     if listed.values().all(Option::is_none) {
         setup.reporter.emit(Event::Info {
             text: format!(
@@ -109,7 +109,12 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
     let want = rs.weight;
     let applied = setup
         .cancel
-        .guard(weight_applied(&hosts.directors, rs.address, want))
+        .guard(weight_applied(
+            hosts.lvs,
+            &hosts.directors,
+            rs.address,
+            want,
+        ))
         .await;
     let Some(weights) = applied else {
         return Ok(interrupted(&setup));
@@ -260,6 +265,7 @@ async fn keepalived_runs(hosts: &LvsHosts<'_>) -> bool {
 /// Each director's weight for the real server (the lowest over its services), `None` where it
 /// is not listed or the table cannot be read.
 async fn listing(
+    lvs: &crate::lvs::Lvs,
     directors: &[DirectorHost<'_>],
     address: std::net::IpAddr,
 ) -> BTreeMap<String, Option<u16>> {
@@ -272,8 +278,7 @@ async fn listing(
             .await
             .ok()
             .and_then(|t| {
-                t.services
-                    .iter()
+                lvs.client_services(&t)
                     .flat_map(|s| s.real_servers.iter())
                     .filter(|r| r.endpoint.address == address)
                     .map(|r| r.weight)
@@ -287,13 +292,14 @@ async fn listing(
 /// The weights once every director that lists the server holds `want` (keepalived applies a
 /// reload on its own time), or as they are after [`APPLIED_WAIT`].
 async fn weight_applied(
+    lvs: &crate::lvs::Lvs,
     directors: &[DirectorHost<'_>],
     address: std::net::IpAddr,
     want: u16,
 ) -> BTreeMap<String, Option<u16>> {
     let start = Instant::now();
     loop {
-        let now = listing(directors, address).await;
+        let now = listing(lvs, directors, address).await;
         if now.values().all(|w| w.is_none_or(|w| w == want)) || start.elapsed() > APPLIED_WAIT {
             return now;
         }
@@ -308,8 +314,8 @@ struct Idle {
     took: Duration,
 }
 
-/// Waits until no director has an established connection to the server, up to `deadline`;
-/// says each change of the count.
+/// Waits until no director has a client's established connection to the server, up to
+/// `deadline`; says each change of the count.
 async fn until_idle(
     setup: &Setup,
     directors: &[DirectorHost<'_>],
@@ -327,9 +333,16 @@ async fn until_idle(
             let read = d.conn.session.read(&sh::ipvs_connections()).await;
             match read {
                 Ok(table) => {
+                    // A director's own connections are its health checks through the VIP
+                    // (`via_vip`), not clients'.
                     let n = table
                         .iter()
                         .filter(|c| c.server.address == address && c.state == "ESTABLISHED")
+                        .filter(|c| {
+                            !directors
+                                .iter()
+                                .any(|h| h.director.address == c.client.address)
+                        })
                         .count();
                     if n > 0 {
                         per.push(format!("{}: {n}", d.director.name));

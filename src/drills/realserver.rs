@@ -8,7 +8,12 @@
 //! - `hang`: every web server process frozen (SIGSTOP): the kernel still accepts connections,
 //!   nothing answers, every check attempt waits its connect_timeout;
 //! - `drain`: the server's weight 0 on the directors (what an operator does before
-//!   maintenance): no new connections go to it, no client should see an error.
+//!   maintenance): no new connections go to it, no client should see an error;
+//! - `blackhole` (DR, TUN): the VIP taken off the server's `lo` (or `tunl0`): its web server
+//!   still answers its own address, which keepalived's plain check asks, while every client
+//!   packet forwarded to it is dropped. Only a check through the VIP
+//!   (`health_check.via_vip`) removes it; without one the run shows clients failing until the
+//!   drill puts the VIP back.
 
 use std::cell::Cell;
 use std::time::Duration;
@@ -24,7 +29,8 @@ use super::{
 };
 use crate::live::{DirectorHost, RealServerHost};
 use crate::lvs::ipvs::{Rule, Server};
-use crate::lvs::{CheckKind, Endpoint};
+use crate::lvs::names::{LOOPBACK, REAL_SERVER_LO_LABEL, TUNNEL};
+use crate::lvs::{CheckKind, Endpoint, Forwarding};
 use crate::transport::sh;
 
 /// How the real server fails (the CLI's `--kind`, its help from these lines).
@@ -39,6 +45,9 @@ pub enum RealServerKind {
     Hang,
     /// its weight set to 0 on the directors, then put back
     Drain,
+    /// the VIP taken off its lo (DR) or tunl0 (TUN): its own address answers, clients' packets
+    /// are dropped
+    Blackhole,
 }
 
 impl RealServerKind {
@@ -48,6 +57,7 @@ impl RealServerKind {
             RealServerKind::Kill => "kill",
             RealServerKind::Hang => "hang",
             RealServerKind::Drain => "drain",
+            RealServerKind::Blackhole => "blackhole",
         }
     }
 }
@@ -100,6 +110,7 @@ pub async fn realserver(
         real_servers: match kind {
             RealServerKind::Kill | RealServerKind::Hang => vec![crate::programs::PKILL],
             RealServerKind::Stop | RealServerKind::Drain => Vec::new(),
+            RealServerKind::Blackhole => vec![crate::programs::IP],
         },
         ..Default::default()
     })?;
@@ -115,7 +126,7 @@ pub async fn realserver(
     let endpoint = Endpoint::new(target.real_server.address, d.hosts.lvs.service().port);
     let mut directors = Vec::new();
     for h in &d.hosts.directors {
-        if server_in(h, &endpoint).await.is_some() {
+        if server_in(d.hosts.lvs, h, &endpoint).await.is_some() {
             directors.push(h.clone());
         }
     }
@@ -129,6 +140,12 @@ pub async fn realserver(
         ));
     }
     let hc = &d.hosts.lvs.health_check;
+    if kind == RealServerKind::Blackhole && d.hosts.lvs.forwarding() == Forwarding::Nat {
+        return Err(
+            "--kind blackhole takes the VIP off the real server, and with NAT no real server holds it (the director rewrites it to the real server's own address): a NAT real server's own failures are the other kinds"
+                .into(),
+        );
+    }
     if kind == RealServerKind::Hang && hc.kind == CheckKind::Tcp {
         return Err(format!(
             "with `health_check: {{ type: tcp }}` a frozen web server is never removed: its kernel still completes the handshake that {} waits for, so clients fail until a person notices. `type: http` (HTTP_GET) catches it; `--kind stop` and `kill` work with either",
@@ -152,6 +169,23 @@ pub async fn realserver(
             0,
             "a drained server gets no new connections: no request should fail",
         ),
+        // Packets to the VIP are dropped: a check through the VIP waits its connect_timeout
+        // at every attempt, as with a frozen server.
+        RealServerKind::Blackhole if hc.via_vip => {
+            let hangs = limits::realserver_removal(hc, false);
+            Limit::new(hangs.ms, format!("{}, asked through the VIP (via_vip)", hangs.why))
+        }
+        RealServerKind::Blackhole => {
+            let hangs = limits::realserver_removal(hc, false);
+            Limit::new(
+                hangs.ms,
+                format!(
+                    "what a check through the VIP would take ({}); {} asks {node}'s own address, which still answers, so it never removes it: `health_check: {{ via_vip: true }}` asks the clients' way",
+                    hangs.why,
+                    hc.kind.keepalived_name()
+                ),
+            )
+        }
     }
     .with_margin(d.options.margin_ms);
     if kind != RealServerKind::Drain
@@ -204,18 +238,25 @@ fn real_server<'a, 'h>(d: &'a Drill<'_, 'h>, node: &str) -> Result<&'a RealServe
     })
 }
 
-/// The server as `h`'s IPVS table holds it.
-pub(super) async fn server_in(h: &DirectorHost<'_>, endpoint: &Endpoint) -> Option<Server> {
+/// The server as `h`'s IPVS table holds it in a service of the clients (not in its path check,
+/// which keeps it whatever its checks say).
+pub(super) async fn server_in(
+    lvs: &crate::lvs::Lvs,
+    h: &DirectorHost<'_>,
+    endpoint: &Endpoint,
+) -> Option<Server> {
     let table = h.conn.session.read(&sh::ipvs_save()).await.ok()?;
-    table
-        .services
-        .iter()
+    lvs.client_services(&table)
         .flat_map(|s| s.real_servers.iter())
         .find(|r| &r.endpoint == endpoint)
         .cloned()
 }
 
 impl Target<'_, '_> {
+    fn lvs(&self) -> &crate::lvs::Lvs {
+        self.drill.hosts.lvs
+    }
+
     fn node_name(&self) -> &str {
         &self.node.real_server.name
     }
@@ -228,7 +269,7 @@ impl Target<'_, '_> {
     /// the weight before as its undo ([`sh::undo_after`]), in case the drill dies.
     async fn set_weight(&self, weight: u16, undo: Option<u16>) -> Result<(), String> {
         for h in &self.directors {
-            let Some(now) = server_in(h, &self.endpoint).await else {
+            let Some(now) = server_in(self.lvs(), h, &self.endpoint).await else {
                 continue;
             };
             let table = h
@@ -237,10 +278,9 @@ impl Target<'_, '_> {
                 .read(&sh::ipvs_save())
                 .await
                 .map_err(|e| e.to_string())?;
+            let lvs = self.lvs();
             let rules = |weight: u16| -> Vec<Rule> {
-                table
-                    .services
-                    .iter()
+                lvs.client_services(&table)
                     .filter(|s| s.real_servers.iter().any(|r| r.endpoint == self.endpoint))
                     .map(|s| Rule::EditServer {
                         key: s.key,
@@ -288,8 +328,28 @@ impl Target<'_, '_> {
         let web = self.web();
         match self.kind {
             RealServerKind::Hang => sh::thaw(web.process),
+            RealServerKind::Blackhole => self.vip_back(),
             _ => sh::service_action(&self.node.conn.facts.init, web.service, "start"),
         }
+    }
+
+    /// Where the real server holds the VIP: `lo` (DR, with lvslab's label) or `tunl0` (TUN).
+    fn vip_device(&self) -> (&'static str, Option<&'static str>) {
+        match self.lvs().forwarding() {
+            Forwarding::Tun => (TUNNEL, None),
+            _ => (LOOPBACK, Some(REAL_SERVER_LO_LABEL)),
+        }
+    }
+
+    /// The VIP as a host route.
+    fn vip_host(&self) -> String {
+        format!("{}/32", self.lvs().service().vip)
+    }
+
+    /// The VIP put back where the real server holds it, as `lvslab up` puts it.
+    fn vip_back(&self) -> String {
+        let (dev, label) = self.vip_device();
+        sh::address_add(dev, &self.vip_host(), label)
     }
 
     /// The fault undone: the web server started or thawed, or the weight put back.
@@ -305,6 +365,10 @@ impl Target<'_, '_> {
             RealServerKind::Hang => {
                 run_ok(conn, node, &sh::undo_cancel(&self.undo_tag())).await?;
                 run_ok(conn, node, &sh::thaw(web.process)).await
+            }
+            RealServerKind::Blackhole => {
+                run_ok(conn, node, &sh::undo_cancel(&self.undo_tag())).await?;
+                run_ok(conn, node, &self.vip_back()).await
             }
             RealServerKind::Drain => self.set_weight(self.saved.get().unwrap_or(1), None).await,
         }
@@ -363,7 +427,7 @@ impl Target<'_, '_> {
     /// Whether every director lists the server again with a weight above 0, and it answers.
     async fn back_as_before(&self) -> bool {
         for h in &self.directors {
-            match server_in(h, &self.endpoint).await {
+            match server_in(self.lvs(), h, &self.endpoint).await {
                 Some(s) if s.weight > 0 => {}
                 _ => return false,
             }
@@ -394,6 +458,10 @@ impl Fault for Target<'_, '_> {
                 web.process
             ),
             RealServerKind::Drain => format!("{node} drained (weight 0)"),
+            RealServerKind::Blackhole => format!(
+                "the VIP taken off {node}'s {} (its own address answers; clients' packets to the VIP are dropped)",
+                self.vip_device().0
+            ),
         }
     }
 
@@ -428,8 +496,12 @@ impl Fault for Target<'_, '_> {
             RealServerKind::Stop => service(conn, node, web.service, "stop").await,
             RealServerKind::Kill => run_ok(conn, node, &sh::kill_all_at_once(web.process)).await,
             RealServerKind::Hang => run_ok(conn, node, &sh::freeze(web.process)).await,
+            RealServerKind::Blackhole => {
+                let dev = self.vip_device().0;
+                run_ok(conn, node, &sh::address_del(dev, &self.vip_host())).await
+            }
             RealServerKind::Drain => {
-                let weight = server_in(&self.active, &self.endpoint)
+                let weight = server_in(self.lvs(), &self.active, &self.endpoint)
                     .await
                     .map_or(1, |s| s.weight);
                 self.saved.set(Some(weight));
@@ -449,7 +521,9 @@ impl Fault for Target<'_, '_> {
             // Drained once requests stop reaching it: read from the client's answers at the end.
             RealServerKind::Drain => None,
             _ => wait_until(self.wait, || async {
-                server_in(&self.active, &self.endpoint).await.is_none()
+                server_in(self.lvs(), &self.active, &self.endpoint)
+                    .await
+                    .is_none()
             })
             .await
             .map(|_| watch.now_ms() - fault_at),
@@ -471,6 +545,9 @@ impl Fault for Target<'_, '_> {
                 format!("{} started on {node}", web.service)
             }
             RealServerKind::Hang => format!("{} thawed on {node}", web.process),
+            RealServerKind::Blackhole => {
+                format!("the VIP back on {node}'s {}", self.vip_device().0)
+            }
             RealServerKind::Drain => format!("{node}'s weight restored"),
         };
         watch.mark(restore.clone());
@@ -503,6 +580,9 @@ impl Fault for Target<'_, '_> {
                 format!("{} started again on {node}", web.service)
             }
             RealServerKind::Hang => format!("{} thawed on {node}", web.process),
+            RealServerKind::Blackhole => {
+                format!("the VIP put back on {node}'s {}", self.vip_device().0)
+            }
             RealServerKind::Drain => format!("{node}'s weight put back"),
         };
         Undone::Reverted(match self.restore().await {
@@ -563,6 +643,14 @@ impl Fault for Target<'_, '_> {
                 after(removed_ms)
             ),
         });
+        if self.kind == RealServerKind::Blackhole
+            && removed_ms.is_none()
+            && !self.lvs().health_check.via_vip
+        {
+            words.push(format!(
+                "its check passed all along (it asks {node}'s own address): clients failed until the drill put the VIP back; `health_check: {{ via_vip: true }}` checks the clients' way"
+            ));
+        }
         if stale > 0 {
             words.push(format!(
                 "{stale} request(s) sent after it left the table failed too: IPVS schedules \

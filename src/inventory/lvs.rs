@@ -264,7 +264,7 @@ impl Checker<'_> {
                 }
             }
         }
-        let health_check = self.health_check(l.health_check.as_ref());
+        let health_check = self.health_check(l.health_check.as_ref(), forwarding);
         let nat = self.nat(
             settings,
             forwarding,
@@ -277,6 +277,29 @@ impl Checker<'_> {
         let services = self.services(settings, vip, vip_prefix, port, forwarding, &real_servers);
         if services.is_empty() {
             return None;
+        }
+        if let Some(via) = l
+            .health_check
+            .as_ref()
+            .and_then(|h| h.value.via_vip.as_ref())
+            && via.value
+        {
+            let taken = lvs::PATH_MARK_BASE + 1..=lvs::PATH_MARK_BASE + real_servers.len() as u32;
+            if let Some(m) = services
+                .iter()
+                .filter_map(|s| s.fwmark)
+                .find(|m| taken.contains(m))
+            {
+                self.fail(
+                    via,
+                    format!(
+                        "via_vip gives each real server's check a firewall mark of its own ({}..={}), and a service has fwmark {m}: give that service a mark below {}",
+                        taken.start(),
+                        taken.end(),
+                        taken.start()
+                    ),
+                );
+            }
         }
         let ipvs_sysctls = self.ipvs_settings(l.ipvs_settings.as_ref());
         Some(Lvs {
@@ -868,10 +891,21 @@ impl Checker<'_> {
     pub(super) fn health_check(
         &mut self,
         settings: Option<&Spanned<HealthCheckSettings>>,
+        forwarding: Forwarding,
     ) -> HealthCheck {
         let mut hc = HealthCheck::default();
         let Some(s) = settings else { return hc };
         let s = &s.value;
+        if let Some(via) = &s.via_vip {
+            if via.value && forwarding == Forwarding::Nat {
+                self.fail(
+                    via,
+                    "via_vip is for DR and TUN, where a real server must hold the VIP itself: with NAT the director rewrites the VIP to the real server's own address, which the plain check already asks".into(),
+                );
+            } else {
+                hc.via_vip = via.value;
+            }
+        }
         if let Some(kind) = &s.kind {
             hc.kind = kind.value;
         }
@@ -1209,6 +1243,53 @@ mod tests {
             assert!(e.message.contains(says), "{list}: {}", e.message);
             assert!(e.place.starts_with("inv.yml:3:"), "{list}: {}", e.place);
         }
+    }
+
+    /// `via_vip`: a path service per real server (marks 10001, ...), none without it; refused
+    /// with NAT, and when a service's own mark is one of them, each at the key.
+    #[test]
+    fn checks_through_the_vip_get_a_mark_per_real_server_and_refuse_what_cannot_work() {
+        let two = GOOD
+            .replace(
+                "  r1: { address: 10.0.0.12, interface: eth0, weight: 2 }",
+                "  r1: { address: 10.0.0.12, interface: eth0, weight: 2 }\n  r2: { address: 10.0.0.13, interface: eth0 }",
+            )
+            .replace("hosts: [r1] }", "hosts: [r1, r2] }");
+        let via = two.replace(
+            "  vrrp: { virtual_router_id",
+            "  health_check: { via_vip: true }\n  vrrp: { virtual_router_id",
+        );
+        let (inv, _) = check(&via).unwrap();
+        let lvs = inv.lvs.unwrap();
+        let paths = lvs.path_services();
+        assert_eq!(paths.len(), lvs.real_servers.len());
+        assert_eq!(paths[0].name(), "fwmark 10001 (tcp 10.0.0.100:80)");
+        assert_eq!(
+            paths[1].real_servers[0].address,
+            lvs.real_servers[1].address
+        );
+        assert_eq!(paths[1].real_servers[0].weight, 1);
+        let (plain, _) = check(&two).unwrap();
+        assert!(plain.lvs.unwrap().path_services().is_empty());
+
+        let nat = via.replace("  vip: 10.0.0.100", "  vip: 10.0.0.100\n  forwarding: nat");
+        let e = check(&nat).expect_err("via_vip with NAT");
+        assert!(
+            e.message.contains("via_vip is for DR and TUN"),
+            "{}",
+            e.message
+        );
+        let clash = via.replace(
+            "  vip: 10.0.0.100",
+            "  vip: 10.0.0.100\n  services:\n    - { port: 80 }\n    - { fwmark: 10002, ports: [81] }",
+        );
+        let e = check(&clash).expect_err("a service's mark is a path check's");
+        assert!(
+            e.message.contains("a service has fwmark 10002") && e.place.starts_with("inv.yml:6:"),
+            "{} at {}",
+            e.message,
+            e.place
+        );
     }
 
     #[test]

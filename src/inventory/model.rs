@@ -169,6 +169,7 @@ pub struct HealthCheckSettings {
     pub retry: Option<Spanned<u32>>,
     pub delay_before_retry: Option<Spanned<u32>>,
     pub delay_loop: Option<Spanned<u32>>,
+    pub via_vip: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -52,7 +52,8 @@ pub fn render(plan: &LabPlan, web_server: &str, auth_pass: &str) -> String {
              connect_timeout: 3\n    \
              retry: 3\n    \
              delay_before_retry: 3\n    \
-             delay_loop: 6\n\
+             delay_loop: 6\n    \
+             via_vip: false\n\
          \n\
          vars:\n  \
            web_server: {web_server}\n\

@@ -240,6 +240,10 @@ impl Management {
 /// A real server's weight when the inventory gives none (the seed's `-w 1`).
 pub const DEFAULT_WEIGHT: u16 = 1;
 
+/// The firewall marks of the path checks ([`Lvs::path_services`]) follow this one: 10001 for
+/// the first real server, 10002 for the second, ... (a service's own `fwmark` must not be one).
+pub const PATH_MARK_BASE: u32 = 10_000;
+
 /// The weight IPVS uses for a real server: the inventory's, else [`DEFAULT_WEIGHT`]. 0 means
 /// 0: the server is in the table but gets no new connections (quiesced).
 pub fn effective_weight(configured: Option<u16>) -> u16 {
@@ -676,6 +680,11 @@ pub struct HealthCheck {
     pub retry: u32,
     pub delay_before_retry: u32,
     pub delay_loop: u32,
+    /// Ask each real server the clients' way (DR, TUN): to the VIP, through a firewall-mark
+    /// service that holds that one real server ([`Lvs::path_services`]), so a real server that
+    /// lost the VIP (or its tunnel) fails its check. Without it keepalived asks the real
+    /// server's own address, which still answers while every client request to it is dropped.
+    pub via_vip: bool,
 }
 
 impl Default for HealthCheck {
@@ -688,6 +697,7 @@ impl Default for HealthCheck {
             retry: 3,
             delay_before_retry: 3,
             delay_loop: 6,
+            via_vip: false,
         }
     }
 }
@@ -769,6 +779,58 @@ impl Lvs {
         v
     }
 
+    /// With `health_check.via_vip`, one firewall-mark service per real server that holds that
+    /// real server alone (weight 1, no check of its own): keepalived's check of the real server
+    /// carries its mark (the checker's `fwmark`) and is sent to the VIP from the director's own
+    /// address, so IPVS forwards it exactly as it forwards a client's packet (in DR to the real
+    /// server's MAC, in TUN through the tunnel), and the answer comes from the VIP. Marks
+    /// [`PATH_MARK_BASE`] + 1, + 2, ... in the real servers' order. Empty without `via_vip`.
+    pub fn path_services(&self) -> Vec<VirtualService> {
+        if !self.health_check.via_vip {
+            return Vec::new();
+        }
+        let first = self.service();
+        self.real_servers
+            .iter()
+            .zip(PATH_MARK_BASE + 1..)
+            .map(|(r, mark)| VirtualService {
+                vip: first.vip,
+                vip_prefix: first.vip_prefix,
+                port: first.port,
+                protocol: Protocol::Tcp,
+                fwmark: Some(mark),
+                ports: vec![first.port],
+                scheduler: Scheduler::default(),
+                forwarding: first.forwarding,
+                persistence: None,
+                sorry_server: None,
+                real_servers: vec![Member {
+                    name: Some(r.name.clone()),
+                    address: r.address,
+                    port: 0,
+                    weight: 1,
+                }],
+            })
+            .collect()
+    }
+
+    /// The services of `table` that clients use: all but the path checks
+    /// ([`Lvs::path_services`]), where a real server stays whatever its checks say.
+    pub fn client_services<'t>(
+        &self,
+        table: &'t ipvs::Table,
+    ) -> impl Iterator<Item = &'t ipvs::Service> + use<'t> {
+        let paths: Vec<ipvs::ServiceKey> = self
+            .path_services()
+            .iter()
+            .map(VirtualService::key)
+            .collect();
+        table
+            .services
+            .iter()
+            .filter(move |s| !paths.contains(&s.key))
+    }
+
     /// The director that holds the VIP in manual mode (the seed's node1): the first one.
     pub fn manual_director(&self) -> Option<&Director> {
         self.directors.first()
@@ -806,8 +868,9 @@ impl Lvs {
 impl Lvs {
     /// The `lvs` variable: the whole model, plus the first service's fields at the top
     /// (`lvs.vip`, `lvs.port`, `lvs.scheduler`, ...), `lvs.service` itself (the `ipvs`
-    /// module's `service:`), `lvs.marks` (the `fwmark` module's) and `lvs.ports` (every
-    /// port of every service).
+    /// module's `service:`), `lvs.marks` (the `fwmark` module's), `lvs.ports` (every
+    /// port of every service), `lvs.path_services` and `lvs.path_marks` (each real server's
+    /// path-check mark by its address; both empty without `health_check.via_vip`).
     pub fn template_value(&self) -> serde_json::Value {
         let mut v = match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(m)) => m,
@@ -831,6 +894,21 @@ impl Lvs {
             serde_json::to_value(self.marks()).unwrap_or_default(),
         );
         v.insert("ports".into(), self.ports().into());
+        // The path checks: the services, and each real server's mark by its address.
+        let paths = self.path_services();
+        let path_marks: serde_json::Map<String, serde_json::Value> = paths
+            .iter()
+            .flat_map(|s| {
+                s.real_servers
+                    .iter()
+                    .map(|m| (m.address.to_string(), s.fwmark.unwrap_or(0).into()))
+            })
+            .collect();
+        v.insert(
+            "path_services".into(),
+            serde_json::to_value(&paths).unwrap_or_default(),
+        );
+        v.insert("path_marks".into(), path_marks.into());
         v.insert("notify_script".into(), names::NOTIFY_SCRIPT.into());
         v.insert("notify_log".into(), names::NOTIFY_LOG.into());
         v.insert(

@@ -160,7 +160,7 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
         if !active && !keepalived {
             continue;
         }
-        probes.push(async move { Some(ipvs_table(lvs, d).await) }.boxed());
+        probes.push(async move { Some(ipvs_table(lvs, d, keepalived).await) }.boxed());
         if active && d.conn.facts.has_ipvs() {
             probes.push(async move { Some(ipvs_connections(hosts, d).await) }.boxed());
         }
@@ -477,8 +477,9 @@ fn failure(a: &Answer) -> Option<String> {
     })
 }
 
-/// 2. A director's IPVS table against the inventory's virtual service.
-pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>) -> Verdict {
+/// 2. A director's IPVS table against the inventory's virtual services (with keepalived
+///    and `health_check.via_vip`, each real server's path check too).
+pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>, keepalived: bool) -> Verdict {
     let probe = format!("ipvs table on {}", d.director.name);
     if !d.conn.facts.has_ipvs() {
         return Verdict::new(
@@ -491,16 +492,23 @@ pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>) -> Verdict {
         Ok(t) => t,
         Err(e) => return Verdict::new(probe, false, e),
     };
-    table_verdict(probe, lvs, &table, d.director.address)
+    let paths = if keepalived {
+        lvs.path_services()
+    } else {
+        Vec::new()
+    };
+    table_verdict(probe, lvs, &table, d.director.address, &paths)
 }
 
-/// Each service of the inventory as the table holds it, drift named on its service; a
-/// service the inventory does not have fails too.
+/// Each service of the inventory as the table holds it, drift named on its service, and each
+/// path check (`paths`) with its one real server; a service the inventory does not have fails
+/// too.
 fn table_verdict(
     probe: String,
     lvs: &Lvs,
     table: &crate::lvs::ipvs::Table,
     director: std::net::IpAddr,
+    paths: &[VirtualService],
 ) -> Verdict {
     let mut pass = true;
     let mut parts = Vec::new();
@@ -550,8 +558,42 @@ fn table_verdict(
         }
         parts.push(evidence);
     }
+    if !paths.is_empty() {
+        let mut checks = Vec::new();
+        for p in paths {
+            let want = p.desired();
+            let node = p
+                .real_servers
+                .iter()
+                .filter_map(|m| m.name.as_deref())
+                .collect::<Vec<_>>()
+                .join(", ");
+            match table.service(&want.key) {
+                Some(have) if have.sorted_servers() == want.sorted_servers() => {
+                    checks.push(format!("{} -> {node}", want.key));
+                }
+                Some(_) => {
+                    pass = false;
+                    checks.push(format!("{} -> {node} (its real server differs)", want.key));
+                }
+                None => {
+                    pass = false;
+                    checks.push(format!("no {} -> {node}", want.key));
+                }
+            }
+        }
+        parts.push(format!(
+            "checks through the VIP (via_vip): {}",
+            checks.join(", ")
+        ));
+    }
     for extra in &table.services {
-        if !lvs.services.iter().any(|s| s.key() == extra.key) {
+        if !lvs
+            .services
+            .iter()
+            .chain(paths)
+            .any(|s| s.key() == extra.key)
+        {
             pass = false;
             parts.push(format!("{} is not in the inventory", extra.key));
         }

@@ -4,8 +4,9 @@
 # runs, stays within the limit it computes from the inventory (the drill's exit status), and
 # leaves the lab as it found it (each drill checks it; verify passes after each kind); kill
 # finds the VIP left on the dead MASTER and `lvslab up` repairs it; partition sees two MASTERs;
-# drain fails no request; with TCP_CHECK a killed server leaves the table in time and the hang
-# drill is refused with why; each fault the drill undoes itself is undone on its host when the
+# drain fails no request; a real server that lost the VIP stays in the table with the plain
+# check and leaves it in time with the check through the VIP; with TCP_CHECK a killed server
+# leaves the table in time and the hang drill is refused with why; each fault the drill undoes itself is undone on its host when the
 # drill is SIGKILLed. The health check is shortened so the real-server drills take seconds.
 # (`lvslab drain` as one command runs on the several-services lab of scenario-lvslab.sh.)
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines and a `TABLE` line per drill (docs/drills.md's
@@ -62,6 +63,28 @@ for kind in stop kill hang drain; do
     table /tmp/d.json "realserver --kind $kind"
 done
 after realserver-drain
+
+# A real server that lost the VIP (the "DSR blackhole"): keepalived's plain check asks its own
+# address, which still answers, so it stays in the table while the clients' requests sent to it
+# are dropped (the drill fails, saying so); with the check through the VIP (`via_vip`: a
+# fwmark service per real server, the check marked for it) it leaves the table within the
+# hang limit. Both measured (docs/drills.md's table).
+lv_json /tmp/bh.json drill realserver node2 --kind blackhole --margin "$DRILL_MARGIN" --svg /tmp/realserver-blackhole-plain.svg
+plain_rc=$rc
+table /tmp/bh.json "realserver --kind blackhole (plain check)"
+inventory_set lvs.health_check.via_vip=true
+lv_json /tmp/via-up.json up
+via_up_rc=$rc
+paths=$(evidence /tmp/via-up.json 'ipvs table on node1' | grep -o 'checks through the VIP[^;]*')
+lv_json /tmp/bh2.json drill realserver node2 --kind blackhole --margin "$DRILL_MARGIN" --svg /tmp/realserver-blackhole-via-vip.svg
+via_rc=$rc
+table /tmp/bh2.json "realserver --kind blackhole (via_vip)"
+if [ $plain_rc = 2 ] && grep -q 'its check passed all along' /tmp/bh.json && [ $via_up_rc = 0 ] && [ -n "$paths" ] && [ $via_rc = 0 ]; then
+    verdict blackhole PASS "plain check: $(evidence /tmp/bh.json 'drill realserver') | $paths | via_vip: $(evidence /tmp/bh2.json 'drill realserver')"
+else
+    verdict blackhole FAIL "plain check: exit $plain_rc: $(why /tmp/bh.json) | up with via_vip: exit $via_up_rc: $(why /tmp/via-up.json) | via_vip: exit $via_rc: $(why /tmp/bh2.json)"
+fi
+
 
 # Each kind of undo a drill leaves on its host (keepalived started, the web server started or
 # thawed, the weight put back; the timed faults end by themselves) with the drill's lvslab
