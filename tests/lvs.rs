@@ -156,7 +156,9 @@ fn up_converges_reruns_clean_repairs_drift_and_down_leaves_nothing() {
     );
 
     // The seed's flaw: keepalived SIGKILLed on node1 keeps the VIP while node4 takes over.
-    let held = lab.ssh("node1", "for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && break; sleep 0.2; done; pkill -KILL -x keepalived; ip -o addr show dev eth0");
+    // (Started again, node1 is BACKUP first and takes the VIP back after it hears node4's
+    // lower priority: a few seconds, up to 20 on a busy machine.)
+    let held = lab.ssh("node1", "for i in $(seq 100); do ip -o addr show dev eth0 | grep -q 198.18.0.100 && break; sleep 0.2; done; pkill -KILL -x keepalived; ip -o addr show dev eth0");
     assert!(
         stdout(&held).contains("198.18.0.100"),
         "node1 held the VIP when killed: {}",
@@ -186,6 +188,41 @@ fn up_converges_reruns_clean_repairs_drift_and_down_leaves_nothing() {
     std::thread::sleep(std::time::Duration::from_secs(5));
     let verify = lv(&lab, &["--json", "verify"]);
     assert!(probe(&verify, "one VIP holder").0, "{}", show(&verify));
+
+    // A planned switchover: the inventory gives node4 the highest priority and MASTER (node1
+    // node4's), keepalived reloads, node4 takes the VIP; and back. A real server is refused.
+    let not_director = lv(&lab, &["switchover", "node2"]);
+    assert_eq!(
+        not_director.status.code(),
+        Some(1),
+        "{}",
+        show(&not_director)
+    );
+    assert!(
+        common::stderr(&not_director).contains("`node2` is not a director"),
+        "{}",
+        show(&not_director)
+    );
+    let over = lv(&lab, &["switchover", "node4"]);
+    assert_eq!(over.status.code(), Some(0), "{}", show(&over));
+    assert!(
+        stdout(&over).contains("hosts.node4.vrrp.priority: 100, hosts.node4.vrrp.state: MASTER, hosts.node1.vrrp.priority: 50, hosts.node1.vrrp.state: BACKUP (written) (node4 takes over from node1)")
+            && stdout(&over).contains("node4 holds the VIP (MASTER), node1 BACKUP"),
+        "{}",
+        show(&over)
+    );
+    let (pass, evidence) = vrrp_settled(&lab);
+    assert!(
+        pass && evidence.contains("node4 MASTER (priority 100"),
+        "{evidence}"
+    );
+    let back = lv(&lab, &["switchover", "node1"]);
+    assert_eq!(back.status.code(), Some(0), "{}", show(&back));
+    assert!(
+        stdout(&back).contains("node1 holds the VIP (MASTER), node4 BACKUP"),
+        "{}",
+        show(&back)
+    );
 
     // Down, twice; nothing is left.
     let down = lv(&lab, &["--json", "down"]);
@@ -557,6 +594,18 @@ fn the_pair_with_unicast_adverts_nopreempt_and_logged_transitions() {
     assert!(
         pass && evidence.contains("node4 MASTER") && evidence.contains("node1 BACKUP"),
         "{evidence}"
+    );
+
+    // A switchover to node1 (its priority the highest already): nopreempt keeps the VIP on
+    // node4 whatever the priorities, so keepalived is restarted there and node1 takes over.
+    let switch = lv(&lab, &["switchover", "node1"]);
+    assert_eq!(switch.status.code(), Some(0), "{}", show(&switch));
+    assert!(
+        stdout(&switch).contains("node1 has the highest priority already")
+            && stdout(&switch).contains("node1 holds the VIP (MASTER), node4 BACKUP")
+            && stdout(&switch).contains("keepalived restarted on node4, as nopreempt needs"),
+        "{}",
+        show(&switch)
     );
 
     let down = lv(&lab, &["--json", "down"]);

@@ -95,13 +95,31 @@ const SCOPED: &[(&str, &[&str])] = &[
     (
         "--forks",
         &[
-            "up", "down", "run", "exec", "ping", "bench", "drain", "undrain", "lab demo",
+            "up",
+            "down",
+            "run",
+            "exec",
+            "ping",
+            "bench",
+            "drain",
+            "undrain",
+            "switchover",
+            "lab demo",
         ],
     ),
     (
         "--playbooks",
         &[
-            "up", "down", "run", "validate", "drill", "bench", "drain", "undrain", "lab demo",
+            "up",
+            "down",
+            "run",
+            "validate",
+            "drill",
+            "bench",
+            "drain",
+            "undrain",
+            "switchover",
+            "lab demo",
         ],
     ),
 ];
@@ -212,6 +230,16 @@ pub enum Command {
     /// back on the directors.
     #[command(after_help = "Examples:\n  lvslab undrain node2")]
     Undrain(UndrainArgs),
+    /// Move the VIP to another director, planned (before maintenance of the one holding it):
+    /// the inventory gives NODE the highest priority and `state: MASTER` (the director that
+    /// had them gets NODE's and `BACKUP`), so a later `up` keeps the VIP there; keepalived
+    /// reloads on the directors and the VIP moves with gratuitous ARPs (with `preempt: false`
+    /// keepalived is restarted on the holder, as nopreempt needs); lvslab waits until NODE is
+    /// MASTER and holds the VIP alone.
+    #[command(
+        after_help = "Exit 0 once NODE holds the VIP as MASTER; 2 when it does not in time.\n\nExamples:\n  lvslab switchover node4   # node1 can be worked on: node4 holds the VIP\n  lvslab switchover node1   # and back"
+    )]
+    Switchover(SwitchoverArgs),
     /// A local lab on this machine: hosts as network namespaces with real sshd, or inside a qemu VM
     /// when this kernel has no IPVS (needs root).
     #[command(subcommand)]
@@ -243,6 +271,7 @@ impl Command {
             Command::Set(_) => "set",
             Command::Drain(_) => "drain",
             Command::Undrain(_) => "undrain",
+            Command::Switchover(_) => "switchover",
             Command::Lab(LabCommand::Demo(_)) => "lab demo",
             Command::Lab(_) => "lab",
             Command::Completions { .. } => "completions",
@@ -329,7 +358,7 @@ Examples:
   lvslab --json drill failover --kind freeze";
 
 const DRILL_REALSERVER_HELP: &str = "\
-Limits (keepalived's check, HTTP_GET or TCP_CHECK, values from the inventory's health_check):
+Limits (keepalived's check, HTTP_GET, TCP_CHECK or MISC_CHECK, timers from health_check):
   kill         delay_loop + retry x delay_before_retry (a refused connection fails at once)
   stop, hang   delay_loop + connect_timeout + retry x (delay_before_retry + connect_timeout)
                (a server that stops gracefully may accept a check and never answer it)
@@ -355,6 +384,12 @@ pub struct DrainArgs {
     /// How long to wait for its connections to end, in seconds (0: do not wait).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    /// The director to hold the VIP (inventory host name).
+    pub node: String,
 }
 
 #[derive(Debug, Args)]

@@ -233,19 +233,7 @@ fn record(global: &Global, node: &str, drained: bool) -> miette::Result<String> 
         .map_err(|e| miette::miette!("cannot read inventory {}: {e}", path.display()))?;
     let edited = edit::put_flag(&text, &["hosts".into(), node.into()], "drained", drained)
         .map_err(|e| miette::miette!("{}: {e}", path.display()))?;
-    crate::inventory::load_str(path, edited.text.clone()).map_err(|e| {
-        miette::Report::new(*e).wrap_err(format!(
-            "not written: {} would not load after this change",
-            path.display()
-        ))
-    })?;
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(path)
-            .map_err(|e| miette::miette!("{}: {e}", path.display()))?
-            .permissions(),
-    ) & 0o7777;
-    crate::lab::write_atomically(path, edited.text.as_bytes(), mode)
-        .map_err(|e| miette::miette!("{e}"))?;
+    super::set::write_checked(path, &edited.text)?;
     Ok(format!(
         "{}: hosts.{node}.drained: {drained} (written)",
         path.display()

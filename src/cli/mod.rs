@@ -12,6 +12,7 @@ pub mod lab;
 pub mod outcome;
 pub mod run;
 pub mod set;
+pub mod switchover;
 pub mod validate;
 
 use std::collections::HashSet;
@@ -61,6 +62,7 @@ pub async fn dispatch(cli: Cli) -> i32 {
             };
             drain::drain(&args, g, false).await
         }
+        Command::Switchover(args) => switchover::switchover(&args, g).await,
         Command::Lab(cmd) => lab::run(cmd, g).await,
         Command::Completions { shell } => {
             let mut script = Vec::new();
