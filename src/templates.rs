@@ -420,6 +420,64 @@ groups:
         );
     }
 
+    /// `type: misc`: MISC_CHECK with the operator's command for each real server (its address
+    /// and the port its check asks filled in), misc_timeout from connect_timeout, and script
+    /// security on.
+    #[test]
+    fn keepalived_conf_renders_a_misc_check() {
+        let misc = SERVICES.replace(
+            "  vrrp: { virtual_router_id: 51 }",
+            "  vrrp: { virtual_router_id: 51 }\n  health_check: { type: misc, script: \"/usr/bin/curl -sf -o /dev/null http://{address}:{port}/health\", connect_timeout: 2, retry: 1 }",
+        );
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&misc, "d1"))
+            .unwrap();
+        assert!(
+            conf.contains("    real_server 10.0.0.13 80 {\n        weight 1\n        MISC_CHECK {\n            misc_path \"/usr/bin/curl -sf -o /dev/null http://10.0.0.13:80/health\"\n            misc_timeout 2\n            retry 1\n            delay_before_retry 3\n        }\n    }"),
+            "{conf}"
+        );
+        // A mark's check asks its first port.
+        assert!(
+            conf.contains(
+                "misc_path \"/usr/bin/curl -sf -o /dev/null http://10.0.0.12:8081/health\""
+            ),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("    script_user root\n    enable_script_security\n"),
+            "{conf}"
+        );
+        assert!(
+            !conf.contains("connect_timeout") && !conf.contains("connect_port"),
+            "{conf}"
+        );
+    }
+
+    /// What keepalived does on failure, per service: nothing of it unless the inventory says.
+    #[test]
+    fn keepalived_conf_renders_what_keepalived_does_on_failure() {
+        let on = SERVICES.replace(
+            "    - { port: 80 }\n",
+            "    - { port: 80, inhibit_on_failure: true, alpha: true, quorum: 2, hysteresis: 1, sorry_server: local }\n",
+        );
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&on, "d1"))
+            .unwrap();
+        assert!(
+            conf.contains("    protocol TCP\n    sorry_server 10.0.0.11 80\n    inhibit_on_failure\n    alpha\n    quorum 2\n    hysteresis 1\n\n    real_server 10.0.0.12 80 {"),
+            "{conf}"
+        );
+        assert_eq!(conf.matches("inhibit_on_failure").count(), 1, "{conf}");
+        let plain = t
+            .render_file("keepalived.conf.j2", &host_ctx(SERVICES, "d1"))
+            .unwrap();
+        for word in ["inhibit_on_failure", "alpha", "quorum", "hysteresis"] {
+            assert!(!plain.contains(word), "{word}: {plain}");
+        }
+    }
+
     /// `via_vip`: each check goes to the VIP from the director's own address with the real
     /// server's mark, and one fwmark service per real server holds it alone (no check of its
     /// own); nothing of it without the key.

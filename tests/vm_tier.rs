@@ -43,8 +43,9 @@ fn ipvs_dr_round_robin_works_in_the_vm() {
 /// lvslab end to end on real IPVS: converge, rerun, drift, teardown, manual mode and 3 real
 /// servers, then several services (persistent, a firewall mark) on them, one real server
 /// drained out of all of them under load with no request failed (`lvslab drain`, waiting out
-/// a held connection) and put back (`undrain`), the sorry page with every one down (the drills
-/// run in scenario-drills.sh, each kind under load).
+/// a held connection) and put back (`undrain`), the sorry page once the quorum is lost and with
+/// every one down, failed servers kept at weight 0 (`inhibit_on_failure`) (the drills run in
+/// scenario-drills.sh, each kind under load).
 #[test]
 fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
     run_scenario(
@@ -69,6 +70,7 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
             "undrain-command",
             "verify-after-undrain-command",
             "services-sorry",
+            "services-inhibit-on-failure",
             "services-down",
             "services-manual",
         ],
@@ -79,9 +81,9 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
 /// server does, each within the limit it computes, each leaving the lab as it found it (verify
 /// after each kind); kill's stale VIP, partition's two MASTERs, drain's zero errors; a real
 /// server that lost the VIP kept by the plain check and removed by the check through the VIP;
-/// TCP_CHECK
-/// removing a killed server in time (and the hang drill refused with why); a drill SIGKILLed
-/// mid-fault leaves a lab that verifies again once its undo ran on the host.
+/// TCP_CHECK removing a killed server in time (and the hang drill refused with why), and
+/// MISC_CHECK (curl) too; a drill SIGKILLed mid-fault leaves a lab that verifies again once its
+/// undo ran on the host.
 #[test]
 fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm() {
     let mut expected = vec!["lab-up".to_string(), "up".to_string()];
@@ -97,7 +99,9 @@ fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm()
     for killed in ["failover-kill", "realserver-hang"] {
         expected.push(format!("killed-{killed}"));
     }
+    expected.push("verify-after-killed".to_string());
     expected.push("tcp-check".to_string());
+    expected.push("misc-check".to_string());
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
     run_scenario("scenario-drills.sh", &expected);
 }

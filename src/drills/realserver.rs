@@ -238,6 +238,18 @@ fn real_server<'a, 'h>(d: &'a Drill<'_, 'h>, node: &str) -> Result<&'a RealServe
     })
 }
 
+/// Whether `h` sends clients to the server: listed with a weight above 0 (keepalived takes a
+/// failed server out of the table, or to weight 0 with `inhibit_on_failure`).
+pub(super) async fn serving(
+    lvs: &crate::lvs::Lvs,
+    h: &DirectorHost<'_>,
+    endpoint: &Endpoint,
+) -> bool {
+    server_in(lvs, h, endpoint)
+        .await
+        .is_some_and(|s| s.weight > 0)
+}
+
 /// The server as `h`'s IPVS table holds it in a service of the clients (not in its path check,
 /// which keeps it whatever its checks say).
 pub(super) async fn server_in(
@@ -521,9 +533,7 @@ impl Fault for Target<'_, '_> {
             // Drained once requests stop reaching it: read from the client's answers at the end.
             RealServerKind::Drain => None,
             _ => wait_until(self.wait, || async {
-                server_in(self.lvs(), &self.active, &self.endpoint)
-                    .await
-                    .is_none()
+                !serving(self.lvs(), &self.active, &self.endpoint).await
             })
             .await
             .map(|_| watch.now_ms() - fault_at),

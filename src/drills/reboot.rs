@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use super::driver::{Fault, Underway, Undone, drive};
 use super::limits::{self, Limit};
-use super::realserver::server_in;
+use super::realserver::serving;
 use super::record::Record;
 use super::watch::Probe;
 use super::{Drill, DrillOutcome, NO_ACTIVE, RESTORE_WAIT, Run, SETTLE, after, holds, wait_until};
@@ -170,7 +170,7 @@ impl Reboot<'_, '_> {
             (Some(a), Some(r)) if self.role == Role::RealServer && a.conn.facts.has_ipvs() => {
                 let endpoint = Endpoint::new(r.real_server.address, d.hosts.lvs.service().port);
                 wait_until(Duration::from_secs(60), || async {
-                    server_in(d.hosts.lvs, a, &endpoint).await.is_none()
+                    !serving(d.hosts.lvs, a, &endpoint).await
                 })
                 .await
                 .map(|_| run.watch.now_ms())
@@ -206,9 +206,7 @@ impl Reboot<'_, '_> {
                     .is_ok_and(|o| o.success());
                 let endpoint = Endpoint::new(r.real_server.address, hosts.lvs.service().port);
                 let listed = match &self.active {
-                    Some(a) if a.conn.facts.has_ipvs() => {
-                        server_in(hosts.lvs, a, &endpoint).await.is_some()
-                    }
+                    Some(a) if a.conn.facts.has_ipvs() => serving(hosts.lvs, a, &endpoint).await,
                     _ => true,
                 };
                 running && listed

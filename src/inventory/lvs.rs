@@ -313,6 +313,70 @@ impl Checker<'_> {
         })
     }
 
+    /// What keepalived does when the checks of `service` fail: its own keys, else the `lvs:`
+    /// level's. A quorum above the service's total weight, or without a sorry server, draws a
+    /// warning; a hysteresis not below the quorum is refused.
+    fn on_failure(
+        &mut self,
+        defaults: &FailureKeys<'_>,
+        own: &FailureKeys<'_>,
+        service: &VirtualService,
+    ) -> lvs::OnFailure {
+        let inhibit = own.inhibit_on_failure.or(defaults.inhibit_on_failure);
+        let alpha = own.alpha.or(defaults.alpha);
+        let quorum = own.quorum.or(defaults.quorum);
+        let hysteresis = own.hysteresis.or(defaults.hysteresis);
+        let mut out = lvs::OnFailure {
+            inhibit_on_failure: inhibit.is_some_and(|i| i.value),
+            alpha: alpha.is_some_and(|a| a.value),
+            quorum: None,
+            hysteresis: None,
+        };
+        if let Some(q) = quorum
+            && in_range(self, q, 1..=i64::from(u32::MAX), "quorum")
+        {
+            let total: u32 = service
+                .real_servers
+                .iter()
+                .map(|m| u32::from(m.weight))
+                .sum();
+            if q.value > total {
+                self.warn(
+                    q,
+                    format!(
+                        "quorum {} is above {}'s total weight {total}: keepalived counts it as lost even with every real server up",
+                        q.value,
+                        service.name()
+                    ),
+                );
+            }
+            if service.sorry_server.is_none() {
+                self.warn(
+                    q,
+                    format!(
+                        "quorum changes nothing on {} without a sorry_server: keepalived then only runs quorum scripts, and lvslab configures none",
+                        service.name()
+                    ),
+                );
+            }
+            out.quorum = Some(q.value);
+        }
+        if let Some(h) = hysteresis {
+            match out.quorum {
+                Some(q) if h.value < q => out.hysteresis = Some(h.value),
+                Some(q) => self.fail(
+                    h,
+                    format!(
+                        "hysteresis {} is not below quorum {q}: the quorum could never be lost",
+                        h.value
+                    ),
+                ),
+                None => self.warn(h, "hysteresis does nothing without `quorum`".into()),
+            }
+        }
+        out
+    }
+
     /// The virtual services: `lvs.services`, or the short form's one (`port`, `protocol`,
     /// `scheduler`, persistence), all on the VIP, none shadowing another.
     fn services(
@@ -330,6 +394,12 @@ impl Checker<'_> {
             l.persistence_granularity.as_ref(),
         );
         let default_sorry = self.sorry_server(l.sorry_server.as_ref(), vip);
+        let lvs_failure = FailureKeys {
+            inhibit_on_failure: l.inhibit_on_failure.as_ref(),
+            alpha: l.alpha.as_ref(),
+            quorum: l.quorum.as_ref(),
+            hysteresis: l.hysteresis.as_ref(),
+        };
         let service = |port: u16,
                        ports: Vec<u16>,
                        fwmark,
@@ -339,6 +409,7 @@ impl Checker<'_> {
                        members: &[&RealServer]| {
             VirtualService {
                 sorry_server,
+                on_failure: lvs::OnFailure::default(),
                 vip,
                 vip_prefix,
                 port,
@@ -363,7 +434,7 @@ impl Checker<'_> {
         };
         let everyone: Vec<&RealServer> = real_servers.iter().collect();
         let Some(list) = &l.services else {
-            return vec![service(
+            let mut one = service(
                 port,
                 vec![port],
                 None,
@@ -371,7 +442,9 @@ impl Checker<'_> {
                 l.scheduler,
                 (default_persistence, default_sorry),
                 &everyone,
-            )];
+            );
+            one.on_failure = self.on_failure(&lvs_failure, &FailureKeys::default(), &one);
+            return vec![one];
         };
         if let Some(p) = &l.port {
             self.fail(
@@ -497,7 +570,7 @@ impl Checker<'_> {
                     members
                 }
             };
-            let new = service(
+            let mut new = service(
                 first,
                 ports,
                 fwmark,
@@ -506,6 +579,13 @@ impl Checker<'_> {
                 (persistence, sorry),
                 &members,
             );
+            let own = FailureKeys {
+                inhibit_on_failure: e.inhibit_on_failure.as_ref(),
+                alpha: e.alpha.as_ref(),
+                quorum: e.quorum.as_ref(),
+                hysteresis: e.hysteresis.as_ref(),
+            };
+            new.on_failure = self.on_failure(&lvs_failure, &own, &new);
             // Two services may not take the same packets: IPVS looks a packet's mark up first,
             // so a port under a mark never reaches a service of its own.
             for old in &out {
@@ -667,7 +747,7 @@ impl Checker<'_> {
                 continue;
             }
             let script = e.script.value.trim();
-            if !script.starts_with('/') || script.contains(['"', '\n', '\\']) {
+            if !lvs::script_command_ok(script) {
                 self.fail(
                     &e.script,
                     format!(
@@ -894,8 +974,8 @@ impl Checker<'_> {
         forwarding: Forwarding,
     ) -> HealthCheck {
         let mut hc = HealthCheck::default();
-        let Some(s) = settings else { return hc };
-        let s = &s.value;
+        let Some(spanned) = settings else { return hc };
+        let s = &spanned.value;
         if let Some(via) = &s.via_vip {
             if via.value && forwarding == Forwarding::Nat {
                 self.fail(
@@ -909,14 +989,61 @@ impl Checker<'_> {
         if let Some(kind) = &s.kind {
             hc.kind = kind.value;
         }
-        if hc.kind == lvs::CheckKind::Tcp {
-            const UNUSED: &str = "with `type: tcp` (TCP_CHECK) the check only opens a connection: `path` and `status_code` are not used";
+        if hc.kind != lvs::CheckKind::Http {
+            let unused = format!(
+                "with `type: {}` ({}) `path` and `status_code` are not used",
+                hc.kind.word(),
+                hc.kind.keepalived_name()
+            );
             if let Some(p) = &s.path {
-                self.warn(p, UNUSED.into());
+                self.warn(p, unused.clone());
             }
             if let Some(c) = &s.status_code {
-                self.warn(c, UNUSED.into());
+                self.warn(c, unused);
             }
+        }
+        match (&s.script, hc.kind) {
+            (Some(script), lvs::CheckKind::Misc) => {
+                let braces = script.value.replace("{address}", "").replace("{port}", "");
+                if !lvs::script_command_ok(&script.value) {
+                    self.fail(
+                        script,
+                        format!(
+                            "script `{}`: write the command with its absolute path first (keepalived's script security runs nothing else), without `\"`, `\\` or a new line",
+                            script.value.escape_debug()
+                        ),
+                    );
+                } else if braces.contains(['{', '}']) {
+                    self.fail(
+                        script,
+                        "script: `{address}` and `{port}` are the only words in braces (the real server's address and the port its check asks)".into(),
+                    );
+                } else {
+                    hc.script = Some(script.value.trim().to_string());
+                }
+            }
+            (Some(script), _) => self.warn(
+                script,
+                "`script` is for `type: misc` (MISC_CHECK): this check does not run it".into(),
+            ),
+            (None, lvs::CheckKind::Misc) => {
+                let at = s.kind.as_ref().map_or(spanned.referenced, |k| k.referenced);
+                self.fail_at(
+                    &at,
+                    "`type: misc` needs `script:`, the command keepalived runs for each real server, e.g. `/usr/bin/curl -sf -o /dev/null --max-time 2 http://{address}:{port}/health`".into(),
+                );
+            }
+            (None, _) => {}
+        }
+        if let Some(via) = &s.via_vip
+            && hc.via_vip
+            && hc.kind == lvs::CheckKind::Misc
+        {
+            self.fail(
+                via,
+                "via_vip marks the checker's own connections, and a MISC_CHECK script makes its own: use `type: http` or `type: tcp` with it".into(),
+            );
+            hc.via_vip = false;
         }
         if let Some(p) = &s.path {
             if valid_url_path(&p.value) {
@@ -1070,6 +1197,16 @@ impl Checker<'_> {
             gateway,
         })
     }
+}
+
+/// The keys of [`lvs::OnFailure`] as an inventory level gives them (a service's own, or the
+/// `lvs:` level's defaults).
+#[derive(Default)]
+struct FailureKeys<'a> {
+    inhibit_on_failure: Option<&'a Spanned<bool>>,
+    alpha: Option<&'a Spanned<bool>>,
+    quorum: Option<&'a Spanned<u32>>,
+    hysteresis: Option<&'a Spanned<u32>>,
 }
 
 #[cfg(test)]
@@ -1289,6 +1426,57 @@ mod tests {
             "{} at {}",
             e.message,
             e.place
+        );
+    }
+
+    /// `type: misc` needs a script (named at `type:`), whose command is checked at its key
+    /// (absolute program, no quote, only `{address}` and `{port}` in braces); a script beside
+    /// another type draws a warning; via_vip is refused with it.
+    #[test]
+    fn a_misc_check_needs_a_script_keepalived_can_run() {
+        let with = |hc: &str| {
+            GOOD.replace(
+                "  vrrp: { virtual_router_id",
+                &format!("  health_check: {hc}\n  vrrp: {{ virtual_router_id"),
+            )
+        };
+        let (inv, warnings) = check(&with(
+            "{ type: misc, script: \"/usr/bin/curl -sf http://{address}:{port}/\" }",
+        ))
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let hc = inv.lvs.unwrap().health_check;
+        assert_eq!(
+            hc.script_for("10.0.0.12".parse().unwrap(), 80).as_deref(),
+            Some("/usr/bin/curl -sf http://10.0.0.12:80/")
+        );
+        for (hc, says) in [
+            ("{ type: misc }", "`type: misc` needs `script:`"),
+            (
+                "{ type: misc, script: \"curl http://{address}/\" }",
+                "absolute path first",
+            ),
+            (
+                "{ type: misc, script: \"/bin/sh -c \\\"x\\\"\" }",
+                "absolute path first",
+            ),
+            (
+                "{ type: misc, script: \"/bin/check {host}\" }",
+                "the only words in braces",
+            ),
+            (
+                "{ type: misc, script: /bin/true, via_vip: true }",
+                "a MISC_CHECK script makes its own",
+            ),
+        ] {
+            let e = check(&with(hc)).expect_err(hc);
+            assert!(e.message.contains(says), "{hc}: {}", e.message);
+            assert!(e.place.starts_with("inv.yml:3:"), "{hc}: {}", e.place);
+        }
+        let (_, warnings) = check(&with("{ type: tcp, script: /bin/true }")).unwrap();
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("`script` is for `type: misc`"),
+            "{warnings:?}"
         );
     }
 
@@ -1595,6 +1783,46 @@ groups:
         assert_eq!(
             values["web_host"]["ports"],
             serde_json::json!([8080, 8081, 8082])
+        );
+    }
+
+    /// inhibit_on_failure, alpha, quorum and hysteresis: the `lvs:` level's are every
+    /// service's default, a service's own win; a quorum that cannot do what it says draws a
+    /// warning at its key, a hysteresis not below it is refused.
+    #[test]
+    fn what_keepalived_does_on_failure_is_per_service_with_defaults() {
+        let yaml = with_services(
+            "    - { port: 80, quorum: 2, hysteresis: 1, sorry_server: local }\n    - { port: 8080, inhibit_on_failure: false }\n",
+        )
+        .replace("  services:\n", "  inhibit_on_failure: true\n  alpha: true\n  services:\n");
+        let (inv, warnings) = check(&yaml).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let lvs = inv.lvs.unwrap();
+        let (a, b) = (lvs.services[0].on_failure, lvs.services[1].on_failure);
+        assert!(a.inhibit_on_failure && a.alpha, "{a:?}");
+        assert_eq!((a.quorum, a.hysteresis), (Some(2), Some(1)));
+        assert!(
+            !b.inhibit_on_failure && b.alpha && b.quorum.is_none(),
+            "{b:?}"
+        );
+
+        // r1 weighs 2 and r2 1: quorum 4 is above the total; without a sorry server it does
+        // nothing.
+        let (_, warnings) = check(&with_services("    - { port: 80, quorum: 4 }\n")).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("quorum 4 is above tcp 10.0.0.100:80's total weight 3")
+                && warnings[1].contains("without a sorry_server"),
+            "{warnings:?}"
+        );
+        let e = check(&with_services(
+            "    - { port: 80, quorum: 2, hysteresis: 2, sorry_server: local }\n",
+        ))
+        .expect_err("hysteresis not below quorum");
+        assert!(
+            e.message.contains("hysteresis 2 is not below quorum 2"),
+            "{}",
+            e.message
         );
     }
 

@@ -60,6 +60,12 @@ pub struct LvsSettings {
     /// Who answers when every real server is out: `local` or `ADDRESS:PORT` (a default, with
     /// `services:`).
     pub sorry_server: Option<Spanned<String>>,
+    /// What keepalived does when checks fail (defaults for `services:`): see
+    /// [`crate::lvs::OnFailure`].
+    pub inhibit_on_failure: Option<Spanned<bool>>,
+    pub alpha: Option<Spanned<bool>>,
+    pub quorum: Option<Spanned<u32>>,
+    pub hysteresis: Option<Spanned<u32>>,
     /// The IPVS kernel settings of the directors (`net.ipv4.vs.*`); what is not given stays
     /// as the kernel has it.
     pub ipvs_settings: Option<Spanned<IpvsSettings>>,
@@ -98,6 +104,10 @@ pub struct ServiceSettings {
     pub persistence_timeout: Option<Spanned<u32>>,
     pub persistence_granularity: Option<Spanned<String>>,
     pub sorry_server: Option<Spanned<String>>,
+    pub inhibit_on_failure: Option<Spanned<bool>>,
+    pub alpha: Option<Spanned<bool>>,
+    pub quorum: Option<Spanned<u32>>,
+    pub hysteresis: Option<Spanned<u32>>,
     /// The real servers of this service, by name (default: the whole `real_servers` group).
     pub real_servers: Option<Spanned<Vec<Spanned<String>>>>,
 }
@@ -169,6 +179,8 @@ pub struct HealthCheckSettings {
     pub retry: Option<Spanned<u32>>,
     pub delay_before_retry: Option<Spanned<u32>>,
     pub delay_loop: Option<Spanned<u32>>,
+    /// `type: misc`: the command to run for each real server.
+    pub script: Option<Spanned<String>>,
     pub via_vip: Option<Spanned<bool>>,
 }
 

@@ -378,10 +378,19 @@ impl Rule {
         }
     }
 
-    /// The real server this rule adds, if it adds one.
-    pub fn added_server(&self) -> Option<&Server> {
+    /// The real server this rule puts in service, if it does: one it adds with a weight, or
+    /// one whose weight it raises from 0 (in `current`, the service as the table has it).
+    pub fn puts_in_service(&self, current: Option<&Service>) -> Option<&Server> {
         match self {
             Rule::AddServer { server, .. } => Some(server),
+            Rule::EditServer { server, .. } if server.weight > 0 => current
+                .and_then(|c| {
+                    c.real_servers
+                        .iter()
+                        .find(|s| s.endpoint == server.endpoint)
+                })
+                .filter(|before| before.weight == 0)
+                .map(|_| server),
             _ => None,
         }
     }

@@ -420,9 +420,37 @@ pub struct VirtualService {
     /// Who answers when every real server is out (keepalived `sorry_server`).
     #[serde(default)]
     pub sorry_server: Option<SorryServer>,
+    /// What keepalived does with its real servers when checks fail.
+    #[serde(default)]
+    pub on_failure: OnFailure,
     /// Where connections go, with the weight IPVS uses.
     #[serde(default)]
     pub real_servers: Vec<Member>,
+}
+
+/// What keepalived does with a service's real servers when their checks fail (keepalived.conf's
+/// `virtual_server` keys of the same names; manual mode has no continuous checks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnFailure {
+    /// A failed real server gets weight 0 instead of leaving the table: no new connection goes
+    /// to it, and the ones it has keep their entry (with `expire_nodest_conn` a removed server's
+    /// are dropped at their next packet).
+    #[serde(default)]
+    pub inhibit_on_failure: bool,
+    /// Every real server starts failed and joins when its first check passes (after a start or
+    /// a reload that adds it): no request goes to a server nobody has checked.
+    #[serde(default)]
+    pub alpha: bool,
+    /// The least total weight of the real servers in service; below it keepalived takes them
+    /// all out and puts the sorry server in (without a sorry server it only runs scripts,
+    /// which lvslab does not configure).
+    #[serde(default)]
+    pub quorum: Option<u32>,
+    /// How far below (to lose) or above (to regain) the quorum the weight must go: a flap
+    /// damper.
+    #[serde(default)]
+    pub hysteresis: Option<u32>,
 }
 
 /// Persistence: connections of one client (or of one client network, with a granularity)
@@ -680,6 +708,9 @@ pub struct HealthCheck {
     pub retry: u32,
     pub delay_before_retry: u32,
     pub delay_loop: u32,
+    /// `type: misc`: the command keepalived runs for each real server (`{address}` and
+    /// `{port}` in it replaced by the real server's), success by its exit status 0.
+    pub script: Option<String>,
     /// Ask each real server the clients' way (DR, TUN): to the VIP, through a firewall-mark
     /// service that holds that one real server ([`Lvs::path_services`]), so a real server that
     /// lost the VIP (or its tunnel) fails its check. Without it keepalived asks the real
@@ -697,6 +728,7 @@ impl Default for HealthCheck {
             retry: 3,
             delay_before_retry: 3,
             delay_loop: 6,
+            script: None,
             via_vip: false,
         }
     }
@@ -712,19 +744,47 @@ pub enum CheckKind {
     /// server that accepts and never answers (a frozen web server: its kernel completes the
     /// handshake).
     Tcp,
+    /// `MISC_CHECK`: a command of the operator's on the director (`script`) must exit 0 within
+    /// connect_timeout (keepalived's misc_timeout): any check a program can make.
+    Misc,
 }
 
 impl CheckKind {
+    /// The inventory's word for it (`type:`).
+    pub fn word(self) -> &'static str {
+        match self {
+            CheckKind::Http => "http",
+            CheckKind::Tcp => "tcp",
+            CheckKind::Misc => "misc",
+        }
+    }
+
     /// keepalived's name of the checker.
     pub fn keepalived_name(self) -> &'static str {
         match self {
             CheckKind::Http => "HTTP_GET",
             CheckKind::Tcp => "TCP_CHECK",
+            CheckKind::Misc => "MISC_CHECK",
         }
     }
 }
 
+/// Whether `command` is one keepalived's script security runs and keepalived.conf can hold in
+/// double quotes: its program by absolute path first, no `"`, `\` or new line.
+pub fn script_command_ok(command: &str) -> bool {
+    let c = command.trim();
+    c.starts_with('/') && !c.contains(['"', '\n', '\\'])
+}
+
 impl HealthCheck {
+    /// The MISC_CHECK command for the real server at `address`, asked on `port`.
+    pub fn script_for(&self, address: IpAddr, port: u16) -> Option<String> {
+        self.script.as_ref().map(|s| {
+            s.replace("{address}", &address.to_string())
+                .replace("{port}", &port.to_string())
+        })
+    }
+
     /// The longest a failed real server can stay in the table: the check runs every
     /// `delay_loop`; a failed check is retried `retry` times, `delay_before_retry` apart, each
     /// attempt taking up to `connect_timeout` (a refused connection fails at once).
@@ -804,6 +864,7 @@ impl Lvs {
                 forwarding: first.forwarding,
                 persistence: None,
                 sorry_server: None,
+                on_failure: OnFailure::default(),
                 real_servers: vec![Member {
                     name: Some(r.name.clone()),
                     address: r.address,
@@ -870,7 +931,8 @@ impl Lvs {
     /// (`lvs.vip`, `lvs.port`, `lvs.scheduler`, ...), `lvs.service` itself (the `ipvs`
     /// module's `service:`), `lvs.marks` (the `fwmark` module's), `lvs.ports` (every
     /// port of every service), `lvs.path_services` and `lvs.path_marks` (each real server's
-    /// path-check mark by its address; both empty without `health_check.via_vip`).
+    /// path-check mark by its address; both empty without `health_check.via_vip`) and
+    /// `lvs.check_scripts` (`type: misc`: each real server's command, by `ADDRESS PORT`).
     pub fn template_value(&self) -> serde_json::Value {
         let mut v = match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(m)) => m,
@@ -909,6 +971,20 @@ impl Lvs {
             serde_json::to_value(&paths).unwrap_or_default(),
         );
         v.insert("path_marks".into(), path_marks.into());
+        // `type: misc`: each real server's command, by `ADDRESS PORT` (the port its check asks).
+        let scripts: serde_json::Map<String, serde_json::Value> = self
+            .services
+            .iter()
+            .flat_map(|s| {
+                s.real_servers.iter().filter_map(|m| {
+                    let e = s.check_endpoint(m.address);
+                    self.health_check
+                        .script_for(e.address, e.port)
+                        .map(|c| (format!("{} {}", e.address, e.port), c.into()))
+                })
+            })
+            .collect();
+        v.insert("check_scripts".into(), scripts.into());
         v.insert("notify_script".into(), names::NOTIFY_SCRIPT.into());
         v.insert("notify_log".into(), names::NOTIFY_LOG.into());
         v.insert(

@@ -77,11 +77,13 @@ impl Ipvs {
     }
 }
 
-/// Keep the rules that add a real server only when it answers the health check from this host
-/// (on the port its service's check asks: a firewall mark's real servers have none).
+/// Keep the rules that put a real server in service (add it, or raise its weight from 0, where
+/// `inhibit_on_failure` leaves a failed one) only when it answers the health check from this
+/// host (on the port its service's check asks: a firewall mark's real servers have none).
 async fn drop_unhealthy(
     ctx: &TaskCtx<'_>,
     service: &VirtualService,
+    current: Option<&crate::lvs::ipvs::Service>,
     rules: Vec<Rule>,
 ) -> Result<Vec<Rule>, TaskError> {
     let check = ctx
@@ -92,7 +94,7 @@ async fn drop_unhealthy(
         .unwrap_or_default();
     let mut kept = Vec::new();
     for rule in rules {
-        if let Some(server) = rule.added_server() {
+        if let Some(server) = rule.puts_in_service(current) {
             let endpoint = service.check_endpoint(server.endpoint.address);
             let healthy = match check.kind {
                 CheckKind::Http => {
@@ -114,6 +116,16 @@ async fn drop_unhealthy(
                     )
                     .await?
                 }
+                CheckKind::Misc => match check.script_for(endpoint.address, endpoint.port) {
+                    Some(command) => {
+                        ctx.read(
+                            &sh::script_passes(&command, check.connect_timeout),
+                            "the health check",
+                        )
+                        .await?
+                    }
+                    None => false,
+                },
             };
             if !healthy {
                 continue;
@@ -124,8 +136,9 @@ async fn drop_unhealthy(
     Ok(kept)
 }
 
-/// keepalived's sorry server stays while no real server of the inventory is left in the
-/// table (keepalived put it there; it takes it out when one is back).
+/// keepalived's sorry server stays while no real server of the inventory is left in service
+/// (out of the table, or at weight 0 where `inhibit_on_failure` keeps a failed one): keepalived
+/// put it there and takes it out when one is back.
 fn keep_sorry(
     service: &VirtualService,
     director: std::net::IpAddr,
@@ -143,10 +156,10 @@ fn keep_sorry(
     let stays = current.is_some_and(|c| {
         c.real_servers
             .iter()
-            .any(|s| s.endpoint != sorry && !deleted(&s.endpoint))
+            .any(|s| s.endpoint != sorry && s.weight > 0 && !deleted(&s.endpoint))
     });
-    let added = rules.iter().any(|r| r.added_server().is_some());
-    if stays || added {
+    let back = rules.iter().any(|r| r.puts_in_service(current).is_some());
+    if stays || back {
         return rules;
     }
     rules
@@ -265,7 +278,7 @@ impl Module for Ipvs {
                     let current = table.service(&want.key);
                     let mut planned = plan(current, &want);
                     if self.healthy_only {
-                        planned = drop_unhealthy(ctx, service, planned).await?;
+                        planned = drop_unhealthy(ctx, service, current, planned).await?;
                         planned = keep_sorry(service, ctx.host.address, current, planned);
                     }
                     if planned.is_empty() {
@@ -347,6 +360,7 @@ mod tests {
                 forwarding: Default::default(),
                 persistence: None,
                 sorry_server: None,
+                on_failure: Default::default(),
                 real_servers: vec![crate::lvs::Member {
                     name: None,
                     address: "198.18.0.12".parse().unwrap(),

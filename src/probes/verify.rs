@@ -488,17 +488,49 @@ pub async fn ipvs_table(lvs: &Lvs, d: &DirectorHost<'_>, keepalived: bool) -> Ve
             "this kernel has no IPVS (run the lab with `lvslab lab up --vm`)",
         );
     }
-    let table = match read(&d.conn.session, &sh::ipvs_save()).await {
-        Ok(t) => t,
-        Err(e) => return Verdict::new(probe, false, e),
-    };
     let paths = if keepalived {
         lvs.path_services()
     } else {
         Vec::new()
     };
-    table_verdict(probe, lvs, &table, d.director.address, &paths)
+    let table = match read(&d.conn.session, &sh::ipvs_save()).await {
+        Ok(t) => t,
+        Err(e) => return Verdict::new(probe, false, e),
+    };
+    let first = table_verdict(probe.clone(), lvs, &table, d.director.address, &paths);
+    if first.pass || !keepalived {
+        return first;
+    }
+    // keepalived applies a reload in its own time: a changed checker starts over, and the
+    // real servers it checks can leave the table and come back within a check (seen in the VM
+    // right after `up` switched HTTP_GET to MISC_CHECK). One more look after a check's length
+    // tells that from a server that stays out.
+    let hc = &lvs.health_check;
+    let again = Duration::from_secs(u64::from(
+        (hc.delay_loop + hc.connect_timeout).min(SECOND_LOOK_MAX_SECS),
+    ));
+    tokio::time::sleep(again).await;
+    let Ok(table) = read(&d.conn.session, &sh::ipvs_save()).await else {
+        return first;
+    };
+    let second = table_verdict(probe, lvs, &table, d.director.address, &paths);
+    if second.pass {
+        Verdict::new(
+            second.probe,
+            true,
+            format!(
+                "{} (on a second look {} s later: keepalived was still applying a change)",
+                second.evidence,
+                again.as_secs()
+            ),
+        )
+    } else {
+        second
+    }
 }
+
+/// The longest verify waits for a second look at a keepalived director's table.
+const SECOND_LOOK_MAX_SECS: u32 = 10;
 
 /// Each service of the inventory as the table holds it, drift named on its service, and each
 /// path check (`paths`) with its one real server; a service the inventory does not have fails
@@ -554,7 +586,25 @@ fn table_verdict(
             ));
         } else if have.sorted_servers() != want.sorted_servers() {
             pass = false;
-            evidence.push_str(" (real servers differ from the inventory)");
+            let inhibited: Vec<String> = have
+                .real_servers
+                .iter()
+                .filter(|s| s.weight == 0 && service.on_failure.inhibit_on_failure)
+                .filter(|s| {
+                    want.real_servers
+                        .iter()
+                        .any(|w| w.endpoint == s.endpoint && w.weight > 0)
+                })
+                .map(|s| s.endpoint.to_string())
+                .collect();
+            if inhibited.is_empty() {
+                evidence.push_str(" (real servers differ from the inventory)");
+            } else {
+                evidence.push_str(&format!(
+                    " (real servers differ from the inventory: {} at weight 0, its check failing: inhibit_on_failure keeps a failed server listed)",
+                    inhibited.join(", ")
+                ));
+            }
         }
         parts.push(evidence);
     }

@@ -5,8 +5,9 @@
 # server found by verify and continued by up, teardown (twice), the manual mode (seed section
 # 7), all on 3 real servers with no playbook change; then several virtual services (persistence,
 # a firewall mark, a sorry server, IPVS kernel settings) converged, rerun, repaired, a real
-# server drained and put back (`lvslab drain`/`undrain`), serving the sorry page with every real
-# server down, torn down and set by hand. The drills have their own scenario.
+# server drained and put back (`lvslab drain`/`undrain`), serving the sorry page once the quorum
+# is lost and with every real server down, keeping failed servers at weight 0
+# (inhibit_on_failure), torn down and set by hand. The drills have their own scenario.
 # Prints `VERDICT <name> PASS|FAIL <evidence>` lines; exits 0 only when every verdict passed.
 # Runs as root inside the VM tier's guest (lvslab lab vm-run tests/vm/scenario-lvslab.sh).
 # Uses tests/vm/lib.sh (verdict, changed, failed_probes, failed_tasks, evidence, lab_up).
@@ -84,11 +85,12 @@ if [ $rc = 0 ]; then verdict manual-mode PASS "$(evidence /tmp/manual.json 'http
 else verdict manual-mode FAIL "exit $rc: $(failed_probes /tmp/manual.json) $(failed_tasks /tmp/manual.json)"; fi
 lvslab down >/dev/null 2>&1
 
-# Several virtual services on the VIP, on the same lab: 80 rr (all real servers), 8080 wlc
-# persistent (two of them), and a firewall mark over 8081+8082, persistent. The short form's
+# Several virtual services on the VIP, on the same lab: 80 rr (all real servers, a sorry
+# server, quorum 2: at least two in service), 8080 wlc persistent (two of them, a failed one kept
+# at weight 0), and a firewall mark over 8081+8082, persistent. The short form's
 # `port: 80` becomes a `services:` list (the lab's inventory is lvslab's own: the line is
 # there; a sed that did nothing fails the verdict).
-sed -i 's/^  port: 80$/  ipvs_settings: { expire_nodest_conn: 1, expire_quiescent_template: 1 }\n  services:\n    - { port: 80, sorry_server: local }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, real_servers: [node2, node3] }\n    - { fwmark: 1, ports: [8081, 8082], persistence_timeout: 60 }/' "$LVSLAB_INVENTORY"
+sed -i 's/^  port: 80$/  ipvs_settings: { expire_nodest_conn: 1, expire_quiescent_template: 1 }\n  services:\n    - { port: 80, sorry_server: local, quorum: 2 }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, real_servers: [node2, node3], inhibit_on_failure: true }\n    - { fwmark: 1, ports: [8081, 8082], persistence_timeout: 60 }/' "$LVSLAB_INVENTORY"
 if ! grep -q '^  services:' "$LVSLAB_INVENTORY"; then verdict services-converge FAIL "the inventory has no services: list"
 else
     lv_json /tmp/svc.json up
@@ -159,10 +161,12 @@ else
         else verdict verify-after-undrain-command FAIL "exit $rc: $(why /tmp/after.json)"; fi
     }
     drain_cmd
-    # Every real server out (their web servers killed): keepalived puts the sorry server in,
-    # each director's own web server, whose page answers through the VIP; `up` starts the web
-    # servers again, takes the sorry server out, and verify passes.
-    for n in node2 node3 node5; do lvslab lab exec --name ops "$n" -- pkill -x nginx; done
+    # Two of the three real servers out (their web servers killed): with quorum 2 one left is
+    # not enough, so keepalived takes the service to its sorry server, each director's own web
+    # server, whose page answers through the VIP while node5 still serves; on 8080
+    # (inhibit_on_failure) node2 and node3 stay listed at weight 0. `up` starts the web servers
+    # again, puts the real servers back, and verify passes.
+    for n in node2 node3; do lvslab lab exec --name ops "$n" -- pkill -x nginx; done
     page=""; tries=40
     while [ $tries -gt 0 ]; do
         page=$(lvslab lab exec --name ops client -- curl -s -m 2 http://198.18.0.100/ 2>/dev/null)
@@ -170,13 +174,28 @@ else
         tries=$((tries - 1)); sleep 1
     done
     waited=$((40 - tries))
+    inhibited=""; tries=20
+    while [ $tries -gt 0 ]; do
+        web_table=$(lvslab lab exec --name ops node1 -- ipvsadm -Sn | grep -e '-a -t 198.18.0.100:8080 ')
+        inhibited=$(echo "$web_table" | grep -c -e '-w 0$')
+        [ "$inhibited" = 2 ] && break
+        tries=$((tries - 1)); sleep 1
+    done
+    node5=$(lvslab lab exec --name ops node5 -- curl -s -m 2 http://198.18.0.15/ | head -n 1)
+    # Then node5 too: every real server down, the sorry page still answers.
+    lvslab lab exec --name ops node5 -- pkill -x nginx
+    sleep 2
+    all_down=$(lvslab lab exec --name ops client -- curl -s -m 2 http://198.18.0.100/ 2>/dev/null | head -n 1)
+    case $all_down in *sorry*) ;; *) page="with every real server down the VIP answered: $all_down" ;; esac
     lv_json /tmp/back.json up
     case $page in
         *sorry*)
-            if [ $rc = 0 ]; then verdict services-sorry PASS "every real server stopped: after ${waited} s the VIP answered \"$(echo "$page" | head -n 1 | cut -c 1-90)\"; up: $(evidence /tmp/back.json 'http via VIP')"
+            if [ $rc = 0 ]; then verdict services-sorry PASS "node2 and node3 stopped, node5 up (it answers \"$node5\"): quorum 2 lost, after ${waited} s the VIP answered \"$(echo "$page" | head -n 1 | cut -c 1-90)\"; node5 stopped too: the same page; up: $(evidence /tmp/back.json 'http via VIP')"
             else verdict services-sorry FAIL "the sorry page answered; up after it: exit $rc: $(why /tmp/back.json)"; fi ;;
-        *) verdict services-sorry FAIL "no sorry page within 40 s: $(echo "$page" | head -c 200)" ;;
+        *) verdict services-sorry FAIL "no sorry page (within 40 s with 2 of 3 real servers down and quorum 2, then with all 3): $(echo "$page" | head -c 200)" ;;
     esac
+    if [ "$inhibited" = 2 ]; then verdict services-inhibit-on-failure PASS "8080 kept node2 and node3 at weight 0 while their checks failed: $(echo "$web_table" | tr '\n' ';')"
+    else verdict services-inhibit-on-failure FAIL "8080's entries at weight 0: $inhibited of 2 after 20 s: $(echo "$web_table" | tr '\n' ';')"; fi
     lv_json /tmp/svc-down.json down
     left=$(failed_probes /tmp/svc-down.json)
     settings="node1: $(vs node1), node4: $(vs node4)"

@@ -233,6 +233,32 @@ async fn the_sorry_server_stays_while_no_real_server_is_healthy() {
     );
 }
 
+/// With `inhibit_on_failure` keepalived keeps a failed server at weight 0: `up` puts it back
+/// to its weight only once it answers its check, and the sorry server stays while every one is
+/// at 0.
+#[tokio::test]
+async fn a_server_keepalived_inhibited_gets_its_weight_back_only_when_healthy() {
+    let inhibited = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 10.0.0.11:80 -g -w 1\n-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 0\n-a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 0\n";
+    let task = format!("{SERVICE}\n    sorry_server: local\n  healthy_only: true");
+    let mut host = with_table(inhibited);
+    host.http.insert("http://198.18.0.12:80/".into(), 502);
+    host.http.insert("http://198.18.0.13:80/".into(), 502);
+    let lab = Lab::new(host);
+    let all_down = lab.run(&task).await;
+    assert_eq!(all_down.status, Status::Ok, "{all_down:?}");
+    assert_eq!(lab.state().ipvs, table(inhibited));
+
+    let mut host = with_table(inhibited);
+    host.http.insert("http://198.18.0.12:80/".into(), 200);
+    host.http.insert("http://198.18.0.13:80/".into(), 502);
+    let lab = Lab::new(host);
+    let one_back = lab.run(&task).await;
+    assert_eq!(
+        one_back.msg,
+        "remove real server 10.0.0.11:80; edit real server 198.18.0.12:80 (dr, weight 1)"
+    );
+}
+
 #[tokio::test]
 async fn a_kernel_without_ipvs_and_a_refusal_fail_the_task_in_the_host_s_words() {
     let run = Lab::new(State {

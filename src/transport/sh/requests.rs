@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::{ParseError, Read, quote};
+use super::{ParseError, Read, argv, quote};
 
 /// The HTTP status code of one GET: prints it, `000` when the request failed.
 pub fn http_status(url: &str, timeout_secs: u32) -> Read<Option<u16>> {
@@ -139,6 +139,22 @@ pub fn tcp_opens(host: IpAddr, port: u16, timeout_secs: u32) -> Read<bool> {
     })
 }
 
+/// Whether the operator's check command (keepalived's MISC_CHECK, its words already checked:
+/// no quote, backslash or new line) exits 0 within `timeout_secs`: prints `ok` or `failed`.
+/// Its words are quoted one by one, so nothing in them is read by the shell.
+pub fn script_passes(command: &str, timeout_secs: u32) -> Read<bool> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let line = format!(
+        "if timeout {timeout_secs} {} >/dev/null 2>&1; then echo ok; else echo failed; fi",
+        argv(&words)
+    );
+    Read::new(line, |text| match text.trim() {
+        "ok" => Ok(true),
+        "failed" => Ok(false),
+        _ => Err(ParseError::new("expected ok or failed", text)),
+    })
+}
+
 /// Exits 0 when a TCP connection to `host`:`port` opens (bash's /dev/tcp; `host` is an address).
 pub fn tcp_open(host: IpAddr, port: u16) -> String {
     format!(
@@ -170,6 +186,20 @@ pub fn log_sources(log: &str, mark: &str) -> Read<Vec<(u64, IpAddr)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The operator's command runs word by word under a time limit: nothing in it reaches a
+    /// shell (a `;` is a word of the program's), and the answer is read back.
+    #[test]
+    fn a_check_script_runs_its_words_under_timeout() {
+        let r = script_passes("/usr/bin/curl -sf http://198.18.0.12:80/ ;reboot", 3);
+        assert_eq!(
+            r.line(),
+            "if timeout 3 /usr/bin/curl -sf http://198.18.0.12:80/ ';reboot' >/dev/null 2>&1; then echo ok; else echo failed; fi"
+        );
+        assert_eq!(r.parse("ok\n"), Ok(true));
+        assert_eq!(r.parse("failed\n"), Ok(false));
+        assert!(r.parse("").is_err());
+    }
 
     /// Captured with curl 7.88 in a network namespace: a web server answering on
     /// 198.18.0.11:8080 with `node2 198.18.0.12`, a closed port, an address nobody has.
