@@ -53,14 +53,7 @@ pub async fn drain(args: &DrainArgs, global: &Global, drained: bool) -> miette::
         setup
     };
     // The plays run on the directors alone.
-    let mut setup = setup;
-    let directors = setup
-        .lvs()?
-        .directors
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    setup.limit = Some(directors);
+    let setup = setup.on_directors()?;
     let lvs = setup.lvs()?;
     let Some(rs) = lvs.real_servers.iter().find(|r| r.name == node) else {
         miette::bail!("`{node}` is no longer a real server after the edit");

@@ -190,6 +190,19 @@ impl Setup {
         })
     }
 
+    /// This setup with the plays limited to the directors (`drain`, `switchover`: the change is
+    /// theirs alone).
+    pub fn on_directors(mut self) -> miette::Result<Setup> {
+        let directors = self
+            .lvs()?
+            .directors
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
+        self.limit = Some(directors);
+        Ok(self)
+    }
+
     /// Print the recap, and turn the result into how the command ended.
     pub fn finish(&self, result: &RunResult, check: bool, hosts: &[String]) -> Outcome {
         let trips = self.fleet.round_trips();

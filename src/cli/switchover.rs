@@ -62,14 +62,7 @@ pub async fn switchover(args: &SwitchoverArgs, global: &Global) -> miette::Resul
             setup
         }
     };
-    let mut setup = setup;
-    let directors = setup
-        .lvs()?
-        .directors
-        .iter()
-        .map(|d| d.name.clone())
-        .collect();
-    setup.limit = Some(directors);
+    let setup = setup.on_directors()?;
     let lvs = setup.lvs()?;
     let Some(hosts) = connect(&setup, lvs).await else {
         return Ok(interrupted(&setup));
