@@ -29,8 +29,7 @@ use super::{
 };
 use crate::live::{DirectorHost, RealServerHost};
 use crate::lvs::ipvs::{Rule, Server};
-use crate::lvs::names::{LOOPBACK, REAL_SERVER_LO_LABEL, TUNNEL};
-use crate::lvs::{CheckKind, Endpoint, Forwarding};
+use crate::lvs::{CheckKind, Endpoint};
 use crate::transport::sh;
 
 /// How the real server fails (the CLI's `--kind`, its help from these lines).
@@ -140,7 +139,9 @@ pub async fn realserver(
         ));
     }
     let hc = &d.hosts.lvs.health_check;
-    if kind == RealServerKind::Blackhole && d.hosts.lvs.forwarding() == Forwarding::Nat {
+    if kind == RealServerKind::Blackhole
+        && d.hosts.lvs.forwarding().real_server_vip_device().is_none()
+    {
         return Err(
             "--kind blackhole takes the VIP off the real server, and with NAT no real server holds it (the director rewrites it to the real server's own address): a NAT real server's own failures are the other kinds"
                 .into(),
@@ -345,12 +346,13 @@ impl Target<'_, '_> {
         }
     }
 
-    /// Where the real server holds the VIP: `lo` (DR, with lvslab's label) or `tunl0` (TUN).
+    /// Where the real server holds the VIP, and its label there (a blackhole drill runs only
+    /// where it holds one: refused with NAT before the run).
     fn vip_device(&self) -> (&'static str, Option<&'static str>) {
-        match self.lvs().forwarding() {
-            Forwarding::Tun => (TUNNEL, None),
-            _ => (LOOPBACK, Some(REAL_SERVER_LO_LABEL)),
-        }
+        self.lvs()
+            .forwarding()
+            .real_server_vip_device()
+            .unwrap_or((crate::lvs::names::LOOPBACK, None))
     }
 
     /// The VIP as a host route.

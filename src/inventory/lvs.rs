@@ -284,7 +284,7 @@ impl Checker<'_> {
             .and_then(|h| h.value.via_vip.as_ref())
             && via.value
         {
-            let taken = lvs::PATH_MARK_BASE + 1..=lvs::PATH_MARK_BASE + real_servers.len() as u32;
+            let taken = lvs::path_marks(real_servers.len());
             if let Some(m) = services
                 .iter()
                 .filter_map(|s| s.fwmark)

@@ -133,6 +133,16 @@ impl Forwarding {
         }
     }
 
+    /// Where a real server holds the VIP as a /32, and its label there: `lo` (DR, with the
+    /// tutorial's label) or `tunl0` (TUN); none with NAT.
+    pub fn real_server_vip_device(self) -> Option<(&'static str, Option<&'static str>)> {
+        match self {
+            Forwarding::Dr => Some((names::LOOPBACK, Some(names::REAL_SERVER_LO_LABEL))),
+            Forwarding::Tun => Some((names::TUNNEL, None)),
+            Forwarding::Nat => None,
+        }
+    }
+
     /// `ipvsadm`'s flag for a real server.
     pub fn ipvsadm_flag(self) -> &'static str {
         match self {
@@ -243,6 +253,12 @@ pub const DEFAULT_WEIGHT: u16 = 1;
 /// The firewall marks of the path checks ([`Lvs::path_services`]) follow this one: 10001 for
 /// the first real server, 10002 for the second, ... (a service's own `fwmark` must not be one).
 pub const PATH_MARK_BASE: u32 = 10_000;
+
+/// The path checks' marks of `real_servers` real servers, in their order.
+pub fn path_marks(real_servers: usize) -> std::ops::RangeInclusive<u32> {
+    let count = u32::try_from(real_servers).unwrap_or(u32::MAX - PATH_MARK_BASE);
+    PATH_MARK_BASE + 1..=PATH_MARK_BASE.saturating_add(count)
+}
 
 /// The weight IPVS uses for a real server: the inventory's, else [`DEFAULT_WEIGHT`]. 0 means
 /// 0: the server is in the table but gets no new connections (quiesced).
@@ -852,7 +868,7 @@ impl Lvs {
         let first = self.service();
         self.real_servers
             .iter()
-            .zip(PATH_MARK_BASE + 1..)
+            .zip(path_marks(self.real_servers.len()))
             .map(|(r, mark)| VirtualService {
                 vip: first.vip,
                 vip_prefix: first.vip_prefix,

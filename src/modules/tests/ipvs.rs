@@ -207,26 +207,29 @@ async fn healthy_only_leaves_out_a_server_that_fails_its_check_and_keeps_no_boot
     assert_eq!(second.status, Status::Ok, "{second:?}");
 }
 
+/// A host with `saved` as its IPVS table whose real servers 198.18.0.12 and .13 answer their
+/// health check with `codes`.
+fn checked(saved: &str, codes: [u16; 2]) -> Lab {
+    let mut host = with_table(saved);
+    for (address, code) in ["198.18.0.12", "198.18.0.13"].into_iter().zip(codes) {
+        host.http.insert(format!("http://{address}:80/"), code);
+    }
+    Lab::new(host)
+}
+
 /// keepalived's local sorry server (this host, 10.0.0.11, on the service's port) stays while
 /// every real server fails its check, and goes once one answers again.
 #[tokio::test]
 async fn the_sorry_server_stays_while_no_real_server_is_healthy() {
     let sorry_table =
         "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 10.0.0.11:80 -g -w 1\n";
-    let mut host = with_table(sorry_table);
-    host.http.insert("http://198.18.0.12:80/".into(), 502);
-    host.http.insert("http://198.18.0.13:80/".into(), 502);
-    let lab = Lab::new(host);
     let task = format!("{SERVICE}\n    sorry_server: local\n  healthy_only: true");
+    let lab = checked(sorry_table, [502, 502]);
     let all_down = lab.run(&task).await;
     assert_eq!(all_down.status, Status::Ok, "{all_down:?}");
     assert_eq!(lab.state().ipvs, table(sorry_table));
 
-    let mut host = with_table(sorry_table);
-    host.http.insert("http://198.18.0.12:80/".into(), 200);
-    host.http.insert("http://198.18.0.13:80/".into(), 502);
-    let lab = Lab::new(host);
-    let one_back = lab.run(&task).await;
+    let one_back = checked(sorry_table, [200, 502]).run(&task).await;
     assert_eq!(
         one_back.msg,
         "remove real server 10.0.0.11:80; add real server 198.18.0.12:80 (dr, weight 1)"
@@ -240,19 +243,12 @@ async fn the_sorry_server_stays_while_no_real_server_is_healthy() {
 async fn a_server_keepalived_inhibited_gets_its_weight_back_only_when_healthy() {
     let inhibited = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 10.0.0.11:80 -g -w 1\n-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 0\n-a -t 198.18.0.100:80 -r 198.18.0.13:80 -g -w 0\n";
     let task = format!("{SERVICE}\n    sorry_server: local\n  healthy_only: true");
-    let mut host = with_table(inhibited);
-    host.http.insert("http://198.18.0.12:80/".into(), 502);
-    host.http.insert("http://198.18.0.13:80/".into(), 502);
-    let lab = Lab::new(host);
+    let lab = checked(inhibited, [502, 502]);
     let all_down = lab.run(&task).await;
     assert_eq!(all_down.status, Status::Ok, "{all_down:?}");
     assert_eq!(lab.state().ipvs, table(inhibited));
 
-    let mut host = with_table(inhibited);
-    host.http.insert("http://198.18.0.12:80/".into(), 200);
-    host.http.insert("http://198.18.0.13:80/".into(), 502);
-    let lab = Lab::new(host);
-    let one_back = lab.run(&task).await;
+    let one_back = checked(inhibited, [200, 502]).run(&task).await;
     assert_eq!(
         one_back.msg,
         "remove real server 10.0.0.11:80; edit real server 198.18.0.12:80 (dr, weight 1)"
