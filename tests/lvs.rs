@@ -279,8 +279,14 @@ fn three_real_servers_need_no_playbook_change() {
             show(&verify)
         );
     }
-    let conf = lab.ssh("node1", "cat /etc/keepalived/keepalived.conf");
-    let _ = conf; // no IPVS here: the virtual_server block is left out on this kernel
+    // No IPVS in this kernel: keepalived runs VRRP only, and its configuration says so rather
+    // than carrying a virtual_server block it would refuse.
+    let conf = stdout(&lab.ssh("node1", "cat /etc/keepalived/keepalived.conf"));
+    assert!(
+        conf.contains("This host's kernel has no IPVS")
+            && !conf.lines().any(|l| l.starts_with("virtual_server")),
+        "{conf}"
+    );
 }
 
 /// A frozen daemon is not a running one: keepalived stopped by a signal on the BACKUP, then on
@@ -313,10 +319,14 @@ fn a_frozen_daemon_fails_verify_and_up_continues_it() {
 
     // Another VRRP router on the pair's VRID (another VIP, no password), on node2: it sends
     // adverts once MASTER of its own VIP (~4 s: it starts BACKUP), keepalived counts them as
-    // errors, and verify names the collision; gone, verify passes.
+    // errors, and verify names the collision; gone, verify passes. `lower_prio_no_advert`: a
+    // keepalived MASTER restarts its advert timer on every advert it reads, node1's included,
+    // so without it the other router sends only when node1's advert comes late (once in 40 s
+    // on a steady machine: verify saw its first advert only, and said so without failing).
+    // With it, it sends every second.
     let rogue = lab.ssh(
         "node2",
-        "mkdir -p /etc/lvslab-rogue && printf 'vrrp_instance R {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 10\n advert_int 1\n virtual_ipaddress {\n 198.18.0.200/24\n }\n}\n' >/etc/lvslab-rogue/keepalived.conf && keepalived -P -f /etc/lvslab-rogue/keepalived.conf -p /run/lvslab-rogue.pid -r /run/lvslab-rogue-vrrp.pid && for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.200 && exit 0; sleep 0.2; done; exit 1",
+        "mkdir -p /etc/lvslab-rogue && printf 'vrrp_instance R {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 10\n advert_int 1\n lower_prio_no_advert\n virtual_ipaddress {\n 198.18.0.200/24\n }\n}\n' >/etc/lvslab-rogue/keepalived.conf && keepalived -P -f /etc/lvslab-rogue/keepalived.conf -p /run/lvslab-rogue.pid -r /run/lvslab-rogue-vrrp.pid && for i in $(seq 50); do ip -o addr show dev eth0 | grep -q 198.18.0.200 && exit 0; sleep 0.2; done; exit 1",
     );
     assert!(rogue.status.success(), "{}", show(&rogue));
     // verify judges the adverts of its 1.5 s window: up to three tries (a loaded machine delays

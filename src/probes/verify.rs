@@ -1072,7 +1072,7 @@ fn vrrp_verdict(
             .collect();
         if !earlier.is_empty() {
             text.push_str(&format!(
-                "; none while watched, but since keepalived started adverts for virtual_router_id {vrid} came with another VIP list or password ({}): another router used it",
+                "; none while watched, but since keepalived started adverts for virtual_router_id {vrid} came with another VIP list or password ({}): another router used it, or still does (a keepalived MASTER of that VRID restarts its advert timer on each of this pair's adverts, so it may send only now and then: look for the other router)",
                 earlier.join(", ")
             ));
         }
