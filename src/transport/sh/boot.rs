@@ -94,9 +94,7 @@ pub fn lvslab_leftovers() -> Read<Leftovers> {
         "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile; \
          ls {BOOT_DIR} 2>/dev/null | grep -vc '^$'; \
          if [ -e {BOOT_SCRIPT} ] || [ -e /etc/systemd/system/{BOOT_SERVICE}.service ] || [ -e /etc/init.d/{BOOT_SERVICE} ]; then echo boot; else echo noboot; fi; \
-         if [ -e {script} ] || [ -e {log} ]; then echo notify; else echo nonotify; fi; \
-         [ -e {tls} ] && echo tls || echo notls",
-        tls = crate::lvs::web::TLS_DIR
+         if [ -e {script} ] || [ -e {log} ]; then echo notify; else echo nonotify; fi"
     );
     Read::new(line, parse_leftovers)
 }
@@ -113,29 +111,22 @@ pub struct Leftovers {
     pub boot: bool,
     /// The VRRP transition script or its log is there (`lvs.vrrp.notify`).
     pub notify: bool,
-    /// The TLS certificate's directory is there (services with `tls`).
-    pub tls: bool,
 }
 
 impl Leftovers {
     /// Nothing left.
     pub fn none(&self) -> bool {
-        self.saved == 0
-            && !self.sysctl_file
-            && self.boot_entries == 0
-            && !self.boot
-            && !self.notify
-            && !self.tls
+        self.saved == 0 && !self.sysctl_file && self.boot_entries == 0 && !self.boot && !self.notify
     }
 }
 
 fn parse_leftovers(text: &str) -> Result<Leftovers, ParseError> {
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    leftovers(&lines).ok_or_else(|| ParseError::new("not the 6 lines of what lvslab leaves", text))
+    leftovers(&lines).ok_or_else(|| ParseError::new("not the 5 lines of what lvslab leaves", text))
 }
 
 fn leftovers(lines: &[&str]) -> Option<Leftovers> {
-    let [saved, file, entries, boot, notify, tls] = lines else {
+    let [saved, file, entries, boot, notify] = lines else {
         return None;
     };
     let flag = |l: &str, yes: &str, no: &str| (l == yes || l == no).then_some(l == yes);
@@ -145,7 +136,6 @@ fn leftovers(lines: &[&str]) -> Option<Leftovers> {
         boot_entries: entries.parse().ok()?,
         boot: flag(boot, "boot", "noboot")?,
         notify: flag(notify, "notify", "nonotify")?,
-        tls: flag(tls, "tls", "notls")?,
     })
 }
 
@@ -182,36 +172,26 @@ mod tests {
             boot_entries,
             boot,
             notify,
-            tls: false,
         };
         let table = [
             (
-                "0\nnofile\n0\nnoboot\nnonotify\nnotls\n",
+                "0\nnofile\n0\nnoboot\nnonotify\n",
                 left(0, false, 0, false, false),
             ),
             // A DR real server that is up: two sysctls changed, their file, three entries.
             (
-                "2\nfile\n3\nboot\nnonotify\nnotls\n",
+                "2\nfile\n3\nboot\nnonotify\n",
                 left(2, true, 3, true, false),
             ),
             // After `down` that kept lvslab-boot.
             (
-                "0\nnofile\n0\nboot\nnonotify\nnotls\n",
+                "0\nnofile\n0\nboot\nnonotify\n",
                 left(0, false, 0, true, false),
             ),
             // A director with lvs.vrrp.notify, after a `down` that left its log.
             (
-                "0\nnofile\n0\nnoboot\nnotify\nnotls\n",
+                "0\nnofile\n0\nnoboot\nnotify\n",
                 left(0, false, 0, false, true),
-            ),
-            // A real server of a TLS service, after a `down` that could not remove its
-            // certificate.
-            (
-                "0\nnofile\n0\nnoboot\nnonotify\ntls\n",
-                Leftovers {
-                    tls: true,
-                    ..left(0, false, 0, false, false)
-                },
             ),
         ];
         for (output, want) in table {
@@ -219,7 +199,7 @@ mod tests {
         }
         assert!(
             lvslab_leftovers()
-                .parse("0\nnofile\n0\nnoboot\nnonotify\nnotls\n")
+                .parse("0\nnofile\n0\nnoboot\nnonotify\n")
                 .unwrap()
                 .none()
         );
@@ -227,7 +207,7 @@ mod tests {
         assert!(!left(0, false, 0, false, true).none());
         for bad in [
             "",
-            "0\nnofile\n0\nnoboot\nnonotify\n",
+            "0\nnofile\n0\nnoboot\n",
             "x\nnofile\n0\nnoboot\nnonotify\n",
         ] {
             assert!(lvslab_leftovers().parse(bad).is_err(), "{bad:?}");
