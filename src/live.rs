@@ -3,6 +3,7 @@
 //! the VIP, each director's state, requests through the VIP, the pair's election. `lvs` is the
 //! model; this is the model met with the hosts.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -290,9 +291,20 @@ impl<'a> LvsHosts<'a> {
     /// `count` GETs of `url` from the client, one after another, each given
     /// [`HTTP_TIMEOUT_SECS`].
     pub async fn http_answers(&self, url: &str, count: u32) -> Result<Vec<Answer>, String> {
+        self.http_answers_from(url, count, None).await
+    }
+
+    /// [`LvsHosts::http_answers`] from another address of the client's (another client, as
+    /// IPVS sees it).
+    pub async fn http_answers_from(
+        &self,
+        url: &str,
+        count: u32,
+        source: Option<IpAddr>,
+    ) -> Result<Vec<Answer>, String> {
         read(
             &self.client.session,
-            &sh::http_probe(url, count, HTTP_TIMEOUT_SECS),
+            &sh::http_probe_from(url, count, HTTP_TIMEOUT_SECS, source),
         )
         .await
     }

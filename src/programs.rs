@@ -64,6 +64,7 @@ programs! {
     KEEPALIVED: "keepalived", "keepalived", "keepalived", [Host], "the director pair's VRRP and health checks";
     WEB_SERVER: "nginx" | "apache2" | "httpd", "nginx", "nginx", [Host], "the real servers' web server";
     CURL: "curl", "curl", "curl", [Host], "requests through the VIP (verify, drills, bench)";
+    OPENSSL: "openssl", "openssl", "openssl", [Host], "the TLS certificate of a web server that serves a service with `tls: true`";
     ARPING: "arping", "iputils-arping", "iputils", [Host], "who answers ARP for the VIP; a gratuitous ARP for a new address";
     PING: "ping", "iputils-ping", "iputils", [Host], "a drill's load where the kernel has no IPVS (the VIP itself is pinged)";
     PGREP: "pgrep", "procps", "procps-ng", [Host], "whether a daemon runs";

@@ -454,6 +454,57 @@ groups:
         );
     }
 
+    /// A service with `tls: true`: keepalived checks its real servers with SSL_GET (the others
+    /// keep HTTP_GET), and nginx serves its port with lvslab's certificate.
+    #[test]
+    fn a_tls_service_is_checked_with_ssl_get_and_served_with_the_certificate() {
+        let tls = SERVICES.replace(
+            "    - { port: 8080, scheduler: wlc,",
+            "    - { port: 8443, tls: true }\n    - { port: 8080, scheduler: wlc,",
+        );
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&tls, "d1"))
+            .unwrap();
+        let block = conf
+            .split("virtual_server 10.0.0.100 8443 {")
+            .nth(1)
+            .and_then(|b| b.split("virtual_server").next())
+            .unwrap_or_default();
+        assert!(
+            block.contains("        SSL_GET {\n            url {\n                path /\n"),
+            "{conf}"
+        );
+        assert_eq!(conf.matches("SSL_GET").count(), 2, "{conf}");
+        assert!(conf.contains("HTTP_GET"), "{conf}");
+        let ports = t
+            .render_file("web-ports.conf.j2", &host_ctx(&tls, "r1"))
+            .unwrap();
+        assert!(
+            ports.contains("server {\n    listen 8443 ssl;\n    ssl_certificate /etc/lvslab-tls/cert.pem;\n    ssl_certificate_key /etc/lvslab-tls/key.pem;\n    root /var/www/html;\n}"),
+            "{ports}"
+        );
+        assert!(ports.contains("    listen 8081;\n"), "{ports}");
+    }
+
+    /// A scheduler's flags follow `lb_algo`, and `sorry_server_inhibit` its sorry server.
+    #[test]
+    fn keepalived_conf_renders_scheduler_flags_and_sorry_server_inhibit() {
+        let on = SERVICES.replace(
+            "    - { port: 80 }\n",
+            "    - { port: 80, scheduler: sh, scheduler_flags: [sh-port, sh-fallback], sorry_server: local, sorry_server_inhibit: true }\n",
+        );
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&on, "d1"))
+            .unwrap();
+        assert!(
+            conf.contains("    lb_algo sh\n    sh-fallback\n    sh-port\n    lb_kind DR\n    protocol TCP\n    sorry_server 10.0.0.11 80\n    sorry_server_inhibit\n"),
+            "{conf}"
+        );
+        assert_eq!(conf.matches("sorry_server_inhibit").count(), 1, "{conf}");
+    }
+
     /// What keepalived does on failure, per service: nothing of it unless the inventory says.
     #[test]
     fn keepalived_conf_renders_what_keepalived_does_on_failure() {

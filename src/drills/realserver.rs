@@ -667,8 +667,9 @@ impl Fault for Target<'_, '_> {
             words.push(format!(
                 "{stale} request(s) sent after it left the table failed too: IPVS schedules \
                  nothing to it then, so their client ports met connections to {node} still in \
-                 {}'s table, whose packets it drops while net.ipv4.vs.expire_nodest_conn=0",
-                self.active.director.name
+                 {}'s table: {}",
+                self.active.director.name,
+                self.lvs().stale_entries_why()
             ));
         }
         words.push(format!("back in service {}", after(returned_ms)));

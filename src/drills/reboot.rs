@@ -359,8 +359,8 @@ impl Fault for Reboot<'_, '_> {
             if stale > 0 {
                 format!(
                     "{stale} request(s) sent after it left the table failed too (client ports \
-                     reused from connections to {node} still in the table, dropped while \
-                     net.ipv4.vs.expire_nodest_conn=0)"
+                     reused from connections to {node} still in the table: {})",
+                    self.drill.hosts.lvs.stale_entries_why()
                 )
             } else {
                 String::new()

@@ -326,8 +326,23 @@ impl Checker<'_> {
         let alpha = own.alpha.or(defaults.alpha);
         let quorum = own.quorum.or(defaults.quorum);
         let hysteresis = own.hysteresis.or(defaults.hysteresis);
+        let sorry_inhibit = own.sorry_server_inhibit.or(defaults.sorry_server_inhibit);
+        if let Some(i) = sorry_inhibit
+            && i.value
+            && service.sorry_server.is_none()
+        {
+            self.fail(
+                i,
+                format!(
+                    "sorry_server_inhibit on {} without a sorry_server: give `sorry_server:` (the server it keeps at weight 0)",
+                    service.name()
+                ),
+            );
+        }
         let mut out = lvs::OnFailure {
             inhibit_on_failure: inhibit.is_some_and(|i| i.value),
+            sorry_server_inhibit: sorry_inhibit.is_some_and(|i| i.value)
+                && service.sorry_server.is_some(),
             alpha: alpha.is_some_and(|a| a.value),
             quorum: None,
             hysteresis: None,
@@ -394,8 +409,10 @@ impl Checker<'_> {
             l.persistence_granularity.as_ref(),
         );
         let default_sorry = self.sorry_server(l.sorry_server.as_ref(), vip);
+        let default_flags = self.scheduler_flags(l.scheduler_flags.as_ref(), l.scheduler);
         let lvs_failure = FailureKeys {
             inhibit_on_failure: l.inhibit_on_failure.as_ref(),
+            sorry_server_inhibit: l.sorry_server_inhibit.as_ref(),
             alpha: l.alpha.as_ref(),
             quorum: l.quorum.as_ref(),
             hysteresis: l.hysteresis.as_ref(),
@@ -404,11 +421,12 @@ impl Checker<'_> {
                        ports: Vec<u16>,
                        fwmark,
                        protocol,
-                       scheduler,
+                       (scheduler, scheduler_flags),
                        (persistence, sorry_server),
                        members: &[&RealServer]| {
             VirtualService {
                 sorry_server,
+                tls: false,
                 on_failure: lvs::OnFailure::default(),
                 vip,
                 vip_prefix,
@@ -417,6 +435,7 @@ impl Checker<'_> {
                 fwmark,
                 ports,
                 scheduler,
+                scheduler_flags,
                 forwarding,
                 persistence,
                 real_servers: members
@@ -439,7 +458,7 @@ impl Checker<'_> {
                 vec![port],
                 None,
                 l.protocol,
-                l.scheduler,
+                (l.scheduler, default_flags),
                 (default_persistence, default_sorry),
                 &everyone,
             );
@@ -475,6 +494,12 @@ impl Checker<'_> {
             }
             let protocol = e.protocol.unwrap_or(l.protocol);
             let scheduler = e.scheduler.unwrap_or(l.scheduler);
+            let flags = match &e.scheduler_flags {
+                Some(own) => self.scheduler_flags(Some(own), scheduler),
+                // The load balancer's flags go with its scheduler.
+                None if scheduler == l.scheduler => default_flags.clone(),
+                None => Vec::new(),
+            };
             let persistence = match (&e.persistence_timeout, &e.persistence_granularity) {
                 (None, None) => default_persistence,
                 (t, g) => self.persistence(t.as_ref(), g.as_ref()),
@@ -575,17 +600,21 @@ impl Checker<'_> {
                 ports,
                 fwmark,
                 protocol,
-                scheduler,
+                (scheduler, flags),
                 (persistence, sorry),
                 &members,
             );
             let own = FailureKeys {
                 inhibit_on_failure: e.inhibit_on_failure.as_ref(),
+                sorry_server_inhibit: e.sorry_server_inhibit.as_ref(),
                 alpha: e.alpha.as_ref(),
                 quorum: e.quorum.as_ref(),
                 hysteresis: e.hysteresis.as_ref(),
             };
             new.on_failure = self.on_failure(&lvs_failure, &own, &new);
+            if let Some(t) = e.tls.as_ref().filter(|t| t.value) {
+                new.tls = self.tls_allowed(t, &new, out.is_empty());
+            }
             // Two services may not take the same packets: IPVS looks a packet's mark up first,
             // so a port under a mark never reaches a service of its own.
             for old in &out {
@@ -616,6 +645,65 @@ impl Checker<'_> {
     }
 
     /// `persistence_timeout` (seconds, at least 1) and `persistence_granularity` (a netmask).
+    /// Whether `service` may be served with TLS (`tls: true` at `at`): not the first service
+    /// (verify's shares, the drills' load and the web servers' own check ask it over plain
+    /// HTTP), not UDP, not on the web servers' default site's port.
+    fn tls_allowed(&mut self, at: &Spanned<bool>, service: &VirtualService, first: bool) -> bool {
+        let why = if first {
+            Some("the first service is the one verify's shares, the drills' load and the web servers' own check ask over plain HTTP: list a plain service first, the TLS one after it".to_string())
+        } else if service.protocol == lvs::Protocol::Udp {
+            Some("TLS is over TCP: this service is udp".to_string())
+        } else if service.ports.contains(&lvs::web::DEFAULT_PORT) {
+            Some(format!(
+                "port {} is the web servers' plain default site: give the TLS service another port (443, 8443)",
+                lvs::web::DEFAULT_PORT
+            ))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => {
+                self.fail(at, format!("tls on {}: {why}", service.name()));
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// A scheduler's flags as given (at `lvs` or in a service), each checked against the
+    /// scheduler that uses them.
+    fn scheduler_flags(
+        &mut self,
+        given: Option<&Spanned<Vec<Spanned<lvs::SchedFlag>>>>,
+        scheduler: lvs::Scheduler,
+    ) -> Vec<lvs::SchedFlag> {
+        let mut out: Vec<lvs::SchedFlag> = Vec::new();
+        for f in given.map(|g| g.value.as_slice()).unwrap_or_default() {
+            let flag = f.value;
+            if flag.scheduler() != scheduler {
+                let own = scheduler.flags();
+                self.fail(
+                    f,
+                    format!(
+                        "`{flag}` is a flag of the `{}` scheduler, and this service schedules with `{scheduler}` ({})",
+                        flag.scheduler(),
+                        if own.is_empty() {
+                            "which takes no flags".to_string()
+                        } else {
+                            format!("whose flags are {}", lvs::SchedFlag::list(own))
+                        }
+                    ),
+                );
+            } else if out.contains(&flag) {
+                self.fail(f, format!("`{flag}` is listed twice"));
+            } else {
+                out.push(flag);
+            }
+        }
+        out.sort();
+        out
+    }
+
     fn persistence(
         &mut self,
         timeout: Option<&Spanned<u32>>,
@@ -1204,6 +1292,7 @@ impl Checker<'_> {
 #[derive(Default)]
 struct FailureKeys<'a> {
     inhibit_on_failure: Option<&'a Spanned<bool>>,
+    sorry_server_inhibit: Option<&'a Spanned<bool>>,
     alpha: Option<&'a Spanned<bool>>,
     quorum: Option<&'a Spanned<u32>>,
     hysteresis: Option<&'a Spanned<u32>>,
@@ -1722,6 +1811,106 @@ groups:
         )
         .replace("  r1: { address: 10.0.0.12, interface: eth0, weight: 2 }\n", "  r1: { address: 10.0.0.12, interface: eth0, weight: 2 }\n  r2: { address: 10.0.0.13, interface: eth0 }\n")
         .replace("hosts: [r1]", "hosts: [r1, r2]")
+    }
+
+    /// sh's and mh's flags: the load balancer's go with its scheduler (a service with another
+    /// scheduler does not get them), a service's own win; one of another scheduler, or one
+    /// listed twice, is refused at the flag.
+    #[test]
+    fn scheduler_flags_belong_to_their_scheduler() {
+        let yaml = with_services(
+            "    - { port: 80 }\n    - { port: 8080, scheduler: rr }\n    - { port: 8081, scheduler: mh, scheduler_flags: [mh-port, mh-fallback] }\n",
+        )
+        .replace(
+            "  services:\n",
+            "  scheduler: sh\n  scheduler_flags: [sh-port]\n  services:\n",
+        );
+        let (inv, warnings) = check(&yaml).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let lvs = inv.lvs.unwrap();
+        let schedulings: Vec<String> = lvs
+            .services
+            .iter()
+            .map(|s| s.desired().scheduling())
+            .collect();
+        assert_eq!(
+            schedulings,
+            ["sh (sh-port)", "rr", "mh (mh-fallback,mh-port)"]
+        );
+        let e = error_of(&with_services(
+            "    - { port: 80, scheduler: rr, scheduler_flags: [sh-port] }\n",
+        ));
+        assert!(
+            e.contains("inv.yml:4:52")
+                && e.contains("`sh-port` is a flag of the `sh` scheduler, and this service schedules with `rr` (which takes no flags)"),
+            "{e}"
+        );
+        let e = error_of(&with_services(
+            "    - { port: 80, scheduler: mh, scheduler_flags: [mh-port, sh-fallback] }\n",
+        ));
+        assert!(e.contains("whose flags are mh-fallback,mh-port"), "{e}");
+        let e = error_of(&with_services(
+            "    - { port: 80, scheduler: sh, scheduler_flags: [sh-port, sh-port] }\n",
+        ));
+        assert!(e.contains("`sh-port` is listed twice"), "{e}");
+        let e = error_of(&with_services(
+            "    - { port: 80, scheduler: sh, scheduler_flags: [sh_port] }\n",
+        ));
+        assert!(e.contains("inv.yml:4:") && e.contains("sh-port"), "{e}");
+    }
+
+    /// `tls: true` on a TCP service after the first, off the web servers' plain port; its
+    /// ports are the web servers' TLS ports, and its URLs https.
+    #[test]
+    fn tls_services_are_checked_where_they_are() {
+        let (inv, _) = check(&with_services(
+            "    - { port: 80 }\n    - { port: 8443, tls: true }\n",
+        ))
+        .unwrap();
+        let lvs = inv.lvs.unwrap();
+        assert!(!lvs.services[0].tls && lvs.services[1].tls);
+        assert_eq!(lvs.tls_ports(), [8443]);
+        assert_eq!(lvs.services[1].urls(), ["https://10.0.0.100:8443/"]);
+        for (services, why) in [
+            (
+                "    - { port: 8443, tls: true }\n    - { port: 80 }\n",
+                "the first service",
+            ),
+            (
+                "    - { port: 81 }\n    - { port: 80, tls: true }\n",
+                "port 80 is the web servers' plain default site",
+            ),
+            (
+                "    - { port: 80 }\n    - { port: 53, protocol: udp, tls: true }\n",
+                "TLS is over TCP",
+            ),
+        ] {
+            let e = error_of(&with_services(services));
+            assert!(
+                e.contains("inv.yml:") && e.contains("tls on ") && e.contains(why),
+                "{e}"
+            );
+        }
+    }
+
+    /// `sorry_server_inhibit` needs a sorry server to keep.
+    #[test]
+    fn sorry_server_inhibit_keeps_a_sorry_server() {
+        let (inv, _) = check(&with_services(
+            "    - { port: 80, sorry_server: local, sorry_server_inhibit: true }\n    - { port: 8080 }\n",
+        ))
+        .unwrap();
+        let lvs = inv.lvs.unwrap();
+        assert!(lvs.services[0].on_failure.sorry_server_inhibit);
+        assert!(!lvs.services[1].on_failure.sorry_server_inhibit);
+        let e = error_of(&with_services(
+            "    - { port: 80, sorry_server_inhibit: true }\n",
+        ));
+        assert!(
+            e.contains("inv.yml:4:")
+                && e.contains("sorry_server_inhibit on tcp 10.0.0.100:80 without a sorry_server"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::Vars;
-use crate::lvs::{Forwarding, Protocol, Scheduler, VrrpState};
+use crate::lvs::{Forwarding, Protocol, SchedFlag, Scheduler, VrrpState};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +53,9 @@ pub struct LvsSettings {
     pub protocol: Protocol,
     #[serde(default)]
     pub scheduler: Scheduler,
+    /// The scheduler's flags (`sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`); with
+    /// `services:`, the default of those that use the same scheduler.
+    pub scheduler_flags: Option<Spanned<Vec<Spanned<SchedFlag>>>>,
     pub forwarding: Option<Spanned<Forwarding>>,
     /// Short form: the one service's persistence; with `services:`, their default.
     pub persistence_timeout: Option<Spanned<u32>>,
@@ -60,6 +63,9 @@ pub struct LvsSettings {
     /// Who answers when every real server is out: `local` or `ADDRESS:PORT` (a default, with
     /// `services:`).
     pub sorry_server: Option<Spanned<String>>,
+    /// The sorry server kept in the table at weight 0 while it is not needed (keepalived's
+    /// `sorry_server_inhibit`).
+    pub sorry_server_inhibit: Option<Spanned<bool>>,
     /// What keepalived does when checks fail (defaults for `services:`): see
     /// [`crate::lvs::OnFailure`].
     pub inhibit_on_failure: Option<Spanned<bool>>,
@@ -101,9 +107,14 @@ pub struct ServiceSettings {
     pub ports: Option<Spanned<Vec<Spanned<u32>>>>,
     pub protocol: Option<Protocol>,
     pub scheduler: Option<Scheduler>,
+    pub scheduler_flags: Option<Spanned<Vec<Spanned<SchedFlag>>>>,
     pub persistence_timeout: Option<Spanned<u32>>,
     pub persistence_granularity: Option<Spanned<String>>,
     pub sorry_server: Option<Spanned<String>>,
+    pub sorry_server_inhibit: Option<Spanned<bool>>,
+    /// Served with TLS (a certificate lvslab makes on each web server; keepalived's check is
+    /// then SSL_GET).
+    pub tls: Option<Spanned<bool>>,
     pub inhibit_on_failure: Option<Spanned<bool>>,
     pub alpha: Option<Spanned<bool>>,
     pub quorum: Option<Spanned<u32>>,

@@ -109,6 +109,12 @@ pub async fn create(plan: &LabPlan, guest: bool) -> Result<(), LabError> {
                 link.address,
                 iface = link.iface
             ));
+            for more in &link.secondary {
+                input.push_str(&format!(
+                    "addr add {more}/{PREFIX_LEN} dev {}\n",
+                    link.iface
+                ));
+            }
         }
         if let Some(gateway) = node.gateway {
             input.push_str(&format!("route add default via {gateway}\n"));

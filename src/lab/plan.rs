@@ -38,6 +38,9 @@ pub const ROUTER_INSIDE: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 2);
 /// A NAT lab's floating gateway: the real servers' default route in NAT mode.
 pub const NAT_GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 254);
 pub const CLIENT_ADDRESS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+/// The client's second address (a second client, to verify persistence: two clients may land
+/// on different real servers, one stays on its own).
+pub const CLIENT_SECOND_ADDRESS: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 9);
 /// The VIP the inventory names; the lab does not assign it (the playbooks do).
 pub const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 pub const MAX_REAL_SERVERS: u16 = 80;
@@ -108,6 +111,9 @@ pub struct NodeLink {
     pub iface: String,
     pub net: Net,
     pub address: Ipv4Addr,
+    /// More addresses on the card, after `address` (which stays the one it sends from).
+    #[serde(default)]
+    pub secondary: Vec<Ipv4Addr>,
     /// Host side of the veth pair (<= 15 characters).
     pub host_veth: String,
 }
@@ -332,6 +338,7 @@ fn link(iface: &str, net: Net, octet: u8, host_veth: String) -> NodeLink {
         iface: iface.into(),
         net,
         address: Ipv4Addr::new(base[0], base[1], base[2], octet),
+        secondary: Vec::new(),
         host_veth,
     }
 }
@@ -379,13 +386,9 @@ fn numbered_node(lab: &str, number: u16, nat: bool) -> NodeSpec {
 fn client_node(lab: &str) -> NodeSpec {
     let octet = CLIENT_ADDRESS.octets()[3];
     let veth = format!("{}c", veth_prefix(lab));
-    node(
-        lab,
-        "client".into(),
-        Role::Client,
-        vec![link("eth0", Net::Outside, octet, veth)],
-        None,
-    )
+    let mut eth0 = link("eth0", Net::Outside, octet, veth);
+    eth0.secondary.push(CLIENT_SECOND_ADDRESS);
+    node(lab, "client".into(), Role::Client, vec![eth0], None)
 }
 
 fn router_node(lab: &str) -> NodeSpec {
@@ -429,6 +432,10 @@ mod tests {
             Ipv4Addr::new(198, 18, 0, 12)
         );
         assert_eq!(plan.node("client").unwrap().address, CLIENT_ADDRESS);
+        assert_eq!(
+            plan.node("client").unwrap().links[0].secondary,
+            [CLIENT_SECOND_ADDRESS]
+        );
         assert_eq!(plan.node("node2").unwrap().namespace, "lvs-lvslab-node2");
         assert_eq!(plan.bridge(), "lvsb-lvslab");
     }

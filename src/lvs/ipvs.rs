@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{Endpoint, Forwarding, Persistence, Protocol, Scheduler, VirtualService};
+use super::{Endpoint, Forwarding, Persistence, Protocol, SchedFlag, Scheduler, VirtualService};
 
 /// How a virtual service is addressed: protocol and endpoint, or a firewall mark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -59,9 +59,12 @@ pub struct Table {
 pub struct Service {
     pub key: ServiceKey,
     pub scheduler: Scheduler,
+    /// `-b FLAG,...`: the scheduler's flags lvslab knows, in [`SchedFlag`]'s order.
+    pub flags: Vec<SchedFlag>,
     /// `-p TIMEOUT` (and `-M NETMASK`).
     pub persistence: Option<Persistence>,
-    /// Options after the scheduler that lvslab does not manage, kept as written.
+    /// Options after the scheduler that lvslab does not manage, kept as written (flags it
+    /// does not know, such as another scheduler's `flag-1`, among them).
     pub extra: Vec<String>,
     pub real_servers: Vec<Server>,
 }
@@ -92,9 +95,22 @@ impl Table {
             match words.first() {
                 Some(&"-A") => {
                     let mut extra = Vec::new();
+                    let mut flags: Vec<SchedFlag> = Vec::new();
                     let mut i = 3;
                     while i < words.len() {
                         if ["-s", "-p", "-M"].contains(&words[i]) {
+                            i += 2;
+                            continue;
+                        }
+                        if words[i] == "-b"
+                            && let Some(Ok(known)) = words.get(i + 1).map(|list| {
+                                list.split(',')
+                                    .map(str::parse)
+                                    .collect::<Result<Vec<SchedFlag>, String>>()
+                            })
+                        {
+                            flags = known;
+                            flags.sort();
                             i += 2;
                             continue;
                         }
@@ -125,6 +141,7 @@ impl Table {
                     table.services.push(Service {
                         key,
                         scheduler,
+                        flags,
                         persistence,
                         extra,
                         real_servers: Vec::new(),
@@ -225,6 +242,7 @@ impl VirtualService {
         Service {
             key: self.key(),
             scheduler: self.scheduler,
+            flags: self.scheduler_flags.clone(),
             persistence: self.persistence,
             extra: Vec::new(),
             real_servers: self
@@ -248,9 +266,9 @@ impl Service {
         v
     }
 
-    /// The scheduler and persistence, in words ([`scheduling`]).
+    /// The scheduler, its flags and persistence, in words ([`scheduling`]).
     pub fn scheduling(&self) -> String {
-        scheduling(self.scheduler, &self.persistence)
+        scheduling(self.scheduler, &self.flags, &self.persistence)
     }
 
     /// One line per real server, for diffs and evidence.
@@ -272,13 +290,16 @@ pub enum Rule {
     AddService {
         key: ServiceKey,
         scheduler: Scheduler,
+        flags: Vec<SchedFlag>,
         persistence: Option<Persistence>,
     },
-    /// Changes the scheduler or the persistence; the options lvslab does not manage are given
-    /// again as they were.
+    /// Changes the scheduler, its flags or the persistence (`ipvsadm -E` sets each anew: a
+    /// flag not given is cleared); the options lvslab does not manage are given again as they
+    /// were.
     EditService {
         key: ServiceKey,
         scheduler: Scheduler,
+        flags: Vec<SchedFlag>,
         persistence: Option<Persistence>,
         extra: Vec<String>,
     },
@@ -315,6 +336,11 @@ impl Rule {
             ]);
             v
         };
+        let flagged = |v: &mut Vec<String>, flags: &[SchedFlag]| {
+            if !flags.is_empty() {
+                v.extend(["-b".into(), SchedFlag::list(flags)]);
+            }
+        };
         let persistent = |v: &mut Vec<String>, p: &Option<Persistence>| {
             if let Some(p) = p {
                 v.extend(["-p".into(), p.timeout.to_string()]);
@@ -327,23 +353,27 @@ impl Rule {
             Rule::AddService {
                 key,
                 scheduler,
+                flags,
                 persistence,
             } => {
                 let mut v = vec!["-A".to_string()];
                 v.extend(key.argv());
                 v.extend(["-s".into(), scheduler.as_str().into()]);
+                flagged(&mut v, flags);
                 persistent(&mut v, persistence);
                 v
             }
             Rule::EditService {
                 key,
                 scheduler,
+                flags,
                 persistence,
                 extra,
             } => {
                 let mut v = vec!["-E".to_string()];
                 v.extend(key.argv());
                 v.extend(["-s".into(), scheduler.as_str().into()]);
+                flagged(&mut v, flags);
                 persistent(&mut v, persistence);
                 v.extend(extra.iter().cloned());
                 v
@@ -402,21 +432,23 @@ impl fmt::Display for Rule {
             Rule::AddService {
                 key,
                 scheduler,
+                flags,
                 persistence,
             } => write!(
                 f,
                 "add service {key} ({})",
-                scheduling(*scheduler, persistence)
+                scheduling(*scheduler, flags, persistence)
             ),
             Rule::EditService {
                 key,
                 scheduler,
+                flags,
                 persistence,
                 ..
             } => write!(
                 f,
                 "scheduling of {key} -> {}",
-                scheduling(*scheduler, persistence)
+                scheduling(*scheduler, flags, persistence)
             ),
             Rule::DeleteService { key } => write!(f, "delete service {key}"),
             Rule::AddServer { server, .. } => write!(
@@ -436,18 +468,23 @@ impl fmt::Display for Rule {
 }
 
 /// How a service schedules, in words: `rr`, `wlc persistent 300 s`, `rr persistent 60 s per
-/// 255.255.255.0`.
-pub fn scheduling(scheduler: Scheduler, persistence: &Option<Persistence>) -> String {
-    match persistence {
-        None => scheduler.to_string(),
-        Some(p) => {
-            let mut s = format!("{scheduler} persistent {} s", p.timeout);
-            if let Some(m) = p.granularity {
-                s.push_str(&format!(" per {m}"));
-            }
-            s
+/// 255.255.255.0`, `sh (sh-fallback,sh-port)` (the flags as `ipvsadm -L` lists them).
+pub fn scheduling(
+    scheduler: Scheduler,
+    flags: &[SchedFlag],
+    persistence: &Option<Persistence>,
+) -> String {
+    let mut s = scheduler.to_string();
+    if !flags.is_empty() {
+        s.push_str(&format!(" ({})", SchedFlag::list(flags)));
+    }
+    if let Some(p) = persistence {
+        s.push_str(&format!(" persistent {} s", p.timeout));
+        if let Some(m) = p.granularity {
+            s.push_str(&format!(" per {m}"));
         }
     }
+    s
 }
 
 /// The rules that turn `current` into `desired`: only the difference.
@@ -458,6 +495,7 @@ pub fn plan(current: Option<&Service>, desired: &Service) -> Vec<Rule> {
         rules.push(Rule::AddService {
             key,
             scheduler: desired.scheduler,
+            flags: desired.flags.clone(),
             persistence: desired.persistence,
         });
         rules.extend(desired.real_servers.iter().map(|s| Rule::AddServer {
@@ -466,10 +504,14 @@ pub fn plan(current: Option<&Service>, desired: &Service) -> Vec<Rule> {
         }));
         return rules;
     };
-    if cur.scheduler != desired.scheduler || cur.persistence != desired.persistence {
+    if cur.scheduler != desired.scheduler
+        || cur.flags != desired.flags
+        || cur.persistence != desired.persistence
+    {
         rules.push(Rule::EditService {
             key,
             scheduler: desired.scheduler,
+            flags: desired.flags.clone(),
             persistence: desired.persistence,
             extra: cur.extra.clone(),
         });
@@ -542,6 +584,7 @@ mod tests {
         Service {
             key: key(),
             scheduler,
+            flags: vec![],
             persistence: None,
             extra: vec![],
             real_servers: servers,

@@ -76,10 +76,132 @@ impl Scheduler {
         }
     }
 
-    /// Whether a steady stream of short requests is shared by weight (wrr, wlc) rather than
-    /// evenly among the real servers with a weight above 0 (the rest, for verify's expectation).
-    pub fn follows_weights(self) -> bool {
-        matches!(self, Scheduler::Wrr | Scheduler::Wlc)
+    /// How one client's short requests, one after another, spread over the real servers with
+    /// a weight (verify's expectation): what each scheduler decides by, for that load.
+    pub fn spread(self) -> Spread {
+        match self {
+            Scheduler::Rr => Spread::Even,
+            // Least connections: each request has ended before the next, so the servers'
+            // counts of ended connections (InActConn) decide, and stay level.
+            Scheduler::Lc => Spread::Even,
+            Scheduler::Wrr | Scheduler::Wlc => Spread::ByWeight,
+            Scheduler::Sh => Spread::One("the source address's hash picks one real server"),
+            Scheduler::Mh => Spread::One("the source address's Maglev hash picks one real server"),
+            Scheduler::Dh => Spread::One("the destination address's hash picks one real server"),
+            Scheduler::Lblc | Scheduler::Lblcr => Spread::One(
+                "the destination address keeps its real server until that one is overloaded",
+            ),
+            Scheduler::Sed | Scheduler::Nq => Spread::One(
+                "no connection is active when the next one comes, so the first of the highest weight is chosen each time",
+            ),
+            Scheduler::Fo => {
+                Spread::One("the available real server with the highest weight takes all")
+            }
+            Scheduler::Ovf => Spread::One(
+                "the real server with the highest weight takes all until its active connections exceed its weight",
+            ),
+            Scheduler::Twos => Spread::Random,
+        }
+    }
+
+    /// The flags this scheduler takes (`ipvsadm -b`, keepalived's keywords of the same names).
+    pub fn flags(self) -> &'static [SchedFlag] {
+        match self {
+            Scheduler::Sh => &[SchedFlag::ShFallback, SchedFlag::ShPort],
+            Scheduler::Mh => &[SchedFlag::MhFallback, SchedFlag::MhPort],
+            _ => &[],
+        }
+    }
+}
+
+/// How one client's requests spread over a service's real servers (see
+/// [`Scheduler::spread`], [`VirtualService::spread`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spread {
+    /// Evenly over the real servers with a weight above 0.
+    Even,
+    /// In proportion to the weights.
+    ByWeight,
+    /// All to one real server, for the reason given.
+    One(&'static str),
+    /// Every real server with a weight may answer, in no set proportion (a hash of the client's
+    /// port, a random choice): each is expected to answer, the shares are not judged.
+    Every(&'static str),
+    /// Chosen at random by weight (twos: the better of two random picks): not judged.
+    Random,
+}
+
+/// A scheduler's flag (`ipvsadm -b`): what `sh` and `mh` hash, and whether they pass over an
+/// unavailable real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+pub enum SchedFlag {
+    /// `sh-fallback`: a real server that is unavailable (weight 0, overloaded) passes the
+    /// client to the next one instead of dropping it.
+    #[serde(rename = "sh-fallback")]
+    ShFallback,
+    /// `sh-port`: the client's port is hashed too, so one client's connections spread.
+    #[serde(rename = "sh-port")]
+    ShPort,
+    #[serde(rename = "mh-fallback")]
+    MhFallback,
+    #[serde(rename = "mh-port")]
+    MhPort,
+}
+
+impl SchedFlag {
+    pub const ALL: [SchedFlag; 4] = [
+        SchedFlag::ShFallback,
+        SchedFlag::ShPort,
+        SchedFlag::MhFallback,
+        SchedFlag::MhPort,
+    ];
+
+    /// ipvsadm's and keepalived's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SchedFlag::ShFallback => "sh-fallback",
+            SchedFlag::ShPort => "sh-port",
+            SchedFlag::MhFallback => "mh-fallback",
+            SchedFlag::MhPort => "mh-port",
+        }
+    }
+
+    /// The scheduler it belongs to.
+    pub fn scheduler(self) -> Scheduler {
+        match self {
+            SchedFlag::ShFallback | SchedFlag::ShPort => Scheduler::Sh,
+            SchedFlag::MhFallback | SchedFlag::MhPort => Scheduler::Mh,
+        }
+    }
+
+    /// Whether it hashes the client's port as well as its address.
+    pub fn hashes_port(self) -> bool {
+        matches!(self, SchedFlag::ShPort | SchedFlag::MhPort)
+    }
+
+    /// `sh-fallback,sh-port` as `ipvsadm -b` and its listing write a set of flags.
+    pub fn list(flags: &[SchedFlag]) -> String {
+        flags
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl fmt::Display for SchedFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SchedFlag {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        SchedFlag::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| format!("scheduler flag `{s}`"))
     }
 }
 
@@ -428,6 +550,10 @@ pub struct VirtualService {
     pub ports: Vec<u16>,
     #[serde(default)]
     pub scheduler: Scheduler,
+    /// The scheduler's flags (`ipvsadm -b`), in [`SchedFlag`]'s order, each one of
+    /// [`Scheduler::flags`].
+    #[serde(default)]
+    pub scheduler_flags: Vec<SchedFlag>,
     #[serde(default)]
     pub forwarding: Forwarding,
     /// Keep a client on one real server (`ipvsadm -p`, keepalived `persistence_timeout`).
@@ -436,6 +562,10 @@ pub struct VirtualService {
     /// Who answers when every real server is out (keepalived `sorry_server`).
     #[serde(default)]
     pub sorry_server: Option<SorryServer>,
+    /// Served with TLS on its ports (the web servers' lvslab certificate); keepalived checks it
+    /// with SSL_GET where the check is `http`.
+    #[serde(default)]
+    pub tls: bool,
     /// What keepalived does with its real servers when checks fail.
     #[serde(default)]
     pub on_failure: OnFailure,
@@ -454,6 +584,11 @@ pub struct OnFailure {
     /// are dropped at their next packet).
     #[serde(default)]
     pub inhibit_on_failure: bool,
+    /// The sorry server stays in the table at weight 0 while real servers serve (keepalived adds
+    /// it so at start), and gets its weight when they are all out; without it keepalived adds
+    /// it then and removes it after.
+    #[serde(default)]
+    pub sorry_server_inhibit: bool,
     /// Every real server starts failed and joins when its first check passes (after a start or
     /// a reload that adds it): no request goes to a server nobody has checked.
     #[serde(default)]
@@ -531,12 +666,23 @@ impl VirtualService {
         self.endpoint().http_url("/")
     }
 
-    /// The URLs a client asks through the VIP, one per port.
+    /// The URLs a client asks through the VIP, one per port (`https://` for a TLS service).
     pub fn urls(&self) -> Vec<String> {
         self.ports
             .iter()
-            .map(|p| Endpoint::new(self.vip, *p).http_url("/"))
+            .map(|p| self.url_of(Endpoint::new(self.vip, *p), "/"))
             .collect()
+    }
+
+    /// The URL of `path` at `endpoint` as this service is served: `http://`, or `https://`
+    /// with `tls`.
+    pub fn url_of(&self, endpoint: Endpoint, path: &str) -> String {
+        let plain = endpoint.http_url(path);
+        if self.tls {
+            plain.replacen("http://", "https://", 1)
+        } else {
+            plain
+        }
     }
 
     /// Where the health check of the real server at `address` connects: its port in this
@@ -553,6 +699,18 @@ impl VirtualService {
             SorryServer::Local => Endpoint::new(director, self.port),
             SorryServer::At(e) => e,
         })
+    }
+
+    /// How one client's requests to this service spread over its real servers: persistence
+    /// keeps them on one; a flag that hashes the port spreads a hashing scheduler's.
+    pub fn spread(&self) -> Spread {
+        if self.persistence.is_some() {
+            return Spread::One("persistence keeps a client on the real server it was given");
+        }
+        if self.scheduler_flags.iter().any(|f| f.hashes_port()) {
+            return Spread::Every("the client's port is hashed with its address");
+        }
+        self.scheduler.spread()
     }
 
     /// How lvslab names it: `tcp 198.18.0.100:80`, `fwmark 1 (tcp 198.18.0.100:8081,8082)`.
@@ -826,6 +984,21 @@ pub struct NatNetwork {
 }
 
 impl Lvs {
+    /// Why requests that reused a client port of a connection to a real server out of the
+    /// table still failed, by what the inventory sets (`expire_nodest_conn`), with the remedy
+    /// when it is not set: one phrase, for the drills.
+    pub fn stale_entries_why(&self) -> &'static str {
+        let expires = self
+            .ipvs_sysctls
+            .iter()
+            .any(|s| s.key == ipvs_sysctl("expire_nodest_conn") && s.value == "1");
+        if expires {
+            "expire_nodest_conn=1 drops such an entry at its first packet, so the packet that              met it was lost and the client's retry is scheduled anew"
+        } else {
+            "IPVS drops their packets while net.ipv4.vs.expire_nodest_conn=0, the kernel's              default (`lvs.ipvs_settings: { expire_nodest_conn: 1 }` drops the entry instead)"
+        }
+    }
+
     pub fn director(&self, name: &str) -> Option<&Director> {
         self.directors.iter().find(|d| d.name == name)
     }
@@ -849,7 +1022,22 @@ impl Lvs {
     /// Every port clients connect to on the VIP, ascending (the real servers' web server
     /// listens on each).
     pub fn ports(&self) -> Vec<u16> {
-        let mut v: Vec<u16> = self.services.iter().flat_map(|s| s.ports.clone()).collect();
+        self.ports_of(|_| true)
+    }
+
+    /// The ports of the services served with TLS, ascending.
+    pub fn tls_ports(&self) -> Vec<u16> {
+        self.ports_of(|s| s.tls)
+    }
+
+    /// The ports of the services `which` picks, ascending, each once.
+    fn ports_of(&self, which: impl Fn(&VirtualService) -> bool) -> Vec<u16> {
+        let mut v: Vec<u16> = self
+            .services
+            .iter()
+            .filter(|s| which(s))
+            .flat_map(|s| s.ports.clone())
+            .collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -877,9 +1065,11 @@ impl Lvs {
                 fwmark: Some(mark),
                 ports: vec![first.port],
                 scheduler: Scheduler::default(),
+                scheduler_flags: Vec::new(),
                 forwarding: first.forwarding,
                 persistence: None,
                 sorry_server: None,
+                tls: false,
                 on_failure: OnFailure::default(),
                 real_servers: vec![Member {
                     name: Some(r.name.clone()),
@@ -1035,12 +1225,8 @@ impl Lvs {
                         .map(|e| format!("{} {}", e.address, e.port))
                 })
                 .collect();
-            let local: Vec<u16> = self
-                .services
-                .iter()
-                .filter(|s| s.sorry_server == Some(SorryServer::Local))
-                .flat_map(|s| s.ports.clone())
-                .collect();
+            let local = self.ports_of(|s| s.sorry_server == Some(SorryServer::Local));
+            let local_tls = self.ports_of(|s| s.sorry_server == Some(SorryServer::Local) && s.tls);
             m.insert("sorry".into(), sorry.into());
             m.insert("sorry_local".into(), (!local.is_empty()).into());
             let peers: Vec<String> = self
@@ -1050,7 +1236,10 @@ impl Lvs {
                 .collect();
             m.insert("peers".into(), peers.into());
             out.insert("director".into(), serde_json::Value::Object(m));
-            out.insert("web_host".into(), web_host(d.web, family, &local));
+            out.insert(
+                "web_host".into(),
+                web_host(d.web, family, &local, &local_tls),
+            );
         }
         if let Some(r) = self.real_server(host)
             && let Ok(serde_json::Value::Object(mut m)) = serde_json::to_value(r)
@@ -1067,15 +1256,24 @@ impl Lvs {
             m.insert("loopback".into(), names::LOOPBACK.into());
             m.insert("tunnel".into(), names::TUNNEL.into());
             out.insert("real_server".into(), serde_json::Value::Object(m));
-            out.insert("web_host".into(), web_host(r.web, family, &self.ports()));
+            out.insert(
+                "web_host".into(),
+                web_host(r.web, family, &self.ports(), &self.tls_ports()),
+            );
         }
         out
     }
 }
 
 /// `web_host`: a host's web server (`web_server`, as installed on `family`: `web`) and
-/// `ports`, the ones of `serving` its default site does not listen on (web-ports.conf.j2).
-fn web_host(web: web::WebServer, family: &str, serving: &[u16]) -> serde_json::Value {
+/// `ports`, the ones of `serving` its default site does not listen on (web-ports.conf.j2),
+/// `tls_ports` those of them served with TLS, and `tls`, where its certificate and key are.
+fn web_host(
+    web: web::WebServer,
+    family: &str,
+    serving: &[u16],
+    tls_ports: &[u16],
+) -> serde_json::Value {
     let mut ports: Vec<u16> = serving
         .iter()
         .copied()
@@ -1087,6 +1285,8 @@ fn web_host(web: web::WebServer, family: &str, serving: &[u16]) -> serde_json::V
         "web_server": web,
         "web": web.on(family),
         "ports": ports,
+        "tls_ports": tls_ports,
+        "tls": { "dir": web::TLS_DIR, "cert": web::TLS_CERT, "key": web::TLS_KEY },
         "default_port": web::DEFAULT_PORT,
     })
 }

@@ -95,6 +95,13 @@ pub struct WebInstall {
 /// The port the web server's default site listens on, as installed.
 pub const DEFAULT_PORT: u16 = 80;
 
+/// Where lvslab keeps the TLS certificate and key a web server uses for the services with
+/// `tls: true` (made once on the host, self-signed: keepalived's SSL_GET and verify do not
+/// check it); `down` removes the directory.
+pub const TLS_DIR: &str = "/etc/lvslab-tls";
+pub const TLS_CERT: &str = "/etc/lvslab-tls/cert.pem";
+pub const TLS_KEY: &str = "/etc/lvslab-tls/key.pem";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -101,7 +101,7 @@ async fn drop_unhealthy(
                     let code = ctx
                         .read(
                             &sh::http_status(
-                                &endpoint.http_url(&check.path),
+                                &service.url_of(endpoint, &check.path),
                                 check.connect_timeout,
                             ),
                             "the health check",
@@ -138,7 +138,8 @@ async fn drop_unhealthy(
 
 /// keepalived's sorry server stays while no real server of the inventory is left in service
 /// (out of the table, or at weight 0 where `inhibit_on_failure` keeps a failed one): keepalived
-/// put it there and takes it out when one is back.
+/// put it there and takes it out when one is back. With `sorry_server_inhibit` it is always
+/// there, at weight 0 until it is needed: keepalived's alone, whatever its weight.
 fn keep_sorry(
     service: &VirtualService,
     director: std::net::IpAddr,
@@ -148,6 +149,16 @@ fn keep_sorry(
     let Some(sorry) = service.sorry_endpoint(director) else {
         return rules;
     };
+    if service.on_failure.sorry_server_inhibit {
+        return rules
+            .into_iter()
+            .filter(|r| match r {
+                Rule::DeleteServer { endpoint, .. } => *endpoint != sorry,
+                Rule::EditServer { server, .. } => server.endpoint != sorry,
+                _ => true,
+            })
+            .collect();
+    }
     let deleted = |e: &crate::lvs::Endpoint| {
         rules
             .iter()
@@ -189,6 +200,10 @@ fn summary(rules: &[Rule], several: bool) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+/// How many times `up` changes a table keepalived changes too before it gives up (each after
+/// reading the table again).
+const BESIDE_KEEPALIVED_TRIES: u32 = 3;
 
 /// The boot entries of IPVS services start so.
 const BOOT_PREFIX: &str = "50-ipvs-";
@@ -312,7 +327,30 @@ impl Module for Ipvs {
     }
 
     async fn apply(&self, ctx: &TaskCtx<'_>, rules: Self::Change) -> Result<Applied, TaskError> {
-        ctx.run_ok(&sh::ipvs_apply(&rules), "ipvsadm").await?;
+        // keepalived changes this table too, as its checks decide: a real server whose check
+        // passed between the query and the change may be added by it meanwhile ("Destination
+        // already exists" failed `up` in the VM, on both directors at once).
+        if !self.healthy_only {
+            ctx.run_ok(&sh::ipvs_apply(&rules), "ipvsadm").await?;
+            return Ok(Applied::changed());
+        }
+        // keepalived may also remove a server meanwhile (the sorry server, when the real
+        // servers are back: "No such destination"): the table is read again and what is left
+        // is done, a few times.
+        let mut rules = rules;
+        for attempt in 1..=BESIDE_KEEPALIVED_TRIES {
+            match ctx
+                .run_ok(&sh::ipvs_apply_beside_keepalived(&rules), "ipvsadm")
+                .await
+            {
+                Ok(_) => break,
+                Err(e) if attempt == BESIDE_KEEPALIVED_TRIES => return Err(e),
+                Err(_) => match self.query(ctx).await? {
+                    Query::Change { change, .. } => rules = change,
+                    Query::Ok { .. } | Query::Skip { .. } => break,
+                },
+            }
+        }
         Ok(Applied::changed())
     }
 }
@@ -357,9 +395,11 @@ mod tests {
                 fwmark: None,
                 ports: vec![80],
                 scheduler: Default::default(),
+                scheduler_flags: Vec::new(),
                 forwarding: Default::default(),
                 persistence: None,
                 sorry_server: None,
+                tls: false,
                 on_failure: Default::default(),
                 real_servers: vec![crate::lvs::Member {
                     name: None,

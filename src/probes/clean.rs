@@ -100,13 +100,18 @@ async fn leftovers(conn: &crate::fleet::Connected) -> (bool, String) {
     (
         left.none(),
         format!(
-            "sysctls and routes restored: {}; {}: {}; boot entries: {}; lvslab-boot: {}; VRRP transition script and log: {}",
+            "sysctls and routes restored: {}; {}: {}; boot entries: {}; lvslab-boot: {}; VRRP transition script and log: {}{}",
             yes(left.saved == 0),
             sh::SYSCTL_FILE,
             there(left.sysctl_file),
             left.boot_entries,
             there(left.boot),
-            there(left.notify)
+            there(left.notify),
+            if left.tls {
+                format!("; {}: still there", crate::lvs::web::TLS_DIR)
+            } else {
+                String::new()
+            }
         ),
     )
 }

@@ -2,6 +2,7 @@
 //! [`Verdict`] with what it saw.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt};
@@ -14,7 +15,7 @@ use crate::live::{
 };
 use crate::lvs::ipvs::Connection;
 use crate::lvs::names::{LOOPBACK, TUNNEL};
-use crate::lvs::{DirectorState, Forwarding, Lvs, Management, VirtualService};
+use crate::lvs::{DirectorState, Forwarding, Lvs, Management, Spread, VirtualService};
 use crate::report::{Event, Reporter};
 use crate::transport::sh::{self, Answer};
 
@@ -155,6 +156,9 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
     for service in lvs.services.iter().skip(1) {
         probes.push(async move { Some(service_via_vip(hosts, service).await) }.boxed());
     }
+    for service in lvs.services.iter().filter(|s| s.persistence.is_some()) {
+        probes.push(persistent_clients(hosts, service).boxed());
+    }
     for d in &hosts.directors {
         let active = holders.iter().any(|(n, _)| n == &d.director.name);
         if !active && !keepalived {
@@ -190,10 +194,11 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
 const PROBES_AT_ONCE: usize = 8;
 
 /// The requests each real server should answer out of `count`: by weight for wrr and wlc,
-/// evenly otherwise; a weight of 0 takes a real server out of every scheduler's choice.
+/// evenly otherwise (for a scheduler that does not share, how many requests give each real
+/// server a chance); a weight of 0 takes a real server out of every scheduler's choice.
 pub fn shares(lvs: &Lvs, count: u32) -> BTreeMap<String, f64> {
     let service = lvs.service();
-    let weighted = service.scheduler.follows_weights();
+    let weighted = service.spread() == Spread::ByWeight;
     let members = &service.real_servers;
     let total: u32 = members
         .iter()
@@ -354,21 +359,16 @@ pub async fn http_via_vip(
     let mut answered: Vec<(&String, &u32)> = tally.iter().collect();
     answered.sort_by_key(|(n, _)| natural_key(n));
     let seen: Vec<String> = answered.iter().map(|(n, c)| format!("{n}={c}")).collect();
-    let persistent = lvs.service().persistence.is_some();
+    let service = lvs.service();
+    let spread = service.spread();
+    let shared = matches!(spread, Spread::Even | Spread::ByWeight);
     let missing: Vec<&str> = expected
         .iter()
-        .filter(|(n, share)| !persistent && **share > 0.0 && !tally.contains_key(*n))
+        .filter(|(n, share)| shared && **share > 0.0 && !tally.contains_key(*n))
         .map(|(n, _)| n.as_str())
         .collect();
-    let off: Vec<String> = if persistent {
-        // One client, one real server: the others get none of its requests.
-        match scheduled_tally.len() {
-            0 | 1 => Vec::new(),
-            n => vec![format!(
-                "{n} real servers answered one client of a persistent service"
-            )],
-        }
-    } else {
+    let (spread_ok, spread_said) = judge_spread(spread, &scheduled_tally);
+    let off: Vec<String> = if shared {
         expected
             .iter()
             .filter(|(n, e)| {
@@ -377,11 +377,13 @@ pub async fn http_via_vip(
             })
             .map(|(n, e)| format!("{n} expected ~{e:.0}"))
             .collect()
+    } else {
+        Vec::new()
     };
     // Shares judged on too few scheduled requests would prove nothing: at least two for each
     // real server's share.
     let judged = sent.scheduled >= count.min(request_count(lvs, 0));
-    let pass = failed == 0 && missing.is_empty() && off.is_empty() && judged;
+    let pass = failed == 0 && missing.is_empty() && off.is_empty() && spread_ok && judged;
     let mut evidence = format!(
         "{} GET {} from {}: {} ({failed} failed{})",
         sent.requests,
@@ -433,7 +435,58 @@ pub async fn http_via_vip(
             off.join(", ")
         ));
     }
+    if let Some(said) = spread_said {
+        evidence.push_str(&format!("; {}: {said}", service.desired().scheduling()));
+    }
     (Verdict::new("http via VIP", pass, evidence), sent)
+}
+
+/// What one client's scheduled requests (`tally`: answers per real server) say of a scheduler
+/// that does not share them by weight: whether they went as it decides, and in words (`None`
+/// for one that shares: the shares are judged instead).
+fn judge_spread(spread: Spread, tally: &BTreeMap<String, u32>) -> (bool, Option<String>) {
+    let mut names: Vec<&String> = tally.keys().collect();
+    names.sort_by_key(|n| natural_key(n));
+    let names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+    match spread {
+        Spread::Even | Spread::ByWeight => (true, None),
+        Spread::One(why) => match names[..] {
+            [] => (true, None),
+            [one] => (
+                true,
+                Some(format!("one real server ({one}) for the one client: {why}")),
+            ),
+            _ => (
+                false,
+                Some(format!(
+                    "{} real servers ({}) answered one client, though {why}",
+                    names.len(),
+                    names.join(", ")
+                )),
+            ),
+        },
+        Spread::Every(why) => (
+            names.len() != 1,
+            Some(if names.len() == 1 {
+                format!(
+                    "only {} answered, though {why}: its connections should spread",
+                    names[0]
+                )
+            } else {
+                format!(
+                    "spread over {} ({why}; the shares are not judged)",
+                    names.join(", ")
+                )
+            }),
+        ),
+        Spread::Random => (
+            true,
+            Some(format!(
+                "answered by {} (chosen at random by weight: the shares are not judged)",
+                names.join(", ")
+            )),
+        ),
+    }
 }
 
 /// Why requests failed and from which client ports (a few): `: no answer in time x2 (ports
@@ -569,11 +622,30 @@ fn table_verdict(
             want.key.endpoint_text(),
             have.scheduling()
         );
-        if have.scheduler != want.scheduler || have.persistence != want.persistence {
+        if have.scheduler != want.scheduler
+            || have.flags != want.flags
+            || have.persistence != want.persistence
+        {
             pass = false;
             evidence.push_str(&format!(
                 " (scheduling differs from the inventory's {})",
                 want.scheduling()
+            ));
+        }
+        // With sorry_server_inhibit the sorry server stands by at weight 0: it answers only
+        // with a weight.
+        let standing_by = service.sorry_endpoint(director).filter(|e| {
+            service.on_failure.sorry_server_inhibit
+                && have
+                    .real_servers
+                    .iter()
+                    .any(|s| s.endpoint == *e && s.weight == 0)
+        });
+        let mut have = have.clone();
+        if let Some(e) = standing_by {
+            have.real_servers.retain(|s| s.endpoint != e);
+            evidence.push_str(&format!(
+                " (the sorry server {e} stands by at weight 0: sorry_server_inhibit)"
             ));
         }
         let sorry = service
@@ -692,29 +764,8 @@ pub async fn service_via_vip(hosts: &LvsHosts<'_>, service: &VirtualService) -> 
         seen.join(" "),
         failures(&answers)
     );
-    let judged = match service.persistence {
-        Some(p) => {
-            let one = tally.len() == 1;
-            evidence.push_str(&if one {
-                format!(
-                    "; persistent ({} s): one real server for the one client{}",
-                    p.timeout,
-                    if ports.len() > 1 {
-                        " on every port"
-                    } else {
-                        ""
-                    }
-                )
-            } else {
-                format!(
-                    "; persistent ({} s), yet {} real servers answered one client",
-                    p.timeout,
-                    tally.len()
-                )
-            });
-            one
-        }
-        None => {
+    let judged = match service.spread() {
+        Spread::Even | Spread::ByWeight => {
             let missing: Vec<&str> = members
                 .iter()
                 .copied()
@@ -725,9 +776,186 @@ pub async fn service_via_vip(hosts: &LvsHosts<'_>, service: &VirtualService) -> 
             }
             missing.is_empty()
         }
+        spread => {
+            let (ok, said) = judge_spread(spread, &tally);
+            if let Some(said) = said {
+                evidence.push_str(&format!(
+                    "; {}: {said}{}",
+                    service.desired().scheduling(),
+                    if ports.len() > 1 && tally.len() == 1 {
+                        " (on every port)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            ok
+        }
     };
     Verdict::new(probe, failed == 0 && judged, evidence)
 }
+
+/// How many requests [`persistent_clients`] sends from each of the client's addresses.
+const PER_CLIENT: u32 = 4;
+
+/// 1c. A persistent service as different clients see it: the same requests from each address
+/// the client host has on its interface (up to [`MAX_CLIENTS`]; the lab's client has two): each
+/// client stays on one real server; two clients inside one `persistence_granularity` share
+/// it; two outside one may land on different ones (said when they did). `None` without a
+/// client host of the inventory.
+pub async fn persistent_clients(hosts: &LvsHosts<'_>, service: &VirtualService) -> Option<Verdict> {
+    let persistence = service.persistence?;
+    let host = hosts.client.host?;
+    let probe = format!("persistent clients, {}", service.name());
+    let iface = host.interface.as_deref().unwrap_or("eth0");
+    let mut sources = vec![host.address];
+    match read(&hosts.client.session, &sh::address_list(iface)).await {
+        Ok(addresses) => sources.extend(
+            addresses
+                .iter()
+                .map(|a| a.cidr.address)
+                .filter(|a| a.is_ipv4() == service.vip.is_ipv4() && *a != host.address)
+                .filter(|a| *a != service.vip)
+                .take(MAX_CLIENTS - 1),
+        ),
+        Err(e) => {
+            return Some(Verdict::new(
+                probe,
+                false,
+                format!(
+                    "could not read {}'s addresses on {iface}: {e}",
+                    hosts.client.name
+                ),
+            ));
+        }
+    }
+    if sources.len() < 2 {
+        return Some(Verdict::new(
+            probe,
+            true,
+            format!(
+                "{} has one address ({}): whether another client may land on another real server was not tried (a second address on its {iface} shows it)",
+                hosts.client.name, host.address
+            ),
+        ));
+    }
+    let url = service.urls().into_iter().next()?;
+    let mut landed: Vec<(IpAddr, Vec<String>)> = Vec::new();
+    let mut failed = 0;
+    for source in &sources {
+        match hosts
+            .http_answers_from(&url, PER_CLIENT, Some(*source))
+            .await
+        {
+            Ok(answers) => {
+                failed += answers.iter().filter(|a| !a.ok()).count();
+                let mut servers: Vec<String> = answered_by(&answers).into_keys().collect();
+                servers.sort_by(|a, b| natural_key(a).cmp(&natural_key(b)));
+                landed.push((*source, servers));
+            }
+            Err(e) => {
+                return Some(Verdict::new(
+                    probe,
+                    false,
+                    format!(
+                        "could not send requests from {} ({source}): {e}",
+                        hosts.client.name
+                    ),
+                ));
+            }
+        }
+    }
+    let mask = persistence
+        .granularity
+        .unwrap_or(crate::lvs::Persistence::ONE_ADDRESS);
+    let granule = |a: &IpAddr| match a {
+        IpAddr::V4(v4) => u32::from(*v4) & u32::from(mask),
+        IpAddr::V6(_) => 0,
+    };
+    let mut problems = Vec::new();
+    for (source, servers) in &landed {
+        if servers.len() > 1 {
+            problems.push(format!(
+                "{source} was answered by {}: not kept on one",
+                servers.join(", ")
+            ));
+        }
+    }
+    let one = |servers: &Vec<String>| (servers.len() == 1).then(|| servers[0].clone());
+    let mut same_granule = Vec::new();
+    let mut apart: Vec<(IpAddr, String)> = Vec::new();
+    for (i, (a, sa)) in landed.iter().enumerate() {
+        for (b, sb) in landed.iter().skip(i + 1) {
+            if let (Some(x), Some(y)) = (one(sa), one(sb))
+                && granule(a) == granule(b)
+            {
+                if x != y {
+                    problems.push(format!(
+                        "{a} and {b} are one client under persistence_granularity {mask}, yet went to {x} and {y}"
+                    ));
+                } else {
+                    same_granule.push(format!("{a} and {b} (one client under {mask}) both on {x}"));
+                }
+            }
+        }
+        if let Some(x) = one(sa)
+            && !apart.iter().any(|(b, _)| granule(a) == granule(b))
+        {
+            apart.push((*a, x));
+        }
+    }
+    let mut distinct: Vec<&str> = apart.iter().map(|(_, s)| s.as_str()).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let each: Vec<String> = landed
+        .iter()
+        .map(|(a, s)| {
+            format!(
+                "{a} -> {}",
+                if s.is_empty() {
+                    "none".into()
+                } else {
+                    s.join("+")
+                }
+            )
+        })
+        .collect();
+    let mut evidence = format!(
+        "{PER_CLIENT} GET {url} from each of {} addresses of {} ({failed} failed): {}",
+        landed.len(),
+        hosts.client.name,
+        each.join(", ")
+    );
+    if problems.is_empty() {
+        evidence.push_str("; each client kept one real server");
+        if distinct.len() > 1 {
+            evidence.push_str(&format!(
+                ", and clients landed on different ones ({})",
+                distinct.join(", ")
+            ));
+        } else if apart.len() > 1 {
+            // Not a fault: a client keeps the real server of its template while the template
+            // lives (an earlier run's may still), and a scheduler may choose the same one.
+            evidence.push_str(&format!(
+                ", all on {}: that another client can land elsewhere was not shown this time (the templates of earlier requests decide until they expire)",
+                distinct.join(", ")
+            ));
+        }
+        for s in &same_granule {
+            evidence.push_str(&format!("; {s}"));
+        }
+    } else {
+        evidence.push_str(&format!("; {}", problems.join("; ")));
+    }
+    Some(Verdict::new(
+        probe,
+        failed == 0 && problems.is_empty(),
+        evidence,
+    ))
+}
+
+/// The most client addresses [`persistent_clients`] sends from.
+const MAX_CLIENTS: usize = 4;
 
 /// 2b. The active director's connection table shows the probe's requests (the seed's
 /// `ipvsadm -lnc`).
@@ -1164,6 +1392,74 @@ mod tests {
             .0
             .lvs
             .unwrap()
+    }
+
+    /// What one client's requests must show for each scheduler: shares for rr/wrr/lc/wlc,
+    /// one real server for the hashing and filling ones (and with persistence), a spread with
+    /// a flag that hashes the port, nothing judged for twos.
+    #[test]
+    fn each_scheduler_is_judged_by_what_it_decides_by() {
+        use crate::lvs::{SchedFlag, Scheduler, Spread};
+        for s in Scheduler::ALL {
+            let spread = s.spread();
+            let expected = match s {
+                Scheduler::Rr | Scheduler::Lc => "even",
+                Scheduler::Wrr | Scheduler::Wlc => "weight",
+                Scheduler::Twos => "random",
+                _ => "one",
+            };
+            let got = match spread {
+                Spread::Even => "even",
+                Spread::ByWeight => "weight",
+                Spread::One(_) => "one",
+                Spread::Every(_) => "every",
+                Spread::Random => "random",
+            };
+            assert_eq!(got, expected, "{s}");
+        }
+        let mut service = lvs(&[1, 1], "sh").services[0].clone();
+        assert!(matches!(service.spread(), Spread::One(_)));
+        service.scheduler_flags = vec![SchedFlag::ShPort];
+        assert!(matches!(service.spread(), Spread::Every(_)));
+        let tally = |pairs: &[(&str, u32)]| -> BTreeMap<String, u32> {
+            pairs.iter().map(|(n, c)| (n.to_string(), *c)).collect()
+        };
+        let one = Scheduler::Sh.spread();
+        let (ok, said) = judge_spread(one, &tally(&[("node2", 20)]));
+        assert!(ok);
+        assert_eq!(
+            said.as_deref(),
+            Some(
+                "one real server (node2) for the one client: the source address's hash picks one real server"
+            )
+        );
+        let (ok, said) = judge_spread(one, &tally(&[("node10", 1), ("node2", 19)]));
+        assert!(!ok);
+        assert!(
+            said.unwrap_or_default()
+                .starts_with("2 real servers (node2, node10) answered one client, though"),
+        );
+        let every = service.spread();
+        assert!(!judge_spread(every, &tally(&[("node2", 20)])).0);
+        let (ok, said) = judge_spread(every, &tally(&[("node2", 12), ("node3", 8)]));
+        assert!(ok);
+        assert_eq!(
+            said.as_deref(),
+            Some(
+                "spread over node2, node3 (the client's port is hashed with its address; the shares are not judged)"
+            )
+        );
+        assert_eq!(
+            judge_spread(Spread::Even, &tally(&[("node2", 20)])),
+            (true, None)
+        );
+        // The shares of a scheduler that does not share are not expected of it.
+        assert_eq!(
+            shares(&lvs(&[1, 3], "sh"), 8)
+                .into_values()
+                .collect::<Vec<_>>(),
+            [4.0, 4.0]
+        );
     }
 
     #[test]

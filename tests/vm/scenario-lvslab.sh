@@ -87,17 +87,30 @@ lvslab down >/dev/null 2>&1
 
 # Several virtual services on the VIP, on the same lab: 80 rr (all real servers, a sorry
 # server, quorum 2: at least two in service), 8080 wlc persistent (two of them, a failed one kept
-# at weight 0), and a firewall mark over 8081+8082, persistent. The short form's
+# at weight 0, a sorry server kept at weight 0 until it is needed), a firewall mark over
+# 8081+8082, persistent, and 8443 served with TLS (checked by keepalived's SSL_GET). The short form's
 # `port: 80` becomes a `services:` list (the lab's inventory is lvslab's own: the line is
 # there; a sed that did nothing fails the verdict).
-sed -i 's/^  port: 80$/  ipvs_settings: { expire_nodest_conn: 1, expire_quiescent_template: 1 }\n  services:\n    - { port: 80, sorry_server: local, quorum: 2 }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, real_servers: [node2, node3], inhibit_on_failure: true }\n    - { fwmark: 1, ports: [8081, 8082], persistence_timeout: 60 }/' "$LVSLAB_INVENTORY"
+sed -i 's/^  port: 80$/  ipvs_settings: { expire_nodest_conn: 1, expire_quiescent_template: 1 }\n  services:\n    - { port: 80, sorry_server: local, quorum: 2 }\n    - { port: 8080, scheduler: wlc, persistence_timeout: 300, real_servers: [node2, node3], inhibit_on_failure: true, sorry_server: local, sorry_server_inhibit: true }\n    - { fwmark: 1, ports: [8081, 8082], persistence_timeout: 60 }\n    - { port: 8443, tls: true }/' "$LVSLAB_INVENTORY"
 if ! grep -q '^  services:' "$LVSLAB_INVENTORY"; then verdict services-converge FAIL "the inventory has no services: list"
 else
     lv_json /tmp/svc.json up
     table=$(evidence /tmp/svc.json 'ipvs table on node1')
     web=$(evidence /tmp/svc.json 'http via VIP, tcp 198.18.0.100:8080')
     mark=$(evidence /tmp/svc.json 'http via VIP, fwmark 1')
-    if [ $rc = 0 ] && [ -n "$web" ] && [ -n "$mark" ]; then verdict services-converge PASS "$table | 8080: $web | fwmark: $mark"
+    # Persistence seen by two clients (the lab's client has 198.18.0.10 and 198.18.0.9): each
+    # kept on one real server, and on a fresh table the second client's template went elsewhere.
+    clients=$(evidence /tmp/svc.json 'persistent clients, tcp 198.18.0.100:8080')
+    case $clients in
+        *"each client kept one real server, and clients landed on different ones"*) verdict services-persistent-clients PASS "$clients" ;;
+        *) verdict services-persistent-clients FAIL "${clients:-no such probe}" ;;
+    esac
+    tls=$(evidence /tmp/svc.json 'http via VIP, tcp 198.18.0.100:8443')
+    ssl_get=$(lvslab lab exec --name ops node1 -- grep -c SSL_GET /etc/keepalived/keepalived.conf)
+    if [ $rc = 0 ] && [ -n "$tls" ] && [ "$ssl_get" = 3 ]; then verdict services-tls PASS "through the VIP: $tls | keepalived.conf: SSL_GET for each of the 3 real servers"
+    else verdict services-tls FAIL "exit $rc: ${tls:-no 8443 probe}; SSL_GET blocks: $ssl_get"; fi
+    if [ $rc = 0 ] && [ -n "$web" ] && [ -n "$mark" ] \
+        && echo "$table" | grep -q 'the sorry server 198.18.0.11:8080 stands by at weight 0: sorry_server_inhibit'; then verdict services-converge PASS "$table | 8080: $web | fwmark: $mark"
     else verdict services-converge FAIL "exit $rc: $(why /tmp/svc.json)"; fi
     # The IPVS settings on both directors (0 and 0 before, the kernel's defaults).
     vs() { lvslab lab exec --name ops "$1" -- sysctl -n net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template | tr '\n' ' '; }
@@ -119,6 +132,25 @@ else
         *"scheduling of tcp 198.18.0.100:8080 -> wlc persistent 300 s"*) [ $rc = 0 ] && verdict services-drift PASS "repaired: $what" || verdict services-drift FAIL "exit $rc: $(why /tmp/svc3.json)" ;;
         *) verdict services-drift FAIL "exit $rc; changes: $what" ;;
     esac
+    # The scheduler that decides by the client's address, with its port hashed too (sh-port):
+    # keepalived's reload sets the flag (`-b sh-port` in the table), and verify expects a spread
+    # and says why (sh without the flag, one real server for the one client, is a unit test's:
+    # a converge more here costs half a minute). Then rr again.
+    sched80() { sed -i "s/^    - { port: 80,.*sorry_server: local, quorum: 2 }$/    - { port: 80, $1sorry_server: local, quorum: 2 }/" "$LVSLAB_INVENTORY"; }
+    sched80 'scheduler: sh, scheduler_flags: [sh-port], '
+    lv_json /tmp/sh-port.json up
+    spread=$(evidence /tmp/sh-port.json 'http via VIP')
+    flags=$(lvslab lab exec --name ops node1 -- ipvsadm -Sn | grep -e '-A -t 198.18.0.100:80 ')
+    case "$spread" in
+        *"sh (sh-port): spread over node"*)
+            if [ $rc = 0 ] && [ "$flags" = "-A -t 198.18.0.100:80 -s sh -b sh-port" ]; then verdict services-scheduler-flags PASS "with sh-port ($flags): $spread"
+            else verdict services-scheduler-flags FAIL "exit $rc; the table: $flags" ; fi ;;
+        *) verdict services-scheduler-flags FAIL "with sh-port: $spread | $(why /tmp/sh-port.json)" ;;
+    esac
+    sched80 ''
+    lvslab up --no-verify >/dev/null 2>&1
+    now=$(lvslab lab exec --name ops node1 -- ipvsadm -Sn | grep -e '-A -t 198.18.0.100:80 ')
+    [ "$now" = "-A -t 198.18.0.100:80 -s rr" ] || verdict services-scheduler-flags-cleared FAIL "back to rr: $now"
     # `lvslab drain` as one command on this lab of several services, under a steady load, with a
     # connection held open to each real server (a request whose end never comes, closed after 20 s:
     # the converge alone takes ~8 s in the VM):
@@ -182,6 +214,27 @@ else
         tries=$((tries - 1)); sleep 1
     done
     node5=$(lvslab lab exec --name ops node5 -- curl -s -m 2 http://198.18.0.15/ | head -n 1)
+    # SSL_GET noticed too: 8443 lists node5 alone (a removed real server leaves the table).
+    tls_table=""; tries=10
+    while [ $tries -gt 0 ]; do
+        tls_table=$(lvslab lab exec --name ops node1 -- ipvsadm -Sn | grep -e '-a -t 198.18.0.100:8443 ')
+        [ "$(echo "$tls_table" | grep -c .)" = 1 ] && break
+        tries=$((tries - 1)); sleep 1
+    done
+    case $tls_table in
+        *198.18.0.15:8443*) [ "$(echo "$tls_table" | grep -c .)" = 1 ] && verdict services-ssl-get PASS "8443 with node2 and node3's web servers killed: $tls_table" || verdict services-ssl-get FAIL "8443 still lists: $(echo "$tls_table" | tr '\n' ';')" ;;
+        *) verdict services-ssl-get FAIL "8443 lists: $(echo "$tls_table" | tr '\n' ';')" ;;
+    esac
+    # 8080 has only node2 and node3: its sorry server, kept at weight 0, now has its weight. The
+    # client's persistence template still names a real server that is out: a request or two may
+    # go nowhere until it expires (expire_quiescent_template), so a few tries.
+    sorry8080=""; tries=10
+    while [ $tries -gt 0 ]; do
+        sorry8080=$(lvslab lab exec --name ops client -- curl -s -m 2 http://198.18.0.100:8080/ 2>/dev/null | head -n 1)
+        case $sorry8080 in *sorry*) break ;; esac
+        tries=$((tries - 1)); sleep 1
+    done
+    sorry8080_entry=$(lvslab lab exec --name ops node1 -- ipvsadm -Sn | grep -e '-a -t 198.18.0.100:8080 -r 198.18.0.11:8080')
     # Then node5 too: every real server down, the sorry page still answers.
     lvslab lab exec --name ops node5 -- pkill -x nginx
     sleep 2
@@ -193,6 +246,10 @@ else
             if [ $rc = 0 ]; then verdict services-sorry PASS "node2 and node3 stopped, node5 up (it answers \"$node5\"): quorum 2 lost, after ${waited} s the VIP answered \"$(echo "$page" | head -n 1 | cut -c 1-90)\"; node5 stopped too: the same page; up: $(evidence /tmp/back.json 'http via VIP')"
             else verdict services-sorry FAIL "the sorry page answered; up after it: exit $rc: $(why /tmp/back.json)"; fi ;;
         *) verdict services-sorry FAIL "no sorry page (within 40 s with 2 of 3 real servers down and quorum 2, then with all 3): $(echo "$page" | head -c 200)" ;;
+    esac
+    case "$sorry8080 | $sorry8080_entry" in
+        *sorry*"-w 1") verdict services-sorry-inhibit PASS "8080 with both its real servers down answered \"$(echo "$sorry8080" | cut -c 1-60)\" ($sorry8080_entry); back at weight 0 after up: $(evidence /tmp/back.json 'ipvs table on node1' | grep -o 'the sorry server 198.18.0.11:8080 stands by[^)]*')" ;;
+        *) verdict services-sorry-inhibit FAIL "8080 answered \"$sorry8080\", its sorry server's entry: $sorry8080_entry" ;;
     esac
     if [ "$inhibited" = 2 ]; then verdict services-inhibit-on-failure PASS "8080 kept node2 and node3 at weight 0 while their checks failed: $(echo "$web_table" | tr '\n' ';')"
     else verdict services-inhibit-on-failure FAIL "8080's entries at weight 0: $inhibited of 2 after 20 s: $(echo "$web_table" | tr '\n' ';')"; fi

@@ -255,6 +255,126 @@ async fn a_server_keepalived_inhibited_gets_its_weight_back_only_when_healthy() 
     );
 }
 
+/// keepalived changes the table too: a real server whose check passed between `up`'s query
+/// and its change was added by keepalived meanwhile. ipvsadm refuses the second add; the
+/// table is read again, nothing is left to do, and the task has not failed.
+#[tokio::test]
+async fn a_server_keepalived_added_meanwhile_is_not_a_failure() {
+    let one_out = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.0.12:80 -g -w 1\n";
+    // 198.18.0.13 added by keepalived right after up read the table.
+    let added_meanwhile = || {
+        let mut host = with_table(one_out);
+        host.ipvs_meanwhile = Table::parse(TABLE)
+            .map(|t| {
+                vec![crate::lvs::ipvs::Rule::AddServer {
+                    key: t.services[0].key,
+                    server: t.services[0].real_servers[1].clone(),
+                }]
+            })
+            .unwrap_or_default();
+        host
+    };
+    let task = format!("{SERVICE}\n  healthy_only: true");
+    let mut host = added_meanwhile();
+    for address in ["198.18.0.12", "198.18.0.13"] {
+        host.http.insert(format!("http://{address}:80/"), 200);
+    }
+    let lab = Lab::new(host);
+    let run = lab.run(&task).await;
+    assert_eq!(run.status, Status::Changed, "{run:?}");
+    assert_eq!(lab.state().ipvs, table(TABLE));
+    // Without keepalived (manual mode) the same refusal fails the task.
+    let run = Lab::new(added_meanwhile()).run(SERVICE).await;
+    assert_eq!(run.status, Status::Failed, "{run:?}");
+    assert!(
+        run.msg.contains("Destination already exists"),
+        "{}",
+        run.msg
+    );
+}
+
+/// keepalived removed the sorry server itself when a real server came back, between `up`'s
+/// query and its change: the removal fails ("No such destination"), the table is read again,
+/// and what is left is done.
+#[tokio::test]
+async fn a_sorry_server_keepalived_removed_meanwhile_is_not_a_failure() {
+    let sorry_table =
+        "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 10.0.0.11:80 -g -w 1\n";
+    let task = format!("{SERVICE}\n    sorry_server: local\n  healthy_only: true");
+    let mut host = checked(sorry_table, [200, 200]).state();
+    host.ipvs_meanwhile = Table::parse(sorry_table)
+        .map(|t| {
+            vec![crate::lvs::ipvs::Rule::DeleteServer {
+                key: t.services[0].key,
+                endpoint: t.services[0].real_servers[0].endpoint,
+            }]
+        })
+        .unwrap_or_default();
+    let lab = Lab::new(host);
+    let run = lab.run(&task).await;
+    assert_eq!(run.status, Status::Changed, "{run:?}");
+    assert_eq!(lab.state().ipvs, table(TABLE));
+}
+
+/// A scheduler's flags are part of the service: set with `-b`, and a drifted set (a flag
+/// added by hand) given again with `-E`, which clears what it does not name.
+#[tokio::test]
+async fn scheduler_flags_are_set_and_drift_is_repaired() {
+    let task = SERVICE.replace(
+        "    scheduler: rr\n",
+        "    scheduler: sh\n    scheduler_flags: [sh-port]\n",
+    );
+    let lab = Lab::new(State::new());
+    let run = lab.run(&task).await;
+    assert_eq!(run.status, Status::Changed, "{run:?}");
+    assert!(
+        run.msg
+            .starts_with("add service tcp 198.18.0.100:80 (sh (sh-port));"),
+        "{}",
+        run.msg
+    );
+    assert!(
+        run.changes[0].starts_with("ipvsadm -A -t 198.18.0.100:80 -s sh -b sh-port && "),
+        "{:?}",
+        run.changes
+    );
+    assert_eq!(lab.run(&task).await.status, Status::Ok);
+
+    let drifted = TABLE.replace("-s rr", "-s sh -b sh-fallback,sh-port");
+    let lab = Lab::new(with_table(&drifted));
+    let run = lab.run(&task).await;
+    assert_eq!(
+        run.msg,
+        "scheduling of tcp 198.18.0.100:80 -> sh (sh-port); kept for boot in /etc/lvslab-boot.d/50-ipvs-tcp_198.18.0.100_80"
+    );
+    assert_eq!(
+        run.changes[0],
+        "ipvsadm -E -t 198.18.0.100:80 -s sh -b sh-port"
+    );
+    assert_eq!(
+        lab.state().ipvs,
+        table(&TABLE.replace("-s rr", "-s sh -b sh-port"))
+    );
+}
+
+/// With `sorry_server_inhibit` keepalived keeps the sorry server at weight 0 while real servers
+/// serve, and gives it its weight when none does: `up` leaves it as it is either way.
+#[tokio::test]
+async fn an_inhibited_sorry_server_is_keepalived_s_at_any_weight() {
+    let task = format!(
+        "{SERVICE}\n    sorry_server: local\n    on_failure: {{ sorry_server_inhibit: true }}\n  healthy_only: true"
+    );
+    let standing_by = format!("{TABLE}-a -t 198.18.0.100:80 -r 10.0.0.11:80 -g -w 0\n");
+    let run = checked(&standing_by, [200, 200]).run(&task).await;
+    assert_eq!(run.status, Status::Ok, "{run:?}");
+    let answering = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 10.0.0.11:80 -g -w 1\n";
+    let lab = checked(answering, [502, 502]);
+    assert_eq!(lab.run(&task).await.status, Status::Ok);
+    // One back: it is added; the sorry server goes back to 0 by keepalived's hand, not up's.
+    let run = checked(answering, [200, 502]).run(&task).await;
+    assert_eq!(run.msg, "add real server 198.18.0.12:80 (dr, weight 1)");
+}
+
 #[tokio::test]
 async fn a_kernel_without_ipvs_and_a_refusal_fail_the_task_in_the_host_s_words() {
     let run = Lab::new(State {

@@ -94,7 +94,9 @@ pub fn lvslab_leftovers() -> Read<Leftovers> {
         "ls {STATE_DIR}/sysctl-orig {STATE_DIR}/route-orig 2>/dev/null | grep -vc -e '^$' -e ':$'; [ -e {SYSCTL_FILE} ] && echo file || echo nofile; \
          ls {BOOT_DIR} 2>/dev/null | grep -vc '^$'; \
          if [ -e {BOOT_SCRIPT} ] || [ -e /etc/systemd/system/{BOOT_SERVICE}.service ] || [ -e /etc/init.d/{BOOT_SERVICE} ]; then echo boot; else echo noboot; fi; \
-         if [ -e {script} ] || [ -e {log} ]; then echo notify; else echo nonotify; fi"
+         if [ -e {script} ] || [ -e {log} ]; then echo notify; else echo nonotify; fi; \
+         [ -e {tls} ] && echo tls || echo notls",
+        tls = crate::lvs::web::TLS_DIR
     );
     Read::new(line, parse_leftovers)
 }
@@ -111,22 +113,29 @@ pub struct Leftovers {
     pub boot: bool,
     /// The VRRP transition script or its log is there (`lvs.vrrp.notify`).
     pub notify: bool,
+    /// The TLS certificate's directory is there (services with `tls`).
+    pub tls: bool,
 }
 
 impl Leftovers {
     /// Nothing left.
     pub fn none(&self) -> bool {
-        self.saved == 0 && !self.sysctl_file && self.boot_entries == 0 && !self.boot && !self.notify
+        self.saved == 0
+            && !self.sysctl_file
+            && self.boot_entries == 0
+            && !self.boot
+            && !self.notify
+            && !self.tls
     }
 }
 
 fn parse_leftovers(text: &str) -> Result<Leftovers, ParseError> {
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    leftovers(&lines).ok_or_else(|| ParseError::new("not the 5 lines of what lvslab leaves", text))
+    leftovers(&lines).ok_or_else(|| ParseError::new("not the 6 lines of what lvslab leaves", text))
 }
 
 fn leftovers(lines: &[&str]) -> Option<Leftovers> {
-    let [saved, file, entries, boot, notify] = lines else {
+    let [saved, file, entries, boot, notify, tls] = lines else {
         return None;
     };
     let flag = |l: &str, yes: &str, no: &str| (l == yes || l == no).then_some(l == yes);
@@ -136,6 +145,7 @@ fn leftovers(lines: &[&str]) -> Option<Leftovers> {
         boot_entries: entries.parse().ok()?,
         boot: flag(boot, "boot", "noboot")?,
         notify: flag(notify, "notify", "nonotify")?,
+        tls: flag(tls, "tls", "notls")?,
     })
 }
 
@@ -172,26 +182,36 @@ mod tests {
             boot_entries,
             boot,
             notify,
+            tls: false,
         };
         let table = [
             (
-                "0\nnofile\n0\nnoboot\nnonotify\n",
+                "0\nnofile\n0\nnoboot\nnonotify\nnotls\n",
                 left(0, false, 0, false, false),
             ),
             // A DR real server that is up: two sysctls changed, their file, three entries.
             (
-                "2\nfile\n3\nboot\nnonotify\n",
+                "2\nfile\n3\nboot\nnonotify\nnotls\n",
                 left(2, true, 3, true, false),
             ),
             // After `down` that kept lvslab-boot.
             (
-                "0\nnofile\n0\nboot\nnonotify\n",
+                "0\nnofile\n0\nboot\nnonotify\nnotls\n",
                 left(0, false, 0, true, false),
             ),
             // A director with lvs.vrrp.notify, after a `down` that left its log.
             (
-                "0\nnofile\n0\nnoboot\nnotify\n",
+                "0\nnofile\n0\nnoboot\nnotify\nnotls\n",
                 left(0, false, 0, false, true),
+            ),
+            // A real server of a TLS service, after a `down` that could not remove its
+            // certificate.
+            (
+                "0\nnofile\n0\nnoboot\nnonotify\ntls\n",
+                Leftovers {
+                    tls: true,
+                    ..left(0, false, 0, false, false)
+                },
             ),
         ];
         for (output, want) in table {
@@ -199,7 +219,7 @@ mod tests {
         }
         assert!(
             lvslab_leftovers()
-                .parse("0\nnofile\n0\nnoboot\nnonotify\n")
+                .parse("0\nnofile\n0\nnoboot\nnonotify\nnotls\n")
                 .unwrap()
                 .none()
         );
@@ -207,7 +227,7 @@ mod tests {
         assert!(!left(0, false, 0, false, true).none());
         for bad in [
             "",
-            "0\nnofile\n0\nnoboot\n",
+            "0\nnofile\n0\nnoboot\nnonotify\n",
             "x\nnofile\n0\nnoboot\nnonotify\n",
         ] {
             assert!(lvslab_leftovers().parse(bad).is_err(), "{bad:?}");

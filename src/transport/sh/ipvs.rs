@@ -30,6 +30,40 @@ pub fn ipvs_apply(rules: &[Rule]) -> String {
         .join(" && ")
 }
 
+/// [`ipvs_apply`] beside keepalived, which adds and removes real servers as their checks decide
+/// while lvslab changes the table: a real server added is edited if it is already there
+/// (keepalived added it since the table was read), and one edited is added if it is not.
+pub fn ipvs_apply_beside_keepalived(rules: &[Rule]) -> String {
+    let call = |r: &Rule| {
+        let mut w = vec!["ipvsadm".to_string()];
+        w.extend(r.argv());
+        argv(&w)
+    };
+    rules
+        .iter()
+        .map(|r| match r {
+            Rule::AddServer { key, server } | Rule::EditServer { key, server } => {
+                let add = Rule::AddServer {
+                    key: *key,
+                    server: server.clone(),
+                };
+                let edit = Rule::EditServer {
+                    key: *key,
+                    server: server.clone(),
+                };
+                let (first, then) = if matches!(r, Rule::AddServer { .. }) {
+                    (add, edit)
+                } else {
+                    (edit, add)
+                };
+                format!("{{ {} || {}; }}", call(&first), call(&then))
+            }
+            other => call(other),
+        })
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
 /// The table with its counters, as ipvsadm shows it (for `status`, shown as it is).
 pub fn ipvs_list_stats() -> &'static str {
     "ipvsadm -L -n --stats"
@@ -115,11 +149,13 @@ impl ServiceCounters {
 mod tests {
     use super::*;
     use crate::lvs::ipvs::{Server, Service, ServiceKey};
-    use crate::lvs::{Forwarding, Persistence, Protocol, Scheduler};
+    use crate::lvs::{Forwarding, Persistence, Protocol, SchedFlag, Scheduler};
 
     /// `ipvsadm -S -n` of a DR service with two real servers, a persistent NAT one with a
-    /// granularity, an IPv6 TUN one and a persistent firewall mark with an option lvslab does
-    /// not manage (one-packet scheduling, kept as written; the format of ipvsadm's `-S`).
+    /// granularity, an IPv6 TUN one, a persistent firewall mark with sh's flags and an option
+    /// lvslab does not manage (one-packet scheduling, kept as written), and an rr service with
+    /// a flag of no scheduler lvslab knows flags of (kept as written; ipvsadm 1.31's `-S` of
+    /// Linux 6.1).
     #[test]
     fn the_saved_table() {
         let text = "-A -t 198.18.0.100:80 -s rr\n\
@@ -129,14 +165,16 @@ mod tests {
                     -a -u 198.18.0.100:53 -r 198.18.1.12:53 -m -w 3\n\
                     -A -t [2001:db8::100]:80 -s wlc\n\
                     -a -t [2001:db8::100]:80 -r [2001:db8::12]:80 -i -w 1\n\
-                    -A -f 7 -s sh -p 60 -o\n";
+                    -A -f 7 -s sh -b sh-port,sh-fallback -p 60 -o\n\
+                    -A -t 198.18.0.100:84 -s rr -b flag-1\n";
         let service = |key: ServiceKey,
-                       scheduler,
+                       (scheduler, flags): (Scheduler, &[SchedFlag]),
                        persistence: Option<(u32, Option<&str>)>,
                        extra: &[&str],
                        servers: &[(&str, Forwarding, u16)]| Service {
             key,
             scheduler,
+            flags: flags.to_vec(),
             persistence: persistence.map(|(timeout, mask)| Persistence {
                 timeout,
                 granularity: mask.map(|m| m.parse().unwrap()),
@@ -159,7 +197,7 @@ mod tests {
             services: vec![
                 service(
                     at(Protocol::Tcp, "198.18.0.100:80"),
-                    Scheduler::Rr,
+                    (Scheduler::Rr, &[]),
                     None,
                     &[],
                     &[
@@ -169,23 +207,30 @@ mod tests {
                 ),
                 service(
                     at(Protocol::Udp, "198.18.0.100:53"),
-                    Scheduler::Wrr,
+                    (Scheduler::Wrr, &[]),
                     Some((300, Some("255.255.255.0"))),
                     &[],
                     &[("198.18.1.12:53", Forwarding::Nat, 3)],
                 ),
                 service(
                     at(Protocol::Tcp, "[2001:db8::100]:80"),
-                    Scheduler::Wlc,
+                    (Scheduler::Wlc, &[]),
                     None,
                     &[],
                     &[("[2001:db8::12]:80", Forwarding::Tun, 1)],
                 ),
                 service(
                     ServiceKey::Fwmark(7),
-                    Scheduler::Sh,
+                    (Scheduler::Sh, &[SchedFlag::ShFallback, SchedFlag::ShPort]),
                     Some((60, None)),
                     &["-o"],
+                    &[],
+                ),
+                service(
+                    at(Protocol::Tcp, "198.18.0.100:84"),
+                    (Scheduler::Rr, &[]),
+                    None,
+                    &["-b", "flag-1"],
                     &[],
                 ),
             ],

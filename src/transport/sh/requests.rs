@@ -5,10 +5,12 @@ use std::net::IpAddr;
 
 use super::{ParseError, Read, argv, quote};
 
-/// The HTTP status code of one GET: prints it, `000` when the request failed.
+/// The HTTP status code of one GET: prints it, `000` when the request failed. An `https://`
+/// URL's certificate is not checked (`-k`): lvslab's own are self-signed, and what is asked is
+/// whether the server answers, as keepalived's SSL_GET asks it.
 pub fn http_status(url: &str, timeout_secs: u32) -> Read<Option<u16>> {
     let line = format!(
-        "curl -s -o /dev/null -m {timeout_secs} -w '%{{http_code}}' {}",
+        "curl -s -k -o /dev/null -m {timeout_secs} -w '%{{http_code}}' {}",
         quote(url)
     );
     Read::new(line, parse_http_status)
@@ -25,11 +27,38 @@ fn parse_http_status(text: &str) -> Result<Option<u16>, ParseError> {
 /// request's page curl prints a line `@@lvslab <http code> <client port> <curl's exit status>`
 /// (code 000 when the request failed; the exit status is missing before curl 7.75).
 pub fn http_probe(url: &str, count: u32, timeout_secs: u32) -> Read<Vec<Answer>> {
-    let line = format!(
-        "set --; i=0; while [ $i -lt {count} ]; do i=$((i+1)); set -- \"$@\" {u}; done; \
-         [ $# = 0 ] || curl -s -m {timeout_secs} -H 'Connection: close' -w '\\n{ANSWER_MARK} %{{http_code}} %{{local_port}} %{{exitcode}}\\n' \"$@\" 2>/dev/null; true",
-        u = quote(url)
-    );
+    http_probe_from(url, count, timeout_secs, None)
+}
+
+/// [`http_probe`] from a source address of the client's own (`curl --interface`): another
+/// client, as IPVS sees it. `None`: the address the client's routes choose. An `https://`
+/// URL's certificate is not checked (`-k`, as for [`http_status`]), and each of its requests
+/// is a curl of its own that closes its connection itself: with `Connection: close` the web
+/// server closes a TLS connection first and resets the client's late close_notify, so the
+/// director (which in DR and TUN sees only the client's packets) never sees the end and keeps
+/// the entry ESTABLISHED for 15 minutes, counted as an active connection (a drain waited on
+/// such entries in the VM).
+pub fn http_probe_from(
+    url: &str,
+    count: u32,
+    timeout_secs: u32,
+    source: Option<std::net::IpAddr>,
+) -> Read<Vec<Answer>> {
+    let from = source.map_or(String::new(), |a| {
+        format!(" --interface {}", quote(&a.to_string()))
+    });
+    let mark = format!("-w '\\n{ANSWER_MARK} %{{http_code}} %{{local_port}} %{{exitcode}}\\n'");
+    let u = quote(url);
+    let line = if url.starts_with("https://") {
+        format!(
+            "i=0; while [ $i -lt {count} ]; do i=$((i+1)); curl -s -k -m {timeout_secs}{from} {mark} {u} 2>/dev/null; done; true"
+        )
+    } else {
+        format!(
+            "set --; i=0; while [ $i -lt {count} ]; do i=$((i+1)); set -- \"$@\" {u}; done; \
+             [ $# = 0 ] || curl -s -k -m {timeout_secs}{from} -H 'Connection: close' {mark} \"$@\" 2>/dev/null; true"
+        )
+    };
     Read::new(line, |text| Ok(Answer::parse_all(text)))
 }
 
@@ -264,6 +293,23 @@ mod tests {
                 "{output:?}"
             );
         }
+        // Another client: the same requests from another address of the client's.
+        let from = http_probe_from("http://198.18.0.100/", 2, 3, "198.18.0.9".parse().ok());
+        assert!(
+            from.line()
+                .contains(" -k -m 3 --interface 198.18.0.9 -H 'Connection: close'"),
+            "{}",
+            from.line()
+        );
+        // TLS: a curl per request, which closes the connection itself.
+        let tls = http_probe("https://198.18.0.100:8443/", 2, 3);
+        assert!(
+            tls.line()
+                .starts_with("i=0; while [ $i -lt 2 ]; do i=$((i+1)); curl -s -k -m 3 -w ")
+                && !tls.line().contains("Connection: close"),
+            "{}",
+            tls.line()
+        );
         let ok = answer("200", 52324, 0, "node2 198.18.0.12");
         assert!(ok.ok());
         assert_eq!(ok.who(), "node2");

@@ -2,7 +2,7 @@
 
 use super::{Answer, Call, State, change, done, read};
 use crate::lvs::ipvs::{Rule, Server, Service, ServiceKey, Table};
-use crate::lvs::{Endpoint, Forwarding, Protocol};
+use crate::lvs::{Endpoint, Forwarding, Protocol, SchedFlag};
 use crate::transport::fake::{failed, out};
 use crate::transport::sh;
 
@@ -11,17 +11,36 @@ const NO_IPVS: &str = "Can't initialize ipvs: Protocol not available\n\
 
 pub(super) fn answer(s: &mut State, call: &Call) -> Option<Answer> {
     if call.is(sh::ipvs_save().line()) {
-        return read(match &s.ipvs {
+        let answer = read(match &s.ipvs {
             Some(table) => out(0, &saved(table)),
             None => failed(2, NO_IPVS),
         });
+        if let Some(table) = &mut s.ipvs {
+            for r in std::mem::take(&mut s.ipvs_meanwhile) {
+                let _ = apply(table, r);
+            }
+        }
+        return answer;
     }
-    let rules: Vec<Rule> = call
+    // Each step one ipvsadm, or (beside keepalived) `{ ipvsadm A || ipvsadm B; }`: B when A
+    // fails.
+    let steps: Vec<Vec<Rule>> = call
         .line
         .split(" && ")
-        .map(|one| rule(&shlex::split(one)?))
+        .map(|one| {
+            let alternatives = one
+                .strip_prefix("{ ")
+                .and_then(|o| o.strip_suffix("; }"))
+                .unwrap_or(one);
+            alternatives
+                .split(" || ")
+                .map(|a| rule(&shlex::split(a)?))
+                .collect::<Option<Vec<Rule>>>()
+        })
         .collect::<Option<_>>()?;
-    if !call.is(sh::ipvs_apply(&rules)) {
+    let firsts: Vec<Rule> = steps.iter().filter_map(|s| s.first().cloned()).collect();
+    let beside = sh::ipvs_apply_beside_keepalived(&firsts);
+    if !call.is(sh::ipvs_apply(&firsts)) && !call.is(&beside) {
         return None;
     }
     let Some(table) = &mut s.ipvs else {
@@ -30,9 +49,19 @@ pub(super) fn answer(s: &mut State, call: &Call) -> Option<Answer> {
     if s.unprivileged {
         return change(failed(2, "Permission denied (you must be root)\n"));
     }
-    // One ipvsadm after another, stopping at the first that fails.
-    for r in rules {
-        if let Err(said) = apply(table, r) {
+    // One step after another, stopping at the first that fails.
+    for step in steps {
+        let mut said = None;
+        for r in step {
+            match apply(table, r) {
+                Ok(()) => {
+                    said = None;
+                    break;
+                }
+                Err(e) => said = Some(e),
+            }
+        }
+        if let Some(said) = said {
             return change(failed(1, &format!("{said}\n")));
         }
     }
@@ -56,6 +85,10 @@ fn saved(table: &Table) -> String {
             if let Some(m) = p.granularity {
                 extra.push_str(&format!(" -M {m}"));
             }
+        }
+        if !service.flags.is_empty() {
+            // Before -p, as ipvsadm prints it.
+            extra.insert_str(0, &format!(" -b {}", SchedFlag::list(&service.flags)));
         }
         extra.extend(service.extra.iter().map(|e| format!(" {e}")));
         text.push_str(&format!(
@@ -112,6 +145,7 @@ fn rule(words: &[String]) -> Option<Rule> {
             Rule::AddService {
                 key,
                 scheduler: s.scheduler,
+                flags: s.flags,
                 persistence: s.persistence,
             }
         }
@@ -120,6 +154,7 @@ fn rule(words: &[String]) -> Option<Rule> {
             Rule::EditService {
                 key,
                 scheduler: s.scheduler,
+                flags: s.flags,
                 persistence: s.persistence,
                 extra: s.extra,
             }
@@ -156,6 +191,7 @@ fn apply(table: &mut Table, rule: Rule) -> Result<(), &'static str> {
         Rule::AddService {
             key,
             scheduler,
+            flags,
             persistence,
         } => {
             if table.service(&key).is_some() {
@@ -164,6 +200,7 @@ fn apply(table: &mut Table, rule: Rule) -> Result<(), &'static str> {
             table.services.push(Service {
                 key,
                 scheduler,
+                flags,
                 persistence,
                 extra: Vec::new(),
                 real_servers: Vec::new(),
@@ -172,11 +209,14 @@ fn apply(table: &mut Table, rule: Rule) -> Result<(), &'static str> {
         Rule::EditService {
             key,
             scheduler,
+            flags,
             persistence,
             extra,
         } => {
             let service = find(table, key)?;
             service.scheduler = scheduler;
+            // `ipvsadm -E` sets the flags anew: those not given are cleared.
+            service.flags = flags;
             service.persistence = persistence;
             service.extra = extra;
         }

@@ -58,6 +58,9 @@ pub struct State {
     pub repository: BTreeSet<String>,
     /// `None`: the kernel has no IPVS.
     pub ipvs: Option<Table>,
+    /// Rules another program (keepalived) applies to the IPVS table right after the next read
+    /// of it: a change made between a query and its apply.
+    pub ipvs_meanwhile: Vec<crate::lvs::ipvs::Rule>,
     /// Where TCP connections are accepted.
     pub listening: BTreeSet<Endpoint>,
     /// The HTTP status a GET of each URL answers (none: no answer).
@@ -85,6 +88,7 @@ impl State {
             installed: BTreeSet::new(),
             repository: BTreeSet::new(),
             ipvs: Some(Table::default()),
+            ipvs_meanwhile: Vec::new(),
             listening: BTreeSet::new(),
             http: BTreeMap::new(),
         }
