@@ -735,7 +735,7 @@ pub async fn service_via_vip(hosts: &LvsHosts<'_>, service: &VirtualService) -> 
         .filter(|m| m.weight > 0)
         .filter_map(|m| m.name.as_deref())
         .collect();
-    let per_port = u32::try_from(members.len() * 2).unwrap_or(u32::MAX).max(6);
+    let per_port = requests_per_port(service.spread(), members.len());
     let mut answers = Vec::new();
     for url in service.urls() {
         match hosts.http_answers(&url, per_port).await {
@@ -793,6 +793,18 @@ pub async fn service_via_vip(hosts: &LvsHosts<'_>, service: &VirtualService) -> 
         }
     };
     Verdict::new(probe, failed == 0 && judged, evidence)
+}
+
+/// How many requests [`service_via_vip`] sends to each port: two per real server with a weight
+/// (at least 6), or, where one client's connections spread by chance (a hashed client port),
+/// 20 like the first service's probe, so that all of them landing on one real server, which
+/// fails the probe, stays below one run in 100 000 (two real servers: 2 in 2^20; with 6
+/// requests it was 1 in 32).
+fn requests_per_port(spread: Spread, members: usize) -> u32 {
+    match spread {
+        Spread::Every(_) => 20,
+        _ => u32::try_from(members * 2).unwrap_or(u32::MAX).max(6),
+    }
 }
 
 /// How many requests [`persistent_clients`] sends from each of the client's addresses.
@@ -1368,6 +1380,25 @@ fn running_differences(n: &str, i: &sh::VrrpInstance, v: &crate::lvs::Vrrp) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A later service's probe sends enough requests that a spread by chance (sh with
+    /// sh-port) is not taken for one real server answering all: with two real servers, every
+    /// one of `n` requests on the same one happens 2 in 2^n times.
+    #[test]
+    fn a_spread_by_chance_gets_enough_requests_to_be_seen() {
+        let every = Spread::Every("a hash of the client's port");
+        for members in [2, 3, 5] {
+            let n = requests_per_port(every, members);
+            let all_on_one = members as f64 * (1.0 / members as f64).powi(n as i32);
+            assert!(
+                all_on_one < 1e-5,
+                "{members} real servers, {n} requests: {all_on_one}"
+            );
+        }
+        assert_eq!(requests_per_port(Spread::Even, 2), 6);
+        assert_eq!(requests_per_port(Spread::Even, 5), 10);
+        assert_eq!(requests_per_port(Spread::One("persistent"), 3), 6);
+    }
 
     fn lvs(weights: &[u16], scheduler: &str) -> Lvs {
         let mut yaml = format!(
