@@ -1,8 +1,7 @@
 //! The VM tier: real IPVS in a qemu guest with a stock Debian kernel, for machines (like CI's)
-//! whose own kernel has none. Six tests run `lvslab lab vm-run tests/vm/<scenario>.sh` (five
-//! scenarios, the reboot one on SysV and on systemd nodes) and assert the `VERDICT <name>
-//! PASS|FAIL <evidence>` lines the guest printed on its serial console; three run `lvslab lab
-//! demo`, which starts a lab in a VM reached from this machine (`lab up --vm`), or inside it.
+//! whose own kernel has none. Five tests run `lvslab lab vm-run tests/vm/<scenario>.sh`, one
+//! scenario each, and assert the `VERDICT <name> PASS|FAIL <evidence>` lines the guest printed
+//! on its serial console; three run `lvslab lab demo`, which starts a lab in a VM reached from this machine (`lab up --vm`), or inside it.
 //! tests/vm/README.md says what each scenario covers.
 //!
 //! Needs root and the programs of `lvslab lab deps --vm` (`--install` installs them). The first
@@ -41,11 +40,14 @@ fn ipvs_dr_round_robin_works_in_the_vm() {
 }
 
 /// lvslab end to end on real IPVS: converge, rerun, drift, teardown, manual mode and 3 real
-/// servers, then several services (persistent, a firewall mark) on them, one real server
-/// drained out of all of them under load with no request failed (`lvslab drain`, waiting out
-/// a held connection) and put back (`undrain`), the sorry page once the quorum is lost and with
-/// every one down, failed servers kept at weight 0 (`inhibit_on_failure`) (the drills run in
-/// scenario-drills.sh, each kind under load).
+/// servers on SysV nodes (manual mode's alias and IPVS rules back from lvslab-boot's init
+/// script after a power cut of the MASTER; after `down`, power cuts bring nothing back; the same
+/// on systemd nodes below), then several services (persistent seen by two clients, a firewall
+/// mark, TLS checked by SSL_GET, sh with sh-port) on them, one real server drained out of all
+/// of them under load with no request failed (`lvslab drain`, waiting out a held connection)
+/// and put back (`undrain`), the sorry page once the quorum is lost and with every one down,
+/// a sorry server standing by at weight 0 (`sorry_server_inhibit`), failed servers kept at
+/// weight 0 (`inhibit_on_failure`) (the drills run in scenario-drills.sh, each kind under load).
 #[test]
 fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
     run_scenario(
@@ -57,19 +59,27 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
             "drift-real-server-deleted",
             "drift-extra-real-server",
             "drift-scheduler-changed",
+            "frozen-node1-keepalived",
             "down-leaves-nothing",
             "down-twice",
             "manual-mode",
+            "manual-reboot",
+            "down-then-reboot",
             "three-real-servers",
+            "services-persistent-clients",
+            "services-tls",
             "services-converge",
             "services-ipvs-settings",
             "services-mark-on-backup",
             "services-rerun",
             "services-drift",
+            "services-scheduler-flags",
             "drain-command",
             "undrain-command",
             "verify-after-undrain-command",
+            "services-ssl-get",
             "services-sorry",
+            "services-sorry-inhibit",
             "services-inhibit-on-failure",
             "services-down",
             "services-manual",
@@ -77,7 +87,13 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
     );
 }
 
-/// Every drill on real IPVS under HTTP load: five ways a MASTER fails and four ways a real
+/// The failover kinds drilled in the VM: the MASTER killed (its VIP left behind, with IPVS
+/// beside it) and cut off (two MASTERs, each with its table). Every kind, these two too, is
+/// drilled against its limit on the namespace tier (tests/drills.rs); the others fail the
+/// MASTER's VRRP the same way whether IPVS is there or not.
+const FAILOVER_KINDS_IN_THE_VM: [&str; 2] = ["kill", "partition"];
+
+/// Every drill on real IPVS under HTTP load: two ways a MASTER fails and four ways a real
 /// server does, each within the limit it computes, each leaving the lab as it found it (verify
 /// after each kind); kill's stale VIP, partition's two MASTERs, drain's zero errors; a real
 /// server that lost the VIP kept by the plain check and removed by the check through the VIP;
@@ -87,7 +103,7 @@ fn lvslab_converges_verifies_repairs_and_tears_down_in_the_vm() {
 #[test]
 fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm() {
     let mut expected = vec!["lab-up".to_string(), "up".to_string()];
-    for kind in ["stop", "kill", "link-down", "freeze", "partition"] {
+    for kind in FAILOVER_KINDS_IN_THE_VM {
         expected.push(format!("failover-{kind}"));
     }
     expected.push("verify-after-failover-partition".to_string());
@@ -103,32 +119,18 @@ fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm()
     expected.push("tcp-check".to_string());
     expected.push("misc-check".to_string());
     let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
-    run_scenario("scenario-drills.sh", &expected);
-}
-
-/// A lab on SysV nodes with IPVS: a weight change reaches IPVS by the init script's reload;
-/// manual mode's alias and IPVS rules come back from lvslab-boot's init script after a power
-/// cut; after `down`, power cuts bring nothing back. (`drill reboot` of every role: on SysV
-/// nodes in tests/reboot.rs on the namespace tier, with IPVS on systemd nodes below.)
-#[test]
-fn every_role_survives_a_reboot_and_down_leaves_nothing_to_come_back_in_the_vm() {
     run_scenario_with(
-        "scenario-reboot.sh",
-        &[("LAB_INIT", "sysv"), ("REBOOT_DRILLS", "")],
-        &[
-            "lab-up",
-            "up",
-            "reload-weight",
-            "manual-reboot",
-            "down-then-reboot",
-        ],
+        "scenario-drills.sh",
+        &[("FAILOVER_KINDS", &FAILOVER_KINDS_IN_THE_VM.join(" "))],
+        &expected,
     );
 }
 
-/// The same on nodes that run systemd (systemd-nspawn containers): the seed's whole setup
-/// (keepalived DR, then by hand) converges and verifies, lvslab enables its units and reloads
-/// keepalived with systemctl, and a real server and the MASTER survive a real `systemctl
-/// reboot` under load (the BACKUP boots from the same director units; every role, the BACKUP
+/// On nodes that run systemd (systemd-nspawn containers): the seed's whole setup (keepalived DR,
+/// then by hand) converges and verifies, lvslab enables its units and reloads keepalived with
+/// systemctl (a weight change reaches IPVS), a real server and the MASTER survive a real
+/// `systemctl reboot` under load, manual mode's alias and rules come back after one, and after
+/// `down` reboots bring nothing back (SysV nodes, lvslab's init, in scenario-lvslab.sh) (the BACKUP boots from the same director units; every role, the BACKUP
 /// too, is drilled on SysV nodes in tests/reboot.rs).
 #[test]
 fn the_seed_setup_on_systemd_nodes_survives_a_real_systemctl_reboot_in_the_vm() {
@@ -400,11 +402,12 @@ fn run_scenario_with(scenario: &str, settings: &[(&str, &str)], expected: &[&str
     let script = if text.contains("Uses tests/vm/lib.sh") || !settings.is_empty() {
         let lib = std::fs::read_to_string(dir.join("lib.sh")).expect("tests/vm/lib.sh");
         let (shebang, body) = text.split_once('\n').unwrap_or(("#!/bin/sh", &text));
+        // Quoted: a value of several words is one value (unquoted, `A=b c` runs `c`).
         let vars: String = settings
             .iter()
-            .map(|(name, value)| format!("{name}={value}\n"))
+            .map(|(name, value)| format!("{name}='{value}'\n"))
             .collect();
-        let tag: String = settings.iter().map(|(_, v)| format!("-{v}")).collect();
+        let tag = settings_tag(settings);
         let combined =
             std::env::temp_dir().join(format!("lvslab-{}{tag}-{}", std::process::id(), scenario));
         std::fs::write(&combined, format!("{shebang}\n{vars}{lib}\n{body}")).expect("write");
@@ -438,9 +441,11 @@ fn run_scenario_with(scenario: &str, settings: &[(&str, &str)], expected: &[&str
         lines
     });
     let mut verdicts = Vec::new();
+    let mut console = Vec::new();
     let stdout = child.stdout.take().expect("piped stdout");
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         println!("vm | {line}");
+        console.push(line.clone());
         if let Some(rest) = line.trim().strip_prefix("VERDICT ") {
             verdicts.push(rest.to_string());
         }
@@ -458,6 +463,7 @@ fn run_scenario_with(scenario: &str, settings: &[(&str, &str)], expected: &[&str
     let took = started.elapsed().as_secs_f64();
     println!("\n{scenario}: verdicts read from the guest's serial console ({took:.1} s in all):");
     record_time(scenario, settings, took);
+    keep_log(scenario, settings, &console, &steps);
     for verdict in &verdicts {
         println!("  {verdict}");
     }
@@ -483,6 +489,25 @@ fn run_scenario_with(scenario: &str, settings: &[(&str, &str)], expected: &[&str
         "VM tier, {scenario}: lvslab exited {status}\n  {}\nhost steps:\n{steps}",
         problems.join("\n  ")
     );
+}
+
+/// The settings in a file name: `-value` each, spaces as dashes.
+fn settings_tag(settings: &[(&str, &str)]) -> String {
+    settings
+        .iter()
+        .map(|(_, v)| format!("-{}", v.replace(' ', "-")))
+        .collect()
+}
+
+/// Keeps the guest's console and the host's steps of the last run of each scenario in
+/// target/tmp/vm-logs/ (cargo shows a passing test's output to no one; a slow step shows there).
+fn keep_log(scenario: &str, settings: &[(&str, &str)], console: &[String], steps: &str) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vm-logs");
+    let path = dir.join(format!("{scenario}{}.log", settings_tag(settings)));
+    let text = format!("{}\n--- host steps\n{steps}\n", console.join("\n"));
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
+        eprintln!("cannot keep the scenario's log in {}: {e}", path.display());
+    }
 }
 
 /// Appends the scenario's time to $LVSLAB_TEST_TIMINGS when it is set (scripts/test.sh prints

@@ -48,3 +48,67 @@ lv_json() { # file args...
     timeout 300 lvslab --json "$@" >"$file" 2>&1
     rc=$?
 }
+
+# Nodes of lab $LAB rebooted outside lvslab, all at once ($LAB_INIT: sysv, the default, a power
+# cut, its init's SIGUSR1; systemd: `systemctl reboot`), then booted: what is enabled has
+# started (each node marks it in /run; the mark is removed first, so a node still shutting down
+# is not taken for the new boot). Every command has a time limit: a node that never comes back
+# fails the verdict, not the whole run.
+reboot_nodes() { # node...
+    for n in "$@"; do
+        echo "STEP [$(elapsed)] reboot $n"
+        if [ "${LAB_INIT:-sysv}" = systemd ]; then
+            timeout 20 lvslab lab exec --name "$LAB" "$n" -- sh -c 'rm -f /run/lvslab-node-booted; systemctl reboot'
+        else
+            timeout 20 lvslab lab exec --name "$LAB" "$n" -- sh -c "rm -f /run/lvslab-node-booted; setsid sh -c 'sleep 0.3; kill -USR1 1' </dev/null >/dev/null 2>&1 &"
+        fi
+    done
+    for n in "$@"; do
+        deadline=$(($(date +%s) + 120))
+        until timeout 10 lvslab lab exec --name "$LAB" "$n" -- test -e /run/lvslab-node-booted >/dev/null 2>&1; do
+            [ "$(date +%s)" -lt $deadline ] || {
+                echo "STEP [$(elapsed)] $n not booted after 120 s; its log ends:"
+                tail -n 15 "/var/lib/lvslab/labs/$LAB/nodes/$n/node.log" | sed 's/^/  | /'
+                break
+            }
+            sleep 0.5
+        done
+    done
+    echo "STEP [$(elapsed)] rebooted $*"
+}
+
+# A command on a node of lab $LAB, within 30 s.
+on_node() { # node command...
+    on_node_name=$1; shift
+    timeout 30 lvslab lab exec --name "$LAB" "$on_node_name" -- "$@"
+}
+# The seed's section 7 by hand (`up --mode manual`: the alias and the ipvsadm rules), then the
+# MASTER rebooted outside lvslab: `lvslab verify` passes and node1 has RULES real servers again,
+# set by lvslab-boot at boot (verdict manual-reboot).
+manual_then_reboot() { # rules
+    lv_json /tmp/manual.json up --mode manual
+    if [ $rc = 0 ]; then
+        reboot_nodes node1
+        lv_json /tmp/after.json verify
+        rules=$(on_node node1 ipvsadm -Sn | grep -c '^-a')
+        if [ $rc = 0 ] && [ "$rules" = "$1" ]; then verdict manual-reboot PASS "IPVS rules after the reboot: $rules real servers; $(evidence /tmp/after.json 'http via VIP')"
+        else verdict manual-reboot FAIL "exit $rc, $rules rules: $(why /tmp/after.json)"; fi
+    else verdict manual-reboot FAIL "up --mode manual: exit $rc: $(why /tmp/manual.json)"; fi
+}
+# `lvslab down`, then the directors and a real server rebooted: no node has the VIP, an IPVS
+# rule or keepalived again (verdict down-then-reboot).
+down_then_reboot() { # every node...
+    lv_json /tmp/down.json down
+    if [ $rc = 0 ]; then
+        reboot_nodes node1 node2 node4
+        left=""
+        for n in "$@"; do
+            vip=$(on_node "$n" ip -o addr show | grep -c ' 198.18.0.100/')
+            rules=$(on_node "$n" sh -c 'ipvsadm -Sn 2>/dev/null | grep -c . || true')
+            ka=$(on_node "$n" sh -c 'pgrep -x keepalived >/dev/null && echo running || true')
+            [ "$vip" = 0 ] && [ "$rules" = 0 ] && [ -z "$ka" ] || left="$left $n(vip=$vip rules=$rules $ka)"
+        done
+        if [ -z "$left" ]; then verdict down-then-reboot PASS "no VIP, no IPVS rule, no keepalived on $* after down and reboots of node1, node2, node4"
+        else verdict down-then-reboot FAIL "left after down and reboots:$left"; fi
+    else verdict down-then-reboot FAIL "down: exit $rc: $(why /tmp/down.json)"; fi
+}

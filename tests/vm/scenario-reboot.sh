@@ -13,6 +13,7 @@
 set -u
 export LVSLAB_INVENTORY=/var/lib/lvslab/labs/reboot/inventory.yml
 
+LAB=reboot
 LAB_INIT=${LAB_INIT:-sysv}
 # The nodes `drill reboot` reboots, in order (a real server, the BACKUP, the MASTER by default;
 # set and empty: none).
@@ -32,33 +33,6 @@ for node in $REBOOT_DRILLS; do
     else verdict "reboot-$node" FAIL "exit $rc: $(why /tmp/r.json)"; fi
 done
 
-# Nodes rebooted outside lvslab, all at once (sysv: a power cut, its init's SIGUSR1; systemd:
-# `systemctl reboot`), then booted: what is enabled has started (each node marks it in /run; the
-# mark is removed first, so a node still shutting down is not taken for the new boot). Every
-# command has a time limit: a node that never comes back fails the verdict, not the whole run.
-reboot_nodes() { # node...
-    for n in "$@"; do
-        echo "STEP [$(elapsed)] reboot $n"
-        if [ "$LAB_INIT" = systemd ]; then
-            timeout 20 lvslab lab exec --name reboot "$n" -- sh -c 'rm -f /run/lvslab-node-booted; systemctl reboot'
-        else
-            timeout 20 lvslab lab exec --name reboot "$n" -- sh -c "rm -f /run/lvslab-node-booted; setsid sh -c 'sleep 0.3; kill -USR1 1' </dev/null >/dev/null 2>&1 &"
-        fi
-    done
-    for n in "$@"; do
-        deadline=$(($(date +%s) + 120))
-        until timeout 10 lvslab lab exec --name reboot "$n" -- test -e /run/lvslab-node-booted >/dev/null 2>&1; do
-            [ "$(date +%s)" -lt $deadline ] || {
-                echo "STEP [$(elapsed)] $n not booted after 120 s; its log ends:"
-                tail -n 15 "/var/lib/lvslab/labs/reboot/nodes/$n/node.log" | sed 's/^/  | /'
-                break
-            }
-            sleep 0.5
-        done
-    done
-    echo "STEP [$(elapsed)] rebooted $*"
-}
-
 # A weight changed in the inventory reaches IPVS through a reload of keepalived (systemctl or the
 # init script): its table shows it, then back.
 inventory_set hosts.node3.weight=2
@@ -68,32 +42,11 @@ table=$(evidence /tmp/reload.json 'ipvs table on node1')
 if [ $rc = 0 ] && [ "$reloaded" = 2 ] && echo "$table" | grep -q '198.18.0.13:80 -g w2'; then
     verdict reload-weight PASS "keepalived reloaded on $reloaded directors; $table"
 else verdict reload-weight FAIL "exit $rc, $reloaded reloads, table: $table $(why /tmp/reload.json)"; fi
+# Back to weight 1: the manual mode's up below sets it (keepalived stops there).
 inventory_set hosts.node3.weight=1
-lv_json /tmp/reload.json up
-[ $rc = 0 ] || verdict reload-back FAIL "exit $rc: $(why /tmp/reload.json)"
 
-lv_json /tmp/manual.json up --mode manual
-if [ $rc = 0 ]; then
-    reboot_nodes node1
-    lv_json /tmp/after.json verify
-    rules=$(lx node1 -- ipvsadm -Sn | grep -c '^-a')
-    if [ $rc = 0 ] && [ "$rules" = 2 ]; then verdict manual-reboot PASS "IPVS rules after the reboot: $rules real servers; $(evidence /tmp/after.json 'http via VIP')"
-    else verdict manual-reboot FAIL "exit $rc, $rules rules: $(why /tmp/after.json)"; fi
-else verdict manual-reboot FAIL "up --mode manual: exit $rc: $(why /tmp/manual.json)"; fi
-
-lv_json /tmp/down.json down
-if [ $rc = 0 ]; then
-    reboot_nodes node1 node2 node4
-    left=""
-    for n in node1 node2 node3 node4; do
-        vip=$(lx $n -- ip -o addr show | grep -c ' 198.18.0.100/')
-        rules=$(lx $n -- sh -c 'ipvsadm -Sn 2>/dev/null | grep -c . || true')
-        ka=$(lx $n -- sh -c 'pgrep -x keepalived >/dev/null && echo running || true')
-        [ "$vip" = 0 ] && [ "$rules" = 0 ] && [ -z "$ka" ] || left="$left $n(vip=$vip rules=$rules $ka)"
-    done
-    if [ -z "$left" ]; then verdict down-then-reboot PASS "no VIP, no IPVS rule, no keepalived on any node after down and reboots"
-    else verdict down-then-reboot FAIL "left after down and reboots:$left"; fi
-else verdict down-then-reboot FAIL "down: exit $rc: $(why /tmp/down.json)"; fi
+manual_then_reboot 2
+down_then_reboot node1 node2 node3 node4
 
 lvslab lab down --name reboot >/dev/null 2>&1
 echo "scenario-reboot: $failures failed"
