@@ -239,8 +239,24 @@ impl Record {
     /// (a sample is as old as its round trip, and a director cut off cannot be sampled):
     /// between events a director holds the VIP as the last event said; before its first
     /// event, as that event changed it from.
+    /// A sample is added at each event (the one before it, copied), so a band changes when the
+    /// VIP moved, not at the next sample.
     pub fn apply_vip_events(&mut self) {
         let events = self.vip_events.clone();
+        for e in &events {
+            let at = self.samples.partition_point(|s| s.t_ms < e.t_ms);
+            if at == 0 || self.samples.get(at).is_some_and(|s| s.t_ms == e.t_ms) {
+                continue;
+            }
+            let before = self.samples[at - 1].directors.clone();
+            self.samples.insert(
+                at,
+                Sample {
+                    t_ms: e.t_ms,
+                    directors: before,
+                },
+            );
+        }
         for sample in &mut self.samples {
             for d in &mut sample.directors {
                 let mut own = events.iter().filter(|e| e.director == d.name).peekable();
@@ -510,17 +526,19 @@ mod tests {
             ..Record::default()
         };
         r.apply_vip_events();
-        let seen: Vec<(bool, DirectorState)> = r
+        let seen: Vec<(i64, bool, DirectorState)> = r
             .samples
             .iter()
-            .map(|s| (s.directors[0].holds_vip, s.directors[0].state))
+            .map(|s| (s.t_ms, s.directors[0].holds_vip, s.directors[0].state))
             .collect();
+        // A sample at the event: the band turns at 700 ms, not at the next sample.
         assert_eq!(
             seen,
             vec![
-                (false, DirectorState::Backup),
-                (false, DirectorState::Backup),
-                (true, DirectorState::Master)
+                (0, false, DirectorState::Backup),
+                (500, false, DirectorState::Backup),
+                (700, true, DirectorState::Master),
+                (1000, true, DirectorState::Master)
             ]
         );
         assert_eq!(r.vip_change("node4", true, 0), Some(700));

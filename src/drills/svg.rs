@@ -95,6 +95,8 @@ struct Layout {
     chart_h: f64,
     band_h: f64,
     bands_top: f64,
+    /// The state colours of the bands, right above them (see [`StateLegend`]).
+    state_legend: StateLegend,
     marks_top: f64,
     height: f64,
 }
@@ -105,7 +107,9 @@ impl Layout {
         let chart_top = 56.0 + 16.0 * summary_lines.len() as f64;
         let chart_h = 140.0;
         let band_h = 22.0;
-        let bands_top = chart_top + chart_h + 40.0;
+        let state_legend = StateLegend::of(r);
+        // Below the chart: its legend, then the state legend's lines, then the bands.
+        let bands_top = chart_top + chart_h + 40.0 + STATE_LEGEND_LINE * state_legend.lines as f64;
         let rows = r.directors.len() + 2;
         let marks_top = bands_top + rows as f64 * (band_h + 8.0) + 30.0;
         Layout {
@@ -116,8 +120,9 @@ impl Layout {
             chart_h,
             band_h,
             bands_top,
+            state_legend,
             marks_top,
-            height: marks_top + 18.0 * r.marks.len().max(1) as f64 + 60.0,
+            height: marks_top + 18.0 * r.marks.len().max(1) as f64 + 30.0,
         }
     }
 
@@ -465,7 +470,9 @@ fn time_axis(s: &mut String, r: &Record, layout: &Layout) {
 
 /// The drill's marks: a numbered dashed line each across the chart, and the list below it.
 fn marks(s: &mut String, r: &Record, layout: &Layout) {
+    // Each mark's line crosses the chart and the bands, not the legends between them.
     let (chart_top, axis_y) = (layout.chart_top, axis_y(layout));
+    let chart_bottom = layout.chart_top + layout.chart_h;
     let mut last_number_x = f64::MIN;
     let mut lift = 0.0;
     for (i, m) in r.marks.iter().enumerate() {
@@ -481,7 +488,8 @@ fn marks(s: &mut String, r: &Record, layout: &Layout) {
         let lx = LEFT;
         let _ = writeln!(
             s,
-            r##"<line x1="{mx:.1}" y1="{chart_top:.0}" x2="{mx:.1}" y2="{:.0}" stroke="#000000" stroke-dasharray="4,3"/><text x="{mx:.1}" y="{:.0}" font-size="10" text-anchor="middle">{}</text>"##,
+            r##"<line x1="{mx:.1}" y1="{chart_top:.0}" x2="{mx:.1}" y2="{chart_bottom:.0}" stroke="#000000" stroke-dasharray="4,3"/><line x1="{mx:.1}" y1="{:.0}" x2="{mx:.1}" y2="{:.0}" stroke="#000000" stroke-dasharray="4,3"/><text x="{mx:.1}" y="{:.0}" font-size="10" text-anchor="middle">{}</text>"##,
+            layout.bands_top - 4.0,
             axis_y - 14.0,
             chart_top - 4.0 - lift,
             i + 1
@@ -496,27 +504,84 @@ fn marks(s: &mut String, r: &Record, layout: &Layout) {
     }
 }
 
-/// The state colours, along the bottom.
+/// The height of a line of the state legend.
+const STATE_LEGEND_LINE: f64 = 18.0;
+
+/// Every state a band can show, in the legend's order: the states of this record's bands are
+/// named, only they (a colour the picture does not use explains nothing), on as many lines as
+/// they need, right above the bands they explain.
+const STATES: [(DirectorState, bool); 13] = [
+    (DirectorState::Master, true),
+    (DirectorState::Backup, false),
+    (DirectorState::Init, false),
+    (DirectorState::Deaf, false),
+    (DirectorState::Fault, true),
+    (DirectorState::Fault, false),
+    (DirectorState::Hung, true),
+    (DirectorState::Hung, false),
+    (DirectorState::Frozen, true),
+    (DirectorState::Frozen, false),
+    (DirectorState::Stopped, true),
+    (DirectorState::Stopped, false),
+    (DirectorState::Unreachable, false),
+];
+
+/// The state legend: each label with its colour, where it goes (x, line).
+struct StateLegend {
+    items: Vec<(f64, usize, &'static str, &'static str)>,
+    lines: usize,
+}
+
+impl StateLegend {
+    fn of(r: &Record) -> StateLegend {
+        let shown: Vec<&'static str> = r
+            .samples
+            .iter()
+            .flat_map(|s| &s.directors)
+            .map(|d| state_label(d.state, d.holds_vip))
+            .collect();
+        let mut items = Vec::new();
+        let (mut x, mut line) = (LEFT, 0);
+        for (state, holds) in STATES {
+            let label = state_label(state, holds);
+            if !shown.contains(&label)
+                || items
+                    .iter()
+                    .any(|i: &(f64, usize, &str, &str)| i.2 == label)
+            {
+                continue;
+            }
+            let width = 26.0 + 6.5 * label.len() as f64;
+            if x > LEFT && x + width > WIDTH - RIGHT {
+                (x, line) = (LEFT, line + 1);
+            }
+            items.push((x, line, label, state_colour(state, holds)));
+            x += width;
+        }
+        let lines = items.last().map_or(0, |i| i.1 + 1);
+        StateLegend { items, lines }
+    }
+}
+
+/// The state colours, right above the directors' bands.
 fn state_legend(s: &mut String, layout: &Layout) {
-    let ly = layout.height - 16.0;
-    let mut lx = LEFT;
-    for (state, holds) in [
-        (DirectorState::Master, true),
-        (DirectorState::Backup, false),
-        (DirectorState::Frozen, true),
-        (DirectorState::Stopped, true),
-        (DirectorState::Stopped, false),
-        (DirectorState::Unreachable, false),
-    ] {
-        let label = state_label(state, holds);
+    let legend = &layout.state_legend;
+    if legend.items.is_empty() {
+        return;
+    }
+    let first = layout.bands_top - 8.0 - STATE_LEGEND_LINE * (legend.lines - 1) as f64;
+    let _ = writeln!(
+        s,
+        r##"<text x="10" y="{first:.0}" font-size="10" fill="#555555">director state</text>"##
+    );
+    for (x, line, label, colour) in &legend.items {
+        let ly = first + STATE_LEGEND_LINE * *line as f64;
         let _ = writeln!(
             s,
-            r##"<rect x="{lx:.0}" y="{:.0}" width="10" height="10" fill="{}"/><text x="{:.0}" y="{ly:.0}" font-size="10">{label}</text>"##,
+            r##"<rect x="{x:.0}" y="{:.0}" width="10" height="10" fill="{colour}"/><text x="{:.0}" y="{ly:.0}" font-size="10">{label}</text>"##,
             ly - 9.0,
-            state_colour(state, holds),
-            lx + 13.0
+            x + 13.0
         );
-        lx += 22.0 + 6.0 * label.len() as f64;
     }
 }
 
@@ -727,6 +792,76 @@ mod tests {
         }
     }
 
+    /// The state legend names the states the bands show, and only those, right above the
+    /// first band (below the chart's own legend), on more lines when they do not fit on one.
+    #[test]
+    fn the_state_legend_names_the_bands_states_right_above_them() {
+        let r = busy(30_000);
+        let layout = Layout::of(&r, SUMMARY);
+        let labels: Vec<&str> = layout.state_legend.items.iter().map(|i| i.2).collect();
+        assert_eq!(
+            labels,
+            [
+                "MASTER (VIP)",
+                "BACKUP",
+                "frozen, VIP",
+                "frozen",
+                "no keepalived, stale VIP",
+                "no keepalived",
+                "unreachable"
+            ]
+        );
+        let svg = render(&r, SUMMARY);
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+        let chart_bottom = layout.chart_top + layout.chart_h;
+        for label in labels.iter().chain(&["director state"]) {
+            let node = doc
+                .descendants()
+                .find(|n| n.is_element() && n.text() == Some(label))
+                .unwrap_or_else(|| panic!("no text {label}"));
+            let y: f64 = node.attribute("y").and_then(|y| y.parse().ok()).expect("y");
+            assert!(
+                y > chart_bottom + 20.0 && y < layout.bands_top,
+                "{label} at y {y}: not between the chart's legend ({chart_bottom}) and the bands ({})",
+                layout.bands_top
+            );
+        }
+
+        // A record whose bands show other states names those; one with none names none.
+        let mut r = busy(9_500);
+        for sample in &mut r.samples {
+            sample.directors[1].state = DirectorState::Deaf;
+            sample.directors[0].state = DirectorState::Hung;
+        }
+        let labels: Vec<&str> = StateLegend::of(&r).items.iter().map(|i| i.2).collect();
+        assert_eq!(labels, ["BACKUP, hears no MASTER", "hung, VIP", "hung"]);
+        assert!(StateLegend::of(&Record::default()).items.is_empty());
+
+        // Every state at once takes two lines, each inside the picture.
+        let mut r = busy(9_500);
+        r.samples = STATES
+            .iter()
+            .enumerate()
+            .map(|(i, (state, holds))| Sample {
+                t_ms: i as i64 * 500,
+                directors: vec![DirectorSample {
+                    name: "node1".into(),
+                    state: *state,
+                    holds_vip: *holds,
+                }],
+            })
+            .collect();
+        let legend = StateLegend::of(&r);
+        assert_eq!(legend.items.len(), STATES.len());
+        assert_eq!(legend.lines, 2);
+        for (x, _, label, _) in &legend.items {
+            assert!(
+                x + 13.0 + 6.5 * label.len() as f64 <= WIDTH,
+                "{label} at {x}"
+            );
+        }
+    }
+
     #[test]
     fn every_picture_is_well_formed_whatever_the_names() {
         for duration_ms in [9_500, 30_000, 75_000] {
@@ -765,9 +900,15 @@ mod tests {
                 "the picture of a {duration_ms} ms record changed"
             );
         }
-        assert_eq!(
-            render(&Record::default(), ""),
-            include_str!("testdata/timeline-empty.svg")
-        );
+        let empty = render(&Record::default(), "");
+        if std::env::var_os("LVSLAB_BLESS").is_some() {
+            let path = format!(
+                "{}/src/drills/testdata/timeline-empty.svg",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            std::fs::write(path, &empty).unwrap();
+            return;
+        }
+        assert_eq!(empty, include_str!("testdata/timeline-empty.svg"));
     }
 }

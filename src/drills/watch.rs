@@ -258,32 +258,51 @@ impl Watch {
             ..Record::default()
         }));
 
-        let (stop_sampler, mut stopped) = watch::channel(false);
+        let (stop_sampler, stopped) = watch::channel(false);
         let targets: Vec<(String, Session)> = hosts
             .directors
             .iter()
             .map(|d| (d.director.name.clone(), d.conn.session.clone()))
             .collect();
-        let sample = sh::director_sample(&hosts.vip());
+        let vip = hosts.vip();
+        let mut clocks = Vec::new();
+        for (_, session) in &targets {
+            clocks.push(Clock::of(session).await);
+        }
+        // Each director sampled on its own: one slow to answer (its keepalived killed, its
+        // session busy with a repair) must not hold back the other's state, which is when the
+        // picture drew a takeover seconds after it happened.
         let sampler = tokio::spawn(async move {
-            let mut samples = Vec::new();
-            loop {
-                let t_ms = since(t0);
-                let asked = targets.iter().map(|(name, session)| {
-                    let sample = &sample;
+            let loops = targets
+                .into_iter()
+                .zip(clocks)
+                .map(|((name, session), clock)| {
+                    let sample = sh::director_sample(&vip);
+                    let mut stopped = stopped.clone();
                     async move {
-                        let flags = session.read_timeout(sample, SAMPLE_TIMEOUT).await;
-                        director_sample(name, flags.ok())
+                        let mut seen = Vec::new();
+                        loop {
+                            let asked = since(t0);
+                            let flags = session.read_timeout(&sample, SAMPLE_TIMEOUT).await.ok();
+                            let answered = since(t0);
+                            // When the host looked, by its clock (its connection may have run
+                            // other commands first); else midway between the ask and the answer.
+                            let t_ms = match (flags, &clock) {
+                                (Some(f), Some(c)) => {
+                                    (f.read_at_ms - c.skew_ms - epoch0_ms).clamp(asked, answered)
+                                }
+                                _ => (asked + answered) / 2,
+                            };
+                            seen.push((t_ms, director_sample(&name, flags)));
+                            tokio::select! {
+                                _ = tokio::time::sleep(SAMPLE_EVERY) => {}
+                                _ = stopped.changed() => break,
+                            }
+                        }
+                        seen
                     }
                 });
-                let directors = futures::future::join_all(asked).await;
-                samples.push(Sample { t_ms, directors });
-                tokio::select! {
-                    _ = tokio::time::sleep(SAMPLE_EVERY) => {}
-                    _ = stopped.changed() => break,
-                }
-            }
-            samples
+            merge_samples(futures::future::join_all(loops).await)
         });
         Ok(Watch {
             t0,
@@ -551,6 +570,25 @@ fn http_answer(answer: &[u8]) -> (bool, Option<String>, Option<String>) {
 
 /// A director's sample from its flags (see [`sh::director_sample`]); `None`: it did not
 /// answer in time.
+/// The directors' own samples as one list: a sample at each time any director was read, each
+/// director in it as it was last read (one not read yet is left out).
+fn merge_samples(per_director: Vec<Vec<(i64, DirectorSample)>>) -> Vec<Sample> {
+    let mut times: Vec<i64> = per_director.iter().flatten().map(|(t, _)| *t).collect();
+    times.sort_unstable();
+    times.dedup();
+    times
+        .into_iter()
+        .map(|t_ms| Sample {
+            t_ms,
+            directors: per_director
+                .iter()
+                .filter_map(|seen| seen.iter().rev().find(|(t, _)| *t <= t_ms))
+                .map(|(_, d)| d.clone())
+                .collect(),
+        })
+        .collect()
+}
+
 fn director_sample(name: &str, flags: Option<DirectorFlags>) -> DirectorSample {
     let (state, holds_vip) = match flags {
         Some(f) => (f.state(), f.holds_vip),
@@ -566,6 +604,52 @@ fn director_sample(name: &str, flags: Option<DirectorFlags>) -> DirectorSample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Directors read at their own pace make one list in which each changes when it was read.
+    #[test]
+    fn each_directors_samples_keep_their_own_times() {
+        let d = |name: &str, state: DirectorState| DirectorSample {
+            name: name.into(),
+            state,
+            holds_vip: state == DirectorState::Master,
+        };
+        let merged = merge_samples(vec![
+            vec![
+                (100, d("node1", DirectorState::Master)),
+                (3100, d("node1", DirectorState::Stopped)),
+            ],
+            vec![
+                (120, d("node4", DirectorState::Backup)),
+                (400, d("node4", DirectorState::Backup)),
+                (700, d("node4", DirectorState::Master)),
+            ],
+        ]);
+        let at: Vec<(i64, Vec<(String, DirectorState)>)> = merged
+            .iter()
+            .map(|s| {
+                let ds = s
+                    .directors
+                    .iter()
+                    .map(|d| (d.name.clone(), d.state))
+                    .collect();
+                (s.t_ms, ds)
+            })
+            .collect();
+        use DirectorState::*;
+        let n = |a: &str, s| (a.to_string(), s);
+        assert_eq!(
+            at,
+            vec![
+                (100, vec![n("node1", Master)]),
+                (120, vec![n("node1", Master), n("node4", Backup)]),
+                (400, vec![n("node1", Master), n("node4", Backup)]),
+                // node4 took over at 700 ms although node1 was not read again until 3100 ms.
+                (700, vec![n("node1", Master), n("node4", Master)]),
+                (3100, vec![n("node1", Stopped), n("node4", Master)]),
+            ]
+        );
+        assert!(merge_samples(vec![vec![], vec![]]).is_empty());
+    }
 
     #[test]
     fn answers_are_read_as_a_client_sees_them() {

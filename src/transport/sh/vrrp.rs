@@ -5,11 +5,12 @@ use crate::lvs::DirectorState;
 use crate::lvs::names::{LOOPBACK, TUNNEL};
 
 /// A director's state (verify, status, a drill's sampling): prints `<keepalived runs> <it is frozen> <holds
-/// the VIP>` as 0/1 (the VIP on a device that holds it: [`crate::lvs::names::holds_vip_on`]).
+/// the VIP>` as 0/1 (the VIP on a device that holds it: [`crate::lvs::names::holds_vip_on`]),
+/// then the host's clock when it looked, in ms (a busy connection can answer seconds later).
 pub fn director_sample(vip: &str) -> Read<DirectorFlags> {
     let line = format!(
-        "p=$(pgrep -x keepalived | head -n 1); r=0; f=0; if [ -n \"$p\" ]; then r=1; case $(ps -o stat= -p $p) in T*) f=1;; esac; fi; \
-         h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}}\"",
+        "t=$(date +%s%3N); p=$(pgrep -x keepalived | head -n 1); r=0; f=0; if [ -n \"$p\" ]; then r=1; case $(ps -o stat= -p $p) in T*) f=1;; esac; fi; \
+         h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}} $t\"",
         quote(vip)
     );
     Read::new(line, parse_director_sample)
@@ -22,6 +23,8 @@ pub struct DirectorFlags {
     /// keepalived is stopped by a signal (SIGSTOP): it runs, and does nothing.
     pub frozen: bool,
     pub holds_vip: bool,
+    /// The host's clock when it looked (ms since the epoch).
+    pub read_at_ms: i64,
 }
 
 impl DirectorFlags {
@@ -32,15 +35,25 @@ impl DirectorFlags {
 }
 
 fn parse_director_sample(text: &str) -> Result<DirectorFlags, ParseError> {
-    let flags: Vec<bool> = text.split_whitespace().map(|w| w == "1").collect();
-    match flags[..] {
-        [keepalived_runs, frozen, holds_vip] => Ok(DirectorFlags {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let flag = |w: &str| match w {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    };
+    let flags = match words[..] {
+        [r, f, h, t] => flag(r).zip(flag(f)).zip(flag(h)).zip(t.parse::<i64>().ok()),
+        _ => None,
+    };
+    match flags {
+        Some((((keepalived_runs, frozen), holds_vip), read_at_ms)) => Ok(DirectorFlags {
             keepalived_runs,
             frozen,
             holds_vip,
+            read_at_ms,
         }),
-        _ => Err(ParseError::new(
-            "not the 3 flags of a director's sample",
+        None => Err(ParseError::new(
+            "not the 3 flags and the time of a director's sample",
             text,
         )),
     }
@@ -433,15 +446,16 @@ mod tests {
                 keepalived_runs,
                 frozen,
                 holds_vip,
+                read_at_ms: 1796575254989,
             })
         };
         let table = [
             // No keepalived; the VIP still on eth0 (a keepalived killed before it dropped it).
-            ("0 0 1\n", flags(false, false, true)),
-            ("1 0 1\n", flags(true, false, true)),
-            ("1 1 1\n", flags(true, true, true)),
+            ("0 0 1 1796575254989\n", flags(false, false, true)),
+            ("1 0 1 1796575254989\n", flags(true, false, true)),
+            ("1 1 1 1796575254989\n", flags(true, true, true)),
             // Frozen, and only lo:3 holds it: not held.
-            ("1 1 0\n", flags(true, true, false)),
+            ("1 1 0 1796575254989\n", flags(true, true, false)),
         ];
         for (output, want) in table {
             assert_eq!(
@@ -450,7 +464,8 @@ mod tests {
                 "{output:?}"
             );
         }
-        for bad in ["", "1 0\n"] {
+        // Without the time, a time that is none, a flag that is none.
+        for bad in ["", "1 0\n", "1 0 1\n", "1 0 1 %3N\n", "1 2 1 17\n"] {
             assert!(
                 director_sample("198.18.0.100").parse(bad).is_err(),
                 "{bad:?}"
@@ -462,11 +477,11 @@ mod tests {
                 .parse(output)
                 .map(|f| f.state())
         };
-        assert_eq!(state("0 0 1\n"), Ok(DirectorState::Stopped));
-        assert_eq!(state("1 0 1\n"), Ok(DirectorState::Master));
-        assert_eq!(state("1 0 0\n"), Ok(DirectorState::Backup));
-        assert_eq!(state("1 1 1\n"), Ok(DirectorState::Frozen));
-        assert_eq!(state("1 1 0\n"), Ok(DirectorState::Frozen));
+        assert_eq!(state("0 0 1 1796575254989\n"), Ok(DirectorState::Stopped));
+        assert_eq!(state("1 0 1 1796575254989\n"), Ok(DirectorState::Master));
+        assert_eq!(state("1 0 0 1796575254989\n"), Ok(DirectorState::Backup));
+        assert_eq!(state("1 1 1 1796575254989\n"), Ok(DirectorState::Frozen));
+        assert_eq!(state("1 1 0 1796575254989\n"), Ok(DirectorState::Frozen));
     }
 
     /// keepalived 2.2.7's JSON dump (Debian 12), captured from a MASTER in a network
