@@ -876,16 +876,34 @@ mod tests {
 
     #[test]
     fn the_picture_is_as_it_was() {
-        for (duration_ms, golden, file) in [
-            (9_500, include_str!("testdata/timeline-short.svg"), "short"),
+        let empty = Record::default();
+        for (record, summary, golden, file) in [
             (
-                30_000,
+                busy(9_500),
+                SUMMARY,
+                include_str!("testdata/timeline-short.svg"),
+                "short",
+            ),
+            (
+                busy(30_000),
+                SUMMARY,
                 include_str!("testdata/timeline-medium.svg"),
                 "medium",
             ),
-            (75_000, include_str!("testdata/timeline-long.svg"), "long"),
+            (
+                busy(75_000),
+                SUMMARY,
+                include_str!("testdata/timeline-long.svg"),
+                "long",
+            ),
+            (
+                empty,
+                "",
+                include_str!("testdata/timeline-empty.svg"),
+                "empty",
+            ),
         ] {
-            let svg = render(&busy(duration_ms), SUMMARY);
+            let svg = render(&record, summary);
             // LVSLAB_BLESS=1 writes the pictures as they are now (look at them first).
             if std::env::var_os("LVSLAB_BLESS").is_some() {
                 let path = format!(
@@ -895,20 +913,7 @@ mod tests {
                 std::fs::write(path, &svg).unwrap();
                 continue;
             }
-            assert!(
-                svg == golden,
-                "the picture of a {duration_ms} ms record changed"
-            );
+            assert!(svg == golden, "the {file} picture changed");
         }
-        let empty = render(&Record::default(), "");
-        if std::env::var_os("LVSLAB_BLESS").is_some() {
-            let path = format!(
-                "{}/src/drills/testdata/timeline-empty.svg",
-                env!("CARGO_MANIFEST_DIR")
-            );
-            std::fs::write(path, &empty).unwrap();
-            return;
-        }
-        assert_eq!(empty, include_str!("testdata/timeline-empty.svg"));
     }
 }
