@@ -130,8 +130,9 @@ fn every_drill_stays_within_its_limit_and_leaves_a_lab_that_verifies_in_the_vm()
 /// then by hand) converges and verifies, lvslab enables its units and reloads keepalived with
 /// systemctl (a weight change reaches IPVS), a real server and the MASTER survive a real
 /// `systemctl reboot` under load, manual mode's alias and rules come back after one, and after
-/// `down` reboots bring nothing back (SysV nodes, lvslab's init, in scenario-lvslab.sh) (the BACKUP boots from the same director units; every role, the BACKUP
-/// too, is drilled on SysV nodes in tests/reboot.rs).
+/// `down` reboots bring nothing back. The BACKUP boots from the same director units; every
+/// role, the BACKUP too, is drilled on SysV nodes in tests/reboot.rs, and SysV nodes' manual
+/// mode and `down` across power cuts run in scenario-lvslab.sh.
 #[test]
 fn the_seed_setup_on_systemd_nodes_survives_a_real_systemctl_reboot_in_the_vm() {
     run_scenario_with(
