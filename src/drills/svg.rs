@@ -526,10 +526,18 @@ const STATES: [(DirectorState, bool); 13] = [
     (DirectorState::Unreachable, false),
 ];
 
-/// The state legend: each label with its colour, where it goes (x, line).
+/// The state legend: its labels, and how many lines they take.
 struct StateLegend {
-    items: Vec<(f64, usize, &'static str, &'static str)>,
+    items: Vec<LegendItem>,
     lines: usize,
+}
+
+/// A state's label and colour, and where it goes: `x` on line `line` of the legend.
+struct LegendItem {
+    x: f64,
+    line: usize,
+    label: &'static str,
+    colour: &'static str,
 }
 
 impl StateLegend {
@@ -544,21 +552,23 @@ impl StateLegend {
         let (mut x, mut line) = (LEFT, 0);
         for (state, holds) in STATES {
             let label = state_label(state, holds);
-            if !shown.contains(&label)
-                || items
-                    .iter()
-                    .any(|i: &(f64, usize, &str, &str)| i.2 == label)
-            {
+            // (Each entry of STATES has a label of its own.)
+            if !shown.contains(&label) {
                 continue;
             }
             let width = 26.0 + 6.5 * label.len() as f64;
             if x > LEFT && x + width > WIDTH - RIGHT {
                 (x, line) = (LEFT, line + 1);
             }
-            items.push((x, line, label, state_colour(state, holds)));
+            items.push(LegendItem {
+                x,
+                line,
+                label,
+                colour: state_colour(state, holds),
+            });
             x += width;
         }
-        let lines = items.last().map_or(0, |i| i.1 + 1);
+        let lines = items.last().map_or(0, |i| i.line + 1);
         StateLegend { items, lines }
     }
 }
@@ -574,7 +584,13 @@ fn state_legend(s: &mut String, layout: &Layout) {
         s,
         r##"<text x="10" y="{first:.0}" font-size="10" fill="#555555">director state</text>"##
     );
-    for (x, line, label, colour) in &legend.items {
+    for LegendItem {
+        x,
+        line,
+        label,
+        colour,
+    } in &legend.items
+    {
         let ly = first + STATE_LEGEND_LINE * *line as f64;
         let _ = writeln!(
             s,
@@ -798,7 +814,7 @@ mod tests {
     fn the_state_legend_names_the_bands_states_right_above_them() {
         let r = busy(30_000);
         let layout = Layout::of(&r, SUMMARY);
-        let labels: Vec<&str> = layout.state_legend.items.iter().map(|i| i.2).collect();
+        let labels: Vec<&str> = layout.state_legend.items.iter().map(|i| i.label).collect();
         assert_eq!(
             labels,
             [
@@ -833,7 +849,7 @@ mod tests {
             sample.directors[1].state = DirectorState::Deaf;
             sample.directors[0].state = DirectorState::Hung;
         }
-        let labels: Vec<&str> = StateLegend::of(&r).items.iter().map(|i| i.2).collect();
+        let labels: Vec<&str> = StateLegend::of(&r).items.iter().map(|i| i.label).collect();
         assert_eq!(labels, ["BACKUP, hears no MASTER", "hung, VIP", "hung"]);
         assert!(StateLegend::of(&Record::default()).items.is_empty());
 
@@ -854,7 +870,7 @@ mod tests {
         let legend = StateLegend::of(&r);
         assert_eq!(legend.items.len(), STATES.len());
         assert_eq!(legend.lines, 2);
-        for (x, _, label, _) in &legend.items {
+        for LegendItem { x, label, .. } in &legend.items {
             assert!(
                 x + 13.0 + 6.5 * label.len() as f64 <= WIDTH,
                 "{label} at {x}"

@@ -170,10 +170,15 @@ impl Watch {
                 macs.push((mac, d.director.name.clone()));
             }
         }
-        let mut vip_watches = Vec::new();
+        // Each director's clock, read once: its VIP events and its samples are stamped by it.
+        let mut clocks = Vec::new();
         for d in &hosts.directors {
+            clocks.push(Clock::of(&d.conn.session).await);
+        }
+        let mut vip_watches = Vec::new();
+        for (d, clock) in hosts.directors.iter().zip(&clocks) {
             let session = d.conn.session.clone();
-            let Some(clock) = Clock::of(&session).await else {
+            let Some(clock) = clock.clone() else {
                 continue;
             };
             let query = sh::drill_vip_events(&hosts.vip(), secs, &stop_flag);
@@ -265,10 +270,6 @@ impl Watch {
             .map(|d| (d.director.name.clone(), d.conn.session.clone()))
             .collect();
         let vip = hosts.vip();
-        let mut clocks = Vec::new();
-        for (_, session) in &targets {
-            clocks.push(Clock::of(session).await);
-        }
         // Each director sampled on its own: one slow to answer (its keepalived killed, its
         // session busy with a repair) must not hold back the other's state, which is when the
         // picture drew a takeover seconds after it happened.
