@@ -60,6 +60,15 @@ impl Probe {
 
 /// How often the directors are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// The pause after a director's sample that took `took`: [`SAMPLE_EVERY`], longer (up to
+/// [`SAMPLE_PAUSE_MAX`]) on a host slow to answer, so the sampling takes at most a third of its
+/// time. (In an emulated VM, four samples a second on each director took more CPU than there
+/// was while a director rebooted: the other director's samples timed out for 12 to 28 s.)
+fn sample_pause(took: Duration) -> Duration {
+    SAMPLE_EVERY.max(took * 2).min(SAMPLE_PAUSE_MAX)
+}
+const SAMPLE_PAUSE_MAX: Duration = Duration::from_secs(1);
+
 /// How long one director sample may take before the director counts as unreachable (an
 /// emulated VM under load answers in over a second).
 const SAMPLE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -295,8 +304,9 @@ impl Watch {
                                 _ => (asked + answered) / 2,
                             };
                             seen.push((t_ms, director_sample(&name, flags)));
+                            let took = Duration::from_millis((answered - asked).max(0) as u64);
                             tokio::select! {
-                                _ = tokio::time::sleep(SAMPLE_EVERY) => {}
+                                _ = tokio::time::sleep(sample_pause(took)) => {}
                                 _ = stopped.changed() => break,
                             }
                         }
@@ -605,6 +615,16 @@ fn director_sample(name: &str, flags: Option<DirectorFlags>) -> DirectorSample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_director_slow_to_answer_is_sampled_less_often() {
+        assert_eq!(sample_pause(Duration::from_millis(20)), SAMPLE_EVERY);
+        assert_eq!(
+            sample_pause(Duration::from_millis(300)),
+            Duration::from_millis(600)
+        );
+        assert_eq!(sample_pause(Duration::from_secs(3)), SAMPLE_PAUSE_MAX);
+    }
 
     /// Directors read at their own pace make one list in which each changes when it was read.
     #[test]

@@ -182,6 +182,10 @@ ln -sf /etc/systemd/system/lvslab-node-booted.service \
 # `ip netns exec` gave us a fresh /sys: the cgroup tree again, and a cgroup of the node's own
 # that nspawn keeps (no systemd outside to ask for one).
 mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup || exit 1
+# The node weighs on the CPU as one machine, whatever the number of its processes: a node that
+# boots (systemd starting dozens at once) takes its share, not the CPU of every other node (in
+# an emulated VM the client's requests waited seconds while a director booted).
+grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control || echo +cpu > /sys/fs/cgroup/cgroup.subtree_control
 cgroup=/sys/fs/cgroup/lvslab.$namespace.$$
 mkdir -p "$cgroup" && echo $$ > "$cgroup/cgroup.procs" || exit 1
 
@@ -305,6 +309,7 @@ mod tests {
             "[ $status = 133 ] ||",
             "lowerdir=/,upperdir=$dir/disk/upper",
             "cgroup=/sys/fs/cgroup/lvslab.$namespace.$$",
+            "echo +cpu > /sys/fs/cgroup/cgroup.subtree_control",
         ] {
             assert!(systemd.contains(part), "{part} missing in\n{systemd}");
         }

@@ -83,15 +83,16 @@ on_node() { # node command...
     timeout 30 lvslab lab exec --name "$LAB" "$on_node_name" -- "$@"
 }
 # The seed's section 7 by hand (`up --mode manual`: the alias and the ipvsadm rules), then the
-# MASTER rebooted outside lvslab: `lvslab verify` passes and node1 has RULES real servers again,
-# set by lvslab-boot at boot (verdict manual-reboot).
+# MASTER and a real server rebooted outside lvslab, at once: `lvslab verify` passes (the real
+# server's VIP on lo, its ARP settings and web server back too) and node1 has RULES real
+# servers again, set by lvslab-boot at boot (verdict manual-reboot).
 manual_then_reboot() { # rules
     lv_json /tmp/manual.json up --mode manual
     if [ $rc = 0 ]; then
-        reboot_nodes node1
+        reboot_nodes node1 node2
         lv_json /tmp/after.json verify
         rules=$(on_node node1 ipvsadm -Sn | grep -c '^-a')
-        if [ $rc = 0 ] && [ "$rules" = "$1" ]; then verdict manual-reboot PASS "IPVS rules after the reboot: $rules real servers; $(evidence /tmp/after.json 'http via VIP')"
+        if [ $rc = 0 ] && [ "$rules" = "$1" ]; then verdict manual-reboot PASS "IPVS rules after the reboot of node1 and node2: $rules real servers; $(evidence /tmp/after.json 'http via VIP')"
         else verdict manual-reboot FAIL "exit $rc, $rules rules: $(why /tmp/after.json)"; fi
     else verdict manual-reboot FAIL "up --mode manual: exit $rc: $(why /tmp/manual.json)"; fi
 }

@@ -1,10 +1,9 @@
 #!/bin/sh
 # VM-tier scenario: lvslab itself, end to end, on a kernel with IPVS: the namespace lab
-# (`lvslab lab up`), the seed's keepalived + LVS-DR setup converged and verified (`lvslab up`), a
-# rerun that changes nothing, IPVS drift repaired, a frozen keepalived (the MASTER) found by
-# verify and continued by up, teardown (twice), the manual mode (seed section 7) and
-# its rules back after a power cut of the MASTER, nothing back after `down` and power cuts, all
-# on 3 real servers with no playbook change; then several virtual services (persistence,
+# (`lvslab lab up`), the seed's keepalived + LVS-DR setup converged and verified (`lvslab up`),
+# IPVS drift repaired, the manual mode (seed section 7) and its rules back after a power cut of
+# the MASTER and a real server, nothing back after `down` and power cuts, all on 3 real servers
+# with no playbook change; then several virtual services (persistence,
 # a firewall mark, a sorry server, TLS with SSL_GET, sh with sh-port, IPVS kernel settings) converged, rerun, repaired, a real
 # server drained and put back (`lvslab drain`/`undrain`), serving the sorry page once the quorum
 # is lost and with every real server down, keeping failed servers at weight 0
@@ -27,12 +26,6 @@ case $(evidence /tmp/up.json 'http via VIP') in
     *node2=*node3=*node5=*) verdict three-real-servers PASS "$(evidence /tmp/up.json 'http via VIP')" ;;
     *) verdict three-real-servers FAIL "not every real server answered: $(evidence /tmp/up.json 'http via VIP')" ;;
 esac
-lvslab --json up --no-verify >/tmp/up2.json 2>&1
-rc=$?
-n=$(changed /tmp/up2.json)
-if [ $rc = 0 ] && [ "$n" = 0 ]; then verdict rerun-changes-nothing PASS "0 changed"
-else verdict rerun-changes-nothing FAIL "exit $rc, $n changed: $(grep '"status":"changed"' /tmp/up2.json | head -n 2 | tr '\n' ' ')"; fi
-
 # IPVS drift made by hand on the MASTER's table, three kinds at once: one `up` reports and
 # repairs each (its own change, said on its service), and its verify passes.
 lx1() { lvslab lab exec --name ops node1 -- ipvsadm "$@" >/dev/null 2>&1; }
@@ -50,36 +43,9 @@ for d in "real-server-deleted:add real server 198.18.0.12:80" "extra-real-server
     esac
 done
 
-# A frozen daemon (SIGSTOP, state T) by hand: keepalived on the MASTER, then the web server. verify fails naming it (the VRRP states read from keepalived itself), `up`
-# continues it, verify passes again.
-frozen() { # node process probe
-    node=$1; process=$2; probe=$3
-    lvslab lab exec --name ops "$node" -- pkill -STOP -x "$process"
-    # The MASTER frozen: the BACKUP takes over after Master_Down_Interval.
-    [ "$node" = node1 ] && sleep 5
-    lv_json /tmp/frozen.json verify
-    failed=$(failed_probes /tmp/frozen.json)
-    case $failed in
-        *"$probe"*) ;;
-        *) verdict "frozen-$node-$process" FAIL "verify did not fail $probe: exit $rc, $failed"; return ;;
-    esac
-    lv_json /tmp/thaw.json up
-    what=$(grep '"status":"changed"' /tmp/thaw.json | grep -o '"msg":"continue[^"]*"' | head -n 1)
-    if [ $rc = 0 ] && [ -n "$what" ]; then verdict "frozen-$node-$process" PASS "verify failed ($(echo "$failed" | cut -c 1-160)); up: $what; verify passes"
-    else verdict "frozen-$node-$process" FAIL "exit $rc; changes: $what; $(why /tmp/thaw.json)"; fi
-}
-# (The BACKUP and the web server frozen are the namespace tier's, tests/lvs.rs; here the
-# MASTER, with IPVS.)
-frozen node1 keepalived VRRP
-
-lvslab --json down >/tmp/down.json 2>&1
-rc=$?
-if [ $rc = 0 ]; then verdict down-leaves-nothing PASS "$(grep -c '"pass":true' /tmp/down.json) checks clean"
-else verdict down-leaves-nothing FAIL "exit $rc: $(failed_probes /tmp/down.json)"; fi
-lvslab --json down >/tmp/down2.json 2>&1
-rc=$?
-n=$(changed /tmp/down2.json)
-if [ $rc = 0 ] && [ "$n" = 0 ]; then verdict down-twice PASS "0 changed"; else verdict down-twice FAIL "exit $rc, $n changed"; fi
+# (A frozen keepalived on either director, a rerun that changes nothing and `down` twice are
+# the namespace tier's, tests/lvs.rs; reruns and `down` on IPVS run in scenario-modes.sh and
+# below with several services.)
 
 # The manual mode (the seed's section 7) on these SysV nodes (lvslab's init: a reboot is a power
 # cut): the MASTER's alias and IPVS rules come back from lvslab-boot's init script; after

@@ -3,9 +3,9 @@
 # (`lab up --forwarding nat`: the client and the directors outside, the directors and the real
 # servers inside, a router between the two networks). For DR, NAT, TUN and DR again: a converge
 # whose verify proves the method's path (IPVS counters, the real servers' logs, tunl0's counter),
-# a rerun that changes nothing, nothing left of the method before, and the failover drill (with
-# NAT the gateway moves too; not again for DR the second time). Then the manual mode for NAT
-# and TUN, and `down` leaves nothing.
+# a rerun that changes nothing, nothing left of the method before, and for NAT and TUN the
+# failover drill (with NAT the gateway moves too; DR's is drilled in scenario-drills.sh). Then
+# the manual mode for NAT and TUN, and `down` leaves nothing.
 # Uses tests/vm/lib.sh.
 set -u
 INV=/var/lib/lvslab/labs/modes/inventory.yml
@@ -60,8 +60,9 @@ for mode in dr nat tun dr; do
     if [ $rc = 0 ] && [ "$n" = 0 ]; then verdict "rerun-$tag" PASS "0 changed"
     else verdict "rerun-$tag" FAIL "exit $rc, $n changed: $(grep '"status":"changed"' /tmp/rerun.json | head -n 2 | tr '\n' ' ')"; fi
     expect_only "$tag" "$mode"
-    # DR's failover has been drilled in this lab already (and every kind in scenario-drills.sh).
-    if [ "$tag" = dr-after-tun ]; then previous=$mode; continue; fi
+    # DR's failover is drilled in scenario-drills.sh (the VIP moves on the client's network as
+    # here); NAT's moves the real servers' gateway too, TUN's BACKUP forwards through tunnels.
+    if [ "$mode" = dr ]; then previous=$mode; continue; fi
     lv_json /tmp/failover.json drill failover --margin "$DRILL_MARGIN"
     if [ $rc = 0 ]; then verdict "failover-$tag" PASS "$(evidence /tmp/failover.json 'drill failover')"
     else verdict "failover-$tag" FAIL "exit $rc: $(failed_probes /tmp/failover.json)"; fi

@@ -7,14 +7,24 @@ use crate::lvs::names::{LOOPBACK, TUNNEL};
 /// A director's state (verify, status, a drill's sampling): prints `<keepalived runs> <it is frozen> <holds
 /// the VIP>` as 0/1 (the VIP on a device that holds it: [`crate::lvs::names::holds_vip_on`]),
 /// then the host's clock when it looked, in ms (a busy connection can answer seconds later).
+/// A drill runs it four times a second on each director: it costs few processes (keepalived's
+/// pid file and /proc read by the shell itself, `pgrep` only when the pid file names no live
+/// keepalived; `ip` asked for the VIP's address alone), or an emulated host spends its CPU on
+/// the sampling instead of on what the drill measures.
 pub fn director_sample(vip: &str) -> Read<DirectorFlags> {
     let line = format!(
-        "t=$(date +%s%3N); p=$(pgrep -x keepalived | head -n 1); r=0; f=0; if [ -n \"$p\" ]; then r=1; case $(ps -o stat= -p $p) in T*) f=1;; esac; fi; \
-         h=$(ip -o addr show | awk -v ip={} '{{split($4,a,\"/\"); if (a[1]==ip && $2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\") print 1}}' | head -n 1); echo \"$r $f ${{h:-0}} $t\"",
+        "t=$(date +%s%3N); p=; c=; s=; read -r p 2>/dev/null <{KEEPALIVED_PID}; \
+         [ -n \"$p\" ] && read -r _ c s _ 2>/dev/null </proc/$p/stat; \
+         if [ \"$c\" != '(keepalived)' ]; then c=; s=; p=$(pgrep -o -x keepalived); [ -n \"$p\" ] && read -r _ c s _ 2>/dev/null </proc/$p/stat; fi; \
+         r=0; f=0; case $s in ''|Z|X) ;; T|t) r=1; f=1;; *) r=1;; esac; \
+         h=$(ip -o addr show to {} | awk '$2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\" {{print 1; exit}}'); echo \"$r $f ${{h:-0}} $t\"",
         quote(vip)
     );
     Read::new(line, parse_director_sample)
 }
+
+/// The pid file of keepalived's parent process (as built for every distribution).
+const KEEPALIVED_PID: &str = "/run/keepalived.pid";
 
 /// What [`director_sample`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
