@@ -130,11 +130,10 @@ took=$(($(date +%s) - undone_at))
 if [ "$passed" = yes ]; then verdict verify-after-killed PASS "verify passed ${took} s after the last undo"
 else verdict verify-after-killed FAIL "verify still fails ${took} s after the last undo: $(grep FAIL /tmp/killed-verify.txt | head -n 3 | tr '\n' ' ')"; fi
 
-
-lvslab down >/dev/null 2>&1
 # TCP_CHECK (still through the VIP, via_vip stays on): the checker that only connects removes a
 # killed real server within its limit, and the hang drill is refused with why (a frozen server
-# still completes the handshake).
+# still completes the handshake). The lab as the drills left it (verify passed) is converged to
+# it: keepalived reloaded with the new checkers.
 lvslab set lvs.health_check.type=tcp >/dev/null
 lv_json /tmp/tcp-up.json up
 checkers=$(lvslab lab exec --name drills node1 -- grep -c TCP_CHECK /etc/keepalived/keepalived.conf)
