@@ -2,6 +2,11 @@
 
 use super::{ParseError, Read, argv, detached, quote};
 
+/// Shell that sets `s` to the state letter of process `$p` (`S`, `R`, `T`, `Z`, ...; empty when
+/// it is gone), read by the shell itself from /proc (`ps` is a process of its own, a tenth of a
+/// second each on an emulated host, for every process of every service a run asks about).
+pub(super) const STATE_OF_P: &str = "s=; l=; read -r l 2>/dev/null </proc/$p/stat; s=${l##*\") \"}; [ \"$s\" = \"$l\" ] && s=; s=${s%% *}";
+
 /// Prints `running`, `frozen` (a process of the name stopped by a signal, state T) or
 /// `stopped` (none, or zombies only), by process name: init scripts may claim success for a
 /// daemon that died at once; then `enabled`, `disabled` or `unknown`.
@@ -17,7 +22,7 @@ pub fn service_query(init: &str, service: &str, process: &str) -> Read<ServiceSt
         )
     };
     let line = format!(
-        "st=stopped; for p in $(pgrep -x {} || true); do case $(ps -o stat= -p $p) in T*) st=frozen; break;; Z*|'') ;; *) st=running;; esac; done; echo $st; {enabled}",
+        "st=stopped; for p in $(pgrep -x {} || true); do {STATE_OF_P}; case $s in T) st=frozen; break;; Z|X|'') ;; *) st=running;; esac; done; echo $st; {enabled}",
         quote(process)
     );
     Read::new(line, parse_service_query)
@@ -151,7 +156,7 @@ pub fn freeze(process: &str) -> String {
 /// Exit 0 when no process of that name is frozen (stopped by a signal).
 pub fn not_frozen(process: &str) -> String {
     format!(
-        "for p in $(pgrep -x {}); do case $(ps -o stat= -p $p) in T*) exit 1;; esac; done; exit 0",
+        "for p in $(pgrep -x {}); do {STATE_OF_P}; [ \"$s\" = T ] && exit 1; done; exit 0",
         quote(process)
     )
 }

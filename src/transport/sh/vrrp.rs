@@ -1,5 +1,6 @@
 //! VRRP on the directors: keepalived's state by the VIP, and VRRP blocked on a link.
 
+use super::services::STATE_OF_P;
 use super::{ParseError, Read, detached, quote};
 use crate::lvs::DirectorState;
 use crate::lvs::names::{LOOPBACK, TUNNEL};
@@ -13,9 +14,7 @@ use crate::lvs::names::{LOOPBACK, TUNNEL};
 /// the sampling instead of on what the drill measures.
 pub fn director_sample(vip: &str) -> Read<DirectorFlags> {
     let line = format!(
-        "t=$(date +%s%3N); p=; c=; s=; read -r p 2>/dev/null <{KEEPALIVED_PID}; \
-         [ -n \"$p\" ] && read -r _ c s _ 2>/dev/null </proc/$p/stat; \
-         if [ \"$c\" != '(keepalived)' ]; then c=; s=; p=$(pgrep -o -x keepalived); [ -n \"$p\" ] && read -r _ c s _ 2>/dev/null </proc/$p/stat; fi; \
+        "t=$(date +%s%3N); {PARENT}; s=; [ -n \"$p\" ] && {STATE_OF_P}; \
          r=0; f=0; case $s in ''|Z|X) ;; T|t) r=1; f=1;; *) r=1;; esac; \
          h=$(ip -o addr show to {} | awk '$2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\" {{print 1; exit}}'); echo \"$r $f ${{h:-0}} $t\"",
         quote(vip)
@@ -23,8 +22,13 @@ pub fn director_sample(vip: &str) -> Read<DirectorFlags> {
     Read::new(line, parse_director_sample)
 }
 
-/// The pid file of keepalived's parent process (as built for every distribution).
-const KEEPALIVED_PID: &str = "/run/keepalived.pid";
+/// Shell that sets `p` to the pid of keepalived's parent process (empty: none runs): from its
+/// pid file (as built for every distribution) when that names a live keepalived, else the
+/// oldest process of that name (`pgrep` reads every process of the host: a quarter of a second
+/// on an emulated one).
+const PARENT: &str = "p=; c=; read -r p 2>/dev/null </run/keepalived.pid; \
+     [ -n \"$p\" ] && read -r _ c _ 2>/dev/null </proc/$p/stat; \
+     [ \"$c\" = '(keepalived)' ] || p=$(pgrep -o -x keepalived)";
 
 /// What [`director_sample`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,9 +80,9 @@ const KEEPALIVED_JSON: &str = "/tmp/keepalived.json";
 pub const DUMP_WAIT_TENTHS: u32 = 20;
 
 /// keepalived as it is, read from itself (verify, status, the `service` module): its processes
-/// and their states, then its JSON dump (the signal `keepalived --signum=JSON` names, to the
-/// oldest process, the parent; the file removed first, so only a dump written now is read),
-/// taken again `window_ms` later when given (to see adverts counted meanwhile). Runs as root
+/// (the parent, see [`PARENT`], and its children as /proc lists them) and their states, then
+/// its JSON dump (the signal `keepalived --signum=JSON` names, to the parent; the file removed
+/// first, so only a dump written now is read), taken again `window_ms` later when given (to see adverts counted meanwhile). Runs as root
 /// (the dump is root's alone). Prints `none` (no keepalived), `process PID STAT` lines, then
 /// `dump none` (no JSON dump in this build), or per dump `dump` and the JSON on the next line,
 /// or `dump silent` (no answer in [`DUMP_WAIT_TENTHS`] tenths of a second).
@@ -87,8 +91,9 @@ pub fn keepalived_live(window_ms: Option<u32>) -> Read<KeepalivedLive> {
         format!(" && sleep {}.{:03} && dump", ms / 1000, ms % 1000)
     });
     let line = format!(
-        "p=$(pgrep -o -x keepalived); if [ -z \"$p\" ]; then echo none; exit 0; fi; \
-         for q in $(pgrep -x keepalived); do echo \"process $q $(ps -o stat= -p $q)\"; done; \
+        "{PARENT}; if [ -z \"$p\" ]; then echo none; exit 0; fi; \
+         c=/proc/$p/task/$p/children; if [ -r $c ]; then k=; read -r k <$c; all=\"$p $k\"; else all=$(pgrep -x keepalived); fi; \
+         r=$p; for p in $all; do {STATE_OF_P}; echo \"process $p $s\"; done; p=$r; \
          s=$(keepalived --signum=JSON 2>/dev/null) || s=; \
          case $s in ''|*[!0-9]*) echo 'dump none'; exit 0;; esac; f={KEEPALIVED_JSON}\n\
          dump() {{ rm -f \"$f\"; kill -\"$s\" \"$p\" || return 1; n=0; while [ $n -lt {DUMP_WAIT_TENTHS} ]; do \
@@ -101,7 +106,7 @@ pub fn keepalived_live(window_ms: Option<u32>) -> Read<KeepalivedLive> {
 /// What [`keepalived_live`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeepalivedLive {
-    /// Each keepalived process: its pid and `ps` state (`S`, `Ss`, `T`, `Z`, ...).
+    /// Each keepalived process: its pid and state letter (`S`, `R`, `T`, `Z`, ...).
     pub processes: Vec<(u32, String)>,
     /// Whether this keepalived can dump its state as JSON (built with it).
     pub dumps_json: bool,
