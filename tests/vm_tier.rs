@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     DownOnDrop, STATE_ROOT, kill, lvslab, show, ssh_options, stderr, stdout, traces_of, turn,
-    unique_name,
+    unique_name, vm_turn,
 };
 
 /// Plain `ip`/`ipvsadm` in the guest, independent of lvslab's engine: the tier itself works.
@@ -193,7 +193,8 @@ fn every_forwarding_method_converges_proves_its_path_and_switches_cleanly_in_the
 #[test]
 fn lab_demo_leaves_a_vm_lab_to_explore_and_down_removes_it() {
     let name = unique_name();
-    let _turn = turn();
+    // Its lab is on this machine (or its state is): the labs' turn, then the VM's.
+    let (_turn, _vm) = (turn(), vm_turn());
     let _down = DownOnDrop(name.clone());
     let out = lvslab(&["lab", "demo", "--name", &name]);
     let text = stdout(&out);
@@ -332,7 +333,8 @@ fn lab_demo_leaves_a_vm_lab_to_explore_and_down_removes_it() {
 #[test]
 fn lab_demo_for_nat_ends_with_every_probe_passing() {
     let name = unique_name();
-    let _turn = turn();
+    // Its lab is on this machine (or its state is): the labs' turn, then the VM's.
+    let (_turn, _vm) = (turn(), vm_turn());
     let _down = DownOnDrop(name.clone());
     let out = lvslab(&["lab", "demo", "--name", &name, "--forwarding", "nat"]);
     let text = stdout(&out);
@@ -362,7 +364,8 @@ fn lab_demo_for_nat_ends_with_every_probe_passing() {
 #[test]
 fn lab_demo_without_a_tap_device_runs_inside_the_vm() {
     let name = unique_name();
-    let _turn = turn();
+    // Its lab is on this machine (or its state is): the labs' turn, then the VM's.
+    let (_turn, _vm) = (turn(), vm_turn());
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "sh", "-c"])
         .arg(r#"mount -t tmpfs none /dev/net && exec "$0" lab demo --name "$1""#)
@@ -391,9 +394,8 @@ fn run_scenario(scenario: &str, expected: &[&str]) {
 
 /// The scenario with shell variables set before it starts (`settings`: name, value).
 fn run_scenario_with(scenario: &str, settings: &[(&str, &str)], expected: &[&str]) {
-    // One VM at a time: two emulated guests on a 2-core machine each run at half speed, and
-    // the drills measure time.
-    let _turn = turn();
+    // The scenario's lab is inside the VM: only the VM's turn.
+    let _turn = vm_turn();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm");
     let text = std::fs::read_to_string(dir.join(scenario)).expect("the scenario");
     // lvslab's scenarios share tests/vm/lib.sh: put it right after their `#!` line.

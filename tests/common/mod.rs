@@ -69,15 +69,7 @@ pub struct Turn {
 }
 
 pub fn turn() -> Turn {
-    let path = std::env::temp_dir().join("lvslab-lab-tests.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+    let lock = machine_lock("lvslab-lab-tests.lock");
     for name in leftover_test_labs() {
         let out = lvslab(&["lab", "down", "--name", &name]);
         assert!(
@@ -90,6 +82,30 @@ pub fn turn() -> Turn {
 }
 
 /// Names of test labs that exist in any form (namespaces, bridge, state directory).
+/// The machine-wide turn to run a VM: one at a time (two emulated guests on a 2-core machine
+/// each run at half speed, and the drills measure time). A VM that runs a scenario inside itself
+/// holds no lab of this machine and needs only this turn, so it runs beside the namespace
+/// tests; `lab demo` with its lab on this machine takes [`turn`] first, then this one.
+pub fn vm_turn() -> Turn {
+    Turn {
+        _lock: machine_lock("lvslab-vm-tests.lock"),
+    }
+}
+
+/// An flock on a file of the temporary directory, held until the file is closed.
+fn machine_lock(name: &str) -> File {
+    let path = std::env::temp_dir().join(name);
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+    lock
+}
+
 fn leftover_test_labs() -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let mut add = |name: &str| {
