@@ -1,14 +1,17 @@
 //! The failover drills on the namespace lab, where VRRP needs no IPVS: the client pings the VIP.
 //! Every kind runs, keeps its outage within the limit it computes from the inventory, leaves the
 //! lab as it found it, and writes a picture that holds its marks; kill finds the VIP left on the
-//! dead MASTER and repairs it with `lvslab up`; partition sees two MASTERs and two MACs. (The
-//! real-server drills and the HTTP load need IPVS: the VM tier runs them.)
+//! dead MASTER and repairs it with `lvslab up`; partition sees two MASTERs and two MACs; a drill
+//! SIGKILLed mid-fault is undone on its host all the same. (The real-server drills and the HTTP
+//! load need IPVS: the VM tier runs them.)
 
 mod common;
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use common::{TestLab, lvslab, show, stdout};
+use common::{LVSLAB, TestLab, lvslab, show, stdout};
 
 fn lv(lab: &TestLab, args: &[&str]) -> std::process::Output {
     let inv = lab.inventory.to_str().unwrap();
@@ -205,6 +208,59 @@ fn every_failover_kind_stays_within_its_limit_and_leaves_the_lab_as_it_was() {
         assert_eq!(stdout(&left).trim(), "1", "{kind}: no filter, link up");
         let asker = lab.ssh("client", "ip -o link | grep -c lvsarp || true");
         assert_eq!(stdout(&asker).trim(), "0", "{kind}: the ARP asker is gone");
+    }
+
+    // A drill SIGKILLed while its fault is on (keepalived killed on the MASTER) can undo
+    // nothing itself: the undo it armed on node1 before the fault starts keepalived again by
+    // itself, and node1 takes its VIP back.
+    let told = lab.dir.join("killed.txt");
+    let mut drill = Command::new(LVSLAB)
+        .args(["-i", lab.inventory.to_str().unwrap()])
+        .args(["drill", "failover", "--kind", "kill", "--no-svg"])
+        .stdout(std::fs::File::create(&told).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let waited = Instant::now();
+    while !std::fs::read_to_string(&told)
+        .unwrap_or_default()
+        .contains(" while ")
+    {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "the drill never started its load"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // The fault comes 2 s after the load starts.
+    std::thread::sleep(Duration::from_secs(5));
+    drill.kill().unwrap();
+    drill.wait().unwrap();
+    let killed = Instant::now();
+    let down = lab.ssh(
+        "node1",
+        "pgrep -x keepalived >/dev/null && echo running || echo dead",
+    );
+    assert_eq!(
+        stdout(&down).trim(),
+        "dead",
+        "the fault was on when the drill was killed"
+    );
+    while !lab.ssh("node1", "pgrep -x keepalived").status.success() {
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "keepalived not started again on node1 {:?} after the drill was killed",
+            killed.elapsed()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    while lab_state(&lab) != before {
+        assert!(
+            killed.elapsed() < Duration::from_secs(90),
+            "the lab after the killed drill's undo: {}",
+            lab_state(&lab)
+        );
+        std::thread::sleep(Duration::from_secs(1));
     }
 }
 

@@ -359,7 +359,8 @@ Examples:
 
 const DRILL_REALSERVER_HELP: &str = "\
 Limits (keepalived's check, HTTP_GET, TCP_CHECK or MISC_CHECK, timers from health_check):
-  kill         delay_loop + retry x delay_before_retry (a refused connection fails at once)
+  kill         delay_loop + retry x delay_before_retry (a refused connection fails at once);
+               with MISC_CHECK as hang (the script may take its misc_timeout, connect_timeout)
   stop, hang   delay_loop + connect_timeout + retry x (delay_before_retry + connect_timeout)
                (a server that stops gracefully may accept a check and never answer it)
   drain        no failed request at all

@@ -154,6 +154,19 @@ pub async fn realserver(
         ));
     }
     let limit = match kind {
+        // The operator's script may take up to misc_timeout at each attempt, a refused
+        // connection or not: lvslab cannot know how soon it gives up (a curl started on a busy
+        // emulated director took seconds).
+        RealServerKind::Kill if hc.kind == CheckKind::Misc => {
+            let hangs = limits::realserver_removal(hc, false);
+            Limit::new(
+                hangs.ms,
+                format!(
+                    "{} (connect_timeout is the script's misc_timeout: how soon it fails is the script's)",
+                    hangs.why
+                ),
+            )
+        }
         RealServerKind::Kill => limits::realserver_removal(hc, true),
         RealServerKind::Hang => limits::realserver_removal(hc, false),
         RealServerKind::Stop => {

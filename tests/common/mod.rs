@@ -3,7 +3,8 @@
 //!
 //! Every lab uses 198.18.0.0/24, so two labs cannot be up at once on one machine: a test takes
 //! the machine-wide test turn (an flock) before its lab goes up and keeps it until the lab is
-//! down. Test binaries and tests inside a binary may run in parallel; their labs take turns.
+//! down. Test binaries and tests inside a binary may run in parallel; their labs take turns. A
+//! VM takes a turn of its own ([`vm_turn`]): a scenario that runs inside it holds no lab here.
 //!
 //! ```ignore
 //! let lab = TestLab::up(2);

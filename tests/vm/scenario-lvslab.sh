@@ -115,19 +115,27 @@ else
         *) verdict services-scheduler-flags FAIL "8443 with sh-port: ${tls:-no probe} | table: $flags" ;;
     esac
     # `lvslab drain` as one command on this lab of several services, under a steady load, with a
-    # connection held open to each real server (a request whose end never comes, closed after 20 s:
-    # the converge alone takes ~8 s in the VM):
-    # the drain waits for it, no request fails, the inventory keeps the drain, and `undrain` puts the
-    # weight back.
+    # connection held open to each real server (a request whose end never comes, closed once the
+    # drain says it waits for it: a fixed time ran out before a slow converge had ended): the
+    # drain waits for it, no request fails, the inventory keeps the drain, and `undrain` puts
+    # the weight back.
     drain_cmd() {
-        lvslab lab exec --name ops client -- bash -c 'for i in 1 2 3; do (exec 3<>/dev/tcp/198.18.0.100/80; printf "GET / HTTP/1.1\r\n" >&3; sleep 20) & done; wait' >/dev/null 2>&1 &
+        lvslab lab exec --name ops client -- bash -c 'rm -f /tmp/release; for i in 1 2 3; do (exec 3<>/dev/tcp/198.18.0.100/80; printf "GET / HTTP/1.1\r\n" >&3; n=0; while [ ! -e /tmp/release ] && [ $n -lt 90 ]; do sleep 1; n=$((n + 1)); done) & done; wait' >/dev/null 2>&1 &
         held=$!
         sleep 1
         lvslab lab exec --name ops client -- sh -c 'n=0; f=0; end=$(($(date +%s) + 24)); while [ "$(date +%s)" -lt "$end" ]; do curl -s -m 2 -o /dev/null http://198.18.0.100/ || f=$((f + 1)); n=$((n + 1)); sleep 0.1; done; echo "$n requests, $f failed"' >/tmp/drain-load.txt 2>&1 &
         load=$!
         sleep 1
-        echo "STEP [$(elapsed)] lvslab drain node2 (3 connections held 20 s, one to each real server; a steady load)"
-        lvslab drain node2 --timeout 60 >/tmp/drain.txt 2>&1
+        echo "STEP [$(elapsed)] lvslab drain node2 (3 connections held, one to each real server, until the drain waits for node2's; a steady load)"
+        lvslab drain node2 --timeout 60 >/tmp/drain.txt 2>&1 &
+        drain=$!
+        tries=0
+        until grep -q 'active connection(s) still on it' /tmp/drain.txt || ! kill -0 "$drain" 2>/dev/null || [ $tries -ge 90 ]; do
+            sleep 1; tries=$((tries + 1))
+        done
+        sleep 2
+        lvslab lab exec --name ops client -- touch /tmp/release >/dev/null 2>&1
+        wait "$drain"
         rc=$?
         wait "$load" "$held"
         said=$(grep 'node2 drained' /tmp/drain.txt)
@@ -151,9 +159,6 @@ else
         else
             verdict undrain-command FAIL "exit $rc: $(tail -n 3 /tmp/undrain.txt | tr '\n' ' ')"
         fi
-        lv_json /tmp/after.json verify
-        if [ $rc = 0 ]; then verdict verify-after-undrain-command PASS "$(evidence /tmp/after.json 'http via VIP')"
-        else verdict verify-after-undrain-command FAIL "exit $rc: $(why /tmp/after.json)"; fi
     }
     drain_cmd
     # Two of the three real servers out (their web servers killed): with quorum 2 one left is
