@@ -113,6 +113,7 @@ pub const BASE: &[&str] = &[
     "mknod",
     "mktemp",
     "mv",
+    "nice",
     "readlink",
     "rm",
     "sha256sum",
