@@ -113,7 +113,6 @@ pub const BASE: &[&str] = &[
     "mknod",
     "mktemp",
     "mv",
-    "nice",
     "readlink",
     "rm",
     "sha256sum",
