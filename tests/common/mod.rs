@@ -85,8 +85,8 @@ pub fn turn() -> Turn {
 /// Names of test labs that exist in any form (namespaces, bridge, state directory).
 /// The machine-wide turn to run a VM: one at a time (two emulated guests on a 2-core machine
 /// each run at half speed, and the drills measure time). A VM that runs a scenario inside itself
-/// holds no lab of this machine and needs only this turn, so it runs beside the namespace
-/// tests; `lab demo` with its lab on this machine takes [`turn`] first, then this one.
+/// holds no lab of this machine and needs only this turn; `lab demo` with its lab on this
+/// machine takes [`turn`] first, then this one.
 pub fn vm_turn() -> Turn {
     Turn {
         _lock: machine_lock("lvslab-vm-tests.lock"),
