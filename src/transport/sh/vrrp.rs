@@ -15,7 +15,7 @@ use crate::lvs::names::{LOOPBACK, TUNNEL};
 pub fn director_sample(vip: &str) -> Read<DirectorFlags> {
     let line = format!(
         "t=$(date +%s%3N); {PARENT}; s=; [ -n \"$p\" ] && {STATE_OF_P}; \
-         r=0; f=0; case $s in ''|Z|X) ;; T|t) r=1; f=1;; *) r=1;; esac; \
+         r=0; f=0; case $s in ''|Z|X) ;; T) r=1; f=1;; *) r=1;; esac; \
          h=$(ip -o addr show to {} | awk '$2!=\"{LOOPBACK}\" && $2!=\"{TUNNEL}\" {{print 1; exit}}'); echo \"$r $f ${{h:-0}} $t\"",
         quote(vip)
     );
@@ -82,7 +82,8 @@ pub const DUMP_WAIT_TENTHS: u32 = 20;
 /// keepalived as it is, read from itself (verify, status, the `service` module): its processes
 /// (the parent, see [`PARENT`], and its children as /proc lists them) and their states, then
 /// its JSON dump (the signal `keepalived --signum=JSON` names, to the parent; the file removed
-/// first, so only a dump written now is read), taken again `window_ms` later when given (to see adverts counted meanwhile). Runs as root
+/// first, so only a dump written now is read), taken again `window_ms` later when given (to see
+/// adverts counted meanwhile). Runs as root
 /// (the dump is root's alone). Prints `none` (no keepalived), `process PID STAT` lines, then
 /// `dump none` (no JSON dump in this build), or per dump `dump` and the JSON on the next line,
 /// or `dump silent` (no answer in [`DUMP_WAIT_TENTHS`] tenths of a second).
