@@ -82,7 +82,7 @@ impl Module for Address {
     async fn query(&self, ctx: &TaskCtx<'_>) -> Result<Query<Change>, TaskError> {
         let (want, dev, label) = self.desired(ctx)?;
         let query = sh::address_list(&dev);
-        let out = ctx.run(query.line()).await?;
+        let out = ctx.read_output(&query).await?;
         if !out.success() {
             // Nothing to remove from a device that does not exist (tunl0 without ipip).
             if self.state == AddressState::Absent {

@@ -44,7 +44,7 @@ pub enum IpvsState {
 /// Read the host's IPVS table; a kernel without IPVS is a clear error.
 pub async fn read_table(ctx: &TaskCtx<'_>) -> Result<Table, TaskError> {
     let query = sh::ipvs_save();
-    let out = ctx.run(query.line()).await?;
+    let out = ctx.read_output(&query).await?;
     if !out.success() {
         let err = out.stderr_str();
         if sh::no_ipvs(&err) {

@@ -281,6 +281,15 @@ pub async fn converge<M: Module>(module: &M, ctx: &TaskCtx<'_>) -> Result<Outcom
     })
 }
 
+/// See [`ModuleCall::collect_reads`]: what the query and the boot entry's query make of
+/// their answers does not matter here, only which reads they ask for.
+async fn collect_reads<M: Module>(module: &M, ctx: &TaskCtx<'_>) {
+    let _ = module.query(ctx).await;
+    if let Ok(Some(boot)) = module.boot(ctx) {
+        let _ = boot_query(&boot, ctx).await;
+    }
+}
+
 async fn converge_now<M: Module>(module: &M, ctx: &TaskCtx<'_>) -> Result<Outcome, TaskError> {
     let outcome = match module.query(ctx).await? {
         Query::Ok { msg, result } => Outcome {
@@ -404,7 +413,10 @@ impl TaskCtx<'_> {
     /// Runs a read-only query that must succeed and reads what it printed; `what` names it in
     /// the error (with its stderr, or what could not be read of its output).
     pub async fn read_ok<T>(&self, query: &sh::Read<T>, what: &str) -> Result<T, TaskError> {
-        let out = self.run_ok(query.line(), what).await?;
+        let out = self.read_output(query).await?;
+        if !out.success() {
+            return Err(command_failed(what, &out));
+        }
         query
             .parse(&out.stdout_str())
             .map_err(|e| unreadable(what, &e))
@@ -412,10 +424,17 @@ impl TaskCtx<'_> {
 
     /// Runs a read-only query and reads what it printed, whatever its exit status.
     pub async fn read<T>(&self, query: &sh::Read<T>, what: &str) -> Result<T, TaskError> {
-        let out = self.run(query.line()).await?;
+        let out = self.read_output(query).await?;
         query
             .parse(&out.stdout_str())
             .map_err(|e| unreadable(what, &e))
+    }
+
+    /// What a read-only query left (its exit status too), for a module that judges it itself.
+    /// A query's reads may come from a batch fetched ahead (see [`Session::prefetch`]): only
+    /// reads go through here, never a command that changes the host.
+    pub async fn read_output<T>(&self, query: &sh::Read<T>) -> Result<ExecOutput, TaskError> {
+        Ok(self.session.read_output(query.line()).await?)
     }
 
     /// Run a command that must succeed; `what` names it in the error, with its stderr.
@@ -479,6 +498,13 @@ macro_rules! modules {
 
             pub async fn converge(&self, ctx: &TaskCtx<'_>) -> Result<Outcome, TaskError> {
                 match self { $( ModuleCall::$variant(m) => converge(m, ctx).await, )* }
+            }
+
+            /// Runs the module's query and its boot entry's on a session that only collects
+            /// (see [`crate::transport::Session::probing`]): nothing runs on the host, and the
+            /// reads they start with are noted there to be fetched in one batch.
+            pub async fn collect_reads(&self, ctx: &TaskCtx<'_>) {
+                match self { $( ModuleCall::$variant(m) => collect_reads(m, ctx).await, )* }
             }
 
             pub fn check(&self, templates: &Templates) -> Vec<String> {

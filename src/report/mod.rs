@@ -66,6 +66,14 @@ pub enum Event {
         output: String,
         ms: u64,
     },
+    /// The reads of a host's next tasks, fetched ahead in batches (their task lines then show
+    /// the time after the answers were in): how many, in how many round trips, how long.
+    ReadsAhead {
+        host: String,
+        reads: usize,
+        round_trips: u32,
+        ms: u64,
+    },
     Unreachable {
         host: String,
         error: String,
@@ -224,6 +232,7 @@ impl Reporter {
                 output: m(output),
                 ms,
             },
+            e @ Event::ReadsAhead { .. } => e,
             Event::Unreachable { host, error } => Event::Unreachable {
                 host,
                 error: m(error),

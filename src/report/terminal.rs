@@ -158,6 +158,24 @@ impl Observer for TerminalView {
                     }
                 }
             }
+            Event::ReadsAhead {
+                host,
+                reads,
+                round_trips,
+                ms,
+            } => {
+                if self.verbose > 0 {
+                    let trips = if *round_trips == 1 {
+                        "one round trip".to_string()
+                    } else {
+                        format!("{round_trips} round trips")
+                    };
+                    self.line(&format!(
+                        "{:<9} {host:<10} {reads} queries of the next tasks, in {trips}  ({ms} ms)",
+                        "read"
+                    ));
+                }
+            }
             Event::Unreachable { host, error } => {
                 let word = self.paint(&format!("{:<9}", "unreach"), Status::Unreachable);
                 self.line(&format!("{word} {host:<10} {error}"));

@@ -68,6 +68,23 @@ impl Transport for Scripted {
         })
     }
 
+    /// A batch is answered line by line, each line logged as if sent alone: a test sees what
+    /// the host was asked, whichever way; the framing of a real batch is tested on a real `sh`.
+    fn exec_batch<'a>(
+        &'a self,
+        commands: &'a [String],
+        timeout: Duration,
+        as_root: bool,
+    ) -> BoxFuture<'a, Result<Vec<ExecOutput>, TransportError>> {
+        Box::pin(async move {
+            let mut answers = Vec::with_capacity(commands.len());
+            for command in commands {
+                answers.push(self.exec(command, None, timeout, as_root).await?);
+            }
+            Ok(answers)
+        })
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         self.closed.store(true, Ordering::SeqCst);
         Box::pin(async {})

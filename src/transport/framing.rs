@@ -81,6 +81,39 @@ impl Framing {
         self.done(c)
     }
 
+    /// One script that runs `commands` back to back, each wrapped as [`Framing::wrap`] does
+    /// (its own subshell, stdin from /dev/null, both streams ended by a marker): read-only
+    /// queries sent in one round trip, their answers taken apart again by [`Framing::split`].
+    /// Its marker must not be the one of the shell that runs it (a new `Framing` has its own).
+    pub fn batch<S: AsRef<str>>(&self, commands: &[S]) -> String {
+        commands.iter().map(|c| self.wrap(c.as_ref())).collect()
+    }
+
+    /// What each of the `count` commands of a [`Framing::batch`] printed on stdout and stderr,
+    /// and its exit status; `None` when the streams do not hold `count` complete answers.
+    pub fn split(&self, stdout: &[u8], stderr: &[u8], count: usize) -> Option<Vec<Collect>> {
+        let (mut out, mut err) = (stdout, stderr);
+        let status_tail = format!("\n{} ", self.marker);
+        let err_tail = format!("\n{}\n", self.marker);
+        let mut answers = Vec::with_capacity(count);
+        for _ in 0..count {
+            let at = find(out, status_tail.as_bytes())?;
+            let rest = &out[at + status_tail.len()..];
+            let nl = rest.iter().position(|b| *b == b'\n')?;
+            let status = std::str::from_utf8(&rest[..nl]).ok()?.trim().parse().ok()?;
+            let e_at = find(err, err_tail.as_bytes())?;
+            answers.push(Collect {
+                stdout: out[..at].to_vec(),
+                stderr: err[..e_at].to_vec(),
+                status: Some(status),
+                stderr_done: true,
+            });
+            out = &rest[nl + 1..];
+            err = &err[e_at + err_tail.len()..];
+        }
+        Some(answers)
+    }
+
     fn done(&self, c: &Collect) -> bool {
         c.status.is_some() && c.stderr_done
     }
@@ -95,6 +128,61 @@ mod tests {
     use super::*;
     use std::io::{BufRead, Read, Write};
     use std::process::{Command, Stdio};
+
+    /// A batch run by a real `sh` (inside a connection's framing of its own, as the transport
+    /// sends it) splits into each command's output as if each had run alone.
+    #[test]
+    fn a_batch_splits_into_each_commands_own_answer() {
+        let connection = Framing::new();
+        let batch = Framing::new();
+        let cmds = [
+            "echo one; echo err >&2; exit 3",
+            "printf 'no newline'",
+            "cat; echo read-nothing",
+            "printf 'two\\n\\nlines\\n'; printf 'half' >&2",
+            "exit 0",
+        ];
+        let script = batch.batch(&cmds);
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(connection.wrap(&script))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let mut whole = Collect::default();
+        assert!(!connection.stdout(&mut whole, &out.stdout));
+        assert!(connection.stderr(&mut whole, &out.stderr));
+        assert_eq!(whole.status, Some(0));
+        let answers = batch
+            .split(&whole.stdout, &whole.stderr, cmds.len())
+            .unwrap();
+        let seen: Vec<(String, String, Option<u32>)> = answers
+            .into_iter()
+            .map(|c| {
+                (
+                    String::from_utf8(c.stdout).unwrap(),
+                    String::from_utf8(c.stderr).unwrap(),
+                    c.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("one\n".into(), "err\n".into(), Some(3)),
+                ("no newline".into(), "".into(), Some(0)),
+                ("read-nothing\n".into(), "".into(), Some(0)),
+                ("two\n\nlines\n".into(), "half".into(), Some(0)),
+                ("".into(), "".into(), Some(0)),
+            ]
+        );
+        // Fewer answers than commands (a batch cut short): nothing is taken for an answer.
+        assert!(
+            batch
+                .split(&whole.stdout, &whole.stderr, cmds.len() + 1)
+                .is_none()
+        );
+    }
 
     /// Feed several wrapped commands to a real `sh` and take the outputs apart again.
     #[test]

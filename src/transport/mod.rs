@@ -12,10 +12,11 @@ mod quickack;
 pub mod sh;
 pub mod ssh;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -95,6 +96,11 @@ pub enum TransportError {
     Lost { target: String, reason: String },
     #[error("cannot read the facts of {host}: {reason}")]
     NoFacts { host: String, reason: String },
+    /// A command asked of a session that only collects a task's reads (see
+    /// [`Session::probing`]): nothing was run. Never reaches a user: the collecting run's
+    /// results are thrown away.
+    #[error("not run: only collecting the reads of a task")]
+    Collecting,
 }
 
 /// Why a [`sh::Read`] gave no value: the host could not be asked, or its answer not read.
@@ -109,7 +115,10 @@ pub enum ReadError {
 impl TransportError {
     /// Errors that mean the host cannot be worked on at all (recap: unreachable).
     pub fn is_unreachable(&self) -> bool {
-        !matches!(self, TransportError::Timeout { .. })
+        !matches!(
+            self,
+            TransportError::Timeout { .. } | TransportError::Collecting
+        )
     }
 }
 
@@ -141,6 +150,41 @@ pub trait Transport: Send + Sync {
         as_root: bool,
     ) -> BoxFuture<'a, Result<ExecOutput, TransportError>>;
 
+    /// Several read-only commands in one round trip (see [`framing::Framing::batch`]): each
+    /// one's output as if it had run alone, in order.
+    fn exec_batch<'a>(
+        &'a self,
+        commands: &'a [String],
+        timeout: Duration,
+        as_root: bool,
+    ) -> BoxFuture<'a, Result<Vec<ExecOutput>, TransportError>> {
+        Box::pin(async move {
+            let framing = framing::Framing::new();
+            let out = self
+                .exec(&framing.batch(commands), None, timeout, as_root)
+                .await?;
+            let answers = framing
+                .split(&out.stdout, &out.stderr, commands.len())
+                .ok_or_else(|| TransportError::Lost {
+                    target: "the host".into(),
+                    reason: format!(
+                        "a batch of {} queries ended early ({})",
+                        commands.len(),
+                        out.describe_status()
+                    ),
+                })?;
+            Ok(answers
+                .into_iter()
+                .map(|c| ExecOutput {
+                    status: c.status,
+                    signal: None,
+                    stdout: c.stdout,
+                    stderr: c.stderr,
+                })
+                .collect())
+        })
+    }
+
     /// Close the connection (best effort).
     fn close(&self) -> BoxFuture<'_, ()>;
 
@@ -158,14 +202,25 @@ pub trait Transport: Send + Sync {
     }
 }
 
-/// A connected host as the runner sees it: the transport, privilege escalation, timeouts and
-/// a count of round trips (for `-v` and the benchmark).
+/// A read-only query as a session keeps it: whether it runs as root, and its line.
+pub type ReadLine = (bool, String);
+
+/// A connected host as the runner sees it: the transport, privilege escalation, timeouts, a
+/// count of round trips (for `-v` and the benchmark), and the answers of read-only queries
+/// fetched ahead in one round trip (see [`Session::prefetch`]).
 #[derive(Clone)]
 pub struct Session {
     transport: Arc<dyn Transport>,
     become_root: bool,
     timeout: Duration,
     round_trips: Arc<AtomicU32>,
+    /// Answers fetched ahead, each taken by the first read of its line. Any other command
+    /// sent through the session forgets them all: it may have changed what they say.
+    ahead: Arc<Mutex<HashMap<ReadLine, ExecOutput>>>,
+    /// How many times answers fetched ahead were forgotten before they were read.
+    forgotten: Arc<AtomicU32>,
+    /// Set on a session that only collects the reads made through it (see [`Session::probing`]).
+    collecting: Option<Arc<Mutex<Vec<ReadLine>>>>,
 }
 
 impl Session {
@@ -175,7 +230,102 @@ impl Session {
             become_root,
             timeout,
             round_trips: Arc::new(AtomicU32::new(0)),
+            ahead: Arc::default(),
+            forgotten: Arc::default(),
+            collecting: None,
         }
+    }
+
+    /// The same connection and answers fetched ahead, but nothing is sent: a read whose answer
+    /// is not fetched yet is noted (see [`Session::collected`]) and fails with
+    /// [`TransportError::Collecting`], as does every other command. A task's query run through
+    /// it tells which reads it starts with, without running anything.
+    pub fn probing(&self) -> Session {
+        Session {
+            collecting: Some(Arc::default()),
+            ..self.clone()
+        }
+    }
+
+    /// The reads a [`Session::probing`] session noted, in order, each once.
+    pub fn collected(&self) -> Vec<ReadLine> {
+        self.collecting
+            .as_ref()
+            .and_then(|c| c.lock().ok().map(|c| c.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Runs `reads` in one round trip per privilege (see [`Transport::exec_batch`]) and keeps
+    /// their answers for the reads that follow. A batch that fails keeps nothing: each read
+    /// then asks the host itself (and meets the failure there, with its own message).
+    pub async fn prefetch(&self, reads: &[ReadLine]) {
+        for as_root in [true, false] {
+            let lines: Vec<String> = reads
+                .iter()
+                .filter(|(root, _)| *root == as_root)
+                .map(|(_, line)| line.clone())
+                .collect();
+            if lines.is_empty() {
+                continue;
+            }
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+            let whole = self.timeout.saturating_add(Duration::from_secs(1));
+            let batch = self.transport.exec_batch(&lines, self.timeout, as_root);
+            let Ok(Ok(answers)) = tokio::time::timeout(whole, batch).await else {
+                continue;
+            };
+            if let Ok(mut ahead) = self.ahead.lock() {
+                for (line, answer) in lines.into_iter().zip(answers) {
+                    ahead.insert((as_root, line), answer);
+                }
+            }
+        }
+    }
+
+    /// Forgets the answers fetched ahead (a command may have changed what they say; a play's
+    /// tasks are done: what they did not read is not kept for later ones).
+    pub fn forget_reads(&self) {
+        if let Ok(mut ahead) = self.ahead.lock()
+            && !ahead.is_empty()
+        {
+            ahead.clear();
+            self.forgotten.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many times answers fetched ahead were forgotten before they were read: when it
+    /// grew, the reads of the tasks still to come are to be fetched again.
+    pub fn forgotten(&self) -> u32 {
+        self.forgotten.load(Ordering::Relaxed)
+    }
+
+    /// Runs a read-only query line and returns what it left, whatever its exit status: the
+    /// answer fetched ahead when there is one (taken: a second read asks the host again).
+    pub async fn read_output(&self, line: &str) -> Result<ExecOutput, TransportError> {
+        self.read_output_timeout(line, self.timeout).await
+    }
+
+    async fn read_output_timeout(
+        &self,
+        line: &str,
+        timeout: Duration,
+    ) -> Result<ExecOutput, TransportError> {
+        let key = (self.become_root, line.to_string());
+        if let Some(collecting) = &self.collecting {
+            if let Some(answer) = self.ahead.lock().ok().and_then(|a| a.get(&key).cloned()) {
+                return Ok(answer);
+            }
+            if let Ok(mut noted) = collecting.lock()
+                && !noted.contains(&key)
+            {
+                noted.push(key);
+            }
+            return Err(TransportError::Collecting);
+        }
+        if let Some(answer) = self.ahead.lock().ok().and_then(|mut a| a.remove(&key)) {
+            return Ok(answer);
+        }
+        self.send(line, None, timeout).await
     }
 
     /// Run a command line built by [`sh`], as root when the session becomes root.
@@ -203,7 +353,7 @@ impl Session {
         query: &sh::Read<T>,
         timeout: Duration,
     ) -> Result<T, ReadError> {
-        let out = self.exec(query.line(), None, timeout).await?;
+        let out = self.read_output_timeout(query.line(), timeout).await?;
         Ok(query.parse(&out.stdout_str())?)
     }
 
@@ -216,9 +366,24 @@ impl Session {
         self.exec(command, None, timeout).await
     }
 
+    /// A command that is not a read: it may change the host, so the answers fetched ahead are
+    /// forgotten first; a collecting session runs nothing.
+    async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<ExecOutput, TransportError> {
+        if self.collecting.is_some() {
+            return Err(TransportError::Collecting);
+        }
+        self.forget_reads();
+        self.send(command, stdin, timeout).await
+    }
+
     /// The one path to the transport: counts the round trip; the transport runs the command as
     /// root when the session becomes root (and ends it as root if it must).
-    async fn exec(
+    async fn send(
         &self,
         command: &str,
         stdin: Option<&[u8]>,

@@ -14,6 +14,7 @@ mod ipvs;
 mod link;
 mod package;
 mod process;
+mod reads_ahead;
 mod route;
 mod service;
 mod sysctl;
@@ -114,11 +115,27 @@ impl Lab {
     }
 
     async fn play(&self, task: &str, check: bool, diff: bool) -> TaskRun {
+        let (runs, _) = self.play_all(&[task], check, diff).await;
+        let [run] = <[TaskRun; 1]>::try_from(runs)
+            .unwrap_or_else(|t| panic!("one task event expected, got {t:?}"));
+        run
+    }
+
+    /// Runs `tasks` in one play, in order; each one's event, and the round trips the run
+    /// made to the host (the facts' included). Every line sent is in the first run's `sent`.
+    pub async fn run_all(&self, tasks: &[&str]) -> (Vec<TaskRun>, u32) {
+        self.play_all(tasks, false, false).await
+    }
+
+    async fn play_all(&self, tasks: &[&str], check: bool, diff: bool) -> (Vec<TaskRun>, u32) {
         let (inventory, _) =
             crate::inventory::load_str(Path::new("inv.yml"), INVENTORY.to_string())
                 .unwrap_or_else(|e| panic!("{e:?}"));
-        let task: String = task.lines().map(|l| format!("      {l}\n")).collect();
-        let text = format!("- name: p\n  hosts: a\n  tasks:\n    - name: t\n{task}");
+        let mut text = String::from("- name: p\n  hosts: a\n  tasks:\n");
+        for (i, task) in tasks.iter().enumerate() {
+            text.push_str(&format!("    - name: t{i}\n"));
+            text.extend(task.lines().map(|l| format!("      {l}\n")));
+        }
         let playbook =
             Playbook::parse(Source::named("pb.yml", text), None).unwrap_or_else(|e| panic!("{e}"));
         let templates = Templates::new(&[]).unwrap_or_else(|e| panic!("{e}"));
@@ -133,10 +150,11 @@ impl Lab {
         );
         let events = Arc::new(Mutex::new(Vec::new()));
         let reporter = Reporter::new(vec![Box::new(Capture(events.clone()))], Default::default());
+        let fleet = Arc::new(Fleet::new(hosts.clone(), Duration::from_secs(5)));
         let runner = Runner::new(
             Arc::new(inventory),
             Arc::new(templates),
-            Arc::new(Fleet::new(hosts.clone(), Duration::from_secs(5))),
+            fleet.clone(),
             reporter,
             RunOptions {
                 check,
@@ -171,12 +189,16 @@ impl Lab {
                 _ => None,
             })
             .collect();
-        let [run] = <[TaskRun; 1]>::try_from(tasks)
-            .unwrap_or_else(|t| panic!("one task event expected, got {t:?}"));
-        TaskRun {
-            sent: hosts.log("a"),
-            changes: self.host.take_changes(),
-            ..run
-        }
+        let round_trips = fleet.round_trips().get("a").copied().unwrap_or(0);
+        let (mut sent, mut changes) = (hosts.log("a"), self.host.take_changes());
+        let runs = tasks
+            .into_iter()
+            .map(|run| TaskRun {
+                sent: std::mem::take(&mut sent),
+                changes: std::mem::take(&mut changes),
+                ..run
+            })
+            .collect();
+        (runs, round_trips)
     }
 }

@@ -20,7 +20,7 @@ use minijinja::Value;
 use tokio::sync::Semaphore;
 
 use super::Playbook;
-use super::model::Play;
+use super::model::{Play, Task};
 use crate::cancel::Cancel;
 use crate::fleet::{Connected, Fleet};
 use crate::inventory::{Host, Inventory, Vars};
@@ -90,6 +90,10 @@ pub struct Runner {
     /// of every host was a quarter of lvslab's CPU time.
     shared: std::sync::OnceLock<Value>,
 }
+
+/// How many rounds of reads [`Runner::fetch_reads_ahead`] fetches before the tasks run: a
+/// task's first reads, then those that need their answers.
+const READ_AHEAD_LEVELS: usize = 2;
 
 /// Per-host state that lives across plays: registered results.
 type Registered = Arc<std::sync::Mutex<HashMap<String, Vars>>>;
@@ -290,12 +294,27 @@ impl Runner {
         registered: &Registered,
     ) -> HostEnd {
         let mut notified: Vec<String> = Vec::new();
-        for task in play.tasks.iter().skip(skip) {
-            let task = &task.value;
-            if !self.tag_selected(task) {
-                continue;
+        let tasks: Vec<&Task> = play
+            .tasks
+            .iter()
+            .skip(skip)
+            .map(|t| &t.value)
+            .filter(|t| self.tag_selected(t))
+            .collect();
+        // The reads of the tasks still to come, fetched in one round trip: first before the
+        // first task, then again after a command forgot answers not read yet.
+        let mut fetched_at: Option<u32> = None;
+        for (i, task) in tasks.iter().enumerate() {
+            if fetched_at != Some(conn.session.forgotten()) {
+                self.fetch_reads_ahead(play, &tasks[i..], host, &conn, registered)
+                    .await;
+                fetched_at = Some(conn.session.forgotten());
             }
-            match self.run_task(play, task, host, &conn, registered).await {
+            let outcome = self.run_task(play, task, host, &conn, registered).await;
+            if !matches!(outcome, task::TaskEnd::Ok { .. }) {
+                conn.session.forget_reads();
+            }
+            match outcome {
                 task::TaskEnd::Ok { changed } => {
                     if changed {
                         for n in &task.notify.0 {
@@ -309,6 +328,7 @@ impl Runner {
                 task::TaskEnd::Unreachable => return HostEnd::Unreachable,
             }
         }
+        conn.session.forget_reads();
         for handler in &play.handlers {
             let handler = &handler.value;
             if !handler.name.as_ref().is_some_and(|n| notified.contains(n)) {
@@ -321,6 +341,46 @@ impl Runner {
             }
         }
         HostEnd::Done
+    }
+
+    /// Fetches ahead, in one round trip per level, the reads `tasks` will make on `host`:
+    /// each task's query is run on a session that only collects (nothing runs), the reads it
+    /// asks for are sent together, and the queries run again on the answers for the reads
+    /// that depend on them (a boot entry after its setting), up to [`READ_AHEAD_LEVELS`]
+    /// times. Each task then takes its answers instead of asking the host; a command that may
+    /// change the host forgets the rest (see [`crate::transport::Session`]).
+    async fn fetch_reads_ahead(
+        &self,
+        play: &Play,
+        tasks: &[&Task],
+        host: &Host,
+        conn: &Connected,
+        registered: &Registered,
+    ) {
+        let started = std::time::Instant::now();
+        let trips_before = conn.session.round_trips();
+        let mut fetched = 0;
+        for _ in 0..READ_AHEAD_LEVELS {
+            let probe = conn.session.probing();
+            for task in tasks {
+                self.collect_reads(play, task, host, conn, registered, &probe)
+                    .await;
+            }
+            let reads = probe.collected();
+            if reads.is_empty() {
+                break;
+            }
+            fetched += reads.len();
+            conn.session.prefetch(&reads).await;
+        }
+        if fetched > 0 {
+            self.reporter.emit(Event::ReadsAhead {
+                host: host.name.clone(),
+                reads: fetched,
+                round_trips: conn.session.round_trips() - trips_before,
+                ms: started.elapsed().as_millis() as u64,
+            });
+        }
     }
 
     fn tag_selected(&self, task: &super::model::Task) -> bool {

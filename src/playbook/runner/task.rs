@@ -14,6 +14,14 @@ use crate::playbook::model::{Play, Task};
 use crate::report::{Event, Status};
 use crate::templates::to_value;
 
+/// One run of a task on a host (one loop item, or the task itself).
+pub(super) struct Instance {
+    label: Option<String>,
+    vars: Value,
+    /// Whether its `when` holds (`Err`: it could not be evaluated, the message why).
+    when: Result<bool, String>,
+}
+
 /// How a task ended on a host.
 pub(super) enum TaskEnd {
     Ok { changed: bool },
@@ -22,6 +30,102 @@ pub(super) enum TaskEnd {
 }
 
 impl Runner {
+    /// The task's runs on `host`: one per loop item (or one without a loop), each with its
+    /// variables and whether its `when` holds. `Err`: the task fails before any run, with the
+    /// message to report and whether `ignore_errors` may pass over it (its loop could not be
+    /// made: yes; the host's variables: no).
+    fn instances(
+        &self,
+        play: &Play,
+        task: &Task,
+        host: &Host,
+        conn: &Connected,
+        registered: &Registered,
+    ) -> Result<Vec<Instance>, (TaskError, bool)> {
+        let base = self
+            .context(play, host, conn, registered)
+            .map_err(|e| (e, false))?;
+        let base_value = self.value_of(&base);
+        let items: Vec<Option<serde_json::Value>> = match &task.loop_items {
+            None => vec![None],
+            Some(l) => self
+                .templates
+                .resolve(l, &base_value)
+                .and_then(|items| self.render_items(items, &base_value))
+                .map_err(|e| (TaskError::new(format!("loop: {e}")), true))?
+                .into_iter()
+                .map(Some)
+                .collect(),
+        };
+        Ok(items
+            .into_iter()
+            .map(|item| {
+                let mut vars = base.clone();
+                let label = item.as_ref().map(item_label);
+                if let Some(i) = item {
+                    vars.insert("item".into(), i);
+                }
+                let vars = self.value_of(&vars);
+                let when = match &task.when {
+                    None => Ok(true),
+                    Some(when) => self.templates.eval(when, &vars).map(|v| v.is_true()),
+                };
+                Instance { label, vars, when }
+            })
+            .collect())
+    }
+
+    /// The task's context on `host` for one run, through `session`.
+    fn task_ctx<'a>(
+        &'a self,
+        host: &'a Host,
+        conn: &'a Connected,
+        session: &'a crate::transport::Session,
+        vars: &'a Value,
+    ) -> TaskCtx<'a> {
+        TaskCtx {
+            host,
+            inventory: &self.inventory,
+            session,
+            facts: &conn.facts,
+            vars,
+            templates: &self.templates,
+            // Check mode changes nothing, whatever the task says of itself.
+            check: self.options.check,
+            diff: self.options.diff,
+        }
+    }
+
+    /// Notes on `probe` (a [`crate::transport::Session::probing`] session) the reads the task
+    /// would start with on `host`, running nothing: its module's query for each run whose
+    /// `when` holds. A task whose variables depend on what an earlier task registered may note
+    /// other reads than it will make: those are fetched for nothing, and its own reads go to
+    /// the host when it runs.
+    pub(super) async fn collect_reads(
+        &self,
+        play: &Play,
+        task: &Task,
+        host: &Host,
+        conn: &Connected,
+        registered: &Registered,
+        probe: &crate::transport::Session,
+    ) {
+        let Some(module) = &task.module else { return };
+        let Ok(instances) = self.instances(play, task, host, conn, registered) else {
+            return;
+        };
+        let session = match task.become_root {
+            Some(b) => probe.with_become(b),
+            None => probe.clone(),
+        };
+        for instance in instances {
+            if instance.when == Ok(true) {
+                let ctx = self.task_ctx(host, conn, &session, &instance.vars);
+                module.collect_reads(&ctx).await;
+            }
+        }
+    }
+
     pub(super) async fn run_task(
         &self,
         play: &Play,
@@ -31,69 +135,49 @@ impl Runner {
         registered: &Registered,
     ) -> TaskEnd {
         let title = task.title();
-        let base = match self.context(play, host, conn, registered) {
-            Ok(vars) => vars,
-            Err(e) => return self.fail(host, &title, &e, Instant::now(), false),
-        };
-        let base_value = self.value_of(&base);
-        let items: Vec<Option<serde_json::Value>> = match &task.loop_items {
-            None => vec![None],
-            Some(l) => match self
-                .templates
-                .resolve(l, &base_value)
-                .and_then(|items| self.render_items(items, &base_value))
-            {
-                Ok(items) => items.into_iter().map(Some).collect(),
-                Err(e) => {
-                    return self.fail(
-                        host,
-                        &title,
-                        &TaskError::new(format!("loop: {e}")),
-                        Instant::now(),
-                        task.ignore_errors,
-                    );
-                }
-            },
+        let instances = match self.instances(play, task, host, conn, registered) {
+            Ok(instances) => instances,
+            Err((e, ignorable)) => {
+                return self.fail(
+                    host,
+                    &title,
+                    &e,
+                    Instant::now(),
+                    ignorable && task.ignore_errors,
+                );
+            }
         };
         let mut any_changed = false;
         let mut results = Vec::new();
-        for item in items {
+        for Instance { label, vars, when } in instances {
             let started = Instant::now();
-            let mut vars = base.clone();
-            let label = item.as_ref().map(item_label);
-            if let Some(i) = &item {
-                vars.insert("item".into(), i.clone());
-            }
-            let vars = self.value_of(&vars);
             let title = match &label {
                 Some(l) => format!("{title} ({l})"),
                 None => title.clone(),
             };
-            if let Some(when) = &task.when {
-                match self.templates.eval(when, &vars) {
-                    Ok(v) if !v.is_true() => {
-                        self.emit(
-                            host,
-                            &title,
-                            Status::Skipped,
-                            format!("when: {when}"),
-                            None,
-                            String::new(),
-                            started,
-                        );
-                        results.push(json!({"skipped": true}));
-                        continue;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        return self.fail(
-                            host,
-                            &title,
-                            &TaskError::new(format!("when: {e}")),
-                            started,
-                            task.ignore_errors,
-                        );
-                    }
+            match when {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.emit(
+                        host,
+                        &title,
+                        Status::Skipped,
+                        format!("when: {}", task.when.as_deref().unwrap_or_default()),
+                        None,
+                        String::new(),
+                        started,
+                    );
+                    results.push(json!({"skipped": true}));
+                    continue;
+                }
+                Err(e) => {
+                    return self.fail(
+                        host,
+                        &title,
+                        &TaskError::new(format!("when: {e}")),
+                        started,
+                        task.ignore_errors,
+                    );
                 }
             }
             let Some(module) = &task.module else { continue };
@@ -101,17 +185,7 @@ impl Runner {
                 Some(b) => conn.session.with_become(b),
                 None => conn.session.clone(),
             };
-            let ctx = TaskCtx {
-                host,
-                inventory: &self.inventory,
-                session: &session,
-                facts: &conn.facts,
-                vars: &vars,
-                templates: &self.templates,
-                // Check mode changes nothing, whatever the task says of itself.
-                check: self.options.check,
-                diff: self.options.diff,
-            };
+            let ctx = self.task_ctx(host, conn, &session, &vars);
             let outcome = match module.converge(&ctx).await {
                 Ok(o) => o,
                 Err(e) if e.unreachable => {
