@@ -76,9 +76,9 @@ fn services(s: &mut State, call: &Call) -> Option<Answer> {
     if VERBS.contains(&verb) && call.is(sh::service_action(&init, name, verb)) {
         return action(s, name, verb);
     }
-    // `systemctl enable NAME`, or update-rc.d's line.
+    // `systemctl enable --no-reload NAME`, or update-rc.d's line.
     let mut names = call.all_after("update-rc.d");
-    names.extend(call.word(2));
+    names.extend(call.word(3));
     for named in names {
         for enable in [true, false] {
             if call.is(sh::service_enable(&init, named, enable)) {
