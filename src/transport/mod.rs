@@ -282,19 +282,16 @@ impl Session {
         }
     }
 
-    /// Forgets the answers fetched ahead (a command may have changed what they say; a play's
-    /// tasks are done: what they did not read is not kept for later ones).
+    /// Forgets the answers fetched ahead (a play's tasks are done: what they did not read is
+    /// not kept for later ones).
     pub fn forget_reads(&self) {
-        if let Ok(mut ahead) = self.ahead.lock()
-            && !ahead.is_empty()
-        {
+        if let Ok(mut ahead) = self.ahead.lock() {
             ahead.clear();
-            self.forgotten.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// How many times answers fetched ahead were forgotten before they were read: when it
-    /// grew, the reads of the tasks still to come are to be fetched again.
+    /// How many times a command forgot answers fetched ahead before they were read (it may
+    /// have changed what they say): a host being changed, where fetching ahead wastes queries.
     pub fn forgotten(&self) -> u32 {
         self.forgotten.load(Ordering::Relaxed)
     }
@@ -377,7 +374,12 @@ impl Session {
         if self.collecting.is_some() {
             return Err(TransportError::Collecting);
         }
-        self.forget_reads();
+        if let Ok(mut ahead) = self.ahead.lock()
+            && !ahead.is_empty()
+        {
+            ahead.clear();
+            self.forgotten.fetch_add(1, Ordering::Relaxed);
+        }
         self.send(command, stdin, timeout).await
     }
 

@@ -63,3 +63,24 @@ async fn an_answer_fetched_before_a_change_is_not_taken_after_it() {
     assert_eq!(statuses, [Status::Changed, Status::Changed], "{runs:?}");
     assert_eq!(lab.state().content("/etc/app.conf"), None);
 }
+
+#[tokio::test]
+async fn a_host_being_changed_does_not_run_its_later_queries_again_and_again() {
+    let mut state = State::new();
+    for key in KEYS {
+        state = state.sysctl(key, "0");
+    }
+    let lab = Lab::new(state);
+    let tasks: Vec<String> = KEYS.iter().map(|k| task(k, "2")).collect();
+    let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
+    let (runs, _) = lab.run_all(&tasks).await;
+    assert!(runs.iter().all(|r| r.status == Status::Changed), "{runs:?}");
+    // The last task's read: fetched ahead once (thrown away by the first change), then asked
+    // when it runs; not once more after every change before it.
+    let last = &runs[0]
+        .sent
+        .iter()
+        .filter(|l| l.starts_with("if [ -r /proc/sys/net/ipv4/ip_forward ]"))
+        .count();
+    assert_eq!(*last, 2, "{:?}", runs[0].sent);
+}

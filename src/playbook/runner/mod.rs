@@ -301,15 +301,16 @@ impl Runner {
             .map(|t| &t.value)
             .filter(|t| self.tag_selected(t))
             .collect();
-        // The reads of the tasks still to come, fetched in one round trip: first before the
-        // first task, then again after a command forgot answers not read yet.
-        let mut fetched_at: Option<u32> = None;
-        for (i, task) in tasks.iter().enumerate() {
-            if fetched_at != Some(conn.session.forgotten()) {
-                self.fetch_reads_ahead(play, &tasks[i..], host, &conn, registered)
-                    .await;
-                fetched_at = Some(conn.session.forgotten());
-            }
+        // The play's reads, fetched ahead in one round trip; not on a host where a command
+        // already forgot answers not taken yet: it is being changed (a first converge), and
+        // its next answers would be thrown away too. (Fetched again after each such command,
+        // a first `up` in the VM tier took 24 s instead of 18 s: each change ran every later
+        // task's queries again.)
+        if conn.session.forgotten() == 0 {
+            self.fetch_reads_ahead(play, &tasks, host, &conn, registered)
+                .await;
+        }
+        for task in &tasks {
             let outcome = self.run_task(play, task, host, &conn, registered).await;
             if !matches!(outcome, task::TaskEnd::Ok { .. }) {
                 conn.session.forget_reads();
