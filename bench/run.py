@@ -1,37 +1,39 @@
 #!/usr/bin/env python3
-"""lvslab against Ansible on the same namespace lab, side by side, in one run.
+"""lvslab against pyinfra and Ansible on the same namespace lab, side by side, in one run.
 
-    sudo bench/run.py            # everything: build, venv, labs, 4 scenarios, table (~9 min)
-    sudo bench/run.py --quick    # fewer rounds (~4 min)
+    sudo bench/run.py            # everything: build, venv, labs, 4 scenarios, table, plot
+    sudo bench/run.py --quick    # fewer rounds
 
-From a fresh checkout, as root: builds lvslab (release) when needed, installs ansible-core (pinned)
-from PyPI into bench/.venv, builds the namespace lab `bench` (2 real servers), then `bench50`
-(50 real servers), and for each scenario runs lvslab and ansible-playbook alternately, several
-rounds each:
+From a fresh checkout, as root: builds lvslab (release) when needed, installs ansible-core and
+pyinfra (both pinned) from PyPI into bench/.venv, builds the namespace lab `bench` (2 real
+servers), then `bench50` (50 real servers), and for each scenario runs lvslab, pyinfra and
+ansible-playbook in turn, several rounds each:
 
-  1. first converge on a fresh lab (the lab is torn down and rebuilt before every run, so both
-     tools start from the same untouched hosts);
-  2. the same converge again when nothing changed;
+  1. first converge on a fresh lab (the lab is torn down and rebuilt before every run, so every
+     tool starts from the same untouched hosts);
+  2. the same converge again when nothing changed (and `lvslab ping`: connect, log in, facts);
   3. both with 50 real servers instead of 2;
-  4. --check on a converged lab.
+  4. --check (pyinfra: --dry) on a converged lab.
 
 After every converge the lab's state is read back (lvslab verify's probes, plus a dump of
 sysctls, addresses, files' mode and checksum, daemons) and compared with lvslab's: the run stops
-with exit 1 when the two tools' end states differ, or when a no-change run or --check reports a
-change (a rerun of either tool on the other tool's result must find nothing to do).
+with exit 1 when two tools' end states differ, or when a no-change run or --check reports a
+change (a rerun of any tool on another tool's result must find nothing to do).
 
-Prints a table of medians and Ansible/lvslab ratios with the issue's targets, lvslab's peak
-memory and SSH round trips per host; writes everything (table, JSON, every run's log) to
-bench/results/<date-time>/ and bench/results/latest.md.
+Prints a table of medians and peer/lvslab ratios with the issues' targets, lvslab's peak memory
+and SSH round trips per host; writes everything (table, JSON, a plot of time against hosts, every
+run's log) to bench/results/<date-time>/ and bench/results/latest.md and latest.svg.
 
 Python 3 standard library only; the Ansible side is bench/ansible/ (site.yml, templates,
-ansible.cfg). Labs use only 198.18.0.0/24 and are removed at the end.
+ansible.cfg), the pyinfra side bench/pyinfra/deploy.py (it renders the Ansible side's templates).
+Labs use only 198.18.0.0/24 and are removed at the end.
 """
 
 import argparse
 import datetime
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -43,9 +45,12 @@ import tempfile
 import time
 
 ANSIBLE_CORE = "2.19.14"
+PYINFRA = "3.10.0"
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 ANSIBLE_DIR = os.path.join(BENCH, "ansible")
+PYINFRA_DEPLOY = os.path.join(BENCH, "pyinfra", "deploy.py")
+TOOLS = ["lvslab", "ansible", "pyinfra"]
 VENV = os.path.join(BENCH, ".venv")
 SMALL, BIG = "bench", "bench50"
 
@@ -56,6 +61,11 @@ TARGET_FIRST_RATIO = 8.0
 TARGET_BIG_RATIO = 25.0
 TARGET_BIG_GROWTH = 3.0
 TARGET_BIG_MEM_MIB = 64.0
+# Issue 25's: against pyinfra, the fastest peer measured; round trips; the cost over `ping`.
+TARGET_PYINFRA_RERUN = 10.0
+TARGET_PYINFRA_FIRST = 5.0
+TARGET_ROUND_TRIPS = 3
+TARGET_PING_RATIO = 1.3
 
 
 class BenchError(Exception):
@@ -139,6 +149,38 @@ def ansible_venv():
     run([os.path.join(VENV, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check",
          f"ansible-core=={ANSIBLE_CORE}"], capture=False)
     return playbook
+
+
+def pyinfra_venv():
+    """pyinfra (pinned) in the same venv as ansible-core."""
+    exe = os.path.join(VENV, "bin", "pyinfra")
+    if os.path.exists(exe):
+        p = run([exe, "--version"], check=False)
+        if p.returncode == 0 and PYINFRA in p.stdout:
+            return exe
+    log(f"installing pyinfra {PYINFRA} into bench/.venv (from PyPI)")
+    if not os.path.exists(os.path.join(VENV, "bin", "python")):
+        run([sys.executable, "-m", "venv", VENV])
+    run([os.path.join(VENV, "bin", "pip"), "install", "--quiet", "--disable-pip-version-check",
+         f"pyinfra=={PYINFRA}"], capture=False)
+    return exe
+
+
+def pyinfra_changes(text, dry):
+    """How many (operation, host) pairs pyinfra changed, from its `--json` output (with
+    `--dry`: would change; an operation that runs only if an earlier one changed is not
+    counted); `None` when it printed none or an operation failed."""
+    for line in text.splitlines():
+        if line.startswith('{"plan"'):
+            payload = json.loads(line)
+            if dry:
+                return sum(len(op["hosts_with_change"]) for op in payload["plan"])
+            results = payload.get("results") or {}
+            ops = results.get("operations", [])
+            if not ops or any(op["error"] for op in ops):
+                return None
+            return sum(len(op["success"]) for op in ops)
+    return None
 
 
 # ---- labs ----------------------------------------------------------------------------------
@@ -237,10 +279,41 @@ class Lab:
             },
             "children": groups,
         }}
+        self.write_pyinfra_inventory(inv, conn, web)
         self.ansible_inventory = os.path.join(self.b.work, f"ansible-inventory-{self.name}.yml")
         with open(self.ansible_inventory, "w") as f:
             json.dump(ansible_inv, f, indent=1)  # JSON is YAML
         self.hosts = {g: list(s["hosts"]) for g, s in inv["groups"].items()}
+
+
+    def write_pyinfra_inventory(self, inv, conn, web):
+        """The same hosts, key and known_hosts for pyinfra: a Python inventory, one list per
+        group, each host with its data (the inventory's own values, as the Ansible side has)."""
+        common = {
+            "ssh_user": conn.get("user", "root"),
+            "ssh_port": conn.get("port", 22),
+            "ssh_key": self.info["identity_file"],
+            "ssh_known_hosts_file": self.info["known_hosts"],
+            "ssh_strict_host_key_checking": "yes",
+            "lvs": inv["lvs"],
+            "web_package": web,
+            "web_root": "/var/www/html",
+        }
+        lines = ["# Written by bench/run.py from the lab's inventory."]
+        for group, spec in inv["groups"].items():
+            hosts = []
+            for h in spec["hosts"]:
+                hv = inv["hosts"][h]
+                data = dict(common, ssh_hostname=hv["address"], address=hv["address"],
+                            interface=hv["interface"])
+                for key in ("vrrp", "weight"):
+                    if key in hv:
+                        data[key] = hv[key]
+                hosts.append((h, data))
+            lines.append(f"{group} = {hosts!r}")
+        self.pyinfra_inventory = os.path.join(self.b.work, f"pyinfra_inventory_{self.name}.py")
+        with open(self.pyinfra_inventory, "w") as f:
+            f.write("\n".join(lines) + "\n")
 
 
 # ---- the lab's state, read back --------------------------------------------------------------
@@ -409,6 +482,39 @@ class Bench:
         log(f"  {tag:<22} ansible  {secs:7.2f} s  changed={changed}")
         return secs
 
+    def pyinfra_up(self, lab, scenario, tag, check=False, expect_changes=None):
+        hosts = len(lab.hosts["real_servers"]) + len(lab.hosts["directors"])
+        # -y: no change detection before the run (the fastest way); --dry detects and stops.
+        cmd = [self.pyinfra, "--json", "--parallel", str(hosts), lab.pyinfra_inventory,
+               PYINFRA_DEPLOY, "--dry" if check else "-y"]
+        env = dict(os.environ, PYINFRA_PROGRESS="off", TERM="dumb", NO_COLOR="1")
+        path = os.path.join(self.logs, f"{tag}-pyinfra.log")
+        secs, rc, _ = timed(cmd, path, env=env)
+        with open(path) as f:
+            changed = pyinfra_changes(f.read(), check)
+        if rc != 0 or changed is None:
+            die(f"pyinfra exited {rc} in {tag}; see {path}")
+        self.check_changes("pyinfra", tag, changed, expect_changes, path)
+        self.record(scenario, "pyinfra", secs)
+        log(f"  {tag:<22} pyinfra  {secs:7.2f} s  changed={changed}")
+        return secs
+
+    def lvslab_ping(self, lab, scenario, rounds):
+        """`lvslab ping` (connect, log in, read the facts): the floor a rerun is judged by."""
+        for r in range(1, rounds + 1):
+            path = os.path.join(self.logs, f"{scenario}-ping-r{r}-lvslab.log")
+            secs, rc, _ = timed([self.lvslab, "-i", lab.inventory, "ping"], path)
+            if rc != 0:
+                die(f"lvslab ping exited {rc}; see {path}")
+            self.record(f"{scenario}-ping", "lvslab", secs)
+        log(f"  {scenario + '-ping':<22} lvslab   {self.median(scenario + '-ping', 'lvslab'):7.2f} s "
+            f"(median of {rounds})")
+
+    def tool_up(self, tool, lab, scenario, tag, check=False, expect_changes=None):
+        run_it = {"lvslab": self.lvslab_up, "ansible": self.ansible_up,
+                  "pyinfra": self.pyinfra_up}[tool]
+        return run_it(lab, scenario, tag, check=check, expect_changes=expect_changes)
+
     @staticmethod
     def check_changes(tool, tag, changed, expect_changes, path):
         if expect_changes is False and changed:
@@ -425,10 +531,7 @@ class Bench:
             for tool in order:
                 lab.reset()
                 tag = f"{scenario}-r{r}-{tool}"
-                if tool == "lvslab":
-                    self.lvslab_up(lab, scenario, tag, expect_changes=True)
-                else:
-                    self.ansible_up(lab, scenario, tag, expect_changes=True)
+                self.tool_up(tool, lab, scenario, tag, expect_changes=True)
                 state = same_state(self, lab, tag, self.reference.get(lab.name))
                 self.reference.setdefault(lab.name, {"state": state, "tag": tag})
 
@@ -437,16 +540,15 @@ class Bench:
         for r in range(1, rounds + 1):
             for tool in order:
                 tag = f"{scenario}-r{r}-{tool}"
-                if tool == "lvslab":
-                    self.lvslab_up(lab, scenario, tag, check=check, expect_changes=False)
-                else:
-                    self.ansible_up(lab, scenario, tag, check=check, expect_changes=False)
+                self.tool_up(tool, lab, scenario, tag, check=check, expect_changes=False)
 
     def main(self):
         a = self.args
         self.lvslab = build_lvslab(a)
         self.playbook = ansible_venv()
-        log(f"lvslab: {self.lvslab}\nansible: {run([self.playbook, '--version']).stdout.splitlines()[0]}")
+        self.pyinfra = pyinfra_venv()
+        log(f"lvslab: {self.lvslab}\nansible: {run([self.playbook, '--version']).stdout.splitlines()[0]}"
+            f"\npyinfra: {run([self.pyinfra, '--version']).stdout.strip()}")
         log(f"results: {self.out}")
         self.reference = {}
         t0 = time.monotonic()
@@ -457,18 +559,21 @@ class Bench:
             lab.down()
 
         log(f"\n[1] first converge on a fresh lab ({a.rounds} rounds; lab rebuilt before every run)")
-        # Ends with Ansible's converge, so scenario 2 starts with lvslab rerunning on Ansible's
-        # result: it must find nothing to change.
+        # Ends with lvslab's converge, so in scenario 2 the peers rerun on lvslab's result and
+        # must find nothing to change. (Not the other way round: lvslab also keeps what it set
+        # for the next boot, lvslab-boot and its entries, and enables the daemons at boot, which
+        # the peers' deploys leave out; on their result it has those to do.)
         self.quiet("first")
-        self.first_converge(small, "first", a.rounds, ["lvslab", "ansible"])
+        self.first_converge(small, "first", a.rounds, ["pyinfra", "ansible", "lvslab"])
 
         log(f"\n[2] no-change rerun ({a.rounds} rounds)")
         self.quiet("rerun")
-        self.rerun(small, "rerun", a.rounds, ["lvslab", "ansible"])
+        self.rerun(small, "rerun", a.rounds, TOOLS)
+        self.lvslab_ping(small, "rerun", a.rounds)
 
         log(f"\n[4] --check on the converged lab ({a.rounds} rounds)")
         self.quiet("check")
-        self.rerun(small, "check", a.rounds, ["lvslab", "ansible"], check=True)
+        self.rerun(small, "check", a.rounds, TOOLS, check=True)
         small.down()
 
         if a.big_real_servers:
@@ -482,7 +587,8 @@ class Bench:
         self.quiet("big")
         if a.big_first_rounds:
             log(f"  first converge ({a.big_first_rounds} round(s); lab rebuilt before every run)")
-            self.first_converge(big, "big-first", a.big_first_rounds, ["ansible", "lvslab"])
+            self.first_converge(big, "big-first", a.big_first_rounds,
+                                ["ansible", "pyinfra", "lvslab"])
         else:
             big.up()
             self.lvslab_up(big, "big-first", "big-first-r1-lvslab", expect_changes=True)
@@ -490,7 +596,8 @@ class Bench:
                                         "tag": "big-first-r1-lvslab"}
         # The lab now holds lvslab's converge: Ansible reruns first and must find nothing to do.
         log(f"  no-change rerun ({a.big_rounds} rounds)")
-        self.rerun(big, "big-rerun", a.big_rounds, ["ansible", "lvslab"])
+        self.rerun(big, "big-rerun", a.big_rounds, ["ansible", "pyinfra", "lvslab"])
+        self.lvslab_ping(big, "big-rerun", max(a.big_rounds, 2))
         big.down()
 
     # ---- report ----
@@ -524,30 +631,56 @@ class Bench:
         rows = []
         verdicts = []
 
-        def row(label, scenario, hosts, target_ratio):
-            lm, am = self.median(scenario, "lvslab"), self.median(scenario, "ansible")
-            n = len(self.samples.get((scenario, "lvslab"), []))
-            if lm is None or am is None:
-                return lm, am
-            ratio = am / lm
-            if target_ratio:
-                ok = ratio >= target_ratio
-                target = f">= {target_ratio:g}x: {'met' if ok else '**MISSED**'}"
-                verdicts.append((f"{label}: Ansible/lvslab >= {target_ratio:g}x", ok,
-                                 f"{ratio:.1f}x"))
-            else:
-                target = "see below"
-            rows.append(f"| {label} | {hosts} | {n} | {lm:.3f} | {am:.2f} | **{ratio:.1f}x** "
-                        f"| {target} | {mib(scenario)} | {rt(scenario)} |")
-            return lm, am
+        def fmt_s(v, digits):
+            return f"{v:.{digits}f}" if v is not None else "(not run)"
 
-        first_l, _ = row("1. first converge", "first", small_n, TARGET_FIRST_RATIO)
-        rerun_l, _ = row("2. no-change rerun", "rerun", small_n, TARGET_RERUN_RATIO)
-        big_first_l, _ = row(f"3a. first converge, {a.big_real_servers} real servers",
-                             "big-first", big_n, TARGET_BIG_RATIO)
-        big_rerun_l, _ = row(f"3b. no-change rerun, {a.big_real_servers} real servers",
-                             "big-rerun", big_n, TARGET_BIG_RATIO)
-        check_l, _ = row("4. --check, converged", "check", small_n, None)
+        def row(label, scenario, hosts, ansible_target, pyinfra_target):
+            lm = self.median(scenario, "lvslab")
+            am, pm = self.median(scenario, "ansible"), self.median(scenario, "pyinfra")
+            n = len(self.samples.get((scenario, "lvslab"), []))
+            if lm is None:
+                return None
+            ratios, targets = [], []
+            for peer, median, target in (("pyinfra", pm, pyinfra_target),
+                                         ("Ansible", am, ansible_target)):
+                if median is None:
+                    ratios.append("")
+                    continue
+                ratio = median / lm
+                ratios.append(f"**{ratio:.1f}x**")
+                if target:
+                    ok = ratio >= target
+                    targets.append(f"{peer} >= {target:g}x: {'met' if ok else '**MISSED**'}")
+                    verdicts.append((f"{label}: {peer}/lvslab >= {target:g}x", ok, f"{ratio:.1f}x"))
+            rows.append(f"| {label} | {hosts} | {n} | {lm:.3f} | {fmt_s(pm, 2)} | {fmt_s(am, 2)} "
+                        f"| {' | '.join(ratios)} | {'; '.join(targets) or 'see below'} "
+                        f"| {mib(scenario)} | {rt(scenario)} |")
+            return lm
+
+        first_l = row("1. first converge", "first", small_n, TARGET_FIRST_RATIO,
+                      TARGET_PYINFRA_FIRST)
+        rerun_l = row("2. no-change rerun", "rerun", small_n, TARGET_RERUN_RATIO,
+                      TARGET_PYINFRA_RERUN)
+        big_first_l = row(f"3a. first converge, {a.big_real_servers} real servers",
+                          "big-first", big_n, TARGET_BIG_RATIO, TARGET_PYINFRA_FIRST)
+        big_rerun_l = row(f"3b. no-change rerun, {a.big_real_servers} real servers",
+                          "big-rerun", big_n, TARGET_BIG_RATIO, TARGET_PYINFRA_RERUN)
+        check_l = row("4. --check, converged", "check", small_n, None, None)
+
+        for scenario, label, n_hosts in (("rerun", "2.", small_n), ("big-rerun", "3b.", big_n)):
+            trips = self.round_trips.get(scenario)
+            if trips:
+                worst = max(v for h, v in trips.items() if h.startswith("node"))
+                verdicts.append((f"{label} at most {TARGET_ROUND_TRIPS} SSH round trips per host "
+                                 f"(no-change rerun, {n_hosts} hosts)",
+                                 worst <= TARGET_ROUND_TRIPS, f"{worst}"))
+            ping = self.median(f"{scenario}-ping", "lvslab")
+            rerun = self.median(scenario, "lvslab")
+            if ping and rerun:
+                verdicts.append((f"{label} no-change rerun within {TARGET_PING_RATIO}x of "
+                                 f"`lvslab ping` ({n_hosts} hosts)",
+                                 rerun <= ping * TARGET_PING_RATIO,
+                                 f"{rerun:.3f} s vs {ping:.3f} s ({rerun / ping:.2f}x)"))
 
         if rerun_l is not None:
             verdicts.append(("2. no-change rerun under ~0.35 s", rerun_l <= TARGET_RERUN_SECS,
@@ -571,13 +704,13 @@ class Bench:
 
         head = [
             f"Measured {when} on {cpus} cores, Linux {kernel} ({ipvs}), namespace lab; "
-            f"lvslab {self.version()} vs ansible-core {ANSIBLE_CORE} (pipelining, ControlPersist=60s, "
-            f"forks 64, no fact gathering). Medians of n runs per tool, run alternately; "
+            f"lvslab {self.version()} vs pyinfra {PYINFRA} (--parallel = hosts) and ansible-core "
+            f"{ANSIBLE_CORE} (pipelining, ControlPersist=60s, forks 64, no fact gathering). Medians of n runs per tool, run alternately; "
             f"benchmark took {self.elapsed / 60:.1f} min; other work used at most "
             f"{max(self.busy.values(), default=0):.0%} of the CPUs before a scenario.",
             "",
-            "| scenario | hosts | n | lvslab s | Ansible s | Ansible/lvslab | target | lvslab peak MiB | SSH round trips per host (real server / director) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| scenario | hosts | n | lvslab s | pyinfra s | Ansible s | pyinfra/lvslab | Ansible/lvslab | targets | lvslab peak MiB | SSH round trips per host (real server / director) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         tail = ["", "| target | result | measured |", "|---|---|---|"]
         tail += [f"| {name} | {'met' if ok else '**MISSED**'} | {val} |" for name, ok, val in verdicts]
@@ -590,12 +723,83 @@ class Bench:
         with open(os.path.join(self.out, "results.json"), "w") as f:
             json.dump({
                 "date": when, "kernel": kernel, "cpus": cpus, "ipvs": ipvs,
-                "ansible_core": ANSIBLE_CORE, "lvslab": self.version(),
+                "ansible_core": ANSIBLE_CORE, "pyinfra": PYINFRA, "lvslab": self.version(),
                 "samples": {f"{s}/{t}": v for (s, t), v in self.samples.items()},
                 "lvslab_peak_kib": self.peak_kib, "cpu_busy_before": self.busy, "round_trips": self.round_trips,
                 "verdicts": [{"target": n, "met": ok, "measured": v} for n, ok, v in verdicts],
             }, f, indent=1)
+        svg = self.plot([small_n, big_n] if a.big_real_servers else [small_n])
+        if svg:
+            for path in (os.path.join(self.out, "plot.svg"),
+                         os.path.join(BENCH, "results", "latest.svg")):
+                with open(path, "w") as f:
+                    f.write(svg)
         log(f"results in {self.out}")
+
+    def plot(self, sizes):
+        """An SVG of wall time against hosts, both axes logarithmic: one line per tool for the
+        first converge (solid) and the no-change rerun (dashed), from the medians."""
+        colours = {"lvslab": "#1b7837", "pyinfra": "#2166ac", "ansible": "#b2182b"}
+        kinds = [("first converge", ["first", "big-first"], ""),
+                 ("no-change rerun", ["rerun", "big-rerun"], "6,4")]
+        points = []
+        for tool in TOOLS:
+            for kind, scenarios, dash in kinds:
+                line = [(n, self.median(sc, tool)) for n, sc in zip(sizes, scenarios)]
+                line = [(n, v) for n, v in line if v]
+                if line:
+                    points.append((tool, kind, dash, line))
+        values = [v for *_, line in points for _, v in line]
+        if not values:
+            return None
+        w, h, left, right, top, bottom = 800, 440, 70, 230, 40, 50
+        ymin = 10 ** math.floor(math.log10(min(values)))
+        ymax = 10 ** math.ceil(math.log10(max(values)))
+        xmin, xmax = min(sizes) / 1.5, max(sizes) * 1.5
+
+        def x(n):
+            return left + (math.log(n) - math.log(xmin)) / (math.log(xmax) - math.log(xmin)) * (w - left - right)
+
+        def y(v):
+            return top + (math.log(ymax) - math.log(v)) / (math.log(ymax) - math.log(ymin)) * (h - top - bottom)
+
+        out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+               f'font-family="sans-serif" font-size="12">',
+               f'<rect width="{w}" height="{h}" fill="white"/>',
+               f'<text x="{left}" y="22" font-size="14" font-weight="bold">Wall time against '
+               f'hosts (medians; both axes logarithmic)</text>']
+        decade = ymin
+        while decade <= ymax * 1.0001:
+            for m in (1, 2, 5):
+                v = decade * m
+                if ymin <= v <= ymax:
+                    out.append(f'<line x1="{left}" x2="{w - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                               f'stroke="#ddd"/>')
+                    out.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">'
+                               f'{v:g} s</text>')
+            decade *= 10
+        for n in sizes:
+            out.append(f'<line x1="{x(n):.1f}" x2="{x(n):.1f}" y1="{top}" y2="{h - bottom}" '
+                       f'stroke="#ddd"/>')
+            out.append(f'<text x="{x(n):.1f}" y="{h - bottom + 18}" text-anchor="middle">{n}</text>')
+        out.append(f'<text x="{(left + w - right) / 2:.0f}" y="{h - 12}" text-anchor="middle">'
+                   f'hosts (real servers + 2 directors)</text>')
+        out.append(f'<rect x="{left}" y="{top}" width="{w - left - right}" height="{h - top - bottom}" '
+                   f'fill="none" stroke="#888"/>')
+        for i, (tool, kind, dash, line) in enumerate(points):
+            c = colours[tool]
+            path = " ".join(f"{x(n):.1f},{y(v):.1f}" for n, v in line)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{c}" stroke-width="2" '
+                       f'stroke-dasharray="{dash}"/>')
+            for n, v in line:
+                out.append(f'<circle cx="{x(n):.1f}" cy="{y(v):.1f}" r="3.5" fill="{c}"/>')
+            n, v = line[-1]
+            ly = top + 14 + i * 20
+            out.append(f'<line x1="{w - right + 12}" x2="{w - right + 40}" y1="{ly - 4}" y2="{ly - 4}" '
+                       f'stroke="{c}" stroke-width="2" stroke-dasharray="{dash}"/>')
+            out.append(f'<text x="{w - right + 46}" y="{ly}">{tool}, {kind}</text>')
+        out.append("</svg>")
+        return "\n".join(out) + "\n"
 
     def version(self):
         v = run([self.lvslab, "--version"]).stdout.split()[-1]
