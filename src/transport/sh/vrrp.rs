@@ -76,9 +76,7 @@ fn parse_director_sample(text: &str) -> Result<DirectorFlags, ParseError> {
 /// Where keepalived writes its JSON dump (its `/tmp`, as built for every distribution).
 const KEEPALIVED_JSON: &str = "/tmp/keepalived.json";
 
-/// How long keepalived has to answer a dump request before it counts as hung. The dump is
-/// looked for every 20 ms for its first 0.1 s (a live keepalived writes it within a few ms: a
-/// first look after 0.1 s made every `up` on a director wait that long), then every 0.1 s.
+/// How long keepalived has to answer a dump request before it counts as hung.
 pub const DUMP_WAIT_TENTHS: u32 = 20;
 
 /// keepalived as it is, read from itself (verify, status, the `service` module): its processes
@@ -99,10 +97,9 @@ pub fn keepalived_live(window_ms: Option<u32>) -> Read<KeepalivedLive> {
          r=$p; for p in $all; do {STATE_OF_P}; echo \"process $p $s\"; done; p=$r; \
          s=$(keepalived --signum=JSON 2>/dev/null) || s=; \
          case $s in ''|*[!0-9]*) echo 'dump none'; exit 0;; esac; f={KEEPALIVED_JSON}\n\
-         dump() {{ rm -f \"$f\"; kill -\"$s\" \"$p\" || return 1; n=0; while [ $n -lt {wait} ]; do \
+         dump() {{ rm -f \"$f\"; kill -\"$s\" \"$p\" || return 1; n=0; while [ $n -lt {DUMP_WAIT_TENTHS} ]; do \
          if [ -f \"$f\" ] && [ ! -L \"$f\" ]; then case $(tail -c 2 \"$f\") in *']') echo dump; tr -d '\\n' < \"$f\"; echo; return 0;; esac; fi; \
-         if [ $n -lt 10 ]; then sleep 0.02; n=$((n+2)); else sleep 0.1; n=$((n+10)); fi; done; echo 'dump silent'; return 1; }}; dump{again}; true",
-        wait = DUMP_WAIT_TENTHS * 10
+         sleep 0.1; n=$((n+1)); done; echo 'dump silent'; return 1; }}; dump{again}; true"
     );
     Read::new(line, parse_keepalived_live)
 }
