@@ -256,9 +256,11 @@ impl Session {
     }
 
     /// Runs `reads` in one round trip per privilege (see [`Transport::exec_batch`]) and keeps
-    /// their answers for the reads that follow. A batch that fails keeps nothing: each read
-    /// then asks the host itself (and meets the failure there, with its own message).
-    pub async fn prefetch(&self, reads: &[ReadLine]) {
+    /// their answers for the reads that follow; false when a batch failed. A batch that fails
+    /// keeps nothing: each read then asks the host itself (and meets the failure there, with
+    /// its own message).
+    pub async fn prefetch(&self, reads: &[ReadLine]) -> bool {
+        let mut answered = true;
         for as_root in [true, false] {
             let lines: Vec<String> = reads
                 .iter()
@@ -272,6 +274,7 @@ impl Session {
             let whole = self.timeout.saturating_add(Duration::from_secs(1));
             let batch = self.transport.exec_batch(&lines, self.timeout, as_root);
             let Ok(Ok(answers)) = tokio::time::timeout(whole, batch).await else {
+                answered = false;
                 continue;
             };
             if let Ok(mut ahead) = self.ahead.lock() {
@@ -280,6 +283,7 @@ impl Session {
                 }
             }
         }
+        answered
     }
 
     /// Forgets the answers fetched ahead (a play's tasks are done: what they did not read is

@@ -372,7 +372,11 @@ impl Runner {
                 break;
             }
             fetched += reads.len();
-            conn.session.prefetch(&reads).await;
+            // A batch that failed (a query that hangs, a connection lost) is not sent again:
+            // each task's own read meets the failure and says so.
+            if !conn.session.prefetch(&reads).await {
+                break;
+            }
         }
         if fetched > 0 {
             self.reporter.emit(Event::ReadsAhead {
