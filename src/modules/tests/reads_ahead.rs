@@ -16,14 +16,18 @@ fn task(key: &str, value: &str) -> String {
     format!("sysctl: {{ key: {key}, value: {value} }}")
 }
 
-#[tokio::test]
-async fn a_converged_host_answers_a_plays_reads_in_a_few_round_trips() {
+/// A host with every key of [`KEYS`] at 0, and a task setting each to 2.
+fn five_settings() -> (Lab, Vec<String>) {
     let mut state = State::new();
     for key in KEYS {
         state = state.sysctl(key, "0");
     }
-    let lab = Lab::new(state);
-    let tasks: Vec<String> = KEYS.iter().map(|k| task(k, "2")).collect();
+    (Lab::new(state), KEYS.iter().map(|k| task(k, "2")).collect())
+}
+
+#[tokio::test]
+async fn a_converged_host_answers_a_plays_reads_in_a_few_round_trips() {
+    let (lab, tasks) = five_settings();
     let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
     let (first, _) = lab.run_all(&tasks).await;
     assert!(
@@ -66,12 +70,7 @@ async fn an_answer_fetched_before_a_change_is_not_taken_after_it() {
 
 #[tokio::test]
 async fn a_host_being_changed_does_not_run_its_later_queries_again_and_again() {
-    let mut state = State::new();
-    for key in KEYS {
-        state = state.sysctl(key, "0");
-    }
-    let lab = Lab::new(state);
-    let tasks: Vec<String> = KEYS.iter().map(|k| task(k, "2")).collect();
+    let (lab, tasks) = five_settings();
     let tasks: Vec<&str> = tasks.iter().map(String::as_str).collect();
     let (runs, _) = lab.run_all(&tasks).await;
     assert!(runs.iter().all(|r| r.status == Status::Changed), "{runs:?}");
