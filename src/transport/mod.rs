@@ -205,6 +205,14 @@ pub trait Transport: Send + Sync {
 /// A read-only query as a session keeps it: whether it runs as root, and its line.
 pub type ReadLine = (bool, String);
 
+/// What a [`Session::probing`] session noted: each read not fetched yet, once, and how many
+/// times a read found no answer (a read asked twice counts twice).
+#[derive(Default)]
+struct Collected {
+    reads: Vec<ReadLine>,
+    misses: usize,
+}
+
 /// A connected host as the runner sees it: the transport, privilege escalation, timeouts, a
 /// count of round trips (for `-v` and the benchmark), and the answers of read-only queries
 /// fetched ahead in one round trip (see [`Session::prefetch`]).
@@ -220,7 +228,7 @@ pub struct Session {
     /// How many times answers fetched ahead were forgotten before they were read.
     forgotten: Arc<AtomicU32>,
     /// Set on a session that only collects the reads made through it (see [`Session::probing`]).
-    collecting: Option<Arc<Mutex<Vec<ReadLine>>>>,
+    collecting: Option<Arc<Mutex<Collected>>>,
 }
 
 impl Session {
@@ -251,8 +259,16 @@ impl Session {
     pub fn collected(&self) -> Vec<ReadLine> {
         self.collecting
             .as_ref()
-            .and_then(|c| c.lock().ok().map(|c| c.clone()))
+            .and_then(|c| c.lock().ok().map(|c| c.reads.clone()))
             .unwrap_or_default()
+    }
+
+    /// How many reads of a [`Session::probing`] session found no answer fetched yet.
+    pub fn misses(&self) -> usize {
+        self.collecting
+            .as_ref()
+            .and_then(|c| c.lock().ok().map(|c| c.misses))
+            .unwrap_or(0)
     }
 
     /// Runs `reads` in one round trip per privilege (see [`Transport::exec_batch`]) and keeps
@@ -289,9 +305,17 @@ impl Session {
     /// Forgets the answers fetched ahead (a play's tasks are done: what they did not read is
     /// not kept for later ones).
     pub fn forget_reads(&self) {
-        if let Ok(mut ahead) = self.ahead.lock() {
-            ahead.clear();
-        }
+        self.clear_ahead();
+    }
+
+    /// Empties the answers fetched ahead; true when some were there.
+    fn clear_ahead(&self) -> bool {
+        let Ok(mut ahead) = self.ahead.lock() else {
+            return false;
+        };
+        let had = !ahead.is_empty();
+        ahead.clear();
+        had
     }
 
     /// How many times a command forgot answers fetched ahead before they were read (it may
@@ -316,10 +340,11 @@ impl Session {
             if let Some(answer) = self.ahead.lock().ok().and_then(|a| a.get(&key).cloned()) {
                 return Ok(answer);
             }
-            if let Ok(mut noted) = collecting.lock()
-                && !noted.contains(&key)
-            {
-                noted.push(key);
+            if let Ok(mut noted) = collecting.lock() {
+                noted.misses += 1;
+                if !noted.reads.contains(&key) {
+                    noted.reads.push(key);
+                }
             }
             return Err(TransportError::Collecting);
         }
@@ -378,10 +403,7 @@ impl Session {
         if self.collecting.is_some() {
             return Err(TransportError::Collecting);
         }
-        if let Ok(mut ahead) = self.ahead.lock()
-            && !ahead.is_empty()
-        {
-            ahead.clear();
+        if self.clear_ahead() {
             self.forgotten.fetch_add(1, Ordering::Relaxed);
         }
         self.send(command, stdin, timeout).await

@@ -361,12 +361,21 @@ impl Runner {
         let started = std::time::Instant::now();
         let trips_before = conn.session.round_trips();
         let mut fetched = 0;
+        // Only the tasks that asked for a read not fetched yet are asked again at the next
+        // level: the others' queries ran to their end on the answers already there.
+        let mut pending: Vec<&Task> = tasks.to_vec();
         for _ in 0..READ_AHEAD_LEVELS {
             let probe = conn.session.probing();
-            for task in tasks {
+            let mut asking = Vec::new();
+            for task in pending {
+                let before = probe.misses();
                 self.collect_reads(play, task, host, conn, registered, &probe)
                     .await;
+                if probe.misses() > before {
+                    asking.push(task);
+                }
             }
+            pending = asking;
             let reads = probe.collected();
             if reads.is_empty() {
                 break;

@@ -114,10 +114,7 @@ impl Runner {
         let Ok(instances) = self.instances(play, task, host, conn, registered) else {
             return;
         };
-        let session = match task.become_root {
-            Some(b) => probe.with_become(b),
-            None => probe.clone(),
-        };
+        let session = task_session(task, probe);
         for instance in instances {
             if instance.when == Ok(true) {
                 let ctx = self.task_ctx(host, conn, &session, &instance.vars);
@@ -181,10 +178,7 @@ impl Runner {
                 }
             }
             let Some(module) = &task.module else { continue };
-            let session = match task.become_root {
-                Some(b) => conn.session.with_become(b),
-                None => conn.session.clone(),
-            };
+            let session = task_session(task, &conn.session);
             let ctx = self.task_ctx(host, conn, &session, &vars);
             let outcome = match module.converge(&ctx).await {
                 Ok(o) => o,
@@ -391,6 +385,14 @@ impl Runner {
         } else {
             TaskEnd::Failed
         }
+    }
+}
+
+/// `session` with privilege escalation as the task asks (`become:`), else as it is.
+fn task_session(task: &Task, session: &crate::transport::Session) -> crate::transport::Session {
+    match task.become_root {
+        Some(b) => session.with_become(b),
+        None => session.clone(),
     }
 }
 
