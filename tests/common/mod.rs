@@ -13,6 +13,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
+pub mod vm;
+
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
