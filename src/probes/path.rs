@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use super::Verdict;
 use crate::live::{DirectorHost, LvsHosts};
-use crate::lvs::Forwarding;
+use crate::lvs::{Forwarding, Spread};
 use crate::transport::ReadError;
 use crate::transport::sh::{self, ServiceCounters};
 
@@ -100,9 +100,20 @@ pub async fn verdict(
     let directors: Vec<IpAddr> = hosts.lvs.directors.iter().map(|d| d.address).collect();
     let mut problems = Vec::new();
     let mut saw = Vec::new();
+    // Each real server in service must have logged some of the requests only where the
+    // scheduler shares one client's requests among them (sh, mh, persistence and the like
+    // send one client to one real server).
+    let shared = matches!(
+        hosts.lvs.service().spread(),
+        Spread::Even | Spread::ByWeight | Spread::Every(_)
+    );
+    let none_logged = seen.values().all(Vec::is_empty);
+    if none_logged {
+        problems.push("no real server logged the probe's requests".to_string());
+    }
     for r in &hosts.lvs.real_servers {
         let list = seen.get(&r.name).cloned().unwrap_or_default();
-        if r.weight > 0 && list.is_empty() {
+        if shared && !none_logged && r.weight > 0 && list.is_empty() {
             problems.push(format!("{} logged none of the probe's requests", r.name));
         }
         for (count, addr) in &list {
