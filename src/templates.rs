@@ -324,13 +324,18 @@ mod tests {
 
     /// The context a task on `host` of this inventory sees, on a kernel with IPVS.
     fn host_ctx(yaml: &str, host: &str) -> Value {
+        host_ctx_on(yaml, host, "loaded")
+    }
+
+    /// The same, on a kernel whose IPVS is `ipvs` (its fact: `loaded`, `missing`, ...).
+    fn host_ctx_on(yaml: &str, host: &str, ipvs: &str) -> Value {
         let (inv, _) = crate::inventory::load_str(std::path::Path::new("i.yml"), yaml.into())
             .unwrap_or_else(|e| panic!("{e:?}"));
         let lvs = inv.lvs.unwrap();
         let mut v = serde_json::Map::new();
         v.insert("lvs".into(), lvs.template_value());
         v.insert("inventory_hostname".into(), host.into());
-        v.insert("facts".into(), serde_json::json!({"ipvs": "loaded"}));
+        v.insert("facts".into(), serde_json::json!({ "ipvs": ipvs }));
         v.extend(lvs.host_values(host, "debian"));
         to_value(&serde_json::Value::Object(v))
     }
@@ -646,6 +651,33 @@ groups:
                 .all(|w| !plain.contains(w)),
             "{plain}"
         );
+    }
+
+    /// Connection sync: `lvs_sync_daemon` on the director's own interface, following VI_1, only
+    /// where the kernel has IPVS (keepalived without it runs VRRP alone).
+    #[test]
+    fn keepalived_conf_runs_the_sync_daemon_only_with_ipvs() {
+        let synced = SERVICES.replace(
+            "  vrrp: { virtual_router_id: 51 }",
+            "  vrrp: { virtual_router_id: 51, sync_daemon: true }",
+        );
+        let t = Templates::new(&[]).unwrap();
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx(&synced, "d1"))
+            .unwrap();
+        assert!(
+            conf.contains("    router_id d1\n    # IPVS connection sync on the VRRP interface, following VI_1's state (sync id: its\n    # virtual_router_id): the MASTER sends its connections, the BACKUP keeps them.\n    lvs_sync_daemon eth0 VI_1\n}\n"),
+            "{conf}"
+        );
+        let conf = t
+            .render_file("keepalived.conf.j2", &host_ctx_on(&synced, "d1", "missing"))
+            .unwrap();
+        assert!(!conf.contains("lvs_sync_daemon eth0"), "{conf}");
+        assert!(conf.contains("# No lvs_sync_daemon either"), "{conf}");
+        let plain = t
+            .render_file("keepalived.conf.j2", &host_ctx(SERVICES, "d1"))
+            .unwrap();
+        assert!(!plain.contains("sync"), "{plain}");
     }
 
     #[test]

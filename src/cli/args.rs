@@ -355,6 +355,7 @@ Examples:
   lvslab drill failover                      SIGTERM, the kindest failure
   lvslab drill failover --kind kill          the seed's flaw: the VIP stays on the dead MASTER
   lvslab drill failover --kind partition --repeat 5 --svg split.svg
+  lvslab drill failover --kind kill --hold 10   do established connections survive it?
   lvslab --json drill failover --kind freeze";
 
 const DRILL_REALSERVER_HELP: &str = "\
@@ -404,6 +405,13 @@ pub struct FailoverArgs {
     /// How the MASTER fails.
     #[arg(long, value_enum, default_value_t = FailoverKind::Stop)]
     pub kind: FailoverKind,
+    /// Connections to hold open through the VIP across the failover (kept-alive HTTP, opened
+    /// before the fault, asked again once the BACKUP holds the VIP): do established connections
+    /// survive? They need connection sync (`lvs.vrrp.sync_daemon: true`) or the mh scheduler
+    /// with `sloppy_tcp: 1`; the run fails when the inventory promises it and one broke. Needs
+    /// IPVS.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub hold: u32,
     #[command(flatten)]
     pub drill: DrillArgs,
 }

@@ -142,7 +142,7 @@ pub async fn drill(cmd: &DrillCommand, global: &Global) -> miette::Result<Outcom
             repair: &repair,
         };
         let result = match cmd {
-            DrillCommand::Failover(a) => drills::failover(&drill, a.kind).await,
+            DrillCommand::Failover(a) => drills::failover(&drill, a.kind, a.hold).await,
             DrillCommand::Realserver(a) => drills::realserver(&drill, &a.node, a.kind).await,
             DrillCommand::Reboot(a) => drills::reboot(&drill, &a.node).await,
         };

@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::driver::{Fault, Underway, Undone, drive};
+use super::held::{self, Held, HeldOutcome};
 use super::limits::{self, Limit};
 use super::record::Record;
 use super::watch::Probe;
@@ -73,10 +74,25 @@ struct Pair<'a, 'h> {
     wait: Duration,
     kind: FailoverKind,
     drill: &'a Drill<'a, 'h>,
+    /// How many connections each run holds open across the fault (`--hold`), and those of the
+    /// run under way, from before its fault until the takeover.
+    held_count: u32,
+    held: std::sync::Mutex<Option<Held>>,
 }
 
+/// How long the connections held before the fault may take to reach the BACKUP's table (the
+/// kernel's sync thread sends a buffer once it is full or 2 s old, and looks every second).
+const SYNC_WAIT: Duration = Duration::from_secs(5);
+/// How long the held connections wait for the client's ARP entry to name the BACKUP before
+/// they are asked again (after a kill, the dead MASTER still holds the VIP and its table).
+const HELD_ARP_WAIT: Duration = Duration::from_secs(8);
+
 /// `drill failover --kind KIND`: see the module's documentation.
-pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutcome, String> {
+pub async fn failover(
+    d: &Drill<'_, '_>,
+    kind: FailoverKind,
+    hold: u32,
+) -> Result<DrillOutcome, String> {
     let lvs = d.hosts.lvs;
     if lvs.vrrp.is_none() {
         return Err(
@@ -130,6 +146,12 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
     }
     .with_margin(d.options.margin_ms);
     let probe = d.client_probe()?;
+    if hold > 0 && !matches!(probe, Probe::Http(_)) {
+        return Err(
+            "--hold needs IPVS on the directors: the held connections go through the virtual service"
+                .into(),
+        );
+    }
     let pair = Pair {
         hold: Duration::from_secs((master_down.ms + 3000).div_ceil(1000)),
         wait: Duration::from_millis(limit.bound_ms().max(master_down.ms) + 5000),
@@ -139,9 +161,17 @@ pub async fn failover(d: &Drill<'_, '_>, kind: FailoverKind) -> Result<DrillOutc
         limit,
         kind,
         drill: d,
+        held_count: hold,
+        held: std::sync::Mutex::new(None),
     };
     let what = format!("failover --kind {}", kind.word());
-    d.repeated(&what, |_| drive(d, &pair)).await
+    d.repeated(&what, |_| async {
+        if pair.held_count > 0 {
+            pair.hold_connections().await?;
+        }
+        drive(d, &pair).await
+    })
+    .await
 }
 
 /// A partition's promise: the BACKUP takes over after Master_Down_Interval and serves; after
@@ -196,6 +226,8 @@ struct Measured {
     restored_at: Option<i64>,
     /// nopreempt: whether the BACKUP kept the VIP after the MASTER came back.
     kept: Option<bool>,
+    /// What the connections held across the fault came to.
+    held: Option<HeldOutcome>,
 }
 
 impl Pair<'_, '_> {
@@ -243,6 +275,81 @@ impl Pair<'_, '_> {
             &sh::undo_cancel(Self::UNDO_TAG),
         )
         .await
+    }
+
+    /// Opens the connections held across this run's fault; with connection sync, waits until
+    /// the BACKUP holds their entries (or [`SYNC_WAIT`] passed) and says how many it holds.
+    async fn hold_connections(&self) -> Result<(), String> {
+        let d = self.drill;
+        let Probe::Http(endpoint) = &self.probe else {
+            return Ok(());
+        };
+        let held = Held::open(&d.hosts.client.session, endpoint, self.held_count).await?;
+        let opened = held.opened();
+        d.info(format!(
+            "holding {opened} connections to {endpoint} open from {} (first answered by {})",
+            d.hosts.client.name,
+            held.answered_by()
+        ));
+        if d.hosts.lvs.vrrp.as_ref().is_some_and(|v| v.sync_daemon) {
+            let client = d.hosts.client.host.map(|h| h.address);
+            let backup = &self.backup.conn.session;
+            let established = || async {
+                backup
+                    .read(&sh::ipvs_connections())
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|c| {
+                        c.state == "ESTABLISHED"
+                            && c.virtual_address == *endpoint
+                            && client.is_none_or(|ip| c.client.address == ip)
+                    })
+                    .count()
+            };
+            let synced = wait_until(SYNC_WAIT, || async { established().await >= opened }).await;
+            let count = if synced.is_some() {
+                opened
+            } else {
+                established().await
+            };
+            d.info(format!(
+                "  {} holds {count} of them in its connection table (synced from {})",
+                self.b(),
+                self.m()
+            ));
+        }
+        if let Ok(mut slot) = self.held.lock() {
+            *slot = Some(held);
+        }
+        Ok(())
+    }
+
+    /// The connections held since before the fault, asked again once the client's ARP entry
+    /// names the BACKUP (a client still sending to a killed MASTER's stale VIP and table would
+    /// prove nothing), or after [`HELD_ARP_WAIT`].
+    async fn ask_held(&self, run: &Underway<'_>) -> Option<HeldOutcome> {
+        let held = self.held.lock().ok()?.take()?;
+        let d = self.drill;
+        let b = self.b();
+        if let Some(mac) = run.watch.mac_of(b) {
+            let client = &d.hosts.client.session;
+            let query = sh::neigh_lladdr(&self.vip());
+            wait_until(HELD_ARP_WAIT, || async {
+                client
+                    .read(&query)
+                    .await
+                    .is_ok_and(|seen| seen.is_some_and(|seen| seen == mac))
+            })
+            .await;
+        }
+        let outcome = held.ask_again(held::promise(d.hosts.lvs)).await;
+        run.watch.mark(format!(
+            "held connections asked: {} of {} answered",
+            outcome.survived, outcome.opened
+        ));
+        d.info(format!("  {}", outcome.words(b)));
+        Some(outcome)
     }
 
     /// The BACKUP takes the VIP (and, with NAT, the real servers' gateway with it).
@@ -735,6 +842,9 @@ impl Fault for Pair<'_, '_> {
     async fn follow(&self, run: &Underway<'_>) -> Result<Measured, String> {
         let mut measured = Measured::default();
         self.takeover(run, &mut measured).await;
+        if measured.takeover_ms.is_some() {
+            measured.held = self.ask_held(run).await;
+        }
         let restored_at = self.restore(run, &mut measured).await?;
         measured.restored_at = Some(restored_at);
         self.failback(run, restored_at, &mut measured).await;
@@ -811,7 +921,14 @@ impl Fault for Pair<'_, '_> {
                 .failback_ms
                 .is_some_and(|ms| ms >= self.preempt_delay_ms()),
         };
+        let held_ok = measured.held.as_ref().is_none_or(HeldOutcome::kept_promise);
+        if let Some(held) = &measured.held {
+            words.push(held.words(self.b()));
+        } else if self.held_count > 0 {
+            words.push("held connections: not asked again (no takeover)".into());
+        }
         let pass = within
+            && held_ok
             && measured.takeover_ms.is_some()
             && returned
             && as_before
@@ -828,6 +945,7 @@ impl Fault for Pair<'_, '_> {
             double_master_ms: partition.double_master_ms,
             reachable_after_heal_ms: partition.reachable_after_heal_ms,
             stale_vip: measured.stale_vip,
+            held: measured.held,
             ..Run::default()
         }
     }

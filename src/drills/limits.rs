@@ -132,6 +132,7 @@ mod tests {
             track_interface: Vec::new(),
             track_script: Vec::new(),
             garp: Default::default(),
+            sync_daemon: false,
         };
         assert_eq!(master_down(Some(&vrrp), 50).ms, 3804);
         assert_eq!(clean_stop(50).ms, 804);

@@ -16,6 +16,7 @@
 
 mod driver;
 mod failover;
+mod held;
 pub mod limits;
 mod realserver;
 mod reboot;
@@ -108,6 +109,9 @@ pub struct Run {
     /// Failover, kill: whether the dead MASTER kept the VIP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale_vip: Option<bool>,
+    /// Failover with `--hold`: the connections held open across it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<held::HeldOutcome>,
     /// Real server: from the fault until the director removed it (drain: until its last
     /// answer).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -204,6 +204,16 @@ impl Checker<'_> {
                     "preempt_delay does nothing with `preempt: false` (keepalived never takes the VIP back then)".into(),
                 );
             }
+            let sync_daemon = v.sync_daemon.as_ref().is_some_and(|s| s.value);
+            if let Some(s) = &v.sync_daemon
+                && s.value
+                && directors.len() < 2
+            {
+                self.warn(
+                    s,
+                    "sync_daemon with one director: there is no BACKUP to keep the connections".into(),
+                );
+            }
             let unicast = v.unicast.as_ref().is_some_and(|u| u.value);
             if let Some(u) = &v.unicast
                 && u.value
@@ -226,6 +236,7 @@ impl Checker<'_> {
                 track_interface: self.tracked_interfaces(v.track_interface.as_ref()),
                 track_script: self.track_scripts(v.track_script.as_ref()),
                 garp,
+                sync_daemon,
             }
         });
         // keepalived clears nopreempt and preempt_delay on an instance that starts MASTER:

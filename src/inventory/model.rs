@@ -155,6 +155,10 @@ pub struct VrrpSettings {
     pub garp_master_repeat: Option<Spanned<u32>>,
     pub garp_master_refresh: Option<Spanned<u32>>,
     pub garp_master_refresh_repeat: Option<Spanned<u32>>,
+    /// IPVS connection sync (keepalived's `lvs_sync_daemon` on the directors' interface): the
+    /// MASTER sends its connections' entries, the BACKUP keeps them, so connections established
+    /// through the VIP survive a failover.
+    pub sync_daemon: Option<Spanned<bool>>,
 }
 
 /// One of `track_script`: keepalived's `vrrp_script`.

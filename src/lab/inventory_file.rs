@@ -44,7 +44,8 @@ pub fn render(plan: &LabPlan, web_server: &str, auth_pass: &str) -> String {
            {nat}vrrp:\n    \
              virtual_router_id: 51\n    \
              advert_int: 1\n    \
-             auth_pass: \"{auth_pass}\"\n  \
+             auth_pass: \"{auth_pass}\"\n    \
+             sync_daemon: false   # true: the BACKUP keeps the connections, they survive a failover\n  \
            health_check:\n    \
              type: http\n    \
              path: /\n    \

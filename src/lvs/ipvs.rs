@@ -214,6 +214,43 @@ impl Connection {
     }
 }
 
+/// An IPVS connection-sync daemon that runs (`ipvsadm -L --daemon`): the master sends the
+/// director's connections, the backup keeps what it hears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncDaemon {
+    /// `master` or `backup`.
+    pub role: String,
+    /// The interface it sends or listens on (ipvsadm's `mcast=`).
+    pub interface: String,
+    pub syncid: Option<u32>,
+}
+
+impl SyncDaemon {
+    /// Parses `ipvsadm -L --daemon`: a line per daemon, `master sync daemon (mcast=eth0,
+    /// syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)`; nothing when none runs.
+    pub fn parse_all(text: &str) -> Vec<SyncDaemon> {
+        text.lines()
+            .filter_map(|line| {
+                let (role, rest) = line.trim().split_once(" sync daemon")?;
+                let settings = rest.trim().trim_start_matches('(').trim_end_matches(')');
+                let value = |name: &str| {
+                    settings.split(',').find_map(|kv| {
+                        kv.trim()
+                            .strip_prefix(name)
+                            .and_then(|v| v.strip_prefix('='))
+                            .map(str::to_string)
+                    })
+                };
+                Some(SyncDaemon {
+                    role: role.to_string(),
+                    interface: value("mcast")?,
+                    syncid: value("syncid").and_then(|s| s.parse().ok()),
+                })
+            })
+            .collect()
+    }
+}
+
 fn key_of(words: &[&str]) -> Option<ServiceKey> {
     let at = words.iter().position(|w| ["-t", "-u", "-f"].contains(w))?;
     let value = words.get(at + 1)?;
@@ -542,6 +579,33 @@ pub fn plan(current: Option<&Service>, desired: &Service) -> Vec<Rule> {
         }
     }
     rules
+}
+
+#[cfg(test)]
+mod sync_tests {
+    use super::*;
+
+    #[test]
+    fn sync_daemons_are_read_as_ipvsadm_lists_them() {
+        let text = "master sync daemon (mcast=eth0, syncid=51, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n\
+                    backup sync daemon (mcast=eth1, syncid=7, maxlen=1472, group=224.0.0.81, port=8848)\n";
+        assert_eq!(
+            SyncDaemon::parse_all(text),
+            [
+                SyncDaemon {
+                    role: "master".into(),
+                    interface: "eth0".into(),
+                    syncid: Some(51),
+                },
+                SyncDaemon {
+                    role: "backup".into(),
+                    interface: "eth1".into(),
+                    syncid: Some(7),
+                },
+            ]
+        );
+        assert_eq!(SyncDaemon::parse_all(""), []);
+    }
 }
 
 #[cfg(test)]

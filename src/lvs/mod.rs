@@ -799,6 +799,9 @@ pub struct Vrrp {
     /// Commands whose failure lowers a director's priority (or puts it in FAULT).
     pub track_script: Vec<TrackScript>,
     pub garp: Garp,
+    /// IPVS connection sync between the directors (keepalived's `lvs_sync_daemon`): the MASTER
+    /// sends, the BACKUP keeps the entries, and established connections survive a failover.
+    pub sync_daemon: bool,
 }
 
 /// keepalived's `vrrp_script`: `script` every `interval` s (killed after `timeout`); after

@@ -139,6 +139,7 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
     let mut probes: Vec<BoxFuture<'_, Option<Verdict>>> = Vec::new();
     if let (Some(d), Some(before)) = (active.clone(), before) {
         let mark = &mark;
+        let sent = sent.clone();
         probes.push(
             async move {
                 let after = path::read_after(hosts, &d, &before, sent.scheduled).await;
@@ -167,6 +168,10 @@ async fn all(hosts: &LvsHosts<'_>, options: VerifyOptions, reporter: &Reporter, 
         probes.push(async move { Some(ipvs_table(lvs, d, keepalived).await) }.boxed());
         if active && d.conn.facts.has_ipvs() {
             probes.push(async move { Some(ipvs_connections(hosts, d).await) }.boxed());
+            if keepalived && lvs.vrrp.as_ref().is_some_and(|v| v.sync_daemon) {
+                let ports = &sent.ports;
+                probes.push(async move { Some(connection_sync(hosts, d, ports).await) }.boxed());
+            }
         }
     }
     for r in &hosts.real_servers {
@@ -257,11 +262,13 @@ fn probe_mark() -> String {
 const ROUNDS: u32 = 10;
 
 /// What the HTTP probe sent: every request, and those IPVS scheduled (the others reused the
-/// client port of a connection still in the director's table).
-#[derive(Debug, Clone, Copy)]
+/// client port of a connection still in the director's table), and the client ports of those
+/// IPVS scheduled.
+#[derive(Debug, Clone, Default)]
 pub struct Sent {
     pub requests: u32,
     pub scheduled: u32,
+    pub ports: Vec<u16>,
 }
 
 /// The entries of `d`'s IPVS connection table from the probe's client (any client when it is
@@ -317,10 +324,7 @@ pub async fn http_via_vip(
     let mut answers = Vec::new();
     let mut scheduled = Vec::new();
     let mut reused: Vec<(Answer, Connection)> = Vec::new();
-    let mut sent = Sent {
-        requests: 0,
-        scheduled: 0,
-    };
+    let mut sent = Sent::default();
     for _round in 0..ROUNDS {
         let table = match active {
             Some(d) => client_ports_in_table(hosts, d).await,
@@ -343,6 +347,9 @@ pub async fn http_via_vip(
                 Some(c) => reused.push((a.clone(), c.clone())),
                 None => {
                     sent.scheduled += 1;
+                    if a.port != 0 {
+                        sent.ports.push(a.port);
+                    }
                     scheduled.push(a.clone());
                 }
             }
@@ -988,6 +995,95 @@ pub async fn ipvs_connections(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Ver
             example.unwrap_or_default()
         ),
     )
+}
+
+/// How long the BACKUP's table may lag the MASTER's: the kernel's sync thread sends a buffer
+/// once it is full or 2 s old, and looks every second.
+const SYNC_LAG: Duration = Duration::from_secs(4);
+
+/// 2c. Connection sync (`sync_daemon`): the active director runs the master sync daemon, every
+/// other director the backup one, and each of those holds the entries of the probe's requests
+/// (a connection is sent after its third packet and at each change of state).
+pub async fn connection_sync(
+    hosts: &LvsHosts<'_>,
+    active: &DirectorHost<'_>,
+    probe_ports: &[u16],
+) -> Verdict {
+    let probe = "connection sync";
+    let daemons = |d: &DirectorHost<'_>| {
+        let session = d.conn.session.clone();
+        async move { read(&session, &sh::ipvs_sync_daemons()).await }
+    };
+    let role_of = |list: &[crate::lvs::ipvs::SyncDaemon], role: &str| {
+        list.iter()
+            .find(|s| s.role == role)
+            .map(|s| format!("{role} sync daemon on {}", s.interface))
+    };
+    let mut words = Vec::new();
+    let mut pass = true;
+    match daemons(active).await {
+        Ok(list) => match role_of(&list, "master") {
+            Some(w) => words.push(format!("{} {w}", active.director.name)),
+            None => {
+                pass = false;
+                words.push(format!(
+                    "{} runs no master sync daemon (keepalived starts it on the MASTER)",
+                    active.director.name
+                ));
+            }
+        },
+        Err(e) => return Verdict::new(probe, false, format!("{}: {e}", active.director.name)),
+    }
+    // The probe's own connections, as the MASTER has them (older ones may predate the sync).
+    let ports: std::collections::BTreeSet<u16> = client_entries(hosts, active)
+        .await
+        .into_iter()
+        .map(|c| c.client.port)
+        .filter(|p| probe_ports.contains(p))
+        .collect();
+    for d in hosts
+        .directors
+        .iter()
+        .filter(|d| d.director.name != active.director.name && d.conn.facts.has_ipvs())
+    {
+        let name = &d.director.name;
+        let backup = match daemons(d).await {
+            Ok(list) => role_of(&list, "backup"),
+            Err(e) => {
+                pass = false;
+                words.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let Some(backup) = backup else {
+            pass = false;
+            words.push(format!(
+                "{name} runs no backup sync daemon (keepalived starts it on a BACKUP)"
+            ));
+            continue;
+        };
+        let deadline = std::time::Instant::now() + SYNC_LAG;
+        let held = loop {
+            let held = client_entries(hosts, d)
+                .await
+                .into_iter()
+                .filter(|c| ports.contains(&c.client.port))
+                .count();
+            if held >= ports.len() || std::time::Instant::now() >= deadline {
+                break held;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        if held < ports.len() || ports.is_empty() {
+            pass = false;
+        }
+        words.push(format!(
+            "{name} {backup}, holding {held} of the {} connections of the probe's requests (synced from {})",
+            ports.len(),
+            active.director.name
+        ));
+    }
+    Verdict::new(probe, pass, words.join("; "))
 }
 
 /// A real server's settings for the forwarding method, as the kernel has them: DR: ARP

@@ -68,6 +68,19 @@ impl Transport for Local {
             super::within_exchange(timeout, work).await
         }))
     }
+
+    fn tcp_stream<'a>(
+        &'a self,
+        address: &'a str,
+        port: u16,
+    ) -> Option<BoxFuture<'a, Result<super::TcpStream, String>>> {
+        Some(Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect((address, port))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(stream) as super::TcpStream)
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,12 @@ use std::time::Duration;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A TCP connection made from a host and kept open: bytes both ways until either side closes
+/// it (see [`Transport::tcp_stream`]).
+pub trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Duplex for T {}
+pub type TcpStream = Box<dyn Duplex>;
+
 /// What a finished command left behind.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOutput {
@@ -198,6 +204,17 @@ pub trait Transport: Send + Sync {
         _request: &'a [u8],
         _timeout: Duration,
     ) -> Option<BoxFuture<'a, Result<Vec<u8>, String>>> {
+        None
+    }
+
+    /// A TCP connection made from the host to `address:port`, kept open for the caller (a
+    /// drill's connection held across a fault, seen from the client). `None`: this transport
+    /// cannot.
+    fn tcp_stream<'a>(
+        &'a self,
+        _address: &'a str,
+        _port: u16,
+    ) -> Option<BoxFuture<'a, Result<TcpStream, String>>> {
         None
     }
 }
@@ -453,6 +470,15 @@ impl Session {
         timeout: Duration,
     ) -> Option<BoxFuture<'a, Result<Vec<u8>, String>>> {
         self.transport.exchange(address, port, request, timeout)
+    }
+
+    /// See [`Transport::tcp_stream`].
+    pub fn tcp_stream<'a>(
+        &'a self,
+        address: &'a str,
+        port: u16,
+    ) -> Option<BoxFuture<'a, Result<TcpStream, String>>> {
+        self.transport.tcp_stream(address, port)
     }
 
     pub fn round_trips(&self) -> u32 {

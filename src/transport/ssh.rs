@@ -558,6 +558,22 @@ impl Transport for SshTransport {
             super::within_exchange(timeout, work).await
         }))
     }
+
+    /// A direct-tcpip channel kept open, as a byte stream.
+    fn tcp_stream<'a>(
+        &'a self,
+        address: &'a str,
+        port: u16,
+    ) -> Option<BoxFuture<'a, Result<super::TcpStream, String>>> {
+        Some(Box::pin(async move {
+            let channel = self
+                .handle
+                .channel_open_direct_tcpip(address, u32::from(port), "127.0.0.1", 0)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Box::new(channel.into_stream()) as super::TcpStream)
+        }))
+    }
 }
 
 /// A TCP connection to the host (with delayed ACKs kept off, see `quickack`).

@@ -2,7 +2,7 @@
 //! and counters, changed rule by rule.
 
 use super::{ParseError, Read, argv};
-use crate::lvs::ipvs::{Connection, Rule, Table};
+use crate::lvs::ipvs::{Connection, Rule, SyncDaemon, Table};
 
 /// The IPVS table in `ipvsadm -S -n` form (rules), exit 2 with a message when IPVS is missing
 /// (see [`no_ipvs`]). Read by the LVS model ([`Table::parse`]).
@@ -73,6 +73,14 @@ pub fn ipvs_list_stats() -> &'static str {
 /// ([`Connection::parse_all`]): headers and lines it does not know are left out.
 pub fn ipvs_connections() -> Read<Vec<Connection>> {
     Read::new("ipvsadm -L -n -c", |text| Ok(Connection::parse_all(text)))
+}
+
+/// The connection-sync daemons that run (`ipvsadm -L --daemon`), read by the LVS model
+/// ([`SyncDaemon::parse_all`]); none: an empty list.
+pub fn ipvs_sync_daemons() -> Read<Vec<SyncDaemon>> {
+    Read::new("ipvsadm -L --daemon", |text| {
+        Ok(SyncDaemon::parse_all(text))
+    })
 }
 
 /// The counters of one virtual service (`tcp 198.18.0.100:80`): prints its line of
