@@ -14,9 +14,12 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Build lvslab first: it installs what the tests need from its one list of programs (the lab's,
-# the VM's and the tests' own, with their packages), the same list `lab up --install-deps` uses.
+# the VM's and the tests' own, with their packages), the same list `lab up --install-deps` uses,
+# while the test binaries build (downloads and unpacking beside a compiler; the build needs
+# none of those packages).
 cargo build --release --locked
-./target/release/lvslab lab deps --tests --install >/dev/null
+./target/release/lvslab lab deps --tests --install >/dev/null &
+installing=$!
 
 # The lab's sshd and nginx run inside the nodes; the host's own daemons are not needed.
 # Release: the VM tier runs the binary under an emulated CPU, where a debug build is ~3x slower.
@@ -35,6 +38,7 @@ trap 'rm -rf "$work"' EXIT
 export LVSLAB_TEST_TIMINGS="$work/scenarios"
 started=$(date +%s)
 cargo test --release --locked --no-run
+wait "$installing"
 namespace_tests=""
 for file in tests/*.rs; do
     name=$(basename "$file" .rs)

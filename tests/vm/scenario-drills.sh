@@ -39,10 +39,12 @@ after() { # name
 
 # The failover kinds: all five unless $FAILOVER_KINDS names some (the VM tier's test drills
 # kill and partition here; tests/drills.rs drills every kind on the namespace tier).
-# The held connections of a run (`--hold`): what the drill's result says of them.
-held() { grep '"event":"result"' "$1" | grep -o "\"held\":{\"opened\":[0-9]*,\"survived\":[0-9]*" | head -n 1; }
-survived() { held "$1" | grep -o '"survived":[0-9]*' | cut -d: -f2; }
-opened() { held "$1" | grep -o '"opened":[0-9]*' | cut -d: -f2; }
+# The held connections of a run (`--hold`): what the drill's result says of them (no other
+# field of a run has these names; the keys come in any order).
+held_field() { grep '"event":"result"' "$1" | grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2; }
+survived() { held_field "$1" survived; }
+opened() { held_field "$1" opened; }
+held() { echo "held $(opened "$1"), $(survived "$1") answered after the takeover"; }
 for kind in ${FAILOVER_KINDS:-stop kill link-down freeze partition}; do
     # The kill holds 10 connections open across it: without connection sync none survives.
     hold=""; [ "$kind" = kill ] && hold="--hold 10"
