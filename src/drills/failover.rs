@@ -80,9 +80,9 @@ struct Pair<'a, 'h> {
     held: std::sync::Mutex<Option<Held>>,
 }
 
-/// How long the connections held before the fault may take to reach the BACKUP's table (the
-/// kernel's sync thread sends a buffer once it is full or 2 s old, and looks every second).
-const SYNC_WAIT: Duration = Duration::from_secs(5);
+/// How long the connections held before the fault may take to reach the BACKUP's table: the
+/// kernel's flush, and two seconds for an emulated director to read them.
+const SYNC_WAIT: Duration = crate::lvs::ipvs::SYNC_FLUSH.saturating_add(Duration::from_secs(2));
 /// How long the held connections wait for the client's ARP entry to name the BACKUP before
 /// they are asked again (after a kill, the dead MASTER still holds the VIP and its table).
 const HELD_ARP_WAIT: Duration = Duration::from_secs(8);

@@ -214,6 +214,10 @@ impl Connection {
     }
 }
 
+/// How long a synced connection may take to reach the BACKUP's table: the kernel's master sync
+/// thread sends a buffer once it is full or 2 s old, and looks every second.
+pub const SYNC_FLUSH: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// An IPVS connection-sync daemon that runs (`ipvsadm -L --daemon`): the master sends the
 /// director's connections, the backup keeps what it hears.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -997,9 +997,8 @@ pub async fn ipvs_connections(hosts: &LvsHosts<'_>, d: &DirectorHost<'_>) -> Ver
     )
 }
 
-/// How long the BACKUP's table may lag the MASTER's: the kernel's sync thread sends a buffer
-/// once it is full or 2 s old, and looks every second.
-const SYNC_LAG: Duration = Duration::from_secs(4);
+/// How long the BACKUP's table may lag the MASTER's: the kernel's flush, and a second to read it.
+const SYNC_LAG: Duration = crate::lvs::ipvs::SYNC_FLUSH.saturating_add(Duration::from_secs(1));
 
 /// 2c. Connection sync (`sync_daemon`): the active director runs the master sync daemon, every
 /// other director the backup one, and each of those holds the entries of the probe's requests
